@@ -1,0 +1,32 @@
+# siyu — the two commands: `make demo` and `make test`. Both set up .venv/ if missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "siyu needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/siyu demo
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check siyu tests bench scripts
+	$(BIN)/mypy siyu
+
+bench: setup
+	$(BIN)/python -m pytest -q -m bench bench/ -p no:randomly -o addopts="" -s
+
+clean:
+	rm -rf $(VENV) siyu.db siyu.db-wal siyu.db-shm demo-data

@@ -1,0 +1,1 @@
+"""Wave 2: live codes, welcome messages, keyword replies, SOPs, mass sends, moments."""

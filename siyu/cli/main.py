@@ -1,0 +1,77 @@
+"""The ``siyu`` command: Typer root; each domain adds its own sub-commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from siyu import __version__
+from siyu.cli.common import console, fail
+from siyu.config import get_settings
+
+app = typer.Typer(
+    name="siyu",
+    help="siyu (私域): private-domain customer operations for brands on WeCom.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+db_app = typer.Typer(
+    help="Database schema: upgrade, check for drift, show the revision.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the schema of SIYU_DATABASE_URL."""
+    from siyu.kit.migrate import current_revision, upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    console.print(f"database at revision [bold]{current_revision(url)}[/]")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations have drifted apart."""
+    from alembic.util.exc import CommandError
+
+    from siyu.kit.migrate import check
+
+    try:
+        check(get_settings().database_url)
+    except CommandError as exc:
+        fail(str(exc), code=1)
+    console.print("models and migrations agree")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the siyu version."""
+    console.print(__version__)
+
+
+def _register() -> None:
+    # Each domain owns its commands; the root only wires them in.
+    from siyu.customers.cli import app as customers_app
+    from siyu.orders.cli import import_app
+
+    app.add_typer(import_app, name="import")
+    app.add_typer(customers_app, name="customers")
+    from siyu.web.cli import register as register_web
+
+    register_web(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Wave 2: group types, entry thresholds, group health, referral campaigns."""

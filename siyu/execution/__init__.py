@@ -1,0 +1,1 @@
+"""Wave 2: metrics, staff task lists, profit per staff account."""

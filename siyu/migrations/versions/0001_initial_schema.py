@@ -1,0 +1,779 @@
+"""initial schema
+
+Revision ID: 0001
+Revises: 
+Create Date: pre-release (regenerated)
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import siyu.kit.types
+from sqlalchemy.dialects import postgresql
+
+revision: str = '0001'
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('jobs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=64), nullable=False),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('run_after', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('locked_by', sa.String(length=64), nullable=True),
+    sa.Column('locked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_status_run_after', ['status', 'run_after'], unique=False)
+        batch_op.create_index(batch_op.f('ix_jobs_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('workspaces',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('slug', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workspaces')),
+    sa.UniqueConstraint('slug', name=op.f('uq_workspaces_slug'))
+    )
+    op.create_table('audit_log',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('target_type', sa.String(length=32), nullable=True),
+    sa.Column('target_id', sa.String(length=64), nullable=True),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_audit_log_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    )
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_log_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('auto_tag_rules',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('expression', sa.Text(), nullable=False),
+    sa.Column('add_tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('remove_tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('last_applied_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_auto_tag_rules_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
+    )
+    with op.batch_alter_table('auto_tag_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auto_tag_rules_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('customers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=True),
+    sa.Column('gender', sa.Integer(), nullable=False),
+    sa.Column('avatar', sa.String(length=500), nullable=True),
+    sa.Column('province', sa.String(length=32), nullable=True),
+    sa.Column('city', sa.String(length=32), nullable=True),
+    sa.Column('birthday', sa.Date(), nullable=True),
+    sa.Column('opt_out', sa.Boolean(), nullable=False),
+    sa.Column('opt_out_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('anonymised_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('merged_into_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('referred_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('first_seen_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['merged_into_id'], ['customers.id'], name=op.f('fk_customers_merged_into_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['referred_by_id'], ['customers.id'], name=op.f('fk_customers_referred_by_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customers_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    )
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customers_city'), ['city'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_merged_into_id'), ['merged_into_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_province'), ['province'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_referred_by_id'), ['referred_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customers_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('import_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('format', sa.String(length=24), nullable=False),
+    sa.Column('filename', sa.String(length=500), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=True),
+    sa.Column('file_size', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('rows_ok', sa.Integer(), nullable=False),
+    sa.Column('rows_failed', sa.Integer(), nullable=False),
+    sa.Column('orders_created', sa.Integer(), nullable=False),
+    sa.Column('orders_updated', sa.Integer(), nullable=False),
+    sa.Column('orders_unchanged', sa.Integer(), nullable=False),
+    sa.Column('customers_created', sa.Integer(), nullable=False),
+    sa.Column('committed_line', sa.Integer(), nullable=False),
+    sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('actor', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_import_runs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_runs'))
+    )
+    with op.batch_alter_table('import_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_runs_file_sha256'), ['file_sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_runs_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('segments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('expression', sa.Text(), nullable=False),
+    sa.Column('expression_json', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('last_count', sa.Integer(), nullable=True),
+    sa.Column('last_counted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_segments_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_segments_workspace_id_name'))
+    )
+    with op.batch_alter_table('segments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_segments_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('staff',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('department', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('customer_limit', sa.Integer(), nullable=False),
+    sa.Column('has_contact_permission', sa.Boolean(), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
+    sa.UniqueConstraint('workspace_id', 'userid', name=op.f('uq_staff_workspace_id_userid'))
+    )
+    with op.batch_alter_table('staff', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('sync_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('counts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sync_runs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_runs'))
+    )
+    with op.batch_alter_table('sync_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sync_runs_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('tag_groups',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('wecom_group_id', sa.String(length=64), nullable=True),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_tag_groups_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tag_groups')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_tag_groups_workspace_id_name'))
+    )
+    with op.batch_alter_table('tag_groups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tag_groups_wecom_group_id'), ['wecom_group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tag_groups_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('wecom_apps',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('corp_id', sa.String(length=64), nullable=False),
+    sa.Column('agent_id', sa.String(length=32), nullable=True),
+    sa.Column('token_enc', sa.Text(), nullable=True),
+    sa.Column('aes_key_enc', sa.Text(), nullable=True),
+    sa.Column('secret_enc', sa.Text(), nullable=True),
+    sa.Column('api_base', sa.String(length=300), nullable=True),
+    sa.Column('last_full_sync_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_wecom_apps_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wecom_apps')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_wecom_apps_workspace_id_name'))
+    )
+    with op.batch_alter_table('wecom_apps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wecom_apps_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('wecom_callbacks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dedup_key', sa.String(length=128), nullable=False),
+    sa.Column('msg_type', sa.String(length=32), nullable=True),
+    sa.Column('event', sa.String(length=64), nullable=True),
+    sa.Column('change_type', sa.String(length=64), nullable=True),
+    sa.Column('create_time', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('received_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('processed_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_wecom_callbacks_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wecom_callbacks')),
+    sa.UniqueConstraint('workspace_id', 'dedup_key', name=op.f('uq_wecom_callbacks_workspace_id_dedup_key'))
+    )
+    with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wecom_callbacks_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wecom_callbacks_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('customer_identities',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('platform', sa.String(length=32), nullable=False),
+    sa.Column('value_hash', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.String(length=200), nullable=True),
+    sa.Column('value_enc', sa.Text(), nullable=True),
+    sa.Column('value_masked', sa.String(length=64), nullable=True),
+    sa.Column('source', sa.String(length=64), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_identities_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_identities_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_identities')),
+    sa.UniqueConstraint('workspace_id', 'kind', 'platform', 'value_hash', name=op.f('uq_customer_identities_workspace_id_kind_platform_value_hash'))
+    )
+    with op.batch_alter_table('customer_identities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_identities_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('customer_scores',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('recency_days', sa.Integer(), nullable=True),
+    sa.Column('r_score', sa.Integer(), nullable=True),
+    sa.Column('f_score', sa.Integer(), nullable=True),
+    sa.Column('m_score', sa.Integer(), nullable=True),
+    sa.Column('rfm_segment', sa.String(length=32), nullable=True),
+    sa.Column('rfm8', sa.String(length=16), nullable=True),
+    sa.Column('layer_age', sa.String(length=8), nullable=True),
+    sa.Column('layer_tier', sa.String(length=8), nullable=True),
+    sa.Column('layer_value', sa.String(length=16), nullable=True),
+    sa.Column('lifecycle', sa.String(length=16), nullable=True),
+    sa.Column('preferred_category', sa.String(length=64), nullable=True),
+    sa.Column('expected_purchases_90d', sa.Float(), nullable=True),
+    sa.Column('p_alive', sa.Float(), nullable=True),
+    sa.Column('expected_value_fen', sa.BigInteger(), nullable=True),
+    sa.Column('computed_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_scores_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_scores_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_scores'))
+    )
+    with op.batch_alter_table('customer_scores', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_scores_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_customer_scores_workspace_id_rfm8', ['workspace_id', 'rfm8'], unique=False)
+        batch_op.create_index('ix_customer_scores_workspace_id_rfm_segment', ['workspace_id', 'rfm_segment'], unique=False)
+
+    op.create_table('customer_stats',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('orders_count', sa.Integer(), nullable=False),
+    sa.Column('paid_orders_count', sa.Integer(), nullable=False),
+    sa.Column('effective_orders_count', sa.Integer(), nullable=False),
+    sa.Column('paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('net_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cost_fen', sa.BigInteger(), nullable=False),
+    sa.Column('items_count', sa.Integer(), nullable=False),
+    sa.Column('first_paid_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_paid_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('last_order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('purchase_days', sa.Integer(), nullable=False),
+    sa.Column('categories', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('products', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('platforms', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('shops', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('province', sa.String(length=32), nullable=True),
+    sa.Column('city', sa.String(length=32), nullable=True),
+    sa.Column('last_interaction_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_stats_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_stats_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_stats'))
+    )
+    with op.batch_alter_table('customer_stats', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_stats_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_customer_stats_workspace_id_last_paid_at', ['workspace_id', 'last_paid_at'], unique=False)
+        batch_op.create_index('ix_customer_stats_workspace_id_net_fen', ['workspace_id', 'net_fen'], unique=False)
+
+    op.create_table('follows',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('external_userid', sa.String(length=128), nullable=True),
+    sa.Column('state', sa.String(length=24), nullable=False),
+    sa.Column('add_way', sa.Integer(), nullable=True),
+    sa.Column('live_code_state', sa.String(length=64), nullable=True),
+    sa.Column('remark', sa.String(length=100), nullable=True),
+    sa.Column('description', sa.String(length=300), nullable=True),
+    sa.Column('oper_userid', sa.String(length=64), nullable=True),
+    sa.Column('added_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_by', sa.String(length=16), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_follows_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_follows_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_follows_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_follows')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', name=op.f('uq_follows_workspace_id_staff_id_customer_id'))
+    )
+    with op.batch_alter_table('follows', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_follows_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_follows_external_userid'), ['external_userid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_follows_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
+
+    op.create_table('groups',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chat_id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('owner_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('notice', sa.Text(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('group_type', sa.String(length=16), nullable=True),
+    sa.Column('member_count', sa.Integer(), nullable=False),
+    sa.Column('wecom_created_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dismissed_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['owner_staff_id'], ['staff.id'], name=op.f('fk_groups_owner_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_groups_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_groups')),
+    sa.UniqueConstraint('workspace_id', 'chat_id', name=op.f('uq_groups_workspace_id_chat_id'))
+    )
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_groups_owner_staff_id'), ['owner_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_groups_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('import_row_errors',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('import_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('filename', sa.String(length=500), nullable=False),
+    sa.Column('line', sa.Integer(), nullable=False),
+    sa.Column('field', sa.String(length=64), nullable=True),
+    sa.Column('value', sa.String(length=500), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['import_id'], ['import_runs.id'], name=op.f('fk_import_row_errors_import_id_import_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_import_row_errors_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_row_errors'))
+    )
+    with op.batch_alter_table('import_row_errors', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_row_errors_import_id'), ['import_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_row_errors_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('orders',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('platform', sa.String(length=32), nullable=False),
+    sa.Column('external_id', sa.String(length=64), nullable=False),
+    sa.Column('shop', sa.String(length=100), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('raw_status', sa.String(length=64), nullable=True),
+    sa.Column('ordered_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('goods_fen', sa.BigInteger(), nullable=False),
+    sa.Column('shipping_fen', sa.BigInteger(), nullable=False),
+    sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('discount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('platform_discount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cost_fen', sa.BigInteger(), nullable=True),
+    sa.Column('item_count', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=500), nullable=True),
+    sa.Column('buyer_id', sa.String(length=128), nullable=True),
+    sa.Column('buyer_name', sa.String(length=100), nullable=True),
+    sa.Column('phone_masked', sa.String(length=64), nullable=True),
+    sa.Column('province', sa.String(length=32), nullable=True),
+    sa.Column('city', sa.String(length=32), nullable=True),
+    sa.Column('district', sa.String(length=32), nullable=True),
+    sa.Column('guide', sa.String(length=64), nullable=True),
+    sa.Column('buyer_note', sa.Text(), nullable=True),
+    sa.Column('import_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_orders_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['import_id'], ['import_runs.id'], name=op.f('fk_orders_import_id_import_runs'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_orders_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
+    sa.UniqueConstraint('workspace_id', 'platform', 'external_id', name=op.f('uq_orders_workspace_id_platform_external_id'))
+    )
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_customer_id_paid_at', ['customer_id', 'paid_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_orders_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_orders_workspace_id_paid_at', ['workspace_id', 'paid_at'], unique=False)
+
+    op.create_table('staff_daily_stats',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('chat_cnt', sa.Integer(), nullable=True),
+    sa.Column('message_cnt', sa.Integer(), nullable=True),
+    sa.Column('reply_percentage', sa.Float(), nullable=True),
+    sa.Column('avg_reply_time', sa.Float(), nullable=True),
+    sa.Column('negative_feedback_cnt', sa.Integer(), nullable=True),
+    sa.Column('new_apply_cnt', sa.Integer(), nullable=True),
+    sa.Column('new_contact_cnt', sa.Integer(), nullable=True),
+    sa.Column('fetched_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_daily_stats_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_daily_stats_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_daily_stats')),
+    sa.UniqueConstraint('staff_id', 'day', name=op.f('uq_staff_daily_stats_staff_id_day'))
+    )
+    with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_daily_stats_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('tags',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('wecom_tag_id', sa.String(length=64), nullable=True),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['group_id'], ['tag_groups.id'], name=op.f('fk_tags_group_id_tag_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_tags_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tags')),
+    sa.UniqueConstraint('workspace_id', 'group_id', 'name', name=op.f('uq_tags_workspace_id_group_id_name'))
+    )
+    with op.batch_alter_table('tags', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tags_group_id'), ['group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tags_name'), ['name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tags_wecom_tag_id'), ['wecom_tag_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tags_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('users',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('display_name', sa.String(length=100), nullable=True),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('last_login_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_users_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_users_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_users_workspace_id_name'))
+    )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_users_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_users_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('api_tokens',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=True),
+    sa.Column('last_used_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_api_tokens_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_api_tokens_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('customer_tags',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tag_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('source_ref', sa.String(length=64), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_tags_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_customer_tags_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['tag_id'], ['tags.id'], name=op.f('fk_customer_tags_tag_id_tags'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_tags_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_tags')),
+    sa.UniqueConstraint('customer_id', 'tag_id', name=op.f('uq_customer_tags_customer_id_tag_id'))
+    )
+    with op.batch_alter_table('customer_tags', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_tags_tag_id_customer_id', ['tag_id', 'customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_tags_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=48), nullable=False),
+    sa.Column('occurred_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('dedup_key', sa.String(length=128), nullable=True),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_events_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_events_group_id_groups'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_events_order_id_orders'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_events_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_events_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('workspace_id', 'dedup_key', name=op.f('uq_events_workspace_id_dedup_key'))
+    )
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index('ix_events_customer_id_occurred_at', ['customer_id', 'occurred_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_group_id'), ['group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('ix_events_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_events_workspace_id_kind_occurred_at', ['workspace_id', 'kind', 'occurred_at'], unique=False)
+
+    op.create_table('group_members',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=128), nullable=False),
+    sa.Column('member_type', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('name', sa.String(length=100), nullable=True),
+    sa.Column('state', sa.String(length=8), nullable=False),
+    sa.Column('join_time', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('join_scene', sa.Integer(), nullable=True),
+    sa.Column('invitor_userid', sa.String(length=128), nullable=True),
+    sa.Column('quit_time', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('quit_scene', sa.Integer(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_group_members_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_group_members_group_id_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_group_members_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_group_members_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_group_members')),
+    sa.UniqueConstraint('group_id', 'userid', name=op.f('uq_group_members_group_id_userid'))
+    )
+    with op.batch_alter_table('group_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_group_members_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_group_members_group_id'), ['group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_group_members_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('order_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('line_key', sa.String(length=64), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=True),
+    sa.Column('product_id', sa.String(length=64), nullable=True),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('spec', sa.String(length=200), nullable=True),
+    sa.Column('category', sa.String(length=64), nullable=True),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('unit_price_fen', sa.BigInteger(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cost_fen', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_items_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_order_items_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_items')),
+    sa.UniqueConstraint('order_id', 'line_key', name=op.f('uq_order_items_order_id_line_key'))
+    )
+    with op.batch_alter_table('order_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_items_category'), ['category'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('order_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
+        batch_op.drop_index(batch_op.f('ix_order_items_category'))
+
+    op.drop_table('order_items')
+    with op.batch_alter_table('group_members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_group_members_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_group_members_group_id'))
+        batch_op.drop_index(batch_op.f('ix_group_members_customer_id'))
+
+    op.drop_table('group_members')
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_workspace_id_kind_occurred_at')
+        batch_op.drop_index(batch_op.f('ix_events_workspace_id'))
+        batch_op.drop_index('ix_events_staff_id_occurred_at')
+        batch_op.drop_index(batch_op.f('ix_events_order_id'))
+        batch_op.drop_index(batch_op.f('ix_events_group_id'))
+        batch_op.drop_index('ix_events_customer_id_occurred_at')
+
+    op.drop_table('events')
+    with op.batch_alter_table('customer_tags', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_tags_workspace_id'))
+        batch_op.drop_index('ix_customer_tags_tag_id_customer_id')
+
+    op.drop_table('customer_tags')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_users_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_users_staff_id'))
+
+    op.drop_table('users')
+    with op.batch_alter_table('tags', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tags_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_tags_wecom_tag_id'))
+        batch_op.drop_index(batch_op.f('ix_tags_name'))
+        batch_op.drop_index(batch_op.f('ix_tags_group_id'))
+
+    op.drop_table('tags')
+    with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_daily_stats_workspace_id'))
+
+    op.drop_table('staff_daily_stats')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_workspace_id_paid_at')
+        batch_op.drop_index(batch_op.f('ix_orders_workspace_id'))
+        batch_op.drop_index('ix_orders_customer_id_paid_at')
+
+    op.drop_table('orders')
+    with op.batch_alter_table('import_row_errors', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_row_errors_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_import_row_errors_import_id'))
+
+    op.drop_table('import_row_errors')
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_groups_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_groups_owner_staff_id'))
+
+    op.drop_table('groups')
+    with op.batch_alter_table('follows', schema=None) as batch_op:
+        batch_op.drop_index('ix_follows_workspace_id_state')
+        batch_op.drop_index(batch_op.f('ix_follows_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
+        batch_op.drop_index(batch_op.f('ix_follows_external_userid'))
+        batch_op.drop_index(batch_op.f('ix_follows_customer_id'))
+
+    op.drop_table('follows')
+    with op.batch_alter_table('customer_stats', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_stats_workspace_id_net_fen')
+        batch_op.drop_index('ix_customer_stats_workspace_id_last_paid_at')
+        batch_op.drop_index(batch_op.f('ix_customer_stats_workspace_id'))
+
+    op.drop_table('customer_stats')
+    with op.batch_alter_table('customer_scores', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_scores_workspace_id_rfm_segment')
+        batch_op.drop_index('ix_customer_scores_workspace_id_rfm8')
+        batch_op.drop_index(batch_op.f('ix_customer_scores_workspace_id'))
+
+    op.drop_table('customer_scores')
+    with op.batch_alter_table('customer_identities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_identities_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
+
+    op.drop_table('customer_identities')
+    with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wecom_callbacks_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_wecom_callbacks_status'))
+
+    op.drop_table('wecom_callbacks')
+    with op.batch_alter_table('wecom_apps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wecom_apps_workspace_id'))
+
+    op.drop_table('wecom_apps')
+    with op.batch_alter_table('tag_groups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tag_groups_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_tag_groups_wecom_group_id'))
+
+    op.drop_table('tag_groups')
+    with op.batch_alter_table('sync_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sync_runs_workspace_id'))
+
+    op.drop_table('sync_runs')
+    with op.batch_alter_table('staff', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_workspace_id'))
+
+    op.drop_table('staff')
+    with op.batch_alter_table('segments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_segments_workspace_id'))
+
+    op.drop_table('segments')
+    with op.batch_alter_table('import_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_import_runs_file_sha256'))
+
+    op.drop_table('import_runs')
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customers_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_customers_referred_by_id'))
+        batch_op.drop_index(batch_op.f('ix_customers_province'))
+        batch_op.drop_index(batch_op.f('ix_customers_merged_into_id'))
+        batch_op.drop_index(batch_op.f('ix_customers_city'))
+
+    op.drop_table('customers')
+    with op.batch_alter_table('auto_tag_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auto_tag_rules_workspace_id'))
+
+    op.drop_table('auto_tag_rules')
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_log_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_audit_log_action'))
+
+    op.drop_table('audit_log')
+    op.drop_table('workspaces')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_jobs_workspace_id'))
+        batch_op.drop_index('ix_jobs_status_run_after')
+
+    op.drop_table('jobs')

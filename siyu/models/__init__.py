@@ -1,0 +1,51 @@
+"""All ORM tables on one metadata, so that a migration can stand alone."""
+
+from siyu.models.base import Base
+from siyu.models.customers import (
+    Customer,
+    CustomerIdentity,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Follow,
+    Tag,
+    TagGroup,
+)
+from siyu.models.events import Event
+from siyu.models.groups import Group, GroupMember
+from siyu.models.jobs import Job
+from siyu.models.orders import ImportRowError, ImportRun, Order, OrderItem
+from siyu.models.segments import AutoTagRule, Segment
+from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
+from siyu.models.workspace import ApiToken, AuditLog, Staff, User, WeComApp, Workspace
+
+__all__ = [
+    "ApiToken",
+    "AuditLog",
+    "AutoTagRule",
+    "Base",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerScore",
+    "CustomerStats",
+    "CustomerTag",
+    "Event",
+    "Follow",
+    "Group",
+    "GroupMember",
+    "ImportRowError",
+    "ImportRun",
+    "Job",
+    "Order",
+    "OrderItem",
+    "Segment",
+    "Staff",
+    "StaffDailyStats",
+    "SyncRun",
+    "Tag",
+    "TagGroup",
+    "User",
+    "WeComApp",
+    "WeComCallback",
+    "Workspace",
+]

@@ -1,0 +1,1 @@
+"""importers domain."""

@@ -1,0 +1,55 @@
+"""The web application: API, console, WeCom callbacks and /healthz."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from siyu import __version__
+from siyu.config import Settings, get_settings
+from siyu.kit.db import get_engine
+from siyu.kit.errors import SiyuError
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message, "field": field}}
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app; domains contribute routers through ``siyu.web.routers``."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="siyu API",
+        version=__version__,
+        description="siyu (私域) — private-domain customer operations for brands on WeCom.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(SiyuError)
+    async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return _error(422, "invalid", str(first.get("msg", "invalid request")), loc or None)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability."""
+        with get_engine(settings).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    from siyu.web.routers import include_routers
+
+    include_routers(app)
+    return app

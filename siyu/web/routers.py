@@ -1,0 +1,13 @@
+"""Router wiring: one line per domain (kept here so app.py stays stable)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include_routers(app: FastAPI) -> None:
+    """Mount every domain's routers on the app."""
+    # Domains add their routers here, e.g.:
+    #   from siyu.customers.endpoints import router as customers_router
+    #   app.include_router(customers_router)
+    del app

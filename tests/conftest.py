@@ -1,0 +1,143 @@
+"""Test fixtures: real databases built by the migrations, the CLI, no internet.
+
+Every test that takes ``env`` (or anything built on it) runs once on SQLite and, when
+``SIYU_TEST_DATABASE_URL`` is set, once more on PostgreSQL. PostgreSQL runs use a
+database of their own, created for the session and dropped after it, so that parallel
+runs never meet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from siyu.config import Settings, get_settings
+from siyu.kit.db import dispose_engines, get_engine, normalise_url, session_scope
+from siyu.kit.migrate import upgrade
+from siyu.kit.scope import ensure_workspace
+from siyu.models import Base
+
+TEST_SECRET = "siyu-test-secret-0123456789abcdef"
+PG_URL = os.environ.get("SIYU_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    assert PG_URL
+    base = make_url(normalise_url(PG_URL))
+    name = f"siyu_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a copy of the SQLite template, or a truncated PG."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "siyu.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Settings]:
+    """Settings pointing at the test database, with a test secret; cwd is a temp dir."""
+    for key in list(os.environ):
+        if key.startswith("SIYU_") and key != "SIYU_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SIYU_DATABASE_URL", db_url)
+    monkeypatch.setenv("SIYU_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("SIYU_ENV", "test")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    dispose_engines()
+    yield get_settings()
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def session(env: Settings) -> Iterator[Session]:
+    """A session for checking the database; call ``expire_all()`` after the CLI writes."""
+    s = Session(get_engine(), expire_on_commit=False)
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture
+def workspace_id(env: Settings) -> int:
+    """The default workspace, created."""
+    with session_scope() as s:
+        return ensure_workspace(s, env.default_workspace).id
+
+
+CliRun = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(env: Settings) -> CliRun:
+    """Run ``siyu ARGS...`` in-process; asserts the exit code (``expect=``, default 0)."""
+    from siyu.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: Any, expect: int | None = 0, input: str | None = None) -> Result:
+        result = runner.invoke(app, [str(a) for a in args], input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if expect is not None and result.exit_code != expect:
+            raise AssertionError(
+                f"siyu {' '.join(map(str, args))} exited {result.exit_code}, expected {expect}\n"
+                f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+            )
+        return result
+
+    return run
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave screenshots and reports for humans (CI keeps them)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
