@@ -61,6 +61,10 @@ def _register() -> None:
 
     app.add_typer(import_app, name="import")
     app.add_typer(customers_app, name="customers")
+    from siyu.segments.cli import app as segments_app, clv_app
+
+    app.add_typer(segments_app, name="segments")
+    app.add_typer(clv_app, name="clv")
     from siyu.web.cli import register as register_web
 
     register_web(app)
