@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/python scripts/fetch_assets.py
 	@touch $(STAMP)
 
 demo: setup
