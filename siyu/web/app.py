@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
 from siyu.config import Settings, get_settings
@@ -13,10 +14,22 @@ from siyu.kit.db import get_engine
 from siyu.kit.errors import SiyuError
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
-        status_code=status, content={"error": {"code": code, "message": message, "field": field}}
+        status_code=status,
+        content={"error": {"code": code, "message": message, "field": field}},
+        headers=headers,
     )
+
+
+# Codes for the HTTP errors Starlette raises itself (unknown path, wrong method...).
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media"}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,7 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(SiyuError)
     async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
-        return _error(exc.status_code, exc.code, exc.message, exc.field)
+        # Auth errors carry headers (WWW-Authenticate on 401, Retry-After on 429).
+        return _error(exc.status_code, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}) or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
