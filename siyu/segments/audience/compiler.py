@@ -1,0 +1,277 @@
+"""Tree → one SQL ``SELECT customers.id``: evaluated in the database, never in Python.
+
+Every term compiles to a two-valued predicate (never SQL NULL), so that ``NOT`` means
+exactly "everyone else": a customer without a score row is *not* ``layer:new`` and *is*
+``NOT layer:new``. Relations (tags, follows, groups, stats, scores) are membership tests
+``customers.id IN (SELECT customer_id ...)``: uncorrelated, so SQLite can drive the
+outer loop from the smallest set and PostgreSQL can hash it, also under OR and NOT.
+
+Names (tags, staff, groups) are resolved to ids first with small indexed look-ups;
+an unknown name matches nobody and yields a warning with a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from siyu.kit.money import yuan_to_fen
+from siyu.kit.timeutil import day_start_utc, local_day, utcnow
+from siyu.models import (
+    Customer,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Follow,
+    Group,
+    GroupMember,
+    Staff,
+    Tag,
+    Workspace,
+)
+from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Or, Term
+from siyu.segments.audience.parser import parse
+
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "=": operator.eq,
+}
+# Administrative suffixes people write or leave out: 广东 = 广东省, 上海 = 上海市.
+PROVINCE_SUFFIXES = ("省", "市", "自治区", "壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区")
+CITY_SUFFIXES = ("市", "地区", "自治州", "盟")
+MAX_DAYS = 365 * 200  # days further back than this reach before any data
+
+
+@dataclass
+class Compiled:
+    """The query of matching customer ids and what the user should know about it."""
+
+    query: Select[tuple[int]]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Ctx:
+    session: Session
+    workspace_id: int
+    tz: str
+    today: date
+    dialect: str
+    warnings: list[str] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+def place_variants(name: str, suffixes: tuple[str, ...]) -> list[str]:
+    """The spellings of a place with and without its administrative suffix."""
+    base = name.strip()
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if base.endswith(suffix) and len(base) > len(suffix):
+            base = base[: -len(suffix)]
+            break
+    return sorted({name.strip(), base, *(base + s for s in suffixes)})
+
+
+def compile_expr(
+    session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
+) -> Compiled:
+    """Compile an expression (text or tree) for one workspace; see ``customer_ids_query``."""
+    tree = parse(expr) if isinstance(expr, str) else expr
+    ws = session.get(Workspace, workspace_id)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    ctx = _Ctx(
+        session=session,
+        workspace_id=workspace_id,
+        tz=tz,
+        today=local_day(now or utcnow(), tz),
+        dialect=session.get_bind().dialect.name,
+    )
+    query = select(Customer.id).where(
+        Customer.workspace_id == workspace_id,
+        Customer.merged_into_id.is_(None),
+        Customer.anonymised_at.is_(None),
+        _pred(tree, ctx),
+    )
+    return Compiled(query, ctx.warnings)
+
+
+def customer_ids_query(
+    session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
+) -> Select[tuple[int]]:
+    """A ``SELECT customers.id`` of the live customers of a workspace matching ``expr``.
+
+    Merged tombstones and anonymised customers never match. ``now`` (default: the
+    current time) anchors day terms, counted in the workspace time zone.
+    """
+    return compile_expr(session, workspace_id=workspace_id, expr=expr, now=now).query
+
+
+def _pred(node: Expr, ctx: _Ctx) -> ColumnElement[bool]:
+    if isinstance(node, Term):
+        return _term(node, ctx)
+    if isinstance(node, Not):
+        return not_(_pred(node.operand, ctx))
+    parts = [_pred(o, ctx) for o in node.operands]
+    return and_(*parts) if isinstance(node, And) else or_(*parts)
+
+
+def _member(sub: Select[tuple[int]]) -> ColumnElement[bool]:
+    return Customer.id.in_(sub)
+
+
+def _term(term: Term, ctx: _Ctx) -> ColumnElement[bool]:
+    ws, f, v = ctx.workspace_id, term.field, term.value
+    if f == "tag":
+        ids = _resolve(ctx, "tag", v, select(Tag.id).where(Tag.name == v, Tag.deleted_at.is_(None)), Tag)
+        if not ids:
+            return false()
+        return _member(select(CustomerTag.customer_id).where(CustomerTag.tag_id.in_(ids)))
+    if f == "staff":
+        stmt = select(Staff.id).where(or_(Staff.userid == v, Staff.name == v))
+        ids = _resolve(ctx, "staff account", v, stmt, Staff)
+        if not ids:
+            return false()
+        return _member(
+            select(Follow.customer_id).where(Follow.staff_id.in_(ids), Follow.state == "active")
+        )
+    if f == "in_group":
+        ids = _resolve(ctx, "group", v, select(Group.id).where(Group.name == v), Group)
+        if not ids:
+            return false()
+        return _member(
+            select(GroupMember.customer_id).where(
+                GroupMember.group_id.in_(ids),
+                GroupMember.state == "active",
+                GroupMember.customer_id.is_not(None),
+            )
+        )
+    if f == "channel":
+        _check_channel(ctx, v)
+        return _member(
+            select(Follow.customer_id).where(Follow.workspace_id == ws, Follow.live_code_state == v)
+        )
+    if f in ("province", "city"):
+        col = Customer.province if f == "province" else Customer.city
+        variants = place_variants(v, PROVINCE_SUFFIXES if f == "province" else CITY_SUFFIXES)
+        return and_(col.is_not(None), col.in_(variants))
+    if f in ("layer", "rfm", "rfm8"):
+        if f == "layer":
+            column, stored = LAYERS[v]
+            score_col = getattr(CustomerScore, column)
+        else:
+            score_col, stored = (CustomerScore.rfm_segment if f == "rfm" else CustomerScore.rfm8), v
+        return _member(
+            select(CustomerScore.customer_id).where(CustomerScore.workspace_id == ws, score_col == stored)
+        )
+    if f == "p_alive":
+        cond = _CMP[term.op](CustomerScore.p_alive, float(v))
+        return _member(select(CustomerScore.customer_id).where(CustomerScore.workspace_id == ws, cond))
+    if f in ("spent", "orders"):
+        # Customers without a stats row have spent 0 in 0 orders.
+        col = CustomerStats.net_fen if f == "spent" else CustomerStats.effective_orders_count
+        limit = yuan_to_fen(v) if f == "spent" else int(v)
+        compare = _CMP[term.op]
+        stats = select(CustomerStats.customer_id).where(CustomerStats.workspace_id == ws)
+        if compare(0, limit):
+            return not_(_member(stats.where(not_(compare(col, limit)))))
+        return _member(stats.where(compare(col, limit)))
+    if f in ("last_order_days", "first_order_days"):
+        col = CustomerStats.last_paid_at if f == "last_order_days" else CustomerStats.first_paid_at
+        return _member(
+            select(CustomerStats.customer_id).where(
+                CustomerStats.workspace_id == ws, _days_cond(col, term.op, int(v), ctx)
+            )
+        )
+    if f in ("category", "product"):
+        return _member(
+            select(CustomerStats.customer_id).where(
+                CustomerStats.workspace_id == ws, _has_key(ctx, f, v)
+            )
+        )
+    raise AssertionError(f"unhandled field {f}")  # make_term admits only the fields above
+
+
+def _days_cond(col: Any, op: str, n: int, ctx: _Ctx) -> ColumnElement[bool]:
+    """``(today - local day of col) OP n`` as a range on the UTC column (index-friendly)."""
+
+    def start_of(days_ago: int) -> datetime | None:
+        # Midnight (workspace zone) of the day ``days_ago`` before today; None = before time.
+        if days_ago > MAX_DAYS:
+            return None
+        return day_start_utc(ctx.today - timedelta(days=days_ago), ctx.tz)
+
+    def at_least(k: int) -> ColumnElement[bool]:  # days <= k  <=>  paid on/after today-k
+        bound = start_of(k)
+        return col.is_not(None) if bound is None else col >= bound
+
+    def at_most_ago(k: int) -> ColumnElement[bool]:  # days >= k  <=>  paid before today-k+1
+        bound = start_of(k - 1)
+        return false() if bound is None else col < bound
+
+    if op == "<=":
+        return at_least(n)
+    if op == "<":
+        return at_least(n - 1)
+    if op == ">=":
+        return at_most_ago(n)
+    if op == ">":
+        return at_most_ago(n + 1)
+    return and_(at_least(n), at_most_ago(n))
+
+
+def _has_key(ctx: _Ctx, f: str, key: str) -> ColumnElement[bool]:
+    col = CustomerStats.categories if f == "category" else CustomerStats.products
+    if ctx.dialect == "postgresql":
+        return type_coerce(col, JSONB).has_key(key)
+    if ctx.dialect == "sqlite":
+        each = func.json_each(col).table_valued("key")
+        return exists(select(1).select_from(each).where(each.c.key == key))
+    raise NotImplementedError(f"category terms are not supported on {ctx.dialect}")
+
+
+def _resolve(ctx: _Ctx, what: str, name: str, stmt: Select[tuple[int]], model: Any) -> list[int]:
+    ids = list(ctx.session.scalars(stmt.where(model.workspace_id == ctx.workspace_id)))
+    if not ids and (what, name) not in ctx.seen:
+        ctx.seen.add((what, name))
+        name_col = model.userid if model is Staff else model.name
+        known = ctx.session.scalars(
+            select(name_col).where(model.workspace_id == ctx.workspace_id).distinct().limit(5000)
+        )
+        ctx.warnings.append(_unknown(what, name, list(known)))
+    return ids
+
+
+def _check_channel(ctx: _Ctx, state: str) -> None:
+    if ("channel", state) in ctx.seen:
+        return
+    ctx.seen.add(("channel", state))
+    found = ctx.session.scalar(
+        select(true()).where(
+            exists().where(Follow.workspace_id == ctx.workspace_id, Follow.live_code_state == state)
+        )
+    )
+    if not found:
+        known = ctx.session.scalars(
+            select(Follow.live_code_state)
+            .where(Follow.workspace_id == ctx.workspace_id, Follow.live_code_state.is_not(None))
+            .distinct()
+            .limit(5000)
+        )
+        ctx.warnings.append(_unknown("channel", state, [k for k in known if k]))
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return f"no {what} named {name!r} in this workspace{hint}; that term matches nobody"
+

@@ -1,0 +1,86 @@
+"""Running an audience: count and masked preview, both computed in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.models import Customer, CustomerIdentity, CustomerStats, CustomerTag, Tag
+from siyu.segments.audience.ast import Expr
+from siyu.segments.audience.compiler import compile_expr
+from siyu.segments.schemas import Preview, PreviewRow
+
+
+def count(session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None) -> int:
+    """How many live customers of the workspace match ``expr``."""
+    query = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now).query
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def preview(
+    session: Session,
+    *,
+    workspace_id: int,
+    expr: Expr | str,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> Preview:
+    """The count and the first ``limit`` matching customers (newest first), phones masked."""
+    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now)
+    total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
+    ids_sub = compiled.query.order_by(Customer.id.desc()).limit(max(0, limit)).subquery()
+    rows = session.execute(
+        select(
+            Customer.id,
+            Customer.name,
+            Customer.province,
+            Customer.city,
+            CustomerStats.net_fen,
+            CustomerStats.effective_orders_count,
+        )
+        .join(ids_sub, ids_sub.c.id == Customer.id)
+        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+        .order_by(Customer.id.desc())
+    ).all()
+    ids = [r.id for r in rows]
+    tags: dict[int, list[str]] = {}
+    phones: dict[int, str] = {}
+    if ids:
+        for cid, name in session.execute(
+            select(CustomerTag.customer_id, Tag.name)
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(ids), Tag.deleted_at.is_(None))
+            .order_by(Tag.group_id, Tag.sort_order, Tag.id)
+        ):
+            tags.setdefault(cid, []).append(name)
+        for cid, masked in session.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
+            .where(CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind == "phone")
+            .order_by(CustomerIdentity.id)
+        ):
+            if masked:
+                phones.setdefault(cid, masked)
+    return Preview(
+        count=total,
+        warnings=compiled.warnings,
+        rows=[
+            PreviewRow(
+                id=r.id,
+                name=r.name,
+                phone_masked=phones.get(r.id),
+                province=r.province,
+                city=r.city,
+                net_fen=r.net_fen or 0,
+                orders=r.effective_orders_count or 0,
+                tags=tags.get(r.id, []),
+            )
+            for r in rows
+        ],
+    )
+
+
+def warnings(session: Session, *, workspace_id: int, expr: Expr | str) -> list[str]:
+    """Unknown tag, staff, group or channel names in ``expr`` (each matches nobody)."""
+    return compile_expr(session, workspace_id=workspace_id, expr=expr).warnings
