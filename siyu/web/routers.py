@@ -10,4 +10,6 @@ def include_routers(app: FastAPI) -> None:
     # Domains add their routers here, e.g.:
     #   from siyu.customers.endpoints import router as customers_router
     #   app.include_router(customers_router)
-    del app
+    from siyu.wecom.endpoints import router as wecom_callback_router
+
+    app.include_router(wecom_callback_router)

@@ -1,0 +1,269 @@
+"""What each WeCom event does to follows, groups, members, tags and the event log.
+
+Handlers are idempotent: state changes are ordered by WeCom's CreateTime (see
+``siyu.customers.follows`` and ``siyu.community.groups``) and every event appended to
+the log carries a dedup key derived from the callback's, so running a handler twice
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.community import groups as group_service
+from siyu.customers import follows as follow_service
+from siyu.kit.events import record_event
+from siyu.models import Customer, Staff
+from siyu.wecom.callbacks.inbox import CallbackEvent
+from siyu.wecom.callbacks.refetch import request_refetch
+
+SOURCE = "wecom"
+
+
+class CallbackDataError(ValueError):
+    """The callback lacks a field its event type needs (it is marked failed, not retried)."""
+
+
+def _event_key(callback_key: str, suffix: str = "") -> str:
+    return "wecom:" + hashlib.sha256(f"{callback_key}|{suffix}".encode()).hexdigest()[:56]
+
+
+def _require(ev: CallbackEvent, *names: str) -> list[str]:
+    values = [ev.get(n) for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise CallbackDataError(f"{ev.event}/{ev.change_type} callback has no {', '.join(missing)}")
+    return values
+
+
+def _customer(session: Session, workspace_id: int, external_userid: str) -> Customer:
+    # Imported here: the OneID service is another domain's and loads its own modules.
+    from siyu.customers.service import IdentityInput, resolve_customer
+
+    return resolve_customer(
+        session,
+        workspace_id=workspace_id,
+        identities=[IdentityInput(kind="external_userid", value=external_userid, platform="")],
+        source="wecom",
+    )
+
+
+def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
+    return follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def handle_contact(session: Session, *, workspace_id: int, ev: CallbackEvent, key: str, at: datetime) -> None:
+    """change_external_contact: follows added/ended, transfer failures, edits."""
+    userid, external_userid = _require(ev, "UserID", "ExternalUserID")
+    staff = _staff(session, workspace_id, userid)
+    customer = _customer(session, workspace_id, external_userid)
+    ct = ev.change_type
+    payload: dict[str, Any] = {"userid": userid, "external_userid": external_userid}
+    kind: str | None = None
+    if ct in ("add_external_contact", "add_half_external_contact"):
+        half = ct == "add_half_external_contact"
+        state = ev.get("State") or None
+        change = follow_service.follow_added(
+            session,
+            workspace_id=workspace_id,
+            staff_id=staff.id,
+            customer_id=customer.id,
+            at=at,
+            external_userid=external_userid,
+            live_code_state=state,
+            half=half,
+        )
+        kind = "friend.add"
+        payload.update(state=state, half=half, applied=change.applied)
+        if ev.get("WelcomeCode"):
+            # Valid for 20 s and once: automation reads it from the event to greet.
+            payload["welcome_code"] = ev.get("WelcomeCode")
+        if customer.first_seen_at is None or at < customer.first_seen_at:
+            customer.first_seen_at = at
+        # The callback carries ids only: remark, add_way and tags come from a re-fetch.
+        request_refetch(
+            session, workspace_id=workspace_id, what="contact", userid=userid, external_userid=external_userid
+        )
+    elif ct == "edit_external_contact":
+        request_refetch(
+            session, workspace_id=workspace_id, what="contact", userid=userid, external_userid=external_userid
+        )
+    elif ct == "del_external_contact":
+        by_transfer = ev.get("Source") == "DELETE_BY_TRANSFER"
+        change = follow_service.follow_ended(
+            session,
+            workspace_id=workspace_id,
+            staff_id=staff.id,
+            customer_id=customer.id,
+            at=at,
+            deleted_by="transfer" if by_transfer else "staff",
+            external_userid=external_userid,
+        )
+        kind = "friend.transfer" if by_transfer else "friend.delete_by_staff"
+        payload.update(source=ev.get("Source") or None, applied=change.applied)
+    elif ct == "del_follow_user":
+        change = follow_service.follow_ended(
+            session,
+            workspace_id=workspace_id,
+            staff_id=staff.id,
+            customer_id=customer.id,
+            at=at,
+            deleted_by="customer",
+            external_userid=external_userid,
+        )
+        kind = "friend.delete_by_customer"
+        payload.update(applied=change.applied)
+    elif ct == "transfer_fail":
+        # The customer stays with the original staff; the takeover did not happen.
+        kind = "friend.transfer_fail"
+        payload.update(fail_reason=ev.get("FailReason") or None)
+    if kind is not None:
+        record_event(
+            session,
+            workspace_id=workspace_id,
+            kind=kind,
+            occurred_at=at,
+            source=SOURCE,
+            customer_id=customer.id,
+            staff_id=staff.id,
+            dedup_key=_event_key(key),
+            payload=payload,
+        )
+
+
+def handle_chat(session: Session, *, workspace_id: int, ev: CallbackEvent, key: str, at: datetime) -> None:
+    """change_external_chat: group create/dismiss, member joins and quits, detail changes."""
+    (chat_id,) = _require(ev, "ChatId")
+    ct = ev.change_type
+    if ct == "create":
+        group = group_service.group_created(session, workspace_id=workspace_id, chat_id=chat_id, at=at)
+        _group_event(session, workspace_id, "group.create", at, group.id, key, {"chat_id": chat_id})
+        request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
+        return
+    if ct == "dismiss":
+        group = group_service.group_dismissed(session, workspace_id=workspace_id, chat_id=chat_id, at=at)
+        _group_event(session, workspace_id, "group.dismiss", at, group.id, key, {"chat_id": chat_id})
+        return
+    # update
+    group = group_service.ensure_group(session, workspace_id=workspace_id, chat_id=chat_id)
+    detail = ev.get("UpdateDetail")
+    if detail in ("add_member", "del_member"):
+        joining = detail == "add_member"
+        scene = _int(ev.get("JoinScene" if joining else "QuitScene"))
+        for userid in ev.members:
+            _member_change(session, workspace_id, group, userid, joining, scene, at, key)
+        group_service.recount_members(session, group)
+        if not ev.members:
+            request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
+    else:
+        # change_owner / change_name / change_notice carry no new values: re-fetch.
+        request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
+
+
+def _member_change(
+    session: Session,
+    workspace_id: int,
+    group: Any,
+    userid: str,
+    joining: bool,
+    scene: int | None,
+    at: datetime,
+    key: str,
+) -> None:
+    staff = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+    customer_id: int | None = None
+    staff_id: int | None = None
+    if staff is not None:
+        member_type = group_service.MEMBER_STAFF
+        staff_id = staff.id
+    else:
+        member_type = group_service.MEMBER_EXTERNAL
+        customer_id = _customer(session, workspace_id, userid).id
+    if joining:
+        change = group_service.member_joined(
+            session,
+            group=group,
+            userid=userid,
+            at=at,
+            member_type=member_type,
+            join_scene=scene,
+            customer_id=customer_id,
+            staff_id=staff_id,
+        )
+    else:
+        change = group_service.member_quit(
+            session,
+            group=group,
+            userid=userid,
+            at=at,
+            quit_scene=scene,
+            member_type=member_type,
+            customer_id=customer_id,
+            staff_id=staff_id,
+        )
+    payload = {"chat_id": group.chat_id, "userid": userid, "scene": scene, "applied": change.applied}
+    record_event(
+        session,
+        workspace_id=workspace_id,
+        kind="group.join" if joining else "group.quit",
+        occurred_at=at,
+        source=SOURCE,
+        customer_id=customer_id,
+        staff_id=staff_id,
+        group_id=group.id,
+        dedup_key=_event_key(key, userid),
+        payload=payload,
+    )
+
+
+def _group_event(
+    session: Session,
+    workspace_id: int,
+    kind: str,
+    at: datetime,
+    group_id: int,
+    key: str,
+    payload: dict[str, Any],
+) -> None:
+    record_event(
+        session,
+        workspace_id=workspace_id,
+        kind=kind,
+        occurred_at=at,
+        source=SOURCE,
+        group_id=group_id,
+        dedup_key=_event_key(key),
+        payload=payload,
+    )
+
+
+def handle_tag(session: Session, *, workspace_id: int, ev: CallbackEvent, key: str, at: datetime) -> None:
+    """change_external_tag: ids only, so the workspace's tag library is re-fetched."""
+    del key, at
+    tag_type = ev.get("TagType") or "tag"
+    request_refetch(
+        session,
+        workspace_id=workspace_id,
+        what="tags",
+        tag_id=ev.get("Id") or None,
+        tag_type=tag_type,
+        change_type=ev.change_type,
+    )
+
+
+HANDLERS = {
+    "change_external_contact": handle_contact,
+    "change_external_chat": handle_chat,
+    "change_external_tag": handle_tag,
+}

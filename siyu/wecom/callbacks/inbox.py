@@ -1,0 +1,158 @@
+"""The callback inbox: parse a decrypted callback, store it once, answer fast.
+
+A callback is stored (``wecom_callbacks``) in its own short transaction before any
+processing, so an accepted (HTTP 200) callback survives a crash; WeCom's retries and
+repeats hit the ``(workspace_id, dedup_key)`` unique key and change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from siyu.models import WeComCallback
+from siyu.wecom.crypto import MalformedXML, parse_xml
+
+# (MsgType, Event) -> handled ChangeTypes; anything else is stored as "ignored".
+HANDLED: dict[str, frozenset[str]] = {
+    "change_external_contact": frozenset(
+        {
+            "add_external_contact",
+            "add_half_external_contact",
+            "edit_external_contact",
+            "del_external_contact",
+            "del_follow_user",
+            "transfer_fail",
+        }
+    ),
+    "change_external_chat": frozenset({"create", "update", "dismiss"}),
+    "change_external_tag": frozenset({"create", "update", "delete", "shuffle"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """A decrypted callback's fields (top-level tags) plus the group member list."""
+
+    fields: dict[str, str]
+    members: tuple[str, ...] = field(default=())
+
+    def get(self, name: str) -> str:
+        """A field's text, or "" when absent."""
+        return self.fields.get(name, "")
+
+    @property
+    def msg_type(self) -> str:
+        return self.get("MsgType")
+
+    @property
+    def event(self) -> str:
+        return self.get("Event")
+
+    @property
+    def change_type(self) -> str:
+        return self.get("ChangeType")
+
+    @property
+    def create_time(self) -> datetime | None:
+        """CreateTime as aware UTC (None when missing or not a number)."""
+        raw = self.get("CreateTime")
+        try:
+            return datetime.fromtimestamp(int(raw), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+
+    @property
+    def handled(self) -> bool:
+        """True for the event types siyu processes; others are stored as ignored."""
+        return self.msg_type == "event" and self.change_type in HANDLED.get(self.event, frozenset())
+
+
+def parse_event(xml_text: str) -> CallbackEvent:
+    """Fields of a decrypted callback; MalformedXML when it is not a WeCom message."""
+    root = parse_xml(xml_text)
+    if root.tag != "xml":
+        raise MalformedXML(f"the decrypted message's root element is <{root.tag}>, expected <xml>")
+    fields: dict[str, str] = {}
+    members: list[str] = []
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag == "MemChangeList":
+            members.extend((item.text or "").strip() for item in child if (item.text or "").strip())
+            continue
+        if child.tag not in fields:
+            fields[child.tag] = (child.text or "").strip()
+    if not fields.get("MsgType"):
+        raise MalformedXML("the decrypted message has no <MsgType>")
+    return CallbackEvent(fields=fields, members=tuple(members))
+
+
+def dedup_key(ev: CallbackEvent) -> str:
+    """The inbox key: "msg:<MsgId>" for messages, else a hash of the event's content.
+
+    Events (FromUserName=sys) have no MsgId. The documented composite (Event,
+    ChangeType, UserID, ExternalUserID/ChatId/Id, CreateTime) alone would merge two
+    member changes of one group in the same second, so every field (and the member
+    list) goes into the hash, in a canonical order; a retry of the same event is
+    byte-for-byte the same content and hashes the same.
+    """
+    msg_id = ev.get("MsgId")
+    if msg_id:
+        return "msg:" + msg_id[:120]
+    h = hashlib.sha256()
+    for name in sorted(ev.fields):
+        h.update(name.encode() + b"\x00" + ev.fields[name].encode() + b"\x01")
+    h.update(b"\x02" + "\x00".join(ev.members).encode())
+    return "evt:" + h.hexdigest()
+
+
+def _insert_ignore(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return pg_insert(WeComCallback)
+    if dialect == "sqlite":
+        return sqlite_insert(WeComCallback)
+    return insert(WeComCallback)  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+def accept(session: Session, *, workspace_id: int, xml_text: str) -> tuple[int, bool, CallbackEvent]:
+    """Store a decrypted callback once; returns (row id, newly stored?, parsed event).
+
+    Unknown message/event types are stored with status ``ignored`` (WeCom still gets its
+    200). The caller commits.
+    """
+    ev = parse_event(xml_text)
+    key = dedup_key(ev)
+    values = {
+        "workspace_id": workspace_id,
+        "dedup_key": key,
+        "msg_type": ev.msg_type[:32] or None,
+        "event": ev.event[:64] or None,
+        "change_type": ev.change_type[:64] or None,
+        "create_time": ev.create_time,
+        "body": xml_text,
+        "status": "pending" if ev.handled else "ignored",
+        "attempts": 0,
+        "received_at": datetime.now(UTC),
+    }
+    stmt = _insert_ignore(session).values(**values)
+    if hasattr(stmt, "on_conflict_do_nothing"):
+        stmt = stmt.on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
+    new_id = session.execute(stmt.returning(WeComCallback.id)).scalar()
+    if new_id is not None:
+        return int(new_id), True, ev
+    existing = session.scalar(
+        select(WeComCallback.id).where(
+            WeComCallback.workspace_id == workspace_id, WeComCallback.dedup_key == key
+        )
+    )
+    assert existing is not None  # the conflict means it is there
+    return int(existing), False, ev

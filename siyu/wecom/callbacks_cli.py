@@ -1,0 +1,138 @@
+"""CLI for the callback inbox: ``process-callbacks`` (the worker) and ``callbacks`` (status).
+
+``register(wecom_app)`` adds both commands to the ``siyu wecom`` group.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, select
+
+from siyu.cli.common import JsonOpt, WorkspaceOpt, console, fail, workspace_session
+
+app = typer.Typer(help="WeCom callback inbox.", no_args_is_help=True)
+
+
+def process_callbacks(
+    workspace: WorkspaceOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most callbacks to process per pass.")] = 1000,
+    retry_failed: Annotated[bool, typer.Option(help="Put failed callbacks back in the queue first.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running, polling for new callbacks.")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls with --follow.")] = 2.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Process stored callbacks that are still pending (after a crash, or as a worker)."""
+    import json
+
+    from siyu.kit.db import session_factory
+    from siyu.wecom.callbacks.processing import ProcessSummary, process_pending
+
+    with workspace_session(workspace) as (_session, ws):
+        workspace_id = ws.id
+    total = ProcessSummary()
+    first = True
+    while True:
+        s = process_pending(session_factory(), workspace_id, limit, retry_failed=retry_failed and first)
+        first = False
+        total.processed += s.processed
+        total.failed += s.failed
+        total.retried += s.retried
+        total.skipped += s.skipped
+        total.errors.extend(s.errors)
+        if not follow:
+            break
+        if s.total < limit:
+            time.sleep(interval)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "processed": total.processed,
+                    "failed": total.failed,
+                    "retry_later": total.retried,
+                    "skipped": total.skipped,
+                    "errors": total.errors,
+                }
+            )
+        )
+    else:
+        console.print(
+            f"processed [bold]{total.processed}[/], failed {total.failed}, "
+            f"to retry {total.retried}, skipped {total.skipped}"
+        )
+        for line in total.errors[:20]:
+            console.print(f"  [red]{line}[/]", highlight=False)
+    if total.failed:
+        fail(f"{total.failed} callback(s) failed; see `siyu wecom callbacks --status failed`", code=1)
+
+
+def callbacks(
+    workspace: WorkspaceOpt = None,
+    status: Annotated[str | None, typer.Option(help="Only pending, processed, failed or ignored.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to list.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the inbox: counts by status and the latest callbacks (no bodies)."""
+    import json
+
+    from siyu.models import WeComCallback
+
+    if status is not None and status not in ("pending", "processed", "failed", "ignored"):
+        fail(f"--status {status!r} is not pending, processed, failed or ignored")
+    with workspace_session(workspace) as (session, ws):
+        counts = dict(
+            session.execute(
+                select(WeComCallback.status, func.count())
+                .where(WeComCallback.workspace_id == ws.id)
+                .group_by(WeComCallback.status)
+            ).all()
+        )
+        q = select(WeComCallback).where(WeComCallback.workspace_id == ws.id)
+        if status:
+            q = q.where(WeComCallback.status == status)
+        rows = list(session.scalars(q.order_by(WeComCallback.id.desc()).limit(limit)))
+        items = [
+            {
+                "id": r.id,
+                "status": r.status,
+                "event": r.event or r.msg_type,
+                "change_type": r.change_type,
+                "create_time": r.create_time.isoformat() if r.create_time else None,
+                "attempts": r.attempts,
+                "error": r.error,
+            }
+            for r in rows
+        ]
+    if as_json:
+        typer.echo(json.dumps({"counts": counts, "callbacks": items}, ensure_ascii=False))
+        return
+    console.print(", ".join(f"{k}: [bold]{v}[/]" for k, v in sorted(counts.items())) or "inbox is empty")
+    table = Table("id", "status", "event", "change", "WeCom time", "tries", "error")
+    for it in items:
+        table.add_row(
+            str(it["id"]),
+            str(it["status"]),
+            str(it["event"] or ""),
+            str(it["change_type"] or ""),
+            str(it["create_time"] or ""),
+            str(it["attempts"]),
+            str(it["error"] or "")[:60],
+        )
+    if items:
+        console.print(table)
+
+
+app.command("process-callbacks")(process_callbacks)
+app.command("callbacks")(callbacks)
+
+
+def register(parent: typer.Typer) -> None:
+    """Add ``process-callbacks`` and ``callbacks`` to a Typer app (the ``siyu wecom`` group)."""
+    parent.command("process-callbacks")(process_callbacks)
+    parent.command("callbacks")(callbacks)

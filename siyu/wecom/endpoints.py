@@ -1,0 +1,148 @@
+"""The WeCom callback endpoint: URL verification (GET) and event delivery (POST).
+
+POST verifies the signature (constant time), the timestamp window, the padding and
+the receive id, parses XML with DTDs and entities refused, stores the decrypted
+callback in the inbox, commits, answers 200 and only then processes it (a background
+task; ``siyu wecom process-callbacks`` picks up anything a crash left pending).
+Nothing is stored for a callback that fails verification.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from siyu.config import Settings, get_settings
+from siyu.kit.db import get_engine, session_factory
+from siyu.kit.errors import NotFound
+from siyu.kit.scope import ensure_workspace
+from siyu.models import Workspace
+from siyu.wecom.callbacks.inbox import accept
+from siyu.wecom.callbacks.processing import process_callback
+from siyu.wecom.crypto import CallbackCrypto, CallbackError
+from siyu.wecom.settings import resolve_app
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["wecom"])
+
+# Resolved app config per workspace, kept briefly so the hot path skips the vault.
+_CACHE_TTL = 30.0
+MAX_BODY = 1 << 20  # WeCom callbacks are a few KB; refuse anything absurd early
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    workspace_id: int
+    crypto: CallbackCrypto
+    expires: float
+
+
+_cache: dict[tuple[str, str], _Target] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget cached app configs (after a config change; tests)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _settings(request: Request) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def _factory(settings: Settings) -> sessionmaker[Session]:
+    return session_factory(get_engine(settings))
+
+
+def _target(settings: Settings, slug: str | None) -> _Target:
+    slug = slug or settings.default_workspace
+    key = (settings.database_url, slug)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit.expires > now:
+        return hit
+    with _factory(settings)() as session:
+        if slug == settings.default_workspace:
+            ws = ensure_workspace(session, slug)  # first callback before any other use
+        else:
+            found = session.scalar(select(Workspace).where(Workspace.slug == slug))
+            if found is None:
+                raise NotFound(f"workspace {slug!r} does not exist", field="workspace")
+            ws = found
+        config = resolve_app(session, ws, settings=settings)
+        target = _Target(ws.id, config.crypto(), now + _CACHE_TTL)
+        session.commit()
+    with _cache_lock:
+        _cache[key] = target
+    return target
+
+
+def _params(request: Request, *names: str) -> list[str]:
+    values = [request.query_params.get(n, "") for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise CallbackError(f"query parameter {', '.join(missing)} is missing", field=missing[0])
+    return values
+
+
+def _verify(request: Request, slug: str | None) -> PlainTextResponse:
+    settings = _settings(request)
+    sig, ts, nonce, echostr = _params(request, "msg_signature", "timestamp", "nonce", "echostr")
+    target = _target(settings, slug)
+    plain = target.crypto.verify_url(sig, ts, nonce, echostr)
+    # Exactly the decrypted text: no quotes, newline or BOM, or WeCom rejects the URL.
+    return PlainTextResponse(plain)
+
+
+def _receive(request: Request, slug: str | None, body: bytes, background: BackgroundTasks) -> Response:
+    settings = _settings(request)
+    sig, ts, nonce = _params(request, "msg_signature", "timestamp", "nonce")
+    target = _target(settings, slug)
+    if len(body) > MAX_BODY:
+        raise CallbackError(f"the callback body is {len(body)} bytes, more than {MAX_BODY}")
+    xml_text = target.crypto.decrypt_post(sig, ts, nonce, body)
+    factory = _factory(settings)
+    with factory() as session:
+        callback_id, created, ev = accept(session, workspace_id=target.workspace_id, xml_text=xml_text)
+        session.commit()
+    if created and ev.handled:
+        background.add_task(process_callback, factory, callback_id)
+    # WeCom needs a 200 with any body; "success" is what its samples answer.
+    return PlainTextResponse("success")
+
+
+@router.get("/wecom/callback", response_class=PlainTextResponse, summary="WeCom URL verification")
+async def verify_default(request: Request) -> PlainTextResponse:
+    """Answer WeCom's URL verification for the default workspace."""
+    return await run_in_threadpool(_verify, request, None)
+
+
+@router.get("/wecom/callback/{workspace}", response_class=PlainTextResponse, summary="WeCom URL verification")
+async def verify_workspace(request: Request, workspace: str) -> PlainTextResponse:
+    """Answer WeCom's URL verification for one workspace."""
+    return await run_in_threadpool(_verify, request, workspace)
+
+
+@router.post("/wecom/callback", response_class=PlainTextResponse, summary="WeCom callback")
+async def receive_default(request: Request, background: BackgroundTasks) -> Response:
+    """Accept a WeCom callback for the default workspace."""
+    body = await request.body()
+    return await run_in_threadpool(_receive, request, None, body, background)
+
+
+@router.post("/wecom/callback/{workspace}", response_class=PlainTextResponse, summary="WeCom callback")
+async def receive_workspace(request: Request, workspace: str, background: BackgroundTasks) -> Response:
+    """Accept a WeCom callback for one workspace."""
+    body = await request.body()
+    return await run_in_threadpool(_receive, request, workspace, body, background)
