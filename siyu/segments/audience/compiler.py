@@ -37,7 +37,7 @@ from siyu.models import (
     Tag,
     Workspace,
 )
-from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Or, Term
+from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
 from siyu.segments.audience.parser import parse
 
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
@@ -57,7 +57,7 @@ MAX_DAYS = 365 * 200  # days further back than this reach before any data
 class Compiled:
     """The query of matching customer ids and what the user should know about it."""
 
-    query: Select[tuple[int]]
+    query: Select[int]
     warnings: list[str] = field(default_factory=list)
 
 
@@ -107,7 +107,7 @@ def compile_expr(
 
 def customer_ids_query(
     session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """A ``SELECT customers.id`` of the live customers of a workspace matching ``expr``.
 
     Merged tombstones and anonymised customers never match. ``now`` (default: the
@@ -125,7 +125,7 @@ def _pred(node: Expr, ctx: _Ctx) -> ColumnElement[bool]:
     return and_(*parts) if isinstance(node, And) else or_(*parts)
 
 
-def _member(sub: Select[tuple[int]]) -> ColumnElement[bool]:
+def _member(sub: Select[int] | Select[int | None]) -> ColumnElement[bool]:
     return Customer.id.in_(sub)
 
 
@@ -141,9 +141,7 @@ def _term(term: Term, ctx: _Ctx) -> ColumnElement[bool]:
         ids = _resolve(ctx, "staff account", v, stmt, Staff)
         if not ids:
             return false()
-        return _member(
-            select(Follow.customer_id).where(Follow.staff_id.in_(ids), Follow.state == "active")
-        )
+        return _member(select(Follow.customer_id).where(Follow.staff_id.in_(ids), Follow.state == "active"))
     if f == "in_group":
         ids = _resolve(ctx, "group", v, select(Group.id).where(Group.name == v), Group)
         if not ids:
@@ -178,25 +176,23 @@ def _term(term: Term, ctx: _Ctx) -> ColumnElement[bool]:
         return _member(select(CustomerScore.customer_id).where(CustomerScore.workspace_id == ws, cond))
     if f in ("spent", "orders"):
         # Customers without a stats row have spent 0 in 0 orders.
-        col = CustomerStats.net_fen if f == "spent" else CustomerStats.effective_orders_count
+        amount: Any = CustomerStats.net_fen if f == "spent" else CustomerStats.effective_orders_count
         limit = yuan_to_fen(v) if f == "spent" else int(v)
         compare = _CMP[term.op]
         stats = select(CustomerStats.customer_id).where(CustomerStats.workspace_id == ws)
         if compare(0, limit):
-            return not_(_member(stats.where(not_(compare(col, limit)))))
-        return _member(stats.where(compare(col, limit)))
+            return not_(_member(stats.where(not_(compare(amount, limit)))))
+        return _member(stats.where(compare(amount, limit)))
     if f in ("last_order_days", "first_order_days"):
-        col = CustomerStats.last_paid_at if f == "last_order_days" else CustomerStats.first_paid_at
+        paid_col: Any = CustomerStats.last_paid_at if f == "last_order_days" else CustomerStats.first_paid_at
         return _member(
             select(CustomerStats.customer_id).where(
-                CustomerStats.workspace_id == ws, _days_cond(col, term.op, int(v), ctx)
+                CustomerStats.workspace_id == ws, _days_cond(paid_col, term.op, int(v), ctx)
             )
         )
     if f in ("category", "product"):
         return _member(
-            select(CustomerStats.customer_id).where(
-                CustomerStats.workspace_id == ws, _has_key(ctx, f, v)
-            )
+            select(CustomerStats.customer_id).where(CustomerStats.workspace_id == ws, _has_key(ctx, f, v))
         )
     raise AssertionError(f"unhandled field {f}")  # make_term admits only the fields above
 
@@ -212,11 +208,13 @@ def _days_cond(col: Any, op: str, n: int, ctx: _Ctx) -> ColumnElement[bool]:
 
     def at_least(k: int) -> ColumnElement[bool]:  # days <= k  <=>  paid on/after today-k
         bound = start_of(k)
-        return col.is_not(None) if bound is None else col >= bound
+        cond: ColumnElement[bool] = col.is_not(None) if bound is None else col >= bound
+        return cond
 
     def at_most_ago(k: int) -> ColumnElement[bool]:  # days >= k  <=>  paid before today-k+1
         bound = start_of(k - 1)
-        return false() if bound is None else col < bound
+        cond: ColumnElement[bool] = false() if bound is None else col < bound
+        return cond
 
     if op == "<=":
         return at_least(n)
@@ -232,15 +230,16 @@ def _days_cond(col: Any, op: str, n: int, ctx: _Ctx) -> ColumnElement[bool]:
 def _has_key(ctx: _Ctx, f: str, key: str) -> ColumnElement[bool]:
     col = CustomerStats.categories if f == "category" else CustomerStats.products
     if ctx.dialect == "postgresql":
-        return type_coerce(col, JSONB).has_key(key)
+        has: ColumnElement[bool] = type_coerce(col, JSONB).has_key(key)
+        return has
     if ctx.dialect == "sqlite":
         each = func.json_each(col).table_valued("key")
         return exists(select(1).select_from(each).where(each.c.key == key))
     raise NotImplementedError(f"category terms are not supported on {ctx.dialect}")
 
 
-def _resolve(ctx: _Ctx, what: str, name: str, stmt: Select[tuple[int]], model: Any) -> list[int]:
-    ids = list(ctx.session.scalars(stmt.where(model.workspace_id == ctx.workspace_id)))
+def _resolve(ctx: _Ctx, what: str, name: str, stmt: Select[int], model: Any) -> list[int]:
+    ids: list[int] = list(ctx.session.scalars(stmt.where(model.workspace_id == ctx.workspace_id)))
     if not ids and (what, name) not in ctx.seen:
         ctx.seen.add((what, name))
         name_col = model.userid if model is Staff else model.name
@@ -274,4 +273,3 @@ def _unknown(what: str, name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     return f"no {what} named {name!r} in this workspace{hint}; that term matches nobody"
-

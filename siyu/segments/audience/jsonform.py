@@ -13,11 +13,12 @@ from typing import Any
 from siyu.kit.errors import Invalid
 from siyu.segments.audience.ast import (
     COMPARISONS,
+    FIELD_ALIASES,
     NAME_FIELDS,
+    NUMBER_FIELDS,
     And,
     Expr,
     Not,
-    Or,
     Term,
     TermError,
     all_of,
@@ -72,7 +73,11 @@ def _term(data: dict[str, Any], path: str) -> Term:
     field, value = data.get("term"), data.get("value")
     if not isinstance(field, str):
         raise Invalid(f"{path}.term: expected a field name", field=f"{path}.term")
-    op = data.get("op", ":" if field in NAME_FIELDS else None)
+    canon = FIELD_ALIASES.get(field, field.lower())
+    if canon not in NAME_FIELDS + NUMBER_FIELDS:
+        fields = ", ".join(NAME_FIELDS + NUMBER_FIELDS)
+        raise Invalid(f"{path}.term: unknown field {field!r}; one of {fields}", field=f"{path}.term")
+    op = data.get("op", ":" if canon in NAME_FIELDS else None)
     if op is None or (op != ":" and op not in COMPARISONS):
         raise Invalid(f"{path}.op: expected one of >=, >, <=, <, =", field=f"{path}.op")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
