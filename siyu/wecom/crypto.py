@@ -111,8 +111,9 @@ def pkcs7_pad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
 
 def pkcs7_unpad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
     """Strip and validate PKCS#7 padding; DecryptError if any pad byte is wrong."""
-    if not data or len(data) % 16:
-        raise DecryptError("decrypted data has an impossible length")
+    if not data or len(data) % block_size:
+        # WeCom always pads to whole 32-byte blocks; anything else was not made by it.
+        raise DecryptError("decrypted data is not padded to whole 32-byte blocks (invalid padding)")
     n = data[-1]
     if n < 1 or n > block_size or n > len(data):
         raise DecryptError("invalid padding in the decrypted message")
