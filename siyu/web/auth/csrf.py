@@ -30,6 +30,11 @@ def _token_for(sid: str, settings: Settings) -> str:
     return hmac.new(key, sid.encode(), hashlib.sha256).hexdigest()
 
 
+def csrf_token_for_session(sid: str, settings: Settings | None = None) -> str:
+    """The CSRF token of a session id (e.g. right after login, before the cookie is back)."""
+    return _token_for(sid, settings or get_settings())
+
+
 def _anonymous_sid(request: Request) -> str | None:
     value = request.cookies.get(CSRF_COOKIE)
     return value if value and 16 <= len(value) <= 64 else None

@@ -1,0 +1,1 @@
+"""PIPL: export everything about a person, anonymise on request, marketing opt-out."""

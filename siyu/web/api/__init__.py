@@ -1,0 +1,13 @@
+"""The REST API under ``/api/v1`` (OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include_api(app: FastAPI) -> None:
+    """Mount every ``/api/v1`` router."""
+    from siyu.web.api import auth, customers, privacy
+
+    for module in (auth, customers, privacy):
+        app.include_router(module.router)

@@ -1,0 +1,288 @@
+"""Login, logout, who am I, API tokens and users (``/api/v1/auth``, ``/api/v1/users``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from siyu.config import get_settings
+from siyu.kit import audit
+from siyu.kit.errors import Conflict, Invalid, NotFound
+from siyu.models import ApiToken, Staff, User, Workspace
+from siyu.web.api.common import ERRORS
+from siyu.web.auth import (
+    ROLES,
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    Principal,
+    Unauthenticated,
+    authenticate,
+    create_token,
+    create_user,
+    csrf_token,
+    login_session,
+    logout_session,
+    revoke_token,
+    set_password,
+)
+from siyu.web.auth.csrf import csrf_token_for_session
+from siyu.web.auth.errors import PermissionDenied
+
+router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERRORS)
+
+
+class LoginIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=256)
+    workspace: str | None = Field(
+        None, max_length=64, description="Workspace slug; the default workspace if empty."
+    )
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    display_name: str | None
+    role: str
+    staff_id: int | None
+    staff_userid: str | None = None
+    disabled: bool
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    workspace: str
+    via: str
+    csrf_token: str | None = Field(None, description="Send as X-CSRF-Token on cookie-authenticated writes.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    prefix: str
+    name: str | None
+    user_id: int
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewTokenIn(BaseModel):
+    name: str | None = Field(None, max_length=100)
+
+
+class NewTokenOut(BaseModel):
+    token: str = Field(description="Shown once; only a hash is stored.")
+    info: TokenOut
+
+
+class NewUserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(description=f"One of {', '.join(ROLES)}.")
+    password: str | None = Field(None, max_length=256)
+    staff_userid: str | None = Field(None, max_length=64, description="WeCom userid; required for staff.")
+    display_name: str | None = Field(None, max_length=100)
+
+
+class UserPatch(BaseModel):
+    role: str | None = None
+    disabled: bool | None = None
+    password: str | None = Field(None, max_length=256)
+    display_name: str | None = Field(None, max_length=100)
+
+
+def _user_out(db: DbSession, user: User) -> UserOut:
+    staff_userid = db.scalar(select(Staff.userid).where(Staff.id == user.staff_id)) if user.staff_id else None
+    return UserOut(
+        id=user.id,
+        name=user.name,
+        display_name=user.display_name,
+        role=user.role,
+        staff_id=user.staff_id,
+        staff_userid=staff_userid,
+        disabled=user.disabled,
+        last_login_at=user.last_login_at,
+        created_at=user.created_at,
+    )
+
+
+def _token_out(row: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=row.id,
+        prefix=row.prefix,
+        name=row.name,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _client_ip(request: Request) -> str:
+    # Behind a proxy, run uvicorn with --proxy-headers so that this is the real client.
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/login", response_model=MeOut, summary="Log in (sets the console session cookie)")
+def login(body: LoginIn, request: Request, response: Response, db: DbSession) -> MeOut:
+    """Check name and password; 401 when wrong, 429 after 5 failures in 15 minutes."""
+    slug = body.workspace or get_settings().default_workspace
+    ws = db.scalar(select(Workspace).where(Workspace.slug == slug))
+    if ws is None:
+        # Same answer as a wrong password: do not reveal which workspaces exist.
+        raise Unauthenticated("wrong user name or password", field="password")
+    ip = _client_ip(request)
+    user = authenticate(db, workspace_id=ws.id, name=body.name, password=body.password, ip=ip)
+    sid = login_session(response, user)
+    # The new session's CSRF token (its cookie only comes back with the next request).
+    token = csrf_token_for_session(sid)
+    return MeOut(user=_user_out(db, user), workspace=ws.slug, via="session", csrf_token=token)
+
+
+@router.post("/auth/logout", status_code=204, summary="Log out (clears the session cookie)")
+def logout(response: Response) -> None:
+    """Clear the session cookie. Always succeeds."""
+    logout_session(response)
+
+
+@router.get("/auth/me", response_model=MeOut, summary="Who am I")
+def me(user: CurrentUser, request: Request, db: DbSession) -> MeOut:
+    """The caller's user, workspace and (for console sessions) CSRF token."""
+    row = db.get(User, user.id)
+    assert row is not None
+    ws = db.get(Workspace, user.workspace_id)
+    assert ws is not None
+    token = csrf_token(request) if user.via == "session" else None
+    return MeOut(user=_user_out(db, row), workspace=ws.slug, via=user.via, csrf_token=token)
+
+
+@router.get("/auth/tokens", response_model=list[TokenOut], summary="My API tokens")
+def list_tokens(user: CurrentUser, db: DbSession) -> list[TokenOut]:
+    """The caller's tokens (hashes are never shown)."""
+    rows = db.scalars(
+        select(ApiToken)
+        .where(ApiToken.workspace_id == user.workspace_id, ApiToken.user_id == user.id)
+        .order_by(ApiToken.id)
+    )
+    return [_token_out(r) for r in rows]
+
+
+@router.post("/auth/tokens", response_model=NewTokenOut, status_code=201, summary="Create an API token")
+def new_token(body: NewTokenIn, user: CurrentUser, db: DbSession) -> NewTokenOut:
+    """A new bearer token for the caller; the token is in this answer only."""
+    row_user = db.get(User, user.id)
+    assert row_user is not None
+    row, token = create_token(db, user=row_user, name=body.name)
+    audit.record(
+        db,
+        workspace_id=user.workspace_id,
+        actor=user.actor,
+        action="token.create",
+        target_type="token",
+        target_id=row.id,
+        detail={"prefix": row.prefix},
+    )
+    return NewTokenOut(token=token, info=_token_out(row))
+
+
+@router.delete("/auth/tokens/{token_id}", response_model=TokenOut, summary="Revoke an API token")
+def delete_token(token_id: int, user: CurrentUser, db: DbSession) -> TokenOut:
+    """Revoke one of the caller's tokens (owners and admins may revoke anyone's)."""
+    row = db.get(ApiToken, token_id)
+    if row is None or row.workspace_id != user.workspace_id:
+        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    if row.user_id != user.id and user.role not in ("owner", "admin"):
+        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    return _token_out(revoke_token(db, workspace_id=user.workspace_id, token_id=token_id, actor=user.actor))
+
+
+@router.get("/users", response_model=list[UserOut], tags=["users"], summary="Users of the workspace")
+def list_users(user: AdminUser, db: DbSession) -> list[UserOut]:
+    """Every console / API user of the workspace (owner, admin)."""
+    rows = db.scalars(select(User).where(User.workspace_id == user.workspace_id).order_by(User.id))
+    return [_user_out(db, r) for r in rows]
+
+
+def _check_grant(actor: Principal, role: str) -> None:
+    # Only an owner can make (or unmake) another owner.
+    if role == "owner" and actor.role != "owner":
+        raise PermissionDenied("only an owner can grant the owner role", field="role")
+
+
+@router.post("/users", response_model=NewTokenOut, status_code=201, tags=["users"], summary="Create a user")
+def new_user(body: NewUserIn, user: AdminUser, db: DbSession) -> NewTokenOut:
+    """Create a user with a first API token (shown once)."""
+    if body.role not in ROLES:
+        raise Invalid(f"unknown role {body.role!r}; use one of {', '.join(ROLES)}", field="role")
+    _check_grant(user, body.role)
+    created, token = create_user(
+        db,
+        workspace_id=user.workspace_id,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        staff_userid=body.staff_userid,
+        display_name=body.display_name,
+        actor=user.actor,
+    )
+    row = db.scalars(select(ApiToken).where(ApiToken.user_id == created.id)).one()
+    return NewTokenOut(token=token, info=_token_out(row))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, tags=["users"], summary="Change a user")
+def patch_user(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) -> UserOut:
+    """Change role, password, display name, or disable a user (audited)."""
+    row = db.get(User, user_id)
+    if row is None or row.workspace_id != user.workspace_id:
+        raise NotFound(f"user {user_id} does not exist", field="user_id")
+    if row.role == "owner":
+        _check_grant(user, "owner")
+    changes: dict[str, object] = {}
+    if body.role is not None and body.role != row.role:
+        if body.role not in ROLES:
+            raise Invalid(f"unknown role {body.role!r}; use one of {', '.join(ROLES)}", field="role")
+        _check_grant(user, body.role)
+        if body.role == "staff" and row.staff_id is None:
+            raise Invalid("a staff user must be linked to a staff account first", field="role")
+        _refuse_last_owner(db, row, user_id)
+        changes["role"] = [row.role, body.role]
+        row.role = body.role
+    if body.disabled is not None and body.disabled != row.disabled:
+        if body.disabled:
+            if row.id == user.id:
+                raise Conflict("you cannot disable yourself", field="disabled")
+            _refuse_last_owner(db, row, user_id)
+        changes["disabled"] = body.disabled
+        row.disabled = body.disabled
+    if body.display_name is not None:
+        row.display_name = body.display_name
+    if body.password is not None:
+        set_password(db, user=row, password=body.password, actor=user.actor)
+    if changes:
+        audit.record(
+            db,
+            workspace_id=user.workspace_id,
+            actor=user.actor,
+            action="user.update",
+            target_type="user",
+            target_id=row.id,
+            detail=changes,
+        )
+    return _user_out(db, row)
+
+
+def _refuse_last_owner(db: DbSession, row: User, user_id: int) -> None:
+    if row.role != "owner":
+        return
+    owners = db.scalars(
+        select(User.id).where(
+            User.workspace_id == row.workspace_id, User.role == "owner", User.disabled.is_(False)
+        )
+    ).all()
+    if set(owners) <= {user_id}:
+        raise Conflict("this is the last active owner of the workspace; make someone else owner first")
