@@ -69,7 +69,7 @@ stats_st = st.builds(
         "orders": orders,
         "last_paid_at": None if last is None else paid_at(last, last_min),
         "first_paid_at": None if last is None else paid_at(last + gap, last_min),
-        "categories": {c: 1 for c in cats},
+        "categories": dict.fromkeys(cats, 1),
     },
     st.sampled_from([0, 10000, 299999, 300000, 300001, 500000]),
     st.integers(0, 4),
@@ -115,14 +115,20 @@ person_st = st.builds(
         unique_by=lambda f: f[0],
     ),
     groups=st.lists(
-        st.tuples(st.sampled_from(GROUPS), st.sampled_from(["active", "left"])), max_size=2, unique_by=lambda g: g[0]
+        st.tuples(st.sampled_from(GROUPS), st.sampled_from(["active", "left"])),
+        max_size=2,
+        unique_by=lambda g: g[0],
     ),
 )
 
 ops = st.sampled_from([">=", ">", "<=", "<", "="])
 leaf_st = st.one_of(
     st.builds(Term, st.just("tag"), st.sampled_from([*TAGS, DELETED_TAG, "不存在"])),
-    st.builds(Term, st.just("layer"), st.sampled_from(["new", "old", "svip", "vip", "high_value", "silent", "repeat"])),
+    st.builds(
+        Term,
+        st.just("layer"),
+        st.sampled_from(["new", "old", "svip", "vip", "high_value", "silent", "repeat"]),
+    ),
     st.builds(Term, st.just("rfm"), st.sampled_from(["champions", "at_risk", "loyal"])),
     st.builds(Term, st.just("rfm8"), st.sampled_from(["重要价值", "一般挽留"])),
     st.builds(Term, st.just("province"), st.sampled_from(["广东", "广东省", "上海", "北京"])),
@@ -131,7 +137,9 @@ leaf_st = st.one_of(
     st.builds(Term, st.just("staff"), st.sampled_from([*STAFF, "nobody"])),
     st.builds(Term, st.just("in_group"), st.sampled_from([*GROUPS, "无此群"])),
     st.builds(Term, st.just("category"), st.sampled_from([*CATEGORIES, "口红"])),
-    st.builds(lambda v, op: Term("spent", v, op), st.sampled_from(["0", "100", "2999.99", "3000", "5000"]), ops),
+    st.builds(
+        lambda v, op: Term("spent", v, op), st.sampled_from(["0", "100", "2999.99", "3000", "5000"]), ops
+    ),
     st.builds(lambda v, op: Term("orders", v, op), st.sampled_from(["0", "1", "2", "4"]), ops),
     st.builds(
         lambda f, v, op: Term(f, v, op),
@@ -256,11 +264,19 @@ def load(session: Session, people: list[Person]) -> tuple[int, dict[int, Person]
             session.add(CustomerScore(customer_id=c.id, workspace_id=ws, **p.score))
         for u, state, channel in p.follows:
             session.add(
-                Follow(workspace_id=ws, staff_id=staff[u].id, customer_id=c.id, state=state, live_code_state=channel)
+                Follow(
+                    workspace_id=ws,
+                    staff_id=staff[u].id,
+                    customer_id=c.id,
+                    state=state,
+                    live_code_state=channel,
+                )
             )
         for g, state in p.groups:
             session.add(
-                GroupMember(workspace_id=ws, group_id=groups[g].id, userid=f"wm{c.id}", customer_id=c.id, state=state)
+                GroupMember(
+                    workspace_id=ws, group_id=groups[g].id, userid=f"wm{c.id}", customer_id=c.id, state=state
+                )
             )
     session.flush()
     return ws, by_id
@@ -285,7 +301,9 @@ def test_sql_agrees_with_brute_force(session: Session, people: list[Person], exp
 
 def test_unknown_names_match_nobody_with_a_did_you_mean(session: Session) -> None:
     ws, _ = load(session, [Person(tags={"VIP"})])
-    compiled = compile_expr(session, workspace_id=ws, expr="tag:VIPP OR staff:zhangg OR in_group:宝妈 OR channel:douyim")
+    compiled = compile_expr(
+        session, workspace_id=ws, expr="tag:VIPP OR staff:zhangg OR in_group:宝妈 OR channel:douyim"
+    )
     assert session.scalars(compiled.query).all() == []
     assert len(compiled.warnings) == 4
     assert "no tag named 'VIPP'" in compiled.warnings[0]
@@ -297,7 +315,7 @@ def test_unknown_names_match_nobody_with_a_did_you_mean(session: Session) -> Non
 def test_day_terms_count_business_days_in_the_workspace_zone(session: Session) -> None:
     # 2026-06-14 23:30 Shanghai is yesterday there, though it is the same UTC day as NOW.
     late = datetime(2026, 6, 14, 15, 30, tzinfo=UTC)
-    ws, by_id = load(session, [Person(stats={"net_fen": 100, "orders": 1, "last_paid_at": late,
+    ws, _ = load(session, [Person(stats={"net_fen": 100, "orders": 1, "last_paid_at": late,
                                              "first_paid_at": late, "categories": {}})])  # fmt: skip
     assert count(session, workspace_id=ws, expr="last_order_days=1", now=NOW) == 1
     assert count(session, workspace_id=ws, expr="last_order_days<1", now=NOW) == 0
@@ -315,7 +333,9 @@ def test_a_customer_without_stats_has_spent_nothing(session: Session) -> None:
     assert count(session, workspace_id=ws, expr="last_order_days>=0 OR NOT last_order_days>=0", now=NOW) == 3
 
 
-@pytest.mark.parametrize("text", ["tag:VIP AND spent>=3000 AND NOT tag:流失 AND city:深圳 OR in_group:宝妈群"])
+@pytest.mark.parametrize(
+    "text", ["tag:VIP AND spent>=3000 AND NOT tag:流失 AND city:深圳 OR in_group:宝妈群"]
+)
 def test_the_query_is_one_statement_of_ids(session: Session, text: str) -> None:
     ws, _ = load(session, [Person(tags={"VIP"}, city="深圳", groups=[("宝妈群", "active")])])
     query = customer_ids_query(session, workspace_id=ws, expr=parse(text), now=NOW)
