@@ -1,0 +1,305 @@
+"""All queries of the customers domain (OneID identities, merges, stats, profile reads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from siyu.models import (
+    Customer,
+    CustomerIdentity,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Event,
+    Follow,
+    GroupMember,
+    Order,
+    OrderItem,
+)
+
+# Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
+CHUNK = 900
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def identity_owners(
+    session: Session, *, workspace_id: int, kind: str, platform: str, hashes: Sequence[str]
+) -> dict[str, int]:
+    """value_hash → customer id for the known identities among ``hashes``."""
+    found: dict[str, int] = {}
+    for part in chunks(hashes):
+        rows = session.execute(
+            select(CustomerIdentity.value_hash, CustomerIdentity.customer_id).where(
+                CustomerIdentity.workspace_id == workspace_id,
+                CustomerIdentity.kind == kind,
+                CustomerIdentity.platform == platform,
+                CustomerIdentity.value_hash.in_(part),
+            )
+        ).tuples()
+        found.update(rows)
+    return found
+
+
+def insert_customers(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Bulk insert customers; their ids in the order given."""
+    if not rows:
+        return []
+    result = session.execute(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows)
+    return [r[0] for r in result]
+
+
+def insert_identities(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(CustomerIdentity), rows)
+
+
+def live_customer_id(session: Session, *, workspace_id: int, customer_id: int) -> int | None:
+    """Follow ``merged_into_id`` to the surviving profile (None if it does not exist)."""
+    seen: set[int] = set()
+    current: int | None = customer_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = session.execute(
+            select(Customer.id, Customer.merged_into_id).where(
+                Customer.workspace_id == workspace_id, Customer.id == current
+            )
+        ).first()
+        if row is None:
+            return None
+        if row[1] is None:
+            return int(row[0])
+        current = row[1]
+    return current
+
+
+def move_customer_rows(
+    session: Session, *, workspace_id: int, survivor_id: int, merged_id: int
+) -> dict[str, int]:
+    """Re-point everything of ``merged_id`` at ``survivor_id``; returns rows moved per table."""
+    moved: dict[str, int] = {}
+
+    def run(name: str, stmt: Any) -> None:
+        moved[name] = int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+    where_ws = (CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id == merged_id)
+    run("identities", update(CustomerIdentity).where(*where_ws).values(customer_id=survivor_id))
+    run(
+        "orders",
+        update(Order)
+        .where(Order.workspace_id == workspace_id, Order.customer_id == merged_id)
+        .values(customer_id=survivor_id),
+    )
+    run(
+        "events",
+        update(Event)
+        .where(Event.workspace_id == workspace_id, Event.customer_id == merged_id)
+        .values(customer_id=survivor_id),
+    )
+    run(
+        "group_members",
+        update(GroupMember)
+        .where(GroupMember.workspace_id == workspace_id, GroupMember.customer_id == merged_id)
+        .values(customer_id=survivor_id),
+    )
+    # Follows and tags are unique per customer: the survivor keeps its own row where both
+    # have one (the earlier friendship is kept), the rest move over.
+    survivor_follows = {
+        staff_id: (fid, added)
+        for fid, staff_id, added in session.execute(
+            select(Follow.id, Follow.staff_id, Follow.added_at).where(Follow.customer_id == survivor_id)
+        ).tuples()
+    }
+    moved_follows = 0
+    for fid, staff_id, added in session.execute(
+        select(Follow.id, Follow.staff_id, Follow.added_at).where(Follow.customer_id == merged_id)
+    ).tuples():
+        mine = survivor_follows.get(staff_id)
+        if mine is None:
+            session.execute(update(Follow).where(Follow.id == fid).values(customer_id=survivor_id))
+            moved_follows += 1
+            continue
+        if added is not None and (mine[1] is None or added < mine[1]):
+            session.execute(update(Follow).where(Follow.id == mine[0]).values(added_at=added))
+        session.execute(delete(Follow).where(Follow.id == fid))
+    moved["follows"] = moved_follows
+    survivor_tags = set(
+        session.scalars(select(CustomerTag.tag_id).where(CustomerTag.customer_id == survivor_id))
+    )
+    dup = CustomerTag.customer_id == merged_id
+    if survivor_tags:
+        session.execute(delete(CustomerTag).where(dup, CustomerTag.tag_id.in_(sorted(survivor_tags))))
+    run("tags", update(CustomerTag).where(dup).values(customer_id=survivor_id))
+    run(
+        "referrals",
+        update(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.referred_by_id == merged_id)
+        .values(referred_by_id=survivor_id),
+    )
+    # Earlier tombstones that pointed at the merged profile now point at the survivor.
+    session.execute(
+        update(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id == merged_id)
+        .values(merged_into_id=survivor_id)
+    )
+    session.execute(delete(CustomerStats).where(CustomerStats.customer_id == merged_id))
+    session.execute(delete(CustomerScore).where(CustomerScore.customer_id == merged_id))
+    return moved
+
+
+def orders_for_stats(session: Session, customer_ids: Sequence[int]) -> list[Any]:
+    """The order columns stats are computed from, for these customers."""
+    rows: list[Any] = []
+    cols = (
+        Order.id,
+        Order.customer_id,
+        Order.status,
+        Order.ordered_at,
+        Order.paid_at,
+        Order.paid_fen,
+        Order.refunded_fen,
+        Order.cost_fen,
+        Order.item_count,
+        Order.platform,
+        Order.shop,
+        Order.province,
+        Order.city,
+        Order.title,
+    )
+    for part in chunks(customer_ids):
+        rows.extend(session.execute(select(*cols).where(Order.customer_id.in_(part))).all())
+    return rows
+
+
+def items_for_stats(session: Session, order_ids: Sequence[int]) -> list[Any]:
+    rows: list[Any] = []
+    cols = (
+        OrderItem.order_id,
+        OrderItem.title,
+        OrderItem.category,
+        OrderItem.quantity,
+        OrderItem.amount_fen,
+        OrderItem.refunded_fen,
+    )
+    for part in chunks(order_ids):
+        rows.extend(session.execute(select(*cols).where(OrderItem.order_id.in_(part))).all())
+    return rows
+
+
+def customers_places(session: Session, customer_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """id → (province, city, first_seen_at) for these customers."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for part in chunks(customer_ids):
+        for cid, prov, city, seen in session.execute(
+            select(Customer.id, Customer.province, Customer.city, Customer.first_seen_at).where(
+                Customer.id.in_(part)
+            )
+        ).tuples():
+            out[cid] = (prov, city, seen)
+    return out
+
+
+def existing_stats_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for part in chunks(customer_ids):
+        found.update(
+            session.scalars(select(CustomerStats.customer_id).where(CustomerStats.customer_id.in_(part)))
+        )
+    return found
+
+
+def write_stats(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    if inserts:
+        session.execute(insert(CustomerStats), inserts)
+    if updates:
+        session.execute(update(CustomerStats), updates)
+
+
+def update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk update of customers by primary key (each dict carries ``id``)."""
+    if rows:
+        session.execute(update(Customer), rows)
+
+
+def list_customers(session: Session, *, workspace_id: int, limit: int, offset: int) -> list[Any]:
+    """Live (not merged) customers with their stats, newest first."""
+    stmt = (
+        select(Customer, CustomerStats)
+        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+        .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None))
+        .order_by(Customer.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.execute(stmt).tuples())
+
+
+def masked_phones(session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
+    """customer id → the masked form of its first phone identity."""
+    out: dict[int, str] = {}
+    ids = sorted(set(customer_ids))
+    for part in chunks(ids):
+        for cid, masked in session.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
+            .where(CustomerIdentity.customer_id.in_(part), CustomerIdentity.kind == "phone")
+            .order_by(CustomerIdentity.id)
+        ).tuples():
+            if masked and cid not in out:
+                out[cid] = masked
+    return out
+
+
+def get_customer(session: Session, *, workspace_id: int, customer_id: int) -> Customer | None:
+    return session.scalar(
+        select(Customer).where(Customer.workspace_id == workspace_id, Customer.id == customer_id)
+    )
+
+
+def identities_of(session: Session, customer_id: int) -> list[CustomerIdentity]:
+    return list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == customer_id)
+            .order_by(CustomerIdentity.id)
+        )
+    )
+
+
+def merged_ids_of(session: Session, *, workspace_id: int, customer_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Customer.id)
+            .where(Customer.workspace_id == workspace_id, Customer.merged_into_id == customer_id)
+            .order_by(Customer.id)
+        )
+    )
+
+
+def stats_of(session: Session, customer_id: int) -> CustomerStats | None:
+    return session.get(CustomerStats, customer_id)
+
+
+def orders_of(session: Session, customer_id: int, limit: int) -> tuple[list[Order], int]:
+    """The customer's most recent orders, and how many there are in all."""
+    total = session.scalar(select(func.count()).select_from(Order).where(Order.customer_id == customer_id))
+    rows = session.scalars(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(func.coalesce(Order.paid_at, Order.ordered_at).desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+def touch_first_seen(session: Session, rows: list[tuple[int, datetime]]) -> None:
+    for cid, seen in rows:
+        session.execute(update(Customer).where(Customer.id == cid).values(first_seen_at=seen))

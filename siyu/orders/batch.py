@@ -1,0 +1,338 @@
+"""Apply one batch of parsed rows: merge rows per order, OneID, bulk writes, stats.
+
+A batch costs a fixed handful of queries whatever its size: existing orders and items
+by ``IN (...)``, identities by hash, bulk inserts/updates, then stats for the customers
+the batch touched. Nothing here commits; the import loop commits once per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.customers.schemas import IdentityInput
+from siyu.customers.service import refresh_stats, resolve_batch
+from siyu.kit.timeutil import utcnow
+from siyu.orders import repository as repo
+from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
+
+AWAITING = "awaiting_order_file"
+_PAID_STATUSES = ("paid", "shipped", "completed", "refunded")
+
+
+@dataclass
+class BatchCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    without_customer: int = 0
+    awaiting: int = 0
+    items_written: int = 0
+    customers_created: int = 0
+    customers_merged: int = 0
+
+
+@dataclass
+class _Draft:
+    """All rows of one order within the batch."""
+
+    platform: str
+    external_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, ItemRecord] = field(default_factory=dict)
+    identities: list[IdentityInput] = field(default_factory=list)
+    discounts: dict[str, dict[str, int]] = field(default_factory=dict)
+    money_from_items: bool = False
+    items_only: bool = True
+
+
+def _group(records: list[OrderRecord]) -> dict[tuple[str, str], _Draft]:
+    drafts: dict[tuple[str, str], _Draft] = {}
+    for rec in records:
+        key = (rec.platform, rec.external_id)
+        d = drafts.get(key)
+        if d is None:
+            d = drafts[key] = _Draft(rec.platform, rec.external_id)
+        if not rec.items_only:
+            d.items_only = False
+            discounts = rec.fields.pop("_item_discounts", None)
+            if discounts:
+                d.discounts.update(discounts)
+            # Later rows of the same order win, but never blank out a value.
+            d.fields.update({k: v for k, v in rec.fields.items() if v is not None or k not in d.fields})
+        d.money_from_items = d.money_from_items or rec.money_from_items
+        for ident in rec.identities:
+            if ident not in d.identities:
+                d.identities.append(ident)
+        for item in rec.items:
+            line_key = item.line_key
+            n = 1
+            while line_key in d.items and rec.items_only:
+                # Identical lines in a detail file are separate lines of the order.
+                n += 1
+                line_key = f"{item.line_key}#{n}"
+            item.line_key = line_key
+            d.items[line_key] = item
+    return drafts
+
+
+def _item_values(item: ItemRecord) -> dict[str, Any]:
+    return {c: getattr(item, c) for c in repo.ITEM_COLUMNS}
+
+
+def _changed(new: dict[str, Any], old: dict[str, Any], columns: tuple[str, ...]) -> bool:
+    return any(new.get(c) != old.get(c) for c in columns)
+
+
+def apply_batch(
+    session: Session,
+    *,
+    workspace_id: int,
+    import_id: int,
+    records: list[OrderRecord],
+    source: str,
+    actor: str,
+) -> BatchCounts:
+    """Write one batch of rows; returns what changed."""
+    counts = BatchCounts()
+    drafts = _group(records)
+    if not drafts:
+        return counts
+    now = utcnow()
+
+    existing: dict[tuple[str, str], dict[str, Any]] = {}
+    by_platform: dict[str, list[str]] = {}
+    for platform, ext in drafts:
+        by_platform.setdefault(platform, []).append(ext)
+    for platform, exts in by_platform.items():
+        for ext, row in repo.existing_orders(
+            session, workspace_id=workspace_id, platform=platform, external_ids=exts
+        ).items():
+            existing[(platform, ext)] = row
+    need_items = [
+        existing[k]["id"] for k, d in drafts.items() if k in existing and (d.items or d.money_from_items)
+    ]
+    old_items = repo.existing_items(session, need_items)
+
+    # Stale rows (an older export than what is stored) change nothing.
+    live: dict[tuple[str, str], _Draft] = {}
+    for key, d in drafts.items():
+        old = existing.get(key)
+        if old is not None and not d.items_only and not old["extra"].get(AWAITING):
+            new_status = d.fields.get("status", "pending")
+            if STATUS_RANK.get(new_status, 0) < STATUS_RANK.get(old["status"], 0):
+                counts.stale += 1
+                continue
+        live[key] = d
+
+    # OneID for every order that names a buyer; an order already linked keeps linking.
+    keys = [k for k, d in live.items() if not d.items_only]
+    resolution = resolve_batch(
+        session,
+        workspace_id=workspace_id,
+        groups=[live[k].identities for k in keys],
+        source=source,
+        actor=actor,
+        names=[live[k].fields.get("buyer_name") for k in keys],
+        seen_at=[live[k].fields.get("paid_at") or live[k].fields.get("ordered_at") for k in keys],
+        known_customer_ids=[existing[k]["customer_id"] if k in existing else None for k in keys],
+    )
+    customer_of = dict(zip(keys, resolution.customer_ids, strict=True))
+    counts.customers_created = resolution.created
+    counts.customers_merged = len(resolution.merged)
+    touched: set[int] = {s for s, _ in resolution.merged}
+    if resolution.merged:
+        # Merges moved orders between customers: re-read the owners we compare against.
+        merged_into = {m: s for s, m in resolution.merged}
+        for row in existing.values():
+            if row["customer_id"] in merged_into:
+                row["customer_id"] = merged_into[row["customer_id"]]
+
+    inserts: list[dict[str, Any]] = []
+    insert_keys: list[tuple[str, str]] = []
+    updates: list[dict[str, Any]] = []
+    for key, d in live.items():
+        old = existing.get(key)
+        old_item_map = old_items.get(old["id"], {}) if old else {}
+        values = _order_values(d, old, old_item_map, customer_of.get(key))
+        if values.get("customer_id") is None and not d.items_only:
+            counts.without_customer += 1
+        if values["extra"].get(AWAITING):
+            counts.awaiting += 1
+        if old is None:
+            values.update(workspace_id=workspace_id, platform=d.platform, external_id=d.external_id)
+            values.update(import_id=import_id, created_at=now, updated_at=now)
+            inserts.append(values)
+            insert_keys.append(key)
+            counts.created += 1
+            continue
+        if _changed(values, old, repo.ORDER_COLUMNS):
+            updates.append({"id": old["id"], **values, "updated_at": now})
+            if old["import_id"] != import_id:
+                counts.updated += 1
+            for cid in (old["customer_id"], values["customer_id"]):
+                if cid is not None:
+                    touched.add(cid)
+        else:
+            items_change = any(
+                lk not in old_item_map or _changed(_item_values(it), old_item_map[lk], repo.ITEM_COLUMNS)
+                for lk, it in d.items.items()
+            )
+            if items_change:
+                if old["import_id"] != import_id:
+                    counts.updated += 1
+                if old["customer_id"] is not None:
+                    touched.add(old["customer_id"])
+            elif old["import_id"] != import_id:
+                counts.unchanged += 1
+
+    new_ids = repo.insert_orders(session, inserts)
+    repo.update_orders(session, updates)
+    order_id: dict[tuple[str, str], int] = {k: v["id"] for k, v in existing.items()}
+    order_id.update(zip(insert_keys, new_ids, strict=True))
+    for values in inserts:
+        if values["customer_id"] is not None:
+            touched.add(values["customer_id"])
+
+    counts.items_written = _write_items(session, workspace_id, live, order_id, old_items, existing)
+    _record_events(session, workspace_id, live, existing, order_id, inserts, insert_keys, updates)
+    refresh_stats(session, workspace_id=workspace_id, customer_ids=sorted(touched))
+    return counts
+
+
+def _order_values(
+    d: _Draft, old: dict[str, Any] | None, old_items: dict[str, dict[str, Any]], customer_id: int | None
+) -> dict[str, Any]:
+    """The order's columns after this batch: the row's values over what is stored."""
+    base: dict[str, Any]
+    if old is not None:
+        base = {c: old[c] for c in repo.ORDER_COLUMNS}
+        base["extra"] = dict(old["extra"] or {})
+    else:
+        base = dict.fromkeys(repo.ORDER_COLUMNS)
+        base.update(
+            status="pending",
+            paid_fen=0,
+            goods_fen=0,
+            shipping_fen=0,
+            refunded_fen=0,
+            discount_fen=0,
+            platform_discount_fen=0,
+            item_count=0,
+            extra={},
+        )
+    if d.items_only:
+        if old is None:
+            # Items for an order not imported yet: keep them on a placeholder that the
+            # order file completes later; it has no buyer and no money until then.
+            base["extra"][AWAITING] = True
+            base["status"] = next((i.status for i in d.items.values() if i.status), "pending")
+            base["raw_status"] = None
+    else:
+        fields = dict(d.fields)
+        extra = fields.pop("extra", None) or {}
+        base.update({k: v for k, v in fields.items() if k in repo.ORDER_COLUMNS})
+        base["extra"].pop(AWAITING, None)
+        base["extra"].update(extra)
+        base["customer_id"] = customer_id
+    all_items: dict[str, dict[str, Any]] = {k: dict(v) for k, v in old_items.items()}
+    for lk, it in d.items.items():
+        all_items[lk] = _item_values(it)
+    if d.money_from_items:
+        discounts = dict(base["extra"].get("item_discounts") or {})
+        discounts.update(d.discounts)
+        if discounts:
+            base["extra"]["item_discounts"] = dict(sorted(discounts.items()))
+        base["discount_fen"] = sum(v["discount_fen"] for v in discounts.values())
+        base["platform_discount_fen"] = sum(v["platform_discount_fen"] for v in discounts.values())
+        total = sum(v["amount_fen"] for v in all_items.values())
+        refunded = sum(v["refunded_fen"] for v in all_items.values())
+        base["goods_fen"] = total
+        if base["status"] in _PAID_STATUSES or (base["status"] == "closed" and base["paid_at"] is not None):
+            base["paid_fen"] = total
+            base["refunded_fen"] = min(refunded, total)
+            if base["status"] == "closed" or (total > 0 and refunded >= total):
+                base["status"], base["refunded_fen"] = "refunded", total
+        else:
+            base["paid_fen"] = base["refunded_fen"] = 0
+    if all_items:
+        base["item_count"] = sum(v["quantity"] for v in all_items.values())
+        if not base["title"]:
+            base["title"] = ", ".join(v["title"] for v in all_items.values() if v["title"])[:500] or None
+    return base
+
+
+def _write_items(
+    session: Session,
+    workspace_id: int,
+    drafts: dict[tuple[str, str], _Draft],
+    order_id: dict[tuple[str, str], int],
+    old_items: dict[int, dict[str, dict[str, Any]]],
+    existing: dict[tuple[str, str], dict[str, Any]],
+) -> int:
+    inserts, updates = [], []
+    for key, d in drafts.items():
+        oid = order_id[key]
+        stored = old_items.get(oid, {}) if key in existing else {}
+        for lk, it in d.items.items():
+            values = _item_values(it)
+            old = stored.get(lk)
+            if old is None:
+                inserts.append({"workspace_id": workspace_id, "order_id": oid, "line_key": lk, **values})
+            elif _changed(values, old, repo.ITEM_COLUMNS):
+                updates.append({"id": old["id"], **values})
+    repo.insert_items(session, inserts)
+    repo.update_items(session, updates)
+    return len(inserts) + len(updates)
+
+
+def _record_events(
+    session: Session,
+    workspace_id: int,
+    drafts: dict[tuple[str, str], _Draft],
+    existing: dict[tuple[str, str], dict[str, Any]],
+    order_id: dict[tuple[str, str], int],
+    inserts: list[dict[str, Any]],
+    insert_keys: list[tuple[str, str]],
+    updates: list[dict[str, Any]],
+) -> None:
+    """order.paid / order.refunded events, once per order (dedup keys make re-runs no-ops)."""
+    wanted: dict[str, dict[str, Any]] = {}
+    by_id = {order_id[k]: k for k in drafts}
+    changed = [(k, v) for k, v in zip(insert_keys, inserts, strict=True)]
+    changed += [(by_id[u["id"]], u) for u in updates]
+    for key, v in changed:
+        platform, ext = key
+        common = {
+            "workspace_id": workspace_id,
+            "customer_id": v["customer_id"],
+            "order_id": order_id[key],
+            "source": "import",
+        }
+        if v["paid_at"] is not None and v["status"] != "pending":
+            k = f"order.paid:{platform}:{ext}"[:128]
+            wanted[k] = {
+                **common,
+                "kind": "order.paid",
+                "occurred_at": v["paid_at"],
+                "dedup_key": k,
+                "payload": {"platform": platform, "external_id": ext, "paid_fen": v["paid_fen"]},
+            }
+        if v["refunded_fen"] > 0:
+            when: datetime = v["completed_at"] or v["paid_at"] or utcnow()
+            k = f"order.refunded:{platform}:{ext}"[:128]
+            wanted[k] = {
+                **common,
+                "kind": "order.refunded",
+                "occurred_at": max(when, v["paid_at"] or when),
+                "dedup_key": k,
+                "payload": {"platform": platform, "external_id": ext, "refunded_fen": v["refunded_fen"]},
+            }
+    if not wanted:
+        return
+    known = repo.known_event_keys(session, workspace_id=workspace_id, keys=sorted(wanted))
+    repo.insert_events(session, [v for k, v in wanted.items() if k not in known])

@@ -1,0 +1,205 @@
+"""What every format importer produces, and the machinery they share.
+
+A format is a header alias table plus a ``parse_row`` that turns one data row into an
+:class:`OrderRecord`. Columns are always looked up by header name, never position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from siyu.customers.schemas import IdentityInput
+from siyu.orders.importers.cells import CellError, clean, parse_datetime, parse_fen
+
+STATUS_RANK = {"pending": 0, "paid": 1, "shipped": 2, "completed": 3, "closed": 4, "refunded": 4}
+
+
+class RowProblem(ValueError):
+    """A row that cannot go in: which field (header as written in the file), value, why."""
+
+    def __init__(self, field: str | None, value: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.message = message
+
+
+@dataclass(slots=True)
+class ItemRecord:
+    """One line item as read from a row."""
+
+    line_key: str
+    title: str
+    quantity: int = 1
+    unit_price_fen: int = 0
+    amount_fen: int = 0
+    refunded_fen: int = 0
+    cost_fen: int | None = None
+    sku: str | None = None
+    product_id: str | None = None
+    spec: str | None = None
+    category: str | None = None
+    status: str | None = None
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One data row: order-level column values it carries, its items and buyer identities.
+
+    ``fields`` holds ``orders`` column values. ``money_from_items`` says the order's
+    money is the sum of its line items (one row per item, e.g. Douyin), so items seen
+    in other rows or earlier imports count too. ``items_only`` marks a detail-file row
+    that knows nothing about the order itself.
+    """
+
+    line: int
+    platform: str
+    external_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    items: list[ItemRecord] = field(default_factory=list)
+    identities: list[IdentityInput] = field(default_factory=list)
+    money_from_items: bool = False
+    items_only: bool = False
+
+
+class Columns:
+    """Header name → position for one file, resolved through a format's alias table."""
+
+    def __init__(self, header: list[str], aliases: dict[str, tuple[str, ...]]) -> None:
+        self.header = [h.strip().lstrip("\ufeff").strip() for h in header]
+        self.index: dict[str, int] = {}
+        self.label: dict[str, str] = {}
+        folded = {h.lower(): i for i, h in reversed(list(enumerate(self.header))) if h}
+        for name, names in aliases.items():
+            for alias in names:
+                i = folded.get(alias.lower())
+                if i is not None:
+                    self.index[name] = i
+                    self.label[name] = self.header[i]
+                    break
+
+    def has(self, name: str) -> bool:
+        return name in self.index
+
+    def raw(self, row: list[str], name: str) -> str:
+        """The raw cell (``""`` when the column is absent or the row is short)."""
+        i = self.index.get(name)
+        if i is None or i >= len(row):
+            return ""
+        return row[i]
+
+    def text(self, row: list[str], name: str, limit: int = 500) -> str | None:
+        """A cleaned text cell, or None when empty."""
+        v = clean(self.raw(row, name))
+        return v[:limit] if v else None
+
+    def where(self, name: str) -> str:
+        """The column as the file names it (for error messages)."""
+        return self.label.get(name, name)
+
+    def read(self, row: list[str], name: str, parser: Callable[[str], Any]) -> Any:
+        """Parse one cell, turning a parse failure into a :class:`RowProblem` for this column."""
+        raw = self.raw(row, name)
+        try:
+            return parser(raw)
+        except CellError as exc:
+            raise RowProblem(self.where(name), clean(raw)[:200], str(exc)) from exc
+
+    def fen(self, row: list[str], name: str) -> int:
+        return int(self.read(row, name, parse_fen))
+
+    def when(self, row: list[str], name: str, tz: str) -> datetime | None:
+        return self.read(row, name, lambda v: parse_datetime(v, tz))  # type: ignore[no-any-return]
+
+    def required(self, row: list[str], name: str) -> str:
+        v = clean(self.raw(row, name))
+        if not v:
+            raise RowProblem(self.where(name), "", f"{self.where(name)} is empty")
+        return v
+
+
+_KEYWORDS = (
+    ("退款成功", "refunded"),
+    ("已退款", "refunded"),
+    ("全额退款", "refunded"),
+    ("关闭", "closed"),
+    ("取消", "closed"),
+    ("成功", "completed"),
+    ("完成", "completed"),
+    ("已签收", "completed"),
+    ("确认收货", "shipped"),
+    ("发货", "shipped"),
+    ("待收货", "shipped"),
+    ("已付款", "paid"),
+    ("已支付", "paid"),
+    ("待发货", "paid"),
+    ("付款", "pending"),
+    ("支付", "pending"),
+)
+
+
+def map_status(raw: str | None, table: dict[str, str], paid_at: datetime | None) -> str:
+    """The siyu status for a platform's status text (exact table first, then keywords)."""
+    if raw:
+        hit = table.get(raw) or table.get(raw.lower())
+        if hit:
+            return hit
+        for word, status in _KEYWORDS:
+            if word in raw:
+                return status
+    return "paid" if paid_at is not None else "pending"
+
+
+def settle_money(fields: dict[str, Any], *, amount_fen: int, refund_fen: int) -> None:
+    """Fill paid/refunded fen from the status: closed after payment is a full refund.
+
+    A closed order that had been paid means the money went back (that is how Taobao,
+    Youzan and JD close a paid order), so it is stored as ``refunded`` and is not revenue.
+    """
+    status = fields["status"]
+    paid_at = fields.get("paid_at")
+    if status == "pending" or (status == "closed" and paid_at is None and refund_fen == 0):
+        fields["paid_fen"] = 0
+        fields["refunded_fen"] = 0
+        return
+    fields["paid_fen"] = amount_fen
+    if status == "closed" or (status == "refunded" and refund_fen == 0):
+        fields["status"] = "refunded"
+        refund_fen = amount_fen
+    fields["refunded_fen"] = min(refund_fen, amount_fen)
+    if fields["refunded_fen"] >= amount_fen > 0:
+        fields["status"] = "refunded"
+
+
+class Format:
+    """One export format: its aliases, the columns that identify it, and a row parser."""
+
+    name = ""
+    platform = ""
+    # canonical name → header spellings seen in the wild (first match wins)
+    aliases: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # all of these must be present for the format to be recognised
+    signature: tuple[str, ...] = ()
+    # needed for a row to make sense; their absence makes the file unusable
+    required: tuple[str, ...] = ()
+    # rows of one order may be spread over the file (one row per line item)
+    grouped = False
+
+    def score(self, cols: Columns) -> int:
+        """How well a header fits: -1 if the signature is missing, else matched columns."""
+        if not all(cols.has(c) for c in self.signature):
+            return -1
+        return len(cols.index)
+
+    def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
+        raise NotImplementedError
+
+
+def buyer_key(value: str | None) -> str | None:
+    """A platform buyer id usable as a key, or None when the platform masked it (张**)."""
+    if not value or "*" in value or "＊" in value:
+        return None
+    return value[:128]

@@ -1,0 +1,153 @@
+"""Taobao / Tmall (千牛 已卖出的宝贝): ExportOrderList (orders) and ExportOrderDetailList (items)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from siyu.customers.schemas import IdentityInput
+from siyu.orders.importers.base import (
+    Columns,
+    Format,
+    ItemRecord,
+    OrderRecord,
+    RowProblem,
+    buyer_key,
+    map_status,
+    settle_money,
+)
+from siyu.orders.importers.cells import clean, parse_int, parse_phone, split_address
+
+STATUS = {
+    "交易成功": "completed",
+    "卖家已发货，等待买家确认": "shipped",
+    "卖家已发货,等待买家确认": "shipped",
+    "买家已付款，等待卖家发货": "paid",
+    "买家已付款,等待卖家发货": "paid",
+    "部分发货": "shipped",
+    "等待买家付款": "pending",
+    "交易关闭": "closed",
+    "付款以后用户退款成功，交易自动关闭": "refunded",
+}
+
+
+class TaobaoOrders(Format):
+    name = "taobao"
+    platform = "taobao"
+    aliases: ClassVar[dict[str, tuple[str, ...]]] = {
+        "order_id": ("订单编号", "订单号"),
+        "buyer": ("买家会员名", "买家昵称"),
+        "goods": ("买家应付货款",),
+        "shipping": ("买家应付邮费",),
+        "total": ("总金额",),
+        "paid": ("买家实际支付金额", "实付金额"),
+        "status": ("订单状态",),
+        "note": ("买家留言",),
+        "receiver": ("收货人姓名",),
+        "address": ("收货地址",),
+        "mobile": ("联系手机",),
+        "tel": ("联系电话",),
+        "created": ("订单创建时间",),
+        "paid_at": ("订单付款时间",),
+        "title": ("宝贝标题",),
+        "quantity": ("宝贝总数量",),
+        "shop": ("店铺名称",),
+        "refund": ("退款金额",),
+        "completed": ("确认收货时间",),
+        "close_reason": ("订单关闭原因",),
+    }
+    signature = ("order_id", "buyer", "status", "paid")
+    required = ("order_id", "status", "paid")
+
+    def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
+        external_id = cols.required(row, "order_id")
+        raw_status = cols.text(row, "status", 64)
+        paid_at = cols.when(row, "paid_at", tz)
+        f: dict[str, Any] = {
+            "raw_status": raw_status,
+            "status": map_status(raw_status, STATUS, paid_at),
+            "ordered_at": cols.when(row, "created", tz),
+            "paid_at": paid_at,
+            "completed_at": cols.when(row, "completed", tz),
+            "goods_fen": cols.fen(row, "goods"),
+            "shipping_fen": cols.fen(row, "shipping"),
+            "title": cols.text(row, "title"),
+            "item_count": cols.read(row, "quantity", parse_int),
+            "shop": cols.text(row, "shop", 100),
+            "buyer_note": cols.text(row, "note", 2000),
+            "buyer_name": cols.text(row, "receiver", 100),
+        }
+        paid = cols.fen(row, "paid") if clean(cols.raw(row, "paid")) else cols.fen(row, "total")
+        settle_money(f, amount_fen=paid, refund_fen=cols.fen(row, "refund"))
+        buyer = cols.text(row, "buyer", 128)
+        f["buyer_id"] = buyer
+        f["province"], f["city"], f["district"] = split_address(cols.raw(row, "address"))
+        phone, masked = parse_phone(cols.raw(row, "mobile"))
+        if phone is None and masked is None:
+            phone, masked = parse_phone(cols.raw(row, "tel"))
+        f["phone_masked"] = masked
+        ids = []
+        if phone:
+            ids.append(IdentityInput("phone", phone))
+        key = buyer_key(buyer)
+        if key:
+            ids.append(IdentityInput("buyer_id", key, "taobao"))
+        return OrderRecord(line, self.platform, external_id[:64], f, identities=ids)
+
+
+class TaobaoItems(Format):
+    """The detail file: one row per line item, matched to orders by 订单编号."""
+
+    name = "taobao-items"
+    platform = "taobao"
+    aliases: ClassVar[dict[str, tuple[str, ...]]] = {
+        "order_id": ("订单编号", "订单号"),
+        "title": ("标题", "宝贝标题"),
+        "price": ("价格", "单价"),
+        "quantity": ("购买数量", "数量"),
+        "external": ("外部系统编号",),
+        "attrs": ("商品属性",),
+        "package": ("套餐信息",),
+        "note": ("备注",),
+        "status": ("订单状态",),
+        "sku": ("商家编码",),
+    }
+    signature = ("order_id", "title", "price", "quantity")
+    required = ("order_id", "title", "price", "quantity")
+    grouped = True
+
+    def score(self, cols: Columns) -> int:
+        # The main file also has 订单编号 and 宝贝标题; it never has 价格 + 购买数量 alone.
+        if cols.header and any(h in ("买家会员名", "买家实际支付金额") for h in cols.header):
+            return -1
+        return super().score(cols)
+
+    def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
+        external_id = cols.required(row, "order_id")
+        title = cols.required(row, "title")
+        price = cols.fen(row, "price")
+        qty = cols.read(row, "quantity", parse_int)
+        if qty <= 0:
+            raise RowProblem(
+                cols.where("quantity"), clean(cols.raw(row, "quantity")), "quantity must be at least 1"
+            )
+        attrs = cols.text(row, "attrs", 200)
+        sku = cols.text(row, "sku", 64) or cols.text(row, "external", 64)
+        raw_status = cols.text(row, "status", 64)
+        status = map_status(raw_status, STATUS, None) if raw_status else None
+        amount = price * qty
+        # No sub-order id in this file: the key is what the line is, so a re-export
+        # finds the same line again (occurrences of identical lines are numbered later).
+        key = hashlib.sha1(f"{sku}\x1f{title}\x1f{attrs}".encode(), usedforsecurity=False).hexdigest()[:20]
+        item = ItemRecord(
+            line_key=key,
+            title=title[:300],
+            quantity=qty,
+            unit_price_fen=price,
+            amount_fen=amount,
+            refunded_fen=amount if status in ("refunded", "closed") else 0,
+            sku=sku,
+            spec=attrs,
+            status=status,
+        )
+        return OrderRecord(line, self.platform, external_id[:64], {}, [item], items_only=True)

@@ -1,0 +1,41 @@
+"""Outputs of the orders domain: what one import run did."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class RowErrorOut(BaseModel):
+    """A row that did not go in."""
+
+    file: str
+    line: int
+    field: str | None
+    value: str | None
+    message: str
+
+
+class ImportSummary(BaseModel):
+    """One file of ``siyu import orders``: counts and the first row errors."""
+
+    import_id: int
+    file: str
+    format: str
+    status: str
+    rows_total: int = 0
+    rows_ok: int = 0
+    rows_failed: int = 0
+    orders_created: int = 0
+    orders_updated: int = 0
+    orders_unchanged: int = 0
+    # rows older than what is stored (an earlier export imported after a newer one)
+    orders_stale: int = 0
+    # orders with no usable buyer identity (e.g. Douyin's encrypted phones)
+    orders_without_customer: int = 0
+    # line items for orders not imported yet (Taobao detail file before the order file)
+    orders_awaiting_order_file: int = 0
+    items_written: int = 0
+    customers_created: int = 0
+    customers_merged: int = 0
+    resumed_after_line: int = 0
+    errors: list[RowErrorOut] = []

@@ -1,0 +1,287 @@
+"""``import_orders``: stream export files into orders, customers (OneID) and stats.
+
+Every file is checked (readable, encoding, known format) before anything is written.
+Then rows are parsed one at a time and applied in batches, each batch committed in its
+own transaction, so memory stays flat and a killed import keeps what it committed. A
+re-run of an interrupted file skips the lines its committed batches covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from siyu.kit.db import session_scope
+from siyu.kit.scope import ensure_workspace
+from siyu.kit.timeutil import utcnow
+from siyu.models import ImportRun
+from siyu.orders import repository as repo
+from siyu.orders.batch import BatchCounts, apply_batch
+from siyu.orders.importers import FORMAT_CHOICES, GenericOrders, detect
+from siyu.orders.importers.base import Columns, Format, OrderRecord, RowProblem
+from siyu.orders.importers.reader import FileProbe, ImportFileError, iter_csv, iter_jsonl, probe
+from siyu.orders.schemas import ImportSummary, RowErrorOut
+
+BATCH_SIZE = 2000
+MAX_ERRORS_SHOWN = 100
+
+__all__ = ["ImportFileError", "ImportSummary", "import_orders", "plan_file"]
+
+
+@dataclass
+class FilePlan:
+    """A checked file: how to read it and which format it is."""
+
+    probe: FileProbe
+    fmt: Format
+    cols: Columns
+
+
+def plan_file(path: Path, wanted: str = "auto") -> FilePlan:
+    """Check one file and recognise its format; ImportFileError says what is wrong."""
+    if wanted not in FORMAT_CHOICES:
+        raise ImportFileError(
+            f"unknown format {wanted!r}; one of {', '.join(FORMAT_CHOICES)}", field="format"
+        )
+    fp = probe(path)
+    if fp.layout == "jsonl":
+        if wanted not in ("auto", "generic"):
+            raise ImportFileError(f"{path}: a JSON-lines file can only be the generic format", field="format")
+        fmt: Format = GenericOrders()
+        # JSON objects are looked up by key: the "header" is every name the format knows.
+        header = [a for names in fmt.aliases.values() for a in names]
+        fp.header = header
+        cols = Columns(header, fmt.aliases)
+        missing = [n for n in fmt.required if n not in _jsonl_keys(fp)]
+        if missing:
+            raise ImportFileError(
+                f"{path}: line 1 lacks required field(s) {', '.join(missing)} of the generic format",
+                field="file",
+            )
+        return FilePlan(fp, fmt, cols)
+    found = detect(fp.header, wanted)
+    if found is None:
+        shown = ", ".join(h.strip() for h in fp.header[:8] if h.strip())
+        kind = "any known export format" if wanted == "auto" else f"the {wanted} format"
+        raise ImportFileError(
+            f"{path}: the header row does not match {kind} (it starts with: {shown}); "
+            "see docs/imports.md for the columns each format needs, or use --format generic",
+            field="file",
+        )
+    fmt, cols = found
+    missing = [fmt.aliases[n][0] for n in fmt.required if not cols.has(n)]
+    if missing:
+        raise ImportFileError(
+            f"{path}: looks like a {fmt.name} export but lacks column(s) {', '.join(missing)}", field="file"
+        )
+    return FilePlan(fp, fmt, cols)
+
+
+def _jsonl_keys(fp: FileProbe) -> set[str]:
+    import json
+
+    with fp.path.open(encoding=fp.encoding) as fh:
+        for line in fh:
+            if line.strip():
+                obj = json.loads(line)
+                aliases = GenericOrders.aliases
+                return {n for n, names in aliases.items() if any(a in obj for a in names)}
+    return set()
+
+
+def import_orders(
+    paths: Sequence[str | Path],
+    *,
+    workspace_slug: str,
+    fmt: str = "auto",
+    progress: bool = True,
+    actor: str = "cli",
+    batch_size: int = BATCH_SIZE,
+    console: Console | None = None,
+) -> list[ImportSummary]:
+    """Import order export files into a workspace; one summary per file (commits per batch)."""
+    plans = [plan_file(Path(p), fmt) for p in paths]
+    # Order files before detail files, so that items find their orders in one command.
+    plans.sort(key=lambda p: p.fmt.name == "taobao-items")
+    with session_scope() as session:
+        ws = ensure_workspace(session, workspace_slug)
+        workspace_id, tz = ws.id, ws.timezone
+    show = progress and (console or Console(stderr=True)).is_terminal
+    bar = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        if show
+        else None
+    )
+    summaries = []
+    with bar or nullcontext():
+        for plan in plans:
+            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar))
+    return summaries
+
+
+def _records(plan: FilePlan, tz: str) -> Iterator[tuple[int, OrderRecord | RowErrorOut]]:
+    """Parsed rows of a file in order: a record, or the error that kept the row out."""
+    fp, fmt, cols = plan.probe, plan.fmt, plan.cols
+    name = fp.path.name
+    rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
+    for line, row in rows:
+        if isinstance(row, str):
+            yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
+            continue
+        try:
+            yield line, fmt.parse_row(cols, row, line, tz)
+        except RowProblem as exc:
+            yield (
+                line,
+                RowErrorOut(file=name, line=line, field=exc.field, value=exc.value, message=exc.message),
+            )
+
+
+def _run_file(
+    plan: FilePlan, workspace_id: int, tz: str, actor: str, batch_size: int, bar: Progress | None
+) -> ImportSummary:
+    fp = plan.probe
+    with session_scope() as session:
+        earlier = repo.interrupted_run(
+            session, workspace_id=workspace_id, sha256=fp.sha256, fmt=plan.fmt.name
+        )
+        resume_after = earlier.committed_line if earlier is not None else 0
+        run = ImportRun(
+            workspace_id=workspace_id,
+            kind="order_items" if plan.fmt.name == "taobao-items" else "orders",
+            format=plan.fmt.name,
+            filename=str(fp.path)[:500],
+            file_sha256=fp.sha256,
+            file_size=fp.size,
+            status="running",
+            actor=actor[:64],
+            committed_line=resume_after,
+        )
+        session.add(run)
+        session.flush()
+        if earlier is not None:
+            earlier.status = "failed"
+            earlier.finished_at = utcnow()
+            earlier.error_message = f"interrupted; run {run.id} resumed after line {resume_after}"
+        run_id = run.id
+    summary = ImportSummary(
+        import_id=run_id,
+        file=fp.path.name,
+        format=plan.fmt.name,
+        status="running",
+        resumed_after_line=resume_after,
+    )
+    task = bar.add_task(fp.path.name, total=None) if bar is not None else None
+    source = f"import:{run_id}"
+    records: list[OrderRecord] = []
+    errors: list[RowErrorOut] = []
+    last_line = resume_after
+    try:
+        for line, item in _records(plan, tz):
+            if line <= resume_after:
+                continue
+            last_line = line
+            if isinstance(item, RowErrorOut):
+                errors.append(item)
+            else:
+                records.append(item)
+            if len(records) + len(errors) >= batch_size:
+                _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor)
+                if bar is not None and task is not None:
+                    bar.update(task, completed=summary.rows_total)
+                records, errors = [], []
+        _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, final=True)
+    except BaseException as exc:
+        with session_scope() as session:
+            failed = session.get(ImportRun, run_id)
+            if failed is not None:
+                failed.status = "failed"
+                failed.finished_at = utcnow()
+                failed.error_message = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    if bar is not None and task is not None:
+        bar.update(task, completed=summary.rows_total, total=summary.rows_total)
+    summary.status = "completed"
+    return summary
+
+
+def _commit_batch(
+    summary: ImportSummary,
+    workspace_id: int,
+    run_id: int,
+    records: list[OrderRecord],
+    errors: list[RowErrorOut],
+    last_line: int,
+    source: str,
+    actor: str,
+    *,
+    final: bool = False,
+) -> None:
+    """Apply, record and commit one batch (one transaction: all of it or none of it)."""
+    with session_scope() as session:
+        counts = (
+            apply_batch(
+                session,
+                workspace_id=workspace_id,
+                import_id=run_id,
+                records=records,
+                source=source,
+                actor=actor,
+            )
+            if records
+            else BatchCounts()
+        )
+        repo.insert_row_errors(
+            session,
+            [
+                {
+                    "import_id": run_id,
+                    "workspace_id": workspace_id,
+                    "filename": e.file[:500],
+                    "line": e.line,
+                    "field": (e.field or None) and e.field[:64],
+                    "value": (e.value or None) and e.value[:500],
+                    "message": e.message,
+                }
+                for e in errors
+            ],
+        )
+        s = summary
+        s.rows_total += len(records) + len(errors)
+        s.rows_ok += len(records)
+        s.rows_failed += len(errors)
+        s.orders_created += counts.created
+        s.orders_updated += counts.updated
+        s.orders_unchanged += counts.unchanged
+        s.orders_stale += counts.stale
+        s.orders_without_customer += counts.without_customer
+        s.orders_awaiting_order_file += counts.awaiting
+        s.items_written += counts.items_written
+        s.customers_created += counts.customers_created
+        s.customers_merged += counts.customers_merged
+        room = MAX_ERRORS_SHOWN - len(s.errors)
+        if room > 0:
+            s.errors.extend(errors[:room])
+        run = session.get(ImportRun, run_id)
+        assert run is not None
+        run.rows_total, run.rows_ok, run.rows_failed = s.rows_total, s.rows_ok, s.rows_failed
+        run.orders_created, run.orders_updated = s.orders_created, s.orders_updated
+        run.orders_unchanged = s.orders_unchanged + s.orders_stale
+        run.customers_created = s.customers_created
+        run.committed_line = last_line
+        if final:
+            run.status = "completed"
+            run.finished_at = utcnow()
