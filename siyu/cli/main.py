@@ -68,6 +68,9 @@ def _register() -> None:
     from siyu.web.cli import register as register_web
 
     register_web(app)
+    from siyu.demo.cli import register as register_demo
+
+    register_demo(app)
 
 
 _register()

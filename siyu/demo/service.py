@@ -1,0 +1,212 @@
+"""``siyu demo``: build the demo brand through the same paths a real brand takes.
+
+The demo is a list of steps. The first ones are fixed (write the export files, import
+them with ``siyu.orders.service.import_orders``); the others are hooks that other
+domains fill in: each names the module it needs and runs only once that module
+exists, so the demo grows with the product. To add one, append a :class:`DemoStep`
+to :data:`STEPS` (or call :func:`register_step`) with a function taking the
+:class:`DemoContext`; it may add lines to ``ctx.notes`` for the closing summary.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from siyu.demo import catalog
+from siyu.demo.simulate import DemoData, simulate
+from siyu.demo.writers import WrittenFile, write_all
+from siyu.kit.db import session_scope
+from siyu.kit.errors import Invalid
+from siyu.kit.scope import ensure_workspace
+
+MAX_CUSTOMERS = 1_000_000
+
+
+@dataclass
+class DemoContext:
+    """What the steps share: the options, the simulated truth, the files and notes."""
+
+    customers: int
+    seed: int
+    out: Path
+    as_of: date
+    workspace_slug: str
+    progress: bool = True
+    workspace_id: int | None = None
+    data: DemoData | None = None
+    files: list[WrittenFile] = field(default_factory=list)
+    imports: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of the demo; ``requires`` is ``"module"`` or ``"module:attribute"``."""
+
+    name: str
+    title: str
+    run: Callable[[DemoContext], None]
+    requires: str | None = None
+    # A hook's failure is reported and the demo goes on (the brand data is in already);
+    # a core step's failure stops the demo.
+    optional: bool = True
+
+    def available(self) -> bool:
+        """True when the module (and attribute) this step needs exists."""
+        if self.requires is None:
+            return True
+        module, _, attr = self.requires.partition(":")
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except ModuleNotFoundError:
+            return False
+        return not attr or hasattr(importlib.import_module(module), attr)
+
+
+def _write_files(ctx: DemoContext) -> None:
+    ctx.data = simulate(ctx.customers, ctx.seed, ctx.as_of)
+    ctx.files = write_all(ctx.data, ctx.out)
+    write_manifest(ctx)
+
+
+def write_manifest(ctx: DemoContext) -> Path:
+    """``manifest.json`` beside the files: what was generated, with the money it carries."""
+    assert ctx.data is not None
+    paid = sum(f.paid_fen for f in ctx.files)
+    refunded = sum(f.refunded_fen for f in ctx.files)
+    manifest = {
+        "brand": catalog.BRAND,
+        "seed": ctx.seed,
+        "customers": ctx.customers,
+        "as_of": ctx.as_of.isoformat(),
+        "files": [
+            {
+                "name": f.path.name,
+                "format": f.format,
+                "encoding": f.encoding,
+                "rows": f.rows,
+                "orders": f.orders,
+                "paid_fen": f.paid_fen,
+                "refunded_fen": f.refunded_fen,
+            }
+            for f in ctx.files
+        ],
+        "orders": len(ctx.data.orders),
+        "paid_fen": paid,
+        "refunded_fen": refunded,
+        "net_fen": paid - refunded,
+    }
+    path = ctx.out / "manifest.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _import_files(ctx: DemoContext) -> None:
+    from siyu.orders.service import import_orders
+
+    # The main Taobao file goes before its detail file, as a user would import them.
+    paths = [f.path for f in ctx.files]
+    ctx.imports = list(
+        import_orders(paths, workspace_slug=ctx.workspace_slug, progress=ctx.progress, actor="demo")
+    )
+
+
+def _recompute_segments(ctx: DemoContext) -> None:
+    # Imported by name: the segments service may not exist yet in this checkout.
+    recompute = importlib.import_module("siyu.segments.service").recompute
+    assert ctx.workspace_id is not None
+    with session_scope() as session:
+        recompute(session, workspace_id=ctx.workspace_id)
+    ctx.notes.append("RFM, layers and CLV recomputed")
+
+
+STEPS: list[DemoStep] = [
+    DemoStep("files", "Writing the platforms' export files", _write_files, optional=False),
+    DemoStep(
+        "import",
+        "Importing them (siyu import orders)",
+        _import_files,
+        requires="siyu.orders.service:import_orders",
+        optional=False,
+    ),
+    # Hooks: "seed WeCom via the simulator", "create a console login" go here too.
+    DemoStep(
+        "segments",
+        "Recomputing RFM, layers and CLV",
+        _recompute_segments,
+        requires="siyu.segments.service:recompute",
+    ),
+]
+
+
+def register_step(step: DemoStep, *, after: str | None = None) -> None:
+    """Add a step (at the end, or right after the step named ``after``); replaces a namesake."""
+    existing = [s.name for s in STEPS]
+    if step.name in existing:
+        STEPS[existing.index(step.name)] = step
+        return
+    if after is None:
+        STEPS.append(step)
+        return
+    if after not in existing:
+        raise ValueError(f"no demo step named {after!r}")
+    STEPS.insert(existing.index(after) + 1, step)
+
+
+def check_options(customers: int, out: Path) -> None:
+    """Refuse options that cannot work, before anything is written."""
+    if customers < 1 or customers > MAX_CUSTOMERS:
+        raise Invalid(
+            f"--customers must be between 1 and {MAX_CUSTOMERS:,}, got {customers}", field="customers"
+        )
+    if out.exists() and not out.is_dir():
+        raise Invalid(f"{out} exists and is not a folder; choose another --out", field="out")
+
+
+def run_demo(
+    ctx: DemoContext,
+    *,
+    on_step: Callable[[DemoStep, str], None] | None = None,
+    steps: list[DemoStep] | None = None,
+) -> DemoContext:
+    """Run every available step in order; ``on_step(step, "start"|"done"|"skipped"|"failed")``."""
+    check_options(ctx.customers, ctx.out)
+    with session_scope() as session:
+        ctx.workspace_id = ensure_workspace(session, ctx.workspace_slug, name=catalog.WORKSPACE_NAME).id
+    for step in steps if steps is not None else STEPS:
+        if not step.available():
+            if not step.optional:
+                raise Invalid(f"the demo needs {step.requires}, which is not installed", field=step.name)
+            ctx.skipped.append(step.name)
+            if on_step:
+                on_step(step, "skipped")
+            continue
+        if on_step:
+            on_step(step, "start")
+        started = time.perf_counter()
+        try:
+            step.run(ctx)
+        except Exception as exc:
+            if not step.optional:
+                raise
+            ctx.failed.append((step.name, f"{type(exc).__name__}: {exc}"))
+            if on_step:
+                on_step(step, "failed")
+            continue
+        finally:
+            ctx.timings[step.name] = time.perf_counter() - started
+        if on_step:
+            on_step(step, "done")
+    return ctx
