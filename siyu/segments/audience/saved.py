@@ -1,0 +1,112 @@
+"""Saved segments (人群包): a name, the expression as typed, its JSON form, a last count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from siyu.kit.audit import record
+from siyu.kit.errors import Conflict, Invalid, NotFound
+from siyu.kit.timeutil import utcnow
+from siyu.models import Segment
+from siyu.segments import repository
+from siyu.segments.audience.compiler import compile_expr
+from siyu.segments.audience.jsonform import to_json
+from siyu.segments.audience.parser import parse
+from siyu.segments.audience.query import count
+
+MAX_NAME = 100
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise Invalid("segment name is empty", field="name")
+    if len(name) > MAX_NAME:
+        raise Invalid(f"segment name is longer than {MAX_NAME} characters", field="name")
+    return name
+
+
+def save_segment(
+    session: Session,
+    *,
+    workspace_id: int,
+    name: str,
+    expression: str,
+    description: str | None = None,
+    replace: bool = False,
+    actor: str = "system",
+    now: datetime | None = None,
+) -> tuple[Segment, list[str]]:
+    """Save (or with ``replace`` overwrite) a segment; returns it and unknown-name warnings.
+
+    The expression is parsed first, so a syntax error saves nothing.
+    """
+    name = _check_name(name)
+    tree = parse(expression)
+    compiled = compile_expr(session, workspace_id=workspace_id, expr=tree, now=now)
+    seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name)
+    if seg is not None and not replace:
+        raise Conflict(f"a segment named {name!r} already exists (use --replace to change it)", field="name")
+    if seg is None:
+        seg = Segment(workspace_id=workspace_id, name=name, created_by=actor)
+        session.add(seg)
+    seg.expression = expression.strip()
+    seg.expression_json = to_json(tree)
+    if description is not None:
+        seg.description = description
+    seg.last_count = count(session, workspace_id=workspace_id, expr=tree, now=now)
+    seg.last_counted_at = now or utcnow()
+    session.flush()
+    record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="segment.save",
+        target_type="segment",
+        target_id=seg.id,
+        detail={"name": name, "expression": seg.expression},
+    )
+    return seg, compiled.warnings
+
+
+def get_segment(session: Session, *, workspace_id: int, name: str) -> Segment:
+    """The saved segment ``name``, or NotFound naming it."""
+    seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name.strip())
+    if seg is None:
+        raise NotFound(f"no segment named {name!r} (see `siyu segments list`)", field="name")
+    return seg
+
+
+def list_segments(session: Session, *, workspace_id: int) -> Sequence[Segment]:
+    """Every saved segment, by name."""
+    return repository.list_segments(session, workspace_id=workspace_id)
+
+
+def recount_segment(
+    session: Session, *, workspace_id: int, name: str, now: datetime | None = None
+) -> Segment:
+    """Count a saved segment now and remember the count."""
+    seg = get_segment(session, workspace_id=workspace_id, name=name)
+    seg.last_count = count(session, workspace_id=workspace_id, expr=parse(seg.expression), now=now)
+    seg.last_counted_at = now or utcnow()
+    session.flush()
+    return seg
+
+
+def delete_segment(session: Session, *, workspace_id: int, name: str, actor: str = "system") -> None:
+    """Delete a saved segment (audited)."""
+    seg = get_segment(session, workspace_id=workspace_id, name=name)
+    record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="segment.delete",
+        target_type="segment",
+        target_id=seg.id,
+        detail={"name": seg.name, "expression": seg.expression},
+    )
+    session.delete(seg)
+    session.flush()
