@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
-from siyu.models import Follow, Staff
+from siyu.models import Customer, Follow, Staff
 
 FOLLOW_STATES = ("active", "pending", "deleted_by_customer", "deleted_by_staff", "transferred")
 LIVE_STATES = ("active", "pending")
@@ -157,6 +157,10 @@ def upsert_follow(
         follow.added_at = at  # a late add still tells when the friendship began
     elif not live and follow.deleted_at is None:
         follow.deleted_at = at
+    if live:
+        customer = session.get(Customer, customer_id)
+        if customer is not None and (customer.first_seen_at is None or at < customer.first_seen_at):
+            customer.first_seen_at = at  # a friendship is the earliest sign of a customer
     if external_userid:
         follow.external_userid = external_userid
     # Attribution belongs to the add: a stale add's state is kept only if none is known.

@@ -116,7 +116,9 @@ def _receive(request: Request, slug: str | None, body: bytes, background: Backgr
     with factory() as session:
         callback_id, created, ev = accept(session, workspace_id=target.workspace_id, xml_text=xml_text)
         session.commit()
-    if created and ev.handled:
+    # An ingest-only deployment (app.state.wecom_process_in_background = False) leaves
+    # processing to a `siyu wecom process-callbacks --follow` worker.
+    if created and ev.handled and getattr(request.app.state, "wecom_process_in_background", True):
         background.add_task(process_callback, factory, callback_id)
     # WeCom needs a 200 with any body; "success" is what its samples answer.
     return PlainTextResponse("success")

@@ -89,8 +89,6 @@ def handle_contact(session: Session, *, workspace_id: int, ev: CallbackEvent, ke
         if ev.get("WelcomeCode"):
             # Valid for 20 s and once: automation reads it from the event to greet.
             payload["welcome_code"] = ev.get("WelcomeCode")
-        if customer.first_seen_at is None or at < customer.first_seen_at:
-            customer.first_seen_at = at
         # The callback carries ids only: remark, add_way and tags come from a re-fetch.
         request_refetch(
             session, workspace_id=workspace_id, what="contact", userid=userid, external_userid=external_userid

@@ -1,0 +1,286 @@
+"""What each WeCom event does to the database, delivered through the HTTP endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.kit.db import session_scope
+from siyu.models import (
+    Customer,
+    CustomerIdentity,
+    Event,
+    Follow,
+    Group,
+    GroupMember,
+    Job,
+    Staff,
+)
+from siyu.wecom.callbacks import queued_refetches
+from tests.wecom.fixtures.callbacks import DEFAULTS, WeComSender, at, wecom
+
+__all__ = ["wecom"]
+
+EXT = DEFAULTS["external_userid"]
+T0 = DEFAULTS["create_time"]
+
+
+def _follow(session: Session) -> Follow:
+    session.expire_all()
+    return session.scalars(select(Follow)).one()
+
+
+def _events(session: Session, kind: str | None = None) -> list[Event]:
+    session.expire_all()
+    q = select(Event).order_by(Event.id)
+    if kind:
+        q = q.where(Event.kind == kind)
+    return list(session.scalars(q))
+
+
+def _refetches(session: Session, workspace_id: int) -> list[dict[str, Any]]:
+    session.expire_all()
+    return queued_refetches(session, workspace_id=workspace_id)
+
+
+def test_add_external_contact_creates_staff_customer_follow_and_event(
+    wecom: WeComSender, session: Session
+) -> None:
+    wecom.send("add_external_contact", state="douyin_live_0611", welcome_code="WC123")
+    session.expire_all()
+    staff = session.scalars(select(Staff)).one()
+    assert staff.userid == "zhangsan"
+    ident = session.scalars(select(CustomerIdentity).where(CustomerIdentity.kind == "external_userid")).one()
+    assert ident.value == EXT
+    follow = _follow(session)
+    assert (follow.staff_id, follow.customer_id) == (staff.id, ident.customer_id)
+    assert follow.state == "active"
+    assert follow.live_code_state == "douyin_live_0611"
+    assert follow.added_at == at(0)
+    assert follow.external_userid == EXT
+    customer = session.get(Customer, ident.customer_id)
+    assert customer is not None
+    assert customer.first_seen_at == at(0)
+    (ev,) = _events(session)
+    assert (ev.kind, ev.customer_id, ev.staff_id, ev.source) == (
+        "friend.add",
+        ident.customer_id,
+        staff.id,
+        "wecom",
+    )
+    assert ev.occurred_at == at(0)
+    assert ev.payload["state"] == "douyin_live_0611"
+    assert ev.payload["welcome_code"] == "WC123"
+    # The callback has ids only; the profile (remark, tags, add_way) is re-fetched.
+    assert _refetches(session, staff.workspace_id) == [
+        {"what": "contact", "key": f"contact:zhangsan:{EXT}", "userid": "zhangsan", "external_userid": EXT}
+    ]
+
+
+def test_half_add_is_pending_then_full_add_activates(wecom: WeComSender, session: Session) -> None:
+    wecom.send("add_half_external_contact", state="qr1")
+    assert _follow(session).state == "pending"
+    assert _events(session)[0].payload["half"] is True
+    wecom.send("add_external_contact", create_time=T0 + 5)
+    follow = _follow(session)
+    assert follow.state == "active"
+    assert follow.live_code_state == "qr1"  # attribution of the first add is kept
+
+
+def test_edit_queues_one_refetch_and_logs_nothing(
+    wecom: WeComSender, session: Session, workspace_id: int
+) -> None:
+    wecom.send("add_external_contact")
+    wecom.send("edit_external_contact", create_time=T0 + 1)
+    wecom.send("edit_external_contact", create_time=T0 + 2)
+    assert [e.kind for e in _events(session)] == ["friend.add"]
+    assert len(_refetches(session, workspace_id)) == 1  # same contact: queued once
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "state", "deleted_by", "kind"),
+    [
+        ("del_external_contact", {}, "deleted_by_staff", "staff", "friend.delete_by_staff"),
+        (
+            "del_external_contact",
+            {"source": "DELETE_BY_TRANSFER"},
+            "transferred",
+            "transfer",
+            "friend.transfer",
+        ),
+        ("del_follow_user", {}, "deleted_by_customer", "customer", "friend.delete_by_customer"),
+    ],
+)
+def test_deletes_record_who_deleted_whom(
+    wecom: WeComSender,
+    session: Session,
+    name: str,
+    extra: dict[str, str],
+    state: str,
+    deleted_by: str,
+    kind: str,
+) -> None:
+    wecom.send("add_external_contact")
+    wecom.send(name, create_time=T0 + 60, **extra)
+    follow = _follow(session)
+    assert follow.state == state
+    assert follow.deleted_by == deleted_by
+    assert follow.deleted_at == at(60)
+    assert follow.added_at == at(0)
+    events = _events(session)
+    assert [e.kind for e in events] == ["friend.add", kind]
+    assert events[1].customer_id == follow.customer_id
+    assert events[1].staff_id == follow.staff_id
+
+
+def test_transfer_fail_is_logged_and_keeps_the_follow(wecom: WeComSender, session: Session) -> None:
+    wecom.send("add_external_contact")
+    wecom.send("transfer_fail", create_time=T0 + 9, fail_reason="customer_limit_exceed")
+    assert _follow(session).state == "active"
+    ev = _events(session, "friend.transfer_fail")[0]
+    assert ev.payload["fail_reason"] == "customer_limit_exceed"
+
+
+def test_delete_arriving_before_its_add_is_not_undone(wecom: WeComSender, session: Session) -> None:
+    # WeCom delivered the delete (t+30) before the add (t): the friendship is over.
+    wecom.send("del_follow_user", create_time=T0 + 30)
+    wecom.send("add_external_contact", create_time=T0, state="qr_late")
+    follow = _follow(session)
+    assert follow.state == "deleted_by_customer"
+    assert follow.added_at == at(0)
+    assert follow.deleted_at == at(30)
+    assert follow.live_code_state == "qr_late"  # attribution still recorded
+    # A real re-add later does revive it.
+    wecom.send("add_external_contact", create_time=T0 + 90)
+    follow = _follow(session)
+    assert follow.state == "active"
+    assert follow.added_at == at(90)
+    assert [e.kind for e in _events(session)] == ["friend.delete_by_customer", "friend.add", "friend.add"]
+
+
+def test_old_delete_after_a_newer_add_changes_nothing(wecom: WeComSender, session: Session) -> None:
+    wecom.send("add_external_contact", create_time=T0 + 100)
+    wecom.send("del_external_contact", create_time=T0 + 50)
+    follow = _follow(session)
+    assert follow.state == "active"
+    assert follow.added_at == at(100)
+
+
+def test_group_lifecycle(wecom: WeComSender, session: Session, workspace_id: int) -> None:
+    wecom.send("add_external_contact")  # makes zhangsan a known staff member
+    chat = DEFAULTS["chat_id"]
+    wecom.send("chat_create", create_time=T0 + 1)
+    wecom.send(
+        "chat_update_members",
+        create_time=T0 + 2,
+        update_detail="add_member",
+        join_scene=3,
+        members=["zhangsan", EXT, "wmNEWCUSTOMER001"],
+    )
+    session.expire_all()
+    group = session.scalars(select(Group)).one()
+    assert (group.chat_id, group.status, group.member_count) == (chat, "active", 3)
+    assert group.wecom_created_at == at(1)
+    members = {m.userid: m for m in session.scalars(select(GroupMember))}
+    assert members["zhangsan"].member_type == 1
+    assert members["zhangsan"].staff_id is not None
+    assert members[EXT].member_type == 2
+    assert members[EXT].customer_id == _follow(session).customer_id  # same OneID customer
+    assert members["wmNEWCUSTOMER001"].customer_id is not None
+    assert {m.join_scene for m in members.values()} == {3}
+    assert len(_events(session, "group.join")) == 3
+
+    wecom.send(
+        "chat_update_members", create_time=T0 + 3, update_detail="del_member", quit_scene=1, members=[EXT]
+    )
+    session.expire_all()
+    quitter = session.scalars(select(GroupMember).where(GroupMember.userid == EXT)).one()
+    assert (quitter.state, quitter.quit_scene, quitter.quit_time) == ("left", 1, at(3))
+    assert session.scalars(select(Group)).one().member_count == 2
+    (quit_ev,) = _events(session, "group.quit")
+    assert quit_ev.customer_id == quitter.customer_id
+    assert quit_ev.payload["scene"] == 1
+
+    wecom.send("chat_update_detail", create_time=T0 + 4, update_detail="change_name")
+    assert {"what": "group", "key": f"group:{chat}", "chat_id": chat} in _refetches(session, workspace_id)
+
+    wecom.send("chat_dismiss", create_time=T0 + 5)
+    session.expire_all()
+    group = session.scalars(select(Group)).one()
+    assert (group.status, group.dismissed_at) == ("dismissed", at(5))
+    assert [e.kind for e in _events(session) if e.kind.startswith("group.")][-1] == "group.dismiss"
+
+
+def test_member_quit_before_join_keeps_them_out(wecom: WeComSender, session: Session) -> None:
+    wecom.send(
+        "chat_update_members", create_time=T0 + 20, update_detail="del_member", quit_scene=0, members=[EXT]
+    )
+    wecom.send(
+        "chat_update_members", create_time=T0 + 10, update_detail="add_member", join_scene=1, members=[EXT]
+    )
+    session.expire_all()
+    member = session.scalars(select(GroupMember)).one()
+    assert member.state == "left"
+    assert (member.join_time, member.quit_time) == (at(10), at(20))
+    assert session.scalars(select(Group)).one().member_count == 0
+
+
+def test_late_create_does_not_revive_a_dismissed_group(wecom: WeComSender, session: Session) -> None:
+    wecom.send("chat_dismiss", create_time=T0 + 50)
+    wecom.send("chat_create", create_time=T0)
+    session.expire_all()
+    group = session.scalars(select(Group)).one()
+    assert group.status == "dismissed"
+    assert group.wecom_created_at == at(0)
+
+
+@pytest.mark.parametrize(
+    ("tag_type", "change"), [("tag", "create"), ("tag_group", "delete"), ("tag", "shuffle")]
+)
+def test_tag_changes_queue_one_tag_library_refetch(
+    wecom: WeComSender, session: Session, workspace_id: int, tag_type: str, change: str
+) -> None:
+    wecom.send("tag_change", tag_type=tag_type, change_type=change, tag_id="et1")
+    wecom.send("tag_change", tag_type=tag_type, change_type=change, tag_id="et2", create_time=T0 + 1)
+    jobs = _refetches(session, workspace_id)
+    assert len(jobs) == 1
+    assert jobs[0]["what"] == "tags"
+
+
+def test_event_missing_required_ids_is_marked_failed(wecom: WeComSender, session: Session) -> None:
+    xml = (
+        "<xml><ToUserName>x</ToUserName><FromUserName>sys</FromUserName><CreateTime>1</CreateTime>"
+        "<MsgType>event</MsgType><Event>change_external_contact</Event>"
+        "<ChangeType>add_external_contact</ChangeType><UserID>zhangsan</UserID></xml>"
+    )
+    assert wecom.post(xml).status_code == 200  # WeCom must not retry a broken event forever
+    from siyu.models import WeComCallback
+
+    session.expire_all()
+    row = session.scalars(select(WeComCallback)).one()
+    assert row.status == "failed"
+    assert row.error is not None
+    assert "ExternalUserID" in row.error
+    assert session.scalars(select(Follow)).first() is None
+    assert session.scalars(select(Job)).first() is None  # rolled back with the failure
+
+
+def test_processing_twice_is_idempotent(wecom: WeComSender, session: Session) -> None:
+    from siyu.kit.db import session_factory
+    from siyu.models import WeComCallback
+    from siyu.wecom.callbacks.processing import process_callback
+
+    wecom.send("chat_update_members", update_detail="add_member", join_scene=2, members=[EXT, "wmB"])
+    with session_scope() as s:
+        for row in s.scalars(select(WeComCallback)):
+            row.status = "pending"  # pretend the first run's commit was never seen
+    with session_scope() as s:
+        ids = list(s.scalars(select(WeComCallback.id)))
+    for cid in ids:
+        assert process_callback(session_factory(), cid) == "processed"
+    session.expire_all()
+    assert len(session.scalars(select(GroupMember)).all()) == 2
+    assert len(_events(session, "group.join")) == 2

@@ -1,0 +1,167 @@
+"""No accepted callback is lost: crashes between accept and processing, and kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from siyu.config import Settings
+from siyu.models import Event, Follow, WeComCallback
+from tests.wecom.fixtures.callbacks import AES_KEY, CORP_ID, TOKEN, WeComSender, crypto, payload, wecom
+
+__all__ = ["wecom"]
+
+T0 = 1_763_800_000
+
+
+def _statuses(session: Session) -> dict[str, int]:
+    session.expire_all()
+    return dict(
+        session.execute(select(WeComCallback.status, func.count()).group_by(WeComCallback.status))
+        .tuples()
+        .all()
+    )
+
+
+def _process_cli(*args: str, expect: int = 0) -> str:
+    from siyu.wecom.callbacks_cli import app
+
+    result = CliRunner().invoke(app, ["process-callbacks", *args])
+    assert result.exit_code == expect, result.output
+    return result.output
+
+
+def test_crash_after_accept_is_completed_by_process_pending(
+    wecom: WeComSender, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import siyu.wecom.endpoints as endpoints
+
+    # The process dies right after answering 200: the background processing never runs.
+    monkeypatch.setattr(endpoints, "process_callback", lambda *_a, **_k: None)
+    for i in range(5):
+        wecom.send("add_external_contact", create_time=T0 + i, external_userid=f"wmCRASH{i:04d}")
+    wecom.send("del_follow_user", create_time=T0 + 100, external_userid="wmCRASH0000")
+    assert _statuses(session) == {"pending": 6}
+    assert session.scalar(select(func.count()).select_from(Follow)) == 0
+
+    out = _process_cli("--json")
+    assert '"processed": 6' in out
+    assert _statuses(session) == {"processed": 6}
+    follows = {f.external_userid: f.state for f in session.scalars(select(Follow))}
+    assert follows == {
+        "wmCRASH0000": "deleted_by_customer",
+        **{f"wmCRASH{i:04d}": "active" for i in range(1, 5)},
+    }
+    # Running the worker again finds nothing to do and changes nothing.
+    assert '"processed": 0' in _process_cli("--json")
+    assert session.scalar(select(func.count()).select_from(Event)) == 6
+
+
+def test_a_failing_handler_is_retried_then_marked_failed(
+    wecom: WeComSender, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.wecom.callbacks import handlers
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setitem(handlers.HANDLERS, "change_external_chat", boom)
+    wecom.send("chat_create")
+    session.expire_all()
+    row = session.scalars(select(WeComCallback)).one()
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "database hiccup" in (row.error or "")
+    for _ in range(3):
+        _process_cli()
+    out = _process_cli(expect=1)  # the fifth attempt gives up
+    assert "failed" in out
+    assert _statuses(session) == {"failed": 1}
+
+    monkeypatch.undo()  # the cause is fixed
+    _process_cli("--retry-failed")
+    assert _statuses(session) == {"processed": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(env: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    child_env = {
+        **os.environ,
+        "SIYU_DATABASE_URL": env.database_url,
+        "SIYU_SECRET_KEY": env.secret_key,
+        "SIYU_ENV": "test",
+        "SIYU_WECOM_CORP_ID": CORP_ID,
+        "SIYU_WECOM_TOKEN": TOKEN,
+        "SIYU_WECOM_AES_KEY": AES_KEY,
+        "SIYU_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli.main", "serve", "--port", str(port), "--no-migrate"],
+        env=child_env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("siyu serve did not start:\n" + log.read_text(errors="replace")[-3000:])
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_accepted_callback(env: Settings, session: Session, tmp_path: Path) -> None:
+    """Fire callbacks at a real `siyu serve`, SIGKILL it mid-stream, restart, recover."""
+    log = tmp_path / "serve.log"
+    port = _free_port()
+    proc = _start_server(env, port, log)
+    accepted: set[str] = set()
+    c = crypto()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            sender = WeComSender(client, c)
+            for i in range(400):
+                if i == 150:
+                    os.kill(proc.pid, signal.SIGKILL)  # no shutdown, no cleanup
+                ext = f"wmKILL{i:05d}"
+                try:
+                    resp = sender.post(
+                        payload("add_external_contact", create_time=T0 + i, external_userid=ext)
+                    )
+                except httpx.HTTPError:
+                    break  # the server is gone
+                if resp.status_code == 200:
+                    accepted.add(ext)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert 100 <= len(accepted) <= 400
+
+    proc = _start_server(env, _free_port(), log)  # a restart serves again
+    proc.kill()
+    proc.wait(timeout=10)
+    _process_cli()
+    session.expire_all()
+    stored = {f.external_userid for f in session.scalars(select(Follow))}
+    assert accepted <= stored, f"lost: {sorted(accepted - stored)[:5]}"
+    assert _statuses(session).get("pending", 0) == 0
