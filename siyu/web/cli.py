@@ -29,3 +29,6 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    from siyu.web.users_cli import app as users_app
+
+    app.add_typer(users_app, name="users")

@@ -72,7 +72,7 @@ def _page_params(
 Paging = Annotated[PageParams, Depends(_page_params)]
 
 
-def count_of(session: Session, stmt: Select[Any]) -> int:
+def count_of(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     """The number of rows ``stmt`` would return (ordering dropped)."""
     return int(session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 
