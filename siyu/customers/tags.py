@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
-from siyu.models import CustomerTag, Tag, TagGroup
+from siyu.models import Customer, CustomerTag, Tag, TagGroup
 
 TAG_SOURCES = ("manual", "rule", "keyword", "channel", "sync", "import")
 MAX_TAG_NAME = 30  # WeCom's limit for tag and group names
@@ -95,16 +95,27 @@ def add_tags(
     tids = sorted(set(tag_ids))
     if not cids or not tids:
         return 0
+    # Ids come from callers and requests: never let a row cross workspaces.
+    live = set(
+        session.scalars(
+            select(Tag.id).where(Tag.workspace_id == workspace_id, Tag.id.in_(tids), Tag.deleted_at.is_(None))
+        )
+    )
+    if len(live) != len(tids):
+        bad = [t for t in tids if t not in live]
+        raise Invalid(f"tag id {bad[0]} is not a live tag of this workspace", field="tag_ids")
     added = 0
     for chunk_start in range(0, len(cids), 500):
         chunk = cids[chunk_start : chunk_start + 500]
-        existing = set(
-            session.execute(
+        _check_customers(session, workspace_id, chunk)
+        existing: set[tuple[int, int]] = {
+            (row[0], row[1])
+            for row in session.execute(
                 select(CustomerTag.customer_id, CustomerTag.tag_id).where(
                     CustomerTag.customer_id.in_(chunk), CustomerTag.tag_id.in_(tids)
                 )
-            ).tuples()
-        )
+            )
+        }
         for cid in chunk:
             for tid in tids:
                 if (cid, tid) in existing:
@@ -122,6 +133,17 @@ def add_tags(
                 added += 1
     session.flush()
     return added
+
+
+def _check_customers(session: Session, workspace_id: int, chunk: list[int]) -> None:
+    found = set(
+        session.scalars(
+            select(Customer.id).where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
+        )
+    )
+    if len(found) != len(chunk):
+        bad = [c for c in chunk if c not in found]
+        raise Invalid(f"customer id {bad[0]} is not a customer of this workspace", field="customer_ids")
 
 
 def remove_tags(
@@ -165,5 +187,5 @@ def customer_tags(
             Tag.deleted_at.is_(None),
         )
         .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-    ).tuples()
-    return list(rows)
+    )
+    return [(tag, group, link) for tag, group, link in rows]

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, fail, workspace_session
+from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
 from siyu.kit.money import format_fen
 from siyu.models import AutoTagRule, Segment
 from siyu.segments import rules as rules_service
@@ -32,12 +32,14 @@ def _parse(text: str) -> Expr:
     try:
         return parse(text)
     except AudienceSyntaxError as exc:
-        fail(escape(exc.message))
+        # soft_wrap: the caret line must stay under the column it points at.
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _warn(warnings: list[str]) -> None:
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 def _dump(data: Any) -> None:
