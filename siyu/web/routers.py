@@ -16,3 +16,6 @@ def include_routers(app: FastAPI) -> None:
     from siyu.web.api import include_api
 
     include_api(app)
+    from siyu.web.console import mount as mount_console
+
+    mount_console(app)

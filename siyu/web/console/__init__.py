@@ -1,0 +1,29 @@
+"""The zh-CN web console: server-rendered pages on the API's auth, charts with ECharts.
+
+``mount(app)`` adds the pages, the static files and the page-style error handlers.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from siyu.web.console.deps import install_handlers, mark_console
+from siyu.web.console.pages.admin import router as admin_router
+from siyu.web.console.pages.auth import router as auth_router
+from siyu.web.console.pages.customers import router as customers_router
+from siyu.web.console.pages.dashboard import router as dashboard_router
+from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.segments import router as segments_router
+from siyu.web.console.render import STATIC
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
+for _pages in (auth_router, dashboard_router, customers_router, segments_router, imports_router, admin_router):
+    router.include_router(_pages)
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the console at ``/`` and its assets at ``/static``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    install_handlers(app)

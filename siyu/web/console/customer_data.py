@@ -1,0 +1,251 @@
+"""Read models for the customer list and the customer profile pages.
+
+Phones are shown only in their masked form (138****5678); other identity values are
+shortened, because a unionid or buyer id is a key into someone's accounts elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.customers.tags import customer_tags
+from siyu.kit.errors import NotFound
+from siyu.models import (
+    Customer,
+    CustomerIdentity,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Event,
+    Follow,
+    Order,
+    Staff,
+    Tag,
+    TagGroup,
+)
+from siyu.web.auth import Principal, customer_scope, visible_customer
+
+PAGE_SIZE = 20
+
+IDENTITY_LABELS = {
+    "phone": "手机号",
+    "unionid": "UnionID",
+    "external_userid": "企微外部联系人",
+    "buyer_id": "平台买家账号",
+    "openid": "OpenID",
+}
+PLATFORM_LABELS = {
+    "taobao": "淘宝/天猫",
+    "tmall": "天猫",
+    "douyin": "抖音",
+    "youzan": "有赞",
+    "jd": "京东",
+    "wecom": "企业微信",
+    "": "",
+}
+STATUS_LABELS = {
+    "pending": "待付款",
+    "paid": "已付款",
+    "shipped": "已发货",
+    "completed": "已完成",
+    "closed": "已关闭",
+    "refunded": "已退款",
+}
+FOLLOW_LABELS = {
+    "active": "好友",
+    "deleted_by_customer": "客户已删除",
+    "deleted_by_staff": "员工已删除",
+    "transferred": "已转接",
+    "pending": "待通过",
+}
+
+
+def shorten(value: str | None) -> str:
+    """First 4 and last 4 characters of a long identifier; enough to tell ids apart."""
+    if not value:
+        return "—"
+    return value if len(value) <= 10 else f"{value[:4]}…{value[-4:]}"
+
+
+@dataclass
+class CustomerRow:
+    id: int
+    name: str | None
+    phone: str | None
+    city: str | None
+    province: str | None
+    orders: int
+    net_fen: int
+    last_paid_at: Any
+    layer: str | None
+    rfm: str | None
+    tags: list[str] = field(default_factory=list)
+
+
+def list_page(
+    db: Session, user: Principal, *, ids_query: Any | None, page: int
+) -> tuple[list[CustomerRow], int]:
+    """One page of live customers the user may see (newest first), with the total."""
+    base = select(Customer.id).where(customer_scope(user), Customer.merged_into_id.is_(None))
+    if ids_query is not None:
+        base = base.where(Customer.id.in_(ids_query))
+    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    page_ids = base.order_by(Customer.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).subquery()
+    rows = db.execute(
+        select(Customer, CustomerStats, CustomerScore)
+        .join(page_ids, page_ids.c.id == Customer.id)
+        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+        .outerjoin(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .order_by(Customer.id.desc())
+    ).all()
+    out: dict[int, CustomerRow] = {}
+    for c, st, sc in rows:
+        out[c.id] = CustomerRow(
+            id=c.id,
+            name=c.name,
+            phone=None,
+            city=c.city or (st.city if st else None),
+            province=c.province or (st.province if st else None),
+            orders=st.effective_orders_count if st else 0,
+            net_fen=st.net_fen if st else 0,
+            last_paid_at=st.last_paid_at if st else None,
+            layer=sc.layer_value if sc else None,
+            rfm=sc.rfm_segment if sc else None,
+        )
+    ids = list(out)
+    if ids:
+        for cid, masked in db.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
+            .where(CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind == "phone")
+            .order_by(CustomerIdentity.id)
+        ).all():
+            if masked and out[cid].phone is None:
+                out[cid].phone = masked
+        for cid, name in db.execute(
+            select(CustomerTag.customer_id, Tag.name)
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(ids), Tag.deleted_at.is_(None))
+            .order_by(Tag.group_id, Tag.sort_order, Tag.id)
+        ).all():
+            out[cid].tags.append(name)
+    return list(out.values()), total
+
+
+@dataclass
+class Profile:
+    customer: Customer
+    identities: list[dict[str, str]]
+    tags: list[dict[str, Any]]
+    all_tags: list[dict[str, Any]]
+    stats: CustomerStats | None
+    score: CustomerScore | None
+    orders: list[Order]
+    orders_total: int
+    follows: list[dict[str, Any]]
+    events: list[Event]
+
+
+def profile(db: Session, user: Principal, customer_id: int) -> Profile:
+    """Everything the profile page shows about one customer the user may see."""
+    customer = visible_customer(db, user, customer_id)
+    if customer.merged_into_id is not None:
+        # A tombstone: the page of the survivor is the one to read.
+        raise NotFound(f"customer {customer_id} was merged into {customer.merged_into_id}")
+    ws = user.workspace_id
+    identities = [
+        {
+            "kind": IDENTITY_LABELS.get(i.kind, i.kind),
+            "platform": PLATFORM_LABELS.get(i.platform, i.platform),
+            "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
+            "source": i.source,
+        }
+        for i in db.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.workspace_id == ws, CustomerIdentity.customer_id == customer.id)
+            .order_by(CustomerIdentity.kind, CustomerIdentity.id)
+        )
+    ]
+    tags = [
+        {"id": t.id, "name": t.name, "group": g.name, "source": ct.source}
+        for t, g, ct in customer_tags(db, workspace_id=ws, customer_id=customer.id)
+    ]
+    have = {t["id"] for t in tags}
+    all_tags = [
+        {"id": t.id, "name": t.name, "group": g.name}
+        for t, g in db.execute(
+            select(Tag, TagGroup)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.workspace_id == ws, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
+            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
+        ).all()
+        if t.id not in have
+    ]
+    order_where = (Order.workspace_id == ws, Order.customer_id == customer.id)
+    orders = list(
+        db.scalars(
+            select(Order)
+            .where(*order_where)
+            .order_by(Order.paid_at.desc().nulls_last(), Order.id.desc())
+            .limit(50)
+        )
+    )
+    orders_total = int(db.scalar(select(func.count()).select_from(Order).where(*order_where)) or 0)
+    follows = [
+        {
+            "staff": s.name or s.userid,
+            "state": FOLLOW_LABELS.get(f.state, f.state),
+            "added_at": f.added_at,
+            "channel": f.live_code_state,
+            "remark": f.remark,
+        }
+        for f, s in db.execute(
+            select(Follow, Staff)
+            .join(Staff, Staff.id == Follow.staff_id)
+            .where(Follow.workspace_id == ws, Follow.customer_id == customer.id)
+            .order_by(Follow.added_at.desc().nulls_last())
+        ).all()
+    ]
+    events = list(
+        db.scalars(
+            select(Event)
+            .where(Event.workspace_id == ws, Event.customer_id == customer.id)
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(50)
+        )
+    )
+    return Profile(
+        customer=customer,
+        identities=identities,
+        tags=tags,
+        all_tags=all_tags,
+        stats=db.get(CustomerStats, customer.id),
+        score=db.get(CustomerScore, customer.id),
+        orders=orders,
+        orders_total=orders_total,
+        follows=follows,
+        events=events,
+    )
+
+
+EVENT_LABELS = {
+    "message.in": "客户发来消息",
+    "message.out": "员工回复",
+    "friend.request": "申请添加好友",
+    "friend.add": "添加为好友",
+    "friend.delete_by_customer": "客户删除了员工",
+    "friend.delete_by_staff": "员工删除了客户",
+    "friend.transfer": "转接给其他员工",
+    "group.join": "加入客户群",
+    "group.quit": "退出客户群",
+    "tag.add": "打上标签",
+    "tag.remove": "移除标签",
+    "moment.like": "朋友圈点赞",
+    "moment.comment": "朋友圈评论",
+    "order.paid": "下单付款",
+    "order.refunded": "退款",
+    "order.completed": "订单完成",
+}

@@ -1,0 +1,197 @@
+"""Customer list (audience filter, live count, pagination) and the customer profile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from siyu.customers.tags import add_tags, ensure_tag, remove_tags
+from siyu.kit.errors import Invalid, NotFound, SiyuError
+from siyu.kit.events import record_event
+from siyu.kit.timeutil import utcnow
+from siyu.models import Tag
+from siyu.segments import audience
+from siyu.web.auth import DbSession, Principal, visible_customer
+from siyu.web.console.customer_data import (
+    EVENT_LABELS,
+    PAGE_SIZE,
+    PLATFORM_LABELS,
+    STATUS_LABELS,
+    list_page,
+    profile,
+)
+from siyu.web.console.deps import ConsoleUser
+from siyu.web.console.queries import LAYER_LABELS, RFM_LABELS
+from siyu.web.console.render import redirect_with_flash, render
+
+router = APIRouter()
+MAX_EXPRESSION = 2000
+
+
+def expression_error(exc: SiyuError) -> dict[str, Any]:
+    """An audience error as the page shows it: message, column and what would fit."""
+    return {
+        "message": exc.message,
+        "column": getattr(exc, "column", None),
+        "expected": getattr(exc, "expected", None),
+    }
+
+
+def compile_filter(db: Session, user: Principal, q: str) -> tuple[Any, list[str]]:
+    """The id query and warnings for an audience expression (raises on a bad one)."""
+    if len(q) > MAX_EXPRESSION:
+        raise Invalid(f"表达式过长（最多 {MAX_EXPRESSION} 个字符）", field="q")
+    compiled = audience.compile_expr(db, workspace_id=user.workspace_id, expr=q)
+    return compiled.query, list(compiled.warnings)
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers_page(
+    request: Request,
+    user: ConsoleUser,
+    db: DbSession,
+    q: str = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    """All customers the user may see, optionally filtered by an audience expression."""
+    q = q.strip()
+    error: dict[str, Any] | None = None
+    warnings: list[str] = []
+    ids_query = None
+    if q:
+        try:
+            ids_query, warnings = compile_filter(db, user, q)
+        except SiyuError as exc:
+            error = expression_error(exc)
+    rows, total = ([], 0) if error else list_page(db, user, ids_query=ids_query, page=page)
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+
+    def page_url(n: int) -> str:
+        return "/customers?" + urlencode({"q": q, "page": n} if q else {"page": n})
+
+    return render(
+        request,
+        "customers.html",
+        {
+            "q": q,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "page_url": page_url,
+            "error": error,
+            "warnings": warnings,
+            "layer_labels": LAYER_LABELS,
+            "rfm_labels": RFM_LABELS,
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@router.get("/customers/count")
+def customers_count(user: ConsoleUser, db: DbSession, q: str = "") -> JSONResponse:
+    """Live count for the filter box: ``{"count", "warnings"}`` or an error with its column."""
+    q = q.strip()
+    try:
+        ids_query, warnings = compile_filter(db, user, q) if q else (None, [])
+    except SiyuError as exc:
+        return JSONResponse({"error": expression_error(exc)}, status_code=422)
+    _, total = list_page(db, user, ids_query=ids_query, page=1)
+    return JSONResponse({"count": total, "warnings": warnings})
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: int, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """One customer's profile: identities (masked), tags, orders, stats, layers, CLV, timeline."""
+    p = profile(db, user, customer_id)
+    return render(
+        request,
+        "customer.html",
+        {
+            "p": p,
+            "layer_labels": LAYER_LABELS,
+            "rfm_labels": RFM_LABELS,
+            "status_labels": STATUS_LABELS,
+            "platform_labels": PLATFORM_LABELS,
+            "event_labels": EVENT_LABELS,
+        },
+    )
+
+
+def _back(customer_id: int, message: str, kind: str = "ok") -> Response:
+    return redirect_with_flash(f"/customers/{customer_id}#tags", message, kind)
+
+
+@router.post("/customers/{customer_id}/tags")
+def add_tag(
+    customer_id: int,
+    user: ConsoleUser,
+    db: DbSession,
+    tag_id: Annotated[str, Form()] = "",
+    new_tag: Annotated[str, Form()] = "",
+    group: Annotated[str, Form()] = "",
+) -> Response:
+    """Tag the customer with an existing tag, or a new one created on the spot."""
+    customer = visible_customer(db, user, customer_id)
+    try:
+        if new_tag.strip():
+            tag = ensure_tag(
+                db, workspace_id=user.workspace_id, name=new_tag, group_name=group.strip() or "默认"
+            )
+        elif tag_id.strip().isdigit():
+            found = db.get(Tag, int(tag_id))
+            if found is None or found.workspace_id != user.workspace_id or found.deleted_at is not None:
+                raise NotFound("这个标签不存在或已删除", field="tag_id")
+            tag = found
+        else:
+            return _back(customer.id, "请选择一个标签，或输入新标签名。", "error")
+    except SiyuError as exc:
+        return _back(customer.id, f"无法添加标签：{exc.message}", "error")
+    added = add_tags(
+        db,
+        workspace_id=user.workspace_id,
+        customer_ids=[customer.id],
+        tag_ids=[tag.id],
+        source="manual",
+        source_ref=user.actor,
+        staff_id=user.staff_id,
+    )
+    if added:
+        record_event(
+            db,
+            workspace_id=user.workspace_id,
+            kind="tag.add",
+            occurred_at=utcnow(),
+            source="console",
+            customer_id=customer.id,
+            staff_id=user.staff_id,
+            payload={"tag": tag.name, "tag_id": tag.id, "by": user.actor},
+        )
+        return _back(customer.id, f"已添加标签「{tag.name}」")
+    return _back(customer.id, f"客户已有标签「{tag.name}」")
+
+
+@router.post("/customers/{customer_id}/tags/{tag_id}/remove")
+def remove_tag(customer_id: int, tag_id: int, user: ConsoleUser, db: DbSession) -> Response:
+    """Take one tag off the customer."""
+    customer = visible_customer(db, user, customer_id)
+    tag = db.get(Tag, tag_id)
+    if tag is None or tag.workspace_id != user.workspace_id:
+        raise NotFound("这个标签不存在", field="tag_id")
+    removed = remove_tags(db, workspace_id=user.workspace_id, customer_ids=[customer.id], tag_ids=[tag.id])
+    if removed:
+        record_event(
+            db,
+            workspace_id=user.workspace_id,
+            kind="tag.remove",
+            occurred_at=utcnow(),
+            source="console",
+            customer_id=customer.id,
+            staff_id=user.staff_id,
+            payload={"tag": tag.name, "tag_id": tag.id, "by": user.actor},
+        )
+    return _back(customer.id, f"已移除标签「{tag.name}」")

@@ -1,0 +1,133 @@
+/* siyu console: live audience counts, segment preview, import progress, confirmations.
+   Plain JavaScript, no framework: every page also works as a server-rendered form. */
+(function () {
+  "use strict";
+
+  function debounce(fn, ms) {
+    var t = null;
+    return function () {
+      var args = arguments, self = this;
+      clearTimeout(t);
+      t = setTimeout(function () { fn.apply(self, args); }, ms);
+    };
+  }
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); });
+  }
+
+  function showError(el, err) {
+    if (!el) return;
+    if (!err) { el.hidden = true; el.textContent = ""; return; }
+    el.hidden = false;
+    el.textContent = "";
+    var head = "表达式有误" + (err.column ? "（第 " + err.column + " 列）" : "") + "：";
+    el.appendChild(document.createTextNode(head + (err.message || "")));
+    if (err.expected) {
+      el.appendChild(document.createElement("br"));
+      var hint = document.createElement("span");
+      hint.className = "muted";
+      hint.textContent = "此处可以写：" + err.expected;
+      el.appendChild(hint);
+    }
+  }
+
+  function fmt(n) { return Number(n).toLocaleString("zh-CN"); }
+
+  // Filter box on /customers: count as you type.
+  document.querySelectorAll("[data-live-count]").forEach(function (input) {
+    var target = document.querySelector(input.dataset.countTarget);
+    var errEl = document.querySelector(input.dataset.errorTarget);
+    var seq = 0;
+    var update = debounce(function () {
+      var mine = ++seq;
+      target.textContent = "计算中…";
+      getJSON(input.dataset.liveCount + "?q=" + encodeURIComponent(input.value)).then(function (res) {
+        if (mine !== seq) return;  // a newer keystroke already asked again
+        if (res.ok) {
+          showError(errEl, null);
+          target.innerHTML = "共 <strong>" + fmt(res.body.count) + "</strong> 位客户";
+          target.dataset.count = res.body.count;
+        } else {
+          target.textContent = "";
+          showError(errEl, res.body.error || { message: "无法计算" });
+        }
+      }).catch(function () { if (mine === seq) target.textContent = "网络错误，稍后重试"; });
+    }, 300);
+    input.addEventListener("input", update);
+  });
+
+  // Segment editor: count + preview table.
+  document.querySelectorAll("[data-preview]").forEach(function (input) {
+    var countEl = document.querySelector(input.dataset.countTarget);
+    var errEl = document.querySelector(input.dataset.errorTarget);
+    var rowsEl = document.querySelector(input.dataset.rowsTarget);
+    var seq = 0;
+    function cell(tr, text, cls) {
+      var td = document.createElement("td");
+      if (cls) td.className = cls;
+      td.textContent = text;
+      tr.appendChild(td);
+      return td;
+    }
+    var update = debounce(function () {
+      if (!input.value.trim()) { countEl.textContent = ""; showError(errEl, null); return; }
+      var mine = ++seq;
+      countEl.textContent = "计算中…";
+      getJSON(input.dataset.preview + "?q=" + encodeURIComponent(input.value)).then(function (res) {
+        if (mine !== seq) return;
+        if (!res.ok) { countEl.textContent = ""; showError(errEl, res.body.error); return; }
+        showError(errEl, null);
+        countEl.innerHTML = "共 <strong>" + fmt(res.body.count) + "</strong> 位客户";
+        (res.body.warnings || []).forEach(function (w) {
+          var s = document.createElement("div"); s.className = "flash warn"; s.textContent = w; countEl.appendChild(s);
+        });
+        rowsEl.textContent = "";
+        res.body.rows.forEach(function (r) {
+          var tr = document.createElement("tr");
+          var a = document.createElement("a"); a.href = "/customers/" + r.id; a.textContent = r.name;
+          var td = document.createElement("td"); td.appendChild(a); tr.appendChild(td);
+          cell(tr, r.phone, "mono"); cell(tr, r.city); cell(tr, r.orders, "num"); cell(tr, r.net, "num");
+          var tags = cell(tr, "");
+          r.tags.forEach(function (t) { var s = document.createElement("span"); s.className = "tag"; s.textContent = t; tags.appendChild(s); });
+          rowsEl.appendChild(tr);
+        });
+        if (!res.body.rows.length) {
+          var tr = document.createElement("tr"); var td = cell(tr, "没有符合条件的客户"); td.colSpan = 6; td.className = "empty";
+          rowsEl.appendChild(tr);
+        }
+      });
+    }, 300);
+    input.addEventListener("input", update);
+    if (input.value.trim()) update();
+  });
+
+  // Import progress: poll while running, reload when the run ends.
+  var run = document.getElementById("import-run");
+  if (run && run.dataset.status === "running") {
+    var bar = document.getElementById("import-bar");
+    var state = document.getElementById("import-state");
+    var width = 30;
+    var poll = function () {
+      getJSON(run.dataset.statusUrl).then(function (res) {
+        if (!res.ok) return;
+        var d = res.body;
+        run.querySelectorAll("[data-k]").forEach(function (el) { el.textContent = fmt(d[el.dataset.k] || 0); });
+        if (d.status !== "running") { window.location.reload(); return; }
+        width = Math.min(95, width + (95 - width) * 0.1);
+        bar.style.width = width + "%";
+        state.textContent = "正在导入… 已处理 " + fmt(d.rows_ok + d.rows_failed) + " 行";
+        setTimeout(poll, 1000);
+      }).catch(function () { setTimeout(poll, 3000); });
+    };
+    setTimeout(poll, 500);
+  }
+
+  // Forms that ask before they act (data-confirm="…").
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.confirm(form.dataset.confirm)) ev.preventDefault();
+    });
+  });
+})();
