@@ -18,7 +18,8 @@ from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
-for _pages in (auth_router, dashboard_router, customers_router, segments_router, imports_router, admin_router):
+_PAGES = (auth_router, dashboard_router, customers_router, segments_router, imports_router, admin_router)
+for _pages in _PAGES:
     router.include_router(_pages)
 
 
