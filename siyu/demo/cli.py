@@ -86,6 +86,7 @@ def demo(
     except OSError as exc:
         fail(f"cannot write the demo files to {out}: {exc.strerror or exc}")
     _print_files(ctx)
+    _print_imports(ctx)
     _print_summary(ctx)
     elapsed = (datetime.now().astimezone() - started).total_seconds()
     console.print(f"demo ready in {elapsed:.1f} s")
@@ -103,6 +104,29 @@ def _print_files(ctx: DemoContext) -> None:
         net = format_fen(f.net_fen) if f.format != "taobao_detail" else "(line items)"
         table.add_row(f.path.name, f.format, f.encoding, f"{f.rows:,}", f"{f.orders:,}", net)
     console.print(table)
+
+
+def _print_imports(ctx: DemoContext) -> None:
+    if not ctx.imports:
+        return
+    table = Table(title="Imported (siyu import orders)", title_justify="left")
+    cols = ("file", "rows", "new", "updated", "unchanged", "no buyer id", "failed")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "file" else "right")
+    for s in ctx.imports:
+        table.add_row(
+            s.file,
+            f"{s.rows_total:,}",
+            f"{s.orders_created:,}",
+            f"{s.orders_updated:,}",
+            f"{s.orders_unchanged:,}",
+            f"{s.orders_without_customer:,}",
+            f"[red]{s.rows_failed:,}[/]" if s.rows_failed else "0",
+        )
+    console.print(table)
+    for s in ctx.imports:
+        for e in s.errors[:5]:
+            err_console.print(f"[yellow]warning:[/] {e.file} line {e.line} {e.field or ''}: {e.message}")
 
 
 def _print_summary(ctx: DemoContext) -> None:

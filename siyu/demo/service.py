@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from siyu.demo import catalog
 from siyu.demo.simulate import DemoData, simulate
@@ -26,6 +26,9 @@ from siyu.demo.writers import WrittenFile, write_all
 from siyu.kit.db import session_scope
 from siyu.kit.errors import Invalid
 from siyu.kit.scope import ensure_workspace
+
+if TYPE_CHECKING:
+    from siyu.orders.schemas import ImportSummary
 
 MAX_CUSTOMERS = 1_000_000
 
@@ -43,7 +46,7 @@ class DemoContext:
     workspace_id: int | None = None
     data: DemoData | None = None
     files: list[WrittenFile] = field(default_factory=list)
-    imports: list[Any] = field(default_factory=list)
+    imports: list[ImportSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
@@ -121,6 +124,10 @@ def _import_files(ctx: DemoContext) -> None:
     ctx.imports = list(
         import_orders(paths, workspace_slug=ctx.workspace_slug, progress=ctx.progress, actor="demo")
     )
+    failed = sum(s.rows_failed for s in ctx.imports)
+    if failed:
+        # The demo's own files must import cleanly; say so loudly rather than hide it.
+        ctx.notes.append(f"[red]{failed} rows of the demo files were refused by the importer[/]")
 
 
 def _recompute_segments(ctx: DemoContext) -> None:

@@ -283,10 +283,11 @@ class _Simulator:
             if rng.random() < p.dropout:
                 break
             while True:  # thinning: a Poisson process modulated by the festival calendar
-                t += timedelta(days=rng.expovariate(p.rate * MAX_INTENSITY))
-                if t >= self.cutoff:
+                gap = rng.expovariate(p.rate * MAX_INTENSITY)
+                if gap >= (self.cutoff - t) / timedelta(days=1):
                     alive = False
                     break
+                t += timedelta(days=gap)
                 if rng.random() * MAX_INTENSITY < intensity(t.date()):
                     times.append(self._at(t.date()))
                     break

@@ -346,7 +346,8 @@ def _douyin_rows(o: DemoOrder, rng: random.Random) -> list[list[object]]:
                 _ts(o.created_at, "%Y/%m/%d %H:%M:%S"),
                 _ts(o.paid_at, "%Y/%m/%d %H:%M:%S"),
                 _ts(o.completed_at, "%Y/%m/%d %H:%M:%S"),
-                "已关闭" if line.refunded_fen else DOUYIN_STATUS[o.state],
+                # A returned item keeps its sub-order's state; 售后状态 says it was refunded.
+                DOUYIN_STATUS[o.state],
                 "退款成功" if line.refunded_fen else "-",
                 "抖音支付" if o.paid_at else "",
                 source,

@@ -1,0 +1,217 @@
+"""``siyu demo``: real-format files, imported through the real path, add up to the fen."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.demo.service import DemoContext, DemoStep, run_demo
+from siyu.demo.simulate import simulate
+from siyu.kit.pii import get_vault
+from siyu.models import Customer, CustomerIdentity, ImportRun, Order
+
+AS_OF = "2026-11-23"
+ARGS = ("demo", "--no-serve", "--customers", 300, "--seed", 1, "--as-of", AS_OF)
+
+
+def _fen(text: str) -> int:
+    return int(Decimal(text.strip().removesuffix("元")) * 100)
+
+
+def _read(path: Path, encoding: str) -> list[dict[str, str]]:
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader)]
+        return [dict(zip(header, row, strict=True)) for row in reader]
+
+
+def _file_totals(out: Path) -> dict[str, tuple[set[str], int, int]]:
+    """Per platform: order ids, paid fen and refunded fen, read from the files themselves."""
+    totals: dict[str, tuple[set[str], int, int]] = {}
+    (main,) = out.glob("ExportOrderList*.csv")
+    rows = _read(main, "gbk")
+    totals["taobao"] = (
+        {r["订单编号"].removeprefix('="').removesuffix('"') for r in rows},
+        sum(_fen(r["买家实际支付金额"]) for r in rows),
+        sum(_fen(r["退款金额"]) for r in rows),
+    )
+    (youzan,) = out.glob("youzan_orders_*.csv")
+    rows = _read(youzan, "utf-8")
+    totals["youzan"] = (
+        {r["订单号"] for r in rows},
+        sum(_fen(r["订单实付金额"]) for r in rows),
+        sum(_fen(r["订单已退款金额"]) for r in rows),
+    )
+    (douyin,) = out.glob("douyin_orders_*.csv")
+    rows = _read(douyin, "utf-8-sig")
+    totals["douyin"] = (
+        {r["主订单编号"].strip() for r in rows},
+        sum(_fen(r["订单应付金额"]) for r in rows),
+        sum(_fen(r["订单应付金额"]) for r in rows if r["售后状态"] == "退款成功"),
+    )
+    (pos,) = out.glob("offline_pos_*.csv")
+    rows = _read(pos, "utf-8")
+    totals["offline"] = (
+        {r["order_id"] for r in rows},
+        sum(_fen(r["amount"]) for r in rows),
+        sum(_fen(r["refund_amount"]) for r in rows),
+    )
+    return totals
+
+
+def _db_totals(session: Session) -> dict[str, tuple[set[str], int, int]]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    money: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for platform, external_id, paid, refunded in session.execute(
+        select(Order.platform, Order.external_id, Order.paid_fen, Order.refunded_fen)
+    ):
+        ids[platform].add(external_id)
+        money[platform][0] += paid
+        money[platform][1] += refunded
+    return {p: (ids[p], money[p][0], money[p][1]) for p in ids}
+
+
+def test_demo_files_are_real_formats_and_import_to_the_fen(cli, session: Session, tmp_path: Path) -> None:
+    out = tmp_path / "demo-data"
+    result = cli(*ARGS, "--out", out)
+    assert "net revenue" in result.stdout
+
+    # Each platform's file, in its own encoding, with its quirks.
+    (main,) = out.glob("ExportOrderList*.csv")
+    raw = main.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    text = raw.decode("gbk")
+    header = text.split("\r\n", 1)[0].split(",")
+    assert "收货地址 " in header
+    assert "订单付款时间 " in header
+    assert re.search(r'^="\d{19}",', text.split("\r\n")[1])
+    assert re.search(r",'1\d\d\*{4}\d{4},", text)  # masked phones behind a '
+    assert "元" in text.split("\r\n")[1]
+    (detail,) = out.glob("ExportOrderDetailList*.csv")
+    assert detail.read_bytes().decode("gbk").startswith("订单编号,标题,价格,购买数量")
+    (douyin,) = out.glob("douyin_orders_*.csv")
+    assert douyin.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert douyin.read_bytes().decode("utf-8-sig").split("\r\n")[1].startswith("\t69")
+    (youzan,) = out.glob("youzan_orders_*.csv")
+    assert re.search(r",1\d\d\*{6}\d\d,", youzan.read_text(encoding="utf-8"))
+
+    # The database holds exactly the orders and the money the files carry.
+    files = _file_totals(out)
+    db = _db_totals(session)
+    assert set(db) == {"taobao", "youzan", "douyin", "offline"}
+    for platform, (ids, paid, refunded) in files.items():
+        assert db[platform][0] == ids, platform
+        assert (db[platform][1], db[platform][2]) == (paid, refunded), platform
+    truth = simulate(300, 1, date.fromisoformat(AS_OF))
+    assert sum(o.net_fen for o in truth.orders) == sum(p - r for _, p, r in db.values())
+
+    # OneID: one profile per Taobao member name and one per phone; Douyin's encrypted
+    # recipients give no key, so those orders stay without a customer.
+    taobao_buyers = {o.person.idx for o in truth.orders if o.platform == "taobao"}
+    phone_buyers = {o.person.idx for o in truth.orders if o.platform in ("youzan", "offline")}
+    live = session.scalar(select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None)))
+    assert live == len(taobao_buyers) + len(phone_buyers)
+    assert session.scalar(select(func.count()).where(Order.platform == "douyin", Order.customer_id.is_(None)))
+
+    # Store and member-mall orders of one person (same phone) land on one profile.
+    owner = dict(session.execute(select(Order.external_id, Order.customer_id)).all())
+    by_person: dict[int, set[int | None]] = defaultdict(set)
+    both: set[int] = set()
+    for o in truth.orders:
+        if o.platform in ("youzan", "offline"):
+            by_person[o.person.idx].add(owner[o.order_id])
+    for idx in phone_buyers:
+        platforms = {o.platform for o in truth.orders if o.person.idx == idx}
+        if {"youzan", "offline"} <= platforms:
+            both.add(idx)
+    assert len(both) >= 5
+    assert all(len(by_person[idx]) == 1 for idx in by_person)
+    assert len({next(iter(c)) for c in by_person.values()}) == len(by_person)
+
+    # Phones are stored hashed, encrypted and masked; never as plain text.
+    phones = session.scalars(select(CustomerIdentity).where(CustomerIdentity.kind == "phone")).all()
+    assert len(phones) == len(phone_buyers)
+    plain = {"+86" + p.phone for p in truth.persons}
+    for ident in phones:
+        assert ident.value is None
+        assert ident.value_enc
+        assert get_vault().decrypt(ident.value_enc) in plain
+        assert re.fullmatch(r"1\d\d\*{4}\d{4}", ident.value_masked or "")
+
+
+def test_running_the_demo_again_changes_nothing(cli, session: Session, tmp_path: Path) -> None:
+    out = tmp_path / "demo-data"
+    cli(*ARGS, "--out", out)
+    before = _db_totals(session)
+    customers = session.scalar(select(func.count()).select_from(Customer))
+    first_runs = session.scalar(select(func.max(ImportRun.id)))
+    cli(*ARGS, "--out", out)
+    session.expire_all()
+    assert _db_totals(session) == before
+    assert session.scalar(select(func.count()).select_from(Customer)) == customers
+    again = session.scalars(select(ImportRun).where(ImportRun.id > first_runs)).all()
+    assert len(again) == 5
+    for run in again:
+        assert run.status == "completed"
+        assert (run.orders_created, run.orders_updated, run.rows_failed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--customers", 0), "--customers must be between 1"),
+        (("--as-of", "2026-13-01"), "--as-of must be a date"),
+        (("--out", "taken.txt"), "exists and is not a folder"),
+        (("--port", 70000), "--port must be between"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_written(
+    cli, session: Session, tmp_path: Path, args: tuple[object, ...], message: str
+) -> None:
+    Path("taken.txt").write_text("not a folder")
+    result = cli("demo", "--no-serve", *args, expect=2)
+    assert message in result.stderr
+    assert not Path("demo-data").exists()
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_steps_run_in_order_hooks_are_optional(env, tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def boom(ctx: DemoContext) -> None:
+        raise RuntimeError("simulator down")
+
+    def note(ctx: DemoContext) -> None:
+        ctx.notes.append("hello from a hook")
+
+    steps = [
+        DemoStep("missing", "needs a module that is not there", note, requires="siyu.no_such_module"),
+        DemoStep("attr", "needs an attribute that is not there", note, requires="siyu.demo.service:nope"),
+        DemoStep("boom", "a hook that fails", boom),
+        DemoStep("note", "a hook that works", note, requires="siyu.demo.service:run_demo"),
+    ]
+    ctx = DemoContext(customers=5, seed=1, out=tmp_path, as_of=date(2026, 11, 23), workspace_slug="qinghe")
+    run_demo(ctx, steps=steps, on_step=lambda s, state: seen.append((s.name, state)))
+    assert seen == [
+        ("missing", "skipped"),
+        ("attr", "skipped"),
+        ("boom", "start"),
+        ("boom", "failed"),
+        ("note", "start"),
+        ("note", "done"),
+    ]
+    assert ctx.failed == [("boom", "RuntimeError: simulator down")]
+    assert ctx.notes == ["hello from a hook"]
+    # A core step's failure stops the demo.
+    core = DemoStep("core", "a core step", boom, optional=False)
+    with pytest.raises(RuntimeError):
+        run_demo(ctx, steps=[core])
