@@ -161,7 +161,7 @@ def summary(
             follow_scope,
         )
         .group_by(fday)
-    ).tuples()
+    )
     friends_by_day = {_as_date(d): int(n) for d, n in friend_rows}
     oday = _local_date(session, Order.paid_at, tz)
     order_scope: ColumnElement[bool] = true()
@@ -187,7 +187,7 @@ def summary(
             order_scope,
         )
         .group_by(oday)
-    ).tuples()
+    )
     orders_by_day = {_as_date(d): (int(n), int(p), int(r)) for d, n, p, r in order_rows}
 
     series_days = [start + timedelta(days=i) for i in range(days)]
@@ -203,7 +203,7 @@ def summary(
             .where(live, col.is_not(None))
             .group_by(col)
             .order_by(col)
-        ).tuples()
+        )
         return {str(k): int(v) for k, v in rows}
 
     return MetricsSummary(

@@ -120,7 +120,7 @@ def export_customer(session: Session, *, workspace_id: int, customer_id: int, ac
             .join(TagGroup, TagGroup.id == Tag.group_id)
             .where(CustomerTag.customer_id.in_(ids))
             .order_by(CustomerTag.id)
-        ).tuples()
+        )
     ]
     follows = [
         {**_row(f, "customer_id"), "staff_userid": s.userid, "staff_name": s.name}
@@ -129,7 +129,7 @@ def export_customer(session: Session, *, workspace_id: int, customer_id: int, ac
             .join(Staff, Staff.id == Follow.staff_id)
             .where(Follow.customer_id.in_(ids))
             .order_by(Follow.id)
-        ).tuples()
+        )
     ]
     groups = [
         {**_row(m, "customer_id"), "group_name": g.name}
@@ -138,7 +138,7 @@ def export_customer(session: Session, *, workspace_id: int, customer_id: int, ac
             .join(Group, Group.id == GroupMember.group_id)
             .where(GroupMember.customer_id.in_(ids))
             .order_by(GroupMember.id)
-        ).tuples()
+        )
     ]
     events = [
         _row(e)

@@ -75,7 +75,7 @@ def list_users(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
             .outerjoin(Staff, Staff.id == User.staff_id)
             .where(User.workspace_id == ws.id)
             .order_by(User.id)
-        ).tuples()
+        )
         out = []
         for user, staff_userid in rows:
             tokens = session.scalars(

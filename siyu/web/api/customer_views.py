@@ -139,7 +139,7 @@ def phones_masked(session: Session, customer_ids: list[int]) -> dict[int, str]:
         select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
         .where(CustomerIdentity.customer_id.in_(customer_ids), CustomerIdentity.kind == "phone")
         .order_by(CustomerIdentity.id)
-    ).tuples():
+    ):
         if masked and cid not in out:
             out[cid] = masked
     return out
@@ -155,7 +155,7 @@ def tag_names(session: Session, customer_ids: list[int]) -> dict[int, list[str]]
         .join(Tag, Tag.id == CustomerTag.tag_id)
         .where(CustomerTag.customer_id.in_(customer_ids), Tag.deleted_at.is_(None))
         .order_by(Tag.group_id, Tag.sort_order, Tag.id)
-    ).tuples():
+    ):
         out.setdefault(cid, []).append(name)
     return out
 
@@ -420,7 +420,7 @@ def profile(
             .join(TagGroup, TagGroup.id == Tag.group_id)
             .where(CustomerTag.customer_id == customer.id, Tag.deleted_at.is_(None))
             .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-        ).tuples()
+        )
     ]
     follows = [
         FollowView(
@@ -440,7 +440,7 @@ def profile(
             .join(Staff, Staff.id == Follow.staff_id)
             .where(Follow.customer_id == customer.id)
             .order_by(Follow.added_at.desc().nulls_last(), Follow.id)
-        ).tuples()
+        )
     ]
     st = session.get(CustomerStats, customer.id)
     sc = session.get(CustomerScore, customer.id)

@@ -106,7 +106,7 @@ def list_groups(
     total = count_of(db, stmt)
     rows = db.execute(
         stmt.order_by(Group.member_count.desc(), Group.id).limit(paging.page_size).offset(paging.offset)
-    ).tuples()
+    )
     return Page[GroupOut](
         items=[_out(g, o, c) for g, o, c in rows], total=total, page=paging.page, page_size=paging.page_size
     )
@@ -116,7 +116,7 @@ def _group(db: DbSession, user: Principal, group_id: int) -> tuple[Group, str | 
     row = db.execute(_group_stmt(user).where(Group.id == group_id)).first()
     if row is None:
         raise NotFound(f"group {group_id} does not exist", field="group_id")
-    g, owner, customers = row.tuple()
+    g, owner, customers = row
     return g, owner, customers
 
 

@@ -95,7 +95,7 @@ def list_staff(
     else:
         stmt = stmt.order_by(Staff.name, Staff.id)
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = db.execute(stmt.limit(paging.page_size).offset(paging.offset)).tuples()
+    rows = db.execute(stmt.limit(paging.page_size).offset(paging.offset))
     return Page[StaffOut](
         items=[_out(s, f, p) for s, f, p in rows],
         total=int(total),
@@ -111,5 +111,5 @@ def get_staff(staff_id: Id, user: CurrentUser, db: DbSession) -> StaffOut:
     row = db.execute(stmt.where(Staff.id == staff_id)).first()
     if row is None:
         raise NotFound(f"staff account {staff_id} does not exist", field="staff_id")
-    s, f, p = row.tuple()
+    s, f, p = row
     return _out(s, f, p)

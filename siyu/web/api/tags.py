@@ -67,7 +67,7 @@ def _counts(db: DbSession, user: Principal) -> dict[int, int]:
         .join(Customer, Customer.id == CustomerTag.customer_id)
         .where(CustomerTag.workspace_id == user.workspace_id, customer_scope(user))
         .group_by(CustomerTag.tag_id)
-    ).tuples()
+    )
     return {tid: int(n) for tid, n in rows}
 
 
@@ -79,7 +79,7 @@ def _tag(db: DbSession, user: Principal, tag_id: int) -> tuple[Tag, TagGroup]:
     ).first()
     if row is None:
         raise NotFound(f"tag {tag_id} does not exist", field="tag_id")
-    tag, group = row.tuple()
+    tag, group = row
     return tag, group
 
 
@@ -104,7 +104,7 @@ def list_tags(user: CurrentUser, db: DbSession) -> list[TagGroupOut]:
         .join(TagGroup, TagGroup.id == Tag.group_id)
         .where(Tag.workspace_id == user.workspace_id, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
         .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-    ).tuples():
+    ):
         out = groups.setdefault(group.id, TagGroupOut(id=group.id, name=group.name, tags=[]))
         out.tags.append(_out(tag, group, counts))
     return list(groups.values())

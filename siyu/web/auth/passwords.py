@@ -14,8 +14,18 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 
 
-@lru_cache(maxsize=1)
 def _hasher() -> PasswordHasher:
+    from siyu.config import get_settings
+
+    return _hasher_for(get_settings().env == "test")
+
+
+@lru_cache(maxsize=2)
+def _hasher_for(cheap: bool) -> PasswordHasher:
+    # Test runs hash many passwords on small machines: same algorithm, minimal cost.
+    # Everywhere else: argon2-cffi's recommended (RFC 9106 low-memory) parameters.
+    if cheap:
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     return PasswordHasher()
 
 
@@ -52,11 +62,14 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher().check_needs_rehash(password_hash)
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher().hash("siyu-timing-equaliser")
+@lru_cache(maxsize=2)
+def _dummy_hash(cheap: bool) -> str:
+    return _hasher_for(cheap).hash("siyu-timing-equaliser")
 
 
 def _dummy_verify(password: str) -> None:
+    from siyu.config import get_settings
+
+    cheap = get_settings().env == "test"
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
-        _hasher().verify(_dummy_hash(), password)
+        _hasher_for(cheap).verify(_dummy_hash(cheap), password)

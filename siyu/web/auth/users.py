@@ -181,7 +181,7 @@ def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None
     ).first()
     if row is None:
         return None
-    user, api_token = row.tuple()
+    user, api_token = row
     if api_token.revoked_at is not None or user.disabled:
         return None
     now = utcnow()
