@@ -155,6 +155,12 @@ STEPS: list[DemoStep] = [
         _recompute_segments,
         requires="siyu.segments.service:recompute",
     ),
+    DemoStep(
+        "console-login",
+        "Creating the console login",
+        lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),
+        requires="siyu.web.console.demo:create_login",
+    ),
 ]
 
 
