@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from siyu.config import Settings
 from siyu.kit.db import session_scope
 from siyu.models import User
 from siyu.web.auth import create_user
 from tests.conftest import CliRun
-from tests.web.test_console import client, csrf_of  # noqa: F401 - fixture reused
+from tests.web.test_console import csrf_of
 
 ARGS = ("demo", "--no-serve", "--customers", 40, "--seed", 3, "--as-of", "2026-11-23")
+
+
+@pytest.fixture
+def client(env: Settings) -> Iterator[TestClient]:
+    from siyu.web.app import create_app
+
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+        yield c
 
 
 def _password(stdout: str) -> str:
