@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -47,6 +48,7 @@ class _Target:
 
 _cache: dict[tuple[str, str], _Target] = {}
 _cache_lock = threading.Lock()
+_resolve_lock = threading.Lock()
 
 
 def clear_cache() -> None:
@@ -72,20 +74,33 @@ def _target(settings: Settings, slug: str | None) -> _Target:
         hit = _cache.get(key)
     if hit is not None and hit.expires > now:
         return hit
-    with _factory(settings)() as session:
-        if slug == settings.default_workspace:
-            ws = ensure_workspace(session, slug)  # first callback before any other use
-        else:
-            found = session.scalar(select(Workspace).where(Workspace.slug == slug))
-            if found is None:
-                raise NotFound(f"workspace {slug!r} does not exist", field="workspace")
-            ws = found
-        config = resolve_app(session, ws, settings=settings)
-        target = _Target(ws.id, config.crypto(), now + _CACHE_TTL)
-        session.commit()
+    with _resolve_lock:
+        target = _resolve(settings, slug, now)
     with _cache_lock:
         _cache[key] = target
     return target
+
+
+def _resolve(settings: Settings, slug: str, now: float) -> _Target:
+    for attempt in range(2):
+        try:
+            with _factory(settings)() as session:
+                if slug == settings.default_workspace:
+                    ws = ensure_workspace(session, slug)  # the first callback may precede any other use
+                else:
+                    found = session.scalar(select(Workspace).where(Workspace.slug == slug))
+                    if found is None:
+                        raise NotFound(f"workspace {slug!r} does not exist", field="workspace")
+                    ws = found
+                config = resolve_app(session, ws, settings=settings)
+                target = _Target(ws.id, config.crypto(), now + _CACHE_TTL)
+                session.commit()
+                return target
+        except IntegrityError:
+            # Another process created the default workspace at the same moment: re-read it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _params(request: Request, *names: str) -> list[str]:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -136,26 +137,38 @@ def test_kill_9_loses_no_accepted_callback(env: Settings, session: Session, tmp_
     port = _free_port()
     proc = _start_server(env, port, log)
     accepted: set[str] = set()
+    lock = threading.Lock()
     c = crypto()
-    try:
+
+    def fire(worker: int) -> None:
+        # Several connections at once, so requests are in flight when the kill lands.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             sender = WeComSender(client, c)
-            for i in range(400):
-                if i == 150:
-                    os.kill(proc.pid, signal.SIGKILL)  # no shutdown, no cleanup
+            for i in range(worker, 400, 4):
                 ext = f"wmKILL{i:05d}"
+                xml = payload("add_external_contact", create_time=T0 + i, external_userid=ext)
                 try:
-                    resp = sender.post(
-                        payload("add_external_contact", create_time=T0 + i, external_userid=ext)
-                    )
+                    resp = sender.post(xml)
                 except httpx.HTTPError:
-                    break  # the server is gone
+                    return  # the server is gone
                 if resp.status_code == 200:
-                    accepted.add(ext)
+                    with lock:
+                        accepted.add(ext)
+
+    threads = [threading.Thread(target=fire, args=(w,)) for w in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while len(accepted) < 150 and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)  # no shutdown, no cleanup, mid-stream
+        for t in threads:
+            t.join(timeout=30)
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    assert 100 <= len(accepted) <= 400
+    assert 150 <= len(accepted) < 400, len(accepted)
 
     proc = _start_server(env, _free_port(), log)  # a restart serves again
     proc.kill()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import SiyuError
@@ -53,7 +54,19 @@ def _apply(session: Session, row: WeComCallback) -> None:
 
 
 def process_callback(session_factory: SessionFactory, callback_id: int) -> str:
-    """Process one stored callback; returns its status afterwards (or "skipped")."""
+    """Process one stored callback; returns its status afterwards (or "skipped").
+
+    A unique-key clash (two callbacks creating the same staff or customer at once) is
+    retried straight away: the new transaction sees the other's committed row.
+    """
+    for _ in range(3):
+        status = _process_once(session_factory, callback_id)
+        if status != "conflict":
+            return status
+    return _process_once(session_factory, callback_id, last_try=True)
+
+
+def _process_once(session_factory: SessionFactory, callback_id: int, *, last_try: bool = False) -> str:
     session = session_factory()
     try:
         claimed = session.execute(
@@ -72,6 +85,11 @@ def process_callback(session_factory: SessionFactory, callback_id: int) -> str:
         row.error = None
         session.commit()
         return "processed"
+    except IntegrityError:
+        session.rollback()
+        if not last_try:
+            return "conflict"
+        return _record_failure(session, callback_id, "IntegrityError: unique key clash, will retry", False)
     except Exception as exc:  # any failure is recorded on the row, never lost
         session.rollback()
         # Bad data will not improve with retries; database or bug failures might.
