@@ -83,6 +83,12 @@ def _print_result(result: RecomputeResult, slug: str) -> None:
     for name, counts in result.layers.items():
         base = result.buyers if name == "layer_age" else result.customers
         console.print(_counts_table(name, counts, base))
+    if result.rules:
+        added = sum(int(r.get("added", 0)) for r in result.rules)
+        removed = sum(int(r.get("removed", 0)) for r in result.rules)
+        console.print(
+            f"auto-tag rules: {len(result.rules)} applied, {added:,} tags added, {removed:,} removed"
+        )
     if result.clv_model_fitted_at:
         console.print(f"CLV predictions from the model fitted at {result.clv_model_fitted_at}")
     else:

@@ -55,7 +55,8 @@ class RecomputeResult:
     layers: dict[str, dict[str, int]] = field(default_factory=dict)
     clv_model_fitted_at: str | None = None
     expected_value_90d_fen: int | None = None
-    rules_applied: bool = False
+    # what each auto-tag rule did (None: rules were not run)
+    rules: list[dict[str, Any]] | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -126,17 +127,18 @@ def _load_columns(session: Session, workspace_id: int, progress: Progress | None
     )
 
 
-def _apply_rules(session: Session, workspace_id: int) -> bool:
-    """Run the auto-tag rules when that module exists (it is optional at this layer)."""
+def _apply_rules(session: Session, workspace_id: int) -> list[dict[str, Any]] | None:
+    """Run the enabled auto-tag rules on every customer, after the scores they may use."""
     try:
         from siyu.segments import rules
-    except ImportError:
-        return False
+    except ImportError:  # the rules module is optional at this layer
+        return None
     apply = getattr(rules, "apply_rules", None)
     if apply is None:
-        return False
-    apply(session, workspace_id=workspace_id, customer_ids=None)
-    return True
+        return None
+    # all customers, not only re-scored ones: rules may test ages (last_order_days)
+    results = apply(session, workspace_id=workspace_id, customer_ids=None)
+    return [r.model_dump() if hasattr(r, "model_dump") else dict(r) for r in results or []]
 
 
 def recompute(
@@ -210,7 +212,7 @@ def _recompute(
     result.removed = repo.delete_orphan_scores(session, workspace_id)
     session.flush()
     if apply_rules:
-        result.rules_applied = _apply_rules(session, workspace_id)
+        result.rules = _apply_rules(session, workspace_id)
     result.seconds = round(time.perf_counter() - started, 3)
     _store_setting(
         ws,
