@@ -54,10 +54,9 @@ def client(env: Settings) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def seeded(cli: CliRun, tmp_path: Path, workspace_id: int) -> int:
+def seed_console(cli: CliRun, folder: Path, workspace_id: int) -> None:
     """Orders imported through the CLI, an owner and a staff user following one customer."""
-    cli("import", "orders", write_orders(tmp_path), "--no-progress")
+    cli("import", "orders", write_orders(folder), "--no-progress")
     with session_scope() as s:
         create_user(s, workspace_id=workspace_id, name="boss", role="owner", password=PASSWORD)
         staff = ensure_staff(s, workspace_id=workspace_id, userid="xiaomei", name="小美")
@@ -74,6 +73,12 @@ def seeded(cli: CliRun, tmp_path: Path, workspace_id: int) -> int:
         create_user(
             s, workspace_id=workspace_id, name="mei", role="staff", password=PASSWORD, staff_userid="xiaomei"
         )
+
+
+@pytest.fixture
+def seeded(cli: CliRun, tmp_path: Path, workspace_id: int) -> int:
+    """The workspace of :func:`seed_console`."""
+    seed_console(cli, tmp_path, workspace_id)
     return workspace_id
 
 
