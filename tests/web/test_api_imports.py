@@ -1,0 +1,133 @@
+"""Order imports over HTTP: upload, follow the progress, read the row errors."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings
+from siyu.models import ImportRun, Job, Order
+from tests.web.api_world import World, assert_error, build_world, client
+
+GOOD = """order_id,paid_at,amount,phone,name,status
+G1,2026-11-01 10:00:00,99.00,13600136000,赵六,completed
+G2,not a date,10.00,13600136000,赵六,completed
+G3,2026-11-02 10:00:00,abc,,赵六,paid
+G4,2026-11-03 09:30:00,20.50,13800138000,张三,completed
+""".encode()
+
+
+@pytest.fixture
+def world(env: Settings) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def api(env: Settings) -> TestClient:
+    return client()
+
+
+def test_upload_runs_the_import_and_reports_rows(api: TestClient, world: World, session: Session) -> None:
+    h = world.h("operator")
+    resp = api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")})
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert job["files"] == ["orders.csv"]
+    # The test client runs background work before it returns: the job is finished.
+    done = api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()
+    assert done["status"] == "done", done
+    assert done["error"] is None
+    [run] = done["runs"]
+    assert run["filename"] == "orders.csv"
+    assert run["format"] == "generic"
+    assert run["status"] == "completed"
+    assert (run["rows_total"], run["rows_ok"], run["rows_failed"]) == (4, 2, 2)
+    assert run["actor"] == f"user:{world.users['operator']}"
+    assert api.get(f"/api/v1/imports/{run['id']}", headers=h).json()["orders_created"] == 2
+    errors = api.get(f"/api/v1/imports/{run['id']}/errors", headers=h).json()
+    assert errors["total"] == 2
+    assert [(e["line"], e["field"], e["value"]) for e in errors["items"]] == [
+        (3, "paid_at", "not a date"),
+        (4, "amount", "abc"),
+    ]
+    assert all(e["filename"] == "orders.csv" and e["message"] for e in errors["items"])
+    # The orders are in, 张三's new order joined his profile through the phone.
+    assert (
+        session.scalar(select(Order).where(Order.external_id == "G4")).customer_id == world.customers["zhang"]
+    )
+    listing = api.get("/api/v1/imports", headers=h).json()
+    assert [r["id"] for r in listing["items"]] == [run["id"]]
+    # The uploaded copy is gone once imported.
+    stored = session.get(ImportRun, run["id"])
+    assert stored is not None
+    assert not pathlib.Path(stored.filename).exists()
+
+
+def test_reupload_changes_nothing(api: TestClient, world: World, session: Session) -> None:
+    h = world.h("admin")
+    for _ in range(2):
+        api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")})
+    runs = api.get("/api/v1/imports", headers=h).json()["items"]
+    assert [r["orders_created"] for r in runs] == [0, 2]
+    assert [r["orders_unchanged"] for r in runs] == [2, 0]
+    assert len(session.scalars(select(Order).where(Order.external_id.like("G%"))).all()) == 2
+
+
+def test_unusable_files_are_refused_at_once(api: TestClient, world: World, session: Session) -> None:
+    h = world.h("operator")
+    err = assert_error(
+        api.post("/api/v1/imports", headers=h, files={"files": ("x.csv", b"foo,bar\n1,2\n", "text/csv")}),
+        422,
+        field="file",
+    )
+    assert "header row" in err["message"]
+    assert_error(
+        api.post("/api/v1/imports", headers=h, files={"files": ("empty.csv", b"", "text/csv")}),
+        422,
+        field="files",
+    )
+    assert_error(
+        api.post(
+            "/api/v1/imports",
+            headers=h,
+            files={"files": ("o.csv", GOOD, "text/csv")},
+            data={"format": "myspace"},
+        ),
+        422,
+        field="format",
+    )
+    assert_error(api.post("/api/v1/imports", headers=h), 422, field="files")
+    assert session.scalars(select(Job)).all() == []
+    assert session.scalars(select(ImportRun)).all() == []
+
+
+def test_file_names_cannot_escape_the_upload_folder(api: TestClient, world: World) -> None:
+    resp = api.post(
+        "/api/v1/imports",
+        headers=world.h("operator"),
+        files={"files": ("../../etc/passwd.csv", GOOD, "text/csv")},
+    )
+    assert resp.status_code == 202
+    assert resp.json()["files"] == ["passwd.csv"]
+
+
+def test_imports_are_for_operators_and_stay_in_their_workspace(api: TestClient, world: World) -> None:
+    h = world.h("operator")
+    job = api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")}).json()
+    run_id = api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()["runs"][0]["id"]
+    assert_error(
+        api.post("/api/v1/imports", headers=world.h("alice"), files={"files": ("o.csv", GOOD, "text/csv")}),
+        403,
+    )
+    assert_error(api.get(f"/api/v1/imports/{run_id}/errors", headers=world.h("alice")), 403)
+    for path in (
+        f"/api/v1/imports/{run_id}",
+        f"/api/v1/imports/{run_id}/errors",
+        f"/api/v1/imports/jobs/{job['job_id']}",
+    ):
+        assert_error(api.get(path, headers=world.h("other")), 404, "not_found")
+    assert api.get("/api/v1/imports", headers=world.h("other")).json()["total"] == 0
