@@ -356,3 +356,19 @@ def test_logout_ends_the_session(client: TestClient, seeded: int) -> None:
     res = client.post("/logout", data={"csrf_token": csrf_of(html)}, follow_redirects=False)
     assert res.status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_dashboard_counts_orders_without_a_known_buyer(
+    client: TestClient, cli: CliRun, seeded: int, tmp_path: Path
+) -> None:
+    # A masked phone is never an identity: the order goes in without a customer.
+    path = tmp_path / "masked.csv"
+    path.write_text(
+        f"order_id,paid_at,amount,phone\nM-1,{utcnow().date().isoformat()} 08:00,100.00,138****0000\n",
+        encoding="utf-8",
+    )
+    cli("import", "orders", path, "--no-progress")
+    html = login(client).get("/").text
+    assert "¥947.50" in html
+    assert "含 1 单无法识别买家" in html
+    assert re.search(r'id="kpi-customers">3<', html)

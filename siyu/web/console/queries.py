@@ -75,6 +75,7 @@ class Dashboard:
     customers: int = 0
     friends: int = 0
     orders: int = 0
+    orders_without_customer: int = 0
     net_fen: int = 0
     buyers: int = 0
     repeat_buyers: int = 0
@@ -117,6 +118,21 @@ def dashboard(db: Session, user: Principal, *, tz: str | None, days: int = 30) -
         ).where(CustomerStats.workspace_id == ws, CustomerStats.customer_id.in_(ids))
     ).one()
     out.orders, out.net_fen, out.buyers, out.repeat_buyers = (int(v or 0) for v in stats)
+    if user.sees_all_customers:
+        # Orders with no usable buyer identity (e.g. Douyin's encrypted phones) have no
+        # customer and so no stats row, but they are the brand's revenue all the same.
+        # The (customer_id, paid_at) index serves ``customer_id IS NULL``.
+        n, net = db.execute(
+            select(func.count(), func.coalesce(func.sum(Order.paid_fen - Order.refunded_fen), 0)).where(
+                Order.workspace_id == ws,
+                Order.customer_id.is_(None),
+                Order.paid_at.is_not(None),
+                Order.status != "pending",
+            )
+        ).one()
+        out.orders_without_customer = int(n or 0)
+        out.orders += out.orders_without_customer
+        out.net_fen += int(net or 0)
 
     for column, order in (
         ("layer_value", ("high_value", "potential", "silent")),
