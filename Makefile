@@ -27,6 +27,7 @@ lint: setup
 	$(BIN)/mypy siyu
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m pytest -q -m bench bench/ -p no:randomly -o addopts="" -s
 
 clean:

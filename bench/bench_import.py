@@ -1,0 +1,239 @@
+"""Order import: siyu's Taobao import into a fresh SQLite vs plain bulk-load floors.
+
+Run: ``.venv/bin/python bench/bench_import.py`` (``--orders N`` for a smaller run,
+``--profile`` to see where siyu's time goes), or ``make bench``. The 1M-order GBK file
+is generated once by ``bench/gen_taobao.py`` into ``bench/out/`` and reused.
+
+Each contender runs in a child process of its own, so its peak RSS
+(``ru_maxrss``) is its own: interpreter, libraries and work included.
+
+- siyu: ``siyu.orders.service.import_orders`` — header detection, cell cleaning, money
+  and date parsing, OneID (phone HMAC + Taobao member names), orders, customers and
+  maintained stats, committed per batch.
+- floor A: pandas ``read_csv`` (GBK, all text) + ``sqlite3.executemany`` into one raw
+  table in the same SQLite settings: no parsing, no identities, no stats — the cost of
+  moving the bytes into SQLite from Python.
+- floor B: DuckDB ``read_csv`` into a DuckDB table. DuckDB cannot read GBK without
+  its ``encodings`` extension (downloaded from the internet), so the file is first
+  transcoded to UTF-8; that time is included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gen_taobao import Generated, generate  # noqa: E402
+
+TARGET_ORDERS_PER_S = 50_000
+TARGET_RSS_MB = 500
+
+SIYU_CHILD = """
+import cProfile, json, pstats, resource, sys, time
+from siyu.kit.migrate import upgrade
+from siyu.orders.service import import_orders
+path, url, profile = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+upgrade(url)
+prof = cProfile.Profile() if profile else None
+t = time.perf_counter()
+if prof:
+    prof.enable()
+s = import_orders([path], workspace_slug="bench", progress=False, actor="bench")[0]
+if prof:
+    prof.disable()
+dt = time.perf_counter() - t
+if prof:
+    pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+print(json.dumps({"seconds": dt, "rows": s.rows_total, "created": s.orders_created,
+                  "failed": s.rows_failed, "customers": s.customers_created,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+PANDAS_CHILD = """
+import json, resource, sqlite3, sys, time
+import pandas as pd
+path, db = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+conn = sqlite3.connect(db)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=NORMAL")
+rows = 0
+insert = None
+for chunk in pd.read_csv(path, encoding="gbk", dtype=str, keep_default_na=False, chunksize=50_000):
+    if insert is None:
+        cols = ", ".join(f"c{i} TEXT" for i in range(len(chunk.columns)))
+        conn.execute(f"CREATE TABLE raw ({cols})")
+        insert = f"INSERT INTO raw VALUES ({', '.join('?' * len(chunk.columns))})"
+    conn.executemany(insert, chunk.itertuples(index=False, name=None))
+    conn.commit()
+    rows += len(chunk)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "rows": rows, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+DUCKDB_CHILD = """
+import json, resource, sys, time
+import duckdb
+path, utf8, db = sys.argv[1], sys.argv[2], sys.argv[3]
+t = time.perf_counter()
+with open(path, encoding="gbk", newline="") as src, open(utf8, "w", encoding="utf-8", newline="") as dst:
+    while chunk := src.read(1 << 22):
+        dst.write(chunk)
+transcode = time.perf_counter() - t
+con = duckdb.connect(db)
+con.execute("CREATE TABLE raw AS SELECT * FROM read_csv(?, all_varchar = true, header = true)", [utf8])
+rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+con.close()
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "transcode_seconds": transcode, "rows": rows,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _child(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    if proc.stderr.strip():
+        print(proc.stderr, file=sys.stderr)
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def data_file(orders: int, customers: int, seed: int = 7) -> Generated:
+    """The benchmark's Taobao file (generated once, then reused from bench/out/)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"ExportOrderList_bench_{orders}_{customers}_{seed}.csv"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        m = json.loads(meta.read_text())
+        return Generated(path, m["orders"], m["customers"], m["paid_fen"], m["refunded_fen"], m["seconds"])
+    g = generate(path, orders=orders, customers=customers, seed=seed)
+    meta.write_text(json.dumps({k: v for k, v in g.__dict__.items() if k != "path"}))
+    return g
+
+
+def _fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def _check_siyu_db(db: Path, g: Generated) -> dict[str, int]:
+    """The import must be right before it is fast: orders and money to the fen."""
+    with sqlite3.connect(db) as conn:
+        n, paid, refunded = conn.execute(
+            "SELECT count(*), sum(paid_fen), sum(refunded_fen) FROM orders"
+        ).fetchone()
+        customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+    assert n == g.orders, f"{n} orders in the database, {g.orders} in the file"
+    assert (paid, refunded) == (g.paid_fen, g.refunded_fen), "money differs from the file"
+    return {"orders": n, "customers": customers}
+
+
+def run(orders: int, customers: int, *, profile: bool = False, peers: bool = True) -> dict[str, Any]:
+    """Generate (once) and import the file with siyu and the floors; returns the figures."""
+    g = data_file(orders, customers)
+    size_mb = g.path.stat().st_size / 2**20
+    print(f"file: {g.path.name}, {g.orders:,} orders, {size_mb:.0f} MiB", flush=True)
+    results: dict[str, Any] = {"orders": g.orders, "customers": g.customers, "file_mb": round(size_mb)}
+    db = _fresh(OUT / "bench_import_siyu.db")
+    env = {
+        "SIYU_DATABASE_URL": f"sqlite:///{db}",
+        "SIYU_ENV": "development",
+        "SIYU_SECRET_KEY": "bench-secret-0123456789abcdef",
+    }
+    siyu = _child(SIYU_CHILD, str(g.path), env["SIYU_DATABASE_URL"], "1" if profile else "0", env=env)
+    assert siyu["failed"] == 0, f"{siyu['failed']} rows refused"
+    siyu.update(_check_siyu_db(db, g))
+    results["siyu"] = siyu
+    print(f"siyu: {siyu}", flush=True)
+    if peers:
+        pandas_db = _fresh(OUT / "bench_import_pandas.db")
+        results["pandas_sqlite"] = _child(PANDAS_CHILD, str(g.path), str(pandas_db))
+        print(f"pandas + sqlite3: {results['pandas_sqlite']}", flush=True)
+        utf8 = OUT / "bench_import_utf8.csv"
+        duck_db = _fresh(OUT / "bench_import.duckdb")
+        results["duckdb"] = _child(DUCKDB_CHILD, str(g.path), str(utf8), str(duck_db))
+        utf8.unlink(missing_ok=True)
+        print(f"duckdb: {results['duckdb']}", flush=True)
+    return results
+
+
+def report(r: dict[str, Any]) -> str:
+    """A Markdown table for bench/RESULTS.md."""
+    n = r["orders"]
+    lines = [
+        f"{n:,} orders ({r['file_mb']} MiB GBK, {r['customers']:,} buyers) into a fresh database; "
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}.",
+        "",
+        "| contender | seconds | orders/s | peak RSS (MB) |",
+        "|---|---:|---:|---:|",
+    ]
+    names = {
+        "siyu": "siyu import (OneID + stats)",
+        "pandas_sqlite": "pandas + sqlite3 executemany (raw rows)",
+        "duckdb": "DuckDB read_csv (incl. GBK→UTF-8)",
+    }
+    for key, label in names.items():
+        if key in r:
+            x = r[key]
+            rate = n / x["seconds"]
+            lines.append(f"| {label} | {x['seconds']:.1f} | {rate:,.0f} | {x['rss_kb'] / 1024:.0f} |")
+    s = r["siyu"]
+    rate = n / s["seconds"]
+    verdict = "meets" if rate >= TARGET_ORDERS_PER_S and s["rss_kb"] / 1024 < TARGET_RSS_MB else "misses"
+    lines.append("")
+    lines.append(
+        f"Target ≥ {TARGET_ORDERS_PER_S:,} orders/s and peak RSS < {TARGET_RSS_MB} MB: siyu {verdict} it "
+        f"({rate:,.0f} orders/s, {s['rss_kb'] / 1024:.0f} MB)."
+    )
+    return "\n".join(lines)
+
+
+@pytest.mark.bench
+def test_order_import_1m() -> None:
+    orders = int(os.environ.get("SIYU_BENCH_ORDERS", "1000000"))
+    r = run(orders, max(1, orders // 5))
+    print(report(r))
+    assert r["siyu"]["orders"] == orders
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Order import benchmark (siyu vs bulk-load floors).")
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=None, help="default: orders / 5")
+    parser.add_argument("--profile", action="store_true", help="cProfile siyu's import (slower)")
+    parser.add_argument("--no-peers", action="store_true", help="measure siyu only")
+    args = parser.parse_args()
+    r = run(
+        args.orders, args.customers or max(1, args.orders // 5), profile=args.profile, peers=not args.no_peers
+    )
+    print()
+    print(report(r))
+    (OUT / "bench_import.json").write_text(json.dumps(r, indent=2))
+
+
+if __name__ == "__main__":
+    main()
