@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.customers.follows import ensure_staff, upsert_follow
+from siyu.customers.tags import add_tags, ensure_tag
 from siyu.kit.db import session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.models import AuditLog, Customer, CustomerTag, ImportRowError, ImportRun, Segment, Tag
@@ -201,6 +202,11 @@ def test_staff_user_sees_only_followed_customers(client: TestClient, seeded: int
     li = session.scalar(select(Customer.id).where(Customer.name == "李雷"))
     assert client.get(f"/customers/{li}").status_code == 404
     # Operator pages are refused with a page, not a JSON body.
+    # Tag counts are scoped too: a tag on someone else's customer counts 0 for staff.
+    with session_scope() as s:
+        vip = ensure_tag(s, workspace_id=seeded, name="VIP")
+        add_tags(s, workspace_id=seeded, customer_ids=[li], tag_ids=[vip.id], source="manual")
+    assert 'VIP <span class="muted">0</span>' in client.get("/tags").text
     res = client.get("/segments")
     assert res.status_code == 403
     assert "没有权限" in res.text

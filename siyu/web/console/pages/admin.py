@@ -14,7 +14,14 @@ from siyu.kit.errors import SiyuError
 from siyu.models import CustomerTag, Tag, TagGroup
 from siyu.web.auth import DbSession
 from siyu.web.console.deps import AdminPage, ConsoleUser, OperatorPage
-from siyu.web.console.queries import CAPACITY_WARNING, audit_actions, audit_page, staff_rows, wecom_status
+from siyu.web.console.queries import (
+    CAPACITY_WARNING,
+    audit_actions,
+    audit_page,
+    scoped_customer_ids,
+    staff_rows,
+    wecom_status,
+)
 from siyu.web.console.render import redirect_with_flash, render
 
 router = APIRouter()
@@ -24,13 +31,11 @@ AUDIT_PAGE_SIZE = 50
 @router.get("/tags", response_class=HTMLResponse)
 def tags_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
     """Tag groups and tags with how many customers carry each."""
-    counts = dict(
-        db.execute(
-            select(CustomerTag.tag_id, func.count())
-            .where(CustomerTag.workspace_id == user.workspace_id)
-            .group_by(CustomerTag.tag_id)
-        ).all()
-    )
+    count_stmt = select(CustomerTag.tag_id, func.count()).where(CustomerTag.workspace_id == user.workspace_id)
+    if not user.sees_all_customers:
+        # Staff count only the customers in their scope, as everywhere else.
+        count_stmt = count_stmt.where(CustomerTag.customer_id.in_(scoped_customer_ids(user)))
+    counts = dict(db.execute(count_stmt.group_by(CustomerTag.tag_id)).all())
     groups: dict[int, dict[str, object]] = {}
     for tag, group in db.execute(
         select(Tag, TagGroup)
