@@ -77,6 +77,8 @@ def demo(
         as_of=day,
         workspace_slug=slug,
         progress=console.is_terminal,
+        host=host,
+        port=port,
     )
     started = datetime.now().astimezone()
     try:

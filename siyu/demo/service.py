@@ -43,6 +43,9 @@ class DemoContext:
     as_of: date
     workspace_slug: str
     progress: bool = True
+    # Where the console will listen (steps print the address and the login).
+    host: str = "127.0.0.1"
+    port: int = 8000
     workspace_id: int | None = None
     data: DemoData | None = None
     files: list[WrittenFile] = field(default_factory=list)

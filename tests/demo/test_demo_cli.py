@@ -215,3 +215,16 @@ def test_steps_run_in_order_hooks_are_optional(env, tmp_path: Path) -> None:
     core = DemoStep("core", "a core step", boom, optional=False)
     with pytest.raises(RuntimeError):
         run_demo(ctx, steps=[core])
+
+
+def test_demo_serves_the_console_unless_told_not_to(
+    cli, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import siyu.web.cli
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(siyu.web.cli, "serve", lambda **kw: served.append(kw))
+    result = cli("demo", "--customers", 20, "--seed", 3, "--port", 8765, "--out", tmp_path / "d")
+    assert served == [{"host": "127.0.0.1", "port": 8765, "migrate": False}]
+    assert "http://127.0.0.1:8765/" in result.stdout
+    assert session.scalar(select(func.count()).select_from(Order))
