@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from siyu.models import (
@@ -32,6 +32,70 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+def allocate_ids(session: Session, model: Any, n: int) -> list[int]:
+    """Reserve ``n`` primary keys for a bulk insert.
+
+    RETURNING with ordered rows falls back to one statement per row on SQLite, so ids
+    are handed out up front. PostgreSQL draws them from the column's sequence; SQLite
+    has one writer at a time and the import takes the write lock first (see
+    ``siyu.orders.service``), so max(id) + 1… is free. A clash still fails loudly on the
+    primary key, never silently.
+    """
+    if n <= 0:
+        return []
+    table: Table = model.__table__
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": n},
+        )
+        return [int(r[0]) for r in rows]
+    start = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+    return list(range(start, start + n))
+
+
+def bulk_insert(
+    session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
+) -> list[int]:
+    """Core executemany insert (no ORM per-row work); with_ids assigns and returns new ids."""
+    if not rows:
+        return []
+    table: Table = model.__table__
+    ids: list[int] = []
+    if with_ids and len(rows) <= 8:
+        # A few rows (a WeCom callback, a small batch): let the database number them.
+        stmt = insert(table).returning(table.c.id)
+        return [int(session.connection().execute(stmt, row).scalar_one()) for row in rows]
+    if with_ids:
+        ids = allocate_ids(session, model, len(rows))
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+    # Through the connection, not the session: the ORM would route a mapped table's
+    # insert through its per-row bulk machinery.
+    session.connection().execute(insert(table), rows)
+    return ids
+
+
+def bulk_update(session: Session, model: Any, rows: list[dict[str, Any]], *, pk: str = "id") -> None:
+    """Core executemany update by primary key; rows with the same keys share one statement."""
+    table: Table = model.__table__
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(k for k in row if k != pk)), []).append(row)
+    for keys, group in groups.items():
+        if not keys:
+            continue
+        stmt = (
+            update(table)
+            .where(table.c[pk] == bindparam("k_" + pk))
+            .values({k: bindparam("v_" + k) for k in keys})
+        )
+        session.connection().execute(
+            stmt, [{"k_" + pk: r[pk], **{"v_" + k: r[k] for k in keys}} for r in group]
+        )
+
+
 def identity_owners(
     session: Session, *, workspace_id: int, kind: str, platform: str, hashes: Sequence[str]
 ) -> dict[str, int]:
@@ -46,21 +110,17 @@ def identity_owners(
                 CustomerIdentity.value_hash.in_(part),
             )
         ).tuples()
-        found.update(rows)
+        found.update((h, c) for h, c in rows)
     return found
 
 
 def insert_customers(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Bulk insert customers; their ids in the order given."""
-    if not rows:
-        return []
-    result = session.execute(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows)
-    return [r[0] for r in result]
+    return bulk_insert(session, Customer, rows, with_ids=True)
 
 
 def insert_identities(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(CustomerIdentity), rows)
+    bulk_insert(session, CustomerIdentity, rows)
 
 
 def live_customer_id(session: Session, *, workspace_id: int, customer_id: int) -> int | None:
@@ -218,16 +278,13 @@ def existing_stats_ids(session: Session, customer_ids: Sequence[int]) -> set[int
 
 
 def write_stats(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
-    if inserts:
-        session.execute(insert(CustomerStats), inserts)
-    if updates:
-        session.execute(update(CustomerStats), updates)
+    bulk_insert(session, CustomerStats, inserts)
+    bulk_update(session, CustomerStats, updates, pk="customer_id")
 
 
 def update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
     """Bulk update of customers by primary key (each dict carries ``id``)."""
-    if rows:
-        session.execute(update(Customer), rows)
+    bulk_update(session, Customer, rows)
 
 
 def list_customers(session: Session, *, workspace_id: int, limit: int, offset: int) -> list[Any]:

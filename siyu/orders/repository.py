@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.customers.repository import chunks
+from siyu.customers.repository import bulk_insert, bulk_update, chunks
 from siyu.models import Event, ImportRowError, ImportRun, Order, OrderItem
 
 # Order columns an import writes and compares to decide created / updated / unchanged.
@@ -84,25 +84,19 @@ def existing_items(session: Session, order_ids: Sequence[int]) -> dict[int, dict
 
 def insert_orders(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Bulk insert; the new ids in the order given."""
-    if not rows:
-        return []
-    result = session.execute(insert(Order).returning(Order.id, sort_by_parameter_order=True), rows)
-    return [r[0] for r in result]
+    return bulk_insert(session, Order, rows, with_ids=True)
 
 
 def update_orders(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(update(Order), rows)
+    bulk_update(session, Order, rows)
 
 
 def insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(OrderItem), rows)
+    bulk_insert(session, OrderItem, rows)
 
 
 def update_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(update(OrderItem), rows)
+    bulk_update(session, OrderItem, rows)
 
 
 def known_event_keys(session: Session, *, workspace_id: int, keys: Sequence[str]) -> set[str]:
@@ -119,13 +113,11 @@ def known_event_keys(session: Session, *, workspace_id: int, keys: Sequence[str]
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Event), rows)
+    bulk_insert(session, Event, rows)
 
 
 def insert_row_errors(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(ImportRowError), rows)
+    bulk_insert(session, ImportRowError, rows)
 
 
 def interrupted_run(session: Session, *, workspace_id: int, sha256: str, fmt: str) -> ImportRun | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import update
 
 from siyu.kit.db import session_scope
 from siyu.kit.scope import ensure_workspace
@@ -232,6 +233,9 @@ def _commit_batch(
 ) -> None:
     """Apply, record and commit one batch (one transaction: all of it or none of it)."""
     with session_scope() as session:
+        # Writing first takes SQLite's write lock for the whole batch (ids are allocated
+        # from max(id) in it); on PostgreSQL it simply locks this run's row.
+        session.execute(update(ImportRun).where(ImportRun.id == run_id).values(committed_line=last_line))
         counts = (
             apply_batch(
                 session,
