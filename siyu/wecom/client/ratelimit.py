@@ -25,7 +25,7 @@ class TokenBucket:
     capacity: float
     rate: float
     tokens: float = field(default=-1.0)
-    updated: float = 0.0
+    updated: float | None = None
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
@@ -34,16 +34,17 @@ class TokenBucket:
     def wait_time(self, now: float) -> float:
         """Seconds until one token is available (0 when one is available now)."""
         self._refill(now)
-        if self.tokens >= 1:
+        # A hair below one token counts as one: float refill must not spin on 1e-17 s waits.
+        if self.tokens >= 1 - 1e-9:
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return max((1 - self.tokens) / self.rate, 0.001)
 
     def take(self, now: float) -> None:
         self._refill(now)
         self.tokens -= 1
 
     def _refill(self, now: float) -> None:
-        if self.updated:
+        if self.updated is not None:
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 

@@ -1,0 +1,126 @@
+"""The simulator as a FastAPI app: WeCom's ``/cgi-bin`` API plus a ``/_sim`` control API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/moment handlers)
+from siyu.wecom.crypto import CallbackCrypto
+from siyu.wecom.simulator.callbacks import CallbackSender
+from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.simulator.scenario import Scenario
+from siyu.wecom.simulator.state import SimClock, SimConfig, SimError, SimState
+
+# Scenario methods the control API may call (everything a person does, nothing else).
+ACTIONS = frozenset(
+    {
+        "add_staff",
+        "new_customer",
+        "live_code",
+        "add_friend",
+        "accept_friend",
+        "edit_follow",
+        "customer_deletes_staff",
+        "staff_deletes_customer",
+        "chat",
+        "admin_add_tag",
+        "admin_delete_tag",
+        "create_group",
+        "join_group",
+        "quit_group",
+        "rename_group",
+        "dismiss_group",
+        "confirm_mass_send",
+        "settle_transfers",
+        "advance",
+    }
+)
+
+
+class Simulator:
+    """A simulated WeCom corp: state, callback sender, scenario driver and HTTP app."""
+
+    def __init__(self, config: SimConfig | None = None, clock: SimClock | None = None) -> None:
+        self.config = config or SimConfig()
+        self.state = SimState(self.config, clock)
+        crypto = None
+        if self.config.callback_token and self.config.callback_aes_key:
+            crypto = CallbackCrypto(
+                self.config.callback_token, self.config.callback_aes_key, self.config.corp_id
+            )
+        self.sender = CallbackSender(self.config.callback_url, crypto)
+        self.scenario = Scenario(self.state, self.sender)
+        self.app = create_app(self)
+
+
+def _answer(data: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"errcode": 0, "errmsg": "ok", **data})
+
+
+def _error(exc: SimError) -> JSONResponse:
+    # WeCom answers HTTP 200 with the errcode in the body.
+    return JSONResponse({"errcode": exc.errcode, "errmsg": exc.errmsg})
+
+
+def create_app(sim: Simulator) -> FastAPI:
+    """The HTTP face of a simulator."""
+    app = FastAPI(title="siyu WeCom simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    state = sim.state
+
+    @app.api_route("/cgi-bin/gettoken", methods=["GET", "POST"])
+    async def gettoken(request: Request) -> JSONResponse:
+        q = dict(request.query_params)
+        with state.lock:
+            try:
+                token = state.issue_token(q.get("corpid", ""), q.get("corpsecret", ""))
+            except SimError as exc:
+                return _error(exc)
+            return _answer({"access_token": token, "expires_in": state.config.token_ttl})
+
+    @app.api_route("/cgi-bin/{path:path}", methods=["GET", "POST"])
+    async def cgi(path: str, request: Request) -> JSONResponse:
+        q = dict(request.query_params)
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            raw = await request.body()
+            if raw:
+                try:
+                    parsed = json.loads(raw)
+                except ValueError:
+                    return _error(SimError(47001, "data format error"))
+                if not isinstance(parsed, dict):
+                    return _error(SimError(47001, "data format error"))
+                body = parsed
+        handler = HANDLERS.get(path)
+        with state.lock:
+            try:
+                state.check_token(q.get("access_token"))
+                if handler is None:
+                    raise SimError(48001, f"api forbidden: {path}")
+                state.count_call(path)
+                return _answer(handler(state, q, body))
+            except SimError as exc:
+                return _error(exc)
+
+    @app.post("/_sim/action/{name}")
+    def action(name: str, args: dict[str, Any]) -> JSONResponse:
+        # A sync endpoint (thread pool): actions POST callbacks to siyu and wait for them.
+        if name not in ACTIONS:
+            return JSONResponse({"error": f"unknown action {name!r}"}, status_code=404)
+        try:
+            result = getattr(sim.scenario, name)(**args)
+        except SimError as exc:
+            return JSONResponse({"error": exc.errmsg, "errcode": exc.errcode}, status_code=400)
+        except TypeError as exc:
+            return JSONResponse({"error": f"bad arguments for {name}: {exc}"}, status_code=422)
+        return JSONResponse({"result": result})
+
+    @app.get("/_sim/snapshot")
+    def snapshot() -> dict[str, Any]:
+        return sim.scenario.snapshot()
+
+    return app

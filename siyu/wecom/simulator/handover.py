@@ -1,0 +1,108 @@
+"""Simulated handover (transfer_customer, resigned) and moments endpoints."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from siyu.wecom.simulator.handlers import api, need, page
+from siyu.wecom.simulator.state import SimError, SimState, Transfer
+
+TRANSFERS_PER_90_DAYS = 2
+
+
+def _transfer(state: SimState, b: dict[str, Any], resigned: bool) -> dict[str, Any]:
+    handover, takeover = need(b, "handover_userid"), need(b, "takeover_userid")
+    state.get_staff(takeover)
+    if not resigned:
+        state.get_staff(handover)
+    exts = need(b, "external_userid")
+    if len(exts) > 100:
+        raise SimError(40058, "at most 100 external_userid per call")
+    now = state.clock.now()
+    out = []
+    for ext in exts:
+        if ext not in state.customers:
+            out.append({"external_userid": ext, "errcode": 40096})
+            continue
+        if (handover, ext) not in state.follows:
+            out.append({"external_userid": ext, "errcode": 84061})
+            continue
+        recent = [
+            t
+            for t in state.transfers
+            if t.external_userid == ext and t.started > now - 90 * 86400 and t.status in (1, 2)
+        ]
+        if len(recent) >= TRANSFERS_PER_90_DAYS:
+            # WeCom: a customer can be handed over twice in 90 days.
+            out.append({"external_userid": ext, "errcode": 40129})
+            continue
+        if any(t.status == 2 for t in recent):
+            out.append({"external_userid": ext, "errcode": 40097})
+            continue
+        state.transfers.append(Transfer(handover, takeover, ext, now))
+        out.append({"external_userid": ext, "errcode": 0})
+    return {"customer": out}
+
+
+@api("transfer_customer")
+def transfer_customer(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    return _transfer(state, b, resigned=False)
+
+
+@api("resigned/transfer_customer")
+def resigned_transfer_customer(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    return _transfer(state, b, resigned=True)
+
+
+@api("transfer_result")
+def transfer_result(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    handover, takeover = need(b, "handover_userid"), need(b, "takeover_userid")
+    rows = [
+        {
+            "external_userid": t.external_userid,
+            "status": t.status,
+            **({"takeover_time": t.takeover_time} if t.takeover_time else {}),
+        }
+        for t in state.transfers
+        if t.handover == handover and t.takeover == takeover
+    ]
+    chunk, nxt = page(rows, b.get("cursor"), 1000)
+    return {"customer": chunk, "next_cursor": nxt}
+
+
+@api("add_moment_task")
+def add_moment_task(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    text = (b.get("text") or {}).get("content", "")
+    attachments = list(b.get("attachments") or [])
+    if not text and not attachments:
+        raise SimError(40058, "text or attachments is required")
+    if len(text) > 2000:
+        raise SimError(40058, "text.content is longer than 2000 characters")
+    kinds = {a.get("msgtype") for a in attachments}
+    if (
+        len(kinds) > 1
+        or ("image" in kinds and len(attachments) > 9)
+        or (kinds & {"video", "link"} and len(attachments) > 1)
+    ):
+        raise SimError(40058, "attachments: 9 images, or 1 video, or 1 link")
+    senders = list(((b.get("visible_range") or {}).get("sender_list") or {}).get("user_list") or [])
+    invalid = [u for u in senders if u not in state.staff]
+    jobid = secrets.token_hex(12)
+    state.moment_jobs[jobid] = {
+        "moment_id": "mom" + secrets.token_hex(10),
+        "invalid_sender_list": {"user_list": invalid},
+    }
+    return {"jobid": jobid}
+
+
+@api("get_moment_task_result")
+def get_moment_task_result(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    job = state.moment_jobs.get(need(q, "jobid"))
+    if job is None:
+        raise SimError(40058, "invalid jobid")
+    return {
+        "status": 3,
+        "type": "add_moment_task",
+        "result": {"errcode": 0, "errmsg": "ok", **job},
+    }
