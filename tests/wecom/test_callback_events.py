@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_scope
@@ -41,7 +41,7 @@ def _events(session: Session, kind: str | None = None) -> list[Event]:
     return list(session.scalars(q))
 
 
-def _refetches(session: Session, workspace_id: int) -> list[dict[str, Any]]:
+def _refetches(session: Session, workspace_id: int) -> dict[str, Any]:
     session.expire_all()
     return queued_refetches(session, workspace_id=workspace_id)
 
@@ -75,8 +75,8 @@ def test_add_external_contact_creates_staff_customer_follow_and_event(
     assert ev.payload["state"] == "douyin_live_0611"
     assert ev.payload["welcome_code"] == "WC123"
     # The callback has ids only; the profile (remark, tags, add_way) is re-fetched.
-    assert _refetches(session, staff.workspace_id) == [
-        {"what": "contact", "key": f"contact:zhangsan:{EXT}", "userid": "zhangsan", "external_userid": EXT}
+    assert _refetches(session, staff.workspace_id)["contacts"] == [
+        {"userid": "zhangsan", "external_userid": EXT}
     ]
 
 
@@ -97,7 +97,8 @@ def test_edit_queues_one_refetch_and_logs_nothing(
     wecom.send("edit_external_contact", create_time=T0 + 1)
     wecom.send("edit_external_contact", create_time=T0 + 2)
     assert [e.kind for e in _events(session)] == ["friend.add"]
-    assert len(_refetches(session, workspace_id)) == 1  # same contact: queued once
+    assert len(_refetches(session, workspace_id)["contacts"]) == 1  # same contact: queued once
+    assert session.scalar(select(func.count()).select_from(Job)) == 1
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ def test_group_lifecycle(wecom: WeComSender, session: Session, workspace_id: int
     assert quit_ev.payload["scene"] == 1
 
     wecom.send("chat_update_detail", create_time=T0 + 4, update_detail="change_name")
-    assert {"what": "group", "key": f"group:{chat}", "chat_id": chat} in _refetches(session, workspace_id)
+    assert _refetches(session, workspace_id)["chat_ids"] == [chat]
 
     wecom.send("chat_dismiss", create_time=T0 + 5)
     session.expire_all()
@@ -245,9 +246,27 @@ def test_tag_changes_queue_one_tag_library_refetch(
 ) -> None:
     wecom.send("tag_change", tag_type=tag_type, change_type=change, tag_id="et1")
     wecom.send("tag_change", tag_type=tag_type, change_type=change, tag_id="et2", create_time=T0 + 1)
-    jobs = _refetches(session, workspace_id)
-    assert len(jobs) == 1
-    assert jobs[0]["what"] == "tags"
+    queued = _refetches(session, workspace_id)
+    assert queued["tags"] is True
+    assert [c["tag_id"] for c in queued["tag_changes"]] == ["et1", "et2"]
+    assert (queued["contacts"], queued["chat_ids"]) == ([], [])
+
+
+def test_refetch_requests_are_batched(session: Session, workspace_id: int) -> None:
+    from siyu.wecom.callbacks.refetch import BATCH_TARGETS, request_refetch
+
+    with session_scope() as s:
+        for i in range(BATCH_TARGETS + 5):
+            request_refetch(
+                s, workspace_id=workspace_id, what="contact", userid="u", external_userid=f"wm{i}"
+            )
+            request_refetch(
+                s, workspace_id=workspace_id, what="contact", userid="u", external_userid=f"wm{i}"
+            )
+    session.expire_all()
+    jobs = session.scalars(select(Job).order_by(Job.id)).all()
+    assert [len(j.payload["contacts"]) for j in jobs] == [BATCH_TARGETS, 5]
+    assert {j.kind for j in jobs} == {"wecom.refetch"}
 
 
 def test_event_missing_required_ids_is_marked_failed(wecom: WeComSender, session: Session) -> None:

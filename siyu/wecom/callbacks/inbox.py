@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -114,13 +114,23 @@ def dedup_key(ev: CallbackEvent) -> str:
     return "evt:" + h.hexdigest()
 
 
+_TABLE = cast(Table, WeComCallback.__table__)
+_insert_cache: dict[str, Any] = {}
+
+
 def _insert_ignore(session: Session) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (hot path)."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return pg_insert(WeComCallback)
-    if dialect == "sqlite":
-        return sqlite_insert(WeComCallback)
-    return insert(WeComCallback)  # pragma: no cover - only SQLite and PostgreSQL are supported
+    stmt = _insert_cache.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            stmt = pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
+        elif dialect == "sqlite":
+            stmt = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            stmt = insert(_TABLE)
+        stmt = _insert_cache[dialect] = stmt.returning(_TABLE.c.id)
+    return stmt
 
 
 def accept(session: Session, *, workspace_id: int, xml_text: str) -> tuple[int, bool, CallbackEvent]:
@@ -130,6 +140,14 @@ def accept(session: Session, *, workspace_id: int, xml_text: str) -> tuple[int, 
     200). The caller commits.
     """
     ev = parse_event(xml_text)
+    callback_id, created = accept_parsed(session, workspace_id=workspace_id, xml_text=xml_text, ev=ev)
+    return callback_id, created, ev
+
+
+def accept_parsed(
+    session: Session, *, workspace_id: int, xml_text: str, ev: CallbackEvent
+) -> tuple[int, bool]:
+    """Store an already parsed callback once; returns (row id, newly stored?). No commit."""
     key = dedup_key(ev)
     values = {
         "workspace_id": workspace_id,
@@ -143,16 +161,14 @@ def accept(session: Session, *, workspace_id: int, xml_text: str) -> tuple[int, 
         "attempts": 0,
         "received_at": datetime.now(UTC),
     }
-    stmt = _insert_ignore(session).values(**values)
-    if hasattr(stmt, "on_conflict_do_nothing"):
-        stmt = stmt.on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
-    new_id = session.execute(stmt.returning(WeComCallback.id)).scalar()
+    # Core statement with bound values: no per-request statement compilation.
+    new_id = session.connection().execute(_insert_ignore(session), values).scalar()
     if new_id is not None:
-        return int(new_id), True, ev
+        return int(new_id), True
     existing = session.scalar(
         select(WeComCallback.id).where(
             WeComCallback.workspace_id == workspace_id, WeComCallback.dedup_key == key
         )
     )
     assert existing is not None  # the conflict means it is there
-    return int(existing), False, ev
+    return int(existing), False
