@@ -59,6 +59,11 @@ class Person:
     channels: dict[str, float] = field(default_factory=dict)
     # A second channel the person is guaranteed to buy on (member mall ↔ store).
     crossover: str | None = None
+    # Store membership card (POS buyer id) and whether the phone was bound to it late:
+    # only when the person signed up in the member mall (until then the POS knows the
+    # card alone, so OneID first sees two people and merges them later).
+    card: str | None = None
+    late_binding: bool = False
 
     @property
     def platforms(self) -> set[str]:
@@ -102,6 +107,8 @@ class DemoOrder:
     note: str | None = None
     guide: str | None = None
     sub_ids: list[str] = field(default_factory=list)
+    # Offline only: whether the POS had the buyer's phone for this sale.
+    phone_known: bool = True
 
     @property
     def platform(self) -> str:
@@ -256,7 +263,8 @@ class _Simulator:
         # visit stores) with the same phone, so OneID can merge them; Tmall and Douyin
         # overlap too, but masked phones leave nothing to merge on.
         roll = rng.random()
-        if store is not None and roll < 0.35:
+        p.late_binding = store is not None and rng.random() < 0.4
+        if store is not None and roll < (0.8 if p.late_binding else 0.35):
             p.crossover = "youzan"
         elif primary == "youzan" and roll < 0.25:
             p.crossover = rng.choice(STORE_KEYS)
@@ -266,6 +274,8 @@ class _Simulator:
             p.channels["tmall"] = 0.3
         if p.crossover:
             p.channels[p.crossover] = 0.4
+        if any(k.startswith("store_") for k in p.channels):
+            p.card = f"QH{20000000 + idx}"
         return p
 
     # -- purchase process -----------------------------------------------------------
@@ -296,6 +306,11 @@ class _Simulator:
             t2 = times[0] + timedelta(days=rng.expovariate(1 / 25.0) + 1)
             if t2 < self.cutoff:
                 times.append(self._at(t2.date()))
+        if p.late_binding and p.crossover and len(times) == 2:
+            # ... and a member-mall coupon redeemed in the store (线上领券, 到店核销).
+            t3 = max(times) + timedelta(days=rng.expovariate(1 / 60.0) + 1)
+            if t3 < self.cutoff:
+                times.append(self._at(t3.date()))
         return sorted(t for t in times if t < self.cutoff)
 
     def basket(self, p: Person, history: list[Product], first: bool, fest: str | None) -> list[Line]:
@@ -468,11 +483,14 @@ class _Simulator:
             history: list[Product] = []
             keys, ws = list(p.channels), list(p.channels.values())
             primary = keys[0]
+            mine: list[DemoOrder] = []
             for n, at in enumerate(self.purchase_times(p, first_day)):
                 if n == 0:
                     key = primary
                 elif n == 1 and p.crossover:
                     key = p.crossover
+                elif n == 2 and p.late_binding and p.crossover:
+                    key = primary
                 else:
                     key = rng.choices(keys, ws)[0]
                 o = self.order(p, at, key, history, first=n == 0)
@@ -480,6 +498,12 @@ class _Simulator:
                 if o.platform != "offline" and rng.random() < 0.05:
                     orders.append(self.abandoned(p, o))
                 orders.append(o)
+                mine.append(o)
+            if p.late_binding:
+                signup = min((o.created_at for o in mine if o.platform == "youzan"), default=None)
+                for o in mine:
+                    if o.platform == "offline":
+                        o.phone_known = signup is not None and o.created_at > signup
         # A handful of orders placed this morning, not paid yet.
         for p in rng.sample(persons, k=max(1, self.n // 400)):
             orders.append(self.pending(p))

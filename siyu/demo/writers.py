@@ -371,7 +371,7 @@ def write_douyin(data: DemoData, out: Path, rng: random.Random) -> list[WrittenF
 GENERIC_STATUS = {"completed": "completed", "refunded": "refunded"}
 GENERIC_HEADER = (
     "order_id", "platform", "shop", "status", "created_at", "paid_at", "amount", "refund_amount",
-    "discount", "cost", "items", "phone", "name", "province", "city", "guide",
+    "discount", "cost", "items", "buyer_id", "phone", "name", "province", "city", "guide",
 )  # fmt: skip
 
 
@@ -410,7 +410,8 @@ def _generic_row(o: DemoOrder) -> list[object]:
         yuan(o.discount_fen),
         yuan(cost),
         _items(o.lines),
-        p.phone,
+        p.card or "",
+        p.phone if o.phone_known else "",
         p.name,
         p.province,
         p.city,
@@ -419,12 +420,16 @@ def _generic_row(o: DemoOrder) -> list[object]:
 
 
 def write_generic(data: DemoData, out: Path) -> list[WrittenFile]:
-    """Offline store sales from the POS, in siyu's generic CSV (UTF-8)."""
+    """Offline store sales from the POS in siyu's generic CSV (UTF-8), one file a year."""
+    files = []
     orders = [o for o in data.orders if o.platform == "offline"]
-    path = out / f"offline_pos_{data.as_of:%Y%m%d}.csv"
-    rows = _write(path, "utf-8", GENERIC_HEADER, (_generic_row(o) for o in orders))
-    n, paid, refunded = _paid_orders(orders)
-    return [WrittenFile(path, "generic", "utf-8", rows, n, paid, refunded)]
+    for year in sorted({o.created_at.year for o in orders}):
+        of_year = [o for o in orders if o.created_at.year == year]
+        path = out / f"offline_pos_{year}.csv"
+        rows = _write(path, "utf-8", GENERIC_HEADER, (_generic_row(o) for o in of_year))
+        n, paid, refunded = _paid_orders(of_year)
+        files.append(WrittenFile(path, "generic", "utf-8", rows, n, paid, refunded))
+    return files
 
 
 Writer = Callable[[DemoData, Path, random.Random], list[WrittenFile]]
