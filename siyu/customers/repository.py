@@ -109,7 +109,7 @@ def identity_owners(
                 CustomerIdentity.platform == platform,
                 CustomerIdentity.value_hash.in_(part),
             )
-        ).tuples()
+        )
         found.update((h, c) for h, c in rows)
     return found
 
@@ -177,12 +177,12 @@ def move_customer_rows(
         staff_id: (fid, added)
         for fid, staff_id, added in session.execute(
             select(Follow.id, Follow.staff_id, Follow.added_at).where(Follow.customer_id == survivor_id)
-        ).tuples()
+        )
     }
     moved_follows = 0
     for fid, staff_id, added in session.execute(
         select(Follow.id, Follow.staff_id, Follow.added_at).where(Follow.customer_id == merged_id)
-    ).tuples():
+    ):
         mine = survivor_follows.get(staff_id)
         if mine is None:
             session.execute(update(Follow).where(Follow.id == fid).values(customer_id=survivor_id))
@@ -263,7 +263,7 @@ def customers_places(session: Session, customer_ids: Sequence[int]) -> dict[int,
             select(Customer.id, Customer.province, Customer.city, Customer.first_seen_at).where(
                 Customer.id.in_(part)
             )
-        ).tuples():
+        ):
             out[cid] = (prov, city, seen)
     return out
 
@@ -309,7 +309,7 @@ def masked_phones(session: Session, customer_ids: Iterable[int]) -> dict[int, st
             select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
             .where(CustomerIdentity.customer_id.in_(part), CustomerIdentity.kind == "phone")
             .order_by(CustomerIdentity.id)
-        ).tuples():
+        ):
             if masked and cid not in out:
                 out[cid] = masked
     return out

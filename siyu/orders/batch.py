@@ -123,8 +123,15 @@ def apply_batch(
     for key, d in drafts.items():
         old = existing.get(key)
         if old is not None and not d.items_only and not old["extra"].get(AWAITING):
-            new_status = d.fields.get("status", "pending")
-            if STATUS_RANK.get(new_status, 0) < STATUS_RANK.get(old["status"], 0):
+            new_rank = STATUS_RANK.get(d.fields.get("status", "pending"), 0)
+            old_rank = STATUS_RANK.get(old["status"], 0)
+            # Refunds only grow: a smaller refund at the same stage is an older export.
+            older_refund = (
+                not d.money_from_items
+                and new_rank == old_rank
+                and d.fields.get("refunded_fen", 0) < old["refunded_fen"]
+            )
+            if new_rank < old_rank or older_refund:
                 counts.stale += 1
                 continue
         live[key] = d
