@@ -37,7 +37,7 @@ from siyu.models import (
     Tag,
     Workspace,
 )
-from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
+from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Or, Term, terms
 from siyu.segments.audience.parser import parse
 
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
@@ -49,8 +49,10 @@ _CMP: dict[str, Callable[[Any, Any], Any]] = {
 }
 # Administrative suffixes people write or leave out: 广东 = 广东省, 上海 = 上海市.
 PROVINCE_SUFFIXES = ("省", "市", "自治区", "壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区")
-CITY_SUFFIXES = ("市", "地区", "自治州", "盟")
+CITY_SUFFIXES = ("市",)  # 地区 / 自治州 / 盟 are matched when written out
 MAX_DAYS = 365 * 200  # days further back than this reach before any data
+_ONE_PER_CUSTOMER = ("customer_stats", "customer_scores")
+DRIVER_PROBE_CAP = 5_000  # a top-level term with fewer rows drives the SQLite query
 
 
 @dataclass
@@ -70,6 +72,10 @@ class _Ctx:
     dialect: str
     warnings: list[str] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
+    specs: dict[tuple[str, str, str], _Rel | ColumnElement[bool]] = field(default_factory=dict)
+    tag_ids: dict[str, list[int]] = field(default_factory=dict)
+    tags_prefetched: bool = False
+    negated: bool = False  # inside an odd number of NOTs
 
 
 def place_variants(name: str, suffixes: tuple[str, ...]) -> list[str]:
@@ -96,13 +102,19 @@ def compile_expr(
         today=local_day(now or utcnow(), tz),
         dialect=session.get_bind().dialect.name,
     )
+    _prefetch_tags(tree, ctx)
+    driver = _choose_driver(tree, ctx) if ctx.dialect == "sqlite" else None
     query = select(Customer.id).where(
         Customer.workspace_id == workspace_id,
         Customer.merged_into_id.is_(None),
         Customer.anonymised_at.is_(None),
-        _pred(tree, ctx),
     )
-    return Compiled(query, ctx.warnings)
+    # Top-level stats / score conditions become inner joins: the planner may then start
+    # from their index (spent>=5000 is a range on (workspace_id, net_fen)).
+    parts, merged = _and_parts(tree.operands if isinstance(tree, And) else (tree,), ctx, driver)
+    for rel in merged.values():
+        query = query.join(rel.col.table, rel.col == Customer.id).where(*rel.conds)
+    return Compiled(query.where(*parts), ctx.warnings)
 
 
 def customer_ids_query(
@@ -116,85 +128,191 @@ def customer_ids_query(
     return compile_expr(session, workspace_id=workspace_id, expr=expr, now=now).query
 
 
-def _pred(node: Expr, ctx: _Ctx) -> ColumnElement[bool]:
+def _pred(node: Expr, ctx: _Ctx, driver: Term | None = None) -> ColumnElement[bool]:
     if isinstance(node, Term):
-        return _term(node, ctx)
+        return _term(node, ctx, drive=node is driver)
     if isinstance(node, Not):
-        return not_(_pred(node.operand, ctx))
-    parts = [_pred(o, ctx) for o in node.operands]
-    return and_(*parts) if isinstance(node, And) else or_(*parts)
+        ctx.negated = not ctx.negated
+        inner = _pred(node.operand, ctx)
+        ctx.negated = not ctx.negated
+        return not_(inner)
+    if isinstance(node, Or):
+        return or_(*(_pred(o, ctx, driver) for o in node.operands))
+    parts, merged = _and_parts(node.operands, ctx, driver)
+    parts.extend(_member(rel, ctx, drive=False) for rel in merged.values())
+    return and_(*parts)
 
 
-def _member(sub: Select[int] | Select[int | None]) -> ColumnElement[bool]:
-    return Customer.id.in_(sub)
+def _and_parts(
+    operands: tuple[Expr, ...], ctx: _Ctx, driver: Term | None
+) -> tuple[list[ColumnElement[bool]], dict[str, _Rel]]:
+    """AND operands compiled, with positive terms on one-row-per-customer tables (stats,
+    scores) merged per table, so that they cost one probe (or one join) instead of several."""
+    parts: list[ColumnElement[bool]] = []
+    merged: dict[str, _Rel] = {}
+    for o in operands:
+        spec = _spec(o, ctx) if isinstance(o, Term) and o is not driver else None
+        if isinstance(spec, _Rel) and not spec.negate and spec.col.table.name in _ONE_PER_CUSTOMER:
+            key = spec.col.table.name
+            merged[key] = _Rel(spec.col, [*merged[key].conds, *spec.conds]) if key in merged else spec
+        else:
+            parts.append(_pred(o, ctx, driver))
+    return parts, merged
 
 
-def _term(term: Term, ctx: _Ctx) -> ColumnElement[bool]:
+@dataclass
+class _Rel:
+    """A term as membership in a related table: ``col`` is its customer id column."""
+
+    col: Any
+    conds: list[ColumnElement[bool]]
+    negate: bool = False  # the term means "not in it" (spent<100 includes no-stats customers)
+
+    def subquery(self) -> Select[Any]:
+        return select(self.col).where(*self.conds)
+
+
+def _choose_driver(tree: Expr, ctx: _Ctx) -> Term | None:
+    """SQLite: a small top-level AND term may drive the outer loop; else SQLite plans.
+
+    By default every relation term is a correlated EXISTS probe on a unique index, the
+    plan a DBA writes by hand: SQLite walks customers (or an index on city/province)
+    and probes. When a top-level term matches few rows (a rare tag, a small group), it
+    becomes ``customers.id IN (SELECT ...)`` instead and SQLite loops over just those
+    rows. Only one term drives: SQLite builds a temporary index for every other
+    uncorrelated IN, which costs as much as reading the whole set.
+    """
+    top = tree.operands if isinstance(tree, And) else (tree,)
+    candidates: list[tuple[Term, _Rel]] = []
+    for node in top:
+        if isinstance(node, Term):
+            spec = _spec(node, ctx)
+            if isinstance(spec, _Rel) and not spec.negate:
+                candidates.append((node, spec))
+    if not candidates:
+        return None
+    # One round trip: a capped count per candidate (each reads at most CAP index rows).
+    counts = [
+        select(func.count()).select_from(rel.subquery().limit(DRIVER_PROBE_CAP).subquery()).scalar_subquery()
+        for _, rel in candidates
+    ]
+    sizes = ctx.session.execute(select(*counts)).one()
+    size, term = min(((n, i), t) for i, (n, (t, _)) in enumerate(zip(sizes, candidates, strict=True)))
+    return term if size[0] < DRIVER_PROBE_CAP else None
+
+
+def _prefetch_tags(tree: Expr, ctx: _Ctx) -> None:
+    """Resolve every tag name of the expression in one query."""
+    names = sorted({t.value for t in terms(tree) if t.field == "tag"})
+    if not names:
+        return
+    rows = ctx.session.execute(
+        select(Tag.name, Tag.id).where(
+            Tag.workspace_id == ctx.workspace_id, Tag.name.in_(names), Tag.deleted_at.is_(None)
+        )
+    )
+    for name, tag_id in rows:
+        ctx.tag_ids.setdefault(name, []).append(tag_id)
+    ctx.tags_prefetched = True
+
+
+def _term(term: Term, ctx: _Ctx, drive: bool = False) -> ColumnElement[bool]:
+    spec = _spec(term, ctx)
+    if not isinstance(spec, _Rel):
+        return spec
+    member = _member(spec, ctx, drive)
+    return not_(member) if spec.negate else member
+
+
+def _member(spec: _Rel, ctx: _Ctx, drive: bool) -> ColumnElement[bool]:
+    if drive or ctx.dialect != "sqlite":
+        # PostgreSQL hashes an uncorrelated IN once, also under OR and NOT.
+        return Customer.id.in_(spec.subquery())
+    # Selecting the id column keeps the probe on a covering index.
+    return exists(select(spec.col).where(spec.col == Customer.id, *spec.conds))
+
+
+def _spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
+    key = (term.field, term.op, term.value)
+    if term.field in ("province", "city"):
+        return _build_spec(term, ctx)  # depends on ctx.negated: not cached
+    if key not in ctx.specs:
+        ctx.specs[key] = _build_spec(term, ctx)
+    return ctx.specs[key]
+
+
+def _build_spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
     ws, f, v = ctx.workspace_id, term.field, term.value
     if f == "tag":
-        ids = _resolve(ctx, "tag", v, select(Tag.id).where(Tag.name == v, Tag.deleted_at.is_(None)), Tag)
+        ids = ctx.tag_ids.get(v, []) if ctx.tags_prefetched else []
+        if not ids:
+            ids = _resolve(ctx, "tag", v, select(Tag.id).where(Tag.name == v, Tag.deleted_at.is_(None)), Tag)
         if not ids:
             return false()
-        return _member(select(CustomerTag.customer_id).where(CustomerTag.tag_id.in_(ids)))
+        return _Rel(CustomerTag.customer_id, [_in_ids(CustomerTag.tag_id, ids)])
     if f == "staff":
         stmt = select(Staff.id).where(or_(Staff.userid == v, Staff.name == v))
         ids = _resolve(ctx, "staff account", v, stmt, Staff)
         if not ids:
             return false()
-        return _member(select(Follow.customer_id).where(Follow.staff_id.in_(ids), Follow.state == "active"))
+        return _Rel(Follow.customer_id, [_in_ids(Follow.staff_id, ids), Follow.state == "active"])
     if f == "in_group":
         ids = _resolve(ctx, "group", v, select(Group.id).where(Group.name == v), Group)
         if not ids:
             return false()
-        return _member(
-            select(GroupMember.customer_id).where(
-                GroupMember.group_id.in_(ids),
+        return _Rel(
+            GroupMember.customer_id,
+            [
+                _in_ids(GroupMember.group_id, ids),
                 GroupMember.state == "active",
                 GroupMember.customer_id.is_not(None),
-            )
+            ],
         )
     if f == "channel":
         _check_channel(ctx, v)
-        return _member(
-            select(Follow.customer_id).where(Follow.workspace_id == ws, Follow.live_code_state == v)
-        )
+        return _Rel(Follow.customer_id, [Follow.workspace_id == ws, Follow.live_code_state == v])
     if f in ("province", "city"):
         col = Customer.province if f == "province" else Customer.city
         variants = place_variants(v, PROVINCE_SUFFIXES if f == "province" else CITY_SUFFIXES)
-        return and_(col.is_not(None), col.in_(variants))
+        # Under an odd number of NOTs a NULL city must read as false, not unknown; in
+        # positive positions plain IN lets the planner use the index as it estimates.
+        return and_(col.is_not(None), col.in_(variants)) if ctx.negated else col.in_(variants)
     if f in ("layer", "rfm", "rfm8"):
         if f == "layer":
             column, stored = LAYERS[v]
             score_col = getattr(CustomerScore, column)
         else:
             score_col, stored = (CustomerScore.rfm_segment if f == "rfm" else CustomerScore.rfm8), v
-        return _member(
-            select(CustomerScore.customer_id).where(CustomerScore.workspace_id == ws, score_col == stored)
-        )
+        return _Rel(CustomerScore.customer_id, [CustomerScore.workspace_id == ws, score_col == stored])
     if f == "p_alive":
         cond = _CMP[term.op](CustomerScore.p_alive, float(v))
-        return _member(select(CustomerScore.customer_id).where(CustomerScore.workspace_id == ws, cond))
+        return _Rel(CustomerScore.customer_id, [CustomerScore.workspace_id == ws, cond])
     if f in ("spent", "orders"):
         # Customers without a stats row have spent 0 in 0 orders.
         amount: Any = CustomerStats.net_fen if f == "spent" else CustomerStats.effective_orders_count
         limit = yuan_to_fen(v) if f == "spent" else int(v)
         compare = _CMP[term.op]
-        stats = select(CustomerStats.customer_id).where(CustomerStats.workspace_id == ws)
         if compare(0, limit):
-            return not_(_member(stats.where(not_(compare(amount, limit)))))
-        return _member(stats.where(compare(amount, limit)))
+            return _Rel(
+                CustomerStats.customer_id,
+                [CustomerStats.workspace_id == ws, not_(compare(amount, limit))],
+                True,
+            )
+        return _Rel(CustomerStats.customer_id, [CustomerStats.workspace_id == ws, compare(amount, limit)])
     if f in ("last_order_days", "first_order_days"):
         paid_col: Any = CustomerStats.last_paid_at if f == "last_order_days" else CustomerStats.first_paid_at
-        return _member(
-            select(CustomerStats.customer_id).where(
-                CustomerStats.workspace_id == ws, _days_cond(paid_col, term.op, int(v), ctx)
-            )
+        return _Rel(
+            CustomerStats.customer_id,
+            [CustomerStats.workspace_id == ws, _days_cond(paid_col, term.op, int(v), ctx)],
         )
     if f in ("category", "product"):
-        return _member(
-            select(CustomerStats.customer_id).where(CustomerStats.workspace_id == ws, _has_key(ctx, f, v))
-        )
+        return _Rel(CustomerStats.customer_id, [CustomerStats.workspace_id == ws, _has_key(ctx, f, v)])
     raise AssertionError(f"unhandled field {f}")  # make_term admits only the fields above
+
+
+def _in_ids(col: Any, ids: list[int]) -> ColumnElement[bool]:
+    cond: ColumnElement[bool] = col == ids[0] if len(ids) == 1 else col.in_(ids)
+    return cond
 
 
 def _days_cond(col: Any, op: str, n: int, ctx: _Ctx) -> ColumnElement[bool]:
