@@ -150,6 +150,8 @@ def test_dashboard_shows_figures_in_yuan(client: TestClient, seeded: int) -> Non
     html = login(client).get("/").text
     assert re.search(r'id="kpi-customers">3<', html)
     assert re.search(r'id="kpi-friends">1<', html)
+    assert re.search(r'id="kpi-orders">3<', html)  # the fully refunded order is not a sale
+    assert 'id="unmatched-orders"' not in html
     # 199 + 88.50 + 560 paid; the 42 yuan order was refunded in full.
     assert "¥847.50" in html
     assert 'id="chart-orders"' in html
@@ -375,6 +377,7 @@ def test_dashboard_counts_orders_without_a_known_buyer(
     )
     cli("import", "orders", path, "--no-progress")
     html = login(client).get("/").text
-    assert "¥947.50" in html
-    assert "含 1 单无法识别买家" in html
+    # Same totals as the API's metrics summary, with the unmatched order shown beside them.
+    assert re.search(r'id="kpi-net">¥847.50<', html)
+    assert "另有 1 单（净收入 ¥100.00）无法识别买家" in html
     assert re.search(r'id="kpi-customers">3<', html)

@@ -8,20 +8,16 @@ series reads orders, and only those of the window.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import (
     AuditLog,
     Customer,
-    CustomerScore,
-    CustomerStats,
     Follow,
     Order,
     Staff,
@@ -68,6 +64,10 @@ def scoped_customer_ids(user: Principal) -> Any:
     return select(Customer.id).where(customer_scope(user), Customer.merged_into_id.is_(None))
 
 
+def _count(db: Session, stmt: Any) -> int:
+    return int(db.scalar(stmt) or 0)
+
+
 @dataclass
 class Dashboard:
     """What the dashboard shows; money in fen, days in the workspace zone."""
@@ -75,10 +75,11 @@ class Dashboard:
     customers: int = 0
     friends: int = 0
     orders: int = 0
-    orders_without_customer: int = 0
     net_fen: int = 0
-    buyers: int = 0
-    repeat_buyers: int = 0
+    repurchase_rate: float | None = None
+    # Paid orders no customer could be matched to (e.g. Douyin's encrypted phones).
+    unmatched_orders: int = 0
+    unmatched_net_fen: int = 0
     layers: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     rfm: list[tuple[str, int]] = field(default_factory=list)
     days: list[str] = field(default_factory=list)
@@ -87,119 +88,57 @@ class Dashboard:
     net_per_day_fen: list[int] = field(default_factory=list)
     scored: bool = False
 
-    @property
-    def repurchase_rate(self) -> float | None:
-        """Customers with ≥ 2 paid orders ÷ customers with ≥ 1 (all time)."""
-        return self.repeat_buyers / self.buyers if self.buyers else None
+
+# summary() layer keys → the order the page shows them in.
+_LAYER_ORDER = {
+    "value": ("high_value", "potential", "silent"),
+    "tier": ("svip", "vip", "regular"),
+    "age": ("new", "old"),
+}
 
 
-def _count(db: Session, stmt: Any) -> int:
-    return int(db.scalar(stmt) or 0)
+def dashboard(db: Session, user: Principal, *, days: int = 30) -> Dashboard:
+    """The metrics summary (``siyu.execution.metrics``, as the API serves it) for the page.
 
+    A staff user gets the summary of their own staff account's customers.
+    """
+    from siyu.execution.metrics import summary
 
-def dashboard(db: Session, user: Principal, *, tz: str | None, days: int = 30) -> Dashboard:
-    """Headline figures, layer and RFM distribution, and per-day series over ``days``."""
-    ws = user.workspace_id
-    ids = scoped_customer_ids(user)
-    out = Dashboard()
-    out.customers = _count(db, select(func.count()).select_from(ids.subquery()))
-    out.friends = _count(
-        db,
-        select(func.count(func.distinct(Follow.customer_id))).where(
-            Follow.workspace_id == ws, Follow.state == "active", Follow.customer_id.in_(ids)
-        ),
+    staff_id: int | None = None
+    if not user.sees_all_customers:
+        # A staff user without a linked account sees nobody (-1 matches no account).
+        staff_id = user.staff_id if user.staff_id is not None else -1
+    m = summary(db, workspace_id=user.workspace_id, days=days, staff_id=staff_id)
+    out = Dashboard(
+        customers=m.totals.customers,
+        friends=m.totals.friends,
+        orders=m.totals.orders,
+        net_fen=m.totals.net_fen,
+        repurchase_rate=m.totals.repurchase_rate,
+        days=[d.day.strftime("%m-%d") for d in m.orders_per_day],
+        new_friends=[d.count for d in m.new_friends_per_day],
+        orders_per_day=[d.orders for d in m.orders_per_day],
+        net_per_day_fen=[d.net_fen for d in m.orders_per_day],
     )
-    stats = db.execute(
-        select(
-            func.coalesce(func.sum(CustomerStats.paid_orders_count), 0),
-            func.coalesce(func.sum(CustomerStats.net_fen), 0),
-            func.count().filter(CustomerStats.paid_orders_count >= 1),
-            func.count().filter(CustomerStats.paid_orders_count >= 2),
-        ).where(CustomerStats.workspace_id == ws, CustomerStats.customer_id.in_(ids))
-    ).one()
-    out.orders, out.net_fen, out.buyers, out.repeat_buyers = (int(v or 0) for v in stats)
+    for key, order in _LAYER_ORDER.items():
+        dist = m.layers.get(key, {})
+        out.layers[key] = [(LAYER_LABELS.get(code, code), int(dist.get(code, 0))) for code in order]
+    out.rfm = [(label, int(m.rfm.get(code, 0))) for code, label in RFM_LABELS.items()]
+    out.scored = bool(m.rfm) or any(m.layers.values())
     if user.sees_all_customers:
-        # Orders with no usable buyer identity (e.g. Douyin's encrypted phones) have no
-        # customer and so no stats row, but they are the brand's revenue all the same.
+        # Not in the totals above (they add up customers' aggregates), but the brand's
+        # revenue all the same: say how much, so nobody reads the totals as complete.
         # The (customer_id, paid_at) index serves ``customer_id IS NULL``.
         n, net = db.execute(
             select(func.count(), func.coalesce(func.sum(Order.paid_fen - Order.refunded_fen), 0)).where(
-                Order.workspace_id == ws,
+                Order.workspace_id == user.workspace_id,
                 Order.customer_id.is_(None),
                 Order.paid_at.is_not(None),
-                Order.status != "pending",
+                Order.status.not_in(("pending", "closed", "refunded")),
             )
         ).one()
-        out.orders_without_customer = int(n or 0)
-        out.orders += out.orders_without_customer
-        out.net_fen += int(net or 0)
-
-    for column, order in (
-        ("layer_value", ("high_value", "potential", "silent")),
-        ("layer_tier", ("svip", "vip", "regular")),
-        ("layer_age", ("new", "old")),
-    ):
-        out.layers[column] = _distribution(db, ws, ids, getattr(CustomerScore, column), order, LAYER_LABELS)
-    out.rfm = _distribution(db, ws, ids, CustomerScore.rfm_segment, tuple(RFM_LABELS), RFM_LABELS)
-    out.scored = any(n for _, n in out.rfm) or any(n for dist in out.layers.values() for _, n in dist)
-    _series(db, user, ids, tz=tz, days=days, out=out)
+        out.unmatched_orders, out.unmatched_net_fen = int(n or 0), int(net or 0)
     return out
-
-
-def _distribution(
-    db: Session,
-    ws: int,
-    ids: Any,
-    column: Any,
-    order: tuple[str, ...],
-    labels: dict[str, str],
-) -> list[tuple[str, int]]:
-    rows: dict[str, int] = dict(
-        db.execute(
-            select(column, func.count())
-            .where(CustomerScore.workspace_id == ws, CustomerScore.customer_id.in_(ids), column.is_not(None))
-            .group_by(column)
-        ).all()
-    )
-    return [(labels.get(code, code), int(rows.get(code, 0))) for code in order]
-
-
-def _series(db: Session, user: Principal, ids: Any, *, tz: str | None, days: int, out: Dashboard) -> None:
-    today = local_day(utcnow(), tz)
-    first = today - timedelta(days=days - 1)
-    since = day_start_utc(first, tz)
-    day_list = [first + timedelta(days=i) for i in range(days)]
-    out.days = [d.strftime("%m-%d") for d in day_list]
-
-    friends: Counter[date] = Counter()
-    for (added_at,) in db.execute(
-        select(Follow.added_at).where(
-            Follow.workspace_id == user.workspace_id,
-            Follow.added_at >= since,
-            Follow.customer_id.in_(ids),
-        )
-    ):
-        if added_at is not None:
-            friends[local_day(added_at, tz)] += 1
-    orders: Counter[date] = Counter()
-    net: Counter[date] = Counter()
-    order_filter: list[ColumnElement[bool]] = [
-        Order.workspace_id == user.workspace_id,
-        Order.paid_at >= since,
-    ]
-    if not user.sees_all_customers:
-        order_filter.append(Order.customer_id.in_(ids))
-    for paid_at, paid_fen, refunded_fen in db.execute(
-        select(Order.paid_at, Order.paid_fen, Order.refunded_fen).where(*order_filter)
-    ):
-        if paid_at is None:
-            continue
-        day = local_day(paid_at, tz)
-        orders[day] += 1
-        net[day] += int(paid_fen) - int(refunded_fen)
-    out.new_friends = [friends[d] for d in day_list]
-    out.orders_per_day = [orders[d] for d in day_list]
-    out.net_per_day_fen = [net[d] for d in day_list]
 
 
 @dataclass

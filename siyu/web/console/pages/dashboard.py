@@ -17,8 +17,7 @@ WINDOW_DAYS = 30
 @router.get("/", response_class=HTMLResponse)
 def dashboard_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
     """The operations lead's first page."""
-    tz = request.state.workspace_tz
-    d = dashboard(db, user, tz=tz, days=WINDOW_DAYS)
+    d = dashboard(db, user, days=WINDOW_DAYS)
     chart_data = {
         "days": d.days,
         "new_friends": d.new_friends,

@@ -37,12 +37,13 @@
       { name: "净收入(元)", type: "line", yAxisIndex: 1, smooth: true, data: d.net_yuan }
     ]
   });
+  var pieLabel = { formatter: "{b}\n{d}%", overflow: "none" };
   function pie(rows) { return rows.map(function (r) { return { name: r[0], value: r[1] }; }); }
   make("chart-layers", {
     tooltip: { trigger: "item" }, legend: { bottom: 0 },
     series: [
-      { name: "价值分层", type: "pie", radius: ["35%", "60%"], center: ["28%", "45%"], data: pie(d.layers.layer_value) },
-      { name: "会员等级", type: "pie", radius: ["35%", "60%"], center: ["74%", "45%"], data: pie(d.layers.layer_tier) }
+      { name: "价值分层", type: "pie", radius: ["30%", "52%"], center: ["31%", "45%"], label: pieLabel, data: pie(d.layers.value) },
+      { name: "会员等级", type: "pie", radius: ["30%", "52%"], center: ["73%", "45%"], label: pieLabel, data: pie(d.layers.tier) }
     ]
   });
   make("chart-rfm", {
