@@ -6,6 +6,7 @@ All functions take per-customer numpy arrays. Days are whole local days (days si
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,9 +98,22 @@ def preferred_category(categories: Mapping[str, Any] | None) -> str | None:
     return best
 
 
-def preferred_categories(rows: Iterable[Mapping[str, Any] | None]) -> ObjArray:
-    """``preferred_category`` of each row, as an array."""
-    values = [preferred_category(c) for c in rows]
+def preferred_categories(rows: Iterable[Mapping[str, Any] | str | None]) -> ObjArray:
+    """``preferred_category`` of each row: a dict, or its JSON text (as SQLite returns it)."""
+    # Many customers share the same few category mixes: parse each distinct text once.
+    cache: dict[str, str | None] = {"{}": None, "": None}
+    values: list[str | None] = []
+    for row in rows:
+        if isinstance(row, str):
+            if row not in cache:
+                try:
+                    parsed = json.loads(row)
+                except ValueError:
+                    parsed = None
+                cache[row] = preferred_category(parsed if isinstance(parsed, dict) else None)
+            values.append(cache[row])
+        else:
+            values.append(preferred_category(row))
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
