@@ -108,7 +108,9 @@ def test_bulk_tagging_respects_scope(api: TestClient, world: World, session: Ses
 
 
 def test_count_and_preview(api: TestClient, world: World) -> None:
-    resp = api.post("/api/v1/segments/count", headers=world.h("operator"), json={"q": "tag:VIP OR spent>=100"})
+    resp = api.post(
+        "/api/v1/segments/count", headers=world.h("operator"), json={"q": "tag:VIP OR spent>=100"}
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["count"] == 1
     buyers = api.post("/api/v1/segments/count", headers=world.h("operator"), json={"q": "orders>=1"}).json()
