@@ -65,6 +65,9 @@ def _register() -> None:
 
     app.add_typer(segments_app, name="segments")
     app.add_typer(clv_app, name="clv")
+    from siyu.wecom.cli import app as wecom_app
+
+    app.add_typer(wecom_app, name="wecom")
     from siyu.web.cli import register as register_web
 
     register_web(app)
