@@ -148,7 +148,7 @@ def _print_summary(ctx: DemoContext) -> None:
     table.add_row("paid", format_fen(s.paid_fen))
     table.add_row("refunded", format_fen(s.refunded_fen))
     table.add_row("net revenue", format_fen(s.net_fen))
-    table.add_row("customers on 2+ platforms (merged by phone)", f"{s.cross_platform_customers:,}")
+    table.add_row("customers on 2+ platforms (one OneID profile)", f"{s.cross_platform_customers:,}")
     table.add_row("profiles merged into another", f"{s.merged_profiles:,}")
     console.print(table)
     if s.top_cities:

@@ -10,6 +10,7 @@ renamed, so an interrupted run never leaves half a file behind.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -88,8 +89,8 @@ def _mask_phone(phone: str, stars: int = 4, tail: int = 4) -> str:
 
 
 def _cipher(rng: random.Random, prefix: str) -> str:
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    return prefix + "".join(rng.choice(alphabet) for _ in range(40)) + prefix[0]
+    """A stand-in for Douyin's encrypted recipient fields (``##…#``, ``$$…$``)."""
+    return prefix + base64.b64encode(rng.randbytes(30)).decode() + prefix[0]
 
 
 def _allocate(total: int, lines: Sequence[Line]) -> list[int]:
