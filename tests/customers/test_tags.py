@@ -68,7 +68,7 @@ def test_add_tags_keeps_existing_rows_and_records_the_source(session: Session, w
         source_ref="7",
     )
     assert n == 1  # c1 keeps its manual row; duplicates in the input count once
-    rows = {cid: src for cid, src in session.execute(select(CustomerTag.customer_id, CustomerTag.source))}
+    rows = {row[0]: row[1] for row in session.execute(select(CustomerTag.customer_id, CustomerTag.source))}
     assert rows == {c1: "manual", c2: "rule"}
     assert (
         add_tags(session, workspace_id=workspace_id, customer_ids=[], tag_ids=[vip.id], source="manual") == 0
