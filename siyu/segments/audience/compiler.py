@@ -52,6 +52,7 @@ PROVINCE_SUFFIXES = ("省", "市", "自治区", "壮族自治区", "回族自治
 CITY_SUFFIXES = ("市",)  # 地区 / 自治州 / 盟 are matched when written out
 MAX_DAYS = 365 * 200  # days further back than this reach before any data
 _ONE_PER_CUSTOMER = ("customer_stats", "customer_scores")
+_INDEXED_FIELDS = ("tag", "staff", "in_group", "channel", "spent", "last_order_days", "rfm", "rfm8")
 DRIVER_PROBE_CAP = 5_000  # a top-level term with fewer rows drives the SQLite query
 
 
@@ -185,7 +186,8 @@ def _choose_driver(tree: Expr, ctx: _Ctx) -> Term | None:
     top = tree.operands if isinstance(tree, And) else (tree,)
     candidates: list[tuple[Term, _Rel]] = []
     for node in top:
-        if isinstance(node, Term):
+        # Only terms backed by an index: a capped count on anything else may scan it all.
+        if isinstance(node, Term) and node.field in _INDEXED_FIELDS:
             spec = _spec(node, ctx)
             if isinstance(spec, _Rel) and not spec.negate:
                 candidates.append((node, spec))
