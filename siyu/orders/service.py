@@ -257,7 +257,7 @@ def _commit_batch(
                     "filename": e.file[:500],
                     "line": e.line,
                     "field": (e.field or None) and e.field[:64],
-                    "value": (e.value or None) and e.value[:500],
+                    "value": None if e.value is None else e.value[:500],
                     "message": e.message,
                 }
                 for e in errors

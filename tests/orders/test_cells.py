@@ -107,7 +107,8 @@ def test_negative_and_garbage_amounts_are_refused() -> None:
 def test_date_styles_are_local_time_stored_as_utc(raw: str, local: datetime) -> None:
     got = parse_datetime(raw, "Asia/Shanghai")
     assert got == local.replace(tzinfo=SH).astimezone(UTC)
-    assert got is not None and got.tzinfo is UTC
+    assert got is not None
+    assert got.tzinfo is UTC
 
 
 def test_explicit_offsets_win_over_the_workspace_zone() -> None:

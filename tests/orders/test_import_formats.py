@@ -92,21 +92,25 @@ def test_taobao_gbk_export_with_spreadsheet_guards(cli: CliRun, session: Session
             CustomerIdentity.customer_id == t1.customer_id, CustomerIdentity.kind == "phone"
         )
     )
-    assert phone is not None and phone.value is None
+    assert phone is not None
+    assert phone.value is None
     assert phone.value_masked == "138****8000"
-    assert phone.value_enc is not None and get_vault().decrypt(phone.value_enc) == "+8613800138000"
+    assert phone.value_enc is not None
+    assert get_vault().decrypt(phone.value_enc) == "+8613800138000"
     assert phone.value_hash == get_vault().identity_hash("phone", "+8613800138000")
     nick = session.scalar(
         select(CustomerIdentity).where(
             CustomerIdentity.customer_id == t1.customer_id, CustomerIdentity.kind == "buyer_id"
         )
     )
-    assert nick is not None and (nick.platform, nick.value) == ("taobao", "tb_alice")
+    assert nick is not None
+    assert (nick.platform, nick.value) == ("taobao", "tb_alice")
 
     events = session.scalars(select(Event).where(Event.order_id == t3.id).order_by(Event.kind)).all()
     assert [e.kind for e in events] == ["order.paid", "order.refunded"]
     run = session.scalar(select(ImportRun))
-    assert run is not None and (run.status, run.orders_created, run.rows_total) == ("completed", 6, 6)
+    assert run is not None
+    assert (run.status, run.orders_created, run.rows_total) == ("completed", 6, 6)
 
 
 def test_taobao_detail_file_adds_line_items_and_products(cli: CliRun, session: Session) -> None:

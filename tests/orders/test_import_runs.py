@@ -1,0 +1,264 @@
+"""Import runs: re-imports change nothing, newer exports update, bad input is reported, kills resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings
+from siyu.kit.db import normalise_url
+from siyu.models import (
+    Customer,
+    CustomerIdentity,
+    CustomerStats,
+    Event,
+    ImportRowError,
+    ImportRun,
+    Order,
+    OrderItem,
+    Workspace,
+)
+from tests.conftest import CliRun
+from tests.orders.test_import_formats import (
+    FIX,
+    TAOBAO,
+    TAOBAO_ITEMS,
+    TAOBAO_NEWER,
+    import_json,
+    order,
+    stats_of,
+)
+
+
+def snapshot(session: Session) -> list[tuple[object, ...]]:
+    """Everything an import writes that must not move on a re-run."""
+    session.expire_all()
+    rows: list[tuple[object, ...]] = []
+    for model in (Order, OrderItem, Customer, CustomerIdentity, CustomerStats, Event):
+        table = model.__table__  # type: ignore[attr-defined]
+        cols = [c for c in table.c if c.name not in ("updated_at", "created_at", "value_enc")]
+        rows.extend(tuple(r) for r in session.execute(select(*cols).order_by(*table.primary_key.columns)))
+    return rows
+
+
+def test_reimporting_the_same_files_changes_nothing(cli: CliRun, session: Session) -> None:
+    files = [
+        TAOBAO,
+        TAOBAO_ITEMS,
+        FIX / "douyin_orders.csv",
+        FIX / "jd_orders.csv",
+        FIX / "youzan_orders.csv",
+    ]
+    cli("import", "orders", *files)
+    before = snapshot(session)
+    summaries = import_json(cli, *files)
+    assert [(s["orders_created"], s["orders_updated"], s["customers_created"]) for s in summaries] == [
+        (0, 0, 0)
+    ] * 5
+    # Detail files run after order files.
+    assert [s["orders_unchanged"] for s in summaries] == [6, 2, 2, 3, 3]
+    assert snapshot(session) == before
+    assert session.scalar(select(func.count()).select_from(ImportRun)) == 10
+
+
+def test_newer_overlapping_export_updates_status_refund_and_paid_time(cli: CliRun, session: Session) -> None:
+    cli("import", "orders", TAOBAO)
+    [newer] = import_json(cli, TAOBAO_NEWER)
+    assert (newer["orders_created"], newer["orders_updated"], newer["orders_unchanged"]) == (1, 3, 1)
+    session.expire_all()
+    t2 = order(session, "taobao", "1001002")
+    assert (t2.status, t2.refunded_fen) == ("completed", 5000)
+    t4 = order(session, "taobao", "1001004")
+    assert (t4.status, t4.paid_fen, t4.raw_status) == ("paid", 5900, "买家已付款，等待卖家发货")
+    assert t4.paid_at is not None
+    assert order(session, "taobao", "1001006").status == "completed"
+    alice = stats_of(session, t2.customer_id)
+    assert (alice.paid_fen, alice.refunded_fen, alice.net_fen) == (52750, 5000, 47750)
+    carol = stats_of(session, t4.customer_id)
+    assert (carol.paid_orders_count, carol.net_fen, carol.purchase_days) == (1, 5900, 1)
+    refund_events = session.scalars(
+        select(Event).where(Event.kind == "order.refunded", Event.order_id == t2.id)
+    )
+    assert len(list(refund_events)) == 1
+
+    # The older export imported again afterwards rolls nothing back.
+    before = snapshot(session)
+    [older] = import_json(cli, TAOBAO)
+    assert (older["orders_updated"], older["orders_stale"], older["orders_unchanged"]) == (0, 3, 3)
+    assert snapshot(session) == before
+
+
+def test_bad_rows_are_reported_and_good_rows_go_in(cli: CliRun, session: Session) -> None:
+    result = cli("import", "orders", FIX / "generic_bad.csv")
+    assert "3 rows not imported" in result.stdout
+    assert "abc" in result.stdout
+    assert "2020-13-45" in result.stdout
+    assert sorted(session.scalars(select(Order.external_id))) == ["b-1", "b-5"]
+    errors = session.scalars(select(ImportRowError).order_by(ImportRowError.line)).all()
+    assert [(e.filename, e.line, e.field, e.value) for e in errors] == [
+        ("generic_bad.csv", 3, "amount", "abc"),
+        ("generic_bad.csv", 4, "paid_at", "2020-13-45"),
+        ("generic_bad.csv", 5, "buyer_id", ""),
+    ]
+    assert "not an amount" in errors[0].message
+    assert "month must be in 1..12" in errors[1].message
+    run = session.scalar(select(ImportRun))
+    assert run is not None
+    assert (run.rows_total, run.rows_ok, run.rows_failed, run.status) == (5, 2, 3, "completed")
+    assert stats_of(session, order(session, "generic", "b-1").customer_id).net_fen == 1700
+
+
+def test_bad_json_line_is_a_row_error(cli: CliRun, session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    path.write_text(
+        '{"order_id": "1", "paid_at": "2020-01-01", "amount": 5, "buyer_id": "a"}\n'
+        '{"order_id": "2", "paid_at": \n'
+        '{"order_id": "3", "paid_at": "2020-01-03", "amount": "x", "buyer_id": "a"}\n',
+        encoding="utf-8",
+    )
+    [summary] = import_json(cli, path)
+    assert (summary["rows_ok"], summary["rows_failed"]) == (1, 2)
+    errors = summary["errors"]
+    assert isinstance(errors, list)
+    assert [(e["line"], e["field"]) for e in errors] == [(2, None), (3, "amount")]
+    assert "not valid JSON" in errors[0]["message"]
+
+
+def _nothing_written(session: Session) -> None:
+    session.expire_all()
+    for model in (Order, Customer, ImportRun, ImportRowError):
+        assert session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"foo,bar\n1,2\n", "does not match any known export format"),
+        (b"PK\x03\x04\x14\x00\x00\x00binary", "binary file"),
+        (b"", "empty"),
+        ("订单号,金额\n1,2\n".encode("utf-16"), "binary file"),
+        (b"\xff\xfe\xfa\x80\x81 not text \xff\n", "neither UTF-8 nor GBK"),
+    ],
+)
+def test_unreadable_or_unknown_files_exit_2_and_write_nothing(
+    cli: CliRun, session: Session, tmp_path: Path, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "export.csv"
+    bad.write_bytes(content)
+    # A good file beside it is not imported either: all files are checked first.
+    result = cli("import", "orders", TAOBAO, bad, expect=2)
+    assert message in result.stderr
+    assert "export.csv" in result.stderr
+    _nothing_written(session)
+
+
+def test_missing_file_and_wrong_format_choice(cli: CliRun, session: Session, tmp_path: Path) -> None:
+    assert "no such file" in cli("import", "orders", tmp_path / "nope.csv", expect=2).stderr
+    assert (
+        "does not match the jd format" in cli("import", "orders", TAOBAO, "--format", "jd", expect=2).stderr
+    )
+    assert "unknown format" in cli("import", "orders", TAOBAO, "--format", "excel", expect=2).stderr
+    _nothing_written(session)
+
+
+def test_explicit_format_matches_auto(cli: CliRun, session: Session) -> None:
+    [summary] = import_json(cli, FIX / "youzan_orders.csv")
+    cli("import", "orders", FIX / "youzan_orders.csv", "--format", "youzan")
+    assert summary["orders_created"] == 3
+    assert session.scalar(select(func.count()).select_from(Order)) == 3
+
+
+def _write_big(path: Path, rows: int) -> int:
+    """A generic export: one order per row over rows // 3 customers; returns the total fen."""
+    total = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("order_id,paid_at,amount,buyer_id,phone\n")
+        for i in range(1, rows + 1):
+            fen = 100 + (i * 37) % 10000
+            total += fen
+            cust = i % (rows // 3)
+            fh.write(
+                f"k-{i},2021-{1 + i % 12:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00,{fen / 100:.2f},u{cust},"
+            )
+            fh.write(f"139{cust:08d}\n")
+    return total
+
+
+@pytest.mark.slow
+def test_kill_9_mid_import_loses_nothing_and_a_rerun_completes(
+    cli: CliRun, session: Session, env: Settings, tmp_path: Path
+) -> None:
+    rows = 6000
+    path = tmp_path / "big.csv"
+    total = _write_big(path, rows)
+    engine = create_engine(normalise_url(env.database_url))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "siyu.cli.main",
+            "import",
+            "orders",
+            str(path),
+            "--batch-size",
+            "300",
+            "--no-progress",
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        committed = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            with engine.connect() as conn:
+                committed = conn.scalar(select(func.coalesce(func.max(ImportRun.committed_line), 0))) or 0
+            if committed >= 600:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"import finished before it could be killed: {proc.stderr}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.dispose()
+
+    session.expire_all()
+    run = session.scalar(select(ImportRun))
+    assert run is not None
+    assert run.status == "running"  # it never got to say otherwise
+    kept = session.scalar(select(func.count()).select_from(Order))
+    # Exactly the committed batches are there: every line up to committed_line, nothing after.
+    assert kept == run.committed_line - 1 == run.rows_total
+    assert 600 <= kept < rows
+
+    [summary] = import_json(cli, path)
+    assert summary["resumed_after_line"] == run.committed_line
+    assert summary["orders_created"] == rows - kept
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Order)) == rows
+    assert session.scalar(select(func.count(func.distinct(Order.external_id)))) == rows
+    assert session.scalar(select(func.sum(Order.paid_fen))) == total
+    assert session.scalar(select(func.sum(CustomerStats.net_fen))) == total
+    assert session.scalar(select(func.sum(CustomerStats.orders_count))) == rows
+    assert session.scalar(select(func.count()).select_from(Customer)) == rows // 3
+    assert session.scalar(select(func.count()).select_from(Event)) == rows
+    old = session.get(ImportRun, run.id)
+    assert old is not None
+    assert old.status == "failed"
+    assert "interrupted" in (old.error_message or "")
+    ws = session.scalar(select(Workspace))
+    assert ws is not None
+    # A third run finds everything in place.
+    [again] = import_json(cli, path)
+    assert (again["orders_created"], again["orders_updated"], again["orders_unchanged"]) == (0, 0, rows)
