@@ -197,6 +197,10 @@ def test_customer_filter_count_and_errors(client: TestClient, seeded: int) -> No
 
 def test_staff_user_sees_only_followed_customers(client: TestClient, seeded: int, session: Session) -> None:
     login(client, "mei")
+    dash = client.get("/").text
+    assert re.search(r'id="kpi-customers">1<', dash)  # the dashboard is scoped too
+    assert re.search(r'id="kpi-net">¥759.00<', dash)
+    assert 'id="unmatched-orders"' not in dash
     html = client.get("/customers").text
     assert "共 <strong>1</strong> 位客户" in html
     assert "王芳" in html
@@ -381,3 +385,41 @@ def test_dashboard_counts_orders_without_a_known_buyer(
     assert re.search(r'id="kpi-net">¥847.50<', html)
     assert "另有 1 单（净收入 ¥100.00）无法识别买家" in html
     assert re.search(r'id="kpi-customers">3<', html)
+
+
+def test_upload_several_files_at_once(client: TestClient, seeded: int, session: Session) -> None:
+    login(client)
+    page = client.get("/imports").text
+    first = "order_id,paid_at,amount,buyer_id\nB-1,2026-11-01 10:00,10.00,u1\n"
+    second = "order_id,paid_at,amount,buyer_id\nB-2,2026-11-02 10:00,20.00,u2\n"
+    res = client.post(
+        "/imports",
+        data={"format": "generic", "csrf_token": csrf_of(page)},
+        files=[
+            ("file", ("a.csv", first.encode(), "text/csv")),
+            ("file", ("b.csv", second.encode(), "text/csv")),
+        ],
+        follow_redirects=False,
+    )
+    assert res.status_code == 303
+    assert res.headers["location"] == "/imports"
+    names: set[str] = set()
+    for _ in range(100):
+        session.expire_all()
+        runs = session.scalars(select(ImportRun).where(ImportRun.status == "completed")).all()
+        names = {Path(r.filename).name for r in runs}
+        if {"a.csv", "b.csv"} <= names:
+            break
+        time.sleep(0.1)
+    assert {"a.csv", "b.csv"} <= names
+    html = client.get("/imports").text
+    assert "a.csv" in html
+    assert "b.csv" in html
+
+    empty = client.post(
+        "/imports",
+        data={"format": "auto", "csrf_token": csrf_of(page)},
+        files={"file": ("empty.csv", b"", "text/csv")},
+    )
+    assert empty.status_code == 422
+    assert "文件「empty.csv」是空的" in empty.text

@@ -32,6 +32,9 @@ def _safe_next(target: str | None) -> str:
     """Only local paths: a login link must not bounce the user to another site."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//…".
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return "/"
     return target
 
 

@@ -41,6 +41,7 @@ FORMATS = (
     ("generic", "通用格式 CSV / JSONL"),
 )
 MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+MAX_FILES = 10
 ERRORS_SHOWN = 200
 # How long the upload request waits for the import run to appear before redirecting.
 START_WAIT_SECONDS = 15.0
@@ -91,16 +92,18 @@ class _Upload:
         self.import_ids: list[int] = []
 
 
-def _run_import(upload: _Upload, folder: Path, path: Path, slug: str, fmt: str, actor: str) -> None:
+def _run_import(upload: _Upload, folder: Path, paths: list[Path], slug: str, fmt: str, actor: str) -> None:
     from siyu.orders.service import import_orders
 
     try:
-        summaries = import_orders([path], workspace_slug=slug, fmt=fmt, progress=False, actor=actor)
+        # One call for all files: the importer orders Taobao order files before their
+        # detail files, so that line items find their orders.
+        summaries = import_orders(paths, workspace_slug=slug, fmt=fmt, progress=False, actor=actor)
         upload.import_ids = [s.import_id for s in summaries]
     except SiyuError as exc:
         upload.error = exc.message
     except Exception as exc:  # a thread must not die silently: the page reports it
-        log.exception("console import of %s failed", path.name)
+        log.exception("console import of %s failed", ", ".join(p.name for p in paths))
         upload.error = f"导入失败：{type(exc).__name__}"
     finally:
         upload.done.set()
@@ -128,7 +131,9 @@ def _save_upload(file: UploadFile, target: Path) -> int:
         while chunk := file.file.read(1024 * 1024):
             size += len(chunk)
             if size > MAX_UPLOAD_BYTES:
-                raise ValueError(f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请拆分后上传")
+                raise ValueError(
+                    f"文件「{target.name}」超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请拆分后上传"
+                )
             out.write(chunk)
     return size
 
@@ -138,48 +143,54 @@ def imports_upload(
     request: Request,
     user: OperatorPage,
     db: DbSession,
-    file: Annotated[UploadFile | None, File()] = None,
+    files: Annotated[list[UploadFile] | None, File(alias="file")] = None,
     fmt: Annotated[str, Form(alias="format")] = "auto",
 ) -> Response:
-    """Save the upload, start the import, and go to its progress page."""
-    if file is None or not file.filename:
+    """Save the upload(s), start the import, and go to its progress page."""
+    chosen = [f for f in files or [] if f.filename]
+    if not chosen:
         return _page(request, db, user, error="请选择要上传的订单文件。", status=422)
+    if len(chosen) > MAX_FILES:
+        return _page(request, db, user, error=f"一次最多上传 {MAX_FILES} 个文件。", status=422)
     if fmt not in dict(FORMATS):
         return _page(request, db, user, error=f"未知的文件格式：{fmt}", status=422)
     folder = Path(tempfile.mkdtemp(prefix="siyu-upload-"))
-    path = folder / _safe_name(file.filename)
+    paths: list[Path] = []
     try:
-        size = _save_upload(file, path)
+        for i, upload_file in enumerate(chosen):
+            name = _safe_name(upload_file.filename)
+            path = folder / (name if all(p.name != name for p in paths) else f"{i + 1}_{name}")
+            if _save_upload(upload_file, path) == 0:
+                raise ValueError(f"文件「{path.name}」是空的。")
+            paths.append(path)
     except (ValueError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        return _page(request, db, user, error=str(exc), status=413 if isinstance(exc, ValueError) else 500)
-    if size == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        return _page(request, db, user, error=f"文件「{path.name}」是空的。", status=422)
+        return _page(request, db, user, error=str(exc), status=422 if isinstance(exc, ValueError) else 500)
     ws = db.get(Workspace, user.workspace_id)
     if ws is None:
         raise NotFound("workspace does not exist")
     upload = _Upload()
     threading.Thread(
         target=_run_import,
-        args=(upload, folder, path, ws.slug, fmt, user.actor),
-        name=f"siyu-import-{path.name}",
+        args=(upload, folder, paths, ws.slug, fmt, user.actor),
+        name=f"siyu-import-{paths[0].name}",
         daemon=True,
     ).start()
+    names = "、".join(f"「{p.name}」" for p in paths)
     deadline = time.monotonic() + START_WAIT_SECONDS
     run_id: int | None = None
     while time.monotonic() < deadline:
         if upload.done.wait(0.1):
             run_id = upload.import_ids[0] if upload.import_ids else None
             break
-        run_id = _find_run(user.workspace_id, path)
+        run_id = _find_run(user.workspace_id, paths[0]) if len(paths) == 1 else None
         if run_id is not None:
             break
-    if run_id is not None:
-        return redirect_with_flash(f"/imports/{run_id}", f"已上传「{path.name}」，正在导入…")
     if upload.error:
-        return _page(request, db, user, error=f"「{path.name}」无法导入：{upload.error}", status=422)
-    return redirect_with_flash("/imports", f"已上传「{path.name}」，导入进行中，稍后刷新查看。")
+        return _page(request, db, user, error=f"{names} 无法导入：{upload.error}", status=422)
+    if run_id is not None and len(paths) == 1:
+        return redirect_with_flash(f"/imports/{run_id}", f"已上传{names}，正在导入…")
+    return redirect_with_flash("/imports", f"已上传{names}，导入进行中或已完成，见下表。")
 
 
 def _run_json(db: Session, run: ImportRun) -> dict[str, Any]:

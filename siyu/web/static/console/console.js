@@ -124,6 +124,10 @@
     setTimeout(poll, 500);
   }
 
+  // Import list: refresh while a run is still going.
+  var runs = document.getElementById("import-runs");
+  if (runs && runs.dataset.running) setTimeout(function () { window.location.reload(); }, 2000);
+
   // Forms that ask before they act (data-confirm="…").
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
