@@ -296,3 +296,23 @@ def test_bad_ids_are_4xx_not_500(api: TestClient, world: World) -> None:
     assert_error(
         api.put(f"/api/v1/customers/{world.customers['li']}/opt-out", headers=h, content=b"{not json"), 422
     )
+
+
+def test_sort_orders(api: TestClient, world: World) -> None:
+    def ids(sort: str) -> list[int]:
+        resp = api.get("/api/v1/customers", headers=world.h("operator"), params={"sort": sort})
+        return [c["id"] for c in resp.json()["items"]]
+
+    c = world.customers
+    assert ids("newest") == [c["wang"], c["li"], c["zhang"]]
+    assert ids("oldest") == [c["zhang"], c["li"], c["wang"]]
+    assert ids("net_desc")[0] == c["zhang"]
+    assert ids("last_paid_desc")[0] == c["zhang"]
+
+
+def test_tag_filter(api: TestClient, world: World) -> None:
+    resp = api.get("/api/v1/customers", headers=world.h("operator"), params={"tag_id": world.tags["vip"]})
+    assert [c["id"] for c in resp.json()["items"]] == [world.customers["zhang"]]
+    # Another workspace's tag id filters to nothing rather than leaking.
+    resp = api.get("/api/v1/customers", headers=world.h("operator"), params={"tag_id": world.other_tag})
+    assert resp.json()["total"] == 0

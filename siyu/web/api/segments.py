@@ -9,11 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from siyu.kit import audit
-from siyu.kit.errors import Conflict, Invalid, NotFound
+from siyu.kit.errors import Conflict, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
-from siyu.segments.audience import AudienceSyntaxError, parse, to_json
+from siyu.segments.audience import AudienceSyntaxError, saved
 from siyu.web.api.common import ERRORS, Id, Page, Paging, count_of, paginate
 from siyu.web.api.customer_views import CustomerRow, list_query, rows_for
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser, Principal
@@ -57,6 +56,7 @@ class SegmentOut(BaseModel):
     last_counted_at: datetime | None
     created_by: str | None
     created_at: datetime
+    warnings: list[str] = Field(default_factory=list, description="Unknown tag or staff names, etc.")
 
 
 def _count(db: DbSession, user: Principal, q: str) -> tuple[int, list[str]]:
@@ -73,7 +73,7 @@ def _segment(db: DbSession, user: Principal, segment_id: int) -> Segment:
     return seg
 
 
-def _out(seg: Segment, count: int | None) -> SegmentOut:
+def _out(seg: Segment, count: int | None, warnings: list[str] | None = None) -> SegmentOut:
     return SegmentOut(
         id=seg.id,
         name=seg.name,
@@ -85,6 +85,7 @@ def _out(seg: Segment, count: int | None) -> SegmentOut:
         last_counted_at=seg.last_counted_at,
         created_by=seg.created_by,
         created_at=seg.created_at,
+        warnings=warnings or [],
     )
 
 
@@ -119,40 +120,28 @@ def list_segments(user: CurrentUser, db: DbSession) -> list[SegmentOut]:
 
 
 @router.post("", response_model=SegmentOut, status_code=201, summary="Save a segment")
-def save_segment(body: SegmentIn, user: OperatorUser, db: DbSession) -> SegmentOut:
+def create_segment(body: SegmentIn, user: OperatorUser, db: DbSession) -> SegmentOut:
     """Save an expression under a name (checked first; 409 if the name is taken)."""
     name = body.name.strip()
-    if not name:
-        raise Invalid("segment name is empty", field="name")
-    if db.scalar(select(Segment.id).where(Segment.workspace_id == user.workspace_id, Segment.name == name)):
-        raise Conflict(f"a segment named {name!r} already exists", field="name")
+    if name and db.scalar(
+        select(Segment.id).where(Segment.workspace_id == user.workspace_id, Segment.name == name)
+    ):
+        raise Conflict(
+            f"a segment named {name!r} already exists; delete it or pick another name", field="name"
+        )
     try:
-        tree = parse(body.q)
+        seg, warnings = saved.save_segment(
+            db,
+            workspace_id=user.workspace_id,
+            name=body.name,
+            expression=body.q,
+            description=body.description,
+            actor=user.actor,
+        )
     except AudienceSyntaxError as exc:
         exc.field = "q"
         raise
-    n, _ = _count(db, user, body.q)
-    seg = Segment(
-        workspace_id=user.workspace_id,
-        name=name,
-        description=body.description,
-        expression=body.q.strip(),
-        expression_json=to_json(tree),
-        created_by=user.actor,
-    )
-    _remember(seg, user, n)
-    db.add(seg)
-    db.flush()
-    audit.record(
-        db,
-        workspace_id=user.workspace_id,
-        actor=user.actor,
-        action="segment.create",
-        target_type="segment",
-        target_id=seg.id,
-        detail={"name": name, "expression": seg.expression},
-    )
-    return _out(seg, n)
+    return _out(seg, seg.last_count, warnings)
 
 
 @router.get("/{segment_id}", response_model=SegmentOut, summary="A segment, counted now")
@@ -179,13 +168,4 @@ def segment_customers(segment_id: Id, user: CurrentUser, db: DbSession, paging: 
 def delete_segment(segment_id: Id, user: OperatorUser, db: DbSession) -> None:
     """Delete a saved segment (the customers are not touched)."""
     seg = _segment(db, user, segment_id)
-    audit.record(
-        db,
-        workspace_id=user.workspace_id,
-        actor=user.actor,
-        action="segment.delete",
-        target_type="segment",
-        target_id=seg.id,
-        detail={"name": seg.name, "expression": seg.expression},
-    )
-    db.delete(seg)
+    saved.delete_segment(db, workspace_id=user.workspace_id, name=seg.name, actor=user.actor)
