@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +28,12 @@ app = typer.Typer(
 )
 register_callbacks(app)
 
+HINTS = {
+    40001: "; check the secret (SIYU_WECOM_SECRET or the workspace's WeCom app)",
+    40013: "; check the corp id (SIYU_WECOM_CORP_ID)",
+    48002: "; give the app the customer-contact (客户联系) permission in the admin console",
+    60020: "; add this server's IP to the app's trusted IPs",
+}
 STAGES = {"staff": "员工 staff", "tags": "标签 tags", "contacts": "客户 customers", "groups": "客户群 groups"}
 
 
@@ -36,9 +43,10 @@ def _wecom_errors() -> Iterator[None]:
     try:
         yield
     except (WeComAPIError, WeComNetworkError) as exc:
-        fail(f"WeCom call failed: {exc}", code=1)
+        hint = HINTS.get(exc.errcode or 0, "")
+        fail(escape(f"WeCom call failed: {exc}{hint}"), code=1)
     except WeComError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
 
 
 def _print_counts(title: str, counts: dict[str, Any], as_json: bool) -> None:

@@ -32,6 +32,14 @@ def _group_snapshot(g: Group) -> tuple[object, ...]:
     return (g.name, g.owner_staff_id, g.notice, g.status, g.wecom_created_at, g.member_count)
 
 
+def _member_states(session: Session, group_id: int) -> dict[str, str]:
+    # Not dict(result): a Result has .keys() and would be taken for a mapping.
+    rows = session.execute(
+        select(GroupMember.userid, GroupMember.state).where(GroupMember.group_id == group_id)
+    )
+    return {str(userid): str(state) for userid, state in rows.all()}
+
+
 def apply_groupchat(
     session: Session, *, workspace_id: int, chat: GroupChat, observed_at: datetime
 ) -> GroupCounts:
@@ -41,11 +49,7 @@ def apply_groupchat(
     before = _group_snapshot(existing) if existing is not None else None
     members_before: dict[str, str] = {}
     if existing is not None:
-        members_before = dict(
-            session.execute(
-                select(GroupMember.userid, GroupMember.state).where(GroupMember.group_id == existing.id)
-            ).tuples()
-        )
+        members_before = _member_states(session, existing.id)
     owner_id = None
     if chat.owner:
         owner_id = follow_service.ensure_staff(session, workspace_id=workspace_id, userid=chat.owner).id
@@ -94,11 +98,7 @@ def apply_groupchat(
             )
         )
     group_service.sync_members(session, group=group, members=inputs, observed_at=observed_at)
-    members_after = dict(
-        session.execute(
-            select(GroupMember.userid, GroupMember.state).where(GroupMember.group_id == group.id)
-        ).tuples()
-    )
+    members_after = _member_states(session, group.id)
     for userid, state in members_after.items():
         if members_before.get(userid) == state:
             continue
