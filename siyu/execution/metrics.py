@@ -42,6 +42,9 @@ class Totals(BaseModel):
     repurchase_rate: float | None = Field(description="repeat_buyers ÷ buyers")
     opted_out: int
     friends: int = Field(description="Customers who are a current friend of at least one staff account.")
+    friend_share: float | None = Field(description="friends ÷ customers: the private domain's reach.")
+    friends_net_fen: int = Field(description="All-time net revenue of the customers who are friends now.")
+    friends_revenue_share: float | None = Field(description="friends_net_fen ÷ net_fen")
     follows: int = Field(description="Active staff × customer friendships.")
     staff_accounts: int
     orders: int = Field(description="Paid, not fully refunded orders (all time).")
@@ -144,6 +147,19 @@ def summary(
             Follow.workspace_id == workspace_id, Follow.state == "active", follow_scope
         )
     ).one()
+    friends_net = session.scalar(
+        select(func.coalesce(func.sum(CustomerStats.net_fen), 0))
+        .join(Customer, Customer.id == CustomerStats.customer_id)
+        .where(
+            live,
+            Customer.id.in_(
+                select(Follow.customer_id).where(
+                    Follow.workspace_id == workspace_id, Follow.state == "active", follow_scope
+                )
+            ),
+        )
+    )
+    friends_net = int(friends_net or 0)
     staff_q = select(func.count()).select_from(Staff).where(Staff.workspace_id == workspace_id)
     staff_q = (
         staff_q.where(Staff.status == "active") if staff_id is None else staff_q.where(Staff.id == staff_id)
@@ -219,6 +235,9 @@ def summary(
             repurchase_rate=round(repeat / buyers, 4) if buyers else None,
             opted_out=int(opted_out),
             friends=int(friends),
+            friend_share=round(int(friends) / int(customers), 4) if customers else None,
+            friends_net_fen=friends_net,
+            friends_revenue_share=round(friends_net / net_all, 4) if net_all > 0 else None,
             follows=int(follows),
             staff_accounts=int(staff_accounts),
             orders=orders_all,

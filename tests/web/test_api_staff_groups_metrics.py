@@ -93,6 +93,8 @@ def test_metrics_summary(api: TestClient, world: World) -> None:
     t = m["totals"]
     assert (t["customers"], t["buyers"], t["friends"], t["follows"], t["staff_accounts"]) == (3, 1, 2, 2, 2)
     assert (t["orders"], t["paid_fen"], t["refunded_fen"], t["net_fen"]) == (1, 24900, 5000, 19900)
+    # 张三 (a friend of alice) brought all the revenue; 2 of 3 customers are friends.
+    assert (t["friend_share"], t["friends_net_fen"], t["friends_revenue_share"]) == (0.6667, 19900, 1.0)
     assert m["layers"]["tier"] == {"regular": 1, "vip": 1}
     assert m["rfm"] == {"champions": 1, "hibernating": 1}
     assert m["rfm8"] == {"111": 1}

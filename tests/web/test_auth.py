@@ -277,6 +277,23 @@ def test_user_management_roles(api: TestClient, world: World) -> None:
         == 200
     )
     assert api.get("/api/v1/customers", headers=world.h("bob")).json()["total"] == 3
+    # Relinking alice's user to bob's account changes what she sees; unlinking a staff user is refused.
+    alice = world.users["alice"]
+    relinked = api.patch(f"/api/v1/users/{alice}", headers=world.h("admin"), json={"staff_userid": "bob"})
+    assert relinked.json()["staff_userid"] == "bob"
+    assert [c["id"] for c in api.get("/api/v1/customers", headers=world.h("alice")).json()["items"]] == [
+        world.customers["li"]
+    ]
+    assert_error(
+        api.patch(f"/api/v1/users/{alice}", headers=world.h("admin"), json={"staff_userid": ""}),
+        422,
+        field="staff_userid",
+    )
+    assert_error(
+        api.patch(f"/api/v1/users/{alice}", headers=world.h("admin"), json={"staff_userid": "ghost"}),
+        404,
+        field="staff_userid",
+    )
     # The last active owner cannot be demoted or disabled... but with two owners, one can.
     owner = world.users["owner"]
     assert (

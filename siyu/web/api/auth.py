@@ -91,6 +91,9 @@ class NewUserIn(BaseModel):
 
 class UserPatch(BaseModel):
     role: str | None = None
+    staff_userid: str | None = Field(
+        None, max_length=64, description="Link to this staff account (WeCom userid); '' unlinks."
+    )
     disabled: bool | None = None
     password: str | None = Field(None, max_length=256)
     display_name: str | None = Field(None, max_length=100)
@@ -243,15 +246,32 @@ def patch_user(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) ->
     if row.role == "owner":
         _check_grant(user, "owner")
     changes: dict[str, object] = {}
+    if body.staff_userid is not None:
+        staff_id = None
+        if body.staff_userid:
+            staff_id = db.scalar(
+                select(Staff.id).where(
+                    Staff.workspace_id == user.workspace_id, Staff.userid == body.staff_userid
+                )
+            )
+            if staff_id is None:
+                raise NotFound(
+                    f"no staff account with WeCom userid {body.staff_userid!r}", field="staff_userid"
+                )
+        if staff_id != row.staff_id:
+            changes["staff_id"] = [row.staff_id, staff_id]
+            row.staff_id = staff_id
     if body.role is not None and body.role != row.role:
         if body.role not in ROLES:
             raise Invalid(f"unknown role {body.role!r}; use one of {', '.join(ROLES)}", field="role")
         _check_grant(user, body.role)
-        if body.role == "staff" and row.staff_id is None:
+        if body.role == "staff" and row.staff_id is None:  # linked above if staff_userid was given
             raise Invalid("a staff user must be linked to a staff account first", field="role")
         _refuse_last_owner(db, row, user_id)
         changes["role"] = [row.role, body.role]
         row.role = body.role
+    if row.role == "staff" and row.staff_id is None:
+        raise Invalid("a staff user must stay linked to a staff account", field="staff_userid")
     if body.disabled is not None and body.disabled != row.disabled:
         if body.disabled:
             if row.id == user.id:
