@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.models import Customer, CustomerTag, ImportRowError, ImportRun, Tag
+from siyu.models import AuditLog, Customer, CustomerTag, ImportRowError, ImportRun, Tag
 from siyu.web.console.render import ECHARTS
 from tests.conftest import CliRun
 from tests.web.test_console import PASSWORD, seed_console, write_orders
@@ -96,6 +96,12 @@ def test_profile_add_tag(page: Any, seeded: int, session: Session, artifacts_dir
     assert "已添加标签「敏感肌」" in page.inner_text(".flash")
     assert "敏感肌" in page.inner_text("#customer-tags")
     page.screenshot(path=artifacts_dir / "console-customer.png", full_page=True)
+
+    # Owners may see the full number; the click goes through the API and is audited.
+    page.click("#reveal-phone")
+    page.wait_for_selector("#revealed:not([hidden])")
+    assert page.inner_text("#revealed") == "+8613800138001"
+    assert session.scalar(select(AuditLog).where(AuditLog.action == "phone.reveal")) is not None
 
     wang = session.scalar(select(Customer.id).where(Customer.name == "王芳"))
     tag = session.scalar(select(Tag).where(Tag.name == "敏感肌"))

@@ -423,3 +423,31 @@ def test_upload_several_files_at_once(client: TestClient, seeded: int, session: 
     )
     assert empty.status_code == 422
     assert "文件「empty.csv」是空的" in empty.text
+
+
+def test_opt_out_and_phone_reveal_button(client: TestClient, seeded: int, session: Session) -> None:
+    wang = session.scalar(select(Customer.id).where(Customer.name == "王芳"))
+    login(client, "mei")  # staff: may record an opt-out, may not see full numbers
+    html = client.get(f"/customers/{wang}").text
+    assert 'id="reveal-phone"' not in html
+    res = client.post(
+        f"/customers/{wang}/opt-out",
+        data={"opt_out": "1", "reason": "客户要求", "csrf_token": csrf_of(html)},
+        follow_redirects=True,
+    )
+    assert "已为客户退订自动营销" in res.text
+    assert "已退订" in res.text
+    session.expire_all()
+    customer = session.get(Customer, wang)
+    assert customer is not None
+    assert customer.opt_out
+    assert session.scalar(select(AuditLog).where(AuditLog.action.like("%opt%"))) is not None
+
+    client.cookies.clear()
+    login(client)  # owner: the button is there and the API it calls answers with the number
+    html = client.get(f"/customers/{wang}").text
+    assert f'data-url="/api/v1/customers/{wang}/reveal-phone"' in html
+    meta = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert meta
+    revealed = client.post(f"/api/v1/customers/{wang}/reveal-phone", headers={"X-CSRF-Token": meta.group(1)})
+    assert revealed.json()["phones"] == ["+8613800138001"]

@@ -148,6 +148,11 @@ class Profile:
     follows: list[dict[str, Any]]
     events: list[Event]
 
+    @property
+    def has_phone(self) -> bool:
+        """True when a phone identity is on file (the reveal button needs one)."""
+        return any(i["kind"] == IDENTITY_LABELS["phone"] for i in self.identities)
+
 
 def profile(db: Session, user: Principal, customer_id: int) -> Profile:
     """Everything the profile page shows about one customer the user may see."""

@@ -118,6 +118,7 @@ def customer_page(request: Request, customer_id: int, user: ConsoleUser, db: DbS
             "status_labels": STATUS_LABELS,
             "platform_labels": PLATFORM_LABELS,
             "event_labels": EVENT_LABELS,
+            "can_reveal": user.can_reveal_phone,
         },
     )
 
@@ -195,3 +196,32 @@ def remove_tag(customer_id: int, tag_id: int, user: ConsoleUser, db: DbSession) 
             payload={"tag": tag.name, "tag_id": tag.id, "by": user.actor},
         )
     return _back(customer.id, f"已移除标签「{tag.name}」")
+
+
+@router.post("/customers/{customer_id}/opt-out")
+def opt_out(
+    customer_id: int,
+    user: ConsoleUser,
+    db: DbSession,
+    opt_out: Annotated[str, Form()] = "1",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Record the customer's refusal (or renewed consent) of automated marketing (PIPL)."""
+    from siyu.privacy.service import set_opt_out
+
+    customer = visible_customer(db, user, customer_id)
+    wanted = opt_out == "1"
+    try:
+        set_opt_out(
+            db,
+            workspace_id=user.workspace_id,
+            customer_id=customer.id,
+            opt_out=wanted,
+            actor=user.actor,
+            reason=reason.strip() or None,
+        )
+    except SiyuError as exc:
+        db.rollback()
+        return redirect_with_flash(f"/customers/{customer.id}", f"无法更改营销订阅：{exc.message}", "error")
+    message = "已为客户退订自动营销" if wanted else "已恢复客户的营销订阅"
+    return redirect_with_flash(f"/customers/{customer.id}", message)

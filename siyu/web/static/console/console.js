@@ -124,6 +124,24 @@
     setTimeout(poll, 500);
   }
 
+  // Full phone number for owners and admins, through the API (audited there).
+  var reveal = document.getElementById("reveal-phone");
+  if (reveal) {
+    reveal.addEventListener("click", function () {
+      var out = document.getElementById("revealed");
+      var token = document.querySelector("meta[name=csrf-token]").content;
+      fetch(reveal.dataset.url, {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": token, Accept: "application/json" }
+      }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+        .then(function (res) {
+          out.hidden = false;
+          out.textContent = res.ok ? res.body.phones.join("、") : (res.body.error && res.body.error.message) || "无法查看";
+          reveal.hidden = res.ok;
+        });
+    });
+  }
+
   // Import list: refresh while a run is still going.
   var runs = document.getElementById("import-runs");
   if (runs && runs.dataset.running) setTimeout(function () { window.location.reload(); }, 2000);
