@@ -316,3 +316,19 @@ def test_tag_filter(api: TestClient, world: World) -> None:
     # Another workspace's tag id filters to nothing rather than leaking.
     resp = api.get("/api/v1/customers", headers=world.h("operator"), params={"tag_id": world.other_tag})
     assert resp.json()["total"] == 0
+
+
+def test_merged_ids_lead_to_the_surviving_profile(api: TestClient, world: World) -> None:
+    from siyu.customers.service import merge_customers
+    from siyu.kit.db import session_scope
+
+    zhang, wang = world.customers["zhang"], world.customers["wang"]
+    with session_scope() as s:
+        merge_customers(s, workspace_id=world.ws, survivor_id=zhang, merged_id=wang, actor="test")
+    resp = api.get(f"/api/v1/customers/{wang}", headers=world.h("operator"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == zhang
+    listed = api.get("/api/v1/customers", headers=world.h("operator")).json()
+    assert wang not in [c["id"] for c in listed["items"]]
+    # The tombstone of another workspace's id space is still a plain 404 there.
+    assert_error(api.get(f"/api/v1/customers/{wang}", headers=world.h("other")), 404)

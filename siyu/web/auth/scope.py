@@ -15,6 +15,9 @@ from siyu.kit.errors import NotFound
 from siyu.models import Customer, Follow
 from siyu.web.auth.deps import Principal
 
+# Merges chain (A into B, later B into C); a bound keeps a corrupt cycle from looping.
+MAX_MERGE_HOPS = 20
+
 
 def customer_scope(user: Principal) -> ColumnElement[bool]:
     """A WHERE clause on ``Customer`` limiting rows to what ``user`` may see."""
@@ -32,8 +35,22 @@ def customer_scope(user: Principal) -> ColumnElement[bool]:
 
 
 def visible_customer(session: Session, user: Principal, customer_id: int) -> Customer:
-    """The customer if ``user`` may see it; otherwise 404 (never 403: no existence leaks)."""
-    customer = session.scalar(select(Customer).where(Customer.id == customer_id, customer_scope(user)))
+    """The customer if ``user`` may see it; otherwise 404 (never 403: no existence leaks).
+
+    An id that OneID merged into another profile leads to the surviving profile, so
+    that links and exports made before the merge keep working.
+    """
+    current = customer_id
+    for _ in range(MAX_MERGE_HOPS):
+        merged_into = session.scalar(
+            select(Customer.merged_into_id).where(
+                Customer.id == current, Customer.workspace_id == user.workspace_id
+            )
+        )
+        if merged_into is None:
+            break
+        current = merged_into
+    customer = session.scalar(select(Customer).where(Customer.id == current, customer_scope(user)))
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
     return customer
