@@ -360,7 +360,18 @@ def test_staff_capacity_warning_and_admin_pages(client: TestClient, seeded: int)
     assert "user.create" in audit
     tags = client.get("/tags")
     res = client.post("/tags", data={"name": "", "csrf_token": csrf_of(tags.text)}, follow_redirects=True)
-    assert "无法创建标签" in res.text
+    assert "无法创建标签：请输入标签名。" in res.text
+    res = client.post(
+        "/tags", data={"name": "长" * 31, "csrf_token": csrf_of(res.text)}, follow_redirects=True
+    )
+    assert "标签名最多 30 个字" in res.text
+    res = client.post(
+        "/tags",
+        data={"name": "复购", "group": "生命周期", "csrf_token": csrf_of(res.text)},
+        follow_redirects=True,
+    )
+    assert "已创建标签「复购」" in res.text
+    assert "生命周期" in res.text
 
 
 def test_logout_ends_the_session(client: TestClient, seeded: int) -> None:

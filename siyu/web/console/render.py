@@ -116,3 +116,15 @@ def render(
     # Pages show customer data: keep them out of shared caches and the back-forward cache.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def tag_name_problem(name: str, group: str) -> str | None:
+    """A tag or group name WeCom would refuse, said in Chinese (None when it is fine)."""
+    from siyu.customers.tags import MAX_TAG_NAME
+
+    if not name.strip():
+        return "请输入标签名。"
+    for label, value in (("标签名", name), ("标签组名", group)):
+        if len(value.strip()) > MAX_TAG_NAME:
+            return f"{label}最多 {MAX_TAG_NAME} 个字（企业微信的限制），现在是 {len(value.strip())} 个。"
+    return None

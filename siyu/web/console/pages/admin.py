@@ -22,7 +22,7 @@ from siyu.web.console.queries import (
     staff_rows,
     wecom_status,
 )
-from siyu.web.console.render import redirect_with_flash, render
+from siyu.web.console.render import redirect_with_flash, render, tag_name_problem
 
 router = APIRouter()
 AUDIT_PAGE_SIZE = 50
@@ -59,6 +59,9 @@ def tags_create(
     group: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a tag (and its group when new)."""
+    problem = tag_name_problem(name, group)
+    if problem:
+        return redirect_with_flash("/tags", f"无法创建标签：{problem}", "error")
     try:
         tag = ensure_tag(db, workspace_id=user.workspace_id, name=name, group_name=group.strip() or "默认")
     except SiyuError as exc:

@@ -26,7 +26,7 @@ from siyu.web.console.customer_data import (
 )
 from siyu.web.console.deps import ConsoleUser
 from siyu.web.console.queries import LAYER_LABELS, RFM_LABELS
-from siyu.web.console.render import redirect_with_flash, render
+from siyu.web.console.render import redirect_with_flash, render, tag_name_problem
 
 router = APIRouter()
 MAX_EXPRESSION = 2000
@@ -140,6 +140,9 @@ def add_tag(
     customer = visible_customer(db, user, customer_id)
     try:
         if new_tag.strip():
+            problem = tag_name_problem(new_tag, group)
+            if problem:
+                return _back(customer.id, f"无法添加标签：{problem}", "error")
             tag = ensure_tag(
                 db, workspace_id=user.workspace_id, name=new_tag, group_name=group.strip() or "默认"
             )
