@@ -12,12 +12,11 @@ from rich.table import Table
 from siyu.cli.common import WorkspaceOpt, console, err_console, fail
 from siyu.config import get_settings
 from siyu.demo.repository import summary
-from siyu.demo.service import STEPS, DemoContext, DemoStep, check_options, run_demo
+from siyu.demo.service import STEPS, DemoContext, DemoStep, check_options, prepare, run_demo
 from siyu.kit.db import session_scope
 from siyu.kit.errors import SiyuError
 from siyu.kit.migrate import upgrade
 from siyu.kit.money import format_fen
-from siyu.kit.timeutil import utcnow, zone
 
 
 def demo(
@@ -28,7 +27,10 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the export files.")] = Path("demo-data"),
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Day of the export, YYYY-MM-DD (default: today, Asia/Shanghai)."),
+        typer.Option(
+            "--as-of",
+            help="Day of the export, YYYY-MM-DD (default: the day of an earlier demo run, else today).",
+        ),
     ] = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the console afterwards.")] = True,
     host: Annotated[str, typer.Option(help="Interface the console binds.")] = "127.0.0.1",
@@ -37,9 +39,8 @@ def demo(
 ) -> None:
     """Create the demo brand 青禾: write real-format exports, import them, show the console."""
     settings = get_settings()
-    if as_of is None:
-        day = utcnow().astimezone(zone(settings.timezone)).date()
-    else:
+    day: date | None = None
+    if as_of is not None:
         try:
             day = date.fromisoformat(as_of)
         except ValueError:
@@ -51,12 +52,7 @@ def demo(
         check_options(customers, out)
     except SiyuError as exc:
         fail(exc.message)
-
     upgrade(settings.database_url)
-    console.print(
-        f"[bold]青禾 QINGHE[/] demo: {customers:,} customers, seed {seed}, exports as of {day} "
-        f"→ [cyan]{out}[/] → workspace [bold]{slug}[/]"
-    )
     titles = {s.name: s.title for s in STEPS}
 
     def on_step(step: DemoStep, state: str) -> None:
@@ -82,6 +78,11 @@ def demo(
     )
     started = datetime.now().astimezone()
     try:
+        prepare(ctx)
+        console.print(
+            f"[bold]青禾 QINGHE[/] demo: {customers:,} customers, seed {seed}, exports as of {ctx.as_of} "
+            f"→ [cyan]{out}[/] → workspace [bold]{slug}[/]"
+        )
         run_demo(ctx, on_step=on_step)
     except SiyuError as exc:
         fail(exc.message + (f" ({exc.field})" if exc.field else ""))

@@ -40,6 +40,11 @@ class DemoSummary:
         return self.paid_fen - self.refunded_fen
 
 
+def count_orders(session: Session, *, workspace_id: int) -> int:
+    """How many orders a workspace holds."""
+    return session.scalar(_scoped(select(func.count()).select_from(Order), Order, workspace_id)) or 0
+
+
 def summary(session: Session, *, workspace_id: int, top: int = 5) -> DemoSummary:
     """Counts, money and the leading cities of a workspace."""
     customers = session.scalar(

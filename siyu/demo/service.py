@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from siyu.demo import catalog
+from siyu.demo.repository import count_orders
 from siyu.demo.simulate import DemoData, simulate
 from siyu.demo.writers import WrittenFile, write_all
 from siyu.kit.db import session_scope
 from siyu.kit.errors import Invalid
 from siyu.kit.scope import ensure_workspace
+from siyu.kit.timeutil import utcnow, zone
 
 if TYPE_CHECKING:
     from siyu.orders.schemas import ImportSummary
@@ -40,7 +42,8 @@ class DemoContext:
     customers: int
     seed: int
     out: Path
-    as_of: date
+    # The day of the export; None: the day pinned by an earlier demo run, else today.
+    as_of: date | None
     workspace_slug: str
     progress: bool = True
     # Where the console will listen (steps print the address and the login).
@@ -82,6 +85,7 @@ class DemoStep:
 
 
 def _write_files(ctx: DemoContext) -> None:
+    assert ctx.as_of is not None, "prepare() pins the day first"
     ctx.data = simulate(ctx.customers, ctx.seed, ctx.as_of)
     ctx.files = write_all(ctx.data, ctx.out)
     write_manifest(ctx)
@@ -90,6 +94,7 @@ def _write_files(ctx: DemoContext) -> None:
 def write_manifest(ctx: DemoContext) -> Path:
     """``manifest.json`` beside the files: what was generated, with the money it carries."""
     assert ctx.data is not None
+    assert ctx.as_of is not None
     paid = sum(f.paid_fen for f in ctx.files)
     refunded = sum(f.refunded_fen for f in ctx.files)
     manifest = {
@@ -191,6 +196,46 @@ def check_options(customers: int, out: Path) -> None:
         raise Invalid(f"{out} exists and is not a folder; choose another --out", field="out")
 
 
+def prepare(ctx: DemoContext) -> DemoContext:
+    """Check the options, create the workspace and pin the demo's options in it.
+
+    The demo owns its workspace: it refuses one that holds orders it did not make, and
+    once it ran, the same seed, size and day are reused (a run on another day would
+    otherwise import a shifted copy of the brand on top of the first).
+    """
+    check_options(ctx.customers, ctx.out)
+    with session_scope() as session:
+        ws = ensure_workspace(session, ctx.workspace_slug, name=catalog.WORKSPACE_NAME)
+        ctx.workspace_id = ws.id
+        earlier = (ws.settings or {}).get("demo")
+        if earlier is None:
+            orders = count_orders(session, workspace_id=ws.id)
+            if orders:
+                raise Invalid(
+                    f"workspace {ws.slug!r} already holds {orders:,} order{'s' if orders != 1 else ''} "
+                    "that the demo did not make; "
+                    "run the demo in a workspace of its own, e.g. --workspace demo",
+                    field="workspace",
+                )
+            as_of = ctx.as_of or utcnow().astimezone(zone(ws.timezone)).date()
+        else:
+            as_of = ctx.as_of or date.fromisoformat(earlier["as_of"])
+            wanted = {"seed": ctx.seed, "customers": ctx.customers, "as_of": as_of.isoformat()}
+            if any(earlier.get(k) != v for k, v in wanted.items()):
+                raise Invalid(
+                    f"workspace {ws.slug!r} already holds the demo brand made with --seed {earlier['seed']} "
+                    f"--customers {earlier['customers']} --as-of {earlier['as_of']}; run the demo with "
+                    "those options (it changes nothing) or use another --workspace",
+                    field="workspace",
+                )
+        ctx.as_of = as_of
+        pinned = {"seed": ctx.seed, "customers": ctx.customers, "as_of": as_of.isoformat()}
+        if earlier != pinned:
+            # Reassigned, not mutated: JSON columns only notice a new value.
+            ws.settings = {**(ws.settings or {}), "demo": pinned}
+    return ctx
+
+
 def run_demo(
     ctx: DemoContext,
     *,
@@ -198,9 +243,7 @@ def run_demo(
     steps: list[DemoStep] | None = None,
 ) -> DemoContext:
     """Run every available step in order; ``on_step(step, "start"|"done"|"skipped"|"failed")``."""
-    check_options(ctx.customers, ctx.out)
-    with session_scope() as session:
-        ctx.workspace_id = ensure_workspace(session, ctx.workspace_slug, name=catalog.WORKSPACE_NAME).id
+    prepare(ctx)
     for step in steps if steps is not None else STEPS:
         if not step.available():
             if not step.optional:

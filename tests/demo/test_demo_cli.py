@@ -226,7 +226,8 @@ def test_running_the_demo_again_changes_nothing(cli, session: Session, tmp_path:
     before = _db_totals(session)
     customers = session.scalar(select(func.count()).select_from(Customer))
     first_runs = session.scalar(select(func.max(ImportRun.id)))
-    cli(*ARGS, "--out", out)
+    # Another day, no --as-of: the demo reuses the day it was made for.
+    cli("demo", "--no-serve", "--customers", 300, "--seed", 1, "--out", out)
     session.expire_all()
     assert _db_totals(session) == before
     assert session.scalar(select(func.count()).select_from(Customer)) == customers
@@ -251,7 +252,7 @@ def test_bad_options_are_refused_before_anything_is_written(
 ) -> None:
     Path("taken.txt").write_text("not a folder")
     result = cli("demo", "--no-serve", *args, expect=2)
-    assert message in result.stderr
+    assert message in " ".join(result.stderr.split())
     assert not Path("demo-data").exists()
     assert session.scalar(select(func.count()).select_from(Order)) == 0
 
@@ -300,3 +301,23 @@ def test_demo_serves_the_console_unless_told_not_to(
     assert served == [{"host": "127.0.0.1", "port": 8765, "migrate": False}]
     assert "http://127.0.0.1:8765/" in result.stdout
     assert session.scalar(select(func.count()).select_from(Order))
+
+
+def test_demo_keeps_to_its_own_workspace(cli, session: Session, tmp_path: Path) -> None:
+    cli("demo", "--no-serve", "--customers", 30, "--seed", 2, "--as-of", AS_OF, "--out", tmp_path / "a")
+    orders = session.scalar(select(func.count()).select_from(Order))
+    # Other options would import a second, different brand on top of the first.
+    result = cli("demo", "--no-serve", "--customers", 30, "--seed", 3, "--out", tmp_path / "b", expect=2)
+    said = " ".join(result.stderr.split())
+    assert "already holds the demo brand made with --seed 2 --customers 30 --as-of 2026-11-23" in said
+    assert not (tmp_path / "b").exists()
+    # A workspace with a brand's real orders is never filled with demo data.
+    real = tmp_path / "shop.csv"
+    real.write_text("order_id,paid_at,amount,phone\nA-1,2026-11-01 10:00:00,99.00,13800138000\n")
+    cli("import", "orders", real, "--workspace", "realbrand")
+    result = cli("demo", "--no-serve", "--workspace", "realbrand", "--out", tmp_path / "c", expect=2)
+    said = " ".join(result.stderr.split())
+    assert "workspace 'realbrand' already holds 1 order that the demo did not make" in said
+    assert not (tmp_path / "c").exists()
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Order)) == orders + 1
