@@ -55,10 +55,10 @@ def generate(n: int, mean_orders: float, seed: int = 11) -> dict[str, np.ndarray
     """Orders of ``n`` customers (about ``mean_orders`` each), vectorised."""
     rng = np.random.default_rng(seed)
     first = END_DAY - rng.integers(0, HISTORY_DAYS, n)
-    lam = rng.gamma(0.7, 1.0, n)
-    lam *= (mean_orders - 1) / np.mean(lam * np.minimum(END_DAY - first, 400) / 100)
     lifetime = rng.exponential(400, n)
     active = np.minimum(END_DAY - first, lifetime)
+    lam = rng.gamma(0.7, 1.0, n)
+    lam *= (mean_orders - 1) / np.mean(lam * active / 100)  # so that orders average mean_orders
     repeats = rng.poisson(lam * active / 100)
     counts = 1 + repeats
     cust = np.repeat(np.arange(1, n + 1), counts)
