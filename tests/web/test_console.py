@@ -179,6 +179,13 @@ def test_customer_filter_count_and_errors(client: TestClient, seeded: int) -> No
     assert "138****8001" in html
     assert "13800138001" not in html
 
+    # Biggest spenders first: 王芳 ¥759, 李雷 ¥88.50, 张伟 (refunded) ¥0.
+    html = client.get("/customers", params={"sort": "spent"}).text
+    assert html.index("王芳") < html.index("李雷") < html.index("张伟")
+    # Latest purchase first; a fully refunded order is no purchase, so 张伟 comes last.
+    html = client.get("/customers", params={"sort": "recent"}).text
+    assert html.index("王芳") < html.index("李雷") < html.index("张伟")
+
     html = client.get("/customers", params={"q": "city:杭州"}).text
     assert "共 <strong>1</strong> 位客户" in html
     assert "王芳" in html

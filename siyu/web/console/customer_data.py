@@ -86,22 +86,43 @@ class CustomerRow:
     tags: list[str] = field(default_factory=list)
 
 
+# Orderings of the customer list: key → label.
+SORTS = {"new": "最新", "spent": "净消费最高", "recent": "最近付款"}
+
+
 def list_page(
-    db: Session, user: Principal, *, ids_query: Any | None, page: int
+    db: Session, user: Principal, *, ids_query: Any | None, page: int, sort: str = "new"
 ) -> tuple[list[CustomerRow], int]:
-    """One page of live customers the user may see (newest first), with the total."""
-    base = select(Customer.id).where(customer_scope(user), Customer.merged_into_id.is_(None))
+    """One page of live customers the user may see, in the ``sort`` order, with the total.
+
+    Anonymised customers (erased on request, PIPL) are left out, as in every count.
+    """
+    base = select(Customer.id).where(
+        customer_scope(user), Customer.merged_into_id.is_(None), Customer.anonymised_at.is_(None)
+    )
     if ids_query is not None:
         base = base.where(Customer.id.in_(ids_query))
     total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
-    page_ids = base.order_by(Customer.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).subquery()
+    ordered = base
+    if sort == "spent":
+        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
+            func.coalesce(CustomerStats.net_fen, 0).desc(), Customer.id.desc()
+        )
+    elif sort == "recent":
+        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
+            CustomerStats.last_paid_at.desc().nulls_last(), Customer.id.desc()
+        )
+    else:
+        ordered = base.order_by(Customer.id.desc())
+    ids = list(db.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     rows = db.execute(
         select(Customer, CustomerStats, CustomerScore)
-        .join(page_ids, page_ids.c.id == Customer.id)
+        .where(Customer.id.in_(ids))
         .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
         .outerjoin(CustomerScore, CustomerScore.customer_id == Customer.id)
-        .order_by(Customer.id.desc())
     ).all()
+    position = {cid: i for i, cid in enumerate(ids)}
+    rows = sorted(rows, key=lambda r: position[r[0].id])
     out: dict[int, CustomerRow] = {}
     for c, st, sc in rows:
         out[c.id] = CustomerRow(

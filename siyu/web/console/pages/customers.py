@@ -20,6 +20,7 @@ from siyu.web.console.customer_data import (
     EVENT_LABELS,
     PAGE_SIZE,
     PLATFORM_LABELS,
+    SORTS,
     STATUS_LABELS,
     list_page,
     profile,
@@ -56,9 +57,11 @@ def customers_page(
     db: DbSession,
     q: str = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    sort: str = "new",
 ) -> HTMLResponse:
     """All customers the user may see, optionally filtered by an audience expression."""
     q = q.strip()
+    sort = sort if sort in SORTS else "new"
     error: dict[str, Any] | None = None
     warnings: list[str] = []
     ids_query = None
@@ -67,11 +70,15 @@ def customers_page(
             ids_query, warnings = compile_filter(db, user, q)
         except SiyuError as exc:
             error = expression_error(exc)
-    rows, total = ([], 0) if error else list_page(db, user, ids_query=ids_query, page=page)
+    rows, total = ([], 0) if error else list_page(db, user, ids_query=ids_query, page=page, sort=sort)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
 
     def page_url(n: int) -> str:
-        return "/customers?" + urlencode({"q": q, "page": n} if q else {"page": n})
+        params: dict[str, str | int] = {"q": q} if q else {}
+        if sort != "new":
+            params["sort"] = sort
+        params["page"] = n
+        return "/customers?" + urlencode(params)
 
     return render(
         request,
@@ -83,6 +90,8 @@ def customers_page(
             "page": page,
             "pages": pages,
             "page_url": page_url,
+            "sort": sort,
+            "sorts": SORTS,
             "error": error,
             "warnings": warnings,
             "layer_labels": LAYER_LABELS,
