@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +16,7 @@ from siyu.kit.db import session_factory
 from siyu.models import User
 from siyu.web.auth.csrf import verify_csrf
 from siyu.web.auth.errors import PermissionDenied, Unauthenticated
-from siyu.web.auth.sessions import password_fingerprint, read_session
+from siyu.web.auth.sessions import SESSION_COOKIE, password_fingerprint, read_session
 from siyu.web.auth.users import PHONE_REVEAL_ROLES, ROLES, user_for_token
 
 
@@ -113,7 +114,18 @@ def _lookup(request: Request, db: Session) -> Principal | None:
     return _principal(session_user, "session")
 
 
-async def optional_user(request: Request, db: DbSession) -> Principal | None:
+# Declared only so that the OpenAPI spec (and /api/docs "Authorize") shows both ways
+# in; the header and the cookie are read and checked in ``_lookup``.
+_bearer_scheme = HTTPBearer(auto_error=False, description="An API token: `siyu users create` / `token`.")
+_cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The console session.")
+
+
+async def optional_user(
+    request: Request,
+    db: DbSession,
+    _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+    _cookie_doc: Annotated[str | None, Depends(_cookie_scheme)] = None,
+) -> Principal | None:
     """The caller, or None when not logged in (console pages redirect to the login)."""
     principal = await run_in_threadpool(_lookup, request, db)
     if principal is not None and principal.via == "session":
@@ -121,9 +133,8 @@ async def optional_user(request: Request, db: DbSession) -> Principal | None:
     return principal
 
 
-async def current_user(request: Request, db: DbSession) -> Principal:
+async def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
     """The caller (session cookie or bearer token), or 401. Cookie writes need CSRF."""
-    principal = await optional_user(request, db)
     if principal is None:
         raise Unauthenticated("log in or send 'Authorization: Bearer <token>'")
     return principal
