@@ -105,10 +105,9 @@ def _env(db_url: str) -> dict[str, str]:
     }
 
 
-def serve(mode: str, port: int) -> None:
-    """Run the server for one mode (in its own process)."""
-    import uvicorn
-
+def app_factory() -> FastAPI:
+    """The app under test for ``BENCH_MODE`` (uvicorn factory, so it can run workers)."""
+    mode = os.environ.get("BENCH_MODE", "bare")
     if mode == "bare":
         app = FastAPI()
 
@@ -121,12 +120,29 @@ def serve(mode: str, port: int) -> None:
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}
 
-    else:
-        from siyu.web.app import create_app
+        return app
+    from siyu.web.app import create_app
 
-        app = create_app()
-        app.state.wecom_process_in_background = mode == "full"
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    app = create_app()
+    app.state.wecom_process_in_background = mode == "full"
+    return app
+
+
+def serve(mode: str, port: int, workers: int) -> None:
+    """Run the server for one mode (in its own process; ``workers`` uvicorn processes)."""
+    import uvicorn
+
+    os.environ["BENCH_MODE"] = mode
+    uvicorn.run(
+        "bench_callbacks:app_factory",
+        factory=True,
+        app_dir=str(Path(__file__).resolve().parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -266,7 +282,26 @@ def _stored(db_url: str) -> int:
         engine.dispose()
 
 
-def run_one(mode: str, db_url: str, events: int, connections: int, max_seconds: int) -> dict[str, Any]:
+def drain(db_url: str, limit: int) -> dict[str, Any]:
+    """Time the `process-callbacks` worker on what an ingest run left pending."""
+    from sqlalchemy.orm import sessionmaker
+
+    from siyu.kit.db import make_engine
+    from siyu.wecom.callbacks.processing import process_pending
+
+    engine = make_engine(db_url)
+    try:
+        t = time.perf_counter()
+        summary = process_pending(sessionmaker(bind=engine, expire_on_commit=False), None, limit)
+        secs = time.perf_counter() - t
+    finally:
+        engine.dispose()
+    return {"processed": summary.processed, "failed": summary.failed, "seconds": secs}
+
+
+def run_one(
+    mode: str, db_url: str, events: int, connections: int, max_seconds: int, workers: int = 1
+) -> dict[str, Any]:
     """One measured run of one mode against one database."""
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="siyu-bench-"))
@@ -274,7 +309,7 @@ def run_one(mode: str, db_url: str, events: int, connections: int, max_seconds: 
     make_bodies(bodies, events, uuid.uuid4().hex[:8])
     before = _stored(db_url) if mode != "bare" else 0
     proc = subprocess.Popen(
-        [sys.executable, __file__, "serve", mode, str(port)],
+        [sys.executable, __file__, "serve", mode, str(port), str(workers)],
         env=_env(db_url),
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "server.log").open("w"),
@@ -296,6 +331,8 @@ def run_one(mode: str, db_url: str, events: int, connections: int, max_seconds: 
     result.update(mode=mode, ok=ok, eps=ok / result["seconds"] if result["seconds"] else 0.0)
     if mode != "bare":
         result["stored"] = _stored(db_url) - before
+    if mode == "ingest":
+        result["worker"] = drain(db_url, limit=min(result["stored"], 1000))
     shutil.rmtree(workdir, ignore_errors=True)
     return result
 
@@ -332,18 +369,23 @@ def _pg_db(base_url: str) -> tuple[str, Any]:
     return url, drop
 
 
-def run_all(events: int, connections: int, max_seconds: int, pg_url: str | None) -> list[dict[str, Any]]:
+def run_all(
+    events: int, connections: int, max_seconds: int, pg_url: str | None, workers: int = 1
+) -> list[dict[str, Any]]:
     """Bare peer, then ingest and full on SQLite (and PostgreSQL when given)."""
-    results = [dict(run_one("bare", "sqlite://", events, connections, max_seconds), db="-")]
+    os.environ["SIYU_SECRET_KEY"] = SECRET  # the worker must hash identities like the server
+    results = [dict(run_one("bare", "sqlite://", events, connections, max_seconds, workers), db="-")]
     with tempfile.TemporaryDirectory() as tmp:
         url = _sqlite_db(Path(tmp))
         for mode in ("ingest", "full"):
-            results.append(dict(run_one(mode, url, events, connections, max_seconds), db="SQLite"))
+            results.append(dict(run_one(mode, url, events, connections, max_seconds, workers), db="SQLite"))
     if pg_url:
         url, drop = _pg_db(pg_url)
         try:
             for mode in ("ingest", "full"):
-                results.append(dict(run_one(mode, url, events, connections, max_seconds), db="PostgreSQL"))
+                results.append(
+                    dict(run_one(mode, url, events, connections, max_seconds, workers), db="PostgreSQL")
+                )
         finally:
             drop()
     return results
@@ -360,6 +402,14 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['mode']} | {r['db']} | {r['requests']} | {r['ok']} | {r.get('stored', '-')} | "
             f"{r['eps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
         )
+    for r in results:
+        w = r.get("worker")
+        if w:
+            lines.append(
+                f"\nWorker (`process-callbacks`) on {r['db']}: {w['processed']} callbacks processed "
+                f"in {w['seconds']:.1f} s = {w['processed'] / w['seconds']:.0f} events/s"
+                f" (failed: {w['failed']})"
+            )
     return "\n".join(lines)
 
 
@@ -386,15 +436,17 @@ def main() -> None:
     s = sub.add_parser("serve")
     s.add_argument("mode", choices=["bare", "ingest", "full"])
     s.add_argument("port", type=int)
+    s.add_argument("workers", type=int, nargs="?", default=1)
     parser.add_argument("--events", type=int, default=30000, help="distinct callbacks per run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="time limit per run")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--pg", default=os.environ.get("SIYU_BENCH_PG_URL"), help="PostgreSQL server URL")
     args = parser.parse_args()
     if args.cmd == "serve":
-        serve(args.mode, args.port)
+        serve(args.mode, args.port, args.workers)
         return
-    results = run_all(args.events, args.connections, args.seconds, args.pg)
+    results = run_all(args.events, args.connections, args.seconds, args.pg, args.workers)
     print(table(results))
     print(
         f"\ntarget: >= {TARGET_EPS} events/s and p99 < {TARGET_P99_MS:.0f} ms "

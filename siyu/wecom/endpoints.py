@@ -27,7 +27,7 @@ from siyu.kit.errors import NotFound
 from siyu.kit.scope import ensure_workspace
 from siyu.models import Workspace
 from siyu.wecom.callbacks.inbox import parse_event
-from siyu.wecom.callbacks.processing import process_callback
+from siyu.wecom.callbacks.processing import drain
 from siyu.wecom.callbacks.writer import writer_for
 from siyu.wecom.crypto import CallbackCrypto, CallbackError
 from siyu.wecom.settings import resolve_app
@@ -146,7 +146,7 @@ async def _receive(request: Request, slug: str | None, background: BackgroundTas
     # An ingest-only deployment (app.state.wecom_process_in_background = False) leaves
     # processing to a `siyu wecom process-callbacks --follow` worker.
     if stored.created and ev.handled and getattr(request.app.state, "wecom_process_in_background", True):
-        background.add_task(process_callback, factory, stored.callback_id)
+        background.add_task(drain, factory, settings.database_url)
     # WeCom needs a 200 with any body; "success" is what its samples answer.
     return PlainTextResponse("success")
 

@@ -49,7 +49,7 @@ def test_crash_after_accept_is_completed_by_process_pending(
     import siyu.wecom.endpoints as endpoints
 
     # The process dies right after answering 200: the background processing never runs.
-    monkeypatch.setattr(endpoints, "process_callback", lambda *_a, **_k: None)
+    monkeypatch.setattr(endpoints, "drain", lambda *_a, **_k: None)
     for i in range(5):
         wecom.send("add_external_contact", create_time=T0 + i, external_userid=f"wmCRASH{i:04d}")
     wecom.send("del_follow_user", create_time=T0 + 100, external_userid="wmCRASH0000")
@@ -178,3 +178,21 @@ def test_kill_9_loses_no_accepted_callback(env: Settings, session: Session, tmp_
     stored = {f.external_userid for f in session.scalars(select(Follow))}
     assert accepted <= stored, f"lost: {sorted(accepted - stored)[:5]}"
     assert _statuses(session).get("pending", 0) == 0
+
+
+def test_one_broken_callback_does_not_hold_back_its_batch(
+    wecom: WeComSender, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import siyu.wecom.endpoints as endpoints
+
+    monkeypatch.setattr(endpoints, "drain", lambda *_a, **_k: None)
+    wecom.send("add_external_contact", external_userid="wmGOOD0001")
+    broken = payload("add_external_contact", create_time=T0 + 1).replace(
+        "<ExternalUserID><![CDATA[wmAJ2GCAAAXtWyujaWJHDDGi0mACAAAA]]></ExternalUserID>", ""
+    )
+    assert wecom.post(broken).status_code == 200
+    wecom.send("add_external_contact", create_time=T0 + 2, external_userid="wmGOOD0002")
+    out = _process_cli(expect=1)
+    assert "has no ExternalUserID" in out
+    assert _statuses(session) == {"processed": 2, "failed": 1}
+    assert {f.external_userid for f in session.scalars(select(Follow))} == {"wmGOOD0001", "wmGOOD0002"}

@@ -10,6 +10,7 @@ row is marked ``failed`` (fix the cause, then ``--retry-failed``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ from siyu.wecom.callbacks.inbox import parse_event
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Callbacks per transaction when draining a backlog.
+BATCH_SIZE = 25
 SessionFactory = Callable[[], Session]
 
 
@@ -113,12 +116,71 @@ def _record_failure(session: Session, callback_id: int, message: str, permanent:
     return row.status
 
 
+def process_batch(session_factory: SessionFactory, ids: list[int]) -> dict[int, str]:
+    """Process several callbacks in one transaction, each in its own savepoint.
+
+    The claim (an UPDATE of all ids still pending) comes first, so the transaction holds
+    the rows (PostgreSQL) or the write lock (SQLite) before anything is applied. One
+    callback's failure rolls back only its savepoint and is recorded on its row. If the
+    batch itself cannot commit, every callback is retried on its own.
+    """
+    statuses: dict[int, str] = {}
+    session = session_factory()
+    try:
+        session.execute(
+            update(WeComCallback)
+            .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
+            .values(attempts=WeComCallback.attempts + 1)
+        )
+        rows = list(
+            session.scalars(
+                select(WeComCallback)
+                .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
+                .order_by(WeComCallback.create_time, WeComCallback.id)
+            )
+        )
+        failures: list[tuple[int, str, bool]] = []
+        for row in rows:
+            callback_id = row.id
+            savepoint = session.begin_nested()
+            try:
+                _apply(session, row)
+                row.status = "processed"
+                row.processed_at = utcnow()
+                row.error = None
+                session.flush()
+                savepoint.commit()
+                statuses[callback_id] = "processed"
+            except Exception as exc:  # recorded below, in the same transaction
+                savepoint.rollback()
+                permanent = isinstance(exc, CallbackDataError | SiyuError)
+                failures.append((callback_id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
+        for callback_id, message, permanent in failures:
+            log.warning("wecom callback %s failed: %s", callback_id, message)
+            failed = session.get(WeComCallback, callback_id)
+            assert failed is not None
+            failed.error = message
+            failed.status = "failed" if permanent or failed.attempts >= MAX_ATTEMPTS else "pending"
+            statuses[callback_id] = failed.status
+        session.commit()
+    except Exception:  # the batch could not commit: fall back to one transaction each
+        session.rollback()
+        log.warning("wecom callback batch of %d failed; processing one by one", len(ids), exc_info=True)
+        return {cid: process_callback(session_factory, cid) for cid in ids}
+    finally:
+        session.close()
+    for cid in ids:
+        statuses.setdefault(cid, "skipped")  # no longer pending: someone else did it
+    return statuses
+
+
 def process_pending(
     session_factory: SessionFactory,
     workspace_id: int | None = None,
     limit: int = 1000,
     *,
     retry_failed: bool = False,
+    batch_size: int = BATCH_SIZE,
 ) -> ProcessSummary:
     """Process pending callbacks (oldest WeCom time first); the crash-recovery path."""
     summary = ProcessSummary()
@@ -134,17 +196,17 @@ def process_pending(
             q = q.where(WeComCallback.workspace_id == workspace_id)
         # Oldest first so state is built in the order WeCom saw it.
         ids = list(session.scalars(q.order_by(WeComCallback.create_time, WeComCallback.id).limit(limit)))
-    for callback_id in ids:
-        status = process_callback(session_factory, callback_id)
-        if status == "processed":
-            summary.processed += 1
-        elif status == "failed":
-            summary.failed += 1
-            summary.errors.append(f"callback {callback_id}: {_error_of(session_factory, callback_id)}")
-        elif status == "pending":
-            summary.retried += 1
-        else:
-            summary.skipped += 1
+    for start in range(0, len(ids), batch_size):
+        for callback_id, status in process_batch(session_factory, ids[start : start + batch_size]).items():
+            if status == "processed":
+                summary.processed += 1
+            elif status == "failed":
+                summary.failed += 1
+                summary.errors.append(f"callback {callback_id}: {_error_of(session_factory, callback_id)}")
+            elif status == "pending":
+                summary.retried += 1
+            else:
+                summary.skipped += 1
     return summary
 
 
@@ -152,3 +214,37 @@ def _error_of(session_factory: SessionFactory, callback_id: int) -> str:
     with session_factory() as session:
         row = session.get(WeComCallback, callback_id)
         return (row.error or "") if row is not None else ""
+
+
+class _DrainState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dirty = False
+
+
+_drains: dict[str, _DrainState] = {}
+_drains_lock = threading.Lock()
+
+
+def drain(session_factory: SessionFactory, key: str) -> None:
+    """Process everything pending, once per process at a time (the after-200 task).
+
+    Many requests finish at once; the first runs the drain and the others only mark it
+    dirty, so it makes another pass. Callbacks are taken in batches (one transaction
+    each) instead of one transaction per request.
+    """
+    with _drains_lock:
+        state = _drains.setdefault(key, _DrainState())
+    state.dirty = True
+    while state.dirty:
+        if not state.lock.acquire(blocking=False):
+            return  # the running drain will see the flag and go round again
+        try:
+            while state.dirty:
+                state.dirty = False
+                while True:
+                    done = process_pending(session_factory, None, BATCH_SIZE * 4)
+                    if done.processed + done.skipped == 0 or done.total < BATCH_SIZE * 4:
+                        break
+        finally:
+            state.lock.release()
