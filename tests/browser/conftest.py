@@ -73,5 +73,17 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN", base_url=server)
     context.set_default_timeout(15_000)
     pg = context.new_page()
+    problems: list[str] = []
+    # Every page must run clean: no script errors, nothing the CSP had to block.
+    pg.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    pg.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     yield pg
     context.close()
+    assert not problems, problems

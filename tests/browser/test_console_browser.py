@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -72,12 +73,12 @@ def test_filter_customers_with_live_count(page: Any, seeded: int, artifacts_dir:
     assert "138****8001" in page.inner_text("#customer-table")
 
     page.fill("#filter-q", "city:杭州")  # typing updates the count before any submit
-    page.wait_for_function("document.querySelector('#live-count').innerText === '共 1 位客户'")
+    expect(page.locator("#live-count")).to_have_text("共 1 位客户")
     page.fill("#filter-q", "city:杭州 AND")
     page.wait_for_selector("#filter-error:not([hidden])")
     assert "第" in page.inner_text("#filter-error")
     page.fill("#filter-q", "spent>=80")
-    page.wait_for_function("document.querySelector('#live-count').innerText === '共 2 位客户'")
+    expect(page.locator("#live-count")).to_have_text("共 2 位客户")
     page.press("#filter-q", "Enter")
     page.wait_for_url(re.compile(r"/customers\?q=spent"))
     assert page.locator("#customer-table tbody tr").count() == 2

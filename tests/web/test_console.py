@@ -105,6 +105,12 @@ def test_pages_redirect_to_login_and_login_needs_csrf(client: TestClient, seeded
     assert res.status_code == 303
     assert res.headers["location"].startswith("/login?next=/customers")
 
+    # Pages may not be framed (clickjacking) and run only the console's own scripts.
+    login_page = client.get("/login")
+    assert "script-src 'self'" in login_page.headers["content-security-policy"]
+    assert login_page.headers["x-frame-options"] == "DENY"
+    assert login_page.headers["cache-control"] == "no-store"
+
     # A form posted without the token (another site) is refused in Chinese.
     res = client.post("/login", data={"name": "boss", "password": PASSWORD})
     assert res.status_code == 403

@@ -23,7 +23,7 @@ from siyu.web.auth import (
     valid_csrf,
 )
 from siyu.web.console.deps import ConsoleUser
-from siyu.web.console.render import templates
+from siyu.web.console.render import secure_page, templates
 
 router = APIRouter()
 
@@ -70,7 +70,7 @@ def _login_page(
         status_code=status_code,
     )
     response.raw_headers.extend(h for h in carrier.raw_headers if h[0] == b"set-cookie")
-    response.headers["Cache-Control"] = "no-store"
+    secure_page(response)
     return response
 
 

@@ -146,6 +146,15 @@
   var runs = document.getElementById("import-runs");
   if (runs && runs.dataset.running) setTimeout(function () { window.location.reload(); }, 2000);
 
+  // Small behaviours kept out of the HTML, so that the page needs no inline script (CSP).
+  var menu = document.getElementById("menu-toggle");
+  if (menu) menu.addEventListener("click", function () {
+    document.getElementById("sidebar").classList.toggle("open");
+  });
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
+
   // Forms that ask before they act (data-confirm="…").
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
