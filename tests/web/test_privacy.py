@@ -117,6 +117,8 @@ def test_anonymise_removes_pii_and_keeps_the_books(api: TestClient, world: World
     assert profile["anonymised_at"] is not None
     found = api.get("/api/v1/customers", headers=world.h("owner"), params={"search": PHONE_ZHANG}).json()
     assert found["total"] == 0
+    listed = api.get("/api/v1/customers", headers=world.h("owner")).json()
+    assert zhang not in [c["id"] for c in listed["items"]]
     assert_error(
         api.post(f"/api/v1/customers/{zhang}/reveal-phone", headers=world.h("owner")), 404, field="phone"
     )

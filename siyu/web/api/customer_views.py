@@ -104,7 +104,9 @@ def list_query(
     stmt = (
         select(Customer)
         .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
-        .where(customer_scope(user), Customer.merged_into_id.is_(None))
+        # Merged tombstones and anonymised profiles are no one to work with: like every
+        # count and audience, the list leaves them out (they stay readable by id).
+        .where(customer_scope(user), Customer.merged_into_id.is_(None), Customer.anonymised_at.is_(None))
     )
     warnings: list[str] = []
     if search and search.strip():
