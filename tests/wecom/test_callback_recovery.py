@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,9 +38,10 @@ def _statuses(session: Session) -> dict[str, int]:
 
 
 def _process_cli(*args: str, expect: int = 0) -> str:
-    from siyu.wecom.callbacks_cli import app
+    """`siyu wecom process-callbacks ARGS` through the real CLI root."""
+    from siyu.cli.main import app
 
-    result = CliRunner().invoke(app, ["process-callbacks", *args])
+    result = CliRunner().invoke(app, ["wecom", "process-callbacks", *args])
     assert result.exit_code == expect, result.output
     return result.output
 
@@ -196,3 +199,14 @@ def test_one_broken_callback_does_not_hold_back_its_batch(
     assert "has no ExternalUserID" in out
     assert _statuses(session) == {"processed": 2, "failed": 1}
     assert {f.external_userid for f in session.scalars(select(Follow))} == {"wmGOOD0001", "wmGOOD0002"}
+
+
+def test_inbox_listing_shows_counts_and_errors_without_bodies(wecom: WeComSender, cli: Any) -> None:
+    wecom.send("add_external_contact", state="secret_state_value")
+    wecom.send("unknown_event")
+    out = json.loads(cli("wecom", "callbacks", "--json").stdout)
+    assert out["counts"] == {"processed": 1, "ignored": 1}
+    assert {c["change_type"] for c in out["callbacks"]} == {"add_external_contact", "update_user"}
+    assert "secret_state_value" not in json.dumps(out)  # bodies stay in the database
+    bad = cli("wecom", "callbacks", "--status", "done", expect=2)
+    assert "--status 'done' is not pending, processed, failed or ignored" in bad.stderr
