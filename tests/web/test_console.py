@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -161,6 +162,12 @@ def test_dashboard_shows_figures_in_yuan(client: TestClient, seeded: int) -> Non
     # 199 + 88.50 + 560 paid; the 42 yuan order was refunded in full.
     assert "¥847.50" in html
     assert 'id="chart-orders"' in html
+    assert '<option value="30" selected>近 30 天</option>' in html
+    week = client.get("/?days=7").text
+    assert '<option value="7" selected>近 7 天</option>' in week
+    week_data = re.search(r'id="dashboard-data">(.*?)</script>', week, re.S)
+    assert week_data
+    assert len(json.loads(week_data.group(1))["days"]) == 7
     data = re.search(r'id="dashboard-data">(.*?)</script>', html, re.S)
     assert data
     assert '"orders"' in data.group(1)

@@ -11,13 +11,18 @@ from siyu.web.console.queries import dashboard
 from siyu.web.console.render import render
 
 router = APIRouter()
+# Windows the per-day charts offer (days); anything else falls back to the default.
+WINDOWS = (7, 30, 90, 180)
 WINDOW_DAYS = 30
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+def dashboard_page(
+    request: Request, user: ConsoleUser, db: DbSession, days: int = WINDOW_DAYS
+) -> HTMLResponse:
     """The operations lead's first page."""
-    d = dashboard(db, user, days=WINDOW_DAYS)
+    days = days if days in WINDOWS else WINDOW_DAYS
+    d = dashboard(db, user, days=days)
     chart_data = {
         "days": d.days,
         "new_friends": d.new_friends,
@@ -26,4 +31,6 @@ def dashboard_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLRe
         "layers": {k: [[label, n] for label, n in v] for k, v in d.layers.items()},
         "rfm": [[label, n] for label, n in d.rfm],
     }
-    return render(request, "dashboard.html", {"d": d, "days": WINDOW_DAYS, "chart_data": chart_data})
+    return render(
+        request, "dashboard.html", {"d": d, "days": days, "windows": WINDOWS, "chart_data": chart_data}
+    )
