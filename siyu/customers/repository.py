@@ -6,9 +6,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from siyu.customers.bulk import bulk_insert, bulk_update
 from siyu.models import (
     Customer,
     CustomerIdentity,
@@ -30,70 +31,6 @@ T = TypeVar("T")
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def allocate_ids(session: Session, model: Any, n: int) -> list[int]:
-    """Reserve ``n`` primary keys for a bulk insert.
-
-    RETURNING with ordered rows falls back to one statement per row on SQLite, so ids
-    are handed out up front. PostgreSQL draws them from the column's sequence; SQLite
-    has one writer at a time and the import takes the write lock first (see
-    ``siyu.orders.service``), so max(id) + 1… is free. A clash still fails loudly on the
-    primary key, never silently.
-    """
-    if n <= 0:
-        return []
-    table: Table = model.__table__
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": table.name, "n": n},
-        )
-        return [int(r[0]) for r in rows]
-    start = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
-    return list(range(start, start + n))
-
-
-def bulk_insert(
-    session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
-) -> list[int]:
-    """Core executemany insert (no ORM per-row work); with_ids assigns and returns new ids."""
-    if not rows:
-        return []
-    table: Table = model.__table__
-    ids: list[int] = []
-    if with_ids and len(rows) <= 8:
-        # A few rows (a WeCom callback, a small batch): let the database number them.
-        stmt = insert(table).returning(table.c.id)
-        return [int(session.connection().execute(stmt, row).scalar_one()) for row in rows]
-    if with_ids:
-        ids = allocate_ids(session, model, len(rows))
-        for row, new_id in zip(rows, ids, strict=True):
-            row["id"] = new_id
-    # Through the connection, not the session: the ORM would route a mapped table's
-    # insert through its per-row bulk machinery.
-    session.connection().execute(insert(table), rows)
-    return ids
-
-
-def bulk_update(session: Session, model: Any, rows: list[dict[str, Any]], *, pk: str = "id") -> None:
-    """Core executemany update by primary key; rows with the same keys share one statement."""
-    table: Table = model.__table__
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(k for k in row if k != pk)), []).append(row)
-    for keys, group in groups.items():
-        if not keys:
-            continue
-        stmt = (
-            update(table)
-            .where(table.c[pk] == bindparam("k_" + pk))
-            .values({k: bindparam("v_" + k) for k in keys})
-        )
-        session.connection().execute(
-            stmt, [{"k_" + pk: r[pk], **{"v_" + k: r[k] for k in keys}} for r in group]
-        )
 
 
 def identity_owners(
@@ -297,7 +234,7 @@ def list_customers(session: Session, *, workspace_id: int, limit: int, offset: i
         .limit(limit)
         .offset(offset)
     )
-    return list(session.execute(stmt).tuples())
+    return list(session.execute(stmt).all())
 
 
 def masked_phones(session: Session, customer_ids: Iterable[int]) -> dict[int, str]:

@@ -261,6 +261,8 @@ def resolve_customer(
         actor=actor,
         names=[name],
     )
+    if res.merged:
+        refresh_stats(session, workspace_id=workspace_id, customer_ids=[s for s, _ in res.merged])
     cid = res.customer_ids[0]
     if cid is None:
         raise Invalid("no usable identity (a masked phone is not an identity)", field="identities")

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.customers.repository import bulk_insert, bulk_update, chunks
+from siyu.customers.bulk import bulk_insert, bulk_update
+from siyu.customers.repository import chunks
 from siyu.models import Event, ImportRowError, ImportRun, Order, OrderItem
 
 # Order columns an import writes and compares to decide created / updated / unchanged.

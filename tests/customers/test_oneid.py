@@ -202,3 +202,25 @@ def test_refresh_stats_for_a_customer_without_orders(session: Session, workspace
     assert st is not None
     assert (st.orders_count, st.net_fen, st.first_paid_at, st.products) == (0, 0, None, {})
     assert session.scalar(select(func.count()).select_from(CustomerStats)) == 1
+
+
+def test_resolve_customer_merge_keeps_stats_exact(
+    cli: CliRun, session: Session, workspace_id: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text(
+        "order_id,paid_at,amount,buyer_id,unionid\no1,2024-01-05,10.00,alice,\no2,2024-01-06,20.50,,oX\n",
+        encoding="utf-8",
+    )
+    cli("import", "orders", path)
+    # WeCom learns that the Taobao-less "alice" of the shop and unionid oX are one person.
+    c = resolve_customer(
+        session,
+        workspace_id=workspace_id,
+        identities=[IdentityInput("buyer_id", "alice", "generic"), IdentityInput("unionid", "oX")],
+        source="wecom",
+    )
+    st = session.get(CustomerStats, c.id)
+    assert st is not None
+    assert (st.orders_count, st.net_fen, st.purchase_days) == (2, 3050, 2)
+    assert session.scalar(select(func.count()).select_from(CustomerStats)) == 1
