@@ -128,11 +128,89 @@ def callbacks(
         console.print(table)
 
 
+def configure(
+    workspace: WorkspaceOpt = None,
+    corp_id: Annotated[
+        str | None, typer.Option(help="Corp id (企业ID), also the callback receive id.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="SIYU_WECOM_SET_TOKEN", help="Callback Token (env SIYU_WECOM_SET_TOKEN)."),
+    ] = None,
+    aes_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIYU_WECOM_SET_AES_KEY", help="43-character EncodingAESKey (env SIYU_WECOM_SET_AES_KEY)."
+        ),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="SIYU_WECOM_SET_SECRET", help="App secret (env SIYU_WECOM_SET_SECRET)."),
+    ] = None,
+    agent_id: Annotated[str | None, typer.Option(help="Agent id of the app.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="API base URL (a proxy, or the simulator).")] = None,
+) -> None:
+    """Set a workspace's WeCom app (secrets are stored encrypted); omitted fields stay as they are."""
+    from siyu.wecom.settings import save_app
+
+    with workspace_session(workspace) as (session, ws):
+        save_app(
+            session,
+            workspace_id=ws.id,
+            corp_id=corp_id,
+            token=token,
+            aes_key=aes_key,
+            secret=secret,
+            agent_id=agent_id,
+            api_base=api_base,
+        )
+        slug = ws.slug
+    console.print(
+        f"WeCom app of workspace [bold]{slug}[/] saved; callback URL path: "
+        f"/wecom/callback/{slug} (the default workspace also answers on /wecom/callback)"
+    )
+
+
+def show_config(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a workspace's WeCom app config, secrets masked."""
+    import json
+
+    from siyu.wecom.settings import resolve_app
+
+    def masked(value: str) -> str:
+        return (
+            "" if not value else f"{value[:2]}…{value[-2:]} ({len(value)} chars)" if len(value) > 6 else "***"
+        )
+
+    with workspace_session(workspace) as (session, ws):
+        cfg = resolve_app(session, ws)
+    out = {
+        "workspace": cfg.workspace_slug,
+        "corp_id": cfg.corp_id,
+        "agent_id": cfg.agent_id,
+        "api_base": cfg.api_base,
+        "token": masked(cfg.token),
+        "aes_key": masked(cfg.aes_key),
+        "secret": masked(cfg.secret),
+        "callbacks_ready": cfg.has_callback,
+        "timestamp_tolerance_s": cfg.timestamp_tolerance,
+    }
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    for key, value in out.items():
+        console.print(f"{key:>22}: {value}", highlight=False)
+
+
 app.command("process-callbacks")(process_callbacks)
 app.command("callbacks")(callbacks)
+app.command("configure")(configure)
+app.command("config")(show_config)
 
 
 def register(parent: typer.Typer) -> None:
-    """Add ``process-callbacks`` and ``callbacks`` to a Typer app (the ``siyu wecom`` group)."""
+    """Add the inbox and app-config commands to a Typer app (the ``siyu wecom`` group)."""
     parent.command("process-callbacks")(process_callbacks)
     parent.command("callbacks")(callbacks)
+    parent.command("configure")(configure)
+    parent.command("config")(show_config)

@@ -97,29 +97,42 @@ def save_app(
     session: Session,
     *,
     workspace_id: int,
-    corp_id: str,
-    token: str = "",
-    aes_key: str = "",
-    secret: str = "",
-    agent_id: str = "",
+    corp_id: str | None = None,
+    token: str | None = None,
+    aes_key: str | None = None,
+    secret: str | None = None,
+    agent_id: str | None = None,
     api_base: str | None = None,
     name: str = DEFAULT_APP,
 ) -> WeComApp:
-    """Create or update a workspace's WeCom app, encrypting Token, AES key and secret."""
-    if not corp_id.strip():
-        raise Invalid("corp id is empty", field="corp_id")
+    """Create or update a workspace's WeCom app; None leaves a field as it is, "" clears it.
+
+    Token, EncodingAESKey and secret are stored encrypted with the PII vault.
+    """
     if aes_key:
         decode_aes_key(aes_key)  # refuses a key of the wrong length or alphabet
+    if api_base and not api_base.startswith(("https://", "http://")):
+        raise Invalid(f"API base {api_base!r} is not an http(s) URL", field="api_base")
     vault = get_vault()
     app = session.scalar(select(WeComApp).where(WeComApp.workspace_id == workspace_id, WeComApp.name == name))
     if app is None:
-        app = WeComApp(workspace_id=workspace_id, name=name, corp_id=corp_id.strip())
+        if not (corp_id or "").strip():
+            raise Invalid("a new WeCom app needs a corp id", field="corp_id")
+        app = WeComApp(workspace_id=workspace_id, name=name, corp_id=(corp_id or "").strip())
         session.add(app)
-    app.corp_id = corp_id.strip()
-    app.agent_id = agent_id or None
-    app.token_enc = vault.encrypt(token) if token else None
-    app.aes_key_enc = vault.encrypt(aes_key) if aes_key else None
-    app.secret_enc = vault.encrypt(secret) if secret else None
-    app.api_base = api_base if api_base and api_base != DEFAULT_WECOM_API_BASE else None
+    if corp_id is not None:
+        if not corp_id.strip():
+            raise Invalid("corp id is empty", field="corp_id")
+        app.corp_id = corp_id.strip()
+    if agent_id is not None:
+        app.agent_id = agent_id.strip() or None
+    if token is not None:
+        app.token_enc = vault.encrypt(token) if token else None
+    if aes_key is not None:
+        app.aes_key_enc = vault.encrypt(aes_key) if aes_key else None
+    if secret is not None:
+        app.secret_enc = vault.encrypt(secret) if secret else None
+    if api_base is not None:
+        app.api_base = api_base.rstrip("/") if api_base and api_base != DEFAULT_WECOM_API_BASE else None
     session.flush()
     return app

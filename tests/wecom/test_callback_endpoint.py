@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -193,3 +195,29 @@ def test_unknown_workspace_is_404(wecom: WeComSender) -> None:
     resp = sender.post(payload("chat_create"))
     assert resp.status_code == 404
     assert "nope" in resp.json()["error"]["message"]
+
+
+def test_configure_a_workspace_app_through_the_cli(wecom: WeComSender, cli: Any, session: Session) -> None:
+    key = new_encoding_aes_key()
+    cli(
+        "wecom", "configure", "-w", "brand-c", "--corp-id", "ww_brand_c", "--token", "tok-c", "--aes-key", key
+    )
+    shown = json.loads(cli("wecom", "config", "-w", "brand-c", "--json").stdout)
+    assert shown["corp_id"] == "ww_brand_c"
+    assert shown["callbacks_ready"] is True
+    assert key not in json.dumps(shown)
+    assert "tok-c" not in json.dumps(shown)
+    sender = WeComSender(
+        wecom.client, CallbackCrypto("tok-c", key, "ww_brand_c"), path="/wecom/callback/brand-c"
+    )
+    assert sender.post(payload("chat_create")).status_code == 200
+    # Changing only the secret keeps the callback settings.
+    cli("wecom", "configure", "-w", "brand-c", "--secret", "s3cret")
+    assert json.loads(cli("wecom", "config", "-w", "brand-c", "--json").stdout)["callbacks_ready"] is True
+
+
+def test_configure_refuses_a_bad_aes_key(cli: Any) -> None:
+    bad = cli("wecom", "configure", "-w", "brand-d", "--corp-id", "ww1", "--aes-key", "tooshort", expect=2)
+    assert "EncodingAESKey must be 43 characters long, got 8" in bad.stderr
+    missing = cli("wecom", "config", "-w", "brand-d", expect=2)
+    assert "has no WeCom app configured" in missing.stderr
