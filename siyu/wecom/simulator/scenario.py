@@ -54,10 +54,14 @@ class Scenario:
             self.state.staff[userid] = staff
             return staff
 
-    def new_customer(self, name: str, *, unionid: str | None = None, gender: int = 0) -> str:
+    def new_customer(
+        self, name: str, *, unionid: str | None = None, gender: int = 0, external_userid: str | None = None
+    ) -> str:
         """A WeChat user who is not yet anyone's friend; returns their external_userid."""
         with self.state.lock:
-            ext = new_id("wm", 30)
+            ext = external_userid or new_id("wm", 30)
+            if ext in self.state.customers:
+                raise SimError(40058, f"external_userid {ext} exists")
             self.state.customers[ext] = Customer(
                 ext, name, gender, unionid, f"https://wx.qlogo.cn/sim/{ext}/0"
             )
@@ -216,16 +220,18 @@ class Scenario:
 
     # --- tags (admin console) --------------------------------------------------------
 
-    def admin_add_tag(self, group_name: str, name: str) -> str:
+    def admin_add_tag(
+        self, group_name: str, name: str, *, tag_id: str | None = None, group_id: str | None = None
+    ) -> str:
         """An admin adds a corp tag in the console: change_external_tag create."""
         with self.state.lock:
             st = self.state
             group = next((g for g in st.tag_groups.values() if g.name == group_name), None)
             now = st.now()
             if group is None:
-                group = TagGroup(new_id("et", 20), group_name, 0, now)
+                group = TagGroup(group_id or new_id("et", 20), group_name, 0, now)
                 st.tag_groups[group.group_id] = group
-            tag = Tag(new_id("et", 20), name, 0, now)
+            tag = Tag(tag_id or new_id("et", 20), name, 0, now)
             group.tags[tag.id] = tag
         self._emit(TAG, "create", Id=tag.id, TagType="tag")
         return tag.id
@@ -243,13 +249,15 @@ class Scenario:
 
     # --- groups ----------------------------------------------------------------------
 
-    def create_group(self, owner: str, name: str, *, staff: Sequence[str] = ()) -> str:
+    def create_group(
+        self, owner: str, name: str, *, staff: Sequence[str] = (), chat_id: str | None = None
+    ) -> str:
         """The staff member creates a customer group: change_external_chat create."""
         with self.state.lock:
             st = self.state
             st.get_staff(owner)
             now = st.now()
-            chat_id = new_id("wr", 30)
+            chat_id = chat_id or new_id("wr", 30)
             group = GroupChat(chat_id, name, owner, now)
             for u in [owner, *staff]:
                 group.members[u] = Member(u, 1, now, 1, owner if u != owner else None, st.get_staff(u).name)

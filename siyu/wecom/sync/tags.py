@@ -61,7 +61,17 @@ def sync_corp_tags(session: Session, *, workspace_id: int, groups: list[CorpTagG
             continue
         seen_groups.add(group.group_id)
         local_group = groups_by_wecom.get(group.group_id)
-        if local_group is not None and local_group.name != group.group_name:
+        if local_group is None:
+            # Known by name only (made in siyu, or re-created upstream): link it.
+            local_group = session.scalar(
+                select(TagGroup).where(
+                    TagGroup.workspace_id == workspace_id, TagGroup.name == group.group_name
+                )
+            )
+            if local_group is not None:
+                local_group.wecom_group_id = group.group_id
+                local_group.deleted_at = None
+        elif local_group.name != group.group_name:
             clash = session.scalar(
                 select(TagGroup.id).where(
                     TagGroup.workspace_id == workspace_id, TagGroup.name == group.group_name
@@ -96,12 +106,14 @@ def sync_corp_tags(session: Session, *, workspace_id: int, groups: list[CorpTagG
             result.by_wecom_id[tag.id] = made.id
             result.created += 0 if revived and made is local else 1
     now = utcnow()
-    for wid, local in by_wecom.items():
-        if wid not in seen_tags and local.deleted_at is None:
+    # Compare the id the row holds now: a tag re-created upstream under the same name
+    # was relinked above to its new id and must not be deleted under its old one.
+    for local in by_wecom.values():
+        if local.wecom_tag_id not in seen_tags and local.deleted_at is None:
             local.deleted_at = now
             result.deleted += 1
-    for wid, local_group in groups_by_wecom.items():
-        if wid not in seen_groups and local_group.deleted_at is None:
+    for local_group in groups_by_wecom.values():
+        if local_group.wecom_group_id not in seen_groups and local_group.deleted_at is None:
             local_group.deleted_at = now
     session.flush()
     return result
