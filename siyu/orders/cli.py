@@ -56,7 +56,9 @@ def import_orders_cmd(
 def _print_summaries(summaries: list[ImportSummary]) -> None:
     table = Table(title="Import summary", title_justify="left")
     for col in ("file", "format", "rows", "failed", "created", "updated", "unchanged", "customers new"):
-        table.add_column(col, justify="left" if col in ("file", "format") else "right")
+        table.add_column(
+            col, justify="left" if col in ("file", "format") else "right", overflow="fold", min_width=4
+        )
     for s in summaries:
         table.add_row(
             s.file,

@@ -133,12 +133,14 @@ def import_orders(
     return summaries
 
 
-def _records(plan: FilePlan, tz: str) -> Iterator[tuple[int, OrderRecord | RowErrorOut]]:
-    """Parsed rows of a file in order: a record, or the error that kept the row out."""
+def _records(plan: FilePlan, tz: str, after: int = 0) -> Iterator[tuple[int, OrderRecord | RowErrorOut]]:
+    """Parsed rows after line ``after``, in order: a record, or the error that kept the row out."""
     fp, fmt, cols = plan.probe, plan.fmt, plan.cols
     name = fp.path.name
     rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
     for line, row in rows:
+        if line <= after:
+            continue
         if isinstance(row, str):
             yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
             continue
@@ -185,15 +187,13 @@ def _run_file(
         status="running",
         resumed_after_line=resume_after,
     )
-    task = bar.add_task(fp.path.name, total=None) if bar is not None else None
+    task = bar.add_task(fp.path.name, total=fp.rows or None) if bar is not None else None
     source = f"import:{run_id}"
     records: list[OrderRecord] = []
     errors: list[RowErrorOut] = []
     last_line = resume_after
     try:
-        for line, item in _records(plan, tz):
-            if line <= resume_after:
-                continue
+        for line, item in _records(plan, tz, resume_after):
             last_line = line
             if isinstance(item, RowErrorOut):
                 errors.append(item)
@@ -202,7 +202,7 @@ def _run_file(
             if len(records) + len(errors) >= batch_size:
                 _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor)
                 if bar is not None and task is not None:
-                    bar.update(task, completed=summary.rows_total)
+                    bar.update(task, completed=summary.rows_total + resume_after)
                 records, errors = [], []
         _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, final=True)
     except BaseException as exc:

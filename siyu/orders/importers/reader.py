@@ -34,6 +34,8 @@ class FileProbe:
     layout: str  # csv | jsonl
     delimiter: str
     header: list[str]
+    # Data rows, estimated from line breaks (quoted cells may hold more): for progress.
+    rows: int = 0
 
 
 def _valid(path: Path, encoding: str) -> bool:
@@ -58,6 +60,7 @@ def probe(path: Path) -> FileProbe:
     utf8 = codecs.getincrementaldecoder("utf-8")()
     utf8_ok = True
     size = 0
+    newlines = 0
     head = b""
     try:
         with path.open("rb") as fh:
@@ -65,6 +68,7 @@ def probe(path: Path) -> FileProbe:
                 if not head:
                     head = chunk[:8192]
                 size += len(chunk)
+                newlines += chunk.count(b"\n")
                 digest.update(chunk)
                 if utf8_ok:
                     try:
@@ -104,10 +108,10 @@ def probe(path: Path) -> FileProbe:
             raise ImportFileError(f"{path}: line 1 is not valid JSON ({exc.msg})", field="file") from exc
         if not isinstance(obj, dict):
             raise ImportFileError(f"{path}: line 1 is not a JSON object", field="file")
-        return FileProbe(path, size, digest.hexdigest(), encoding, "jsonl", "", list(obj))
+        return FileProbe(path, size, digest.hexdigest(), encoding, "jsonl", "", list(obj), newlines)
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter), [])
-    return FileProbe(path, size, digest.hexdigest(), encoding, "csv", delimiter, header)
+    return FileProbe(path, size, digest.hexdigest(), encoding, "csv", delimiter, header, max(newlines - 1, 0))
 
 
 def iter_csv(fp: FileProbe) -> Iterator[tuple[int, list[str]]]:
