@@ -32,8 +32,8 @@ from siyu.customers.schemas import (
 from siyu.customers.tags import customer_tags
 from siyu.kit import audit
 from siyu.kit.errors import Invalid, NotFound
-from siyu.kit.pii import PIIError, get_vault, mask_phone, normalise_phone
-from siyu.kit.timeutil import local_day, utcnow
+from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone
+from siyu.kit.timeutil import utcnow, zone
 from siyu.models import Customer, Workspace
 
 __all__ = [
@@ -67,7 +67,7 @@ class _Prepared:
     value: str  # normalised (E.164 for phones)
 
 
-def _prepare(ident: IdentityInput) -> _Prepared | None:
+def _prepare(ident: IdentityInput, vault: PIIVault) -> _Prepared | None:
     """Normalise one identity; None when it cannot be a key (empty or masked phone)."""
     kind = ident.kind
     if kind not in IDENTITY_KINDS:
@@ -86,7 +86,7 @@ def _prepare(ident: IdentityInput) -> _Prepared | None:
     platform = "" if kind in GLOBAL_KINDS else (ident.platform or "").strip().lower()
     if kind in ("buyer_id", "openid") and not platform:
         raise Invalid(f"a {kind} needs the platform it belongs to", field="platform")
-    digest = get_vault().identity_hash(kind, value, platform)
+    digest = vault.identity_hash(kind, value, platform)
     return _Prepared((kind, platform, digest), kind, platform, value[:200])
 
 
@@ -127,11 +127,12 @@ def resolve_batch(
     ``known_customer_ids`` ties a group to a customer it already belongs to (an order
     imported before), so a new key on that order links to the same person.
     """
+    vault = get_vault()
     prepared: list[list[_Prepared]] = []
     for group in groups:
         seen: dict[_Key, _Prepared] = {}
         for ident in group:
-            p = _prepare(ident)
+            p = _prepare(ident, vault)
             if p is not None:
                 seen.setdefault(p.key, p)
         prepared.append(list(seen.values()))
@@ -217,7 +218,6 @@ def resolve_batch(
         comp_customer[root] = cid
     result.created = len(rows)
 
-    vault = get_vault()
     new_identities: dict[_Key, dict[str, Any]] = {}
     for i, plist in enumerate(prepared):
         owner = comp_customer.get(uf.find(("g", i)))
@@ -374,7 +374,7 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
         return 0
     session.flush()
     ws = session.get(Workspace, workspace_id)
-    tz = ws.timezone if ws is not None else None
+    zi = zone(ws.timezone if ws is not None else None)
     orders = repo.orders_for_stats(session, ids)
     stats: dict[int, dict[str, Any]] = {cid: _empty_stats(workspace_id, cid) for cid in ids}
     place_at: dict[int, datetime] = {}
@@ -402,7 +402,7 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
         s["effective_orders_count"] += 1
         s["cost_fen"] += o.cost_fen or 0
         s["items_count"] += o.item_count
-        days[o.customer_id].add(local_day(o.paid_at, tz))
+        days[o.customer_id].add(o.paid_at.astimezone(zi).date())
         if s["first_paid_at"] is None or (o.paid_at, o.id) < (s["first_paid_at"], s["first_order_id"]):
             s["first_paid_at"], s["first_order_id"] = o.paid_at, o.id
         if s["last_paid_at"] is None or (o.paid_at, o.id) > (s["last_paid_at"], s["last_order_id"]):
