@@ -262,3 +262,18 @@ def test_kill_9_mid_import_loses_nothing_and_a_rerun_completes(
     # A third run finds everything in place.
     [again] = import_json(cli, path)
     assert (again["orders_created"], again["orders_updated"], again["orders_unchanged"]) == (0, 0, rows)
+
+
+def test_tab_separated_file_with_an_overlong_order_id(cli: CliRun, session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "orders.tsv"
+    long_id = "x" * 65
+    path.write_text(
+        f"order_id\tpaid_at\tamount\tbuyer_id\nok-1\t2024-03-01 08:00\t1,234.50\tu1\n{long_id}\t2024-03-02\t1\tu1\n",
+        encoding="utf-8",
+    )
+    [summary] = import_json(cli, path)
+    assert (summary["rows_ok"], summary["rows_failed"]) == (1, 1)
+    errors = summary["errors"]
+    assert isinstance(errors, list)
+    assert errors[0]["message"] == "order id is longer than 64 characters"
+    assert order(session, "generic", "ok-1").paid_fen == 123450

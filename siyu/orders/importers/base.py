@@ -114,6 +114,13 @@ class Columns:
     def when(self, row: list[str], name: str, tz: str) -> datetime | None:
         return self.read(row, name, lambda v: parse_datetime(v, tz))  # type: ignore[no-any-return]
 
+    def order_id(self, row: list[str], name: str = "order_id") -> str:
+        """The order id: required, and short enough to be stored whole (never cut)."""
+        value = self.required(row, name)
+        if len(value) > 64:
+            raise RowProblem(self.where(name), value[:200], "order id is longer than 64 characters")
+        return value
+
     def required(self, row: list[str], name: str) -> str:
         v = clean(self.raw(row, name))
         if not v:

@@ -65,7 +65,7 @@ class DouyinOrders(Format):
     grouped = True
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         sub_id = cols.required(row, "sub_id")
         raw_status = cols.text(row, "status", 64)
         paid_at = cols.when(row, "paid_at", tz)
@@ -120,4 +120,4 @@ class DouyinOrders(Format):
             "platform_discount_fen": cols.fen(row, "platform_discount") + cols.fen(row, "kol_discount"),
         }
         f["_item_discounts"] = {item.line_key: item_discounts}
-        return OrderRecord(line, self.platform, external_id[:64], f, [item], ids, money_from_items=True)
+        return OrderRecord(line, self.platform, external_id, f, [item], ids, money_from_items=True)

@@ -71,7 +71,7 @@ class GenericOrders(Format):
     required = ("order_id", "paid_at", "amount")
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         platform = (cols.text(row, "platform", 32) or self.platform).lower()
         paid_at = cols.when(row, "paid_at", tz)
         raw_status = cols.text(row, "status", 64)
@@ -122,7 +122,7 @@ class GenericOrders(Format):
         f["title"] = cols.text(row, "title") or (", ".join(i.title for i in items)[:500] if items else None)
         if items:
             f["item_count"] = sum(i.quantity for i in items)
-        return OrderRecord(line, platform, external_id[:64], f, items, ids)
+        return OrderRecord(line, platform, external_id, f, items, ids)
 
 
 def _items(cols: Columns, row: list[str], order_id: str) -> list[ItemRecord]:

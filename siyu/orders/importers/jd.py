@@ -62,7 +62,7 @@ class JdOrders(Format):
     grouped = True
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         raw_status = cols.text(row, "status", 64)
         paid_at = cols.when(row, "paid_at", tz)
         if not any(clean(cols.raw(row, n)) for n in ("payable", "order_amount")):
@@ -115,4 +115,4 @@ class JdOrders(Format):
                     refunded_fen=price * qty if f["status"] == "refunded" else 0,
                 )
             )
-        return OrderRecord(line, self.platform, external_id[:64], f, items, ids)
+        return OrderRecord(line, self.platform, external_id, f, items, ids)

@@ -60,7 +60,7 @@ class TaobaoOrders(Format):
     required = ("order_id", "status", "paid")
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         raw_status = cols.text(row, "status", 64)
         paid_at = cols.when(row, "paid_at", tz)
         f: dict[str, Any] = {
@@ -92,7 +92,7 @@ class TaobaoOrders(Format):
         key = buyer_key(buyer)
         if key:
             ids.append(IdentityInput("buyer_id", key, "taobao"))
-        return OrderRecord(line, self.platform, external_id[:64], f, identities=ids)
+        return OrderRecord(line, self.platform, external_id, f, identities=ids)
 
 
 class TaobaoItems(Format):
@@ -123,7 +123,7 @@ class TaobaoItems(Format):
         return super().score(cols)
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         title = cols.required(row, "title")
         price = cols.fen(row, "price")
         qty = cols.read(row, "quantity", parse_int)
@@ -150,4 +150,4 @@ class TaobaoItems(Format):
             spec=attrs,
             status=status,
         )
-        return OrderRecord(line, self.platform, external_id[:64], {}, [item], items_only=True)
+        return OrderRecord(line, self.platform, external_id, {}, [item], items_only=True)

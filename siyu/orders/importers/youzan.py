@@ -65,7 +65,7 @@ class YouzanOrders(Format):
         return super().score(cols)
 
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
-        external_id = cols.required(row, "order_id")
+        external_id = cols.order_id(row)
         raw_status = cols.text(row, "status", 64)
         paid_at = cols.when(row, "paid_at", tz)
         status = map_status(raw_status, STATUS, paid_at)
@@ -112,4 +112,4 @@ class YouzanOrders(Format):
             extra["nickname"] = nickname
         if extra:
             f["extra"] = extra
-        return OrderRecord(line, self.platform, external_id[:64], f, identities=ids)
+        return OrderRecord(line, self.platform, external_id, f, identities=ids)
