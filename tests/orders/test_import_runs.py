@@ -268,7 +268,9 @@ def test_tab_separated_file_with_an_overlong_order_id(cli: CliRun, session: Sess
     path = tmp_path / "orders.tsv"
     long_id = "x" * 65
     path.write_text(
-        f"order_id\tpaid_at\tamount\tbuyer_id\nok-1\t2024-03-01 08:00\t1,234.50\tu1\n{long_id}\t2024-03-02\t1\tu1\n",
+        "order_id\tpaid_at\tamount\tbuyer_id\n"
+        "ok-1\t2024-03-01 08:00\t1,234.50\tu1\n"
+        f"{long_id}\t2024-03-02\t1\tu1\n",
         encoding="utf-8",
     )
     [summary] = import_json(cli, path)
