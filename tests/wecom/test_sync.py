@@ -273,3 +273,40 @@ def test_sync_with_a_wrong_secret_fails_cleanly_and_records_nothing_half_done(
     assert run.status == "failed"
     assert "InvalidCredential" in (run.error or "")
     assert session.scalar(select(func.count()).select_from(Staff)) == 0
+
+
+def test_tag_library_renames_deletes_and_recreations(
+    cli: CliRun, session: Session, workspace_id: int, wecom_env: Simulator
+) -> None:
+    api = client_for(wecom_env)
+    made = api.add_corp_tag(
+        AddCorpTagRequest(group_name="兴趣", tag=[NewTag(name="面霜"), NewTag(name="精华")])
+    )
+    cream, serum = (t.id for t in made.tag)
+    run_sync(cli)
+    session.expire_all()
+    serum_row = session.scalar(select(Tag).where(Tag.wecom_tag_id == serum))
+    assert serum_row is not None
+    serum_local_id = serum_row.id
+
+    from siyu.wecom.schemas import DelCorpTagRequest, EditCorpTagRequest
+
+    api.edit_corp_tag(EditCorpTagRequest(id=cream, name="保湿面霜"))
+    api.del_corp_tag(DelCorpTagRequest(tag_id=[serum]))
+    out = run_sync(cli)
+    assert (out["tags_renamed"], out["tags_deleted"]) == (1, 1)
+    session.expire_all()
+    assert session.scalar(select(Tag.name).where(Tag.wecom_tag_id == cream)) == "保湿面霜"
+    assert session.scalar(select(Tag.deleted_at).where(Tag.id == serum_local_id)) is not None
+
+    # Re-created upstream under the same name: the same siyu tag comes back, relinked.
+    again = api.add_corp_tag(AddCorpTagRequest(group_name="兴趣", tag=[NewTag(name="精华")]))
+    out = run_sync(cli)
+    assert out["tags_deleted"] == 0
+    session.expire_all()
+    revived = session.get(Tag, serum_local_id)
+    assert revived is not None
+    assert revived.deleted_at is None
+    assert revived.wecom_tag_id == again.tag[0].id
+    assert session.scalar(select(func.count()).select_from(Tag).where(Tag.name == "精华")) == 1
+    api.close()

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/moment handlers)
@@ -117,7 +118,8 @@ def create_app(sim: Simulator) -> FastAPI:
             return JSONResponse({"error": exc.errmsg, "errcode": exc.errcode}, status_code=400)
         except TypeError as exc:
             return JSONResponse({"error": f"bad arguments for {name}: {exc}"}, status_code=422)
-        return JSONResponse({"result": result})
+        # Dataclasses (a new Staff) and sets (tags) become plain JSON.
+        return JSONResponse({"result": jsonable_encoder(result)})
 
     @app.get("/_sim/snapshot")
     def snapshot() -> dict[str, Any]:
