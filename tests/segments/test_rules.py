@@ -183,3 +183,27 @@ def test_rules_chain_in_creation_order(session: Session, workspace_id: int) -> N
         )
         apply_rules(s, workspace_id=workspace_id)
     assert set(tags_of(session, a)) == {"VIP", "面霜用户", "重点"}
+
+
+def test_tag_based_rule_follows_its_source_tag(session: Session, workspace_id: int) -> None:
+    # The rule's own probes on customer_tags must not get tied to the rows being deleted.
+    a = customer(session, workspace_id, "A", tags=("面霜用户", "VIP"))
+    b = customer(session, workspace_id, "B", tags=("面霜用户", "VIP"))
+    with session_scope() as s:
+        from siyu.segments.rules import add_rule
+
+        add_rule(
+            s, workspace_id=workspace_id, name="重点", expression="tag:面霜用户 AND tag:VIP", add=["重点"]
+        )
+        apply_rules(s, workspace_id=workspace_id)
+    assert "重点" in tags_of(session, a)
+    with session_scope() as s:
+        from siyu.customers.tags import find_tag, remove_tags
+
+        vip = find_tag(s, workspace_id=workspace_id, name="VIP")
+        assert vip is not None
+        remove_tags(s, workspace_id=workspace_id, customer_ids=[a], tag_ids=[vip.id])
+        [result] = apply_rules(s, workspace_id=workspace_id)
+    assert (result.matched, result.added, result.removed) == (1, 0, 1)
+    assert set(tags_of(session, a)) == {"面霜用户"}
+    assert set(tags_of(session, b)) == {"面霜用户", "VIP", "重点"}

@@ -227,11 +227,14 @@ def _term(term: Term, ctx: _Ctx, drive: bool = False) -> ColumnElement[bool]:
 
 
 def _member(spec: _Rel, ctx: _Ctx, drive: bool) -> ColumnElement[bool]:
+    # Correlation is spelled out: the query may be embedded in statements on the same
+    # tables (a join to customer_stats here, DELETE FROM customer_tags in the rules),
+    # and automatic correlation would silently tie the probe to the wrong row.
     if drive or ctx.dialect != "sqlite":
         # PostgreSQL hashes an uncorrelated IN once, also under OR and NOT.
-        return Customer.id.in_(spec.subquery())
+        return Customer.id.in_(spec.subquery().correlate(None))
     # Selecting the id column keeps the probe on a covering index.
-    return exists(select(spec.col).where(spec.col == Customer.id, *spec.conds))
+    return exists(select(spec.col).where(spec.col == Customer.id, *spec.conds).correlate(Customer))
 
 
 def _spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
