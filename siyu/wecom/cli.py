@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -107,6 +108,10 @@ def reconcile_cmd(
         list[str] | None, typer.Option("--chat-id", "-c", help="Re-read this group (repeatable).")
     ] = None,
     tags: Annotated[bool, typer.Option("--tags", help="Re-read the corp tag library.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running the queued re-fetches (a worker).")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between passes with --follow.")] = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-fetch specific customers/groups, or (no ids) run the re-fetches callbacks queued."""
@@ -132,6 +137,15 @@ def reconcile_cmd(
             return
     with _wecom_errors(), client:
         summary = process_refetch_jobs(session_factory(), workspace_id=workspace_id, gateway=client)
+        while follow:
+            # A worker: WeCom outages are recorded on the jobs and retried, never fatal.
+            if summary.jobs_done or summary.errors:
+                console.print(
+                    f"re-fetch jobs done {summary.jobs_done}, failed {summary.jobs_failed}",
+                    highlight=False,
+                )
+            time.sleep(interval)
+            summary = process_refetch_jobs(session_factory(), workspace_id=workspace_id, gateway=client)
     _print_counts(
         "WeCom re-fetch jobs",
         {"jobs_done": summary.jobs_done, "jobs_failed": summary.jobs_failed, **summary.counts},

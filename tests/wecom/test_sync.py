@@ -310,3 +310,6 @@ def test_tag_library_renames_deletes_and_recreations(
     assert revived.wecom_tag_id == again.tag[0].id
     assert session.scalar(select(func.count()).select_from(Tag).where(Tag.name == "精华")) == 1
     api.close()
+    table = cli("wecom", "sync").stdout  # the human form: a table of what changed
+    assert "WeCom sync of default" in table
+    assert "tags renamed" in table
