@@ -9,7 +9,6 @@ profile is merged into the older one and the merge is audited.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -380,49 +379,73 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     place_at: dict[int, datetime] = {}
     effective_ids: dict[int, int] = {}
     days: dict[int, set[Any]] = {cid: set() for cid in ids}
-    for o in orders:
-        s = stats[o.customer_id]
+    untitled: list[tuple[int, int, str, int]] = []
+    # Plain tuple unpacking: this loop runs once per order of every touched customer.
+    for (
+        oid,
+        cid,
+        status,
+        ordered_at,
+        paid_at,
+        paid,
+        refunded,
+        cost,
+        n_items,
+        platform,
+        shop,
+        prov,
+        city,
+        title,
+    ) in orders:
+        s = stats[cid]
         s["orders_count"] += 1
-        when = o.paid_at or o.ordered_at
-        if (
-            o.province
-            and when is not None
-            and (o.customer_id not in place_at or when >= place_at[o.customer_id])
-        ):
-            place_at[o.customer_id] = when
-            s["province"], s["city"] = o.province, o.city
-        if not _is_paid(o.status, o.paid_at):
+        when = paid_at or ordered_at
+        if prov and when is not None and (cid not in place_at or when >= place_at[cid]):
+            place_at[cid] = when
+            s["province"], s["city"] = prov, city
+        if not _is_paid(status, paid_at):
             continue
         s["paid_orders_count"] += 1
-        s["paid_fen"] += o.paid_fen
-        s["refunded_fen"] += o.refunded_fen
-        if not _is_effective(o.status, o.paid_at, o.paid_fen, o.refunded_fen):
+        s["paid_fen"] += paid
+        s["refunded_fen"] += refunded
+        if not _is_effective(status, paid_at, paid, refunded):
             continue
-        effective_ids[o.id] = o.customer_id
+        effective_ids[oid] = cid
         s["effective_orders_count"] += 1
-        s["cost_fen"] += o.cost_fen or 0
-        s["items_count"] += o.item_count
-        days[o.customer_id].add(o.paid_at.astimezone(zi).date())
-        if s["first_paid_at"] is None or (o.paid_at, o.id) < (s["first_paid_at"], s["first_order_id"]):
-            s["first_paid_at"], s["first_order_id"] = o.paid_at, o.id
-        if s["last_paid_at"] is None or (o.paid_at, o.id) > (s["last_paid_at"], s["last_order_id"]):
-            s["last_paid_at"], s["last_order_id"] = o.paid_at, o.id
-        s["platforms"][o.platform] += 1
-        if o.shop:
-            s["shops"][o.shop] += 1
+        s["cost_fen"] += cost or 0
+        s["items_count"] += n_items
+        days[cid].add(paid_at.astimezone(zi).date())
+        if s["first_paid_at"] is None or (paid_at, oid) < (s["first_paid_at"], s["first_order_id"]):
+            s["first_paid_at"], s["first_order_id"] = paid_at, oid
+        if s["last_paid_at"] is None or (paid_at, oid) > (s["last_paid_at"], s["last_order_id"]):
+            s["last_paid_at"], s["last_order_id"] = paid_at, oid
+        counter = s["platforms"]
+        counter[platform] = counter.get(platform, 0) + 1
+        if shop:
+            counter = s["shops"]
+            counter[shop] = counter.get(shop, 0) + 1
+        if title:
+            untitled.append((oid, cid, title, n_items))
     with_items: set[int] = set()
-    for it in repo.items_for_stats(session, sorted(effective_ids)):
-        with_items.add(it.order_id)
-        if it.amount_fen > 0 and it.refunded_fen >= it.amount_fen:
+    for order_id, item_title, category, quantity, amount, item_refunded in repo.items_for_stats(
+        session, sorted(effective_ids)
+    ):
+        with_items.add(order_id)
+        if amount > 0 and item_refunded >= amount:
             continue
-        s = stats[effective_ids[it.order_id]]
-        s["products"][it.title or "?"] += it.quantity
-        if it.category:
-            s["categories"][it.category] += it.quantity
+        s = stats[effective_ids[order_id]]
+        counter = s["products"]
+        key = item_title or "?"
+        counter[key] = counter.get(key, 0) + quantity
+        if category:
+            counter = s["categories"]
+            counter[category] = counter.get(category, 0) + quantity
     # Orders known only from a main file (no line items) still name what was bought.
-    for o in orders:
-        if o.id in effective_ids and o.id not in with_items and o.title:
-            stats[o.customer_id]["products"][o.title[:100]] += max(o.item_count, 1)
+    for oid, cid, title, n_items in untitled:
+        if oid not in with_items:
+            counter = stats[cid]["products"]
+            key = title[:100]
+            counter[key] = counter.get(key, 0) + max(n_items, 1)
 
     existing = repo.existing_stats_ids(session, ids)
     now = utcnow()
@@ -431,8 +454,9 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     for cid, s in stats.items():
         s["net_fen"] = s["paid_fen"] - s["refunded_fen"]
         s["purchase_days"] = len(days[cid])
-        for counter in ("categories", "products", "platforms", "shops"):
-            s[counter] = dict(sorted(s[counter].items()))
+        for name in ("categories", "products", "platforms", "shops"):
+            if len(s[name]) > 1:
+                s[name] = dict(sorted(s[name].items()))
         s["updated_at"] = now
         (updates if cid in existing else inserts).append(s)
     repo.write_stats(session, inserts, updates)
@@ -464,10 +488,10 @@ def _empty_stats(workspace_id: int, customer_id: int) -> dict[str, Any]:
         last_order_id=None,
         province=None,
         city=None,
-        categories=Counter(),
-        products=Counter(),
-        platforms=Counter(),
-        shops=Counter(),
+        categories={},
+        products={},
+        platforms={},
+        shops={},
     )
     return s
 
