@@ -101,6 +101,18 @@ def test_unusable_files_are_refused_at_once(api: TestClient, world: World, sessi
         field="format",
     )
     assert_error(api.post("/api/v1/imports", headers=h), 422, field="files")
+    for name, content in (
+        ("orders.csv", bytes(range(256)) * 16),
+        ("orders.xlsx", b"PK\x03\x04" + bytes(200)),
+    ):
+        err = assert_error(
+            api.post("/api/v1/imports", headers=h, files={"files": (name, content, "text/csv")}),
+            422,
+            field="file",
+        )
+        # The message names the user's file, not the server's temporary folder.
+        assert err["message"].startswith(f"{name}: ")
+        assert "siyu-upload" not in err["message"]
     assert session.scalars(select(Job)).all() == []
     assert session.scalars(select(ImportRun)).all() == []
 

@@ -38,6 +38,14 @@ MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # 1 GiB per file: a year of a big shop's 
 MAX_FILES = 10
 _CHUNK = 1024 * 1024
 _SAFE_NAME = re.compile(r"[^\w.\-()\u3400-\u9fff]+")
+_UPLOAD_DIR_PREFIX = "siyu-upload-"
+# The temporary folder in messages: users know their file by its name, not our path.
+_TMP_PATH = re.compile(r"\S*" + _UPLOAD_DIR_PREFIX + r"[^/\\\s]+[/\\]")
+
+
+def user_text(text: str | None) -> str | None:
+    """A message with the server's temporary upload folder taken out."""
+    return _TMP_PATH.sub("", text) if text else text
 
 
 class RunOut(BaseModel):
@@ -95,7 +103,7 @@ def run_out(run: ImportRun) -> RunOut:
         orders_updated=run.orders_updated,
         orders_unchanged=run.orders_unchanged,
         customers_created=run.customers_created,
-        error_message=run.error_message,
+        error_message=user_text(run.error_message),
         actor=run.actor,
     )
 
@@ -167,7 +175,7 @@ async def upload(
         raise Invalid("no file was uploaded", field="files")
     if len(files) > MAX_FILES:
         raise Invalid(f"at most {MAX_FILES} files per upload", field="files")
-    tmpdir = tempfile.mkdtemp(prefix="siyu-upload-")
+    tmpdir = tempfile.mkdtemp(prefix=_UPLOAD_DIR_PREFIX)
     try:
         paths: list[str] = []
         sums: list[str] = []
@@ -180,7 +188,11 @@ async def upload(
             target = Path(tmpdir) / name
             sums.append(await _save(f, target))
             # Reading and hashing a big file must not block the event loop.
-            await run_in_threadpool(plan_file, target, format)
+            try:
+                await run_in_threadpool(plan_file, target, format)
+            except SiyuError as exc:
+                exc.message = user_text(exc.message) or exc.message
+                raise
             paths.append(str(target))
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -233,7 +245,7 @@ def _job_out(db: DbSession, job: Job) -> JobOut:
         format=str(payload.get("format") or "auto"),
         created_at=job.created_at,
         finished_at=job.finished_at,
-        error=job.last_error,
+        error=user_text(job.last_error),
         runs=[run_out(r) for r in runs],
     )
 
@@ -292,7 +304,7 @@ def run_errors(import_id: Id, user: OperatorUser, db: DbSession, paging: Paging)
                 line=r.line,
                 field=r.field,
                 value=r.value,
-                message=r.message,
+                message=user_text(r.message) or "",
             )
             for r in rows
         ],
