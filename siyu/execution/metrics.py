@@ -212,15 +212,26 @@ def summary(
         n, p, r = orders_by_day.get(d, (0, 0, 0))
         per_day_orders.append(DayOrders(day=d, orders=n, paid_fen=p, refunded_fen=r, net_fen=p - r))
 
-    def dist(col: Any) -> dict[str, int]:
-        rows = session.execute(
-            select(col, func.count())
-            .join(Customer, Customer.id == CustomerScore.customer_id)
-            .where(live, col.is_not(None))
-            .group_by(col)
-            .order_by(col)
-        )
-        return {str(k): int(v) for k, v in rows}
+    # One scan of the scores for all six distributions (a few thousand groups at most).
+    dims = {
+        "tier": CustomerScore.layer_tier,
+        "value": CustomerScore.layer_value,
+        "age": CustomerScore.layer_age,
+        "lifecycle": CustomerScore.lifecycle,
+        "rfm": CustomerScore.rfm_segment,
+        "rfm8": CustomerScore.rfm8,
+    }
+    dist: dict[str, dict[str, int]] = {name: {} for name in dims}
+    for *values, n in session.execute(
+        select(*dims.values(), func.count())
+        .join(Customer, Customer.id == CustomerScore.customer_id)
+        .where(live)
+        .group_by(*dims.values())
+    ):
+        for name, value in zip(dims, values, strict=True):
+            if value is not None:
+                dist[name][str(value)] = dist[name].get(str(value), 0) + int(n)
+    dist = {name: dict(sorted(counts.items())) for name, counts in dist.items()}
 
     return MetricsSummary(
         timezone=tz,
@@ -253,13 +264,13 @@ def summary(
             net_fen=sum(o.net_fen for o in per_day_orders),
         ),
         layers={
-            "tier": dist(CustomerScore.layer_tier),
-            "value": dist(CustomerScore.layer_value),
-            "age": dist(CustomerScore.layer_age),
-            "lifecycle": dist(CustomerScore.lifecycle),
+            "tier": dist["tier"],
+            "value": dist["value"],
+            "age": dist["age"],
+            "lifecycle": dist["lifecycle"],
         },
-        rfm=dist(CustomerScore.rfm_segment),
-        rfm8=dist(CustomerScore.rfm8),
+        rfm=dist["rfm"],
+        rfm8=dist["rfm8"],
         new_friends_per_day=[DayCount(day=d, count=friends_by_day.get(d, 0)) for d in series_days],
         orders_per_day=per_day_orders,
     )
