@@ -98,6 +98,8 @@ class Follow(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "staff_id", "customer_id"),
         Index("ix_follows_workspace_id_state", "workspace_id", "state"),
+        # Audiences: "friends of this staff account" read from the index alone.
+        Index("ix_follows_staff_id_state_customer_id", "staff_id", "state", "customer_id"),
     )
 
     id: Mapped[int] = pk()
