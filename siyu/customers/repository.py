@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
@@ -292,8 +291,3 @@ def orders_of(session: Session, customer_id: int, limit: int) -> tuple[list[Orde
         .limit(limit)
     )
     return list(rows), int(total or 0)
-
-
-def touch_first_seen(session: Session, rows: list[tuple[int, datetime]]) -> None:
-    for cid, seen in rows:
-        session.execute(update(Customer).where(Customer.id == cid).values(first_seen_at=seen))
