@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     wecom_agent_id: str = ""
     wecom_api_base: str = DEFAULT_WECOM_API_BASE
     wecom_timestamp_tolerance: int = 600
+    # Process callbacks in the web process after answering 200; false = ingest only,
+    # leaving processing to `siyu wecom process-callbacks --follow` workers.
+    wecom_process_after_accept: bool = True
 
     # Web
     session_cookie_secure: bool = False

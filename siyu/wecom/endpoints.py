@@ -143,9 +143,10 @@ async def _receive(request: Request, slug: str | None, background: BackgroundTas
     writer = writer_for(settings.database_url, factory)
     # Answer only after the callback is committed (group commit with concurrent ones).
     stored = await writer.store(workspace_id=target.workspace_id, xml_text=xml_text, ev=ev)
-    # An ingest-only deployment (app.state.wecom_process_in_background = False) leaves
-    # processing to a `siyu wecom process-callbacks --follow` worker.
-    if stored.created and ev.handled and getattr(request.app.state, "wecom_process_in_background", True):
+    # An ingest-only deployment (SIYU_WECOM_PROCESS_AFTER_ACCEPT=false) leaves processing
+    # to `siyu wecom process-callbacks --follow` workers, so bursts never slow the 200s.
+    process = getattr(request.app.state, "wecom_process_in_background", settings.wecom_process_after_accept)
+    if stored.created and ev.handled and process:
         background.add_task(drain, factory, settings.database_url)
     # WeCom needs a 200 with any body; "success" is what its samples answer.
     return PlainTextResponse("success")

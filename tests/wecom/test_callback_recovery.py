@@ -210,3 +210,22 @@ def test_inbox_listing_shows_counts_and_errors_without_bodies(wecom: WeComSender
     assert "secret_state_value" not in json.dumps(out)  # bodies stay in the database
     bad = cli("wecom", "callbacks", "--status", "done", expect=2)
     assert "--status 'done' is not pending, processed, failed or ignored" in bad.stderr
+
+
+def test_ingest_only_web_leaves_processing_to_the_worker(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, session: Session
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from siyu.web.app import create_app
+    from tests.wecom.fixtures.callbacks import configure_wecom
+
+    monkeypatch.setenv("SIYU_WECOM_PROCESS_AFTER_ACCEPT", "false")
+    settings = configure_wecom(monkeypatch)
+    with TestClient(create_app(settings)) as client:
+        sender = WeComSender(client, crypto())
+        sender.send("add_external_contact")
+        sender.send("chat_create")
+    assert _statuses(session) == {"pending": 2}
+    assert '"processed": 2' in _process_cli("--json")
+    assert session.scalar(select(func.count()).select_from(Follow)) == 1

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from siyu.community import groups as group_service
 from siyu.customers import follows as follow_service
 from siyu.kit.events import record_event
-from siyu.models import Customer, Staff
+from siyu.models import Customer, Group, Staff
 from siyu.wecom.callbacks.inbox import CallbackEvent
 from siyu.wecom.callbacks.refetch import request_refetch
 
@@ -172,7 +172,7 @@ def handle_chat(session: Session, *, workspace_id: int, ev: CallbackEvent, key: 
 def _member_change(
     session: Session,
     workspace_id: int,
-    group: Any,
+    group: Group,
     userid: str,
     joining: bool,
     scene: int | None,

@@ -27,8 +27,10 @@ from siyu.wecom.callbacks.inbox import parse_event
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Callbacks per transaction when draining a backlog.
+# Callbacks per transaction when draining a backlog. SQLite has one writer at a time, so
+# its batches stay short: the inbox must not wait long behind processing to answer 200.
 BATCH_SIZE = 25
+SQLITE_BATCH_SIZE = 5
 SessionFactory = Callable[[], Session]
 
 
@@ -180,11 +182,14 @@ def process_pending(
     limit: int = 1000,
     *,
     retry_failed: bool = False,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> ProcessSummary:
     """Process pending callbacks (oldest WeCom time first); the crash-recovery path."""
     summary = ProcessSummary()
     with session_factory() as session:
+        if batch_size is None:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            batch_size = SQLITE_BATCH_SIZE if sqlite else BATCH_SIZE
         if retry_failed:
             stmt = update(WeComCallback).where(WeComCallback.status == "failed")
             if workspace_id is not None:
