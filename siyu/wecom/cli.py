@@ -50,6 +50,26 @@ def _wecom_errors() -> Iterator[None]:
         fail(escape(str(exc)))
 
 
+@contextmanager
+def _failed_run(holder: dict[str, int], kind: str) -> Iterator[None]:
+    """Record a failed SyncRun when WeCom fails mid-way; wrap it *outside* the unit of
+    work, so the data has rolled back (and SQLite's write lock is free) by then."""
+    from siyu.kit.db import session_factory
+    from siyu.wecom.sync.run import record_failed_run
+
+    try:
+        yield
+    except (WeComAPIError, WeComNetworkError) as exc:
+        if "workspace_id" in holder:
+            record_failed_run(
+                session_factory(),
+                workspace_id=holder["workspace_id"],
+                kind=kind,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        raise
+
+
 def _print_counts(title: str, counts: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(counts, ensure_ascii=False, sort_keys=True))
@@ -118,13 +138,18 @@ def reconcile_cmd(
     from siyu.kit.db import session_factory
     from siyu.wecom.gateway import client_for
     from siyu.wecom.sync import process_refetch_jobs, reconcile
+    from siyu.wecom.sync.run import record_run
 
-    with workspace_session(workspace) as (session, ws):
-        with _wecom_errors():
-            client = client_for(session, ws)
-        workspace_id = ws.id
-        if external_userid or chat_id or tags:
-            with _wecom_errors(), client:
+    if external_userid or chat_id or tags:
+        holder: dict[str, int] = {}
+        # Order matters: the unit of work closes (rolls back) before a failed run is recorded.
+        with (
+            _wecom_errors(),
+            _failed_run(holder, "reconcile"),
+            workspace_session(workspace) as (session, ws),
+        ):
+            holder["workspace_id"] = ws.id
+            with client_for(session, ws) as client:
                 counts: dict[str, Any] = reconcile(
                     session,
                     workspace_id=ws.id,
@@ -133,8 +158,13 @@ def reconcile_cmd(
                     chat_ids=chat_id or [],
                     tags=tags,
                 )
-            _print_counts("WeCom reconcile", counts, as_json)
-            return
+            record_run(session, workspace_id=ws.id, kind="reconcile", counts=counts)
+        _print_counts("WeCom reconcile", counts, as_json)
+        return
+    with workspace_session(workspace) as (session, ws):
+        with _wecom_errors():
+            client = client_for(session, ws)
+        workspace_id = ws.id
     with _wecom_errors(), client:
         summary = process_refetch_jobs(session_factory(), workspace_id=workspace_id, gateway=client)
         while follow:
@@ -169,10 +199,10 @@ def behavior(
 
     if not 1 <= days <= 180:
         fail(f"--days {days} is out of range: WeCom keeps 1 to 180 days of behaviour data")
-    with workspace_session(workspace) as (session, ws):
-        with _wecom_errors():
-            client = client_for(session, ws)
-        with _wecom_errors(), client:
+    holder: dict[str, int] = {}
+    with _wecom_errors(), _failed_run(holder, "behavior"), workspace_session(workspace) as (session, ws):
+        holder["workspace_id"] = ws.id
+        with client_for(session, ws) as client:
             counts = mirror_behavior(session, workspace_id=ws.id, gateway=client, days=days, tz=ws.timezone)
     _print_counts("WeCom behaviour data", counts, as_json)
 

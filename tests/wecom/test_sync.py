@@ -243,6 +243,8 @@ def test_behavior_mirrors_daily_stats(
     today = rows[-1]
     assert (today.chat_cnt, today.message_cnt, today.new_contact_cnt) == (2, 2, 2)
     assert today.reply_percentage == 50.0
+    runs = session.scalars(select(SyncRun).where(SyncRun.kind == "behavior")).all()
+    assert [(r.status, r.counts["days_created"]) for r in runs] == [("completed", 3)]
     again = json.loads(cli("wecom", "behavior", "--days", "3", "--json").stdout)
     assert (again["days_created"], again["days_updated"]) == (0, 0)
     sc.chat(b, "zhangsan", customer_messages=1, staff_messages=1, reply_minutes=2)
@@ -273,6 +275,13 @@ def test_sync_with_a_wrong_secret_fails_cleanly_and_records_nothing_half_done(
     assert run.status == "failed"
     assert "InvalidCredential" in (run.error or "")
     assert session.scalar(select(func.count()).select_from(Staff)) == 0
+    # The same for behaviour and reconcile: a failed run is recorded, nothing else.
+    cli("wecom", "behavior", expect=1)
+    cli("wecom", "reconcile", "--tags", expect=1)
+    session.expire_all()
+    failed = session.execute(select(SyncRun.kind, SyncRun.status).order_by(SyncRun.id)).all()
+    assert [tuple(r) for r in failed] == [("full", "failed"), ("behavior", "failed"), ("reconcile", "failed")]
+    assert session.scalar(select(func.count()).select_from(StaffDailyStats)) == 0
 
 
 def test_tag_library_renames_deletes_and_recreations(

@@ -66,6 +66,21 @@ def finish_run(
         s.commit()
 
 
+def record_run(session: Session, *, workspace_id: int, kind: str, counts: dict[str, Any]) -> None:
+    """A completed run written in the caller's transaction (it exists iff the data does)."""
+    now = utcnow()
+    session.add(
+        SyncRun(
+            workspace_id=workspace_id, kind=kind, status="completed", counts=dict(counts), finished_at=now
+        )
+    )
+
+
+def record_failed_run(factory: sessionmaker[Session], *, workspace_id: int, kind: str, error: str) -> None:
+    """A failed run, in a transaction of its own (the caller's was rolled back)."""
+    finish_run(factory, start_run(factory, workspace_id, kind), {}, error=error[:2000])
+
+
 def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -> tuple[dict[str, int], int]:
     ids: dict[str, int] = {}
     created = 0
@@ -293,5 +308,6 @@ def mirror_behavior(
                     row.fetched_at = utcnow()
                     counts["days_updated"] += 1
             window_start = window_end + timedelta(days=1)
+    record_run(session, workspace_id=workspace_id, kind="behavior", counts=counts)
     session.flush()
     return counts
