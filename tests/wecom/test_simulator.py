@@ -168,6 +168,11 @@ def test_simulator_and_scenario_commands(cli: CliRun, tmp_path: Path) -> None:
             "userid=zhangsan",
         )
         assert json.loads(out.stdout)[0] == "zhangsan"
+        cli(
+            "wecom", "scenario", "chat", "--sim", url, "-a", f"external_userid={ext}", "-a", "userid=zhangsan"
+        )
+        chats = httpx.get(f"{url}/_sim/messages").json()["messages"]
+        assert [(m["userid"], m["external_userid"]) for m in chats] == [("zhangsan", ext)]
         snap = httpx.get(f"{url}/_sim/snapshot").json()
         assert snap["follows"] == [["zhangsan", ext, ""]]
         gone = cli("wecom", "scenario", "customer_deletes_staff", "--sim", url, "-a", "external_userid=wmx",

@@ -121,6 +121,12 @@ def create_app(sim: Simulator) -> FastAPI:
         # Dataclasses (a new Staff) and sets (tags) become plain JSON.
         return JSONResponse({"result": jsonable_encoder(result)})
 
+    @app.get("/_sim/messages")
+    def messages(since: int = 0) -> dict[str, Any]:
+        """The simulated chat log (WeCom sends no callbacks for external chats)."""
+        with state.lock:
+            return {"messages": [m for m in state.messages if m["time"] >= since]}
+
     @app.get("/_sim/snapshot")
     def snapshot() -> dict[str, Any]:
         return sim.scenario.snapshot()
