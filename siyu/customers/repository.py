@@ -291,3 +291,15 @@ def orders_of(session: Session, customer_id: int, limit: int) -> tuple[list[Orde
         .limit(limit)
     )
     return list(rows), int(total or 0)
+
+
+def anonymised_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:
+    """The customers among these that were anonymised (PIPL erasure)."""
+    found: set[int] = set()
+    for part in chunks(customer_ids):
+        found.update(
+            session.scalars(
+                select(Customer.id).where(Customer.id.in_(part), Customer.anonymised_at.is_not(None))
+            )
+        )
+    return found

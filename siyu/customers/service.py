@@ -29,6 +29,7 @@ from siyu.models import Customer
 __all__ = [
     "BatchResolution",
     "IdentityInput",
+    "anonymised_customers",
     "customer_detail",
     "list_customers",
     "merge_customers",
@@ -231,6 +232,12 @@ def resolve_batch(
             }
     repo.insert_identities(session, list(new_identities.values()))
     return result
+
+
+def anonymised_customers(session: Session, customer_ids: Sequence[int]) -> set[int]:
+    """Which of these customers were anonymised: imports must not bring their data back."""
+    ids = sorted({c for c in customer_ids if c is not None})
+    return repo.anonymised_ids(session, ids) if ids else set()
 
 
 def resolve_customer(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.customers.schemas import IdentityInput
-from siyu.customers.service import refresh_stats, resolve_batch
+from siyu.customers.service import anonymised_customers, refresh_stats, resolve_batch
 from siyu.kit.timeutil import utcnow
 from siyu.orders import repository as repo
 from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
@@ -118,10 +118,15 @@ def apply_batch(
     ]
     old_items = repo.existing_items(session, need_items)
 
-    # Stale rows (an older export than what is stored) change nothing.
+    # Stale rows (an older export than what is stored) change nothing, and neither do
+    # rows of anonymised customers: a re-import must not bring erased data back.
+    frozen = anonymised_customers(session, [row["customer_id"] for row in existing.values()])
     live: dict[tuple[str, str], _Draft] = {}
     for key, d in drafts.items():
         old = existing.get(key)
+        if old is not None and old["customer_id"] in frozen:
+            counts.stale += 1
+            continue
         if old is not None and not d.items_only and not old["extra"].get(AWAITING):
             new_rank = STATUS_RANK.get(d.fields.get("status", "pending"), 0)
             old_rank = STATUS_RANK.get(old["status"], 0)

@@ -279,3 +279,22 @@ def test_tab_separated_file_with_an_overlong_order_id(cli: CliRun, session: Sess
     assert isinstance(errors, list)
     assert errors[0]["message"] == "order id is longer than 64 characters"
     assert order(session, "generic", "ok-1").paid_fen == 123450
+
+
+def test_reimport_after_anonymisation_brings_nothing_back(cli: CliRun, session: Session) -> None:
+    from siyu.privacy.service import anonymise_customer
+
+    cli("import", "orders", TAOBAO)
+    t1 = order(session, "taobao", "1001001")
+    assert t1.customer_id is not None
+    anonymise_customer(session, workspace_id=t1.workspace_id, customer_id=t1.customer_id, actor="test")
+    session.commit()
+    before = snapshot(session)
+
+    [again] = import_json(cli, TAOBAO)
+    assert (again["orders_stale"], again["orders_updated"], again["customers_created"]) == (2, 0, 0)
+    assert snapshot(session) == before
+    t1 = order(session, "taobao", "1001001")
+    assert t1.buyer_name is None
+    identities = select(func.count()).select_from(CustomerIdentity)
+    assert session.scalar(identities.where(CustomerIdentity.customer_id == t1.customer_id)) == 0
