@@ -290,3 +290,17 @@ def test_same_phone_on_every_platform_is_one_customer(cli: CliRun, session: Sess
     assert alice.platforms == {"jd": 1, "miniapp": 1, "taobao": 2}
     assert (alice.province, alice.city) == ("北京市", "北京市")  # the most recent order's place
     assert session.scalar(select(Customer).where(Customer.id == t1.customer_id)).province == "北京市"  # type: ignore[union-attr]
+
+
+def test_paid_status_without_payment_time_uses_the_order_time(
+    cli: CliRun, session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "ExportOrderList_cod.csv"
+    path.write_bytes(
+        "订单编号,买家会员名,买家实际支付金额,订单状态,订单创建时间,订单付款时间,联系手机\n"
+        '="9001",tb_cod,50.00,交易成功,2020-05-01 10:00:00,,13812345678\n'.encode("gbk")
+    )
+    cli("import", "orders", path)
+    cod = order(session, "taobao", "9001")
+    assert (cod.status, cod.paid_fen, cod.paid_at) == ("completed", 5000, utc(2020, 5, 1, 2))
+    assert stats_of(session, cod.customer_id).net_fen == 5000

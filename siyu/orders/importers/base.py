@@ -168,6 +168,10 @@ def settle_money(fields: dict[str, Any], *, amount_fen: int, refund_fen: int) ->
     """
     status = fields["status"]
     paid_at = fields.get("paid_at")
+    if paid_at is None and status in ("paid", "shipped", "completed", "refunded"):
+        # Paid per the status but no payment time (e.g. cash on delivery): the order
+        # time is the best known purchase time, so the sale still counts.
+        paid_at = fields["paid_at"] = fields.get("ordered_at")
     if status == "pending" or (status == "closed" and paid_at is None and refund_fen == 0):
         fields["paid_fen"] = 0
         fields["refunded_fen"] = 0
