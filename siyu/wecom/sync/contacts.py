@@ -145,6 +145,22 @@ def _snapshot(f: Follow) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+def _unchanged(f: Follow, external_userid: str, up: UpstreamFollow, at: datetime | None) -> bool:
+    """True when upserting ``up`` would leave the stored follow exactly as it is."""
+    return (
+        f.state == "active"
+        and at is not None
+        and f.added_at == at
+        and (f.deleted_at is None or f.deleted_at < at)
+        and f.external_userid == external_userid
+        and (not up.state or f.live_code_state == up.state[:64])
+        and f.add_way == up.add_way
+        and f.remark == up.remark[:100]
+        and f.description == up.description[:300]
+        and (up.oper_userid is None or f.oper_userid == up.oper_userid[:64])
+    )
+
+
 def apply_contacts(
     session: Session,
     *,
@@ -178,14 +194,15 @@ def apply_contacts(
     counts.customers_merged += len(resolved.merged)
     customer_of = {e: cid for e, cid in zip(order, resolved.customer_ids, strict=True) if cid is not None}
     _fill_names(session, workspace_id=workspace_id, customer_of=customer_of, contacts=contacts)
-    before = {
-        (f.staff_id, f.customer_id): _snapshot(f)
+    rows = {
+        (f.staff_id, f.customer_id): f
         for f in session.scalars(
             select(Follow).where(
                 Follow.workspace_id == workspace_id, Follow.customer_id.in_(set(customer_of.values()))
             )
         )
     }
+    before = {key: _snapshot(f) for key, f in rows.items()}
     for contact, up in pairs:
         customer_id = customer_of.get(contact.external_userid)
         staff_id = staff_ids.get(up.userid)
@@ -193,6 +210,12 @@ def apply_contacts(
             continue
         key = (staff_id, customer_id)
         at = _when(up.createtime)
+        known = rows.get(key)
+        if known is not None and _unchanged(known, contact.external_userid, up, at):
+            # The common case of a repeat sync: nothing to write, skip the upsert's queries.
+            seen.add(key)
+            tags.add(customer_id, staff_id, up.tag_ids)
+            continue
         if at is None:
             existing = follow_service.find_follow(
                 session, workspace_id=workspace_id, staff_id=staff_id, customer_id=customer_id
