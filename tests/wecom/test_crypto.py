@@ -106,6 +106,23 @@ def test_any_flipped_ciphertext_byte_is_rejected(message: str, data: st.DataObje
     # (Re-signing needs the token: that secret is what the signature protects.)
 
 
+@settings(max_examples=300)
+@given(st.text(max_size=200), st.data())
+def test_tampered_final_block_is_caught_by_padding_or_receive_id_even_if_resigned(
+    message: str, data: st.DataObject
+) -> None:
+    # An attacker who knows the token but not the AES key re-signs a modified ciphertext:
+    # garbling the last block (padding + receive id) must never decrypt to anything.
+    c = ours()
+    e = c.encrypt(message, nonce="n", timestamp=1700000000)
+    raw = bytearray(base64.b64decode(e.encrypt))
+    i = data.draw(st.integers(len(raw) - 16, len(raw) - 1))
+    raw[i] ^= data.draw(st.integers(1, 255))
+    tampered = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises((DecryptError, ReceiveIdError)):
+        c.verify_url(sign(TOKEN, e.timestamp, e.nonce, tampered), e.timestamp, e.nonce, tampered)
+
+
 @settings(max_examples=200)
 @given(st.text(max_size=100), st.data())
 def test_any_flipped_signature_character_is_rejected(message: str, data: st.DataObject) -> None:
