@@ -69,22 +69,24 @@ def bulk_insert(
 
 
 def bulk_update(session: Session, model: Any, rows: list[dict[str, Any]], *, pk: str = "id") -> None:
-    """Core executemany update by primary key; rows with the same keys share one statement."""
+    """Update many rows by primary key; rows with the same keys share one executemany."""
     table: Table = model.__table__
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(sorted(k for k in row if k != pk)), []).append(row)
+    conn = session.connection()
     for keys, group in groups.items():
         if not keys:
+            continue
+        if conn.dialect.name == "sqlite":
+            _sqlite_update(session, table, pk, list(keys), group)
             continue
         stmt = (
             update(table)
             .where(table.c[pk] == bindparam("k_" + pk))
             .values({k: bindparam("v_" + k) for k in keys})
         )
-        session.connection().execute(
-            stmt, [{"k_" + pk: r[pk], **{"v_" + k: r[k] for k in keys}} for r in group]
-        )
+        conn.execute(stmt, [{"k_" + pk: r[pk], **{"v_" + k: r[k] for k in keys}} for r in group])
 
 
 def _sqlite_datetime(value: datetime) -> str:
@@ -96,8 +98,8 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    keys = list(rows[0])
+def _converters(table: Table, keys: list[str]) -> list[tuple[int, Any]]:
+    """(position, converter) for the values SQLite cannot take as they are."""
     convert: list[tuple[int, Any]] = []
     for i, key in enumerate(keys):
         col_type = table.c[key].type
@@ -105,6 +107,52 @@ def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -
             convert.append((i, _sqlite_datetime))
         elif isinstance(col_type, JSON) or isinstance(getattr(col_type, "impl", None), JSON):
             convert.append((i, json.dumps))
+    return convert
+
+
+def _sqlite_params(
+    keys: list[str], convert: list[tuple[int, Any]], rows: list[dict[str, Any]], tail: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    get = itemgetter(*keys)
+    params = []
+    for row in rows:
+        values = get(row)
+        if len(keys) == 1:
+            values = (values,)
+        if convert:
+            values = list(values)
+            for i, conv in convert:
+                if values[i] is not None:
+                    values[i] = conv(values[i])
+        params.append((*values, *tail))
+    return params
+
+
+def _sqlite_update(
+    session: Session, table: Table, pk: str, keys: list[str], rows: list[dict[str, Any]]
+) -> None:
+    names = list(keys)
+    extra: list[Any] = []
+    for col in table.columns:
+        # Columns with an onupdate (updated_at) get it, as Core would set them.
+        if col.onupdate is not None and col.name not in keys and col.name != pk:
+            value = col.onupdate.arg(None) if col.onupdate.is_callable else col.onupdate.arg  # type: ignore[attr-defined]
+            names.append(col.name)
+            extra.append(_sqlite_datetime(value) if isinstance(value, datetime) else value)
+    quote = session.connection().dialect.identifier_preparer.quote
+    # Identifiers come from the table definition and every value is bound: no injection.
+    sql = (
+        f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = ?' for n in names)} "  # noqa: S608
+        f"WHERE {quote(pk)} = ?"
+    )
+    params = _sqlite_params(keys, _converters(table, keys), rows, ())
+    pks = [row[pk] for row in rows]
+    session.connection().exec_driver_sql(sql, [(*p, *extra, k) for p, k in zip(params, pks, strict=True)])
+
+
+def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    keys = list(rows[0])
+    convert = _converters(table, keys)
     # Columns the rows leave out get their Python-side default, as Core would give them.
     names = list(keys)
     tail: list[Any] = []
@@ -126,16 +174,5 @@ def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' * len(names))})"
     )
-    get = itemgetter(*keys)
-    params = []
-    for row in rows:
-        values = get(row)
-        if len(keys) == 1:
-            values = (values,)
-        if convert:
-            values = list(values)
-            for i, conv in convert:
-                if values[i] is not None:
-                    values[i] = conv(values[i])
-        params.append((*values, *fixed))
+    params = _sqlite_params(keys, convert, rows, fixed)
     session.connection().exec_driver_sql(sql, params)
