@@ -14,7 +14,7 @@ from siyu.kit.money import format_fen
 from siyu.models import AutoTagRule, Segment
 from siyu.segments import rules as rules_service
 from siyu.segments.audience import AudienceSyntaxError, Expr, parse, preview, to_json
-from siyu.segments.audience import count as count_audience
+from siyu.segments.audience.query import count_with_warnings
 from siyu.segments.audience.saved import (
     delete_segment,
     get_segment,
@@ -48,12 +48,9 @@ def _dump(data: Any) -> None:
 
 def count(expression: ExprArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Print how many customers match an expression."""
-    from siyu.segments.audience import compile_expr
-
     tree = _parse(expression)
     with workspace_session(workspace) as (session, ws):
-        warnings = compile_expr(session, workspace_id=ws.id, expr=tree).warnings
-        n = count_audience(session, workspace_id=ws.id, expr=tree)
+        n, warnings = count_with_warnings(session, workspace_id=ws.id, expr=tree)
     if as_json:
         _dump({"count": n, "expression": to_json(tree), "warnings": warnings})
         return

@@ -15,8 +15,16 @@ from siyu.segments.schemas import Preview, PreviewRow
 
 def count(session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None) -> int:
     """How many live customers of the workspace match ``expr``."""
-    query = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now).query
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return count_with_warnings(session, workspace_id=workspace_id, expr=expr, now=now)[0]
+
+
+def count_with_warnings(
+    session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
+) -> tuple[int, list[str]]:
+    """The count and the unknown-name warnings, from one compilation."""
+    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now)
+    total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
+    return total, compiled.warnings
 
 
 def preview(

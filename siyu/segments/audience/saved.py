@@ -12,10 +12,9 @@ from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
 from siyu.segments import repository
-from siyu.segments.audience.compiler import compile_expr
 from siyu.segments.audience.jsonform import to_json
 from siyu.segments.audience.parser import parse
-from siyu.segments.audience.query import count
+from siyu.segments.audience.query import count, count_with_warnings
 
 MAX_NAME = 100
 
@@ -46,7 +45,6 @@ def save_segment(
     """
     name = _check_name(name)
     tree = parse(expression)
-    compiled = compile_expr(session, workspace_id=workspace_id, expr=tree, now=now)
     seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name)
     if seg is not None and not replace:
         raise Conflict(f"a segment named {name!r} already exists (use --replace to change it)", field="name")
@@ -57,7 +55,7 @@ def save_segment(
     seg.expression_json = to_json(tree)
     if description is not None:
         seg.description = description
-    seg.last_count = count(session, workspace_id=workspace_id, expr=tree, now=now)
+    seg.last_count, warnings = count_with_warnings(session, workspace_id=workspace_id, expr=tree, now=now)
     seg.last_counted_at = now or utcnow()
     session.flush()
     record(
@@ -69,7 +67,7 @@ def save_segment(
         target_id=seg.id,
         detail={"name": name, "expression": seg.expression},
     )
-    return seg, compiled.warnings
+    return seg, warnings
 
 
 def get_segment(session: Session, *, workspace_id: int, name: str) -> Segment:
