@@ -147,6 +147,7 @@ def test_chinese_or_inside_a_name_is_not_an_operator() -> None:
         ("tag:A (tag:B)", 7, "implicitly"),
         ("tag", 4, "expected ':' or a comparison"),
         ("tag:A AND 中文:x", 11, "unknown field '中文'"),
+        ("order>=3", 1, "unknown field 'order' (did you mean 'orders'?)"),
     ],
 )
 def test_syntax_errors_say_where(text: str, column: int, problem: str) -> None:

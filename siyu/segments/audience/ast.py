@@ -6,6 +6,7 @@ a direct child of their own kind, so that printing and parsing round-trip exactl
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -274,7 +275,9 @@ def make_term(field: str, op: str, value: str) -> Term:
             )
         return Term(field, canonical_number(field, value), op)
     fields = ", ".join(NAME_FIELDS + NUMBER_FIELDS)
-    raise TermError(f"unknown field {field!r}", f"a field: {fields}", on_field=True)
+    close = difflib.get_close_matches(field, NAME_FIELDS + NUMBER_FIELDS + tuple(FIELD_ALIASES), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise TermError(f"unknown field {field!r}{hint}", f"a field: {fields}", on_field=True)
 
 
 # Characters that end a bare (unquoted) value; such values are printed quoted.
