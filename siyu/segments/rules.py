@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, exists, func, insert, literal, not_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from siyu.customers.tags import MAX_TAG_NAME, ensure_tag, find_tag
@@ -215,6 +217,16 @@ def on_orders_imported(
     return apply_rules(session, workspace_id=workspace_id, customer_ids=ids)
 
 
+def _insert_ignoring_conflicts(session: Session) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: an import's hook and a recompute may tag at once."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return pg_insert(_LINKS).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(_LINKS).on_conflict_do_nothing()
+    return insert(_LINKS)
+
+
 def _tag_for_rule(session: Session, workspace_id: int, name: str) -> int:
     # Reuse a live tag of that name wherever it is filed; create it in the rule group otherwise.
     tag = find_tag(session, workspace_id=workspace_id, name=name)
@@ -244,8 +256,14 @@ def _apply_one(
             literal("rule"),
             literal(ref),
             bindparam("now", now, type_=UTCDateTime),
-        ).where(not_(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id == tag_id)))
-        ins = insert(_LINKS).from_select(
+        ).where(
+            not_(
+                exists()
+                .where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id == tag_id)
+                .correlate(Customer)
+            )
+        )
+        ins = _insert_ignoring_conflicts(session).from_select(
             ["workspace_id", "customer_id", "tag_id", "source", "source_ref", "created_at"], rows
         )
         result.added += session.execute(ins.execution_options(preserve_rowcount=True)).rowcount or 0  # type: ignore[attr-defined]
