@@ -44,11 +44,19 @@ def is_empty(value: str) -> bool:
     return value in _EMPTY
 
 
+_PLAIN_AMOUNT = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?元?")
+
+
 def parse_fen(value: str, *, allow_negative: bool = False) -> int:
     """An amount in yuan ("12.5", "¥1,234.00", "99元") as integer fen; empty is 0."""
     v = clean(value)
     if is_empty(v):
         return 0
+    m = _PLAIN_AMOUNT.fullmatch(v)
+    if m is not None:
+        # Most cells are plain "123.45": integer arithmetic, no Decimal.
+        whole, frac = m.groups()
+        return int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
     try:
         return yuan_to_fen(v, allow_negative=allow_negative)
     except MoneyError as exc:
@@ -180,10 +188,8 @@ def normalise_province(value: str) -> str | None:
     v = clean(value)
     if not v:
         return None
-    for short in _SHORT_NAMES:
-        if v.startswith(short):
-            return _PROVINCES[short]
-    return None
+    # Short names are two or three characters (内蒙古, 黑龙江): two dictionary lookups.
+    return _PROVINCES.get(v[:3]) or _PROVINCES.get(v[:2])
 
 
 def normalise_city(province: str | None, city: str) -> str | None:
