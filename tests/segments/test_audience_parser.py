@@ -232,7 +232,9 @@ _name_chars = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))
 names = st.text(_name_chars, min_size=1, max_size=12).filter(lambda s: s.strip() != "")
 name_terms = st.one_of(
     st.builds(
-        Term, st.sampled_from(["tag", "province", "city", "channel", "staff", "in_group", "category"]), names
+        Term,
+        st.sampled_from(["tag", "province", "city", "channel", "staff", "in_group", "category", "segment"]),
+        names,
     ),
     st.builds(Term, st.just("layer"), st.sampled_from(sorted(LAYERS))),
     st.builds(Term, st.just("rfm"), st.sampled_from(RFM_SEGMENTS)),

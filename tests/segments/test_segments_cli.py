@@ -166,3 +166,25 @@ def test_merged_and_anonymised_customers_never_count(
 def test_workspaces_are_kept_apart(cli: CliRun, session: Session, workspace_id: int) -> None:
     shop(session, workspace_id)
     assert cli("segments", "count", "tag:VIP", "-w", "other-brand").stdout.strip() == "0"
+
+
+def test_segments_build_on_saved_segments(cli: CliRun, session: Session, workspace_id: int) -> None:
+    shop(session, workspace_id)
+    cli("segments", "save", "会员", "tag:VIP")
+    assert cli("segments", "count", "segment:会员 AND city:深圳").stdout.strip() == "1"
+    assert cli("segments", "count", "人群包:会员 OR NOT segment:会员").stdout.strip() == "4"
+    # Live, not a snapshot: changing 会员 changes everything built on it.
+    cli("segments", "save", "深圳会员", "segment:会员 AND city:深圳")
+    cli("segments", "save", "会员", "tag:面霜用户", "--replace")
+    assert json.loads(cli("segments", "show", "深圳会员", "--json").stdout)["last_count"] == 2
+    # A segment may not lead back to itself, directly or through another one.
+    assert (
+        "refers to itself"
+        in cli("segments", "save", "会员", "segment:深圳会员", "--replace", expect=2).stderr
+    )
+    assert "refers to itself" in cli("segments", "save", "环", "segment:环 OR tag:VIP", expect=2).stderr
+    session.expire_all()
+    assert session.scalar(select(Segment.expression).where(Segment.name == "会员")) == "tag:面霜用户"
+    result = cli("segments", "count", "segment:会元")
+    assert result.stdout.strip() == "0"
+    assert "no saved segment named '会元'" in result.stderr

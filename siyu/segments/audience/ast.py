@@ -24,6 +24,7 @@ NAME_FIELDS = (
     "in_group",
     "category",
     "product",
+    "segment",
 )
 # Terms comparing a number: ``field OP number``.
 NUMBER_FIELDS = ("spent", "orders", "last_order_days", "first_order_days", "p_alive")
@@ -49,6 +50,8 @@ FIELD_ALIASES: dict[str, str] = {
     "品类": "category",
     "类目": "category",
     "商品": "product",
+    "人群": "segment",
+    "人群包": "segment",
     "消费": "spent",
     "消费金额": "spent",
     "订单数": "orders",

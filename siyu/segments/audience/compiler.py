@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, o
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from siyu.kit.errors import Invalid
 from siyu.kit.money import yuan_to_fen
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import (
@@ -33,6 +34,7 @@ from siyu.models import (
     Follow,
     Group,
     GroupMember,
+    Segment,
     Staff,
     Tag,
     Workspace,
@@ -77,6 +79,7 @@ class _Ctx:
     tag_ids: dict[str, list[int]] = field(default_factory=dict)
     tags_prefetched: bool = False
     negated: bool = False  # inside an odd number of NOTs
+    expanding: set[str] = field(default_factory=set)  # saved segments being expanded
 
 
 def place_variants(name: str, suffixes: tuple[str, ...]) -> list[str]:
@@ -90,9 +93,18 @@ def place_variants(name: str, suffixes: tuple[str, ...]) -> list[str]:
 
 
 def compile_expr(
-    session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
+    session: Session,
+    *,
+    workspace_id: int,
+    expr: Expr | str,
+    now: datetime | None = None,
+    saving_as: str | None = None,
 ) -> Compiled:
-    """Compile an expression (text or tree) for one workspace; see ``customer_ids_query``."""
+    """Compile an expression (text or tree) for one workspace; see ``customer_ids_query``.
+
+    ``saving_as``: the name the expression is about to be saved under, so that a
+    ``segment:`` term leading back to it is refused before it is saved.
+    """
     tree = parse(expr) if isinstance(expr, str) else expr
     ws = session.get(Workspace, workspace_id)
     tz = ws.timezone if ws is not None else "Asia/Shanghai"
@@ -103,6 +115,8 @@ def compile_expr(
         today=local_day(now or utcnow(), tz),
         dialect=session.get_bind().dialect.name,
     )
+    if saving_as:
+        ctx.expanding.add(saving_as)
     _prefetch_tags(tree, ctx)
     driver = _choose_driver(tree, ctx) if ctx.dialect == "sqlite" else None
     query = select(Customer.id).where(
@@ -239,8 +253,8 @@ def _member(spec: _Rel, ctx: _Ctx, drive: bool) -> ColumnElement[bool]:
 
 def _spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
     key = (term.field, term.op, term.value)
-    if term.field in ("province", "city"):
-        return _build_spec(term, ctx)  # depends on ctx.negated: not cached
+    if term.field in ("province", "city", "segment"):
+        return _build_spec(term, ctx)  # may depend on ctx.negated: not cached
     if key not in ctx.specs:
         ctx.specs[key] = _build_spec(term, ctx)
     return ctx.specs[key]
@@ -310,9 +324,31 @@ def _build_spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
             CustomerStats.customer_id,
             [CustomerStats.workspace_id == ws, _days_cond(paid_col, term.op, int(v), ctx)],
         )
+    if f == "segment":
+        return _segment_pred(ctx, v)
     if f in ("category", "product"):
         return _Rel(CustomerStats.customer_id, [CustomerStats.workspace_id == ws, _has_key(ctx, f, v)])
     raise AssertionError(f"unhandled field {f}")  # make_term admits only the fields above
+
+
+def _segment_pred(ctx: _Ctx, name: str) -> ColumnElement[bool]:
+    """``segment:NAME``: the saved segment's expression, expanded in place (live, not a snapshot)."""
+    if name in ctx.expanding:
+        raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
+    text = ctx.session.scalar(
+        select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
+    )
+    if text is None:
+        if ("segment", name) not in ctx.seen:
+            ctx.seen.add(("segment", name))
+            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
+            ctx.warnings.append(_unknown("saved segment", name, list(known)))
+        return false()
+    ctx.expanding.add(name)
+    try:
+        return _pred(parse(text), ctx)
+    finally:
+        ctx.expanding.discard(name)
 
 
 def _in_ids(col: Any, ids: list[int]) -> ColumnElement[bool]:

@@ -19,10 +19,15 @@ def count(session: Session, *, workspace_id: int, expr: Expr | str, now: datetim
 
 
 def count_with_warnings(
-    session: Session, *, workspace_id: int, expr: Expr | str, now: datetime | None = None
+    session: Session,
+    *,
+    workspace_id: int,
+    expr: Expr | str,
+    now: datetime | None = None,
+    saving_as: str | None = None,
 ) -> tuple[int, list[str]]:
     """The count and the unknown-name warnings, from one compilation."""
-    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now)
+    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now, saving_as=saving_as)
     total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
     return total, compiled.warnings
 

@@ -55,7 +55,9 @@ def save_segment(
     seg.expression_json = to_json(tree)
     if description is not None:
         seg.description = description
-    seg.last_count, warnings = count_with_warnings(session, workspace_id=workspace_id, expr=tree, now=now)
+    seg.last_count, warnings = count_with_warnings(
+        session, workspace_id=workspace_id, expr=tree, now=now, saving_as=name
+    )
     seg.last_counted_at = now or utcnow()
     session.flush()
     record(
