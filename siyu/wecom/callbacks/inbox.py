@@ -8,6 +8,8 @@ repeats hit the ``(workspace_id, dedup_key)`` unique key and change nothing.
 from __future__ import annotations
 
 import hashlib
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -115,6 +117,25 @@ def dedup_key(ev: CallbackEvent) -> str:
 
 
 _TABLE = cast(Table, WeComCallback.__table__)
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def local_write_lock(session: Session) -> AbstractContextManager[Any]:
+    """On SQLite, a per-process lock taken around each write transaction.
+
+    SQLite has one writer; two threads of one process contending for it fall back to
+    SQLite's busy handler, which sleeps in growing steps and ruins latency. Taking
+    turns on a lock keeps the inbox writer and the processor from sleeping.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return nullcontext()
+    key = str(bind.engine.url)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 _insert_cache: dict[str, Any] = {}
 
 

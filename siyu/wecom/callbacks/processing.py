@@ -22,7 +22,7 @@ from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import utcnow
 from siyu.models import WeComCallback
 from siyu.wecom.callbacks.handlers import HANDLERS, CallbackDataError
-from siyu.wecom.callbacks.inbox import parse_event
+from siyu.wecom.callbacks.inbox import local_write_lock, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -73,37 +73,47 @@ def process_callback(session_factory: SessionFactory, callback_id: int) -> str:
 
 def _process_once(session_factory: SessionFactory, callback_id: int, *, last_try: bool = False) -> str:
     session = session_factory()
+    lock = local_write_lock(session)
     try:
-        claimed = session.execute(
-            update(WeComCallback)
-            .where(WeComCallback.id == callback_id, WeComCallback.status == "pending")
-            .values(attempts=WeComCallback.attempts + 1)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
-            session.rollback()
-            return "skipped"  # already processed by someone else, or not pending
-        row = session.get(WeComCallback, callback_id)
-        assert row is not None
-        _apply(session, row)
-        row.status = "processed"
-        row.processed_at = utcnow()
-        row.error = None
-        session.commit()
-        return "processed"
+        with lock:
+            return _claim_and_apply(session, callback_id)
     except IntegrityError:
         session.rollback()
         if not last_try:
             return "conflict"
-        return _record_failure(session, callback_id, "IntegrityError: unique key clash, will retry", False)
+        with lock:
+            return _record_failure(
+                session, callback_id, "IntegrityError: unique key clash, will retry", False
+            )
     except Exception as exc:  # any failure is recorded on the row, never lost
         session.rollback()
         # Bad data will not improve with retries; database or bug failures might.
         permanent = isinstance(exc, CallbackDataError | SiyuError)
         message = f"{type(exc).__name__}: {exc}"[:2000]
         log.warning("wecom callback %s failed: %s", callback_id, message)
-        return _record_failure(session, callback_id, message, permanent)
+        with lock:
+            return _record_failure(session, callback_id, message, permanent)
     finally:
         session.close()
+
+
+def _claim_and_apply(session: Session, callback_id: int) -> str:
+    claimed = session.execute(
+        update(WeComCallback)
+        .where(WeComCallback.id == callback_id, WeComCallback.status == "pending")
+        .values(attempts=WeComCallback.attempts + 1)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        session.rollback()
+        return "skipped"  # already processed by someone else, or not pending
+    row = session.get(WeComCallback, callback_id)
+    assert row is not None
+    _apply(session, row)
+    row.status = "processed"
+    row.processed_at = utcnow()
+    row.error = None
+    session.commit()
+    return "processed"
 
 
 def _record_failure(session: Session, callback_id: int, message: str, permanent: bool) -> str:
@@ -129,42 +139,43 @@ def process_batch(session_factory: SessionFactory, ids: list[int]) -> dict[int, 
     statuses: dict[int, str] = {}
     session = session_factory()
     try:
-        session.execute(
-            update(WeComCallback)
-            .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
-            .values(attempts=WeComCallback.attempts + 1)
-        )
-        rows = list(
-            session.scalars(
-                select(WeComCallback)
+        with local_write_lock(session):
+            session.execute(
+                update(WeComCallback)
                 .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
-                .order_by(WeComCallback.create_time, WeComCallback.id)
+                .values(attempts=WeComCallback.attempts + 1)
             )
-        )
-        failures: list[tuple[int, str, bool]] = []
-        for row in rows:
-            callback_id = row.id
-            savepoint = session.begin_nested()
-            try:
-                _apply(session, row)
-                row.status = "processed"
-                row.processed_at = utcnow()
-                row.error = None
-                session.flush()
-                savepoint.commit()
-                statuses[callback_id] = "processed"
-            except Exception as exc:  # recorded below, in the same transaction
-                savepoint.rollback()
-                permanent = isinstance(exc, CallbackDataError | SiyuError)
-                failures.append((callback_id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
-        for callback_id, message, permanent in failures:
-            log.warning("wecom callback %s failed: %s", callback_id, message)
-            failed = session.get(WeComCallback, callback_id)
-            assert failed is not None
-            failed.error = message
-            failed.status = "failed" if permanent or failed.attempts >= MAX_ATTEMPTS else "pending"
-            statuses[callback_id] = failed.status
-        session.commit()
+            rows = list(
+                session.scalars(
+                    select(WeComCallback)
+                    .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
+                    .order_by(WeComCallback.create_time, WeComCallback.id)
+                )
+            )
+            failures: list[tuple[int, str, bool]] = []
+            for row in rows:
+                callback_id = row.id
+                savepoint = session.begin_nested()
+                try:
+                    _apply(session, row)
+                    row.status = "processed"
+                    row.processed_at = utcnow()
+                    row.error = None
+                    session.flush()
+                    savepoint.commit()
+                    statuses[callback_id] = "processed"
+                except Exception as exc:  # recorded below, in the same transaction
+                    savepoint.rollback()
+                    permanent = isinstance(exc, CallbackDataError | SiyuError)
+                    failures.append((callback_id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
+            for callback_id, message, permanent in failures:
+                log.warning("wecom callback %s failed: %s", callback_id, message)
+                failed = session.get(WeComCallback, callback_id)
+                assert failed is not None
+                failed.error = message
+                failed.status = "failed" if permanent or failed.attempts >= MAX_ATTEMPTS else "pending"
+                statuses[callback_id] = failed.status
+            session.commit()
     except Exception:  # the batch could not commit: fall back to one transaction each
         session.rollback()
         log.warning("wecom callback batch of %d failed; processing one by one", len(ids), exc_info=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from siyu.wecom.callbacks.inbox import CallbackEvent, accept_parsed
+from siyu.wecom.callbacks.inbox import CallbackEvent, accept_parsed, local_write_lock
 
 MAX_BATCH = 256
 
@@ -71,7 +71,7 @@ class InboxWriter:
     def _write(self, batch: list[_Item]) -> None:
         results: list[Accepted] = []
         try:
-            with self._factory() as session:
+            with self._factory() as session, local_write_lock(session):
                 for item in batch:
                     cid, created = accept_parsed(
                         session, workspace_id=item.workspace_id, xml_text=item.xml_text, ev=item.ev
