@@ -188,3 +188,10 @@ def test_segments_build_on_saved_segments(cli: CliRun, session: Session, workspa
     result = cli("segments", "count", "segment:会元")
     assert result.stdout.strip() == "0"
     assert "no saved segment named '会元'" in result.stderr
+    # Deleting a segment others build on is refused unless forced.
+    cli("segments", "rules", "add", "会员标", "segment:会员", "--add", "会员用户")
+    err = cli("segments", "delete", "会员", expect=2).stderr
+    assert "segment '深圳会员'" in err
+    assert "rule '会员标'" in err
+    cli("segments", "delete", "会员", "--force")
+    assert "会员" not in [s["name"] for s in json.loads(cli("segments", "list", "--json").stdout)]

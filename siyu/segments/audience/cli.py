@@ -158,11 +158,14 @@ def show(
 
 def delete(
     name: Annotated[str, typer.Argument(help="Segment name.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even if other segments or rules use it.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Delete a saved segment."""
+    """Delete a saved segment (refused while segment: terms elsewhere use it)."""
     with workspace_session(workspace) as (session, ws):
-        delete_segment(session, workspace_id=ws.id, name=name, actor="cli")
+        delete_segment(session, workspace_id=ws.id, name=name, force=force, actor="cli")
     console.print(f"deleted segment [bold]{escape(name.strip())}[/]")
 
 

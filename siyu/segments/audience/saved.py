@@ -12,6 +12,7 @@ from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
 from siyu.segments import repository
+from siyu.segments.audience.ast import terms
 from siyu.segments.audience.jsonform import to_json
 from siyu.segments.audience.parser import parse
 from siyu.segments.audience.query import count, count_with_warnings
@@ -96,9 +97,39 @@ def recount_segment(
     return seg
 
 
-def delete_segment(session: Session, *, workspace_id: int, name: str, actor: str = "system") -> None:
-    """Delete a saved segment (audited)."""
+def users_of(session: Session, *, workspace_id: int, name: str) -> list[str]:
+    """Saved segments and auto-tag rules whose expression has ``segment:name``."""
+    found = [
+        f"segment {s.name!r}"
+        for s in repository.list_segments(session, workspace_id=workspace_id)
+        if s.name != name and _mentions(s.expression, name)
+    ]
+    found += [
+        f"rule {r.name!r}"
+        for r in repository.list_rules(session, workspace_id=workspace_id)
+        if _mentions(r.expression, name)
+    ]
+    return found
+
+
+def _mentions(expression: str, name: str) -> bool:
+    try:
+        return any(t.field == "segment" and t.value == name for t in terms(parse(expression)))
+    except Invalid:  # a stored expression the language no longer reads: not ours to judge here
+        return False
+
+
+def delete_segment(
+    session: Session, *, workspace_id: int, name: str, force: bool = False, actor: str = "system"
+) -> None:
+    """Delete a saved segment (audited); refused while others build on it, unless ``force``."""
     seg = get_segment(session, workspace_id=workspace_id, name=name)
+    users = users_of(session, workspace_id=workspace_id, name=seg.name)
+    if users and not force:
+        raise Conflict(
+            f"segment {seg.name!r} is used by {', '.join(users)}; change those first or use --force",
+            field="name",
+        )
     record(
         session,
         workspace_id=workspace_id,
