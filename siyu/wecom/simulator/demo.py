@@ -141,7 +141,7 @@ def seed(ctx: DemoContext) -> None:
     # Friends were added over the 4 months up to the demo day; the clock ends on that day.
     day_end = datetime.combine(ctx.as_of, time(12, 0), tzinfo=UTC)
     start = day_end - timedelta(days=120 + 7)
-    sim = Simulator(SimConfig(corp_id=CORP_ID, secret=SECRET), SimClock(start=start.timestamp()))
+    sim = Simulator(SimConfig(corp_id=CORP_ID, secret=SECRET), SimClock(start=start.timestamp(), frozen=True))
     built = build(sim, ctx)
     server = ServerThread(sim.app).start()  # daemon thread: lives as long as the demo process
     with session_scope() as session:

@@ -27,14 +27,20 @@ class SimError(Exception):
 
 
 class SimClock:
-    """Epoch seconds; real time shifted by ``offset`` so tests can jump ahead."""
+    """Epoch seconds; real time shifted by ``offset`` so tests can jump ahead.
 
-    def __init__(self, start: float | None = None) -> None:
+    A ``frozen`` clock moves only when advanced: a scenario replayed from a seed then
+    gets the same times however fast the machine runs it (the demo needs that).
+    """
+
+    def __init__(self, start: float | None = None, *, frozen: bool = False) -> None:
         self._lock = threading.Lock()
-        self.offset = 0.0 if start is None else start - time.time()
+        self.frozen = frozen
+        base = time.time() if start is None else start
+        self.offset = base if frozen else base - time.time()
 
     def now(self) -> float:
-        return time.time() + self.offset
+        return self.offset if self.frozen else time.time() + self.offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
