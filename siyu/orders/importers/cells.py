@@ -59,7 +59,8 @@ def parse_fen(value: str, *, allow_negative: bool = False) -> int:
         return int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
     try:
         return yuan_to_fen(v, allow_negative=allow_negative)
-    except MoneyError as exc:
+    except (MoneyError, ArithmeticError) as exc:
+        # ArithmeticError: decimal's InvalidOperation for amounts past its 28 digits.
         raise CellError(f"not an amount in yuan: {v!r}") from exc
 
 
