@@ -57,23 +57,22 @@ def version() -> None:
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.customers.cli import app as customers_app
+    from siyu.demo.cli import register as register_demo
     from siyu.orders.cli import import_app
+    from siyu.segments.cli import app as segments_app
+    from siyu.segments.cli import clv_app
+    from siyu.web.cli import register as register_web
+    from siyu.wecom.cli import app as wecom_app
+    from siyu.worker.cli import register as register_worker
 
     app.add_typer(import_app, name="import")
     app.add_typer(customers_app, name="customers")
-    from siyu.segments.cli import app as segments_app, clv_app
-
     app.add_typer(segments_app, name="segments")
     app.add_typer(clv_app, name="clv")
-    from siyu.wecom.cli import app as wecom_app
-
     app.add_typer(wecom_app, name="wecom")
-    from siyu.web.cli import register as register_web
-
     register_web(app)
-    from siyu.demo.cli import register as register_demo
-
     register_demo(app)
+    register_worker(app)
 
 
 _register()

@@ -1,0 +1,1 @@
+"""``siyu worker``: periodic jobs and the durable job queue."""
