@@ -193,7 +193,9 @@ def run(
     size_mb = g.path.stat().st_size / 2**20
     print(f"file: {g.path.name}, {g.orders:,} orders, {size_mb:.0f} MiB", flush=True)
     results: dict[str, Any] = {"orders": g.orders, "customers": g.customers, "file_mb": round(size_mb)}
-    db = _fresh(OUT / "bench_import_siyu.db")
+    # Per-run names: several people may benchmark at once on a shared machine.
+    tag = f"{orders}_{os.getpid()}"
+    db = _fresh(OUT / f"bench_import_siyu_{tag}.db")
     env = {
         "SIYU_DATABASE_URL": f"sqlite:///{db}",
         "SIYU_ENV": "development",
@@ -211,14 +213,17 @@ def run(
     results["siyu"] = siyu
     print(f"siyu: {siyu}", flush=True)
     if peers:
-        pandas_db = _fresh(OUT / "bench_import_pandas.db")
+        pandas_db = _fresh(OUT / f"bench_import_pandas_{tag}.db")
         results["pandas_sqlite"] = _child(PANDAS_CHILD, str(g.path), str(pandas_db))
         print(f"pandas + sqlite3: {results['pandas_sqlite']}", flush=True)
-        utf8 = OUT / "bench_import_utf8.csv"
-        duck_db = _fresh(OUT / "bench_import.duckdb")
+        utf8 = OUT / f"bench_import_utf8_{tag}.csv"
+        duck_db = _fresh(OUT / f"bench_import_{tag}.duckdb")
         results["duckdb"] = _child(DUCKDB_CHILD, str(g.path), str(utf8), str(duck_db))
         utf8.unlink(missing_ok=True)
         print(f"duckdb: {results['duckdb']}", flush=True)
+        _fresh(pandas_db)
+        _fresh(duck_db)
+    _fresh(db)
     return results
 
 
@@ -290,7 +295,7 @@ def main() -> None:
     )
     print()
     print(report(r))
-    (OUT / "bench_import.json").write_text(json.dumps(r, indent=2))
+    (OUT / f"bench_import_{args.orders}.json").write_text(json.dumps(r, indent=2))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ the phone HMAC path and the masked-phone path. Buyers repeat with a skewed frequ
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time as clock
@@ -82,7 +83,7 @@ def generate(path: Path, *, orders: int, customers: int, seed: int = 7) -> Gener
     # Order times in chronological order, the way a long history is exported.
     order_days = sorted(rng.choices(days, day_weights, k=orders))
     paid_total = refunded_total = 0
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
     with open(tmp, "w", encoding="gbk", newline="", buffering=1 << 20) as fh:
         fh.write(",".join(TAOBAO_HEADER) + "\r\n")
         empty12 = ",".join(["", "", "否", "否", "否", "", "", "", "", "", "", "否"])
