@@ -138,6 +138,7 @@ def _records(plan: FilePlan, tz: str, after: int = 0) -> Iterator[tuple[int, Ord
     fp, fmt, cols = plan.probe, plan.fmt, plan.cols
     name = fp.path.name
     rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
+    parse = fmt.row_parser(cols, tz)
     for line, row in rows:
         if line <= after:
             continue
@@ -145,7 +146,7 @@ def _records(plan: FilePlan, tz: str, after: int = 0) -> Iterator[tuple[int, Ord
             yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
             continue
         try:
-            yield line, fmt.parse_row(cols, row, line, tz)
+            yield line, parse(row, line)
         except RowProblem as exc:
             yield (
                 line,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from siyu.orders.importers.cells import (
@@ -141,6 +141,42 @@ def test_every_date_style_agrees(local: datetime) -> None:
     ]
     for text in styles:
         assert parse_datetime(text) == expected, text
+
+
+ZONES = ("Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata", "UTC")
+
+
+def _reference(local: datetime, tz: str) -> datetime:
+    """What the importer has always stored: wall time in the zone (fold 0), in UTC."""
+    return local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 12, 30)),
+    st.sampled_from(ZONES),
+)
+@example(datetime(1986, 5, 4, 2, 30), "Asia/Shanghai")  # China's first DST switch: a gap
+@example(datetime(1991, 9, 15, 1, 30), "Asia/Shanghai")  # China's last switch back: a fold
+@example(datetime(2021, 3, 14, 2, 30), "America/New_York")
+@example(datetime(2021, 11, 7, 1, 30), "America/New_York")
+@example(datetime(2021, 10, 3, 2, 15), "Australia/Lord_Howe")  # a half-hour switch
+def test_fast_date_paths_agree_with_the_zone_rules(local: datetime, tz: str) -> None:
+    """The sliced fast paths (cached day offsets) give what zoneinfo gives, DST days included."""
+    local = local.replace(microsecond=0)
+    expected = _reference(local, tz)
+    assert parse_datetime(local.strftime("%Y-%m-%d %H:%M:%S"), tz) == expected
+    minute = local.replace(second=0)
+    slashed = f"{minute.year}/{minute.month}/{minute.day} {minute.hour}:{minute.minute:02d}"
+    got = parse_datetime(slashed, tz)
+    assert got == _reference(minute, tz)
+    assert got is not None
+    assert got.tzinfo is UTC
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01 00:00:00", "9999-12-31 23:59:59", "9999/12/31 23:59"])
+def test_dates_shifted_out_of_range_are_cell_errors(raw: str) -> None:
+    with pytest.raises(CellError, match="not a real date"):
+        parse_datetime(raw, "Asia/Shanghai" if raw.startswith("0") else "America/New_York")
 
 
 @given(st.text(max_size=40))

@@ -208,6 +208,18 @@ class Format:
     def parse_row(self, cols: Columns, row: list[str], line: int, tz: str) -> OrderRecord:
         raise NotImplementedError
 
+    def row_parser(self, cols: Columns, tz: str) -> Callable[[list[str], int], OrderRecord]:
+        """The row parser for one file, set up once from its header.
+
+        Formats with large files override this with a parser that resolves columns and
+        cleaners up front; it must give exactly what :meth:`parse_row` gives.
+        """
+
+        def parse(row: list[str], line: int) -> OrderRecord:
+            return self.parse_row(cols, row, line, tz)
+
+        return parse
+
 
 def buyer_key(value: str | None) -> str | None:
     """A platform buyer id usable as a key, or None when the platform masked it (张**)."""

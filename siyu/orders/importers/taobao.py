@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from siyu.customers.schemas import IdentityInput
@@ -16,7 +17,16 @@ from siyu.orders.importers.base import (
     map_status,
     settle_money,
 )
-from siyu.orders.importers.cells import clean, parse_int, parse_phone, split_address
+from siyu.orders.importers.cells import (
+    CellError,
+    clean,
+    clean_fast,
+    parse_datetime,
+    parse_fen,
+    parse_int,
+    parse_phone,
+    split_address,
+)
 
 STATUS = {
     "交易成功": "completed",
@@ -93,6 +103,68 @@ class TaobaoOrders(Format):
         if key:
             ids.append(IdentityInput("buyer_id", key, "taobao"))
         return OrderRecord(line, self.platform, external_id, f, identities=ids)
+
+    def row_parser(self, cols: Columns, tz: str) -> Callable[[list[str], int], OrderRecord]:
+        """:meth:`parse_row` with columns resolved once: the hot loop of a Taobao import.
+
+        Only good rows take this path: on any problem the row is parsed again by
+        :meth:`parse_row`, which names the column and value exactly as it always has.
+        """
+        width = len(cols.header)
+        # Absent columns read the "" appended to every row (index -1).
+        at = {name: cols.index.get(name, -1) for name in self.aliases}
+        i_id, i_status, i_paid_at, i_created = at["order_id"], at["status"], at["paid_at"], at["created"]
+        i_completed, i_goods, i_shipping, i_title = at["completed"], at["goods"], at["shipping"], at["title"]
+        i_qty, i_shop, i_note, i_receiver = at["quantity"], at["shop"], at["note"], at["receiver"]
+        i_paid, i_total, i_refund, i_buyer = at["paid"], at["total"], at["refund"], at["buyer"]
+        i_address, i_mobile, i_tel = at["address"], at["mobile"], at["tel"]
+        platform = self.platform
+        slow = self.parse_row
+
+        def parse(row: list[str], line: int) -> OrderRecord:
+            cells = row + [""] * (width - len(row)) if len(row) < width else row[:]
+            cells.append("")
+            try:
+                external_id = clean_fast(cells[i_id])
+                if not external_id or len(external_id) > 64:
+                    raise RowProblem(None, None, "order id")
+                raw_status = clean_fast(cells[i_status])[:64] or None
+                paid_at = parse_datetime(cells[i_paid_at], tz)
+                f: dict[str, Any] = {
+                    "raw_status": raw_status,
+                    "status": map_status(raw_status, STATUS, paid_at),
+                    "ordered_at": parse_datetime(cells[i_created], tz),
+                    "paid_at": paid_at,
+                    "completed_at": parse_datetime(cells[i_completed], tz),
+                    "goods_fen": parse_fen(cells[i_goods]),
+                    "shipping_fen": parse_fen(cells[i_shipping]),
+                    "title": clean_fast(cells[i_title])[:500] or None,
+                    "item_count": parse_int(cells[i_qty]),
+                    "shop": clean_fast(cells[i_shop])[:100] or None,
+                    "buyer_note": clean_fast(cells[i_note])[:2000] or None,
+                    "buyer_name": clean_fast(cells[i_receiver])[:100] or None,
+                }
+                paid_cell = cells[i_paid]
+                paid = parse_fen(paid_cell) if clean_fast(paid_cell) else parse_fen(cells[i_total])
+                settle_money(f, amount_fen=paid, refund_fen=parse_fen(cells[i_refund]))
+            except (CellError, RowProblem):
+                return slow(cols, row, line, tz)
+            buyer = clean_fast(cells[i_buyer])[:128] or None
+            f["buyer_id"] = buyer
+            f["province"], f["city"], f["district"] = split_address(cells[i_address])
+            phone, masked = parse_phone(cells[i_mobile])
+            if phone is None and masked is None:
+                phone, masked = parse_phone(cells[i_tel])
+            f["phone_masked"] = masked
+            ids = []
+            if phone:
+                ids.append(IdentityInput("phone", phone))
+            key = buyer_key(buyer)
+            if key:
+                ids.append(IdentityInput("buyer_id", key, "taobao"))
+            return OrderRecord(line, platform, external_id, f, identities=ids)
+
+        return parse
 
 
 class TaobaoItems(Format):
