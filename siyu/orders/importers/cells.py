@@ -145,7 +145,7 @@ def _local_to_utc(tz: str, y: int, mo: int, d: int, h: int, mi: int, s: int, v: 
     try:
         offset = _day_offset(tz, y, mo, d)
         if offset is not None:
-            return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC) - offset
+            return datetime(y, mo, d, h, mi, s, us, UTC) - offset
         local = datetime(y, mo, d, h, mi, s, us)  # noqa: DTZ001 - the zone is attached right below
         return local.replace(tzinfo=_zone(tz)).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
