@@ -19,10 +19,13 @@ app = typer.Typer(help="WeCom callback inbox.", no_args_is_help=True)
 
 def process_callbacks(
     workspace: WorkspaceOpt = None,
-    limit: Annotated[int, typer.Option(min=1, help="Most callbacks to process per pass.")] = 1000,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Callbacks per pass (passes repeat until none is left).")
+    ] = 1000,
     retry_failed: Annotated[bool, typer.Option(help="Put failed callbacks back in the queue first.")] = False,
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep running, polling for new callbacks.")
+        bool,
+        typer.Option("--follow", help="Keep running as a worker, polling for new callbacks (Ctrl-C stops)."),
     ] = False,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls with --follow.")] = 2.0,
     as_json: JsonOpt = False,
@@ -31,24 +34,41 @@ def process_callbacks(
     import json
 
     from siyu.kit.db import session_factory
+    from siyu.kit.timeutil import utcnow
     from siyu.wecom.callbacks.processing import ProcessSummary, process_pending
 
     with workspace_session(workspace) as (_session, ws):
         workspace_id = ws.id
     total = ProcessSummary()
     first = True
-    while True:
-        s = process_pending(session_factory(), workspace_id, limit, retry_failed=retry_failed and first)
-        first = False
-        total.processed += s.processed
-        total.failed += s.failed
-        total.retried += s.retried
-        total.skipped += s.skipped
-        total.errors.extend(s.errors)
-        if not follow:
-            break
-        if s.total < limit:
-            time.sleep(interval)
+    try:
+        while True:
+            s = process_pending(session_factory(), workspace_id, limit, retry_failed=retry_failed and first)
+            first = False
+            if follow:
+                # A worker runs for weeks: report each busy pass, keep no history.
+                if s.total:
+                    console.print(
+                        f"{utcnow():%Y-%m-%d %H:%M:%S}Z processed {s.processed}, failed {s.failed}, "
+                        f"to retry {s.retried}",
+                        highlight=False,
+                    )
+                    for line in s.errors[:20]:
+                        console.print(f"  [red]{line}[/]", highlight=False)
+                if s.processed + s.skipped < limit:
+                    time.sleep(interval)
+                continue
+            total.processed += s.processed
+            total.failed += s.failed
+            total.retried += s.retried
+            total.skipped += s.skipped
+            total.errors.extend(s.errors)
+            # Another pass only when this one was full and made progress.
+            if s.processed + s.skipped < limit:
+                break
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return
     if as_json:
         typer.echo(
             json.dumps(

@@ -59,7 +59,7 @@ def test_crash_after_accept_is_completed_by_process_pending(
     assert _statuses(session) == {"pending": 6}
     assert session.scalar(select(func.count()).select_from(Follow)) == 0
 
-    out = _process_cli("--json")
+    out = _process_cli("--json", "--limit", "4")  # more than one pass
     assert '"processed": 6' in out
     assert _statuses(session) == {"processed": 6}
     follows = {f.external_userid: f.state for f in session.scalars(select(Follow))}
