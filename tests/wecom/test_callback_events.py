@@ -179,20 +179,24 @@ def test_group_lifecycle(wecom: WeComSender, session: Session, workspace_id: int
         create_time=T0 + 2,
         update_detail="add_member",
         join_scene=3,
-        members=["zhangsan", EXT, "wmNEWCUSTOMER001"],
+        members=["zhangsan", EXT, "wmNEWCUSTOMER001", "lisi"],
     )
     session.expire_all()
     group = session.scalars(select(Group)).one()
-    assert (group.chat_id, group.status, group.member_count) == (chat, "active", 3)
+    assert (group.chat_id, group.status, group.member_count) == (chat, "active", 4)
     assert group.wecom_created_at == at(1)
     members = {m.userid: m for m in session.scalars(select(GroupMember))}
     assert members["zhangsan"].member_type == 1
     assert members["zhangsan"].staff_id is not None
+    # lisi is not known yet, but is no external id (wm…/wo…): a staff member, not a customer.
+    assert members["lisi"].member_type == 1
+    assert members["lisi"].customer_id is None
+    assert session.scalars(select(Staff).where(Staff.userid == "lisi")).one().id == members["lisi"].staff_id
     assert members[EXT].member_type == 2
     assert members[EXT].customer_id == _follow(session).customer_id  # same OneID customer
     assert members["wmNEWCUSTOMER001"].customer_id is not None
     assert {m.join_scene for m in members.values()} == {3}
-    assert len(_events(session, "group.join")) == 3
+    assert len(_events(session, "group.join")) == 4
 
     wecom.send(
         "chat_update_members", create_time=T0 + 3, update_detail="del_member", quit_scene=1, members=[EXT]
@@ -200,7 +204,7 @@ def test_group_lifecycle(wecom: WeComSender, session: Session, workspace_id: int
     session.expire_all()
     quitter = session.scalars(select(GroupMember).where(GroupMember.userid == EXT)).one()
     assert (quitter.state, quitter.quit_scene, quitter.quit_time) == ("left", 1, at(3))
-    assert session.scalars(select(Group)).one().member_count == 2
+    assert session.scalars(select(Group)).one().member_count == 3
     (quit_ev,) = _events(session, "group.quit")
     assert quit_ev.customer_id == quitter.customer_id
     assert quit_ev.payload["scene"] == 1

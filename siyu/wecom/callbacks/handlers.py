@@ -56,6 +56,11 @@ def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
     return follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
 
 
+def looks_external(userid: str) -> bool:
+    """True for a WeCom external_userid (wm… for WeChat users, wo… for WeCom users)."""
+    return userid.startswith(("wm", "wo"))
+
+
 def _int(value: str) -> int | None:
     try:
         return int(value)
@@ -180,6 +185,9 @@ def _member_change(
     key: str,
 ) -> None:
     staff = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+    if staff is None and not looks_external(userid):
+        # MemChangeList does not say who is staff; WeCom's external ids start wm/wo.
+        staff = _staff(session, workspace_id, userid)
     customer_id: int | None = None
     staff_id: int | None = None
     if staff is not None:
