@@ -238,7 +238,8 @@ def _summarise(result: RecomputeResult, cols: CustomerColumns, scores: dict[str,
     result.pareto_top20_share = layers.pareto_share(cols.net_fen[buyer])
 
     def counts(name: str) -> dict[str, int]:
-        c = Counter(v for v in scores[name].tolist() if v is not None)
+        c = Counter(scores[name].tolist())
+        c.pop(None, None)
         return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
 
     result.rfm_segments = counts("rfm_segment")
