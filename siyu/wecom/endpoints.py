@@ -9,6 +9,7 @@ Nothing is stored for a callback that fails verification.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from siyu.config import Settings, get_settings
 from siyu.kit.db import get_engine, session_factory
-from siyu.kit.errors import NotFound
+from siyu.kit.errors import NotFound, SiyuError
 from siyu.kit.scope import ensure_workspace
 from siyu.models import Workspace
 from siyu.wecom.callbacks.inbox import parse_event
@@ -38,6 +39,14 @@ router = APIRouter(tags=["wecom"])
 # Resolved app config per workspace, kept briefly so the hot path skips the vault.
 _CACHE_TTL = 30.0
 MAX_BODY = 1 << 20  # WeCom callbacks are a few KB; refuse anything absurd early
+STORE_TIMEOUT = 4.5  # seconds; WeCom waits 5 s for the answer
+
+
+class InboxBusy(SiyuError):
+    """The inbox could not commit in time (database locked or down): 503, WeCom retries."""
+
+    code = "busy"
+    status_code = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +151,18 @@ async def _receive(request: Request, slug: str | None, background: BackgroundTas
     factory = _factory(settings)
     writer = writer_for(settings.database_url, factory)
     # Answer only after the callback is committed (group commit with concurrent ones).
-    stored = await writer.store(workspace_id=target.workspace_id, xml_text=xml_text, ev=ev)
+    # WeCom gives up after 5 s and retries; a late commit then dedups the retry.
+    try:
+        await asyncio.wait_for(
+            writer.store(workspace_id=target.workspace_id, xml_text=xml_text, ev=ev), STORE_TIMEOUT
+        )
+    except TimeoutError as exc:
+        raise InboxBusy("the callback inbox is busy; WeCom will retry") from exc
     # An ingest-only deployment (SIYU_WECOM_PROCESS_AFTER_ACCEPT=false) leaves processing
     # to `siyu wecom process-callbacks --follow` workers, so bursts never slow the 200s.
     process = getattr(request.app.state, "wecom_process_in_background", settings.wecom_process_after_accept)
-    if stored.created and ev.handled and process:
+    # Also after a duplicate: the first delivery may have timed out before processing.
+    if ev.handled and process:
         background.add_task(drain, factory, settings.database_url)
     # WeCom needs a 200 with any body; "success" is what its samples answer.
     return PlainTextResponse("success")

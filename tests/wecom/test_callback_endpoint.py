@@ -221,3 +221,28 @@ def test_configure_refuses_a_bad_aes_key(cli: Any) -> None:
     assert "EncodingAESKey must be 43 characters long, got 8" in bad.stderr
     missing = cli("wecom", "config", "-w", "brand-d", expect=2)
     assert "has no WeCom app configured" in missing.stderr
+
+
+def test_a_stuck_inbox_answers_503_and_the_retry_is_deduplicated(
+    wecom: WeComSender, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import siyu.wecom.callbacks.writer as writer
+    import siyu.wecom.endpoints as endpoints
+
+    real = writer.accept_parsed
+
+    def slow(*args: Any, **kwargs: Any) -> tuple[int, bool]:
+        time.sleep(0.5)  # the database is locked for a while
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(endpoints, "STORE_TIMEOUT", 0.1)
+    monkeypatch.setattr(writer, "accept_parsed", slow)
+    xml = payload("add_external_contact")
+    resp = wecom.post(xml)
+    assert resp.status_code == 503  # not a 200: WeCom must retry
+    assert resp.json()["error"]["code"] == "busy"
+    monkeypatch.setattr(writer, "accept_parsed", real)
+    time.sleep(0.6)  # the late commit lands
+    assert wecom.post(xml).status_code == 200  # WeCom's retry
+    assert _count(session, WeComCallback) == 1
+    assert session.scalars(select(WeComCallback)).one().status == "processed"

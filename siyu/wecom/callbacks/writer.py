@@ -48,6 +48,11 @@ class InboxWriter:
         self._thread = threading.Thread(target=self._run, name="wecom-inbox-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """False if the writer thread has died (a new one is started on next use)."""
+        return self._thread.is_alive()
+
     def submit(self, *, workspace_id: int, xml_text: str, ev: CallbackEvent) -> Future[Accepted]:
         """Queue a parsed callback; the future resolves once its batch is committed."""
         fut: Future[Accepted] = Future()
@@ -97,6 +102,6 @@ def writer_for(url: str, session_factory: Callable[[], Session]) -> InboxWriter:
     """The process's writer for one database URL (started on first use)."""
     with _writers_lock:
         writer = _writers.get(url)
-        if writer is None:
+        if writer is None or not writer.alive:
             writer = _writers[url] = InboxWriter(session_factory)
         return writer
