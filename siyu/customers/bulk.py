@@ -136,7 +136,11 @@ def _sqlite_params(
     for i, key in enumerate(keys):
         column = [row[key] for row in rows]
         f = conv.get(i)
-        if f is not None:
+        if f is _sqlite_datetime:
+            # Timestamps repeat (created_at/updated_at of a whole batch): convert each once.
+            memo: dict[datetime, str] = {}
+            column = [None if v is None else memo.get(v) or memo.setdefault(v, f(v)) for v in column]
+        elif f is not None:
             column = [None if v is None else f(v) for v in column]
         columns.append(column)
     columns.extend([value] * len(rows) for value in tail)

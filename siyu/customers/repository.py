@@ -37,6 +37,16 @@ def identity_owners(
     session: Session, *, workspace_id: int, kind: str, platform: str, hashes: Sequence[str]
 ) -> dict[str, int]:
     """value_hash → customer id for the known identities among ``hashes``."""
+    fast = sqlite_in_rows(
+        session,
+        "SELECT value_hash, customer_id FROM customer_identities",
+        "value_hash",
+        hashes,
+        "workspace_id = ? AND kind = ? AND platform = ?",
+        (workspace_id, kind, platform),
+    )
+    if fast is not None:
+        return dict(fast)
     found: dict[str, int] = {}
     for part in chunks(hashes):
         rows = session.execute(
@@ -194,7 +204,13 @@ def orders_for_stats(session: Session, customer_ids: Sequence[int]) -> list[Any]
 
 
 def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """All rows of a query run on the session's own DB-API connection (same transaction)."""
+    """All rows of a query run on the session's own DB-API connection (same transaction).
+
+    Flushes first, as an ORM query would (autoflush): the driver sees only what the
+    database holds.
+    """
+    if session.autoflush:
+        session.flush()
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     cursor = dbapi.cursor()
@@ -202,6 +218,33 @@ def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
         return list(cursor.execute(sql, tuple(params)).fetchall())
     finally:
         cursor.close()
+
+
+def sqlite_in_rows(
+    session: Session,
+    select_sql: str,
+    column: str,
+    values: Sequence[Any],
+    where: str = "",
+    params: tuple[Any, ...] = (),
+) -> list[Any] | None:
+    """Rows of ``select_sql WHERE [where AND] column IN (values)`` on SQLite, else None.
+
+    On SQLite the hot lookups of an import go straight to the driver: SQLAlchemy's
+    rendering of long ``IN`` lists costs more than the query. Other databases get
+    None and use the ORM query. ``select_sql``, ``where`` and ``column`` are fixed
+    text from the caller; every value is bound.
+    """
+    if session.connection().dialect.name != "sqlite":
+        return None
+    rows: list[Any] = []
+    for part in chunks(values):
+        marks = ", ".join("?" * len(part))
+        cond = f"{where} AND " if where else ""
+        rows.extend(
+            _driver_rows(session, f"{select_sql} WHERE {cond}{column} IN ({marks})", (*params, *part))
+        )
+    return rows
 
 
 def items_for_stats(session: Session, order_ids: Sequence[int]) -> list[Any]:
@@ -228,6 +271,12 @@ def items_for_stats(session: Session, order_ids: Sequence[int]) -> list[Any]:
 
 def customers_places(session: Session, customer_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """id → (province, city, first_seen_at) for these customers."""
+    fast = sqlite_in_rows(
+        session, "SELECT id, province, city, first_seen_at || '+00:00' FROM customers", "id", customer_ids
+    )
+    if fast is not None:
+        parse = datetime.fromisoformat
+        return {cid: (prov, city, seen and parse(seen)) for cid, prov, city, seen in fast}
     out: dict[int, tuple[Any, ...]] = {}
     for part in chunks(customer_ids):
         for cid, prov, city, seen in session.execute(
@@ -240,6 +289,9 @@ def customers_places(session: Session, customer_ids: Sequence[int]) -> dict[int,
 
 
 def existing_stats_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:
+    fast = sqlite_in_rows(session, "SELECT customer_id FROM customer_stats", "customer_id", customer_ids)
+    if fast is not None:
+        return {r[0] for r in fast}
     found: set[int] = set()
     for part in chunks(customer_ids):
         found.update(
@@ -330,6 +382,11 @@ def orders_of(session: Session, customer_id: int, limit: int) -> tuple[list[Orde
 
 def anonymised_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:
     """The customers among these that were anonymised (PIPL erasure)."""
+    fast = sqlite_in_rows(
+        session, "SELECT id FROM customers", "id", customer_ids, "anonymised_at IS NOT NULL"
+    )
+    if fast is not None:
+        return {r[0] for r in fast}
     found: set[int] = set()
     for part in chunks(customer_ids):
         found.update(

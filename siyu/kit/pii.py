@@ -77,12 +77,16 @@ class PIIVault:
     def __init__(self, secret_key: str) -> None:
         secret = secret_key.encode()
         self._hash_key = _derive(secret, b"siyu/pii/hmac")
+        # Keyed once: copying the keyed state is much cheaper than re-keying per value
+        # (imports hash millions of identities). The template itself is never updated.
+        self._hmac = hmac.new(self._hash_key, digestmod=hashlib.sha256)
         self._aead = AESGCM(_derive(secret, b"siyu/pii/aes-gcm"))
 
     def identity_hash(self, kind: str, value: str, platform: str = "") -> str:
         """Stable keyed hash of an identity value; the key to match on."""
-        msg = f"{kind}\x1f{platform}\x1f{value}".encode()
-        return hmac.new(self._hash_key, msg, hashlib.sha256).hexdigest()
+        h = self._hmac.copy()
+        h.update(f"{kind}\x1f{platform}\x1f{value}".encode())
+        return h.hexdigest()
 
     def encrypt(self, plaintext: str) -> str:
         nonce = os.urandom(12)

@@ -21,6 +21,7 @@ from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
 
 AWAITING = "awaiting_order_file"
 _PAID_STATUSES = ("paid", "shipped", "completed", "refunded")
+_ORDER_COLUMN_SET = frozenset(repo.ORDER_COLUMNS)
 
 
 @dataclass
@@ -62,8 +63,11 @@ def _group(records: list[OrderRecord]) -> dict[tuple[str, str], _Draft]:
             discounts = rec.fields.pop("_item_discounts", None)
             if discounts:
                 d.discounts.update(discounts)
-            # Later rows of the same order win, but never blank out a value.
-            d.fields.update({k: v for k, v in rec.fields.items() if v is not None or k not in d.fields})
+            if d.fields:
+                # Later rows of the same order win, but never blank out a value.
+                d.fields.update({k: v for k, v in rec.fields.items() if v is not None or k not in d.fields})
+            else:
+                d.fields.update(rec.fields)
         d.money_from_items = d.money_from_items or rec.money_from_items
         for ident in rec.identities:
             if ident not in d.identities:
@@ -247,7 +251,7 @@ def _order_values(
     else:
         fields = dict(d.fields)
         extra = fields.pop("extra", None) or {}
-        base.update({k: v for k, v in fields.items() if k in repo.ORDER_COLUMNS})
+        base.update({k: v for k, v in fields.items() if k in _ORDER_COLUMN_SET})
         base["extra"].pop(AWAITING, None)
         base["extra"].update(extra)
         base["customer_id"] = customer_id

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers.bulk import bulk_insert, bulk_update
-from siyu.customers.repository import chunks
+from siyu.customers.repository import chunks, sqlite_in_rows
 from siyu.models import Event, ImportRowError, ImportRun, Order, OrderItem
 
 # Order columns an import writes and compares to decide created / updated / unchanged.
@@ -101,6 +101,11 @@ def update_items(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def known_event_keys(session: Session, *, workspace_id: int, keys: Sequence[str]) -> set[str]:
+    fast = sqlite_in_rows(
+        session, "SELECT dedup_key FROM events", "dedup_key", keys, "workspace_id = ?", (workspace_id,)
+    )
+    if fast is not None:
+        return {r[0] for r in fast}
     found: set[str] = set()
     for part in chunks(keys):
         found.update(

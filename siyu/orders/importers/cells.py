@@ -272,7 +272,10 @@ def normalise_city(province: str | None, city: str) -> str | None:
 
 def split_address(address: str) -> tuple[str | None, str | None, str | None]:
     """(province, city, district) from "省 市 区 详细地址(邮编)" or free text "北京朝阳区…"."""
-    a = _ZIP_RE.sub("", clean(address))
+    a = clean(address)
+    if a.endswith((")", "）")):
+        # Cells are stripped, so only these can end with "(510000)".
+        a = _ZIP_RE.sub("", a)
     if not a:
         return None, None, None
     province = normalise_province(a)
