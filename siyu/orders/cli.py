@@ -29,11 +29,12 @@ def import_orders_cmd(
     as_json: JsonOpt = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not draw a progress bar.")] = False,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Rows per transaction.", hidden=True)
-    ] = 2000,
+        int | None,
+        typer.Option("--batch-size", min=1, max=100_000, help="Rows per transaction.", hidden=True),
+    ] = None,
 ) -> None:
     """Import order exports (Taobao, Youzan, Douyin, JD or the generic format); re-runs change nothing."""
-    from siyu.orders.service import import_orders
+    from siyu.orders.service import BATCH_SIZE, import_orders
 
     try:
         summaries = import_orders(
@@ -42,7 +43,7 @@ def import_orders_cmd(
             fmt=fmt.lower(),
             progress=not no_progress and not as_json,
             actor="cli",
-            batch_size=batch_size,
+            batch_size=batch_size or BATCH_SIZE,
             console=err_console,
         )
     except SiyuError as exc:

@@ -29,7 +29,7 @@ from siyu.orders.importers.base import Columns, Format, OrderRecord, RowProblem
 from siyu.orders.importers.reader import FileProbe, ImportFileError, iter_csv, iter_jsonl, probe
 from siyu.orders.schemas import ImportSummary, RowErrorOut
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 MAX_ERRORS_SHOWN = 100
 
 __all__ = ["ImportFileError", "ImportSummary", "import_orders", "plan_file"]
