@@ -240,14 +240,17 @@ def bulk_cache(session: Session, mib: int = 256) -> Iterator[None]:
         cur.close()
         yield
         return
+    cur.execute("PRAGMA cache_size")
+    before = int(cur.fetchone()[0])
     try:
-        cur.execute("PRAGMA cache_size")
-        before = int(cur.fetchone()[0])
         cur.execute(f"PRAGMA cache_size = {-int(mib) * 1024}")
+        # the staging table lives in the temp database, which has a cache of its own
+        cur.execute("PRAGMA temp.cache_size = -65536")
         yield
     finally:
         try:
             cur.execute(f"PRAGMA cache_size = {before}")
+            cur.execute(f"PRAGMA temp.cache_size = {before}")
         finally:
             cur.close()
 
