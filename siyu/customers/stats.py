@@ -164,20 +164,17 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     return len(stats)
 
 
+_EMPTY_STATS: dict[str, Any] = dict.fromkeys(_STAT_FIELDS, 0)
+_EMPTY_STATS.update(
+    first_paid_at=None, last_paid_at=None, first_order_id=None, last_order_id=None, province=None, city=None
+)
+
+
 def _empty_stats(workspace_id: int, customer_id: int) -> dict[str, Any]:
-    s: dict[str, Any] = dict.fromkeys(_STAT_FIELDS, 0)
-    s.update(
-        customer_id=customer_id,
-        workspace_id=workspace_id,
-        first_paid_at=None,
-        last_paid_at=None,
-        first_order_id=None,
-        last_order_id=None,
-        province=None,
-        city=None,
-        categories={},
-        products={},
-        platforms={},
-        shops={},
-    )
+    # A copy of a template (one C-level dict copy) plus fresh counters: this runs for
+    # every customer every batch touches.
+    s = _EMPTY_STATS.copy()
+    s["customer_id"] = customer_id
+    s["workspace_id"] = workspace_id
+    s["categories"], s["products"], s["platforms"], s["shops"] = {}, {}, {}, {}
     return s
