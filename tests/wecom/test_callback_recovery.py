@@ -30,11 +30,8 @@ T0 = 1_763_800_000
 
 def _statuses(session: Session) -> dict[str, int]:
     session.expire_all()
-    return dict(
-        session.execute(select(WeComCallback.status, func.count()).group_by(WeComCallback.status))
-        .tuples()
-        .all()
-    )
+    rows = session.execute(select(WeComCallback.status, func.count()).group_by(WeComCallback.status))
+    return dict(rows.all())  # type: ignore[arg-type]
 
 
 def _process_cli(*args: str, expect: int = 0) -> str:

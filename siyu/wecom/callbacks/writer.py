@@ -10,10 +10,11 @@ request of the batch (WeCom retries them); nothing is acknowledged before it is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -85,13 +86,16 @@ class InboxWriter:
                 session.commit()
         except BaseException as exc:  # the whole batch is unacknowledged: WeCom will retry
             for item in batch:
-                if not item.future.done():
+                with contextlib.suppress(InvalidStateError):
                     item.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for item, result in zip(batch, results, strict=True):
-            item.future.set_result(result)
+            # The request may have given up waiting (503 after 4.5 s) and cancelled its
+            # future; the row is committed anyway and WeCom's retry dedups on arrival.
+            with contextlib.suppress(InvalidStateError):
+                item.future.set_result(result)
 
 
 _writers: dict[str, InboxWriter] = {}
