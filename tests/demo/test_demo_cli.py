@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from siyu.demo.service import DemoContext, DemoStep, run_demo
 from siyu.demo.simulate import DemoData, DemoOrder, simulate
+from siyu.demo.writers import write_all
 from siyu.kit.pii import get_vault
-from siyu.models import Customer, CustomerIdentity, ImportRun, Order
+from siyu.models import Customer, CustomerIdentity, ImportRun, Order, Workspace
 
 AS_OF = "2026-11-23"
 ARGS = ("demo", "--no-serve", "--customers", 300, "--seed", 1, "--as-of", AS_OF)
@@ -66,12 +67,13 @@ def _file_totals(out: Path) -> dict[str, tuple[set[str], int, int]]:
     return totals
 
 
-def _db_totals(session: Session) -> dict[str, tuple[set[str], int, int]]:
+def _db_totals(session: Session, workspace_id: int | None = None) -> dict[str, tuple[set[str], int, int]]:
     ids: dict[str, set[str]] = defaultdict(set)
     money: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for platform, external_id, paid, refunded in session.execute(
-        select(Order.platform, Order.external_id, Order.paid_fen, Order.refunded_fen)
-    ):
+    stmt = select(Order.platform, Order.external_id, Order.paid_fen, Order.refunded_fen)
+    if workspace_id is not None:
+        stmt = stmt.where(Order.workspace_id == workspace_id)
+    for platform, external_id, paid, refunded in session.execute(stmt):
         ids[platform].add(external_id)
         money[platform][0] += paid
         money[platform][1] += refunded
@@ -321,3 +323,29 @@ def test_demo_keeps_to_its_own_workspace(cli, session: Session, tmp_path: Path) 
     assert not (tmp_path / "c").exists()
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Order)) == orders + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="orders importer: some Douyin orders whose rows straddle a batch boundary keep only the "
+    "rows of the first batch (found by this test on 2026-11-23; remove this mark once fixed)",
+)
+def test_demo_files_import_to_the_fen_across_batch_boundaries(env, session: Session, tmp_path: Path) -> None:
+    from siyu.orders.service import import_orders
+
+    data = simulate(300, 1, date.fromisoformat(AS_OF))
+    out = tmp_path / "demo-data"
+    files = write_all(data, out)
+    files_totals = _file_totals(out)
+    # Small batches put many orders' rows on both sides of a batch boundary.
+    for batch_size in (5, 13, 47):
+        slug = f"batches{batch_size}"
+        summaries = import_orders(
+            [f.path for f in files], workspace_slug=slug, progress=False, actor="test", batch_size=batch_size
+        )
+        assert sum(s.rows_failed for s in summaries) == 0
+        ws_id = session.scalar(select(Workspace.id).where(Workspace.slug == slug))
+        db = _db_totals(session, ws_id)
+        for platform, (ids, paid, refunded) in files_totals.items():
+            assert db[platform][0] == ids, (batch_size, platform)
+            assert (db[platform][1], db[platform][2]) == (paid, refunded), (batch_size, platform)
