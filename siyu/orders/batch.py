@@ -84,6 +84,13 @@ def _group(records: list[OrderRecord]) -> dict[tuple[str, str], _Draft]:
     return drafts
 
 
+def _unseen_sub_orders(d: _Draft, stored: dict[str, dict[str, Any]]) -> dict[str, ItemRecord]:
+    """The line items of an order assembled from its items that are not stored yet."""
+    if not d.money_from_items:
+        return {}
+    return {k: item for k, item in d.items.items() if k not in stored}
+
+
 def _item_values(item: ItemRecord) -> dict[str, Any]:
     return {c: getattr(item, c) for c in repo.ITEM_COLUMNS}
 
@@ -141,8 +148,15 @@ def apply_batch(
                 and d.fields.get("refunded_fen", 0) < old["refunded_fen"]
             )
             if new_rank < old_rank or older_refund:
-                counts.stale += 1
-                continue
+                unseen = _unseen_sub_orders(d, old_items.get(old["id"], {}))
+                if not unseen:
+                    counts.stale += 1
+                    continue
+                # One row per sub-order (Douyin): rows of the same order at an earlier
+                # stage in a later batch are its other sub-orders, not an older export.
+                # The order keeps what is stored; the sub-orders not seen yet are added.
+                d.items, d.fields = unseen, {}
+                d.discounts = {k: v for k, v in d.discounts.items() if k in unseen}
         live[key] = d
 
     # OneID for every order that names a buyer; an order already linked keeps linking.

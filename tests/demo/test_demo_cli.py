@@ -325,11 +325,6 @@ def test_demo_keeps_to_its_own_workspace(cli, session: Session, tmp_path: Path) 
     assert session.scalar(select(func.count()).select_from(Order)) == orders + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="orders importer: some Douyin orders whose rows straddle a batch boundary keep only the "
-    "rows of the first batch (found by this test on 2026-11-23; remove this mark once fixed)",
-)
 def test_demo_files_import_to_the_fen_across_batch_boundaries(env, session: Session, tmp_path: Path) -> None:
     from siyu.orders.service import import_orders
 

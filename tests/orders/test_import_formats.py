@@ -304,3 +304,28 @@ def test_paid_status_without_payment_time_uses_the_order_time(
     cod = order(session, "taobao", "9001")
     assert (cod.status, cod.paid_fen, cod.paid_at) == ("completed", 5000, utc(2020, 5, 1, 2))
     assert stats_of(session, cod.customer_id).net_fen == 5000
+
+
+def test_douyin_sub_orders_at_an_earlier_stage_in_a_later_batch_are_kept(
+    cli: CliRun, session: Session, tmp_path: Path
+) -> None:
+    """A later row of the same order at an earlier stage is another sub-order, not an older export."""
+    header = (FIX / "douyin_orders.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    common = "吴九,13500135000,湖南省 长沙市 岳麓区 麓山路1号,2021-03-01 10:00:00,2021-03-01 10:01:00"
+    path = tmp_path / "douyin_split.csv"
+    path.write_text(
+        f"{header}\n"
+        f"6001,6001-1,玫瑰面霜,50ml,1,MS-50,99.00,0.00,{common},2021-03-06 10:00:00,已完成,,0.00,0.00,0.00\n"
+        f"6001,6001-2,精华水,100ml,1,JH-100,80.00,0.00,{common},,待发货,,0.00,0.00,0.00\n",
+        encoding="utf-8",
+    )
+    for _ in range(2):  # the second import changes nothing
+        cli("import", "orders", path, "--json", "--batch-size", "1")
+        o = order(session, "douyin", "6001")
+        session.expire_all()
+        items = session.scalars(select(OrderItem.line_key).where(OrderItem.order_id == o.id)).all()
+        assert sorted(items) == ["6001-1", "6001-2"]
+        assert (o.paid_fen, o.item_count, o.status) == (17900, 2, "completed")
+        stats = session.get(CustomerStats, o.customer_id)
+        assert stats is not None
+        assert stats.paid_fen == 17900
