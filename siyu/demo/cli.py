@@ -36,6 +36,10 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface the console binds.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port the console listens on.")] = 8000,
     workspace: WorkspaceOpt = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="Leave out an optional step (repeatable), e.g. --skip wecom."),
+    ] = None,
 ) -> None:
     """Create the demo brand 青禾: write real-format exports, import them, show the console."""
     settings = get_settings()
@@ -52,6 +56,11 @@ def demo(
         check_options(customers, out)
     except SiyuError as exc:
         fail(exc.message)
+    optional = [s.name for s in STEPS if s.optional]
+    for name in skip or []:
+        if name not in optional:
+            fail(f"--skip {name!r}: not an optional demo step; optional steps are {', '.join(optional)}")
+    steps = [s for s in STEPS if s.name not in set(skip or [])]
     upgrade(settings.database_url)
     titles = {s.name: s.title for s in STEPS}
 
@@ -83,7 +92,7 @@ def demo(
             f"[bold]青禾 QINGHE[/] demo: {customers:,} customers, seed {seed}, exports as of {ctx.as_of} "
             f"→ [cyan]{out}[/] → workspace [bold]{slug}[/]"
         )
-        run_demo(ctx, on_step=on_step)
+        run_demo(ctx, on_step=on_step, steps=steps)
     except SiyuError as exc:
         fail(exc.message + (f" ({exc.field})" if exc.field else ""))
     except OSError as exc:

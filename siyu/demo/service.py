@@ -142,9 +142,17 @@ def _recompute_segments(ctx: DemoContext) -> None:
     # Imported by name: the segments service may not exist yet in this checkout.
     recompute = importlib.import_module("siyu.segments.service").recompute
     assert ctx.workspace_id is not None
+    fit_clv_models = importlib.import_module("siyu.segments.service").fit_clv_models
+    with session_scope() as session:
+        # Fit BG/NBD + Gamma-Gamma first so that recompute stores p_alive and CLV.
+        try:
+            fit_clv_models(session, workspace_id=ctx.workspace_id)
+            clv = "CLV fitted"
+        except Invalid as exc:
+            clv = f"CLV not fitted ({exc.message})"
     with session_scope() as session:
         recompute(session, workspace_id=ctx.workspace_id)
-    ctx.notes.append("RFM, layers and CLV recomputed")
+    ctx.notes.append(f"RFM, layers and CLV recomputed; {clv}")
 
 
 STEPS: list[DemoStep] = [
@@ -156,7 +164,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.orders.service:import_orders",
         optional=False,
     ),
-    # Hooks: "seed WeCom via the simulator", "create a console login" go here too.
+    DemoStep(
+        "wecom",
+        "Bringing the WeCom side to life (simulator → callbacks/sync)",
+        lambda ctx: importlib.import_module("siyu.wecom.simulator.demo").seed(ctx),
+        requires="siyu.wecom.simulator.demo:seed",
+    ),
     DemoStep(
         "segments",
         "Recomputing RFM, layers and CLV",

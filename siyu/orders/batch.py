@@ -18,6 +18,7 @@ from siyu.customers.service import anonymised_customers, refresh_stats, resolve_
 from siyu.kit.timeutil import utcnow
 from siyu.orders import repository as repo
 from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
+from siyu.segments.rules import on_orders_imported
 
 AWAITING = "awaiting_order_file"
 _PAID_STATUSES = ("paid", "shipped", "completed", "refunded")
@@ -231,6 +232,8 @@ def apply_batch(
     counts.items_written = _write_items(session, workspace_id, live, order_id, old_items, existing)
     _record_events(session, workspace_id, live, existing, order_id, inserts, insert_keys, updates)
     refresh_stats(session, workspace_id=workspace_id, customer_ids=sorted(touched))
+    # Auto-tag rules ("net spend ≥ 3000 → VIP") follow new orders in the same batch.
+    on_orders_imported(session, workspace_id=workspace_id, customer_ids=sorted(touched))
     return counts
 
 

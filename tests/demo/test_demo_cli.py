@@ -154,7 +154,8 @@ def _expected_oneid(truth: DemoData) -> tuple[int, int, dict[int, int]]:
 
 def test_demo_files_are_real_formats_and_import_to_the_fen(cli, session: Session, tmp_path: Path) -> None:
     out = tmp_path / "demo-data"
-    result = cli(*ARGS, "--out", out)
+    # WeCom friends who never bought are customers too; this test models the files alone.
+    result = cli(*ARGS, "--out", out, "--skip", "wecom")
     assert "net revenue" in result.stdout
 
     # Each platform's file, in its own encoding, with its quirks.
@@ -344,3 +345,9 @@ def test_demo_files_import_to_the_fen_across_batch_boundaries(env, session: Sess
         for platform, (ids, paid, refunded) in files_totals.items():
             assert db[platform][0] == ids, (batch_size, platform)
             assert (db[platform][1], db[platform][2]) == (paid, refunded), (batch_size, platform)
+
+
+def test_skip_accepts_only_optional_steps(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*ARGS, "--out", tmp_path / "d", "--skip", "import", expect=2)
+    assert "not an optional demo step" in result.stderr
+    assert not (tmp_path / "d").exists()
