@@ -21,6 +21,7 @@ from siyu.models import (
     GroupMember,
     Order,
     OrderItem,
+    Tag,
 )
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
@@ -323,7 +324,7 @@ def list_customers(session: Session, *, workspace_id: int, limit: int, offset: i
     return list(session.execute(stmt).all())
 
 
-def masked_phones(session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
+def masked_phones(session: Session, *, customer_ids: Iterable[int]) -> dict[int, str]:
     """customer id → the masked form of its first phone identity."""
     out: dict[int, str] = {}
     ids = sorted(set(customer_ids))
@@ -335,6 +336,45 @@ def masked_phones(session: Session, customer_ids: Iterable[int]) -> dict[int, st
         ):
             if masked and cid not in out:
                 out[cid] = masked
+    return out
+
+
+def tag_names(session: Session, *, customer_ids: Iterable[int]) -> dict[int, list[str]]:
+    """customer id → names of its live tags (in tag group, then tag order)."""
+    out: dict[int, list[str]] = {}
+    ids = sorted(set(customer_ids))
+    for part in chunks(ids):
+        for cid, name in session.execute(
+            select(CustomerTag.customer_id, Tag.name)
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(part), Tag.deleted_at.is_(None))
+            .order_by(Tag.group_id, Tag.sort_order, Tag.id)
+        ):
+            out.setdefault(cid, []).append(name)
+    return out
+
+
+def stats_by_customer(session: Session, *, customer_ids: Iterable[int]) -> dict[int, CustomerStats]:
+    """customer id → its stats row, for those of these customers that have one."""
+    out: dict[int, CustomerStats] = {}
+    ids = sorted(set(customer_ids))
+    for part in chunks(ids):
+        out.update(
+            (s.customer_id, s)
+            for s in session.scalars(select(CustomerStats).where(CustomerStats.customer_id.in_(part)))
+        )
+    return out
+
+
+def scores_by_customer(session: Session, *, customer_ids: Iterable[int]) -> dict[int, CustomerScore]:
+    """customer id → its scores row, for those of these customers that have one."""
+    out: dict[int, CustomerScore] = {}
+    ids = sorted(set(customer_ids))
+    for part in chunks(ids):
+        out.update(
+            (s.customer_id, s)
+            for s in session.scalars(select(CustomerScore).where(CustomerScore.customer_id.in_(part)))
+        )
     return out
 
 

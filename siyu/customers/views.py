@@ -17,7 +17,7 @@ def list_customers(
     if limit < 1 or offset < 0:
         raise Invalid("limit must be at least 1 and offset at least 0", field="limit")
     rows = repo.list_customers(session, workspace_id=workspace_id, limit=limit, offset=offset)
-    phones = repo.masked_phones(session, [c.id for c, _ in rows])
+    phones = repo.masked_phones(session, customer_ids=[c.id for c, _ in rows])
     out = []
     for c, st in rows:
         out.append(

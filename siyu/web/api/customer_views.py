@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.customers import repository as repo
 from siyu.kit.errors import Invalid
 from siyu.kit.pii import PIIError, get_vault, normalise_phone
 from siyu.models import (
@@ -132,49 +133,13 @@ def list_query(
     return stmt.order_by(*SORTS[sort]), warnings
 
 
-def phones_masked(session: Session, customer_ids: list[int]) -> dict[int, str]:
-    """customer id → masked form of its first phone."""
-    out: dict[int, str] = {}
-    if not customer_ids:
-        return out
-    for cid, masked in session.execute(
-        select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
-        .where(CustomerIdentity.customer_id.in_(customer_ids), CustomerIdentity.kind == "phone")
-        .order_by(CustomerIdentity.id)
-    ):
-        if masked and cid not in out:
-            out[cid] = masked
-    return out
-
-
-def tag_names(session: Session, customer_ids: list[int]) -> dict[int, list[str]]:
-    """customer id → names of its live tags."""
-    out: dict[int, list[str]] = {}
-    if not customer_ids:
-        return out
-    for cid, name in session.execute(
-        select(CustomerTag.customer_id, Tag.name)
-        .join(Tag, Tag.id == CustomerTag.tag_id)
-        .where(CustomerTag.customer_id.in_(customer_ids), Tag.deleted_at.is_(None))
-        .order_by(Tag.group_id, Tag.sort_order, Tag.id)
-    ):
-        out.setdefault(cid, []).append(name)
-    return out
-
-
 def rows_for(session: Session, customers: list[Customer]) -> list[CustomerRow]:
     """List rows for a page of customers (a handful of batch queries, no N+1)."""
     ids = [c.id for c in customers]
-    stats = {
-        s.customer_id: s
-        for s in session.scalars(select(CustomerStats).where(CustomerStats.customer_id.in_(ids)))
-    }
-    scores = {
-        s.customer_id: s
-        for s in session.scalars(select(CustomerScore).where(CustomerScore.customer_id.in_(ids)))
-    }
-    phones = phones_masked(session, ids)
-    tags = tag_names(session, ids)
+    stats = repo.stats_by_customer(session, customer_ids=ids)
+    scores = repo.scores_by_customer(session, customer_ids=ids)
+    phones = repo.masked_phones(session, customer_ids=ids)
+    tags = repo.tag_names(session, customer_ids=ids)
     out = []
     for c in customers:
         st = stats.get(c.id)
@@ -385,13 +350,7 @@ def profile(
     session: Session, user: Principal, customer: Customer, *, orders_limit: int = 20, events_limit: int = 50
 ) -> CustomerProfile:
     """The profile of a customer the caller may see (check that first)."""
-    identities = list(
-        session.scalars(
-            select(CustomerIdentity)
-            .where(CustomerIdentity.customer_id == customer.id)
-            .order_by(CustomerIdentity.id)
-        )
-    )
+    identities = repo.identities_of(session, customer.id)
     id_views = [
         IdentityView(
             id=i.id,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.customers import repository as repo
 from siyu.customers.tags import customer_tags
 from siyu.kit.errors import NotFound
 from siyu.models import (
@@ -19,7 +20,6 @@ from siyu.models import (
     CustomerIdentity,
     CustomerScore,
     CustomerStats,
-    CustomerTag,
     Event,
     Follow,
     Order,
@@ -138,21 +138,11 @@ def list_page(
             rfm=sc.rfm_segment if sc else None,
         )
     ids = list(out)
-    if ids:
-        for cid, masked in db.execute(
-            select(CustomerIdentity.customer_id, CustomerIdentity.value_masked)
-            .where(CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind == "phone")
-            .order_by(CustomerIdentity.id)
-        ).all():
-            if masked and out[cid].phone is None:
-                out[cid].phone = masked
-        for cid, name in db.execute(
-            select(CustomerTag.customer_id, Tag.name)
-            .join(Tag, Tag.id == CustomerTag.tag_id)
-            .where(CustomerTag.customer_id.in_(ids), Tag.deleted_at.is_(None))
-            .order_by(Tag.group_id, Tag.sort_order, Tag.id)
-        ).all():
-            out[cid].tags.append(name)
+    phones = repo.masked_phones(db, customer_ids=ids)
+    tags = repo.tag_names(db, customer_ids=ids)
+    for cid, row in out.items():
+        row.phone = phones.get(cid)
+        row.tags.extend(tags.get(cid, []))
     return list(out.values()), total
 
 
