@@ -21,6 +21,7 @@ from siyu.models import (
     GroupMember,
     Order,
     OrderItem,
+    Staff,
     Tag,
 )
 
@@ -392,6 +393,17 @@ def identities_of(session: Session, customer_id: int) -> list[CustomerIdentity]:
             .order_by(CustomerIdentity.id)
         )
     )
+
+
+def follows_of(session: Session, *, workspace_id: int, customer_id: int) -> list[tuple[Follow, Staff]]:
+    """The customer's follows with their staff, latest friendship first (then by id)."""
+    rows = session.execute(
+        select(Follow, Staff)
+        .join(Staff, Staff.id == Follow.staff_id)
+        .where(Follow.workspace_id == workspace_id, Follow.customer_id == customer_id)
+        .order_by(Follow.added_at.desc().nulls_last(), Follow.id)
+    )
+    return [(f, s) for f, s in rows]
 
 
 def merged_ids_of(session: Session, *, workspace_id: int, customer_id: int) -> list[int]:

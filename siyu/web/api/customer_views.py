@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
+from siyu.customers.tags import customer_tags
 from siyu.kit.errors import Invalid
 from siyu.kit.pii import PIIError, get_vault, normalise_phone
 from siyu.models import (
@@ -24,11 +25,7 @@ from siyu.models import (
     CustomerStats,
     CustomerTag,
     Event,
-    Follow,
     Order,
-    Staff,
-    Tag,
-    TagGroup,
 )
 from siyu.web.auth import Principal, customer_scope
 
@@ -375,13 +372,7 @@ def profile(
             source_ref=ct.source_ref,
             added_at=ct.created_at,
         )
-        for t, g, ct in session.execute(
-            select(Tag, TagGroup, CustomerTag)
-            .join(CustomerTag, CustomerTag.tag_id == Tag.id)
-            .join(TagGroup, TagGroup.id == Tag.group_id)
-            .where(CustomerTag.customer_id == customer.id, Tag.deleted_at.is_(None))
-            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-        )
+        for t, g, ct in customer_tags(session, workspace_id=customer.workspace_id, customer_id=customer.id)
     ]
     follows = [
         FollowView(
@@ -396,12 +387,7 @@ def profile(
             deleted_at=f.deleted_at,
             deleted_by=f.deleted_by,
         )
-        for f, s in session.execute(
-            select(Follow, Staff)
-            .join(Staff, Staff.id == Follow.staff_id)
-            .where(Follow.customer_id == customer.id)
-            .order_by(Follow.added_at.desc().nulls_last(), Follow.id)
-        )
+        for f, s in repo.follows_of(session, workspace_id=customer.workspace_id, customer_id=customer.id)
     ]
     st = session.get(CustomerStats, customer.id)
     sc = session.get(CustomerScore, customer.id)

@@ -21,9 +21,7 @@ from siyu.models import (
     CustomerScore,
     CustomerStats,
     Event,
-    Follow,
     Order,
-    Staff,
     Tag,
     TagGroup,
 )
@@ -218,12 +216,7 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
             "channel": f.live_code_state,
             "remark": f.remark,
         }
-        for f, s in db.execute(
-            select(Follow, Staff)
-            .join(Staff, Staff.id == Follow.staff_id)
-            .where(Follow.workspace_id == ws, Follow.customer_id == customer.id)
-            .order_by(Follow.added_at.desc().nulls_last())
-        ).all()
+        for f, s in repo.follows_of(db, workspace_id=ws, customer_id=customer.id)
     ]
     events = list(
         db.scalars(
