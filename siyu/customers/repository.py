@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.bulk import bulk_insert, bulk_update
@@ -430,6 +430,30 @@ def orders_of(session: Session, customer_id: int, limit: int) -> tuple[list[Orde
         .limit(limit)
     )
     return list(rows), int(total or 0)
+
+
+def escape_like(text: str) -> str:
+    """``text`` with LIKE wildcards escaped (use with ``escape="\\"``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def orders_query(*, workspace_id: int, customer_id: int) -> Select[Order]:
+    """The customer's orders, most recently paid (or placed) first."""
+    return (
+        select(Order)
+        .where(Order.workspace_id == workspace_id, Order.customer_id == customer_id)
+        .order_by(func.coalesce(Order.paid_at, Order.ordered_at).desc(), Order.id.desc())
+    )
+
+
+def timeline_query(
+    *, workspace_id: int, customer_id: int, kind_prefix: str | None = None
+) -> Select[Event]:
+    """The customer's events, newest first; only kinds starting with ``kind_prefix`` if given."""
+    stmt = select(Event).where(Event.workspace_id == workspace_id, Event.customer_id == customer_id)
+    if kind_prefix:
+        stmt = stmt.where(Event.kind.like(escape_like(kind_prefix) + "%", escape="\\"))
+    return stmt.order_by(Event.occurred_at.desc(), Event.id.desc())
 
 
 def anonymised_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:

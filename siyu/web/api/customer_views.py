@@ -59,10 +59,6 @@ class CustomerRow(BaseModel):
     created_at: datetime
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_clause(workspace_id: int, search: str) -> ColumnElement[bool]:
     """Name contains ``search``; a phone-like search matches the phone's HMAC exactly."""
     text = search.strip()
@@ -85,7 +81,7 @@ def search_clause(workspace_id: int, search: str) -> ColumnElement[bool]:
                 CustomerIdentity.value_hash == digest,
             )
         )
-    pattern = f"%{_escape_like(text)}%"
+    pattern = f"%{repo.escape_like(text)}%"
     return or_(Customer.name.like(pattern, escape="\\"), Customer.city.like(pattern, escape="\\"))
 
 
@@ -329,18 +325,13 @@ def event_view(e: Event) -> EventView:
 
 
 def orders_query(customer: Customer) -> Select[Order]:
-    return (
-        select(Order)
-        .where(Order.workspace_id == customer.workspace_id, Order.customer_id == customer.id)
-        .order_by(func.coalesce(Order.paid_at, Order.ordered_at).desc(), Order.id.desc())
-    )
+    return repo.orders_query(workspace_id=customer.workspace_id, customer_id=customer.id)
 
 
 def timeline_query(customer: Customer, kind_prefix: str | None = None) -> Select[Event]:
-    stmt = select(Event).where(Event.workspace_id == customer.workspace_id, Event.customer_id == customer.id)
-    if kind_prefix:
-        stmt = stmt.where(Event.kind.like(_escape_like(kind_prefix) + "%", escape="\\"))
-    return stmt.order_by(Event.occurred_at.desc(), Event.id.desc())
+    return repo.timeline_query(
+        workspace_id=customer.workspace_id, customer_id=customer.id, kind_prefix=kind_prefix
+    )
 
 
 def profile(

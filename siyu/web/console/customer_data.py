@@ -218,14 +218,7 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
         }
         for f, s in repo.follows_of(db, workspace_id=ws, customer_id=customer.id)
     ]
-    events = list(
-        db.scalars(
-            select(Event)
-            .where(Event.workspace_id == ws, Event.customer_id == customer.id)
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(50)
-        )
-    )
+    events = list(db.scalars(repo.timeline_query(workspace_id=ws, customer_id=customer.id).limit(50)))
     return Profile(
         customer=customer,
         identities=identities,
