@@ -379,6 +379,22 @@ def scores_by_customer(session: Session, *, customer_ids: Iterable[int]) -> dict
     return out
 
 
+def customers_with_stats_and_scores(
+    session: Session, *, customer_ids: Sequence[int]
+) -> list[tuple[Customer, CustomerStats | None, CustomerScore | None]]:
+    """(customer, stats, scores) for these customers, in the order of ``customer_ids``."""
+    found: dict[int, tuple[Customer, CustomerStats | None, CustomerScore | None]] = {}
+    for part in chunks(customer_ids):
+        for c, st, sc in session.execute(
+            select(Customer, CustomerStats, CustomerScore)
+            .where(Customer.id.in_(part))
+            .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+            .outerjoin(CustomerScore, CustomerScore.customer_id == Customer.id)
+        ):
+            found[c.id] = (c, st, sc)
+    return [found[cid] for cid in customer_ids if cid in found]
+
+
 def get_customer(session: Session, *, workspace_id: int, customer_id: int) -> Customer | None:
     return session.scalar(
         select(Customer).where(Customer.workspace_id == workspace_id, Customer.id == customer_id)

@@ -113,16 +113,8 @@ def list_page(
     else:
         ordered = base.order_by(Customer.id.desc())
     ids = list(db.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    rows = db.execute(
-        select(Customer, CustomerStats, CustomerScore)
-        .where(Customer.id.in_(ids))
-        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
-        .outerjoin(CustomerScore, CustomerScore.customer_id == Customer.id)
-    ).all()
-    position = {cid: i for i, cid in enumerate(ids)}
-    rows = sorted(rows, key=lambda r: position[r[0].id])
     out: dict[int, CustomerRow] = {}
-    for c, st, sc in rows:
+    for c, st, sc in repo.customers_with_stats_and_scores(db, customer_ids=ids):
         out[c.id] = CustomerRow(
             id=c.id,
             name=c.name,
