@@ -122,6 +122,34 @@ def _last_change(member: GroupMember) -> datetime | None:
     return max(times) if times else None
 
 
+def _member_for(
+    session: Session, *, group: Group, userid: str, at: datetime, member_type: int, state: str
+) -> tuple[GroupMember, bool, str | None]:
+    """The member row (created in ``state`` if new), whether it is new, its previous state."""
+    _aware(at, "at")
+    if not userid:
+        raise Invalid("group member userid is empty", field="userid")
+    member = find_member(session, group_id=group.id, userid=userid)
+    if member is not None:
+        return member, False, member.state
+    member = GroupMember(
+        workspace_id=group.workspace_id,
+        group_id=group.id,
+        userid=userid,
+        member_type=member_type,
+        state=state,
+    )
+    session.add(member)
+    return member, True, None
+
+
+def _link(member: GroupMember, customer_id: int | None, staff_id: int | None) -> None:
+    if customer_id is not None:
+        member.customer_id = customer_id
+    if staff_id is not None:
+        member.staff_id = staff_id
+
+
 def member_joined(
     session: Session,
     *,
@@ -136,21 +164,9 @@ def member_joined(
     name: str | None = None,
 ) -> MemberChange:
     """A member joined at WeCom time ``at``; ignored (applied=False) if they left later."""
-    _aware(at, "at")
-    if not userid:
-        raise Invalid("group member userid is empty", field="userid")
-    member = find_member(session, group_id=group.id, userid=userid)
-    created = member is None
-    previous = None if member is None else member.state
-    if member is None:
-        member = GroupMember(
-            workspace_id=group.workspace_id,
-            group_id=group.id,
-            userid=userid,
-            member_type=member_type,
-            state="active",
-        )
-        session.add(member)
+    member, created, previous = _member_for(
+        session, group=group, userid=userid, at=at, member_type=member_type, state="active"
+    )
     last = None if created else _last_change(member)
     # Equal seconds: a quit recorded at the same time wins (cannot order them).
     applied = last is None or at > last or (at == last and member.quit_time != at)
@@ -169,10 +185,7 @@ def member_joined(
         if join_scene is not None and member.join_scene is None:
             member.join_scene = join_scene
     member.member_type = member_type
-    if customer_id is not None:
-        member.customer_id = customer_id
-    if staff_id is not None:
-        member.staff_id = staff_id
+    _link(member, customer_id, staff_id)
     if name is not None:
         member.name = name[:100]
     session.flush()
@@ -191,21 +204,9 @@ def member_quit(
     staff_id: int | None = None,
 ) -> MemberChange:
     """A member left at WeCom time ``at``; ignored (applied=False) if they re-joined later."""
-    _aware(at, "at")
-    if not userid:
-        raise Invalid("group member userid is empty", field="userid")
-    member = find_member(session, group_id=group.id, userid=userid)
-    created = member is None
-    previous = None if member is None else member.state
-    if member is None:
-        member = GroupMember(
-            workspace_id=group.workspace_id,
-            group_id=group.id,
-            userid=userid,
-            member_type=member_type,
-            state="left",
-        )
-        session.add(member)
+    member, created, previous = _member_for(
+        session, group=group, userid=userid, at=at, member_type=member_type, state="left"
+    )
     last = None if created else _last_change(member)
     applied = last is None or at >= last
     if applied:
@@ -213,10 +214,7 @@ def member_quit(
         member.quit_time = at
         if quit_scene is not None:
             member.quit_scene = quit_scene
-    if customer_id is not None:
-        member.customer_id = customer_id
-    if staff_id is not None:
-        member.staff_id = staff_id
+    _link(member, customer_id, staff_id)
     session.flush()
     return MemberChange(member=member, created=created, applied=applied, previous_state=previous)
 
