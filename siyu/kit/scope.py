@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from siyu.kit.errors import NotFound
 from siyu.models import Workspace
 
-T = TypeVar("T", bound=tuple[Any, ...])
+S = TypeVar("S", bound=Select[Any])
 
 
-def scoped(stmt: Select[T], model: Any, workspace_id: int) -> Select[T]:
+def scoped(stmt: S, model: Any, workspace_id: int) -> S:
     """Restrict a query on ``model`` to one workspace."""
     return stmt.where(model.workspace_id == workspace_id)
 
