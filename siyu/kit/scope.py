@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from siyu.kit.errors import NotFound
 from siyu.models import Workspace
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 def scoped(stmt: S, model: Any, workspace_id: int) -> S:
