@@ -1,6 +1,7 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
 from siyu.models.base import Base
+from siyu.models.changes import AudienceChange
 from siyu.models.customers import (
     Customer,
     CustomerIdentity,
@@ -21,6 +22,7 @@ from siyu.models.workspace import ApiToken, AuditLog, Staff, User, WeComApp, Wor
 
 __all__ = [
     "ApiToken",
+    "AudienceChange",
     "AuditLog",
     "AutoTagRule",
     "Base",

@@ -20,6 +20,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('audience_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger(), nullable=True),
+    sa.Column('customer_id', sa.BigInteger(), nullable=True),
+    sa.Column('txid', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audience_changes')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('audience_changes', schema=None) as batch_op:
+        batch_op.create_index('ix_audience_changes_created_at', ['created_at'], unique=False)
+        batch_op.create_index('ix_audience_changes_txid', ['txid'], unique=False)
+
     op.create_table('jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=True),
@@ -779,3 +792,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_jobs_status_run_after')
 
     op.drop_table('jobs')
+    with op.batch_alter_table('audience_changes', schema=None) as batch_op:
+        batch_op.drop_index('ix_audience_changes_txid')
+        batch_op.drop_index('ix_audience_changes_created_at')
+
+    op.drop_table('audience_changes')
