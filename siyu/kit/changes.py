@@ -43,19 +43,32 @@ WATCHED: dict[str, tuple[str, frozenset[str]]] = {
         "customer_id",
         frozenset(
             {
-                "customer_id", "workspace_id", "net_fen", "effective_orders_count", "last_paid_at",
-                "first_paid_at", "categories", "products",
+                "customer_id",
+                "workspace_id",
+                "net_fen",
+                "effective_orders_count",
+                "last_paid_at",
+                "first_paid_at",
+                "categories",
+                "products",
             }
-        ),  # fmt: skip
+        ),
     ),
     "customer_scores": (
         "customer_id",
         frozenset(
             {
-                "customer_id", "workspace_id", "layer_age", "layer_tier", "layer_value", "lifecycle",
-                "rfm_segment", "rfm8", "p_alive",
+                "customer_id",
+                "workspace_id",
+                "layer_age",
+                "layer_tier",
+                "layer_value",
+                "lifecycle",
+                "rfm_segment",
+                "rfm8",
+                "p_alive",
             }
-        ),  # fmt: skip
+        ),
     ),
     "customer_tags": ("customer_id", frozenset({"customer_id", "tag_id", "workspace_id"})),
     "follows": (
@@ -112,7 +125,7 @@ def _everything(conn: Connection, ws: Any = None) -> None:
 
 
 def _param_sets(multiparams: Any, params: Any) -> list[dict[str, Any]]:
-    sets = [p for p in (multiparams or []) if isinstance(p, dict)]
+    sets: list[dict[str, Any]] = [p for p in (multiparams or []) if isinstance(p, dict)]
     if params and isinstance(params, dict):
         sets = [{**s, **params} for s in sets] if sets else [params]
     return sets or [{}]
@@ -127,7 +140,7 @@ def _conds(where: Any) -> list[Any]:
 
 
 def _bound(bind: BindParameter[Any], p: dict[str, Any]) -> list[Any]:
-    value = p[bind.key] if bind.key in p else bind.effective_value
+    value = p.get(bind.key, bind.effective_value)
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     return [value]
@@ -243,7 +256,7 @@ def _after_execute(
         if cid is None:
             try:
                 cid = result.inserted_primary_key_rows[i][0] if cust == "id" else None
-            except Exception:  # noqa: BLE001 - the driver did not return the keys: be safe
+            except Exception:  # the driver did not return the keys: be safe
                 cid = None
         if cid is None:
             missing = True
@@ -262,7 +275,9 @@ _DML = re.compile(
     r"^\s*(insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update(?:\s+or\s+\w+)?|delete\s+from)\s+[\"`]?(\w+)[\"`]?",
     re.IGNORECASE,
 )
-_INSERT = re.compile(r"^[^(]*\(([^)]*)\)\s*values\s*\(\s*(?:(?:\?|%s)\s*,\s*)*(?:\?|%s)\s*\)\s*$", re.IGNORECASE)
+_INSERT = re.compile(
+    r"^[^(]*\(([^)]*)\)\s*values\s*\(\s*(?:(?:\?|%s)\s*,\s*)*(?:\?|%s)\s*\)\s*$", re.IGNORECASE
+)
 _UPDATE = re.compile(
     r"^\s*update\s+[\"`]?\w+[\"`]?\s+set\s+(.*?)\s+where\s+[\"`]?(\w+)[\"`]?\s*=\s*(?:\?|%s)\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -271,10 +286,7 @@ _SET_ITEM = re.compile(r"[\"`]?(\w+)[\"`]?\s*=\s*(\?|%s)")
 
 
 def _rows(parameters: Any, executemany: bool) -> list[Sequence[Any]] | None:
-    if executemany:
-        rows = list(parameters or [])
-    else:
-        rows = [parameters] if parameters is not None else []
+    rows = list(parameters or []) if executemany else [parameters] if parameters is not None else []
     if not all(isinstance(r, (tuple, list)) for r in rows):
         return None
     return rows
@@ -311,7 +323,8 @@ def _driver_sql(conn: Connection, sql: str, parameters: Any, named: bool, execut
     if not set(set_cols) & watched:
         return
     key = upd.group(2).lower()
-    ids = [r[-1] for r in rows] if key == cust else _driver_select(conn, name, cust, key, [r[-1] for r in rows])
+    keys = [r[-1] for r in rows]
+    ids = keys if key == cust else _driver_select(conn, name, cust, key, keys)
     if ids is None:
         _everything(conn)
         return
@@ -361,7 +374,7 @@ def _on_commit(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             cur.executemany(
                 f"INSERT INTO {TABLE} (workspace_id, customer_id, txid, created_at) "  # noqa: S608
-                "VALUES (%s, %s, txid_current(), now())",
+                "VALUES (%s, %s, txid_current(), clock_timestamp())",
                 rows,
             )
         else:

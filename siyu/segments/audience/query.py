@@ -1,15 +1,23 @@
-"""Running an audience: count and masked preview, both computed in the database."""
+"""Running an audience: count and masked preview.
+
+Both are answered by the in-process audience index when it is fresh (``index.py``),
+else by one SQL query (``compiler.py``); the two agree exactly (property-tested).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from siyu.models import Customer, CustomerIdentity, CustomerStats, CustomerTag, Tag
+from siyu.segments.audience import index
 from siyu.segments.audience.ast import Expr
+from siyu.segments.audience.columns import Columns
 from siyu.segments.audience.compiler import compile_expr
+from siyu.segments.audience.parser import parse
 from siyu.segments.schemas import Preview, PreviewRow
 
 
@@ -26,8 +34,19 @@ def count_with_warnings(
     now: datetime | None = None,
     saving_as: str | None = None,
 ) -> tuple[int, list[str]]:
-    """The count and the unknown-name warnings, from one compilation."""
-    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now, saving_as=saving_as)
+    """The count and the unknown-name warnings, from one evaluation."""
+    tree = parse(expr) if isinstance(expr, str) else expr
+
+    def on_index(cols: Columns) -> tuple[int, list[str]]:
+        got = index.evaluate(
+            session, cols, workspace_id=workspace_id, tree=tree, now=now, saving_as=saving_as
+        )
+        return int(np.count_nonzero(got.mask)), got.warnings
+
+    fast = index.with_index(session, workspace_id, on_index)
+    if fast is not None:
+        return fast
+    compiled = compile_expr(session, workspace_id=workspace_id, expr=tree, now=now, saving_as=saving_as)
     total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
     return total, compiled.warnings
 
@@ -41,9 +60,25 @@ def preview(
     now: datetime | None = None,
 ) -> Preview:
     """The count and the first ``limit`` matching customers (newest first), phones masked."""
-    compiled = compile_expr(session, workspace_id=workspace_id, expr=expr, now=now)
-    total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
-    ids_sub = compiled.query.order_by(Customer.id.desc()).limit(max(0, limit)).subquery()
+    tree = parse(expr) if isinstance(expr, str) else expr
+    limit = max(0, limit)
+
+    def on_index(cols: Columns) -> tuple[int, list[str], list[int]]:
+        got = index.evaluate(session, cols, workspace_id=workspace_id, tree=tree, now=now)
+        ids = cols.ids[got.mask]
+        top = ids if len(ids) <= limit else np.partition(ids, len(ids) - limit)[len(ids) - limit :]
+        return len(ids), got.warnings, sorted((int(i) for i in top), reverse=True)[:limit]
+
+    fast = index.with_index(session, workspace_id, on_index)
+    if fast is not None:
+        total, warnings_, top_ids = fast
+        ids_query: Select[int] = select(Customer.id).where(Customer.id.in_(top_ids))
+    else:
+        compiled = compile_expr(session, workspace_id=workspace_id, expr=tree, now=now)
+        total = session.scalar(select(func.count()).select_from(compiled.query.subquery())) or 0
+        warnings_ = compiled.warnings
+        ids_query = compiled.query.order_by(Customer.id.desc()).limit(limit)
+    ids_sub = ids_query.subquery()
     rows = session.execute(
         select(
             Customer.id,
@@ -77,7 +112,7 @@ def preview(
                 phones.setdefault(cid, masked)
     return Preview(
         count=total,
-        warnings=compiled.warnings,
+        warnings=warnings_,
         rows=[
             PreviewRow(
                 id=r.id,

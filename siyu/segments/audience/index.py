@@ -1,0 +1,367 @@
+"""The audience index: per workspace, in process, numpy columns kept exact by the journal.
+
+An expression evaluates as a few vectorised boolean operations over the workspace's
+live customers (``columns.py``), with the semantics of the SQL compiler: names are
+resolved with the compiler's own look-ups (so unknown names warn the same way), day
+terms are bounds computed at query time in the workspace zone, ``NOT`` is "everyone
+else".
+
+Freshness: before answering, the index reads the change journal (``journal.py``) past
+its cursor in the caller's session and reloads the customers named there; an
+"everything" entry, too many changes, a reset journal or a long idle time mean a
+rebuild. A session with audience changes of its own not yet committed is answered by
+SQL (the index is shared and holds committed data only). While an index is cold or
+rebuilding, callers get ``None`` and use the SQL path: small workspaces
+(< ``SYNC_BUILD_MAX`` customers) are built in the calling request, bigger ones in a
+background thread. ADR 0005 explains the choices.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.orm import Session
+
+from siyu.kit import changes
+from siyu.kit.errors import Invalid
+from siyu.kit.money import yuan_to_fen
+from siyu.kit.timeutil import day_start_utc, local_day, utcnow
+from siyu.models import Customer, Group, Segment, Staff, Tag, Workspace
+from siyu.segments.audience import journal
+from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
+from siyu.segments.audience.columns import NULL_TIME, Columns, Mask, build, epoch_us, reload
+from siyu.segments.audience.compiler import (
+    _CMP,
+    CITY_SUFFIXES,
+    MAX_DAYS,
+    PROVINCE_SUFFIXES,
+    _check_channel,
+    _Ctx,
+    _prefetch_tags,
+    _resolve,
+    _unknown,
+    place_variants,
+)
+from siyu.segments.audience.parser import parse
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ENABLED = True  # False: always SQL (benchmarks, debugging)
+SYNC_BUILD_MAX = 50_000  # customers: build in the calling request below this, else in a thread
+REBUILD_MIN = 10_000  # more changed customers than this (and 5 % of the index): rebuild
+STALE_AFTER = timedelta(hours=12)  # idle longer (journal may be pruned past us): rebuild
+PRUNE_EVERY = 3600.0  # seconds between journal prunes by one process
+RETRY_AFTER = 60.0  # seconds before a failed build is tried again
+
+
+class WorkspaceIndex:
+    """One workspace's index and its freshness state; ``lock`` guards all of it."""
+
+    def __init__(self, engine: Engine, workspace_id: int) -> None:
+        self.engine = engine
+        self.workspace_id = workspace_id
+        self.lock = threading.Lock()
+        self.cols: Columns | None = None
+        self.cursor = journal.Cursor()
+        self.synced_at = 0.0
+        self.building = False
+        self.failed_at = 0.0
+        self.build_seconds = 0.0
+        self.builds = 0
+
+    # -- freshness -------------------------------------------------------------------
+
+    def refresh(self, session: Session) -> bool:
+        """Apply the journal since the cursor; False when the index must be rebuilt."""
+        assert self.cols is not None
+        if time.monotonic() - self.synced_at > STALE_AFTER.total_seconds():
+            return False
+        got = journal.read(session, self.workspace_id, self.cursor)
+        if got is None:
+            return False
+        entries, cursor = got
+        if any(cid is None for _, cid in entries):
+            return False
+        ids = sorted({int(cid) for _, cid in entries if cid is not None})
+        if self.cols.reloaded + len(ids) > max(REBUILD_MIN, self.cols.n // 20):
+            return False
+        reload(session, self.workspace_id, self.cols, ids)
+        self.cursor, self.synced_at = cursor, time.monotonic()
+        return True
+
+    def start_build(self, session: Session) -> None:
+        """Build now (small workspace) or in a background thread; the caller holds ``lock``."""
+        if self.building or time.monotonic() - self.failed_at < RETRY_AFTER:
+            return
+        size = session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.workspace_id == self.workspace_id)
+        )
+        if (size or 0) < SYNC_BUILD_MAX:
+            self._install(*_build(session, self.workspace_id))
+            if not self.refresh(session):
+                self.cols = None
+            return
+        self.building = True
+        threading.Thread(target=self._build_in_background, name="siyu-audience-index", daemon=True).start()
+
+    def _install(self, cols: Columns, cursor: journal.Cursor, seconds: float) -> None:
+        self.cols, self.cursor, self.synced_at = cols, cursor, time.monotonic()
+        self.build_seconds, self.builds = seconds, self.builds + 1
+
+    def _build_in_background(self) -> None:
+        try:
+            with Session(self.engine) as session:
+                built = _build(session, self.workspace_id)
+                session.rollback()
+            with self.lock:
+                self._install(*built)
+        except Exception:
+            log.exception("audience index build failed for workspace %s", self.workspace_id)
+            self.failed_at = time.monotonic()
+        finally:
+            self.building = False
+        _maybe_prune(self.engine)
+
+
+def _build(session: Session, workspace_id: int) -> tuple[Columns, journal.Cursor, float]:
+    t0 = time.perf_counter()
+    cursor = journal.position(session)  # first: whatever commits during the build is replayed
+    cols = build(session, workspace_id)
+    return cols, cursor, time.perf_counter() - t0
+
+
+_registry: weakref.WeakKeyDictionary[Engine, dict[int, WorkspaceIndex]] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+_pruned_at: dict[int, float] = {}
+
+
+def workspace_index(engine: Engine, workspace_id: int) -> WorkspaceIndex:
+    with _registry_lock:
+        per = _registry.setdefault(engine, {})
+        if workspace_id not in per:
+            per[workspace_id] = WorkspaceIndex(engine, workspace_id)
+        return per[workspace_id]
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _maybe_prune(engine: Engine) -> None:
+    now = time.monotonic()
+    if now - _pruned_at.get(id(engine), -PRUNE_EVERY) < PRUNE_EVERY:
+        return
+    _pruned_at[id(engine)] = now
+    try:
+        with Session(engine) as session:
+            journal.prune(session)
+            session.commit()
+    except Exception:
+        log.exception("audience journal prune failed")
+
+
+def with_index(session: Session, workspace_id: int, use: Callable[[Columns], T]) -> T | None:
+    """``use(columns)`` on a fresh index of the workspace, or None: answer from SQL."""
+    if not ENABLED:
+        return None
+    if session.autoflush:
+        session.flush()  # what the SQL path would see; pending changes then show below
+    if changes.pending(session):
+        return None  # this transaction's own uncommitted changes: only SQL sees them
+    idx = workspace_index(_engine(session), workspace_id)
+    with idx.lock:
+        if idx.cols is not None and not idx.refresh(session):
+            idx.cols = None
+        if idx.cols is None:
+            idx.start_build(session)
+        if idx.cols is None:
+            return None
+        return use(idx.cols)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    mask: Mask
+    warnings: list[str]
+
+
+def evaluate(
+    session: Session,
+    cols: Columns,
+    *,
+    workspace_id: int,
+    tree: Expr,
+    now: datetime | None = None,
+    saving_as: str | None = None,
+) -> Evaluation:
+    """The live customers matching ``tree``, as a mask over slots."""
+    ws = session.get(Workspace, workspace_id)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    ctx = _Ctx(
+        session=session,
+        workspace_id=workspace_id,
+        tz=tz,
+        today=local_day(now or utcnow(), tz),
+        dialect=session.get_bind().dialect.name,
+    )
+    if saving_as:
+        ctx.expanding.add(saving_as)
+    _prefetch_tags(tree, ctx)
+    mask = _eval(tree, ctx, cols) & cols.live
+    return Evaluation(mask, ctx.warnings)
+
+
+def _eval(node: Expr, ctx: _Ctx, cols: Columns) -> Mask:
+    if isinstance(node, Term):
+        return _term(node, ctx, cols)
+    if isinstance(node, Not):
+        return ~_eval(node.operand, ctx, cols)
+    parts = iter(node.operands)
+    out = _eval(next(parts), ctx, cols).copy()
+    for o in parts:
+        if isinstance(node, And):
+            out &= _eval(o, ctx, cols)
+        else:
+            out |= _eval(o, ctx, cols)
+    return out
+
+
+def _none(cols: Columns) -> Mask:
+    return np.zeros(cols.n, dtype=bool)
+
+
+def _keys(cols: Columns, name: str, keys: list[int]) -> Mask:
+    mask = _none(cols)
+    cols.postings[name].mark(mask, keys)
+    return mask
+
+
+def _term(term: Term, ctx: _Ctx, cols: Columns) -> Mask:
+    f, v = term.field, term.value
+    if f == "tag":
+        ids = ctx.tag_ids.get(v, []) if ctx.tags_prefetched else []
+        if not ids:
+            ids = _resolve(ctx, "tag", v, select(Tag.id).where(Tag.name == v, Tag.deleted_at.is_(None)), Tag)
+        return _keys(cols, "tags", ids)
+    if f == "staff":
+        stmt = select(Staff.id).where(or_(Staff.userid == v, Staff.name == v))
+        return _keys(cols, "staff", _resolve(ctx, "staff account", v, stmt, Staff))
+    if f == "in_group":
+        group_ids = _resolve(ctx, "group", v, select(Group.id).where(Group.name == v), Group)
+        return _keys(cols, "groups", group_ids)
+    if f == "channel":
+        _check_channel(ctx, v)
+        return _keys(cols, "channel", _known(cols, [v]))
+    if f in ("category", "product"):
+        return _keys(cols, f, _known(cols, [v]))
+    if f in ("province", "city"):
+        variants = place_variants(v, PROVINCE_SUFFIXES if f == "province" else CITY_SUFFIXES)
+        codes = cols.province if f == "province" else cols.city
+        lut = np.zeros(len(cols.vocab) + 1, dtype=bool)  # index 0 is NULL (code -1)
+        lut[np.array(_known(cols, variants), dtype=np.int64) + 1] = True
+        result: Mask = lut[codes + 1]
+        return result
+    if f in ("layer", "rfm", "rfm8"):
+        column, stored = LAYERS[v] if f == "layer" else ("rfm_segment" if f == "rfm" else "rfm8", v)
+        code = cols.vocab.get(stored)
+        return _none(cols) if code is None else cols.scores[column] == code
+    compare = _CMP[term.op]
+    if f == "p_alive":
+        with np.errstate(invalid="ignore"):
+            return np.asarray(compare(cols.p_alive, float(v)), dtype=bool)
+    if f in ("spent", "orders"):
+        limit = yuan_to_fen(v) if f == "spent" else int(v)
+        return np.asarray(compare(cols.net_fen if f == "spent" else cols.orders, limit), dtype=bool)
+    if f in ("last_order_days", "first_order_days"):
+        return _days(cols.last_paid if f == "last_order_days" else cols.first_paid, term.op, int(v), ctx)
+    if f == "segment":
+        return _segment(ctx, cols, v)
+    raise AssertionError(f"unhandled field {f}")
+
+
+def _known(cols: Columns, values: list[str]) -> list[int]:
+    return [cols.vocab[s] for s in values if s in cols.vocab]
+
+
+def _days(col: np.ndarray[Any, np.dtype[np.int64]], op: str, n: int, ctx: _Ctx) -> Mask:
+    """``(today - local day of col) OP n``, as the compiler's ``_days_cond`` bounds."""
+    has = col != NULL_TIME
+
+    def start_of(days_ago: int) -> int | None:
+        if days_ago > MAX_DAYS:
+            return None
+        day: date = ctx.today - timedelta(days=days_ago)
+        return epoch_us(day_start_utc(day, ctx.tz))
+
+    def at_least(k: int) -> Mask:  # paid on/after today-k
+        bound = start_of(k)
+        return has if bound is None else col >= bound
+
+    def at_most_ago(k: int) -> Mask:  # paid before today-k+1
+        bound = start_of(k - 1)
+        return np.zeros(len(col), dtype=bool) if bound is None else has & (col < bound)
+
+    if op == "<=":
+        return at_least(n)
+    if op == "<":
+        return at_least(n - 1)
+    if op == ">=":
+        return at_most_ago(n)
+    if op == ">":
+        return at_most_ago(n + 1)
+    return at_least(n) & at_most_ago(n)
+
+
+def _segment(ctx: _Ctx, cols: Columns, name: str) -> Mask:
+    """``segment:NAME``: the saved expression, expanded live (as the compiler does)."""
+    if name in ctx.expanding:
+        raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
+    text = ctx.session.scalar(
+        select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
+    )
+    if text is None:
+        if ("segment", name) not in ctx.seen:
+            ctx.seen.add(("segment", name))
+            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
+            ctx.warnings.append(_unknown("saved segment", name, list(known)))
+        return _none(cols)
+    ctx.expanding.add(name)
+    try:
+        return _eval(parse(text), ctx, cols)
+    finally:
+        ctx.expanding.discard(name)
+
+
+def stats() -> list[dict[str, Any]]:
+    """What each index in this process holds (for ``siyu segments index-status`` and benchmarks)."""
+    out = []
+    with _registry_lock:
+        items = [(ws, idx) for per in _registry.values() for ws, idx in per.items()]
+    for ws, idx in items:
+        cols = idx.cols
+        out.append(
+            {
+                "workspace_id": ws,
+                "ready": cols is not None,
+                "building": idx.building,
+                "customers": 0 if cols is None else int(cols.live.sum()),
+                "megabytes": 0.0 if cols is None else round(cols.nbytes() / 2**20, 1),
+                "build_seconds": round(idx.build_seconds, 2),
+                "reloaded_since_build": 0 if cols is None else cols.reloaded,
+            }
+        )
+    return out
