@@ -1,19 +1,33 @@
-"""Maintained per-customer aggregates (``customer_stats``), recomputed from orders.
+"""Maintained per-customer aggregates (``customer_stats``), recomputed from orders in SQL.
 
 Recomputing the touched customers from their orders (rather than adding deltas) keeps
-the numbers exact after late refunds, re-imports and merges (ADR 0003).
+the numbers exact after late refunds, re-imports and merges (ADR 0003). The recompute
+is set-based: one ``INSERT … SELECT … GROUP BY`` upsert for the stats rows and one
+``UPDATE … FROM`` for the profiles' place and first-seen time, whatever the number of
+customers, so the database does the per-order work instead of Python.
+
+Definitions (docs/imports.md): paid orders were paid at some point (a payment time and
+a status past pending); effective orders are paid and not closed or fully refunded;
+first/last purchase, purchase days, items, cost, product/category/platform/shop
+counters count effective orders only. Purchase days are local days in the workspace's
+time zone. The profile's place follows the most recent order that has one (latest
+payment or order time, then the latest order); ``first_seen_at`` never moves later.
 """
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from siyu.customers import repository as repo
 from siyu.kit.timeutil import utcnow, zone
+from siyu.kit.types import UTCDateTime
 from siyu.models import Workspace
 
 _STAT_FIELDS = (
@@ -38,22 +52,172 @@ _STAT_FIELDS = (
     "city",
 )
 
+_PAID = "o.paid_at IS NOT NULL AND o.status <> 'pending'"
+_EFFECTIVE = f"{_PAID} AND o.status NOT IN ('closed', 'refunded') AND o.refunded_fen < o.paid_fen"
+_PLACED = "o.province IS NOT NULL AND o.province <> '' AND coalesce(o.paid_at, o.ordered_at) IS NOT NULL"
+# A line item counts unless it was refunded in full.
+_ITEM_KEPT = "NOT (i.amount_fen > 0 AND i.refunded_fen >= i.amount_fen)"
 
-def _is_paid(status: str, paid_at: datetime | None) -> bool:
-    return paid_at is not None and status != "pending"
+
+def _counters(dialect: str) -> dict[str, str]:
+    """Correlated subqueries (on ``a.cid``) giving each JSON counter of one customer."""
+    if dialect == "postgresql":
+        obj, empty, greatest = "jsonb_object_agg(k, n)", "'{}'::jsonb", "GREATEST"
+    else:
+        obj, empty, greatest = "json_group_object(k, n)", "'{}'", "max"
+
+    def wrap(inner: str) -> str:
+        return f"(SELECT coalesce({obj}, {empty}) FROM ({inner} ORDER BY k) AS c)"  # noqa: S608
+
+    eff_orders = f"FROM orders o WHERE o.customer_id = a.cid AND {_EFFECTIVE}"
+    eff_items = (
+        f"FROM order_items i JOIN orders o ON o.id = i.order_id "
+        f"WHERE o.customer_id = a.cid AND {_EFFECTIVE} AND {_ITEM_KEPT}"
+    )
+    products = (
+        "SELECT k, sum(n) AS n FROM ("  # noqa: S608
+        f"SELECT CASE WHEN i.title IS NULL OR i.title = '' THEN '?' ELSE i.title END AS k, i.quantity AS n "
+        f"{eff_items} "
+        # Orders known only from a main file (no line items) still name what was bought.
+        f"UNION ALL SELECT substr(o.title, 1, 100) AS k, {greatest}(o.item_count, 1) AS n {eff_orders} "
+        "AND o.title IS NOT NULL AND o.title <> '' "
+        "AND NOT EXISTS (SELECT 1 FROM order_items x WHERE x.order_id = o.id)"
+        ") AS p GROUP BY k"
+    )
+    return {
+        "categories": wrap(
+            f"SELECT i.category AS k, sum(i.quantity) AS n {eff_items} "
+            "AND i.category IS NOT NULL AND i.category <> '' GROUP BY i.category"
+        ),
+        "products": wrap(products),
+        "platforms": wrap(f"SELECT o.platform AS k, count(*) AS n {eff_orders} GROUP BY o.platform"),
+        "shops": wrap(
+            f"SELECT o.shop AS k, count(*) AS n {eff_orders} AND o.shop IS NOT NULL AND o.shop <> '' "
+            "GROUP BY o.shop"
+        ),
+    }
 
 
-def _is_effective(status: str, paid_at: datetime | None, paid: int, refunded: int) -> bool:
-    """A purchase that counts as revenue: paid and not (fully) refunded or closed."""
-    return _is_paid(status, paid_at) and status not in ("closed", "refunded") and refunded < paid
+def _sqlite_sql(local_day: str) -> str:
+    # Datetimes are stored as fixed-width UTC text (26 characters), so "earliest by
+    # (paid_at, id)" is the minimum of paid_at followed by the zero-padded id.
+    key = "o.paid_at || printf('%020d', o.id)"
+    place = "coalesce(o.paid_at, o.ordered_at) || printf('%020d', o.id)"
+    c = _counters("sqlite")
+    return f"""
+WITH touched(cid) AS (SELECT DISTINCT value FROM json_each(:ids)),
+a AS (
+  SELECT t.cid AS cid,
+    count(o.id) AS orders_count,
+    coalesce(sum(CASE WHEN {_PAID} THEN 1 ELSE 0 END), 0) AS paid_orders_count,
+    coalesce(sum(CASE WHEN {_EFFECTIVE} THEN 1 ELSE 0 END), 0) AS effective_orders_count,
+    coalesce(sum(CASE WHEN {_PAID} THEN o.paid_fen ELSE 0 END), 0) AS paid_fen,
+    coalesce(sum(CASE WHEN {_PAID} THEN o.refunded_fen ELSE 0 END), 0) AS refunded_fen,
+    coalesce(sum(CASE WHEN {_EFFECTIVE} THEN coalesce(o.cost_fen, 0) ELSE 0 END), 0) AS cost_fen,
+    coalesce(sum(CASE WHEN {_EFFECTIVE} THEN o.item_count ELSE 0 END), 0) AS items_count,
+    min(CASE WHEN {_EFFECTIVE} THEN {key} END) AS first_key,
+    max(CASE WHEN {_EFFECTIVE} THEN {key} END) AS last_key,
+    count(DISTINCT CASE WHEN {_EFFECTIVE} THEN date(o.paid_at, {local_day}) END) AS purchase_days,
+    max(CASE WHEN {_PLACED} THEN {place} END) AS place_key
+  FROM touched t LEFT JOIN orders o ON o.customer_id = t.cid
+  GROUP BY t.cid
+)
+INSERT INTO customer_stats (
+  customer_id, workspace_id, orders_count, paid_orders_count, effective_orders_count, paid_fen,
+  refunded_fen, net_fen, cost_fen, items_count, first_paid_at, last_paid_at, first_order_id,
+  last_order_id, purchase_days, categories, products, platforms, shops, province, city, updated_at
+)
+SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count, a.paid_fen,
+  a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
+  substr(a.first_key, 1, 26), substr(a.last_key, 1, 26),
+  CAST(substr(a.first_key, 27) AS INTEGER), CAST(substr(a.last_key, 27) AS INTEGER),
+  a.purchase_days, {c["categories"]}, {c["products"]}, {c["platforms"]}, {c["shops"]},
+  (SELECT p.province FROM orders p WHERE p.id = CAST(substr(a.place_key, 27) AS INTEGER)),
+  (SELECT p.city FROM orders p WHERE p.id = CAST(substr(a.place_key, 27) AS INTEGER)),
+  :now
+FROM a WHERE true
+ON CONFLICT (customer_id) DO UPDATE SET
+{_set_excluded()}
+"""  # noqa: S608
+
+
+def _postgresql_sql() -> str:
+    c = _counters("postgresql")
+    eff = f"FILTER (WHERE {_EFFECTIVE})"
+    placed = f"FILTER (WHERE {_PLACED})"
+    place_order = "ORDER BY coalesce(o.paid_at, o.ordered_at) DESC, o.id DESC"
+    return f"""
+WITH touched(cid) AS (SELECT DISTINCT unnest(CAST(:ids AS bigint[]))),
+a AS (
+  SELECT t.cid AS cid,
+    count(o.id) AS orders_count,
+    count(o.id) FILTER (WHERE {_PAID}) AS paid_orders_count,
+    count(o.id) {eff} AS effective_orders_count,
+    coalesce(sum(o.paid_fen) FILTER (WHERE {_PAID}), 0) AS paid_fen,
+    coalesce(sum(o.refunded_fen) FILTER (WHERE {_PAID}), 0) AS refunded_fen,
+    coalesce(sum(coalesce(o.cost_fen, 0)) {eff}, 0) AS cost_fen,
+    coalesce(sum(o.item_count) {eff}, 0) AS items_count,
+    min(o.paid_at) {eff} AS first_paid_at,
+    max(o.paid_at) {eff} AS last_paid_at,
+    (array_agg(o.id ORDER BY o.paid_at, o.id) {eff})[1] AS first_order_id,
+    (array_agg(o.id ORDER BY o.paid_at DESC, o.id DESC) {eff})[1] AS last_order_id,
+    count(DISTINCT CAST(o.paid_at AT TIME ZONE :tz AS date)) {eff} AS purchase_days,
+    (array_agg(o.province {place_order}) {placed})[1] AS province,
+    (array_agg(o.city {place_order}) {placed})[1] AS city
+  FROM touched t LEFT JOIN orders o ON o.customer_id = t.cid
+  GROUP BY t.cid
+)
+INSERT INTO customer_stats (
+  customer_id, workspace_id, orders_count, paid_orders_count, effective_orders_count, paid_fen,
+  refunded_fen, net_fen, cost_fen, items_count, first_paid_at, last_paid_at, first_order_id,
+  last_order_id, purchase_days, categories, products, platforms, shops, province, city, updated_at
+)
+SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count, a.paid_fen,
+  a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
+  a.first_paid_at, a.last_paid_at, a.first_order_id, a.last_order_id,
+  a.purchase_days, {c["categories"]}, {c["products"]}, {c["platforms"]}, {c["shops"]},
+  a.province, a.city, :now
+FROM a
+ON CONFLICT (customer_id) DO UPDATE SET
+{_set_excluded()}
+"""  # noqa: S608
+
+
+def _set_excluded() -> str:
+    return ",\n".join(f"  {name} = excluded.{name}" for name in (*_STAT_FIELDS, "updated_at"))
+
+
+def _places_sql(dialect: str) -> str:
+    """The profiles' place follows their stats; ``first_seen_at`` only moves earlier."""
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    touched = (
+        "SELECT unnest(CAST(:ids AS bigint[]))"
+        if dialect == "postgresql"
+        else "SELECT value FROM json_each(:ids)"
+    )
+    has_place = "s.province IS NOT NULL AND s.province <> ''"
+    earlier = (
+        "s.first_paid_at IS NOT NULL AND "
+        "(customers.first_seen_at IS NULL OR s.first_paid_at < customers.first_seen_at)"
+    )
+    return f"""
+UPDATE customers SET
+  province = CASE WHEN {has_place} THEN s.province ELSE customers.province END,
+  city = CASE WHEN {has_place} THEN s.city ELSE customers.city END,
+  first_seen_at = CASE WHEN {earlier} THEN s.first_paid_at ELSE customers.first_seen_at END,
+  updated_at = :now
+FROM customer_stats s
+WHERE s.customer_id = customers.id AND customers.id IN ({touched})
+  AND (({has_place} AND (customers.province {differs} s.province OR customers.city {differs} s.city))
+       OR ({earlier}))
+"""  # noqa: S608
 
 
 def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence[int]) -> int:
     """Recompute ``customer_stats`` of these customers from their orders; returns rows written.
 
-    Definitions (docs/imports.md): paid orders were paid at some point; effective orders
-    are paid and not closed or fully refunded; first/last purchase, purchase days,
-    items, cost, product/category/platform/shop counters count effective orders only.
+    Two statements whatever the number of customers (see the module docstring for the
+    definitions); customers without orders get a row of zeros.
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -61,120 +225,97 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     session.flush()
     ws = session.get(Workspace, workspace_id)
     zi = zone(ws.timezone if ws is not None else None)
-    orders = repo.orders_for_stats(session, ids)
-    stats: dict[int, dict[str, Any]] = {cid: _empty_stats(workspace_id, cid) for cid in ids}
-    place_at: dict[int, datetime] = {}
-    effective_ids: dict[int, int] = {}
-    days: dict[int, set[Any]] = {cid: set() for cid in ids}
-    untitled: list[tuple[int, int, str, int]] = []
-    # Plain tuple unpacking: this loop runs once per order of every touched customer.
-    for (
-        oid,
-        cid,
-        status,
-        ordered_at,
-        paid_at,
-        paid,
-        refunded,
-        cost,
-        n_items,
-        platform,
-        shop,
-        prov,
-        city,
-        title,
-    ) in orders:
-        s = stats[cid]
-        s["orders_count"] += 1
-        when = paid_at or ordered_at
-        if prov and when is not None and (cid not in place_at or when >= place_at[cid]):
-            place_at[cid] = when
-            s["province"], s["city"] = prov, city
-        if not _is_paid(status, paid_at):
-            continue
-        s["paid_orders_count"] += 1
-        s["paid_fen"] += paid
-        s["refunded_fen"] += refunded
-        if not _is_effective(status, paid_at, paid, refunded):
-            continue
-        effective_ids[oid] = cid
-        s["effective_orders_count"] += 1
-        s["cost_fen"] += cost or 0
-        s["items_count"] += n_items
-        days[cid].add(paid_at.astimezone(zi).date())
-        if s["first_paid_at"] is None or (paid_at, oid) < (s["first_paid_at"], s["first_order_id"]):
-            s["first_paid_at"], s["first_order_id"] = paid_at, oid
-        if s["last_paid_at"] is None or (paid_at, oid) > (s["last_paid_at"], s["last_order_id"]):
-            s["last_paid_at"], s["last_order_id"] = paid_at, oid
-        counter = s["platforms"]
-        counter[platform] = counter.get(platform, 0) + 1
-        if shop:
-            counter = s["shops"]
-            counter[shop] = counter.get(shop, 0) + 1
-        if title:
-            untitled.append((oid, cid, title, n_items))
-    with_items: set[int] = set()
-    for order_id, item_title, category, quantity, amount, item_refunded in repo.items_for_stats(
-        session, sorted(effective_ids)
-    ):
-        with_items.add(order_id)
-        if amount > 0 and item_refunded >= amount:
-            continue
-        s = stats[effective_ids[order_id]]
-        counter = s["products"]
-        key = item_title or "?"
-        counter[key] = counter.get(key, 0) + quantity
-        if category:
-            counter = s["categories"]
-            counter[category] = counter.get(category, 0) + quantity
-    # Orders known only from a main file (no line items) still name what was bought.
-    for oid, cid, title, n_items in untitled:
-        if oid not in with_items:
-            counter = stats[cid]["products"]
-            key = title[:100]
-            counter[key] = counter.get(key, 0) + max(n_items, 1)
-
-    existing = repo.existing_stats_ids(session, ids)
-    now = utcnow()
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for cid, s in stats.items():
-        s["net_fen"] = s["paid_fen"] - s["refunded_fen"]
-        s["purchase_days"] = len(days[cid])
-        for name in ("categories", "products", "platforms", "shops"):
-            if len(s[name]) > 1:
-                s[name] = dict(sorted(s[name].items()))
-        s["updated_at"] = now
-        (updates if cid in existing else inserts).append(s)
-    repo.write_stats(session, inserts, updates)
-
-    # The profile's place follows the most recent order; first_seen never moves later.
-    changes = []
-    for cid, (prov, city, seen) in repo.customers_places(session, ids).items():
-        s = stats[cid]
-        row: dict[str, Any] = {}
-        if s["province"] and (prov, city) != (s["province"], s["city"]):
-            row.update(province=s["province"], city=s["city"])
-        if s["first_paid_at"] is not None and (seen is None or s["first_paid_at"] < seen):
-            row["first_seen_at"] = s["first_paid_at"]
-        if row:
-            row["id"] = cid
-            changes.append(row)
-    repo.update_customers(session, changes)
-    return len(stats)
+    dialect = session.get_bind().dialect.name
+    params: dict[str, object] = {"ws": workspace_id, "now": utcnow()}
+    if dialect == "postgresql":
+        sql = _postgresql_sql()
+        params.update(ids=ids, tz=str(zi))
+    else:
+        sql = _sqlite_sql(_sqlite_local_day(session, workspace_id, str(zi)))
+        params["ids"] = json.dumps(ids)
+    typed = [bindparam("now", type_=UTCDateTime)]
+    session.execute(text(sql).bindparams(*typed), params)
+    session.execute(text(_places_sql(dialect)).bindparams(*typed), params)
+    return len(ids)
 
 
-_EMPTY_STATS: dict[str, Any] = dict.fromkeys(_STAT_FIELDS, 0)
-_EMPTY_STATS.update(
-    first_paid_at=None, last_paid_at=None, first_order_id=None, last_order_id=None, province=None, city=None
-)
+# -- local days on SQLite ---------------------------------------------------------------
+# SQLite knows no time zones: the local day of a UTC timestamp is date(paid_at, '+N
+# seconds') with the zone's offset at that instant. A zone's offsets change only at its
+# transitions, so the modifier is a CASE over the transitions that fall within the
+# workspace's orders (none at all for Asia/Shanghai since 1991).
+
+_SCAN_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+_SCAN_TO = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def _empty_stats(workspace_id: int, customer_id: int) -> dict[str, Any]:
-    # A copy of a template (one C-level dict copy) plus fresh counters: this runs for
-    # every customer every batch touches.
-    s = _EMPTY_STATS.copy()
-    s["customer_id"] = customer_id
-    s["workspace_id"] = workspace_id
-    s["categories"], s["products"], s["platforms"], s["shops"] = {}, {}, {}, {}
-    return s
+def _offset_s(zi: ZoneInfo, at: datetime) -> int:
+    off = at.astimezone(zi).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+@lru_cache(maxsize=16)
+def _transitions(name: str) -> tuple[tuple[datetime, ...], tuple[int, ...]]:
+    """(instants where the offset changes, offset in seconds from each instant on).
+
+    The first offset holds from the start of the scan (1900); offsets are sampled daily
+    and every change is narrowed down to the second. No zone changes its offset twice
+    within a day.
+    """
+    zi = ZoneInfo(name)
+    instants: list[datetime] = [_SCAN_FROM]
+    offsets: list[int] = [_offset_s(zi, _SCAN_FROM)]
+    day = timedelta(days=1)
+    at = _SCAN_FROM
+    while at < _SCAN_TO:
+        nxt = at + day
+        off = _offset_s(zi, nxt)
+        if off != offsets[-1]:
+            lo, hi = at, nxt  # offset(lo) is the old one, offset(hi) the new one
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0)
+                if mid <= lo:
+                    break
+                if _offset_s(zi, mid) == offsets[-1]:
+                    lo = mid
+                else:
+                    hi = mid
+            instants.append(hi)
+            offsets.append(off)
+        at = nxt
+    return tuple(instants), tuple(offsets)
+
+
+def _stored(at: datetime) -> str:
+    """A UTC instant as SQLite stores it (SQLAlchemy's DATETIME text)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_local_day(session: Session, workspace_id: int, name: str) -> str:
+    """The ``date()`` modifier turning stored UTC ``o.paid_at`` into the zone's local day."""
+    instants, offsets = _transitions(name)
+    lo, hi = 0, len(instants)
+    if len(instants) > 16:
+        # Many transitions (a zone with daylight saving): only those within the range of
+        # this workspace's payment times matter.
+        first, last = (
+            session.execute(
+                text(f"SELECT {agg}(paid_at) FROM orders WHERE workspace_id = :ws AND paid_at IS NOT NULL"),  # noqa: S608
+                {"ws": workspace_id},
+            ).scalar()
+            for agg in ("min", "max")
+        )
+        if first is not None and last is not None:
+            stored = [_stored(t) for t in instants]
+            lo = max(bisect_right(stored, str(first)) - 1, 0)
+            hi = bisect_right(stored, str(last))
+    used = list(zip(instants[lo:hi], offsets[lo:hi], strict=True)) or [(instants[0], offsets[0])]
+    if len(used) == 1:
+        return f"'{used[0][1]:+d} seconds'"
+    # Offsets are integers from the zone database: no quoting issue.
+    branches = " ".join(
+        f"WHEN o.paid_at < '{_stored(t)}' THEN '{prev:+d} seconds'"
+        for (t, _), (_, prev) in zip(used[1:], used[:-1], strict=True)
+    )
+    return f"CASE {branches} ELSE '{used[-1][1]:+d} seconds' END"
