@@ -17,6 +17,7 @@ import numpy.typing as npt
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from siyu.kit import changes
 from siyu.models import Customer, CustomerScore
 
 IntArray = npt.NDArray[np.int64]
@@ -181,6 +182,8 @@ def upsert_scores(
     """
     if not rows:
         return
+    # A bare driver cursor: no SQLAlchemy hook sees it, so tell the audience journal.
+    changes.note(session, workspace_id, [r[0] for r in rows] if len(rows) <= changes.MAX_IDS else None)
     cur, dialect, ph = _cursor(session)
     names = ("workspace_id", "computed_at", "customer_id", *SCORE_COLUMNS)
     staged = names[2:]

@@ -58,7 +58,8 @@ class Postings:
             if i < len(self.keys) and self.keys[i] == key:
                 mask[self.slots[self.starts[i] : self.starts[i + 1]]] = True
         if self.dirty is not None:
-            mask[: len(self.dirty)] &= ~self.dirty
+            m = min(len(mask), len(self.dirty))
+            mask[:m] &= ~self.dirty[:m]
             for key in keys:
                 extra = self.overlay.get(key)
                 if extra:
