@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from siyu.kit.types import UTCDateTime
@@ -42,11 +43,22 @@ def allocate_ids(session: Session, model: Any, n: int) -> list[int]:
 
 
 def bulk_insert(
-    session: Session, model: Any, rows: list[dict[str, Any]], *, with_ids: bool = False
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    *,
+    with_ids: bool = False,
+    skip_conflicts_on: tuple[str, ...] | None = None,
 ) -> list[int]:
-    """Insert many rows in one executemany; ``with_ids`` assigns and returns their ids."""
+    """Insert many rows in one executemany; ``with_ids`` assigns and returns their ids.
+
+    ``skip_conflicts_on`` names a unique constraint's columns: rows that would break it
+    are left out (``ON CONFLICT (…) DO NOTHING``) instead of failing the statement.
+    """
     if not rows:
         return []
+    if skip_conflicts_on is not None and with_ids:
+        raise ValueError("ids of skipped rows would be wrong: skip_conflicts_on excludes with_ids")
     table: Table = model.__table__
     conn = session.connection()
     ids: list[int] = []
@@ -59,7 +71,9 @@ def bulk_insert(
         for row, new_id in zip(rows, ids, strict=True):
             row["id"] = new_id
     if conn.dialect.name == "sqlite":
-        _sqlite_insert(session, table, rows)
+        _sqlite_insert(session, table, rows, skip_conflicts_on)
+    elif skip_conflicts_on is not None and conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on)), rows)
     else:
         # Through the connection, not the session: the ORM would route a mapped table's
         # insert through its per-row bulk machinery.
@@ -170,7 +184,12 @@ def _sqlite_update(
     session.connection().exec_driver_sql(sql, params)
 
 
-def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+def _sqlite_insert(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    skip_conflicts_on: tuple[str, ...] | None = None,
+) -> None:
     keys = list(rows[0])
     convert = _converters(table, keys)
     # Columns the rows leave out get their Python-side default, as Core would give them.
@@ -194,5 +213,7 @@ def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' * len(names))})"
     )
+    if skip_conflicts_on is not None:
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in skip_conflicts_on)}) DO NOTHING"
     params = _sqlite_params(keys, convert, rows, fixed)
     session.connection().exec_driver_sql(sql, params)

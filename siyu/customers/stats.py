@@ -59,43 +59,46 @@ _PLACED = "o.province IS NOT NULL AND o.province <> '' AND coalesce(o.paid_at, o
 _ITEM_KEPT = "NOT (i.amount_fen > 0 AND i.refunded_fen >= i.amount_fen)"
 
 
-def _counters(dialect: str) -> dict[str, str]:
-    """Correlated subqueries (on ``a.cid``) giving each JSON counter of one customer."""
+def _counters_cte(dialect: str) -> str:
+    """CTEs ``eo`` (effective orders of the touched customers) and ``j`` (their JSON counters).
+
+    One pass: every counted thing becomes a (customer, counter, key, n) row, summed per
+    key, then folded into one JSON object per counter and customer.
+    """
     if dialect == "postgresql":
-        obj, empty, greatest = "jsonb_object_agg(k, n)", "'{}'::jsonb", "GREATEST"
+        obj, greatest = "jsonb_object_agg", "GREATEST"
     else:
-        obj, empty, greatest = "json_group_object(k, n)", "'{}'", "max"
+        obj, greatest = "json_group_object", "max"
+    kept = f"{_ITEM_KEPT} AND i.order_id = eo.id"
+    return f"""
+eo AS MATERIALIZED (
+  SELECT o.customer_id AS cid, o.id, o.platform, o.shop, o.title, o.item_count
+  FROM touched t JOIN orders o ON o.customer_id = t.cid WHERE {_EFFECTIVE}
+),
+kv AS (
+  SELECT cid, 1 AS kind, platform AS k, 1 AS n FROM eo
+  UNION ALL SELECT cid, 2, shop, 1 FROM eo WHERE shop IS NOT NULL AND shop <> ''
+  UNION ALL SELECT eo.cid, 3, CASE WHEN i.title IS NULL OR i.title = '' THEN '?' ELSE i.title END, i.quantity
+    FROM eo JOIN order_items i ON {kept}
+  UNION ALL SELECT cid, 3, substr(title, 1, 100), {greatest}(item_count, 1) FROM eo
+    WHERE title IS NOT NULL AND title <> ''
+      AND NOT EXISTS (SELECT 1 FROM order_items x WHERE x.order_id = eo.id)
+  UNION ALL SELECT eo.cid, 4, i.category, i.quantity FROM eo JOIN order_items i ON {kept}
+    WHERE i.category IS NOT NULL AND i.category <> ''
+),
+g AS (SELECT cid, kind, k, sum(n) AS n FROM kv GROUP BY cid, kind, k),
+j AS (
+  SELECT cid,
+    {obj}(k, n) FILTER (WHERE kind = 1) AS platforms,
+    {obj}(k, n) FILTER (WHERE kind = 2) AS shops,
+    {obj}(k, n) FILTER (WHERE kind = 3) AS products,
+    {obj}(k, n) FILTER (WHERE kind = 4) AS categories
+  FROM g GROUP BY cid
+)"""  # noqa: S608
 
-    def wrap(inner: str) -> str:
-        return f"(SELECT coalesce({obj}, {empty}) FROM ({inner} ORDER BY k) AS c)"  # noqa: S608
 
-    eff_orders = f"FROM orders o WHERE o.customer_id = a.cid AND {_EFFECTIVE}"
-    eff_items = (
-        f"FROM order_items i JOIN orders o ON o.id = i.order_id "
-        f"WHERE o.customer_id = a.cid AND {_EFFECTIVE} AND {_ITEM_KEPT}"
-    )
-    products = (
-        "SELECT k, sum(n) AS n FROM ("  # noqa: S608
-        f"SELECT CASE WHEN i.title IS NULL OR i.title = '' THEN '?' ELSE i.title END AS k, i.quantity AS n "
-        f"{eff_items} "
-        # Orders known only from a main file (no line items) still name what was bought.
-        f"UNION ALL SELECT substr(o.title, 1, 100) AS k, {greatest}(o.item_count, 1) AS n {eff_orders} "
-        "AND o.title IS NOT NULL AND o.title <> '' "
-        "AND NOT EXISTS (SELECT 1 FROM order_items x WHERE x.order_id = o.id)"
-        ") AS p GROUP BY k"
-    )
-    return {
-        "categories": wrap(
-            f"SELECT i.category AS k, sum(i.quantity) AS n {eff_items} "
-            "AND i.category IS NOT NULL AND i.category <> '' GROUP BY i.category"
-        ),
-        "products": wrap(products),
-        "platforms": wrap(f"SELECT o.platform AS k, count(*) AS n {eff_orders} GROUP BY o.platform"),
-        "shops": wrap(
-            f"SELECT o.shop AS k, count(*) AS n {eff_orders} AND o.shop IS NOT NULL AND o.shop <> '' "
-            "GROUP BY o.shop"
-        ),
-    }
+def _json_columns(empty: str) -> str:
+    return ", ".join(f"coalesce(j.{c}, {empty})" for c in ("categories", "products", "platforms", "shops"))
 
 
 def _sqlite_sql(local_day: str) -> str:
@@ -103,9 +106,8 @@ def _sqlite_sql(local_day: str) -> str:
     # (paid_at, id)" is the minimum of paid_at followed by the zero-padded id.
     key = "o.paid_at || printf('%020d', o.id)"
     place = "coalesce(o.paid_at, o.ordered_at) || printf('%020d', o.id)"
-    c = _counters("sqlite")
     return f"""
-WITH touched(cid) AS (SELECT DISTINCT value FROM json_each(:ids)),
+WITH touched(cid) AS (SELECT DISTINCT value FROM json_each(:ids)),{_counters_cte("sqlite")},
 a AS (
   SELECT t.cid AS cid,
     count(o.id) AS orders_count,
@@ -131,23 +133,22 @@ SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count
   a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
   substr(a.first_key, 1, 26), substr(a.last_key, 1, 26),
   CAST(substr(a.first_key, 27) AS INTEGER), CAST(substr(a.last_key, 27) AS INTEGER),
-  a.purchase_days, {c["categories"]}, {c["products"]}, {c["platforms"]}, {c["shops"]},
+  a.purchase_days, {_json_columns("'{}'")},
   (SELECT p.province FROM orders p WHERE p.id = CAST(substr(a.place_key, 27) AS INTEGER)),
   (SELECT p.city FROM orders p WHERE p.id = CAST(substr(a.place_key, 27) AS INTEGER)),
   :now
-FROM a WHERE true
+FROM a LEFT JOIN j ON j.cid = a.cid WHERE true
 ON CONFLICT (customer_id) DO UPDATE SET
 {_set_excluded()}
 """  # noqa: S608
 
 
 def _postgresql_sql() -> str:
-    c = _counters("postgresql")
     eff = f"FILTER (WHERE {_EFFECTIVE})"
     placed = f"FILTER (WHERE {_PLACED})"
     place_order = "ORDER BY coalesce(o.paid_at, o.ordered_at) DESC, o.id DESC"
     return f"""
-WITH touched(cid) AS (SELECT DISTINCT unnest(CAST(:ids AS bigint[]))),
+WITH touched(cid) AS (SELECT DISTINCT unnest(CAST(:ids AS bigint[]))),{_counters_cte("postgresql")},
 a AS (
   SELECT t.cid AS cid,
     count(o.id) AS orders_count,
@@ -175,9 +176,9 @@ INSERT INTO customer_stats (
 SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count, a.paid_fen,
   a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
   a.first_paid_at, a.last_paid_at, a.first_order_id, a.last_order_id,
-  a.purchase_days, {c["categories"]}, {c["products"]}, {c["platforms"]}, {c["shops"]},
+  a.purchase_days, {_json_columns("CAST('{}' AS jsonb)")},
   a.province, a.city, :now
-FROM a
+FROM a LEFT JOIN j ON j.cid = a.cid
 ON CONFLICT (customer_id) DO UPDATE SET
 {_set_excluded()}
 """  # noqa: S608

@@ -1,8 +1,12 @@
-"""Apply one batch of parsed rows: merge rows per order, OneID, bulk writes, stats.
+"""Apply one batch of parsed rows: merge rows per order, OneID, bulk writes.
 
 A batch costs a fixed handful of queries whatever its size: existing orders and items
-by ``IN (...)``, identities by hash, bulk inserts/updates, then stats for the customers
-the batch touched. Nothing here commits; the import loop commits once per batch.
+by ``IN (...)``, identities by hash, bulk inserts/updates. The customers whose orders
+changed are returned in ``BatchCounts.touched``: the import recomputes their stats once
+per file (``siyu.orders.service``), not once per batch. Every order a batch writes
+(created or changed) carries the batch's ``import_id``, so the customers an interrupted
+import touched can be found again. Nothing here commits; the import loop commits once
+per batch.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from siyu.customers.service import anonymised_customers, refresh_stats, resolve_
 from siyu.kit.timeutil import utcnow
 from siyu.orders import repository as repo
 from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
-from siyu.segments.rules import on_orders_imported
 
 AWAITING = "awaiting_order_file"
 _PAID_STATUSES = ("paid", "shipped", "completed", "refunded")
@@ -36,6 +39,8 @@ class BatchCounts:
     items_written: int = 0
     customers_created: int = 0
     customers_merged: int = 0
+    # customers whose orders this batch created or changed: their stats are due
+    touched: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -175,8 +180,13 @@ def apply_batch(
     customer_of = dict(zip(keys, resolution.customer_ids, strict=True))
     counts.customers_created = resolution.created
     counts.customers_merged = len(resolution.merged)
-    touched: set[int] = {s for s, _ in resolution.merged}
+    touched = counts.touched
     if resolution.merged:
+        # A merge moved orders that this import may never write again: the survivors'
+        # stats are brought up to date now, in the same transaction as the merge.
+        refresh_stats(
+            session, workspace_id=workspace_id, customer_ids=sorted({s for s, _ in resolution.merged})
+        )
         # Merges moved orders between customers: re-read the owners we compare against.
         merged_into = {m: s for s, m in resolution.merged}
         for row in existing.values():
@@ -186,6 +196,7 @@ def apply_batch(
     inserts: list[dict[str, Any]] = []
     insert_keys: list[tuple[str, str]] = []
     updates: list[dict[str, Any]] = []
+    marks: list[dict[str, Any]] = []
     for key, d in live.items():
         old = existing.get(key)
         old_item_map = old_items.get(old["id"], {}) if old else {}
@@ -202,7 +213,7 @@ def apply_batch(
             counts.created += 1
             continue
         if _changed(values, old, repo.ORDER_COLUMNS):
-            updates.append({"id": old["id"], **values, "updated_at": now})
+            updates.append({"id": old["id"], **values, "import_id": import_id, "updated_at": now})
             if old["import_id"] != import_id:
                 counts.updated += 1
             for cid in (old["customer_id"], values["customer_id"]):
@@ -214,6 +225,7 @@ def apply_batch(
                 for lk, it in d.items.items()
             )
             if items_change:
+                marks.append({"id": old["id"], "import_id": import_id})
                 if old["import_id"] != import_id:
                     counts.updated += 1
                 if old["customer_id"] is not None:
@@ -223,6 +235,7 @@ def apply_batch(
 
     new_ids = repo.insert_orders(session, inserts)
     repo.update_orders(session, updates)
+    repo.update_orders(session, marks)
     order_id: dict[tuple[str, str], int] = {k: v["id"] for k, v in existing.items()}
     order_id.update(zip(insert_keys, new_ids, strict=True))
     for values in inserts:
@@ -231,9 +244,6 @@ def apply_batch(
 
     counts.items_written = _write_items(session, workspace_id, live, order_id, old_items, existing)
     _record_events(session, workspace_id, live, existing, order_id, inserts, insert_keys, updates)
-    refresh_stats(session, workspace_id=workspace_id, customer_ids=sorted(touched))
-    # Auto-tag rules ("net spend ≥ 3000 → VIP") follow new orders in the same batch.
-    on_orders_imported(session, workspace_id=workspace_id, customer_ids=sorted(touched))
     return counts
 
 
@@ -365,7 +375,5 @@ def _record_events(
                 "dedup_key": k,
                 "payload": {"platform": platform, "external_id": ext, "refunded_fen": v["refunded_fen"]},
             }
-    if not wanted:
-        return
-    known = repo.known_event_keys(session, workspace_id=workspace_id, keys=sorted(wanted))
-    repo.insert_events(session, [v for k, v in wanted.items() if k not in known])
+    # Events already recorded (a re-import, a resumed run) are skipped by their dedup key.
+    repo.insert_events(session, list(wanted.values()))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers.bulk import bulk_insert, bulk_update
-from siyu.customers.repository import chunks, sqlite_in_rows
+from siyu.customers.repository import chunks
 from siyu.models import Event, ImportRowError, ImportRun, Order, OrderItem
 
 # Order columns an import writes and compares to decide created / updated / unchanged.
@@ -100,42 +100,45 @@ def update_items(session: Session, rows: list[dict[str, Any]]) -> None:
     bulk_update(session, OrderItem, rows)
 
 
-def known_event_keys(session: Session, *, workspace_id: int, keys: Sequence[str]) -> set[str]:
-    fast = sqlite_in_rows(
-        session, "SELECT dedup_key FROM events", "dedup_key", keys, "workspace_id = ?", (workspace_id,)
-    )
-    if fast is not None:
-        return {r[0] for r in fast}
-    found: set[str] = set()
-    for part in chunks(keys):
-        found.update(
-            k
-            for k in session.scalars(
-                select(Event.dedup_key).where(Event.workspace_id == workspace_id, Event.dedup_key.in_(part))
-            )
-            if k is not None
-        )
-    return found
-
-
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    bulk_insert(session, Event, rows)
+    """Insert events; those whose (workspace, dedup key) is already recorded are skipped."""
+    bulk_insert(session, Event, rows, skip_conflicts_on=("workspace_id", "dedup_key"))
+
+
+def customers_of_runs(session: Session, *, workspace_id: int, import_ids: Sequence[int]) -> set[int]:
+    """The customers owning orders that these import runs created or changed."""
+    if not import_ids:
+        return set()
+    return {
+        c
+        for c in session.scalars(
+            select(Order.customer_id)
+            .distinct()
+            .where(
+                Order.workspace_id == workspace_id,
+                Order.import_id.in_(list(import_ids)),
+                Order.customer_id.is_not(None),
+            )
+        )
+        if c is not None
+    }
 
 
 def insert_row_errors(session: Session, rows: list[dict[str, Any]]) -> None:
     bulk_insert(session, ImportRowError, rows)
 
 
-def interrupted_run(session: Session, *, workspace_id: int, sha256: str, fmt: str) -> ImportRun | None:
-    """The latest run of this same file that never finished (killed mid-way)."""
-    return session.scalar(
-        select(ImportRun)
-        .where(
-            ImportRun.workspace_id == workspace_id,
-            ImportRun.file_sha256 == sha256,
-            ImportRun.format == fmt,
-            ImportRun.status == "running",
+def interrupted_runs(session: Session, *, workspace_id: int, sha256: str, fmt: str) -> list[ImportRun]:
+    """The runs of this same file that never finished (killed mid-way), latest first."""
+    return list(
+        session.scalars(
+            select(ImportRun)
+            .where(
+                ImportRun.workspace_id == workspace_id,
+                ImportRun.file_sha256 == sha256,
+                ImportRun.format == fmt,
+                ImportRun.status == "running",
+            )
+            .order_by(ImportRun.id.desc())
         )
-        .order_by(ImportRun.id.desc())
-        .limit(1)
     )

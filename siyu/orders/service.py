@@ -4,12 +4,18 @@ Every file is checked (readable, encoding, known format) before anything is writ
 Then rows are parsed one at a time and applied in batches, each batch committed in its
 own transaction, so memory stays flat and a killed import keeps what it committed. A
 re-run of an interrupted file skips the lines its committed batches covered.
+
+Customer stats (and the auto-tag rules that read them) are recomputed once per file,
+set-based, for every customer the file's batches touched, in the transaction that marks
+the run completed. A run killed before that point stays ``running``; the re-run that
+resumes it also recomputes the customers of every order the killed runs wrote (each
+written order carries its run's ``import_id``), so stats end exact either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import update
 
+from siyu.customers.service import refresh_stats
 from siyu.kit.db import session_scope
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
@@ -28,9 +35,12 @@ from siyu.orders.importers import FORMAT_CHOICES, GenericOrders, detect
 from siyu.orders.importers.base import Columns, Format, OrderRecord, RowProblem
 from siyu.orders.importers.reader import FileProbe, ImportFileError, iter_csv, iter_jsonl, probe
 from siyu.orders.schemas import ImportSummary, RowErrorOut
+from siyu.segments.rules import on_orders_imported
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 20_000
 MAX_ERRORS_SHOWN = 100
+# Customers per stats statement at the end of a file (bounds the statement's size).
+STATS_CHUNK = 50_000
 
 __all__ = ["ImportFileError", "ImportSummary", "import_orders", "plan_file"]
 
@@ -159,9 +169,12 @@ def _run_file(
 ) -> ImportSummary:
     fp = plan.probe
     with session_scope() as session:
-        earlier = repo.interrupted_run(
+        # Killed runs of this file (latest first): the latest says where to resume; all
+        # of them are marked failed once this run has finished their stats.
+        interrupted = repo.interrupted_runs(
             session, workspace_id=workspace_id, sha256=fp.sha256, fmt=plan.fmt.name
         )
+        earlier = interrupted[0] if interrupted else None
         resume_after = earlier.committed_line if earlier is not None else 0
         run = ImportRun(
             workspace_id=workspace_id,
@@ -176,11 +189,8 @@ def _run_file(
         )
         session.add(run)
         session.flush()
-        if earlier is not None:
-            earlier.status = "failed"
-            earlier.finished_at = utcnow()
-            earlier.error_message = f"interrupted; run {run.id} resumed after line {resume_after}"
         run_id = run.id
+    interrupted_ids = [r.id for r in interrupted]
     summary = ImportSummary(
         import_id=run_id,
         file=fp.path.name,
@@ -192,6 +202,7 @@ def _run_file(
     source = f"import:{run_id}"
     records: list[OrderRecord] = []
     errors: list[RowErrorOut] = []
+    touched: set[int] = set()
     last_line = resume_after
     try:
         for line, item in _records(plan, tz, resume_after):
@@ -201,12 +212,20 @@ def _run_file(
             else:
                 records.append(item)
             if len(records) + len(errors) >= batch_size:
-                _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor)
+                _commit_batch(
+                    summary, workspace_id, run_id, records, errors, last_line, source, actor, touched
+                )
                 if bar is not None and task is not None:
                     bar.update(task, completed=summary.rows_total + resume_after)
                 records, errors = [], []
-        _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, final=True)
+        _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, touched)
+        _finish(workspace_id, run_id, touched, interrupted_ids, resume_after)
     except BaseException as exc:
+        if touched:
+            # Best effort: leave exact stats for what the committed batches wrote.
+            # The original error is the one to report.
+            with suppress(Exception):
+                _finish_stats(workspace_id, touched)
         with session_scope() as session:
             failed = session.get(ImportRun, run_id)
             if failed is not None:
@@ -220,6 +239,38 @@ def _run_file(
     return summary
 
 
+def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
+    """Recompute stats, then re-apply auto-tag rules, for these customers (one transaction)."""
+    ids = sorted(customer_ids)
+    with session_scope() as session:
+        for start in range(0, len(ids), STATS_CHUNK):
+            part = ids[start : start + STATS_CHUNK]
+            refresh_stats(session, workspace_id=workspace_id, customer_ids=part)
+            # Auto-tag rules ("net spend ≥ 3000 → VIP") follow the stats they read.
+            on_orders_imported(session, workspace_id=workspace_id, customer_ids=part)
+
+
+def _finish(
+    workspace_id: int, run_id: int, touched: set[int], interrupted_ids: list[int], resume_after: int
+) -> None:
+    """Stats for every customer this run (and the killed runs it resumed) wrote, then done."""
+    with session_scope() as session:
+        due = touched | repo.customers_of_runs(session, workspace_id=workspace_id, import_ids=interrupted_ids)
+    _finish_stats(workspace_id, due)
+    with session_scope() as session:
+        now = utcnow()
+        for rid in interrupted_ids:
+            old = session.get(ImportRun, rid)
+            if old is not None and old.status == "running":
+                old.status = "failed"
+                old.finished_at = now
+                old.error_message = f"interrupted; run {run_id} resumed after line {resume_after}"
+        run = session.get(ImportRun, run_id)
+        assert run is not None
+        run.status = "completed"
+        run.finished_at = now
+
+
 def _commit_batch(
     summary: ImportSummary,
     workspace_id: int,
@@ -229,8 +280,7 @@ def _commit_batch(
     last_line: int,
     source: str,
     actor: str,
-    *,
-    final: bool = False,
+    touched: set[int],
 ) -> None:
     """Apply, record and commit one batch (one transaction: all of it or none of it)."""
     with session_scope() as session:
@@ -249,6 +299,7 @@ def _commit_batch(
             if records
             else BatchCounts()
         )
+        touched |= counts.touched
         repo.insert_row_errors(
             session,
             [
@@ -287,6 +338,3 @@ def _commit_batch(
         run.orders_unchanged = s.orders_unchanged + s.orders_stale
         run.customers_created = s.customers_created
         run.committed_line = last_line
-        if final:
-            run.status = "completed"
-            run.finished_at = utcnow()
