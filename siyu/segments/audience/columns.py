@@ -65,21 +65,22 @@ class Postings:
                 if extra:
                     mask[np.fromiter(extra, dtype=np.int64, count=len(extra))] = True
 
-    def replace(self, slot: int, keys: Iterable[int], capacity: int) -> None:
-        """The keys of ``slot`` are now ``keys`` (its build-time entries are ignored)."""
+    def replace(self, by_slot: dict[int, list[int]], capacity: int) -> None:
+        """The keys of each slot are now ``by_slot[slot]`` (build-time entries ignored)."""
         if self.dirty is None or len(self.dirty) < capacity:
             grown = np.zeros(max(capacity, 1024), dtype=bool)
             if self.dirty is not None:
                 grown[: len(self.dirty)] = self.dirty
             self.dirty = grown
-        self.dirty[slot] = True
-        for key in self.slot_keys.pop(slot, []):
-            self.overlay[key].discard(slot)
-        new = sorted(set(keys))
-        if new:
-            self.slot_keys[slot] = new
-            for key in new:
-                self.overlay.setdefault(key, set()).add(slot)
+        self.dirty[np.fromiter(by_slot, dtype=np.int64, count=len(by_slot))] = True
+        for slot, keys in by_slot.items():
+            for key in self.slot_keys.pop(slot, ()):
+                self.overlay[key].discard(slot)
+            if keys:
+                new = sorted(set(keys))
+                self.slot_keys[slot] = new
+                for key in new:
+                    self.overlay.setdefault(key, set()).add(slot)
 
 
 class Columns:
@@ -340,8 +341,7 @@ def _fill(cols: Columns, r: _Reader, got: _Loaded, touched: list[int] | None) ->
         by_slot: dict[int, list[int]] = {s: [] for s in touched}
         for s, k in zip(slots[ok].tolist(), key_arr[ok].tolist(), strict=True):
             by_slot.setdefault(s, []).append(k)
-        for s, ks in by_slot.items():
-            cols.postings[name].replace(s, ks, cols.n)
+        cols.postings[name].replace(by_slot, cols.n)
 
 
 def epoch_us(at: datetime) -> int:
