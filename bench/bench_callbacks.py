@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -128,9 +129,15 @@ def app_factory() -> FastAPI:
     return app
 
 
-def serve(mode: str, port: int, workers: int) -> None:
-    """Run the server for one mode (in its own process; ``workers`` uvicorn processes)."""
+def serve(mode: str, port: int, workers: int, stack: str = "fast") -> None:
+    """Run the server for one mode (in its own process; ``workers`` uvicorn processes).
+
+    ``stack`` "fast" is what ``siyu serve`` runs (uvloop + httptools when installed),
+    "plain" is asyncio + h11; bare and siyu's endpoint always share the stack.
+    """
     import uvicorn
+
+    from siyu.web.cli import server_options
 
     os.environ["BENCH_MODE"] = mode
     uvicorn.run(
@@ -142,6 +149,7 @@ def serve(mode: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
+        **server_options(fast=stack == "fast"),
     )
 
 
@@ -268,6 +276,21 @@ print(json.dumps({"requests": len(lat), "errors": errors, "seconds": secs, "p50_
     return result
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn workers), Linux."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: fields[1] is the parent pid, fields[11:13] utime and stime.
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _stored(db_url: str) -> int:
     from sqlalchemy import func, select
 
@@ -300,7 +323,13 @@ def drain(db_url: str, limit: int) -> dict[str, Any]:
 
 
 def run_one(
-    mode: str, db_url: str, events: int, connections: int, max_seconds: int, workers: int = 1
+    mode: str,
+    db_url: str,
+    events: int,
+    connections: int,
+    max_seconds: int,
+    workers: int = 1,
+    stack: str = "fast",
 ) -> dict[str, Any]:
     """One measured run of one mode against one database."""
     port = _free_port()
@@ -309,17 +338,21 @@ def run_one(
     make_bodies(bodies, events, uuid.uuid4().hex[:8])
     before = _stored(db_url) if mode != "bare" else 0
     proc = subprocess.Popen(
-        [sys.executable, __file__, "serve", mode, str(port), str(workers)],
+        [sys.executable, __file__, "serve", mode, str(port), str(workers), stack],
         env=_env(db_url),
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "server.log").open("w"),
     )
     try:
         _wait_up(port, proc)
+        cpu0 = _cpu_seconds(proc.pid)
+        load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if shutil.which("wrk"):
             result = _load_wrk(port, bodies, connections, max_seconds)
         else:
             result = _load_python(port, bodies, connections, max_seconds)
+        load1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu1 = _cpu_seconds(proc.pid)
         time.sleep(0.5)  # let full-mode background processing settle before counting
     finally:
         proc.terminate()
@@ -328,7 +361,15 @@ def run_one(
         except subprocess.TimeoutExpired:
             proc.kill()
     ok = result["requests"] - result["errors"]
-    result.update(mode=mode, ok=ok, eps=ok / result["seconds"] if result["seconds"] else 0.0)
+    result.update(
+        mode=mode,
+        ok=ok,
+        eps=ok / result["seconds"] if result["seconds"] else 0.0,
+        # Server CPU per answered request: the figure that does not depend on wall time.
+        server_cpu_s=cpu1 - cpu0,
+        cpu_ms=(cpu1 - cpu0) * 1000 / max(ok, 1),
+        load_cpu_s=(load1.ru_utime + load1.ru_stime) - (load0.ru_utime + load0.ru_stime),
+    )
     if mode != "bare":
         result["stored"] = _stored(db_url) - before
     if mode == "ingest":
@@ -369,38 +410,49 @@ def _pg_db(base_url: str) -> tuple[str, Any]:
     return url, drop
 
 
+MODES = ("ingest", "full")
+
+
 def run_all(
-    events: int, connections: int, max_seconds: int, pg_url: str | None, workers: int = 1
+    events: int,
+    connections: int,
+    max_seconds: int,
+    pg_url: str | None,
+    workers: int = 1,
+    stack: str = "fast",
+    modes: tuple[str, ...] = MODES,
 ) -> list[dict[str, Any]]:
-    """Bare peer, then ingest and full on SQLite (and PostgreSQL when given)."""
+    """Bare peer, then each of ``modes`` on SQLite (and PostgreSQL when given)."""
     os.environ["SIYU_SECRET_KEY"] = SECRET  # the worker must hash identities like the server
-    results = [dict(run_one("bare", "sqlite://", events, connections, max_seconds, workers), db="-")]
+
+    def one(mode: str, url: str, db: str) -> dict[str, Any]:
+        return dict(run_one(mode, url, events, connections, max_seconds, workers, stack), db=db, stack=stack)
+
+    results = [one("bare", "sqlite://", "-")]
     with tempfile.TemporaryDirectory() as tmp:
         url = _sqlite_db(Path(tmp))
-        for mode in ("ingest", "full"):
-            results.append(dict(run_one(mode, url, events, connections, max_seconds, workers), db="SQLite"))
+        results += [one(mode, url, "SQLite") for mode in modes]
     if pg_url:
         url, drop = _pg_db(pg_url)
         try:
-            for mode in ("ingest", "full"):
-                results.append(
-                    dict(run_one(mode, url, events, connections, max_seconds, workers), db="PostgreSQL")
-                )
+            results += [one(mode, url, "PostgreSQL") for mode in modes]
         finally:
             drop()
     return results
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    """The results as a Markdown table."""
+    """The results as a Markdown table (server CPU ms per answered request included)."""
     lines = [
-        "| endpoint | database | events | ok | stored | events/s | p50 ms | p99 ms | max ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | stack | database | events | ok | stored | events/s | p50 ms | p99 ms | max ms "
+        "| server CPU ms/req | wrk CPU s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['mode']} | {r['db']} | {r['requests']} | {r['ok']} | {r.get('stored', '-')} | "
-            f"{r['eps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
+            f"| {r['mode']} | {r.get('stack', 'fast')} | {r['db']} | {r['requests']} | {r['ok']} | "
+            f"{r.get('stored', '-')} | {r['eps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['max_ms']:.1f} | {r['cpu_ms']:.3f} | {r['load_cpu_s']:.1f} |"
         )
     for r in results:
         w = r.get("worker")
@@ -434,19 +486,34 @@ def main() -> None:
     )
     sub = parser.add_subparsers(dest="cmd")
     s = sub.add_parser("serve")
-    s.add_argument("mode", choices=["bare", "ingest", "full"])
+    s.add_argument("mode", choices=["bare", *MODES])
     s.add_argument("port", type=int)
     s.add_argument("workers", type=int, nargs="?", default=1)
+    s.add_argument("stack", nargs="?", default="fast", choices=["fast", "plain"])
     parser.add_argument("--events", type=int, default=30000, help="distinct callbacks per run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="time limit per run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--pg", default=os.environ.get("SIYU_BENCH_PG_URL"), help="PostgreSQL server URL")
+    parser.add_argument(
+        "--stack",
+        default=["fast"],
+        nargs="+",
+        choices=["fast", "plain"],
+        help="server stack(s): fast = uvloop + httptools (what `siyu serve` runs), plain = asyncio + h11",
+    )
+    parser.add_argument(
+        "--modes", default=list(MODES), nargs="+", choices=list(MODES), help="siyu modes to run beside bare"
+    )
     args = parser.parse_args()
     if args.cmd == "serve":
-        serve(args.mode, args.port, args.workers)
+        serve(args.mode, args.port, args.workers, args.stack)
         return
-    results = run_all(args.events, args.connections, args.seconds, args.pg, args.workers)
+    results: list[dict[str, Any]] = []
+    for stack in args.stack:
+        results += run_all(
+            args.events, args.connections, args.seconds, args.pg, args.workers, stack, tuple(args.modes)
+        )
     print(table(results))
     print(
         f"\ntarget: >= {TARGET_EPS} events/s and p99 < {TARGET_P99_MS:.0f} ms "

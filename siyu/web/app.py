@@ -83,4 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from siyu.web.routers import include_routers
 
     include_routers(app)
+    # Last, so outermost of the app's own middlewares: WeCom callback POSTs skip the rest.
+    from siyu.wecom.endpoints import CallbackFastPath
+
+    app.add_middleware(CallbackFastPath)
     return app

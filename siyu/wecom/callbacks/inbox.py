@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from siyu.models import WeComCallback
-from siyu.wecom.crypto import MalformedXML, parse_xml
+from siyu.wecom.crypto import MalformedXML, parse_flat
 
 # (MsgType, Event) -> handled ChangeTypes; anything else is stored as "ignored".
 HANDLED: dict[str, frozenset[str]] = {
@@ -77,24 +78,18 @@ class CallbackEvent:
         return self.msg_type == "event" and self.change_type in HANDLED.get(self.event, frozenset())
 
 
-def parse_event(xml_text: str) -> CallbackEvent:
-    """Fields of a decrypted callback; MalformedXML when it is not a WeCom message."""
-    root = parse_xml(xml_text)
-    if root.tag != "xml":
-        raise MalformedXML(f"the decrypted message's root element is <{root.tag}>, expected <xml>")
-    fields: dict[str, str] = {}
-    members: list[str] = []
-    for child in root:
-        if not isinstance(child.tag, str):
-            continue
-        if child.tag == "MemChangeList":
-            members.extend((item.text or "").strip() for item in child if (item.text or "").strip())
-            continue
-        if child.tag not in fields:
-            fields[child.tag] = (child.text or "").strip()
-    if not fields.get("MsgType"):
+def parse_event(xml_text: str | bytes) -> CallbackEvent:
+    """Fields of a decrypted callback; MalformedXML when it is not a WeCom message.
+
+    One pass of expat with DTDs and entities refused (``parse_flat``): the top-level
+    tags' texts (first occurrence wins) and the ``<MemChangeList>`` items.
+    """
+    flat = parse_flat(xml_text)
+    if flat.root != "xml":
+        raise MalformedXML(f"the decrypted message's root element is <{flat.root}>, expected <xml>")
+    if not flat.fields.get("MsgType"):
         raise MalformedXML("the decrypted message has no <MsgType>")
-    return CallbackEvent(fields=fields, members=tuple(members))
+    return CallbackEvent(fields=flat.fields, members=flat.members)
 
 
 def dedup_key(ev: CallbackEvent) -> str:
@@ -136,13 +131,13 @@ def local_write_lock(session: Session) -> AbstractContextManager[Any]:
         return _write_locks.setdefault(key, threading.Lock())
 
 
-_insert_cache: dict[str, Any] = {}
+_insert_cache: dict[tuple[str, bool], Any] = {}
 
 
-def _insert_ignore(session: Session) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (hot path)."""
+def _insert_ignore(session: Session, *, returning: bool = True) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING [RETURNING id], built once per dialect (hot path)."""
     dialect = session.get_bind().dialect.name
-    stmt = _insert_cache.get(dialect)
+    stmt = _insert_cache.get((dialect, returning))
     if stmt is None:
         if dialect == "postgresql":
             stmt = pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
@@ -150,7 +145,9 @@ def _insert_ignore(session: Session) -> Any:
             stmt = sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             stmt = insert(_TABLE)
-        stmt = _insert_cache[dialect] = stmt.returning(_TABLE.c.id)
+        if returning:
+            stmt = stmt.returning(_TABLE.c.id)
+        _insert_cache[(dialect, returning)] = stmt
     return stmt
 
 
@@ -165,14 +162,10 @@ def accept(session: Session, *, workspace_id: int, xml_text: str) -> tuple[int, 
     return callback_id, created, ev
 
 
-def accept_parsed(
-    session: Session, *, workspace_id: int, xml_text: str, ev: CallbackEvent
-) -> tuple[int, bool]:
-    """Store an already parsed callback once; returns (row id, newly stored?). No commit."""
-    key = dedup_key(ev)
-    values = {
+def _row(workspace_id: int, xml_text: str, ev: CallbackEvent, now: datetime) -> dict[str, Any]:
+    return {
         "workspace_id": workspace_id,
-        "dedup_key": key,
+        "dedup_key": dedup_key(ev),
         "msg_type": ev.msg_type[:32] or None,
         "event": ev.event[:64] or None,
         "change_type": ev.change_type[:64] or None,
@@ -180,8 +173,31 @@ def accept_parsed(
         "body": xml_text,
         "status": "pending" if ev.handled else "ignored",
         "attempts": 0,
-        "received_at": datetime.now(UTC),
+        "received_at": now,
     }
+
+
+def accept_many(session: Session, items: Sequence[tuple[int, str, CallbackEvent]]) -> None:
+    """Store parsed callbacks ``(workspace_id, xml_text, event)``, each once. No commit.
+
+    One executemany of INSERT ... ON CONFLICT DO NOTHING (the inbox writer's batch): a
+    retry, a repeat, or the same event twice in one batch is a no-op. Returns nothing:
+    the 200 only needs the rows committed, not their ids.
+    """
+    if not items:
+        return
+    now = datetime.now(UTC)
+    session.connection().execute(
+        _insert_ignore(session, returning=False), [_row(ws, xml, ev, now) for ws, xml, ev in items]
+    )
+
+
+def accept_parsed(
+    session: Session, *, workspace_id: int, xml_text: str, ev: CallbackEvent
+) -> tuple[int, bool]:
+    """Store an already parsed callback once; returns (row id, newly stored?). No commit."""
+    values = _row(workspace_id, xml_text, ev, datetime.now(UTC))
+    key = values["dedup_key"]
     # Core statement with bound values: no per-request statement compilation.
     new_id = session.connection().execute(_insert_ignore(session), values).scalar()
     if new_id is not None:

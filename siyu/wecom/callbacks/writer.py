@@ -2,9 +2,16 @@
 
 A commit is the expensive part of accepting a callback (a WAL write on SQLite, a
 round trip and fsync on PostgreSQL). One writer thread per database takes whatever
-callbacks are waiting (up to ``MAX_BATCH``), inserts them in one transaction, commits,
-and only then wakes the requests, which answer 200. A failed commit fails every
-request of the batch (WeCom retries them); nothing is acknowledged before it is durable.
+callbacks are waiting (up to ``MAX_BATCH``: batches grow by themselves under load,
+since callbacks queue up while the previous batch commits), inserts them with one
+executemany in one transaction, commits, and only then wakes the requests, which
+answer 200. A failed commit fails every request of the batch (WeCom retries them);
+nothing is acknowledged before it is durable.
+
+The hand-off is cheap in both directions: a request puts its item on a lock-free
+``SimpleQueue`` and awaits a plain asyncio future; after the commit the writer wakes
+each event loop once per batch (one ``call_soon_threadsafe`` for all of its requests),
+not once per callback.
 """
 
 from __future__ import annotations
@@ -14,22 +21,13 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from siyu.wecom.callbacks.inbox import CallbackEvent, accept_parsed, local_write_lock
+from siyu.wecom.callbacks.inbox import CallbackEvent, accept_many, local_write_lock
 
 MAX_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The outcome of storing one callback."""
-
-    callback_id: int
-    created: bool
 
 
 @dataclass(slots=True)
@@ -37,7 +35,25 @@ class _Item:
     workspace_id: int
     xml_text: str
     ev: CallbackEvent
-    future: Future[Accepted]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+def _settle(items: list[_Item], exc: BaseException | None) -> None:
+    """On the event loop: resolve the batch's futures (skipping those that gave up)."""
+    for item in items:
+        fut = item.future
+        if fut.done():  # timed out (503 already answered) or cancelled
+            continue
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+
+
+def _time_out(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError("the inbox did not commit in time"))
 
 
 class InboxWriter:
@@ -45,7 +61,9 @@ class InboxWriter:
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._factory = session_factory
-        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self.batches = 0  # committed batches (tests, diagnostics)
+        self.stored = 0  # callbacks in them
         self._thread = threading.Thread(target=self._run, name="wecom-inbox-writer", daemon=True)
         self._thread.start()
 
@@ -54,15 +72,25 @@ class InboxWriter:
         """False if the writer thread has died (a new one is started on next use)."""
         return self._thread.is_alive()
 
-    def submit(self, *, workspace_id: int, xml_text: str, ev: CallbackEvent) -> Future[Accepted]:
-        """Queue a parsed callback; the future resolves once its batch is committed."""
-        fut: Future[Accepted] = Future()
-        self._queue.put(_Item(workspace_id, xml_text, ev, fut))
-        return fut
+    async def store(
+        self, *, workspace_id: int, xml_text: str, ev: CallbackEvent, timeout: float | None = None
+    ) -> None:
+        """Queue a parsed callback and wait (without blocking the loop) for its commit.
 
-    async def store(self, *, workspace_id: int, xml_text: str, ev: CallbackEvent) -> Accepted:
-        """Queue a parsed callback and wait (without blocking the event loop) for its commit."""
-        return await asyncio.wrap_future(self.submit(workspace_id=workspace_id, xml_text=xml_text, ev=ev))
+        TimeoutError after ``timeout`` seconds; the callback may still be committed later
+        (WeCom's retry then dedups).
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Item(workspace_id, xml_text, ev, loop, fut))
+        if timeout is None:
+            await fut
+            return
+        timer = loop.call_later(timeout, _time_out, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
 
     def _run(self) -> None:
         while True:
@@ -75,27 +103,28 @@ class InboxWriter:
             self._write(batch)
 
     def _write(self, batch: list[_Item]) -> None:
-        results: list[Accepted] = []
+        error: BaseException | None = None
         try:
             with self._factory() as session, local_write_lock(session):
-                for item in batch:
-                    cid, created = accept_parsed(
-                        session, workspace_id=item.workspace_id, xml_text=item.xml_text, ev=item.ev
-                    )
-                    results.append(Accepted(cid, created))
+                accept_many(session, [(i.workspace_id, i.xml_text, i.ev) for i in batch])
                 session.commit()
+            self.batches += 1
+            self.stored += len(batch)
         except BaseException as exc:  # the whole batch is unacknowledged: WeCom will retry
-            for item in batch:
-                with contextlib.suppress(InvalidStateError):
-                    item.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for item, result in zip(batch, results, strict=True):
-            # The request may have given up waiting (503 after 4.5 s) and cancelled its
-            # future; the row is committed anyway and WeCom's retry dedups on arrival.
-            with contextlib.suppress(InvalidStateError):
-                item.future.set_result(result)
+            error = exc
+        # A KeyboardInterrupt or SystemExit ends this thread (a new one starts on next
+        # use); the waiting requests get a plain error for it.
+        failure = (
+            error if error is None or isinstance(error, Exception) else RuntimeError("inbox writer stopped")
+        )
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+        for item in batch:
+            by_loop.setdefault(item.loop, []).append(item)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, items, failure)
+        if error is not None and not isinstance(error, Exception):
+            raise error
 
 
 _writers: dict[str, InboxWriter] = {}
@@ -104,6 +133,9 @@ _writers_lock = threading.Lock()
 
 def writer_for(url: str, session_factory: Callable[[], Session]) -> InboxWriter:
     """The process's writer for one database URL (started on first use)."""
+    writer = _writers.get(url)  # lock-free hit: the hot path
+    if writer is not None and writer.alive:
+        return writer
     with _writers_lock:
         writer = _writers.get(url)
         if writer is None or not writer.alive:
