@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -121,7 +120,8 @@ def test_count_and_preview_use_the_index_and_match_sql(env: Settings, session: S
     slow = preview(session, workspace_id=ws, expr=expr, limit=2, now=NOW)
     index.ENABLED = True
     assert fast == slow
-    assert fast.count == 3 and len(fast.rows) == 2
+    assert fast.count == 3
+    assert len(fast.rows) == 2
 
 
 def _ws(session: Session) -> int:
@@ -246,8 +246,8 @@ def test_an_everything_entry_forces_a_rebuild(env: Settings, session: Session) -
         cur = other.connection().connection.cursor()
         ph = "?" if other.get_bind().dialect.name == "sqlite" else "%s"
         cur.execute(
-            "INSERT INTO customer_stats (customer_id, workspace_id, net_fen, paid_fen, refunded_fen, cost_fen,"
-            " orders_count, paid_orders_count, effective_orders_count, items_count, purchase_days,"
+            "INSERT INTO customer_stats (customer_id, workspace_id, net_fen, paid_fen, refunded_fen,"
+            " cost_fen, orders_count, paid_orders_count, effective_orders_count, items_count, purchase_days,"
             f" categories, products, platforms, shops) VALUES ({ph}, {ph}, 500, 500, 0, 0, 1, 1, 1, 0, 1,"
             " '{}', '{}', '{}', '{}')",
             (list(by_id)[1], ws),
@@ -272,14 +272,15 @@ def test_a_cold_big_workspace_is_answered_by_sql_while_the_index_builds(
     monkeypatch.setattr(index, "build", slow_build)
     assert count(session, workspace_id=ws, expr="tag:VIP", now=NOW) == 1  # answered by SQL
     idx = index.workspace_index(get_engine(), ws)
-    assert idx.building and idx.cols is None
+    assert idx.building
+    assert idx.cols is None
     release.set()
     for _ in range(300):
         if not idx.building:
             break
         threading.Event().wait(0.05)
     assert idx.cols is not None
-    assert on_index(session, ws, "tag:VIP")[0] == {c for c in on_index(session, ws, "tag:VIP")[0]}
+    assert on_index(session, ws, "tag:VIP")[0] == sql_ids(session, ws, "tag:VIP")
     assert count(session, workspace_id=ws, expr="tag:VIP", now=NOW) == 1
 
 
@@ -304,5 +305,6 @@ def test_memory_is_reported(env: Settings, session: Session) -> None:
     session.commit()
     count(session, workspace_id=ws, expr="tag:VIP", now=NOW)
     (row,) = [s for s in index.stats() if s["workspace_id"] == ws]
-    assert row["ready"] and row["customers"] == 2 and row["megabytes"] >= 0
-    assert isinstance(np.int64(1), np.integer)
+    assert row["ready"]
+    assert row["customers"] == 2  # the person and the merge target load() adds
+    assert row["bytes"] > 0

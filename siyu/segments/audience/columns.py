@@ -118,8 +118,9 @@ class Columns:
         return found
 
     def codes(self, values: Sequence[str | None]) -> np.ndarray[Any, np.dtype[np.int32]]:
-        code = self.code
-        return np.fromiter((code(v) for v in values), dtype=np.int32, count=len(values))
+        # Few distinct values (places, labels): code those, then map in C.
+        lookup: dict[str | None, int] = {v: self.code(v) for v in set(values)}
+        return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values))
 
     def slots_of(self, customer_ids: IntArray) -> IntArray:
         """The slot of each customer id, -1 when it has none."""
@@ -257,7 +258,7 @@ class _Loaded:
 
 
 def _ints(values: Iterable[Any]) -> IntArray:
-    return np.fromiter((int(v) for v in values), dtype=np.int64)
+    return np.fromiter(values, dtype=np.int64)
 
 
 def build(session: Session, workspace_id: int) -> Columns:
@@ -318,18 +319,18 @@ def _fill(cols: Columns, r: _Reader, got: _Loaded, touched: list[int] | None) ->
         p = np.array([np.nan if s[-1] is None else float(s[-1]) for s in got.scores], dtype=np.float64)
         cols.p_alive[slots[ok]] = p[ok]
     pairs: dict[str, tuple[list[Any], list[int]]] = {
-        "tags": ([t[0] for t in got.tags], [int(t[1]) for t in got.tags]),
+        "tags": ([t[0] for t in got.tags], [t[1] for t in got.tags]),
         "staff": (
             [f[0] for f in got.follows if f[2] == "active"],
-            [int(f[1]) for f in got.follows if f[2] == "active"],
+            [f[1] for f in got.follows if f[2] == "active"],
         ),
         "channel": (
             [f[0] for f in got.follows if f[3] is not None and f[4] == r.ws],
-            [cols.code(f[3]) for f in got.follows if f[3] is not None and f[4] == r.ws],
+            list(cols.codes([f[3] for f in got.follows if f[3] is not None and f[4] == r.ws])),
         ),
-        "groups": ([m[0] for m in got.members], [int(m[1]) for m in got.members]),
-        "category": ([k[0] for k in got.categories], [cols.code(str(k[1])) for k in got.categories]),
-        "product": ([k[0] for k in got.products], [cols.code(str(k[1])) for k in got.products]),
+        "groups": ([m[0] for m in got.members], [m[1] for m in got.members]),
+        "category": ([k[0] for k in got.categories], list(cols.codes([str(k[1]) for k in got.categories]))),
+        "product": ([k[0] for k in got.products], list(cols.codes([str(k[1]) for k in got.products]))),
     }
     for name, (cids, keys) in pairs.items():
         slots = cols.slots_of(_ints(cids)) if cids else np.zeros(0, dtype=np.int64)

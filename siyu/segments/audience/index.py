@@ -359,6 +359,7 @@ def stats() -> list[dict[str, Any]]:
                 "ready": cols is not None,
                 "building": idx.building,
                 "customers": 0 if cols is None else int(cols.live.sum()),
+                "bytes": 0 if cols is None else cols.nbytes(),
                 "megabytes": 0.0 if cols is None else round(cols.nbytes() / 2**20, 1),
                 "build_seconds": round(idx.build_seconds, 2),
                 "reloaded_since_build": 0 if cols is None else cols.reloaded,
