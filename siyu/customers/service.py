@@ -33,6 +33,7 @@ __all__ = [
     "customer_detail",
     "list_customers",
     "merge_customers",
+    "prepare_identities",
     "refresh_stats",
     "resolve_batch",
     "resolve_customer",
@@ -81,6 +82,23 @@ def _prepare(ident: IdentityInput, vault: PIIVault) -> _Prepared | None:
     return _Prepared((kind, platform, digest), kind, platform, value[:200])
 
 
+PreparedKey = tuple[str, str, str, str]  # (kind, platform, value_hash, normalised value)
+
+
+def prepare_identities(group: Sequence[IdentityInput], vault: PIIVault) -> list[PreparedKey]:
+    """The usable identities of one group, keyed: (kind, platform, hash, value) each.
+
+    Plain tuples, so that a parser process can key a file's identities and hand them
+    over cheaply (``resolve_batch(prepared=...)``). Raises like :func:`resolve_batch`.
+    """
+    out: list[PreparedKey] = []
+    for ident in group:
+        p = _prepare(ident, vault)
+        if p is not None:
+            out.append((p.kind, p.platform, p.key[2], p.value))
+    return out
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self.parent: dict[Any, Any] = {}
@@ -111,25 +129,33 @@ def resolve_batch(
     names: Sequence[str | None] | None = None,
     seen_at: Sequence[datetime | None] | None = None,
     known_customer_ids: Sequence[int | None] | None = None,
+    prepared: Sequence[Sequence[PreparedKey] | None] | None = None,
 ) -> BatchResolution:
     """Find or create the customer of each identity group, in a handful of queries.
 
     Groups sharing a key are the same person; so are the identities of one group.
     ``known_customer_ids`` ties a group to a customer it already belongs to (an order
     imported before), so a new key on that order links to the same person.
+    ``prepared`` holds, per group, identities already keyed by :func:`prepare_identities`
+    (a parser process did it); they count with the group's own ``groups`` entries.
     """
     vault = get_vault()
-    prepared: list[list[_Prepared]] = []
-    for group in groups:
+    keyed: list[list[_Prepared]] = []
+    for i, group in enumerate(groups):
         seen: dict[_Key, _Prepared] = {}
+        ready = (prepared[i] or ()) if prepared is not None else ()
+        for kind, platform, digest, value in ready:
+            key = (kind, platform, digest)
+            if key not in seen:
+                seen[key] = _Prepared(key, kind, platform, value)
         for ident in group:
             p = _prepare(ident, vault)
             if p is not None:
                 seen.setdefault(p.key, p)
-        prepared.append(list(seen.values()))
+        keyed.append(list(seen.values()))
 
     by_scope: dict[tuple[str, str], set[str]] = {}
-    for plist in prepared:
+    for plist in keyed:
         for p in plist:
             by_scope.setdefault((p.kind, p.platform), set()).add(p.key[2])
     owners: dict[_Key, int] = {}
@@ -141,7 +167,7 @@ def resolve_batch(
             owners[(kind, platform, digest)] = cid
 
     uf = _UnionFind()
-    for i, plist in enumerate(prepared):
+    for i, plist in enumerate(keyed):
         node: Any = ("g", i)
         uf.find(node)
         for p in plist:
@@ -155,7 +181,7 @@ def resolve_batch(
     # Each component: the customers it already touches, its groups.
     comp_customers: dict[Any, set[int]] = {}
     comp_groups: dict[Any, list[int]] = {}
-    for i, plist in enumerate(prepared):
+    for i, plist in enumerate(keyed):
         root = uf.find(("g", i))
         comp_groups.setdefault(root, []).append(i)
         cset = comp_customers.setdefault(root, set())
@@ -166,7 +192,7 @@ def resolve_batch(
         if known is not None:
             cset.add(known)
 
-    result = BatchResolution(customer_ids=[None] * len(prepared))
+    result = BatchResolution(customer_ids=[None] * len(keyed))
     comp_customer: dict[Any, int] = {}
     new_roots: list[Any] = []
     now = utcnow()
@@ -188,7 +214,7 @@ def resolve_batch(
             comp_customer[root] = survivor
         elif cset:
             comp_customer[root] = next(iter(cset))
-        elif any(prepared[g] for g in gids):
+        elif any(keyed[g] for g in gids):
             new_roots.append(root)
 
     rows = []
@@ -210,7 +236,7 @@ def resolve_batch(
     result.created = len(rows)
 
     new_identities: dict[_Key, dict[str, Any]] = {}
-    for i, plist in enumerate(prepared):
+    for i, plist in enumerate(keyed):
         owner = comp_customer.get(uf.find(("g", i)))
         result.customer_ids[i] = owner
         if owner is None:

@@ -52,6 +52,8 @@ class _Draft:
     fields: dict[str, Any] = field(default_factory=dict)
     items: dict[str, ItemRecord] = field(default_factory=dict)
     identities: list[IdentityInput] = field(default_factory=list)
+    # identities the parser process keyed already (the others are in ``identities``)
+    keys: list[tuple[str, str, str, str]] = field(default_factory=list)
     discounts: dict[str, dict[str, int]] = field(default_factory=dict)
     money_from_items: bool = False
     items_only: bool = True
@@ -78,6 +80,8 @@ def _group(records: list[OrderRecord]) -> dict[tuple[str, str], _Draft]:
         for ident in rec.identities:
             if ident not in d.identities:
                 d.identities.append(ident)
+        if rec.keys:
+            d.keys.extend(rec.keys)
         for item in rec.items:
             line_key = item.line_key
             n = 1
@@ -176,6 +180,7 @@ def apply_batch(
         names=[live[k].fields.get("buyer_name") for k in keys],
         seen_at=[live[k].fields.get("paid_at") or live[k].fields.get("ordered_at") for k in keys],
         known_customer_ids=[existing[k]["customer_id"] if k in existing else None for k in keys],
+        prepared=[live[k].keys for k in keys],
     )
     customer_of = dict(zip(keys, resolution.customer_ids, strict=True))
     counts.customers_created = resolution.created

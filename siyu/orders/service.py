@@ -14,16 +14,16 @@ written order carries its run's ``import_id``), so stats end exact either way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import update
 
+from siyu.config import get_settings
 from siyu.customers.service import refresh_stats
 from siyu.kit.db import session_scope
 from siyu.kit.scope import ensure_workspace
@@ -32,8 +32,9 @@ from siyu.models import ImportRun
 from siyu.orders import repository as repo
 from siyu.orders.batch import BatchCounts, apply_batch
 from siyu.orders.importers import FORMAT_CHOICES, GenericOrders, detect
-from siyu.orders.importers.base import Columns, Format, OrderRecord, RowProblem
-from siyu.orders.importers.reader import FileProbe, ImportFileError, iter_csv, iter_jsonl, probe
+from siyu.orders.importers.base import Columns, Format, OrderRecord
+from siyu.orders.importers.reader import FileProbe, ImportFileError, probe
+from siyu.orders.pipeline import PARALLEL_MIN_ROWS, parsed_rows
 from siyu.orders.schemas import ImportSummary, RowErrorOut
 from siyu.segments.rules import on_orders_imported
 
@@ -115,8 +116,13 @@ def import_orders(
     actor: str = "cli",
     batch_size: int = BATCH_SIZE,
     console: Console | None = None,
+    parallel: bool | None = None,
 ) -> list[ImportSummary]:
-    """Import order export files into a workspace; one summary per file (commits per batch)."""
+    """Import order export files into a workspace; one summary per file (commits per batch).
+
+    ``parallel`` parses in a second process (``siyu.orders.pipeline``); None decides by
+    file size.
+    """
     plans = [plan_file(Path(p), fmt) for p in paths]
     # Order files before detail files, so that items find their orders in one command.
     plans.sort(key=lambda p: p.fmt.name == "taobao-items")
@@ -139,33 +145,19 @@ def import_orders(
     summaries = []
     with bar or nullcontext():
         for plan in plans:
-            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar))
+            two = parallel if parallel is not None else plan.probe.rows >= PARALLEL_MIN_ROWS
+            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar, two))
     return summaries
 
 
-def _records(plan: FilePlan, tz: str, after: int = 0) -> Iterator[tuple[int, OrderRecord | RowErrorOut]]:
-    """Parsed rows after line ``after``, in order: a record, or the error that kept the row out."""
-    fp, fmt, cols = plan.probe, plan.fmt, plan.cols
-    name = fp.path.name
-    rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
-    parse = fmt.row_parser(cols, tz)
-    for line, row in rows:
-        if line <= after:
-            continue
-        if isinstance(row, str):
-            yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
-            continue
-        try:
-            yield line, parse(row, line)
-        except RowProblem as exc:
-            yield (
-                line,
-                RowErrorOut(file=name, line=line, field=exc.field, value=exc.value, message=exc.message),
-            )
-
-
 def _run_file(
-    plan: FilePlan, workspace_id: int, tz: str, actor: str, batch_size: int, bar: Progress | None
+    plan: FilePlan,
+    workspace_id: int,
+    tz: str,
+    actor: str,
+    batch_size: int,
+    bar: Progress | None,
+    parallel: bool,
 ) -> ImportSummary:
     fp = plan.probe
     with session_scope() as session:
@@ -205,7 +197,8 @@ def _run_file(
     touched: set[int] = set()
     last_line = resume_after
     try:
-        for line, item in _records(plan, tz, resume_after):
+        rows = parsed_rows(plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel)
+        for line, item in rows:
             last_line = line
             if isinstance(item, RowErrorOut):
                 errors.append(item)

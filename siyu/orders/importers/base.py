@@ -52,7 +52,9 @@ class OrderRecord:
     ``fields`` holds ``orders`` column values. ``money_from_items`` says the order's
     money is the sum of its line items (one row per item, e.g. Douyin), so items seen
     in other rows or earlier imports count too. ``items_only`` marks a detail-file row
-    that knows nothing about the order itself.
+    that knows nothing about the order itself. ``keys`` are the identities already keyed
+    (``siyu.customers.service.prepare_identities``) when a parser process did it; then
+    ``identities`` may be left empty.
     """
 
     line: int
@@ -63,6 +65,7 @@ class OrderRecord:
     identities: list[IdentityInput] = field(default_factory=list)
     money_from_items: bool = False
     items_only: bool = False
+    keys: list[tuple[str, str, str, str]] | None = None
 
 
 class Columns:

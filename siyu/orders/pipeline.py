@@ -1,0 +1,191 @@
+"""Parsed rows of an export file, read in this process or in a second one.
+
+Parsing (cells, money, dates, phones, places) and keying the buyer identities (the
+HMAC of each phone and buyer id) are the per-row work of an import that needs no
+database. For a large file they run in a child process that streams compact tuples
+in chunks while this process writes the previous batches, so the two halves of an
+import use two CPU cores. Rows come out in file order either way, with the same
+records and the same row errors (file, line, field, why).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from siyu.customers.schemas import IdentityInput
+from siyu.customers.service import prepare_identities
+from siyu.kit.pii import vault_for
+from siyu.orders.importers.base import ItemRecord, OrderRecord, RowProblem
+from siyu.orders.importers.reader import iter_csv, iter_jsonl
+from siyu.orders.schemas import RowErrorOut
+
+# Files with at least this many rows (estimated from line breaks) are parsed in a child
+# process; below it, starting one costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
+_CHUNK = 1_000  # rows per message from the child
+_QUEUED = 8  # messages in flight at most (bounds memory)
+_DATETIME_FIELDS = ("ordered_at", "paid_at", "completed_at")
+_ITEM_SLOTS = ItemRecord.__slots__
+# Datetimes travel as integer microseconds since the epoch (exact, and far cheaper to
+# write and read than ISO text or pickled datetimes).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+Parsed = tuple[int, OrderRecord | RowErrorOut]
+
+
+def records(plan: Any, tz: str, after: int = 0) -> Iterator[Parsed]:
+    """Parsed rows after line ``after``, in order: a record, or the error that kept the row out.
+
+    ``plan`` is a :class:`siyu.orders.service.FilePlan`.
+    """
+    fp, fmt, cols = plan.probe, plan.fmt, plan.cols
+    name = fp.path.name
+    rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
+    parse = fmt.row_parser(cols, tz)
+    for line, row in rows:
+        if line <= after:
+            continue
+        if isinstance(row, str):
+            yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
+            continue
+        try:
+            yield line, parse(row, line)
+        except RowProblem as exc:
+            yield (
+                line,
+                RowErrorOut(file=name, line=line, field=exc.field, value=exc.value, message=exc.message),
+            )
+
+
+def parsed_rows(plan: Any, tz: str, after: int, *, secret_key: str, parallel: bool) -> Iterator[Parsed]:
+    """:func:`records`, from a child process when ``parallel`` (with identity keys computed there)."""
+    if not parallel:
+        yield from records(plan, tz, after)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    q: Any = ctx.Queue(maxsize=_QUEUED)
+    proc = ctx.Process(target=_child, args=(plan, tz, after, secret_key, q), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                msg = q.get(timeout=1.0)
+            except queue.Empty:
+                if not proc.is_alive():
+                    code = proc.exitcode
+                    raise RuntimeError(
+                        f"the parser process stopped unexpectedly (exit code {code})"
+                    ) from None
+                continue
+            kind, payload = msg
+            if kind == "rows":
+                for enc in payload:
+                    yield _decode(enc)
+            elif kind == "done":
+                break
+            else:
+                raise RuntimeError(f"the parser process failed:\n{payload}")
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=10)
+        q.close()
+
+
+def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
+    try:
+        vault = vault_for(secret_key)
+        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        digests: dict[tuple[str, str, str], Any] = {}
+        chunk: list[Any] = []
+        for line, item in records(plan, tz, after):
+            chunk.append(_encode(line, item, vault, shapes, digests))
+            if len(chunk) >= _CHUNK:
+                q.put(("rows", chunk))
+                chunk = []
+        if chunk:
+            q.put(("rows", chunk))
+        q.put(("done", None))
+    except BaseException:
+        q.put(("error", traceback.format_exc()))
+    finally:
+        q.close()
+        q.join_thread()
+
+
+def _encode(
+    line: int, item: OrderRecord | RowErrorOut, vault: Any, shapes: dict[Any, Any], digests: dict[Any, Any]
+) -> Any:
+    """A compact, quickly unpickled form: plain tuples, datetimes as integers."""
+    if isinstance(item, RowErrorOut):
+        return (line, item.file, item.field, item.value, item.message)
+    f = item.fields
+    shape = shapes.get(keys := tuple(f))
+    if shape is None:
+        # One key tuple object per shape (pickle then writes it once per chunk), and
+        # where in it the datetimes are.
+        at = tuple(i for i, k in enumerate(keys) if k in _DATETIME_FIELDS)
+        shape = shapes[keys] = (keys, at)
+    keys, at = shape
+    values = list(f.values())
+    for i in at:
+        v = values[i]
+        if v is not None:
+            values[i] = (v - _EPOCH) // _MICROSECOND
+    prepared: Any = []
+    for ident in item.identities:
+        # Buyers come back order after order: each identity is keyed once.
+        key = (ident.kind, ident.value, ident.platform)
+        done = digests.get(key)
+        if done is None:
+            try:
+                done = digests[key] = tuple(prepare_identities([ident], vault))
+            except Exception:
+                prepared = None  # the writer keys them and reports the problem as it always has
+                break
+            if len(digests) > 1_000_000:
+                digests.clear()
+        prepared.extend(done)
+    return (
+        line,
+        item.platform,
+        item.external_id,
+        keys,
+        tuple(values),
+        tuple(tuple(getattr(it, s) for s in _ITEM_SLOTS) for it in item.items),
+        () if prepared is not None else tuple((i.kind, i.value, i.platform) for i in item.identities),
+        item.money_from_items,
+        item.items_only,
+        prepared,
+    )
+
+
+def _decode(enc: Any) -> Parsed:
+    if len(enc) == 5:
+        line, file, field, value, message = enc
+        return line, RowErrorOut(file=file, line=line, field=field, value=value, message=message)
+    line, platform, external_id, keys, values, items, idents, from_items, items_only, prepared = enc
+    fields = dict(zip(keys, values, strict=True))
+    for k in _DATETIME_FIELDS:
+        v = fields.get(k)
+        if v is not None:
+            fields[k] = _EPOCH + timedelta(microseconds=v)
+    rec = OrderRecord(
+        line,
+        platform,
+        external_id,
+        fields,
+        [ItemRecord(*it) for it in items] if items else [],
+        # Keyed identities are all the writer needs (OrderRecord.keys).
+        [] if prepared is not None else [IdentityInput(*i) for i in idents],
+        from_items,
+        items_only,
+        None if prepared is None else list(prepared),
+    )
+    return line, rec
