@@ -105,8 +105,13 @@ class _UnionFind:
 
     def find(self, x: Any) -> Any:
         parent = self.parent
-        parent.setdefault(x, x)
-        root = x
+        up = parent.get(x)
+        if up is None:
+            parent[x] = x
+            return x
+        if up == x:
+            return x
+        root = up
         while parent[root] != root:
             root = parent[root]
         while parent[x] != root:
@@ -166,9 +171,10 @@ def resolve_batch(
         for digest, cid in found.items():
             owners[(kind, platform, digest)] = cid
 
+    # Nodes: a group is its index (int), a key its tuple, a customer ("c", id).
     uf = _UnionFind()
     for i, plist in enumerate(keyed):
-        node: Any = ("g", i)
+        node: Any = i
         uf.find(node)
         for p in plist:
             uf.union(node, p.key)
@@ -182,7 +188,7 @@ def resolve_batch(
     comp_customers: dict[Any, set[int]] = {}
     comp_groups: dict[Any, list[int]] = {}
     for i, plist in enumerate(keyed):
-        root = uf.find(("g", i))
+        root = uf.find(i)
         comp_groups.setdefault(root, []).append(i)
         cset = comp_customers.setdefault(root, set())
         for p in plist:
@@ -237,7 +243,7 @@ def resolve_batch(
 
     new_identities: dict[_Key, dict[str, Any]] = {}
     for i, plist in enumerate(keyed):
-        owner = comp_customer.get(uf.find(("g", i)))
+        owner = comp_customer.get(uf.find(i))
         result.customer_ids[i] = owner
         if owner is None:
             continue

@@ -25,7 +25,7 @@ from sqlalchemy import update
 
 from siyu.config import get_settings
 from siyu.customers.service import refresh_stats
-from siyu.kit.db import session_scope
+from siyu.kit.db import session_scope, tune_for_bulk_writes
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
 from siyu.models import ImportRun
@@ -236,6 +236,7 @@ def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
     """Recompute stats, then re-apply auto-tag rules, for these customers (one transaction)."""
     ids = sorted(customer_ids)
     with session_scope() as session:
+        tune_for_bulk_writes(session)
         for start in range(0, len(ids), STATS_CHUNK):
             part = ids[start : start + STATS_CHUNK]
             refresh_stats(session, workspace_id=workspace_id, customer_ids=part)
@@ -277,6 +278,7 @@ def _commit_batch(
 ) -> None:
     """Apply, record and commit one batch (one transaction: all of it or none of it)."""
     with session_scope() as session:
+        tune_for_bulk_writes(session)
         # Writing first takes SQLite's write lock for the whole batch (ids are allocated
         # from max(id) in it); on PostgreSQL it simply locks this run's row.
         session.execute(update(ImportRun).where(ImportRun.id == run_id).values(committed_line=last_line))
