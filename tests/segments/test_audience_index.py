@@ -124,6 +124,25 @@ def test_count_and_preview_use_the_index_and_match_sql(env: Settings, session: S
     assert len(fast.rows) == 2
 
 
+def test_saved_segments_expand_live_on_the_index(env: Settings, session: Session) -> None:
+    from siyu.models import Segment
+
+    ws, _ = load(session, [Person(tags={"VIP"}, city="深圳"), Person(tags={"VIP"}), Person(city="深圳")])
+    session.add(Segment(workspace_id=ws, name="会员", expression="tag:VIP", expression_json={}))
+    session.add(Segment(workspace_id=ws, name="loop", expression="segment:loop", expression_json={}))
+    session.commit()
+    for expr in ("segment:会员 AND city:深圳", "NOT segment:会员", "segment:无此人群 OR city:深圳"):
+        got, warnings = on_index(session, ws, expr)
+        assert got == sql_ids(session, ws, expr), expr
+        assert sorted(warnings) == sorted(
+            count_with_warnings(session, workspace_id=ws, expr=expr, now=NOW)[1]
+        )
+    from siyu.kit.errors import Invalid
+
+    with pytest.raises(Invalid, match="refers to itself"):
+        count(session, workspace_id=ws, expr="segment:loop", now=NOW)
+
+
 def _ws(session: Session) -> int:
     ws = ensure_workspace(session, "default").id
     session.commit()

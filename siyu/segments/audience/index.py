@@ -279,6 +279,8 @@ def _term(term: Term, ctx: _Ctx, cols: Columns) -> Mask:
         column, stored = LAYERS[v] if f == "layer" else ("rfm_segment" if f == "rfm" else "rfm8", v)
         code = cols.vocab.get(stored)
         return _none(cols) if code is None else cols.scores[column] == code
+    if f == "segment":
+        return _segment(ctx, cols, v)
     compare = _CMP[term.op]
     if f == "p_alive":
         with np.errstate(invalid="ignore"):
@@ -288,8 +290,6 @@ def _term(term: Term, ctx: _Ctx, cols: Columns) -> Mask:
         return np.asarray(compare(cols.net_fen if f == "spent" else cols.orders, limit), dtype=bool)
     if f in ("last_order_days", "first_order_days"):
         return _days(cols.last_paid if f == "last_order_days" else cols.first_paid, term.op, int(v), ctx)
-    if f == "segment":
-        return _segment(ctx, cols, v)
     raise AssertionError(f"unhandled field {f}")
 
 
