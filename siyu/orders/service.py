@@ -14,8 +14,9 @@ written order carries its run's ``import_id``), so stats end exact either way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext, suppress
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,11 +144,29 @@ def import_orders(
         else None
     )
     summaries = []
-    with bar or nullcontext():
+    with bar or nullcontext(), _young_gc_only():
         for plan in plans:
             two = parallel if parallel is not None else plan.probe.rows >= PARALLEL_MIN_ROWS
             summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar, two))
     return summaries
+
+
+@contextmanager
+def _young_gc_only() -> Iterator[None]:
+    """Only young-generation garbage collection while importing (once per batch).
+
+    A batch allocates hundreds of thousands of small objects, which makes Python's
+    collector walk the whole heap again and again (a fifth of the writer's time). The
+    import's own data has no reference cycles; what does is collected at the end.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+        gc.collect()
 
 
 def _run_file(
@@ -211,6 +230,7 @@ def _run_file(
                 if bar is not None and task is not None:
                     bar.update(task, completed=summary.rows_total + resume_after)
                 records, errors = [], []
+                gc.collect(1)
         _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, touched)
         _finish(workspace_id, run_id, touched, interrupted_ids, resume_after)
     except BaseException as exc:
