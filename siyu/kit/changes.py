@@ -253,9 +253,11 @@ def _after_execute(
     missing = False
     for i, p in enumerate(cps):
         cid = p.get(cust)
+        if cid is None and cust != "id":
+            continue  # a row of no customer (a staff member of a group): nobody changed
         if cid is None:
             try:
-                cid = result.inserted_primary_key_rows[i][0] if cust == "id" else None
+                cid = result.inserted_primary_key_rows[i][0]
             except Exception:  # the driver did not return the keys: be safe
                 cid = None
         if cid is None:

@@ -327,3 +327,17 @@ def test_memory_is_reported(env: Settings, session: Session) -> None:
     assert row["ready"]
     assert row["customers"] == 2  # the person and the merge target load() adds
     assert row["bytes"] > 0
+
+
+def test_rows_of_no_customer_and_untouched_columns_leave_no_note(env: Settings, session: Session) -> None:
+    from siyu.models import Group, GroupMember
+
+    ws, by_id = load(session, [Person()])
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(AudienceChange))
+    with session_scope() as other:
+        group = other.scalars(select(Group).where(Group.workspace_id == ws)).first()
+        assert group is not None
+        other.add(GroupMember(workspace_id=ws, group_id=group.id, userid="staff-1", member_type=1))
+        other.execute(update(Customer).where(Customer.id == max(by_id)).values(name="renamed"))
+    assert session.scalar(select(func.count()).select_from(AudienceChange)) == before
