@@ -347,7 +347,7 @@ def _segment(ctx: _Ctx, cols: Columns, name: str) -> Mask:
 
 
 def stats() -> list[dict[str, Any]]:
-    """What each index in this process holds (for ``siyu segments index-status`` and benchmarks)."""
+    """What each index in this process holds (tests and benchmarks read it)."""
     out = []
     with _registry_lock:
         items = [(ws, idx) for per in _registry.values() for ws, idx in per.items()]
