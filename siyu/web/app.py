@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from siyu import __version__
 from siyu.config import Settings, get_settings
@@ -33,10 +36,28 @@ def _error(
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media"}
 
 
+class SiyuApp(FastAPI):
+    """FastAPI, with WeCom callback POSTs answered in front of its middleware stack.
+
+    ``POST /wecom/callback[/{workspace}]`` is the one hot path (WeCom pushes every
+    change): ``siyu.wecom.endpoints.CallbackFastPath`` serves it before FastAPI's
+    middlewares, routing and dependency injection; everything else goes to FastAPI.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from siyu.wecom.endpoints import CallbackFastPath
+
+        self.callback_fast_path = CallbackFastPath(super().__call__, owner=self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.callback_fast_path(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app; domains contribute routers through ``siyu.web.routers``."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = SiyuApp(
         title="siyu API",
         version=__version__,
         description="siyu (私域) — private-domain customer operations for brands on WeCom.",
@@ -83,8 +104,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from siyu.web.routers import include_routers
 
     include_routers(app)
-    # Last, so outermost of the app's own middlewares: WeCom callback POSTs skip the rest.
-    from siyu.wecom.endpoints import CallbackFastPath
-
-    app.add_middleware(CallbackFastPath)
     return app

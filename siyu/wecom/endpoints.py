@@ -249,11 +249,14 @@ class CallbackFastPath:
     Everything else goes to the wrapped app. Same checks and answers as the FastAPI
     route: 200 "success" after the commit, errors through the app's own exception
     handlers (so the same ``{"error": {...}}`` bodies and codes), processing after the
-    200 when enabled. ``served`` counts the callbacks it answered (tests, diagnostics).
+    200 when enabled. ``owner`` is the FastAPI app whose settings, state and exception
+    handlers apply (``scope["app"]`` when not given: use as a middleware). ``served``
+    counts the callbacks it answered (tests, diagnostics).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, owner: Any = None) -> None:
         self.app = app
+        self.owner = owner
         self.served = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -265,7 +268,11 @@ class CallbackFastPath:
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, slug: str | None) -> None:
-        app = scope.get("app")
+        app = self.owner
+        if app is None:
+            app = scope.get("app")
+        else:
+            scope["app"] = app
         state_settings = getattr(getattr(app, "state", None), "settings", None)
         settings = state_settings if isinstance(state_settings, Settings) else get_settings()
         self.served += 1

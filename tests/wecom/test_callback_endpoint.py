@@ -229,19 +229,19 @@ def test_a_stuck_inbox_answers_503_and_the_retry_is_deduplicated(
     import siyu.wecom.callbacks.writer as writer
     import siyu.wecom.endpoints as endpoints
 
-    real = writer.accept_many
+    real = writer.BatchInsert.execute
 
     def slow(*args: Any, **kwargs: Any) -> None:
         time.sleep(0.5)  # the database is locked for a while
         real(*args, **kwargs)
 
     monkeypatch.setattr(endpoints, "STORE_TIMEOUT", 0.1)
-    monkeypatch.setattr(writer, "accept_many", slow)
+    monkeypatch.setattr(writer.BatchInsert, "execute", slow)
     xml = payload("add_external_contact")
     resp = wecom.post(xml)
     assert resp.status_code == 503  # not a 200: WeCom must retry
     assert resp.json()["error"]["code"] == "busy"
-    monkeypatch.setattr(writer, "accept_many", real)
+    monkeypatch.setattr(writer.BatchInsert, "execute", real)
     time.sleep(0.6)  # the late commit lands
     assert wecom.post(xml).status_code == 200  # WeCom's retry
     assert _count(session, WeComCallback) == 1

@@ -4,9 +4,11 @@ A commit is the expensive part of accepting a callback (a WAL write on SQLite, a
 round trip and fsync on PostgreSQL). One writer thread per database takes whatever
 callbacks are waiting (up to ``MAX_BATCH``: batches grow by themselves under load,
 since callbacks queue up while the previous batch commits), inserts them with one
-executemany in one transaction, commits, and only then wakes the requests, which
-answer 200. A failed commit fails every request of the batch (WeCom retries them);
-nothing is acknowledged before it is durable.
+statement (``BatchInsert``: executemany on SQLite, a multi-row INSERT on PostgreSQL)
+in one transaction on its own long-lived connection, commits, and only then wakes the
+requests, which answer 200. A failed commit fails every request of the batch (WeCom
+retries them); nothing is acknowledged before it is durable. A batch that failed
+because the connection was lost (a database restart) is retried once on a new one.
 
 The hand-off is cheap in both directions: a request puts its item on a lock-free
 ``SimpleQueue`` and awaits a plain asyncio future; after the commit the writer wakes
@@ -18,16 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from siyu.wecom.callbacks.inbox import CallbackEvent, accept_many, local_write_lock
+from siyu.wecom.callbacks.inbox import BatchInsert, CallbackEvent, local_write_lock
 
 MAX_BATCH = 256
+CHECKPOINT_EVERY = 50  # batches (SQLite's own autocheckpoint: ~1000 WAL pages, ~200 batches)
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -60,10 +68,21 @@ class InboxWriter:
     """A daemon thread that stores queued callbacks in batches (one per database)."""
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
-        self._factory = session_factory
+        with session_factory() as session:
+            bind = session.get_bind()
+        self._engine: Engine = bind if isinstance(bind, Engine) else bind.engine
+        self._insert = BatchInsert(self._engine)
+        self._conn: Any = None  # a pooled DBAPI connection, held while it works
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self.batches = 0  # committed batches (tests, diagnostics)
         self.stored = 0  # callbacks in them
+        # SQLite: WAL checkpoints (copying the WAL into the database file, with fsync)
+        # run in their own thread, not after the writer's commits, where they held up
+        # a whole batch of 200s for tens of milliseconds.
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._checkpoint_due = threading.Event()
+        if self._sqlite:
+            threading.Thread(target=self._checkpoints, name="wecom-inbox-checkpoint", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="wecom-inbox-writer", daemon=True)
         self._thread.start()
 
@@ -102,27 +121,106 @@ class InboxWriter:
                     break
             self._write(batch)
 
+    def _checkpoints(self) -> None:
+        conn: Any = None
+        while True:
+            self._checkpoint_due.wait()
+            self._checkpoint_due.clear()
+            try:
+                if conn is None:
+                    conn = self._engine.raw_connection()
+                cursor = conn.cursor()
+                # PASSIVE: never waits for, nor blocks, the writer or the readers.
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor.fetchall()
+                cursor.close()
+            except Exception:  # the next commit asks again; other connections checkpoint too
+                log.warning("WAL checkpoint of the inbox failed", exc_info=True)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.invalidate()
+                conn = None
+
+    def _connect(self) -> Any:
+        conn = self._engine.raw_connection()
+        if self._sqlite:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoints
+            cursor.close()
+        return conn
+
+    def _store(self, items: list[tuple[int, str, CallbackEvent]]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        with local_write_lock(self._engine):
+            try:
+                cursor = conn.cursor()
+                try:
+                    self._insert.execute(cursor, items)
+                finally:
+                    cursor.close()
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        dialect = self._engine.dialect
+        dbapi_error = getattr(dialect.loaded_dbapi, "Error", None)
+        if dbapi_error is None or not isinstance(exc, dbapi_error):
+            return False
+        conn = self._conn.driver_connection if self._conn is not None else None
+        return bool(dialect.is_disconnect(exc, conn, None))
+
+    def _wrap(self, exc: BaseException, lost: bool) -> BaseException:
+        """DBAPI errors as SQLAlchemy's (DataError, OperationalError...), as the ORM raises them."""
+        dbapi_error = getattr(self._engine.dialect.loaded_dbapi, "Error", None)
+        if dbapi_error is None or not isinstance(exc, dbapi_error):
+            return exc
+        wrapped: BaseException = DBAPIError.instance(
+            "INSERT INTO wecom_callbacks ...", None, exc, dbapi_error, connection_invalidated=lost
+        )
+        wrapped.__cause__ = exc
+        return wrapped
+
     def _write(self, batch: list[_Item]) -> None:
+        items = [(i.workspace_id, i.xml_text, i.ev) for i in batch]
         error: BaseException | None = None
-        try:
-            with self._factory() as session, local_write_lock(session):
-                accept_many(session, [(i.workspace_id, i.xml_text, i.ev) for i in batch])
-                session.commit()
-            self.batches += 1
-            self.stored += len(batch)
-        except BaseException as exc:  # the whole batch is unacknowledged: WeCom will retry
-            error = exc
+        for attempt in range(2):
+            try:
+                self._store(items)
+            except BaseException as exc:  # the whole batch is unacknowledged: WeCom will retry
+                lost = self._lost_connection(exc)
+                error = self._wrap(exc, lost)
+                self._drop_connection()
+                if lost and attempt == 0:
+                    continue  # nothing was committed: once more on a new connection
+            else:
+                error = None
+                self.batches += 1
+                if self._sqlite and self.batches % CHECKPOINT_EVERY == 0:
+                    self._checkpoint_due.set()
+                self.stored += len(batch)
+            break
         # A KeyboardInterrupt or SystemExit ends this thread (a new one starts on next
         # use); the waiting requests get a plain error for it.
-        failure = (
-            error if error is None or isinstance(error, Exception) else RuntimeError("inbox writer stopped")
-        )
+        failure = error
+        if error is not None and not isinstance(error, Exception):
+            failure = RuntimeError("the inbox writer stopped")
         by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
         for item in batch:
             by_loop.setdefault(item.loop, []).append(item)
-        for loop, items in by_loop.items():
+        for loop, waiting in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(_settle, items, failure)
+                loop.call_soon_threadsafe(_settle, waiting, failure)
         if error is not None and not isinstance(error, Exception):
             raise error
 
