@@ -84,19 +84,19 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 # Page cache for bulk writes on SQLite (KiB; SQLite's default is 2 MiB): an import's
 # index inserts and its set-based stats touch pages all over the orders table.
-BULK_CACHE_KIB = 65536
+BULK_CACHE_KIB = 32768
 
 
 def tune_for_bulk_writes(session: Session) -> None:
     """Settings for a long bulk write (an order import) on this session's connection.
 
-    SQLite: a larger page cache and in-memory temporary B-trees (GROUP BY, DISTINCT).
-    WAL and ``synchronous=NORMAL`` stay as they are, so each commit stays durable in
-    the sense the rest of siyu relies on. Other databases: nothing. The settings stay
-    on the pooled connection for its life; they only use more memory.
+    SQLite: a larger page cache (32 MiB). WAL and ``synchronous=NORMAL`` stay as they
+    are, so each commit stays durable in the sense the rest of siyu relies on; temporary
+    B-trees (GROUP BY, DISTINCT) stay on disk so memory stays bounded. Other databases:
+    nothing. The setting stays on the pooled connection for its life; it only uses
+    more memory.
     """
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         return
     conn.exec_driver_sql(f"PRAGMA cache_size = -{int(BULK_CACHE_KIB)}")
-    conn.exec_driver_sql("PRAGMA temp_store = MEMORY")

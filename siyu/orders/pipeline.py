@@ -31,6 +31,8 @@ PARALLEL_MIN_ROWS = 20_000
 _CHUNK = 1_000  # rows per message from the child
 _QUEUED = 8  # messages in flight at most (bounds memory)
 _DATETIME_FIELDS = ("ordered_at", "paid_at", "completed_at")
+# Identities keyed in the child are remembered (repeat buyers), up to this many (~40 MB).
+_DIGESTS_KEPT = 100_000
 _ITEM_SLOTS = ItemRecord.__slots__
 # Datetimes travel as integer microseconds since the epoch (exact, and far cheaper to
 # write and read than ISO text or pickled datetimes).
@@ -152,7 +154,7 @@ def _encode(
             except Exception:
                 prepared = None  # the writer keys them and reports the problem as it always has
                 break
-            if len(digests) > 1_000_000:
+            if len(digests) > _DIGESTS_KEPT:
                 digests.clear()
         prepared.extend(done)
     return (

@@ -39,10 +39,10 @@ from siyu.orders.pipeline import PARALLEL_MIN_ROWS, parsed_rows
 from siyu.orders.schemas import ImportSummary, RowErrorOut
 from siyu.segments.rules import on_orders_imported
 
-BATCH_SIZE = 20_000
+BATCH_SIZE = 10_000
 MAX_ERRORS_SHOWN = 100
 # Customers per stats statement at the end of a file (bounds the statement's size).
-STATS_CHUNK = 50_000
+STATS_CHUNK = 20_000
 
 __all__ = ["ImportFileError", "ImportSummary", "import_orders", "plan_file"]
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -298,3 +298,48 @@ def test_reimport_after_anonymisation_brings_nothing_back(cli: CliRun, session: 
     assert t1.buyer_name is None
     identities = select(func.count()).select_from(CustomerIdentity)
     assert session.scalar(identities.where(CustomerIdentity.customer_id == t1.customer_id)) == 0
+
+
+def _stats_rows(session: Session) -> list[tuple[object, ...]]:
+    table = CustomerStats.__table__
+    cols = [c for c in table.c if c.name != "updated_at"]
+    return [tuple(r) for r in session.execute(select(*cols).order_by(table.c.customer_id))]
+
+
+def test_rerun_finishes_the_stats_of_killed_runs(cli: CliRun, session: Session, tmp_path: Path) -> None:
+    """Stats are due at the end of a file: runs killed before it are finished by the re-run."""
+    path = tmp_path / "big.csv"
+    total = _write_big(path, 90)
+    import_json(cli, path)
+    session.expire_all()
+    run = session.scalar(select(ImportRun))
+    assert run is not None
+    expected = _stats_rows(session)
+    # As if two runs had been killed after their last batch, before their stats: the
+    # first before the second resumed it.
+    session.execute(delete(CustomerStats))
+    for status in ("running", "running"):
+        session.add(
+            ImportRun(
+                workspace_id=run.workspace_id, kind="orders", format=run.format, filename=run.filename,
+                file_sha256=run.file_sha256, file_size=run.file_size, status=status, actor="test",
+                committed_line=run.committed_line,
+            )
+        )  # fmt: skip
+    session.flush()
+    killed = session.scalars(select(ImportRun.id).where(ImportRun.status == "running")).all()
+    session.execute(update(Order).where(Order.external_id <= "k-5").values(import_id=killed[0]))
+    session.execute(update(Order).where(Order.external_id > "k-5").values(import_id=killed[1]))
+    session.commit()
+
+    [again] = import_json(cli, path)
+    assert again["resumed_after_line"] == run.committed_line
+    assert again["orders_created"] == again["rows_total"] == 0
+    session.expire_all()
+    assert session.scalar(select(func.sum(CustomerStats.net_fen))) == total
+    assert _stats_rows(session) == expected
+    for rid in killed:
+        old = session.get(ImportRun, rid)
+        assert old is not None
+        assert old.status == "failed"
+        assert "interrupted" in (old.error_message or "")
