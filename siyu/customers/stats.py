@@ -107,7 +107,10 @@ def _sqlite_sql(local_day: str) -> str:
     key = "o.paid_at || printf('%020d', o.id)"
     place = "coalesce(o.paid_at, o.ordered_at) || printf('%020d', o.id)"
     return f"""
-WITH touched(cid) AS (SELECT DISTINCT value FROM json_each(:ids)),{_counters_cte("sqlite")},
+WITH touched(cid) AS (
+  SELECT c.id FROM customers c
+  WHERE c.id IN (SELECT value FROM json_each(:ids)) AND c.merged_into_id IS NULL
+),{_counters_cte("sqlite")},
 a AS (
   SELECT t.cid AS cid,
     count(o.id) AS orders_count,
@@ -148,7 +151,10 @@ def _postgresql_sql() -> str:
     placed = f"FILTER (WHERE {_PLACED})"
     place_order = "ORDER BY coalesce(o.paid_at, o.ordered_at) DESC, o.id DESC"
     return f"""
-WITH touched(cid) AS (SELECT DISTINCT unnest(CAST(:ids AS bigint[]))),{_counters_cte("postgresql")},
+WITH touched(cid) AS (
+  SELECT c.id FROM customers c
+  WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.merged_into_id IS NULL
+),{_counters_cte("postgresql")},
 a AS (
   SELECT t.cid AS cid,
     count(o.id) AS orders_count,
@@ -218,7 +224,8 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     """Recompute ``customer_stats`` of these customers from their orders; returns rows written.
 
     Two statements whatever the number of customers (see the module docstring for the
-    definitions); customers without orders get a row of zeros.
+    definitions); customers without orders get a row of zeros. Customers merged into
+    another one are skipped (their stats went with the merge).
     """
     ids = sorted(set(customer_ids))
     if not ids:

@@ -343,3 +343,27 @@ def test_rerun_finishes_the_stats_of_killed_runs(cli: CliRun, session: Session, 
         assert old is not None
         assert old.status == "failed"
         assert "interrupted" in (old.error_message or "")
+
+
+def test_a_customer_merged_in_a_later_batch_keeps_no_stats(
+    env: Settings, session: Session, tmp_path: Path
+) -> None:
+    from siyu.orders.service import import_orders
+
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,paid_at,amount,buyer_id,phone\n"
+        "m-1,2024-01-01 10:00,10,u1,13900000001\n"
+        "m-2,2024-01-02 10:00,20,u2,13900000002\n"
+        "m-3,2024-01-03 10:00,30,u2,13900000001\n",
+        encoding="utf-8",
+    )
+    [summary] = import_orders([path], workspace_slug="merge", progress=False, batch_size=1)
+    assert summary.customers_merged == 1
+    session.expire_all()
+    live = session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))).all()
+    assert len(live) == 1
+    rows = session.execute(
+        select(CustomerStats.customer_id, CustomerStats.orders_count, CustomerStats.net_fen)
+    )
+    assert [tuple(r) for r in rows] == [(live[0], 3, 6000)]
