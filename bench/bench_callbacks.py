@@ -126,6 +126,15 @@ async def _bare_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def app_factory() -> Any:
+    """The app under test for ``BENCH_MODE``, start-up heap settled as `siyu serve` does."""
+    from siyu.web.cli import settle_heap
+
+    app = _build_app()
+    settle_heap()
+    return app
+
+
+def _build_app() -> Any:
     """The app under test for ``BENCH_MODE`` (uvicorn factory, so it can run workers)."""
     mode = os.environ.get("BENCH_MODE", "bare")
     if mode == "bare-asgi":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 from typing import Annotated, Any
 
@@ -19,6 +20,21 @@ def server_options(*, fast: bool = True) -> dict[str, Any]:
     fast_loop = fast and has("uvloop") is not None
     fast_http = fast and has("httptools") is not None
     return {"loop": "uvloop" if fast_loop else "asyncio", "http": "httptools" if fast_http else "h11"}
+
+
+def settle_heap() -> None:
+    """Before serving: configure the ORM now and take the start-up heap out of the GC.
+
+    Everything imported and built at start-up (FastAPI, pydantic, SQLAlchemy) is
+    long-lived; left in the collector's oldest generation, each full collection walks
+    it again and stalls every request in flight for 0.1-0.2 s (that was the callback
+    endpoint's p99). ``gc.freeze()`` moves it to the permanent generation.
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    gc.collect()
+    gc.freeze()
 
 
 def serve(
@@ -42,8 +58,10 @@ def serve(
     if migrate:
         upgrade(settings.database_url)
     console.print(f"siyu serving on [bold]http://{host}:{port}/[/] (API docs at /api/docs)")
+    app = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

@@ -76,6 +76,7 @@ class InboxWriter:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self.batches = 0  # committed batches (tests, diagnostics)
         self.stored = 0  # callbacks in them
+        self.checkpoints = 0  # WAL checkpoints run beside the writer (SQLite)
         # SQLite: WAL checkpoints (copying the WAL into the database file, with fsync)
         # run in their own thread, not after the writer's commits, where they held up
         # a whole batch of 200s for tens of milliseconds.
@@ -134,6 +135,7 @@ class InboxWriter:
                 cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 cursor.fetchall()
                 cursor.close()
+                self.checkpoints += 1
             except Exception:  # the next commit asks again; other connections checkpoint too
                 log.warning("WAL checkpoint of the inbox failed", exc_info=True)
                 if conn is not None:
