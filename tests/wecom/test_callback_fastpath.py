@@ -397,6 +397,15 @@ def test_sqlite_checkpoints_run_beside_the_writer(
     while writer.checkpoints < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert writer.checkpoints >= 1
+    # A single quiet commit is flushed too, within CHECKPOINT_SECONDS.
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 1000)
+    before = writer.checkpoints
+    xml, ev = _event(99)
+    asyncio.run(writer.store(workspace_id=ws, xml_text=xml, ev=ev))
+    deadline = time.monotonic() + 5
+    while writer.checkpoints == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.checkpoints > before
 
 
 # -- `siyu serve` ----------------------------------------------------------------------------

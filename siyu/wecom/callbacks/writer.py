@@ -34,7 +34,11 @@ from sqlalchemy.orm import Session
 from siyu.wecom.callbacks.inbox import BatchInsert, CallbackEvent, local_write_lock
 
 MAX_BATCH = 256
-CHECKPOINT_EVERY = 50  # batches (SQLite's own autocheckpoint: ~1000 WAL pages, ~200 batches)
+# SQLite WAL checkpoints (which also flush the WAL to disk): after this many committed
+# batches, and at the latest this many seconds after a commit. SQLite's own
+# autocheckpoint waits for ~1000 WAL pages (~200 batches), however long that takes.
+CHECKPOINT_EVERY = 50
+CHECKPOINT_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -82,6 +86,7 @@ class InboxWriter:
         # a whole batch of 200s for tens of milliseconds.
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._checkpoint_due = threading.Event()
+        self._uncheckpointed = 0  # batches committed since the last checkpoint began
         if self._sqlite:
             threading.Thread(target=self._checkpoints, name="wecom-inbox-checkpoint", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="wecom-inbox-writer", daemon=True)
@@ -125,8 +130,11 @@ class InboxWriter:
     def _checkpoints(self) -> None:
         conn: Any = None
         while True:
-            self._checkpoint_due.wait()
+            self._checkpoint_due.wait(CHECKPOINT_SECONDS)
             self._checkpoint_due.clear()
+            if not self._uncheckpointed:
+                continue
+            self._uncheckpointed = 0
             try:
                 if conn is None:
                     conn = self._engine.raw_connection()
@@ -208,8 +216,10 @@ class InboxWriter:
             else:
                 error = None
                 self.batches += 1
-                if self._sqlite and self.batches % CHECKPOINT_EVERY == 0:
-                    self._checkpoint_due.set()
+                if self._sqlite:
+                    self._uncheckpointed += 1
+                    if self._uncheckpointed >= CHECKPOINT_EVERY:
+                        self._checkpoint_due.set()
                 self.stored += len(batch)
             break
         # A KeyboardInterrupt or SystemExit ends this thread (a new one starts on next
