@@ -10,11 +10,16 @@ records and the same row errors (file, line, field, why).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
+import os
 import queue
+import signal
+import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +38,7 @@ _QUEUED = 8  # messages in flight at most (bounds memory)
 _DATETIME_FIELDS = ("ordered_at", "paid_at", "completed_at")
 # Identities keyed in the child are remembered (repeat buyers), up to this many (~40 MB).
 _DIGESTS_KEPT = 100_000
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 _ITEM_SLOTS = ItemRecord.__slots__
 # Datetimes travel as integer microseconds since the epoch (exact, and far cheaper to
 # write and read than ISO text or pickled datetimes).
@@ -72,7 +78,7 @@ def records(plan: Any, tz: str, after: int = 0) -> Iterator[Parsed]:
             )
 
 
-def parsed_rows(plan: Any, tz: str, after: int, *, secret_key: str, parallel: bool) -> Iterator[Parsed]:
+def parsed_rows(plan: Any, tz: str, after: int, *, secret_key: str, parallel: bool) -> Generator[Parsed]:
     """:func:`records`, from a child process when ``parallel`` (with identity keys computed there)."""
     if not parallel:
         yield from records(plan, tz, after)
@@ -109,9 +115,32 @@ def parsed_rows(plan: Any, tz: str, after: int, *, secret_key: str, parallel: bo
         q.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this process when the writer dies (kill -9 included)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
+    parent = os.getppid()
+    _die_with_parent()
     # A short-lived process whose data has no reference cycles: no collector needed.
     gc.disable()
+
+    def put(msg: Any) -> None:
+        # Never block for good on a full queue: a writer that died reads no more.
+        while True:
+            try:
+                q.put(msg, timeout=1.0)
+                return
+            except queue.Full:
+                if os.getppid() != parent:
+                    q.cancel_join_thread()
+                    os._exit(1)
+
     try:
         vault = vault_for(secret_key)
         shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
@@ -120,13 +149,13 @@ def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
         for line, item in records(plan, tz, after):
             chunk.append(_encode(line, item, vault, shapes, digests))
             if len(chunk) >= _CHUNK:
-                q.put(("rows", chunk))
+                put(("rows", chunk))
                 chunk = []
         if chunk:
-            q.put(("rows", chunk))
-        q.put(("done", None))
+            put(("rows", chunk))
+        put(("done", None))
     except BaseException:
-        q.put(("error", traceback.format_exc()))
+        put(("error", traceback.format_exc()))
     finally:
         q.close()
         q.join_thread()

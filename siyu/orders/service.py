@@ -216,8 +216,8 @@ def _run_file(
     touched: set[int] = set()
     last_line = resume_after
     batches = 0
+    rows = parsed_rows(plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel)
     try:
-        rows = parsed_rows(plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel)
         for line, item in rows:
             last_line = line
             if isinstance(item, RowErrorOut):
@@ -238,6 +238,9 @@ def _run_file(
         _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, touched)
         _finish(workspace_id, run_id, touched, interrupted_ids, resume_after)
     except BaseException as exc:
+        # Stop the parser process now, not when the traceback lets go of the generator.
+        with suppress(Exception):
+            rows.close()
         if touched:
             # Best effort: leave exact stats for what the committed batches wrote.
             # The original error is the one to report.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,41 @@ def test_parser_process_failure_is_reported(env: Settings, tmp_path: Path) -> No
         list(pipeline.parsed_rows(plan, "Asia/Shanghai", 0, secret_key="k" * 32, parallel=True))
     with session_scope() as s:
         assert s.scalar(select(Order.id)) is None
+
+
+WRITER = """
+import multiprocessing, os, signal, sys
+from pathlib import Path
+from siyu.orders import pipeline
+from siyu.orders.service import plan_file
+plan = plan_file(Path(sys.argv[1]))
+rows = pipeline.parsed_rows(plan, "Asia/Shanghai", 0, secret_key="k" * 32, parallel=True)
+next(rows)
+print(multiprocessing.active_children()[0].pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_parser_process_does_not_outlive_a_killed_writer(env: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("order_id,paid_at,amount,buyer_id\n")
+        fh.writelines(f"o{i},2024-01-01,5,u{i % 50}\n" for i in range(30_000))
+    proc = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    child = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the parser process is still running after its writer was killed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.split(") ")[1][0] != "Z"  # a zombie has exited
