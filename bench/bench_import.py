@@ -11,7 +11,8 @@ Each contender runs in a child process of its own, so its peak RSS
 
 - siyu: ``siyu.orders.service.import_orders`` — header detection, cell cleaning, money
   and date parsing, OneID (phone HMAC + Taobao member names), orders, customers and
-  maintained stats, committed per batch.
+  maintained stats, committed per batch. Large files are parsed in a second process
+  (``siyu.orders.pipeline``): siyu's CPU seconds and peak RSS are both processes'.
 - floor A: pandas ``read_csv`` (GBK, all text) + ``sqlite3.executemany`` into one raw
   table in the same SQLite settings: no parsing, no identities, no stats — the cost of
   moving the bytes into SQLite from Python.
@@ -232,6 +233,11 @@ def run(
     return results
 
 
+def _rss_mb(x: dict[str, Any]) -> float:
+    """Peak RSS in MB; siyu's writer and parser processes summed (an upper bound)."""
+    return float(x["rss_kb"] + x.get("parser_rss_kb", 0)) / 1024
+
+
 def report(r: dict[str, Any]) -> str:
     """A Markdown table for bench/RESULTS.md."""
     n = r["orders"]
@@ -256,11 +262,11 @@ def report(r: dict[str, Any]) -> str:
             rate, cpu_rate = done / x["seconds"], done / x["cpu_seconds"]
             lines.append(
                 f"| {label} | {x['seconds']:.1f} | {rate:,.0f} | {x['cpu_seconds']:.1f} | {cpu_rate:,.0f} "
-                f"| {x['rss_kb'] / 1024:.0f} |"
+                f"| {_rss_mb(x):.0f} |"
             )
     s = r["siyu"]
     rate = s["orders"] / s["seconds"]
-    verdict = "meets" if rate >= TARGET_ORDERS_PER_S and s["rss_kb"] / 1024 < TARGET_RSS_MB else "misses"
+    verdict = "meets" if rate >= TARGET_ORDERS_PER_S and _rss_mb(s) < TARGET_RSS_MB else "misses"
     lines.append("")
     if s.get("timed_out"):
         lines.append(
@@ -269,8 +275,14 @@ def report(r: dict[str, Any]) -> str:
         )
     lines.append(
         f"Target ≥ {TARGET_ORDERS_PER_S:,} orders/s and peak RSS < {TARGET_RSS_MB} MB: siyu {verdict} it "
-        f"({rate:,.0f} orders/s, {s['rss_kb'] / 1024:.0f} MB)."
+        f"({rate:,.0f} orders/s, {_rss_mb(s):.0f} MB)."
     )
+    if s.get("parser_rss_kb"):
+        lines.append(
+            f"siyu's CPU and RSS are its two processes together: writer {s['writer_cpu_seconds']:.1f} CPU s "
+            f"and {s['rss_kb'] / 1024:.0f} MB, parser {s['parser_cpu_seconds']:.1f} CPU s and "
+            f"{s['parser_rss_kb'] / 1024:.0f} MB (peak RSS summed: an upper bound)."
+        )
     return "\n".join(lines)
 
 
