@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from siyu.kit import changes
 from siyu.kit.timeutil import utcnow, zone
 from siyu.kit.types import UTCDateTime
 from siyu.models import Workspace
@@ -207,14 +208,17 @@ def _places_sql(dialect: str) -> str:
         "s.first_paid_at IS NOT NULL AND "
         "(customers.first_seen_at IS NULL OR s.first_paid_at < customers.first_seen_at)"
     )
+    # Written as WITH … UPDATE: the touched ids are a CTE (the audience change journal
+    # is told exactly which customers changed, see refresh_stats).
     return f"""
+WITH touched(cid) AS ({touched})
 UPDATE customers SET
   province = CASE WHEN {has_place} THEN s.province ELSE customers.province END,
   city = CASE WHEN {has_place} THEN s.city ELSE customers.city END,
   first_seen_at = CASE WHEN {earlier} THEN s.first_paid_at ELSE customers.first_seen_at END,
   updated_at = :now
 FROM customer_stats s
-WHERE s.customer_id = customers.id AND customers.id IN ({touched})
+WHERE s.customer_id = customers.id AND customers.id IN (SELECT cid FROM touched)
   AND (({has_place} AND (customers.province {differs} s.province OR customers.city {differs} s.city))
        OR ({earlier}))
 """  # noqa: S608
@@ -244,6 +248,9 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     typed = [bindparam("now", type_=UTCDateTime)]
     session.execute(text(sql).bindparams(*typed), params)
     session.execute(text(_places_sql(dialect)).bindparams(*typed), params)
+    # Set-based statements name no customer ids the journal's hooks could read: note the
+    # ones whose stats and profile may have changed, exactly.
+    changes.note(session, workspace_id, ids)
     return len(ids)
 
 

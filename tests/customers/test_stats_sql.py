@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers.stats import _transitions, refresh_stats
+from siyu.kit import changes
 from siyu.models import Customer, CustomerStats, Order, OrderItem, Workspace
 
 
@@ -101,6 +102,8 @@ def test_counters_places_and_first_last_orders(session: Session, workspace_id: i
            shop="B店", province="广东省", city="深圳市")  # fmt: skip
     _order(session, workspace_id, c.id, 4, None, status="pending", ordered_at=t + timedelta(days=10))
     refresh_stats(session, workspace_id=workspace_id, customer_ids=[c.id, c.id])
+    # The audience change journal is told which customers changed.
+    assert changes.pending(session)
     session.expire_all()
     st = session.get(CustomerStats, c.id)
     assert st is not None
