@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from siyu.config import get_settings
@@ -28,7 +29,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a plain-words error to stderr and exit (2 = bad input)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # Escaped: file names and cell values may hold "[...]"; soft wrap: no line breaks
+    # inserted into the message, so it stays greppable whatever the terminal width.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.customers.bulk import bulk_insert, bulk_update
+from siyu.customers.bulk import bulk_insert
 from siyu.models import (
     Customer,
     CustomerIdentity,
@@ -20,7 +19,6 @@ from siyu.models import (
     Follow,
     GroupMember,
     Order,
-    OrderItem,
     Staff,
     Tag,
 )
@@ -165,46 +163,6 @@ def move_customer_rows(
     return moved
 
 
-def orders_for_stats(session: Session, customer_ids: Sequence[int]) -> list[Any]:
-    """The order columns stats are computed from, for these customers."""
-    rows: list[Any] = []
-    cols = (
-        Order.id,
-        Order.customer_id,
-        Order.status,
-        Order.ordered_at,
-        Order.paid_at,
-        Order.paid_fen,
-        Order.refunded_fen,
-        Order.cost_fen,
-        Order.item_count,
-        Order.platform,
-        Order.shop,
-        Order.province,
-        Order.city,
-        Order.title,
-    )
-    if session.connection().dialect.name == "sqlite":
-        # The hot read of every import batch: driver rows fetched in one call, the two
-        # datetimes parsed from SQLAlchemy's storage format (UTC, no offset) with the
-        # offset appended in SQL, instead of through the column type.
-        names = ", ".join(
-            f"{c.key} || '+00:00'" if c.key in ("ordered_at", "paid_at") else c.key for c in cols
-        )
-        parse = datetime.fromisoformat
-        for part in chunks(customer_ids):
-            marks = ", ".join("?" * len(part))
-            sql = f"SELECT {names} FROM orders WHERE customer_id IN ({marks})"  # noqa: S608 - fixed names
-            rows.extend(
-                (a, b, c, d and parse(d), e and parse(e), *rest)
-                for a, b, c, d, e, *rest in _driver_rows(session, sql, part)
-            )
-        return rows
-    for part in chunks(customer_ids):
-        rows.extend(session.execute(select(*cols).where(Order.customer_id.in_(part))).all())
-    return rows
-
-
 def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     """All rows of a query run on the session's own DB-API connection (same transaction).
 
@@ -247,69 +205,6 @@ def sqlite_in_rows(
             _driver_rows(session, f"{select_sql} WHERE {cond}{column} IN ({marks})", (*params, *part))
         )
     return rows
-
-
-def items_for_stats(session: Session, order_ids: Sequence[int]) -> list[Any]:
-    rows: list[Any] = []
-    cols = (
-        OrderItem.order_id,
-        OrderItem.title,
-        OrderItem.category,
-        OrderItem.quantity,
-        OrderItem.amount_fen,
-        OrderItem.refunded_fen,
-    )
-    if session.connection().dialect.name == "sqlite":
-        names = ", ".join(c.key for c in cols)
-        for part in chunks(order_ids):
-            marks = ", ".join("?" * len(part))
-            sql = f"SELECT {names} FROM order_items WHERE order_id IN ({marks})"  # noqa: S608 - fixed names
-            rows.extend(_driver_rows(session, sql, part))
-        return rows
-    for part in chunks(order_ids):
-        rows.extend(session.execute(select(*cols).where(OrderItem.order_id.in_(part))).all())
-    return rows
-
-
-def customers_places(session: Session, customer_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-    """id → (province, city, first_seen_at) for these customers."""
-    fast = sqlite_in_rows(
-        session, "SELECT id, province, city, first_seen_at || '+00:00' FROM customers", "id", customer_ids
-    )
-    if fast is not None:
-        parse = datetime.fromisoformat
-        return {cid: (prov, city, seen and parse(seen)) for cid, prov, city, seen in fast}
-    out: dict[int, tuple[Any, ...]] = {}
-    for part in chunks(customer_ids):
-        for cid, prov, city, seen in session.execute(
-            select(Customer.id, Customer.province, Customer.city, Customer.first_seen_at).where(
-                Customer.id.in_(part)
-            )
-        ):
-            out[cid] = (prov, city, seen)
-    return out
-
-
-def existing_stats_ids(session: Session, customer_ids: Sequence[int]) -> set[int]:
-    fast = sqlite_in_rows(session, "SELECT customer_id FROM customer_stats", "customer_id", customer_ids)
-    if fast is not None:
-        return {r[0] for r in fast}
-    found: set[int] = set()
-    for part in chunks(customer_ids):
-        found.update(
-            session.scalars(select(CustomerStats.customer_id).where(CustomerStats.customer_id.in_(part)))
-        )
-    return found
-
-
-def write_stats(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
-    bulk_insert(session, CustomerStats, inserts)
-    bulk_update(session, CustomerStats, updates, pk="customer_id")
-
-
-def update_customers(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Bulk update of customers by primary key (each dict carries ``id``)."""
-    bulk_update(session, Customer, rows)
 
 
 def list_customers(session: Session, *, workspace_id: int, limit: int, offset: int) -> list[Any]:
@@ -462,9 +357,7 @@ def orders_query(*, workspace_id: int, customer_id: int) -> Select[Order]:
     )
 
 
-def timeline_query(
-    *, workspace_id: int, customer_id: int, kind_prefix: str | None = None
-) -> Select[Event]:
+def timeline_query(*, workspace_id: int, customer_id: int, kind_prefix: str | None = None) -> Select[Event]:
     """The customer's events, newest first; only kinds starting with ``kind_prefix`` if given."""
     stmt = select(Event).where(Event.workspace_id == workspace_id, Event.customer_id == customer_id)
     if kind_prefix:

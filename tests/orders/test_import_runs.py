@@ -367,3 +367,9 @@ def test_a_customer_merged_in_a_later_batch_keeps_no_stats(
         select(CustomerStats.customer_id, CustomerStats.orders_count, CustomerStats.net_fen)
     )
     assert [tuple(r) for r in rows] == [(live[0], 3, 6000)]
+
+
+def test_error_names_the_file_whole_and_literally(cli: CliRun, tmp_path: Path) -> None:
+    # A long name with brackets: not wrapped onto two lines, not read as console markup.
+    name = "[订单]" + "x" * 120 + ".csv"
+    assert name in cli("import", "orders", tmp_path / name, expect=2).stderr
