@@ -28,6 +28,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "wrk is missing: the callback benchmark falls back to a much slower Python load generator"
 	$(BIN)/python -m pytest -q -m bench bench/ -p no:randomly -o addopts="" -s
 
 clean:
