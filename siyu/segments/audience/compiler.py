@@ -106,18 +106,7 @@ def compile_expr(
     ``segment:`` term leading back to it is refused before it is saved.
     """
     tree = parse(expr) if isinstance(expr, str) else expr
-    ws = session.get(Workspace, workspace_id)
-    tz = ws.timezone if ws is not None else "Asia/Shanghai"
-    ctx = _Ctx(
-        session=session,
-        workspace_id=workspace_id,
-        tz=tz,
-        today=local_day(now or utcnow(), tz),
-        dialect=session.get_bind().dialect.name,
-    )
-    if saving_as:
-        ctx.expanding.add(saving_as)
-    _prefetch_tags(tree, ctx)
+    ctx = context(session, workspace_id=workspace_id, tree=tree, now=now, saving_as=saving_as)
     driver = _choose_driver(tree, ctx) if ctx.dialect == "sqlite" else None
     query = select(Customer.id).where(
         Customer.workspace_id == workspace_id,
@@ -130,6 +119,28 @@ def compile_expr(
     for rel in merged.values():
         query = query.join(rel.col.table, rel.col == Customer.id).where(*rel.conds)
     return Compiled(query.where(*parts), ctx.warnings)
+
+
+def context(
+    session: Session, *, workspace_id: int, tree: Expr, now: datetime | None, saving_as: str | None
+) -> _Ctx:
+    """What evaluating ``tree`` needs (zone, today, dialect), its tag names looked up once.
+
+    Shared by this compiler and the audience index, so both see the same day and names.
+    """
+    ws = session.get(Workspace, workspace_id)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    ctx = _Ctx(
+        session=session,
+        workspace_id=workspace_id,
+        tz=tz,
+        today=local_day(now or utcnow(), tz),
+        dialect=session.get_bind().dialect.name,
+    )
+    if saving_as:
+        ctx.expanding.add(saving_as)
+    _prefetch_tags(tree, ctx)
+    return ctx
 
 
 def customer_ids_query(

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 from siyu.kit import changes
 from siyu.kit.errors import Invalid
 from siyu.kit.money import yuan_to_fen
-from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Customer, Group, Segment, Staff, Tag, Workspace
+from siyu.kit.timeutil import day_start_utc
+from siyu.models import Customer, Group, Segment, Staff, Tag
 from siyu.segments.audience import journal
 from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
 from siyu.segments.audience.columns import NULL_TIME, Columns, Mask, build, epoch_us, reload
@@ -46,9 +46,9 @@ from siyu.segments.audience.compiler import (
     PROVINCE_SUFFIXES,
     _check_channel,
     _Ctx,
-    _prefetch_tags,
     _resolve,
     _unknown,
+    context,
     place_variants,
 )
 from siyu.segments.audience.parser import parse
@@ -209,18 +209,7 @@ def evaluate(
     saving_as: str | None = None,
 ) -> Evaluation:
     """The live customers matching ``tree``, as a mask over slots."""
-    ws = session.get(Workspace, workspace_id)
-    tz = ws.timezone if ws is not None else "Asia/Shanghai"
-    ctx = _Ctx(
-        session=session,
-        workspace_id=workspace_id,
-        tz=tz,
-        today=local_day(now or utcnow(), tz),
-        dialect=session.get_bind().dialect.name,
-    )
-    if saving_as:
-        ctx.expanding.add(saving_as)
-    _prefetch_tags(tree, ctx)
+    ctx = context(session, workspace_id=workspace_id, tree=tree, now=now, saving_as=saving_as)
     mask = _eval(tree, ctx, cols) & cols.live
     return Evaluation(mask, ctx.warnings)
 
