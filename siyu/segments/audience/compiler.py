@@ -342,18 +342,27 @@ def _build_spec(term: Term, ctx: _Ctx) -> _Rel | ColumnElement[bool]:
     raise AssertionError(f"unhandled field {f}")  # make_term admits only the fields above
 
 
-def _segment_pred(ctx: _Ctx, name: str) -> ColumnElement[bool]:
-    """``segment:NAME``: the saved segment's expression, expanded in place (live, not a snapshot)."""
+def saved_expression(ctx: _Ctx, name: str) -> str | None:
+    """The text of saved segment ``name`` (None, with a warning, when there is none).
+
+    Refuses a segment that refers to itself; shared by this compiler and the index.
+    """
     if name in ctx.expanding:
         raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
     text = ctx.session.scalar(
         select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
     )
+    if text is None and ("segment", name) not in ctx.seen:
+        ctx.seen.add(("segment", name))
+        known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
+        ctx.warnings.append(_unknown("saved segment", name, list(known)))
+    return text
+
+
+def _segment_pred(ctx: _Ctx, name: str) -> ColumnElement[bool]:
+    """``segment:NAME``: the saved segment's expression, expanded in place (live, not a snapshot)."""
+    text = saved_expression(ctx, name)
     if text is None:
-        if ("segment", name) not in ctx.seen:
-            ctx.seen.add(("segment", name))
-            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
-            ctx.warnings.append(_unknown("saved segment", name, list(known)))
         return false()
     ctx.expanding.add(name)
     try:
@@ -367,34 +376,29 @@ def _in_ids(col: Any, ids: list[int]) -> ColumnElement[bool]:
     return cond
 
 
+def day_window(op: str, n: int) -> tuple[int | None, int | None]:
+    """``days OP n`` as (``days <= a``, ``days >= b``); None where that side is open."""
+    return {"<=": (n, None), "<": (n - 1, None), ">=": (None, n), ">": (None, n + 1)}.get(op, (n, n))
+
+
+def day_start(ctx: _Ctx, days_ago: int) -> datetime | None:
+    """Midnight (workspace zone) of the day ``days_ago`` before today; None = before time."""
+    if days_ago > MAX_DAYS:
+        return None
+    return day_start_utc(ctx.today - timedelta(days=days_ago), ctx.tz)
+
+
 def _days_cond(col: Any, op: str, n: int, ctx: _Ctx) -> ColumnElement[bool]:
     """``(today - local day of col) OP n`` as a range on the UTC column (index-friendly)."""
-
-    def start_of(days_ago: int) -> datetime | None:
-        # Midnight (workspace zone) of the day ``days_ago`` before today; None = before time.
-        if days_ago > MAX_DAYS:
-            return None
-        return day_start_utc(ctx.today - timedelta(days=days_ago), ctx.tz)
-
-    def at_least(k: int) -> ColumnElement[bool]:  # days <= k  <=>  paid on/after today-k
-        bound = start_of(k)
-        cond: ColumnElement[bool] = col.is_not(None) if bound is None else col >= bound
-        return cond
-
-    def at_most_ago(k: int) -> ColumnElement[bool]:  # days >= k  <=>  paid before today-k+1
-        bound = start_of(k - 1)
-        cond: ColumnElement[bool] = false() if bound is None else col < bound
-        return cond
-
-    if op == "<=":
-        return at_least(n)
-    if op == "<":
-        return at_least(n - 1)
-    if op == ">=":
-        return at_most_ago(n)
-    if op == ">":
-        return at_most_ago(n + 1)
-    return and_(at_least(n), at_most_ago(n))
+    at_most, at_least = day_window(op, n)
+    conds: list[ColumnElement[bool]] = []
+    if at_most is not None:  # days <= k  <=>  paid on/after today-k
+        bound = day_start(ctx, at_most)
+        conds.append(col.is_not(None) if bound is None else col >= bound)
+    if at_least is not None:  # days >= k  <=>  paid before today-k+1
+        bound = day_start(ctx, at_least - 1)
+        conds.append(false() if bound is None else col < bound)
+    return and_(*conds)
 
 
 def _has_key(ctx: _Ctx, f: str, key: str) -> ColumnElement[bool]:

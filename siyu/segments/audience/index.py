@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -32,24 +32,23 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.kit import changes
-from siyu.kit.errors import Invalid
 from siyu.kit.money import yuan_to_fen
-from siyu.kit.timeutil import day_start_utc
-from siyu.models import Customer, Group, Segment, Staff, Tag
+from siyu.models import Customer, Group, Staff, Tag
 from siyu.segments.audience import journal
 from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
 from siyu.segments.audience.columns import NULL_TIME, Columns, Mask, build, epoch_us, reload
 from siyu.segments.audience.compiler import (
     _CMP,
     CITY_SUFFIXES,
-    MAX_DAYS,
     PROVINCE_SUFFIXES,
     _check_channel,
     _Ctx,
     _resolve,
-    _unknown,
     context,
+    day_start,
+    day_window,
     place_variants,
+    saved_expression,
 )
 from siyu.segments.audience.parser import parse
 
@@ -287,46 +286,23 @@ def _known(cols: Columns, values: list[str]) -> list[int]:
 
 
 def _days(col: np.ndarray[Any, np.dtype[np.int64]], op: str, n: int, ctx: _Ctx) -> Mask:
-    """``(today - local day of col) OP n``, as the compiler's ``_days_cond`` bounds."""
-    has = col != NULL_TIME
-
-    def start_of(days_ago: int) -> int | None:
-        if days_ago > MAX_DAYS:
-            return None
-        day: date = ctx.today - timedelta(days=days_ago)
-        return epoch_us(day_start_utc(day, ctx.tz))
-
-    def at_least(k: int) -> Mask:  # paid on/after today-k
-        bound = start_of(k)
-        return has if bound is None else col >= bound
-
-    def at_most_ago(k: int) -> Mask:  # paid before today-k+1
-        bound = start_of(k - 1)
-        return np.zeros(len(col), dtype=bool) if bound is None else has & (col < bound)
-
-    if op == "<=":
-        return at_least(n)
-    if op == "<":
-        return at_least(n - 1)
-    if op == ">=":
-        return at_most_ago(n)
-    if op == ">":
-        return at_most_ago(n + 1)
-    return at_least(n) & at_most_ago(n)
+    """``(today - local day of col) OP n``, with the compiler's ``day_window`` bounds."""
+    at_most, at_least = day_window(op, n)
+    mask: Mask = col != NULL_TIME
+    if at_most is not None:  # paid on/after today-k
+        bound = day_start(ctx, at_most)
+        if bound is not None:
+            mask &= col >= epoch_us(bound)
+    if at_least is not None:  # paid before today-k+1
+        bound = day_start(ctx, at_least - 1)
+        mask = np.zeros(len(col), dtype=bool) if bound is None else mask & (col < epoch_us(bound))
+    return mask
 
 
 def _segment(ctx: _Ctx, cols: Columns, name: str) -> Mask:
     """``segment:NAME``: the saved expression, expanded live (as the compiler does)."""
-    if name in ctx.expanding:
-        raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
-    text = ctx.session.scalar(
-        select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
-    )
+    text = saved_expression(ctx, name)
     if text is None:
-        if ("segment", name) not in ctx.seen:
-            ctx.seen.add(("segment", name))
-            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
-            ctx.warnings.append(_unknown("saved segment", name, list(known)))
         return _none(cols)
     ctx.expanding.add(name)
     try:
