@@ -55,6 +55,12 @@ _STAT_FIELDS = (
 
 _PAID = "o.paid_at IS NOT NULL AND o.status <> 'pending'"
 _EFFECTIVE = f"{_PAID} AND o.status NOT IN ('closed', 'refunded') AND o.refunded_fen < o.paid_fen"
+# The upsert's target columns, in the order both dialects' SELECT lists produce them.
+_INSERT_STATS = """INSERT INTO customer_stats (
+  customer_id, workspace_id, orders_count, paid_orders_count, effective_orders_count, paid_fen,
+  refunded_fen, net_fen, cost_fen, items_count, first_paid_at, last_paid_at, first_order_id,
+  last_order_id, purchase_days, categories, products, platforms, shops, province, city, updated_at
+)"""
 _PLACED = "o.province IS NOT NULL AND o.province <> '' AND coalesce(o.paid_at, o.ordered_at) IS NOT NULL"
 # A line item counts unless it was refunded in full.
 _ITEM_KEPT = "NOT (i.amount_fen > 0 AND i.refunded_fen >= i.amount_fen)"
@@ -128,11 +134,7 @@ a AS (
   FROM touched t LEFT JOIN orders o ON o.customer_id = t.cid
   GROUP BY t.cid
 )
-INSERT INTO customer_stats (
-  customer_id, workspace_id, orders_count, paid_orders_count, effective_orders_count, paid_fen,
-  refunded_fen, net_fen, cost_fen, items_count, first_paid_at, last_paid_at, first_order_id,
-  last_order_id, purchase_days, categories, products, platforms, shops, province, city, updated_at
-)
+{_INSERT_STATS}
 SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count, a.paid_fen,
   a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
   substr(a.first_key, 1, 26), substr(a.last_key, 1, 26),
@@ -175,11 +177,7 @@ a AS (
   FROM touched t LEFT JOIN orders o ON o.customer_id = t.cid
   GROUP BY t.cid
 )
-INSERT INTO customer_stats (
-  customer_id, workspace_id, orders_count, paid_orders_count, effective_orders_count, paid_fen,
-  refunded_fen, net_fen, cost_fen, items_count, first_paid_at, last_paid_at, first_order_id,
-  last_order_id, purchase_days, categories, products, platforms, shops, province, city, updated_at
-)
+{_INSERT_STATS}
 SELECT a.cid, :ws, a.orders_count, a.paid_orders_count, a.effective_orders_count, a.paid_fen,
   a.refunded_fen, a.paid_fen - a.refunded_fen, a.cost_fen, a.items_count,
   a.first_paid_at, a.last_paid_at, a.first_order_id, a.last_order_id,
