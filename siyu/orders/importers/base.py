@@ -229,3 +229,12 @@ def buyer_key(value: str | None) -> str | None:
     if not value or "*" in value or "＊" in value:
         return None
     return value[:128]
+
+
+def buyer_identities(phone: str | None, buyer: str | None, platform: str) -> list[IdentityInput]:
+    """The OneID keys of a marketplace row: the phone, then the buyer id unless masked."""
+    ids = [IdentityInput("phone", phone)] if phone else []
+    key = buyer_key(buyer)
+    if key:
+        ids.append(IdentityInput("buyer_id", key, platform))
+    return ids

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from siyu.customers.schemas import IdentityInput
 from siyu.orders.importers.base import (
     Columns,
     Format,
     ItemRecord,
     OrderRecord,
     RowProblem,
-    buyer_key,
+    buyer_identities,
     map_status,
     settle_money,
 )
@@ -88,12 +87,7 @@ class JdOrders(Format):
         f["buyer_id"] = buyer
         phone, masked = parse_phone(cols.raw(row, "phone"))
         f["phone_masked"] = masked
-        ids = []
-        if phone:
-            ids.append(IdentityInput("phone", phone))
-        key = buyer_key(buyer)
-        if key:
-            ids.append(IdentityInput("buyer_id", key, "jd"))
+        ids = buyer_identities(phone, buyer, "jd")
         items = []
         title = cols.text(row, "title", 300)
         if title:

@@ -6,14 +6,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from siyu.customers.schemas import IdentityInput
 from siyu.orders.importers.base import (
     Columns,
     Format,
     ItemRecord,
     OrderRecord,
     RowProblem,
-    buyer_key,
+    buyer_identities,
     map_status,
     settle_money,
 )
@@ -96,12 +95,7 @@ class TaobaoOrders(Format):
         if phone is None and masked is None:
             phone, masked = parse_phone(cols.raw(row, "tel"))
         f["phone_masked"] = masked
-        ids = []
-        if phone:
-            ids.append(IdentityInput("phone", phone))
-        key = buyer_key(buyer)
-        if key:
-            ids.append(IdentityInput("buyer_id", key, "taobao"))
+        ids = buyer_identities(phone, buyer, "taobao")
         return OrderRecord(line, self.platform, external_id, f, identities=ids)
 
     def row_parser(self, cols: Columns, tz: str) -> Callable[[list[str], int], OrderRecord]:
@@ -156,12 +150,7 @@ class TaobaoOrders(Format):
             if phone is None and masked is None:
                 phone, masked = parse_phone(cells[i_tel])
             f["phone_masked"] = masked
-            ids = []
-            if phone:
-                ids.append(IdentityInput("phone", phone))
-            key = buyer_key(buyer)
-            if key:
-                ids.append(IdentityInput("buyer_id", key, "taobao"))
+            ids = buyer_identities(phone, buyer, "taobao")
             return OrderRecord(line, platform, external_id, f, identities=ids)
 
         return parse
