@@ -16,6 +16,11 @@ Each contender runs in a child process of its own, so its peak RSS
 - floor A: pandas ``read_csv`` (GBK, all text) + ``sqlite3.executemany`` into one raw
   table in the same SQLite settings: no parsing, no identities, no stats — the cost of
   moving the bytes into SQLite from Python.
+- storage floor: the rows siyu's import stored (customers, identities, orders, events,
+  stats…) copied by SQLite itself (``INSERT … SELECT`` from the attached siyu database,
+  10,000 rows per transaction, the import connection's pragmas) into a fresh database
+  with siyu's schema: no Python per row, no parsing, no OneID logic. No importer that
+  writes siyu's schema into SQLite on this machine can be faster than this.
 - floor B: DuckDB ``read_csv`` into a DuckDB table. DuckDB cannot read GBK without
   its ``encodings`` extension (downloaded from the internet), so the file is first
   transcoded to UTF-8; that time is included.
@@ -94,6 +99,39 @@ for chunk in pd.read_csv(path, encoding="gbk", dtype=str, keep_default_na=False,
 dt, cpu = time.perf_counter() - t, time.process_time() - c
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rows": rows, "rss_kb": rss}))
+"""
+
+STORAGE_CHILD = """
+import json, resource, sqlite3, sys, time
+from siyu.kit.db import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES
+from siyu.kit.migrate import upgrade
+from siyu.models import Base
+src, db = sys.argv[1], sys.argv[2]
+upgrade(f"sqlite:///{db}")
+conn = sqlite3.connect(db, isolation_level=None)
+for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
+               f"cache_size=-{BULK_CACHE_KIB}", f"wal_autocheckpoint={BULK_CHECKPOINT_PAGES}"):
+    conn.execute(f"PRAGMA {pragma}")
+conn.execute("ATTACH ? AS src", (src,))
+copied = {}
+t, c = time.perf_counter(), time.process_time()
+for table in Base.metadata.sorted_tables:
+    name = table.name
+    if conn.execute(f"SELECT 1 FROM main.{name} LIMIT 1").fetchone():
+        continue  # seeded by the migrations (none of the import's rows)
+    top = conn.execute(f"SELECT max(rowid) FROM src.{name}").fetchone()[0]
+    if not top:
+        continue
+    cols = ", ".join(f'"{col.name}"' for col in table.columns)
+    for lo in range(0, top, 10_000):
+        conn.execute("BEGIN")
+        conn.execute(f"INSERT INTO main.{name} ({cols}) SELECT {cols} FROM src.{name} "
+                     "WHERE rowid > ? AND rowid <= ?", (lo, lo + 10_000))
+        conn.execute("COMMIT")
+    copied[name] = conn.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0]
+dt, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "tables": copied, "orders": copied.get("orders", 0),
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 DUCKDB_CHILD = """
@@ -218,6 +256,11 @@ def run(
         siyu.update(_check_siyu_db(db, g))
     results["siyu"] = siyu
     print(f"siyu: {siyu}", flush=True)
+    if peers and not siyu.get("timed_out"):
+        floor_db = _fresh(OUT / f"bench_import_storage_{tag}.db")
+        results["storage"] = _child(STORAGE_CHILD, str(db), str(floor_db), env=env)
+        print(f"storage floor: {results['storage']}", flush=True)
+        _fresh(floor_db)
     if peers:
         pandas_db = _fresh(OUT / f"bench_import_pandas_{tag}.db")
         results["pandas_sqlite"] = _child(PANDAS_CHILD, str(g.path), str(pandas_db))
@@ -252,6 +295,7 @@ def report(r: dict[str, Any]) -> str:
     ]
     names = {
         "siyu": "siyu import (OneID + stats)",
+        "storage": "storage floor: siyu's stored rows copied by SQLite",
         "pandas_sqlite": "pandas + sqlite3 executemany (raw rows)",
         "duckdb": "DuckDB read_csv (incl. GBK→UTF-8)",
     }
