@@ -37,3 +37,19 @@ def test_healthz(env: Settings) -> None:
         resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.json()["status"] == "ok"
+
+
+def test_every_workspace_table_is_indexed_by_workspace_once(env: Settings) -> None:
+    """Each table is reachable by workspace through an index (deleting a brand cascades
+    through it), and none keeps a single-column workspace index that a composite index
+    or unique key leading with ``workspace_id`` already covers: it would only slow writes."""
+    insp = inspect(get_engine())
+    for table in Base.metadata.sorted_tables:
+        if "workspace_id" not in table.c or not table.c.workspace_id.foreign_keys:
+            continue  # journals and queues that only note a workspace
+        keys = [ix["column_names"] for ix in insp.get_indexes(table.name)]
+        keys += [uq["column_names"] for uq in insp.get_unique_constraints(table.name)]
+        leading = [k for k in keys if k and k[0] == "workspace_id"]
+        assert leading, f"{table.name}: no index leads with workspace_id"
+        if any(len(k) > 1 for k in leading):
+            assert ["workspace_id"] not in leading, f"{table.name}: redundant workspace_id index"

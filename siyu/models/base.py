@@ -33,10 +33,15 @@ def fk(
     return mapped_column(BigIntPK, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
 
 
-def workspace_fk() -> Mapped[int]:
-    """Every business row carries the workspace (one brand) it belongs to."""
+def workspace_fk(*, index: bool = True) -> Mapped[int]:
+    """Every business row carries the workspace (one brand) it belongs to.
+
+    ``index=False`` where a composite index or unique constraint of the table already
+    leads with ``workspace_id``: a second, single-column index would serve no query and
+    cost every insert (``tests/test_migrations.py`` checks that each table has one).
+    """
     return mapped_column(
-        BigIntPK, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True
+        BigIntPK, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=index
     )
 
 

@@ -76,7 +76,7 @@ class CustomerIdentity(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "kind", "platform", "value_hash"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     customer_id: Mapped[int] = fk("customers.id")
     # phone | unionid | external_userid | buyer_id | openid
     kind: Mapped[str] = mapped_column(String(24), nullable=False)
@@ -103,7 +103,7 @@ class Follow(Base):
     )
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     staff_id: Mapped[int] = fk("staff.id")
     customer_id: Mapped[int] = fk("customers.id")
     external_userid: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -129,7 +129,7 @@ class TagGroup(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     wecom_group_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -142,7 +142,7 @@ class Tag(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "group_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     group_id: Mapped[int] = fk("tag_groups.id")
     name: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     wecom_tag_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -184,7 +184,7 @@ class CustomerStats(Base):
     customer_id: Mapped[int] = mapped_column(
         BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     orders_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     paid_orders_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # paid orders not fully refunded
@@ -223,7 +223,7 @@ class CustomerScore(Base):
     customer_id: Mapped[int] = mapped_column(
         BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     recency_days: Mapped[int | None] = mapped_column(Integer)
     r_score: Mapped[int | None] = mapped_column(Integer)
     f_score: Mapped[int | None] = mapped_column(Integer)

@@ -15,7 +15,7 @@ class Group(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "chat_id"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     chat_id: Mapped[str] = mapped_column(String(128), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     owner_staff_id: Mapped[int | None] = fk("staff.id", nullable=True, ondelete="SET NULL")

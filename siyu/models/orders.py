@@ -33,7 +33,7 @@ class Order(Base):
     )
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     customer_id: Mapped[int | None] = fk("customers.id", nullable=True, ondelete="SET NULL", index=False)
     # taobao | youzan | douyin | jd | <generic platform name>
     platform: Mapped[str] = mapped_column(String(32), nullable=False)

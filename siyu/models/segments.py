@@ -16,7 +16,7 @@ class Segment(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     expression: Mapped[str] = mapped_column(Text, nullable=False)
@@ -36,7 +36,7 @@ class AutoTagRule(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     expression: Mapped[str] = mapped_column(Text, nullable=False)
     add_tags: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)

@@ -22,7 +22,7 @@ class WeComCallback(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "dedup_key"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     dedup_key: Mapped[str] = mapped_column(String(128), nullable=False)
     msg_type: Mapped[str | None] = mapped_column(String(32))
     event: Mapped[str | None] = mapped_column(String(64))

@@ -32,7 +32,7 @@ class WeComApp(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False, default="contact")
     corp_id: Mapped[str] = mapped_column(String(64), nullable=False)
     agent_id: Mapped[str | None] = mapped_column(String(32))
@@ -52,7 +52,7 @@ class Staff(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "userid"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     userid: Mapped[str] = mapped_column(String(64), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     department: Mapped[str | None] = mapped_column(String(200))
@@ -71,7 +71,7 @@ class User(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = pk()
-    workspace_id: Mapped[int] = workspace_fk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16), nullable=False)

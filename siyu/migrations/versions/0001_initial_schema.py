@@ -94,9 +94,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
     )
-    with op.batch_alter_table('auto_tag_rules', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_auto_tag_rules_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('customers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -170,9 +167,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_segments_workspace_id_name'))
     )
-    with op.batch_alter_table('segments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_segments_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('staff',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -188,9 +182,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
     sa.UniqueConstraint('workspace_id', 'userid', name=op.f('uq_staff_workspace_id_userid'))
     )
-    with op.batch_alter_table('staff', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_staff_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('sync_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -220,7 +211,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tag_groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tag_groups_wecom_group_id'), ['wecom_group_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tag_groups_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('wecom_apps',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -239,9 +229,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wecom_apps')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_wecom_apps_workspace_id_name'))
     )
-    with op.batch_alter_table('wecom_apps', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_wecom_apps_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('wecom_callbacks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -262,7 +249,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wecom_callbacks_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_wecom_callbacks_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('customer_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -283,7 +269,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customer_identities_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('customer_scores',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -308,7 +293,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_scores'))
     )
     with op.batch_alter_table('customer_scores', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_scores_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customer_scores_workspace_id_rfm8', ['workspace_id', 'rfm8'], unique=False)
         batch_op.create_index('ix_customer_scores_workspace_id_rfm_segment', ['workspace_id', 'rfm_segment'], unique=False)
 
@@ -341,7 +325,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_stats'))
     )
     with op.batch_alter_table('customer_stats', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_stats_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customer_stats_workspace_id_last_paid_at', ['workspace_id', 'last_paid_at'], unique=False)
         batch_op.create_index('ix_customer_stats_workspace_id_net_fen', ['workspace_id', 'net_fen'], unique=False)
 
@@ -374,7 +357,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_follows_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('groups',
@@ -398,7 +380,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_groups_owner_staff_id'), ['owner_staff_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_groups_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('import_row_errors',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -458,7 +439,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index('ix_orders_customer_id_paid_at', ['customer_id', 'paid_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_orders_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_orders_workspace_id_paid_at', ['workspace_id', 'paid_at'], unique=False)
 
     op.create_table('staff_daily_stats',
@@ -500,7 +480,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tags_group_id'), ['group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tags_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_tags_wecom_tag_id'), ['wecom_tag_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tags_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -520,7 +499,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_staff_id'), ['staff_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_users_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('api_tokens',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -584,10 +562,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_customer_id_occurred_at', ['customer_id', 'occurred_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_group_id'), ['group_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('ix_events_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_events_group_id', ['group_id'], unique=False, sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
+        batch_op.create_index('ix_events_order_id', ['order_id'], unique=False, sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
+        batch_op.create_index('ix_events_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False, sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
         batch_op.create_index('ix_events_workspace_id_kind_occurred_at', ['workspace_id', 'kind', 'occurred_at'], unique=False)
 
     op.create_table('group_members',
@@ -662,10 +639,9 @@ def downgrade() -> None:
     op.drop_table('group_members')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_workspace_id_kind_occurred_at')
-        batch_op.drop_index(batch_op.f('ix_events_workspace_id'))
-        batch_op.drop_index('ix_events_staff_id_occurred_at')
-        batch_op.drop_index(batch_op.f('ix_events_order_id'))
-        batch_op.drop_index(batch_op.f('ix_events_group_id'))
+        batch_op.drop_index('ix_events_staff_id_occurred_at', sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
+        batch_op.drop_index('ix_events_order_id', sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
+        batch_op.drop_index('ix_events_group_id', sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
         batch_op.drop_index('ix_events_customer_id_occurred_at')
 
     op.drop_table('events')
@@ -680,12 +656,10 @@ def downgrade() -> None:
 
     op.drop_table('api_tokens')
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_users_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_users_staff_id'))
 
     op.drop_table('users')
     with op.batch_alter_table('tags', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tags_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_tags_wecom_tag_id'))
         batch_op.drop_index(batch_op.f('ix_tags_name'))
         batch_op.drop_index(batch_op.f('ix_tags_group_id'))
@@ -697,7 +671,6 @@ def downgrade() -> None:
     op.drop_table('staff_daily_stats')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_workspace_id_paid_at')
-        batch_op.drop_index(batch_op.f('ix_orders_workspace_id'))
         batch_op.drop_index('ix_orders_customer_id_paid_at')
 
     op.drop_table('orders')
@@ -707,13 +680,11 @@ def downgrade() -> None:
 
     op.drop_table('import_row_errors')
     with op.batch_alter_table('groups', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_groups_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_groups_owner_staff_id'))
 
     op.drop_table('groups')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
-        batch_op.drop_index(batch_op.f('ix_follows_workspace_id'))
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
@@ -724,31 +695,23 @@ def downgrade() -> None:
     with op.batch_alter_table('customer_stats', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_stats_workspace_id_net_fen')
         batch_op.drop_index('ix_customer_stats_workspace_id_last_paid_at')
-        batch_op.drop_index(batch_op.f('ix_customer_stats_workspace_id'))
 
     op.drop_table('customer_stats')
     with op.batch_alter_table('customer_scores', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_scores_workspace_id_rfm_segment')
         batch_op.drop_index('ix_customer_scores_workspace_id_rfm8')
-        batch_op.drop_index(batch_op.f('ix_customer_scores_workspace_id'))
 
     op.drop_table('customer_scores')
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customer_identities_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_wecom_callbacks_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_wecom_callbacks_status'))
 
     op.drop_table('wecom_callbacks')
-    with op.batch_alter_table('wecom_apps', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_wecom_apps_workspace_id'))
-
     op.drop_table('wecom_apps')
     with op.batch_alter_table('tag_groups', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tag_groups_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_tag_groups_wecom_group_id'))
 
     op.drop_table('tag_groups')
@@ -756,13 +719,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sync_runs_workspace_id'))
 
     op.drop_table('sync_runs')
-    with op.batch_alter_table('staff', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_staff_workspace_id'))
-
     op.drop_table('staff')
-    with op.batch_alter_table('segments', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_segments_workspace_id'))
-
     op.drop_table('segments')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))
@@ -777,9 +734,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_city'))
 
     op.drop_table('customers')
-    with op.batch_alter_table('auto_tag_rules', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_auto_tag_rules_workspace_id'))
-
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_workspace_id'))
