@@ -37,6 +37,19 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def worker_app() -> Any:
+    """The app one ``siyu serve --workers N`` process serves (a uvicorn factory).
+
+    Each worker process builds its own app from the same settings (environment and
+    ``.env``) and settles its own start-up heap; the migrations ran once, before.
+    """
+    from siyu.web.app import create_app
+
+    app = create_app()
+    settle_heap()
+    return app
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -45,6 +58,14 @@ def serve(
         bool,
         typer.Option(help="Log one line per request (uvicorn's access log; off saves CPU under load)."),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (one per core; 2 on a 2-core machine: "
+            "a process serves callbacks on one core at most).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API, the console, the WeCom callback endpoint and /healthz."""
     import uvicorn
@@ -57,17 +78,23 @@ def serve(
     settings = get_settings()
     if migrate:
         upgrade(settings.database_url)
-    console.print(f"siyu serving on [bold]http://{host}:{port}/[/] (API docs at /api/docs)")
+    more = f", {workers} processes" if workers > 1 else ""
+    console.print(f"siyu serving on [bold]http://{host}:{port}/[/] (API docs at /api/docs{more})")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": access_log,
+        **server_options(),
+    }
+    if workers > 1:
+        # uvicorn's supervisor: it binds the port, starts the processes (each imports
+        # siyu and builds its app) and restarts any that dies.
+        uvicorn.run("siyu.web.cli:worker_app", factory=True, workers=workers, **options)
+        return
     app = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=access_log,
-        **server_options(),
-    )
+    uvicorn.run(app, **options)
 
 
 def register(app: typer.Typer) -> None:

@@ -103,9 +103,16 @@ def _target(settings: Settings, slug: str | None) -> _Target:
     if hit is not None and hit.expires > now:
         return hit
     with _resolve_lock:
+        # Requests that queued here behind the one that resolved it take its answer: a
+        # burst of callbacks on a cold (or just expired) cache resolves once, not once
+        # per request, one after another.
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None and hit.expires > time.monotonic():
+            return hit
         target = _resolve(settings, slug, now)
-    with _cache_lock:
-        _cache[key] = target
+        with _cache_lock:
+            _cache[key] = target
     return target
 
 

@@ -14,6 +14,7 @@ import gc
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import siyu.wecom.crypto as crypto_module
 import siyu.wecom.endpoints as endpoints
 from siyu.config import Settings
 from siyu.kit.db import get_engine, session_scope
@@ -125,10 +127,14 @@ def test_bad_signature_is_the_same_403(pair: _Pair, session: Session) -> None:
     assert _count(session) == 0
 
 
-def test_stale_timestamp_is_the_same_403(pair: _Pair, session: Session) -> None:
-    body, params = crypto().build_post_body(
-        payload("add_external_contact"), timestamp=int(time.time()) - 7200
-    )
+def test_stale_timestamp_is_the_same_403(
+    pair: _Pair, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server clock is held still: the message names the skew in whole seconds, and
+    # the two requests must not straddle a second boundary.
+    now = float(int(time.time()))
+    monkeypatch.setattr(crypto_module, "time", SimpleNamespace(time=lambda: now))
+    body, params = crypto().build_post_body(payload("add_external_contact"), timestamp=int(now) - 7200)
     _same(*pair.both("/wecom/callback", params=params, content=body.encode()), 403, "bad_timestamp")
     assert _count(session) == 0
 
@@ -356,6 +362,36 @@ def test_writer_rows_are_stored_as_the_orm_stores_them(env: Settings, session: S
     assert raw.dedup_key != orm.dedup_key
 
 
+def test_a_batch_is_stored_whole_or_not_at_all(env: Settings, session: Session) -> None:
+    """One failing row fails its whole batch (none of its 200s go out, WeCom retries).
+
+    On PostgreSQL the batch is a single INSERT on an autocommit connection (committed by
+    the server before it answers); on SQLite an executemany in a transaction.
+    """
+    from sqlalchemy.orm import sessionmaker
+
+    with session_scope() as s:
+        ws = ensure_workspace(s, "whole").id
+    engine = get_engine(env)
+    writer = writer_module.InboxWriter(sessionmaker(bind=engine))
+    (xml_a, ev_a), (xml_b, ev_b) = _event(1), _event(2)
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    with pytest.raises(dbapi_error):  # no such workspace: a foreign-key violation
+        writer._store([(ws, xml_a, ev_a), (ws + 10**6, xml_b, ev_b)])
+    writer._drop_connection()
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(WeComCallback.workspace_id == ws)) == 0
+    writer._store([(ws, xml_a, ev_a), (ws, xml_b, ev_b)])
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(WeComCallback.workspace_id == ws)) == 2
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        driver = writer._conn.driver_connection
+        assert driver.autocommit
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 def test_writer_retries_a_batch_once_on_a_lost_connection(env: Settings, session: Session) -> None:
     from sqlalchemy.orm import sessionmaker
 
@@ -430,6 +466,29 @@ def test_serve_runs_on_uvloop_and_httptools_with_an_optional_access_log(
     assert first["access_log"] is True
     assert second["access_log"] is False
     assert web_cli.server_options(fast=False) == {"loop": "asyncio", "http": "h11"}
+
+
+def test_serve_with_workers_runs_uvicorns_supervisor_on_a_factory(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    import siyu.web.cli as web_cli
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(web_cli, "settle_heap", lambda: calls.append({"settled": True}))
+    cli("serve", "--no-migrate", "--workers", "2", "--no-access-log")
+    (call,) = calls  # the supervisor builds no app itself
+    assert call["app"] == "siyu.web.cli:worker_app"
+    assert call["factory"] is True
+    assert call["workers"] == 2
+    assert (call["loop"], call["http"], call["access_log"]) == ("uvloop", "httptools", False)
+    module, name = call["app"].split(":")
+    factory = getattr(__import__(module, fromlist=[name]), name)
+    assert isinstance(factory(), SiyuApp)  # what each worker process serves, heap settled
+    assert calls[-1] == {"settled": True}
+    cli("serve", "--no-migrate", "--workers", "0", expect=2)
 
 
 def test_settle_heap_freezes_the_start_up_heap() -> None:

@@ -100,7 +100,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(env: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_server(env: Settings, port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
     child_env = {
         **os.environ,
         "SIYU_DATABASE_URL": env.database_url,
@@ -112,12 +112,12 @@ def _start_server(env: Settings, port: int, log: Path) -> subprocess.Popen[bytes
         "SIYU_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "siyu.cli.main", "serve", "--port", str(port), "--no-migrate"],
+        [sys.executable, "-m", "siyu.cli.main", "serve", "--port", str(port), "--no-migrate", *options],
         env=child_env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -226,3 +226,44 @@ def test_ingest_only_web_leaves_processing_to_the_worker(
     assert _statuses(session) == {"pending": 2}
     assert '"processed": 2' in _process_cli("--json")
     assert session.scalar(select(func.count()).select_from(Follow)) == 1
+
+
+@pytest.mark.slow
+def test_two_server_processes_store_every_callback_once(
+    env: Settings, session: Session, tmp_path: Path
+) -> None:
+    """`siyu serve --workers 2`: two writers on one database, every 200 stored, repeats not."""
+    log = tmp_path / "serve.log"
+    port = _free_port()
+    proc = _start_server(env, port, log, "--workers", "2")
+    c = crypto()
+    bodies = [
+        payload("add_external_contact", create_time=T0 + i, external_userid=f"wmTWO{i:04d}")
+        for i in range(240)
+    ]
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def fire(worker: int) -> None:
+        # A client (connection) per thread: the kernel hands connections to both processes.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            sender = WeComSender(client, c)
+            for i in range(worker, len(bodies), 8):
+                codes = [sender.post(bodies[i]).status_code]
+                if i % 4 == 0:  # WeCom repeats some: the same content again
+                    codes.append(sender.post(bodies[i]).status_code)
+                with lock:
+                    statuses.extend(codes)
+
+    threads = [threading.Thread(target=fire, args=(w,)) for w in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert statuses == [200] * (240 + 60)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(WeComCallback)) == 240

@@ -213,7 +213,9 @@ class BatchInsert:
     values go through the columns' own bind processors (``UTCDateTime`` included), so
     rows are stored exactly as through the ORM; only SQLAlchemy's per-execution work
     (about half the writer's CPU per callback) is skipped. SQLite runs one executemany;
-    PostgreSQL one multi-row INSERT, one round trip for the whole batch.
+    PostgreSQL one multi-row INSERT, one round trip for the whole batch, written with
+    PostgreSQL's own ``$n`` placeholders for psycopg's ``RawCursor`` (``cursor()``), so
+    psycopg does not re-parse a query of up to 2,560 placeholders for every batch.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -231,12 +233,31 @@ class BatchInsert:
         if self.multi_row:  # PostgreSQL: one statement, one round trip for the batch
             self._head = sql[: sql.index(" VALUES ") + len(" VALUES ")]
             self._tail = conflict
-            self._group = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-            self._sql_for: dict[int, str] = {}
+            self._sql_for: dict[int, bytes] = {}
         else:  # SQLite: executemany of the one prepared statement
             if not compiled.positional or tuple(compiled.positiontup or ()) != _COLUMNS:
                 raise RuntimeError("unexpected compiled form of the inbox insert")  # pragma: no cover
             self._sql = sql[: sql.index(" ON CONFLICT ")] + conflict
+
+    def cursor(self, conn: Any) -> Any:
+        """A cursor for ``execute`` on a pooled DBAPI connection (a raw one on PostgreSQL)."""
+        if not self.multi_row:
+            return conn.cursor()
+        from psycopg import RawCursor
+
+        return RawCursor(conn.driver_connection)
+
+    def _multi_row_sql(self, rows: int) -> bytes:
+        sql = self._sql_for.get(rows)
+        if sql is None:
+            width = len(_COLUMNS)
+            groups = (
+                "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows)
+            )
+            sql = (self._head + ", ".join(groups) + self._tail).encode()
+            if len(self._sql_for) < 512:
+                self._sql_for[rows] = sql
+        return sql
 
     def _values(self, workspace_id: int, xml_text: str, ev: CallbackEvent, now: datetime) -> list[Any]:
         row = [
@@ -256,7 +277,7 @@ class BatchInsert:
         return row
 
     def execute(self, cursor: Any, items: Sequence[tuple[int, str, CallbackEvent]]) -> None:
-        """Insert ``(workspace_id, xml_text, event)`` items on ``cursor``. No commit."""
+        """Insert ``(workspace_id, xml_text, event)`` items on a ``cursor()``. No commit."""
         if not items:
             return
         now = datetime.now(UTC)
@@ -264,12 +285,7 @@ class BatchInsert:
         if not self.multi_row:
             cursor.executemany(self._sql, rows)
             return
-        sql = self._sql_for.get(len(rows))
-        if sql is None:
-            sql = self._head + ", ".join([self._group] * len(rows)) + self._tail
-            if len(self._sql_for) < 512:
-                self._sql_for[len(rows)] = sql
-        cursor.execute(sql, [v for row in rows for v in row])
+        cursor.execute(self._multi_row_sql(len(rows)), [v for row in rows for v in row])
 
 
 def accept_parsed(
