@@ -126,10 +126,14 @@ async def _bare_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def app_factory() -> Any:
-    """The app under test for ``BENCH_MODE``, start-up heap settled as `siyu serve` does."""
+    """The app under test for ``BENCH_MODE``, primed and settled as `siyu serve` does."""
     from siyu.web.cli import settle_heap
 
     app = _build_app()
+    if not os.environ.get("BENCH_MODE", "bare").startswith("bare"):
+        from siyu.wecom.endpoints import prime
+
+        prime()
     settle_heap()
     return app
 
@@ -167,20 +171,23 @@ def serve(mode: str, port: int, workers: int, stack: str = "fast") -> None:
     """
     import uvicorn
 
-    from siyu.web.cli import server_options
+    from siyu.web.cli import run_workers, server_options
 
     os.environ["BENCH_MODE"] = mode
-    uvicorn.run(
-        "bench_callbacks:app_factory",
-        factory=True,
-        app_dir=str(Path(__file__).resolve().parent),
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)  # the workers import bench_callbacks (spawn copies sys.path)
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
         **server_options(fast=stack == "fast"),
-    )
+    }
+    if workers > 1:  # as `siyu serve --workers N` runs them
+        run_workers("bench_callbacks:app_factory", workers=workers, **options)
+    else:
+        uvicorn.run("bench_callbacks:app_factory", factory=True, **options)
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:

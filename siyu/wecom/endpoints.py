@@ -39,7 +39,7 @@ from siyu.kit.scope import ensure_workspace
 from siyu.models import Workspace
 from siyu.wecom.callbacks.inbox import CallbackEvent, parse_event
 from siyu.wecom.callbacks.processing import drain
-from siyu.wecom.callbacks.writer import writer_for
+from siyu.wecom.callbacks.writer import InboxWriter, writer_for
 from siyu.wecom.crypto import CallbackCrypto, CallbackError
 from siyu.wecom.settings import resolve_app
 
@@ -94,6 +94,17 @@ def _factory(settings: Settings) -> sessionmaker[Session]:
     return factory
 
 
+_inboxes: dict[str, InboxWriter] = {}
+
+
+def _inbox(settings: Settings) -> InboxWriter:
+    """The inbox writer for the configured database (on the hot path: one look-up)."""
+    writer = _inboxes.get(settings.database_url)
+    if writer is None or not writer.alive:
+        writer = _inboxes[settings.database_url] = writer_for(settings.database_url, _factory(settings))
+    return writer
+
+
 def _target(settings: Settings, slug: str | None) -> _Target:
     slug = slug or settings.default_workspace
     key = (settings.database_url, slug)
@@ -136,6 +147,25 @@ def _resolve(settings: Settings, slug: str, now: float) -> _Target:
             if attempt:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def prime(settings: Settings | None = None) -> bool:
+    """Before serving: resolve the default workspace's callback config and connect its inbox.
+
+    A server that starts (or restarts) under WeCom's traffic then answers its first
+    callbacks as fast as the rest, instead of making them wait for the workspace look-up
+    and the database connection. False, with nothing done, when the default workspace has
+    no usable WeCom config or the database cannot be reached: the first callback tries
+    again and answers the error.
+    """
+    settings = settings or get_settings()
+    try:
+        _target(settings, None)
+        _inbox(settings).connect()
+    except Exception:  # not configured, or the database is down: see above
+        log.debug("WeCom callbacks not primed", exc_info=True)
+        return False
+    return True
 
 
 def _require(params: Mapping[str, str], *names: str) -> list[str]:
@@ -190,7 +220,7 @@ async def ingest(
     # Verification and parsing are CPU-only (~0.1 ms): done here, off the database path.
     xml_text = target.crypto.decrypt_post(sig, ts, nonce, body)
     ev = parse_event(xml_text)
-    writer = writer_for(settings.database_url, _factory(settings))
+    writer = _inbox(settings)
     # Answer only after the callback is committed (group commit with concurrent ones).
     # WeCom gives up after 5 s and retries; a late commit then dedups the retry.
     try:

@@ -251,6 +251,62 @@ def test_parse_flat_reads_what_elementtree_reads(text: str) -> None:
     assert parse_flat(text.encode()) == flat
 
 
+# WeCom's plain form (a root <xml> of text or CDATA children), with texts drawn from
+# everything, including what XML refuses or rewrites (control characters, CR, "]]>").
+_plain_texts = st.one_of(
+    st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), max_size=12),
+    st.text(
+        st.one_of(
+            st.characters(codec="utf-8"),
+            st.sampled_from(list(" \t\r\n]]>&<;#\x00\x0b\ufffe\u3000\u200b")),
+        ),
+        max_size=12,
+    ),
+)
+_plain_tags = st.sampled_from(["MsgType", "Event", "A", "b_2", "MemChangeList", "xml", "Item"])
+
+
+@st.composite
+def _plain_message(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 6))):
+        tag, text = draw(_plain_tags), draw(_plain_texts)
+        if draw(st.booleans()):
+            body = "<![CDATA[" + text + "]]>"
+        else:
+            body = text if draw(st.booleans()) else _esc(text)
+        parts.append(draw(st.sampled_from(["", " ", "\n"])) + f"<{tag}>{body}</{tag}>")
+    end = draw(st.sampled_from(["", " ", "\t"])) + "</xml>" + draw(st.sampled_from(["", "\n", " \n"]))
+    return "<xml>" + "".join(parts) + end
+
+
+@settings(max_examples=500, deadline=None)
+@given(_plain_message())
+def test_the_plain_form_reader_reads_what_expat_reads(text: str) -> None:
+    from siyu.wecom import crypto as c
+
+    for doc in (text, text.encode("utf-8", "surrogatepass")):
+        plain = c._parse_plain(doc)
+        try:
+            expected = c._parse_expat(doc)
+        except MalformedXML:
+            assert plain is None  # what expat refuses is never read around it
+            continue
+        if plain is not None:
+            assert plain == expected
+            assert (plain.root, plain.fields, set(plain.nested), list(plain.members)) == _reference(text)
+
+
+def test_the_plain_form_reader_takes_wecoms_messages() -> None:
+    from siyu.wecom import crypto as c
+
+    body, _ = crypto().build_post_body(payload("add_external_contact"))
+    for doc in (body.encode(), payload("add_external_contact", state="客户 A&B <x>")):
+        assert c._parse_plain(doc) is not None
+        assert c._parse_plain(doc) == c._parse_expat(doc)
+    assert c._parse_plain(payload("chat_update_members", members=["wm1", "wm2"])) is None  # expat
+
+
 def test_parse_flat_keeps_namespaces_as_elementtree_names_them() -> None:
     flat = parse_flat('<xml xmlns="urn:x"><MsgType>event</MsgType></xml>')
     assert flat.root == parse_xml('<xml xmlns="urn:x"/>').tag == "{urn:x}xml"
@@ -468,20 +524,18 @@ def test_serve_runs_on_uvloop_and_httptools_with_an_optional_access_log(
     assert web_cli.server_options(fast=False) == {"loop": "asyncio", "http": "h11"}
 
 
-def test_serve_with_workers_runs_uvicorns_supervisor_on_a_factory(
-    cli: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_with_workers_runs_a_supervisor_on_a_factory(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
     import siyu.web.cli as web_cli
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(web_cli, "run_workers", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setattr(web_cli, "settle_heap", lambda: calls.append({"settled": True}))
     cli("serve", "--no-migrate", "--workers", "2", "--no-access-log")
     (call,) = calls  # the supervisor builds no app itself
     assert call["app"] == "siyu.web.cli:worker_app"
-    assert call["factory"] is True
     assert call["workers"] == 2
     assert (call["loop"], call["http"], call["access_log"]) == ("uvloop", "httptools", False)
     module, name = call["app"].split(":")
@@ -489,6 +543,22 @@ def test_serve_with_workers_runs_uvicorns_supervisor_on_a_factory(
     assert isinstance(factory(), SiyuApp)  # what each worker process serves, heap settled
     assert calls[-1] == {"settled": True}
     cli("serve", "--no-migrate", "--workers", "0", expect=2)
+
+
+def test_prime_resolves_the_default_workspace_and_connects_its_inbox(
+    env: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.models import Workspace
+
+    assert endpoints.prime(env) is False  # no WeCom config: nothing resolved, nothing created
+    assert session.scalar(select(func.count()).select_from(Workspace)) == 0
+    settings = configure_wecom(monkeypatch)
+    assert endpoints.prime(settings) is True
+    target = endpoints._cached_target(settings, None)
+    assert target is not None
+    writer = writer_module.writer_for(settings.database_url, endpoints._factory(settings))
+    assert writer._conn is not None  # connected before the first callback
+    endpoints.clear_cache()
 
 
 def test_settle_heap_freezes_the_start_up_heap() -> None:

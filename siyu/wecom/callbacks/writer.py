@@ -167,6 +167,11 @@ class InboxWriter:
             driver.autocommit = True
         return conn
 
+    def connect(self) -> None:
+        """Open the writer's connection now (before serving: not while batches are written)."""
+        if self._conn is None:
+            self._conn = self._connect()
+
     def _store(self, items: list[tuple[int, str, CallbackEvent]]) -> None:
         if self._conn is None:
             self._conn = self._connect()
