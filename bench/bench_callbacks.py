@@ -530,7 +530,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30000, help="distinct callbacks per run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="time limit per run")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (as siyu serve --workers)")
     parser.add_argument("--pg", default=os.environ.get("SIYU_BENCH_PG_URL"), help="PostgreSQL server URL")
     parser.add_argument(
         "--stack",
