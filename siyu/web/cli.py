@@ -86,7 +86,7 @@ def run_workers(app: str, *, workers: int, host: str, port: int, **options: Any)
         uvicorn.run(app, factory=True, workers=workers, host=host, port=port, **options)
         return
     config = uvicorn.Config(app, factory=True, workers=workers, host=host, port=port, **options)
-    shared = _SharedPort(host, port)
+    shared = _SharedPort(host, port)  # OSError when the port is taken
     try:
         Multiprocess(config, sockets=[cast(socket.socket, shared)]).run()
     finally:
@@ -128,7 +128,7 @@ def serve(
     """Serve the API, the console, the WeCom callback endpoint and /healthz."""
     import uvicorn
 
-    from siyu.cli.common import console
+    from siyu.cli.common import console, fail
     from siyu.config import get_settings
     from siyu.kit.migrate import upgrade
     from siyu.web.app import create_app
@@ -153,7 +153,10 @@ def serve(
     }
     if workers > 1:
         # Each process imports siyu and builds its app; see run_workers.
-        run_workers("siyu.web.cli:worker_app", workers=workers, **options)
+        try:
+            run_workers("siyu.web.cli:worker_app", workers=workers, **options)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
     from siyu.wecom.endpoints import prime
 

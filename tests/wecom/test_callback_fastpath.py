@@ -545,6 +545,17 @@ def test_serve_with_workers_runs_a_supervisor_on_a_factory(cli: Any, monkeypatch
     cli("serve", "--no-migrate", "--workers", "0", expect=2)
 
 
+def test_serve_with_workers_says_when_the_port_is_taken(cli: Any) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--no-migrate", "--workers", "2", "--port", port, expect=2)
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
 def test_prime_resolves_the_default_workspace_and_connects_its_inbox(
     env: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
