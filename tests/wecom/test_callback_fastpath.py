@@ -465,6 +465,34 @@ def test_writer_retries_a_batch_once_on_a_lost_connection(env: Settings, session
     assert session.scalar(select(func.count()).where(WeComCallback.workspace_id == ws)) == 2
 
 
+def test_sqlite_write_turns_are_taken_across_processes(env: Settings) -> None:
+    """Another process's turn (a file lock beside the database) holds the writer back."""
+    import fcntl
+    import os
+
+    engine = get_engine(env)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer")
+    path = f"{engine.url.database}-siyu-write.lock"
+    other = os.open(path, os.O_RDWR | os.O_CREAT)  # its own open file: as another process
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        entered = threading.Event()
+
+        def write() -> None:
+            with local_write_lock(engine):
+                entered.set()
+
+        t = threading.Thread(target=write)
+        t.start()
+        assert not entered.wait(0.3)  # waits for the other process's turn
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert entered.wait(5)  # and goes at once when it ends
+        t.join()
+    finally:
+        os.close(other)
+
+
 def test_sqlite_checkpoints_run_beside_the_writer(
     env: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
