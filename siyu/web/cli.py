@@ -138,12 +138,6 @@ def serve(
         upgrade(settings.database_url)
     more = f", {workers} processes" if workers > 1 else ""
     console.print(f"siyu serving on [bold]http://{host}:{port}/[/] (API docs at /api/docs{more})")
-    if workers > 1 and settings.database_url.startswith("sqlite"):
-        # Correct (each callback stored once), but SQLite has one writer: the processes'
-        # inbox writers take turns through its busy timeout, which stretches the tail.
-        console.print(
-            "note: on SQLite one process is the better setting (one writer), see docs/wecom-callbacks.md"
-        )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
