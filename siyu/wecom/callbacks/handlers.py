@@ -18,6 +18,7 @@ from siyu.community import groups as group_service
 from siyu.customers import follows as follow_service
 from siyu.kit.events import record_event
 from siyu.models import Customer, Group, Staff
+from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.inbox import CallbackEvent
 from siyu.wecom.callbacks.refetch import request_refetch
 
@@ -44,16 +45,39 @@ def _customer(session: Session, workspace_id: int, external_userid: str) -> Cust
     # Imported here: the OneID service is another domain's and loads its own modules.
     from siyu.customers.service import IdentityInput, resolve_customer
 
-    return resolve_customer(
+    state = batch.current(session)
+    if state is not None and (cid := state.customers.get((workspace_id, external_userid))) is not None:
+        known = session.get(Customer, cid)
+        if known is not None and known.merged_into_id is None:
+            return known
+    customer = resolve_customer(
         session,
         workspace_id=workspace_id,
         identities=[IdentityInput(kind="external_userid", value=external_userid, platform="")],
         source="wecom",
     )
+    if state is not None:
+        state.customers[(workspace_id, external_userid)] = customer.id
+    return customer
 
 
 def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
-    return follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+    state = batch.current(session)
+    if state is None:
+        return follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+    key = (workspace_id, userid.strip())
+    staff = state.staff.get(key)
+    if staff is None:
+        staff = state.staff[key] = follow_service.ensure_staff(
+            session, workspace_id=workspace_id, userid=userid
+        )
+    return staff
+
+
+def _find_staff(session: Session, workspace_id: int, userid: str) -> Staff | None:
+    state = batch.current(session)
+    staff = state.staff.get((workspace_id, userid.strip())) if state is not None else None
+    return staff or follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
 
 
 def looks_external(userid: str) -> bool:
@@ -184,7 +208,7 @@ def _member_change(
     at: datetime,
     key: str,
 ) -> None:
-    staff = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+    staff = _find_staff(session, workspace_id, userid)
     if staff is None and not looks_external(userid):
         # MemChangeList does not say who is staff; WeCom's external ids start wm/wo.
         staff = _staff(session, workspace_id, userid)

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session
 from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import utcnow
 from siyu.models import WeComCallback
+from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.handlers import HANDLERS, CallbackDataError
-from siyu.wecom.callbacks.inbox import local_write_lock, parse_event
+from siyu.wecom.callbacks.inbox import CallbackEvent, local_write_lock, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,18 @@ class ProcessSummary:
         return self.processed + self.failed + self.retried + self.skipped
 
 
-def _apply(session: Session, row: WeComCallback) -> None:
-    ev = parse_event(row.body)
+def _apply(session: Session, workspace_id: int, body: str, key: str, received_at: datetime) -> None:
+    _apply_event(session, workspace_id, parse_event(body), key, received_at)
+
+
+def _apply_event(
+    session: Session, workspace_id: int, ev: CallbackEvent, key: str, received_at: datetime
+) -> None:
     handler = HANDLERS.get(ev.event)
-    at = ev.create_time or row.received_at
+    at = ev.create_time or received_at
     if handler is None or not ev.handled:  # pragma: no cover - accept() stores these as ignored
         return
-    handler(session, workspace_id=row.workspace_id, ev=ev, key=row.dedup_key, at=at)
+    handler(session, workspace_id=workspace_id, ev=ev, key=key, at=at)
 
 
 def process_callback(session_factory: SessionFactory, callback_id: int) -> str:
@@ -108,7 +115,7 @@ def _claim_and_apply(session: Session, callback_id: int) -> str:
         return "skipped"  # already processed by someone else, or not pending
     row = session.get(WeComCallback, callback_id)
     assert row is not None
-    _apply(session, row)
+    _apply(session, row.workspace_id, row.body, row.dedup_key, row.received_at)
     row.status = "processed"
     row.processed_at = utcnow()
     row.error = None
@@ -129,53 +136,23 @@ def _record_failure(session: Session, callback_id: int, message: str, permanent:
 
 
 def process_batch(session_factory: SessionFactory, ids: list[int]) -> dict[int, str]:
-    """Process several callbacks in one transaction, each in its own savepoint.
+    """Process several callbacks in one transaction, each failing alone.
 
     The claim (an UPDATE of all ids still pending) comes first, so the transaction holds
-    the rows (PostgreSQL) or the write lock (SQLite) before anything is applied. One
-    callback's failure rolls back only its savepoint and is recorded on its row. If the
-    batch itself cannot commit, every callback is retried on its own.
+    the rows (PostgreSQL) or the write lock (SQLite) before anything is applied. The
+    batch is applied optimistically, without a savepoint per callback, its staff and
+    customers looked up at once and its re-fetch requests written once. Should one
+    callback raise, the transaction is rolled back and the batch redone with a savepoint
+    per callback: the failure rolls back only its own savepoint and is recorded on its
+    row. If the batch itself cannot commit, every callback is retried on its own.
     """
-    statuses: dict[int, str] = {}
     session = session_factory()
     try:
         with local_write_lock(session):
-            session.execute(
-                update(WeComCallback)
-                .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
-                .values(attempts=WeComCallback.attempts + 1)
-            )
-            rows = list(
-                session.scalars(
-                    select(WeComCallback)
-                    .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
-                    .order_by(WeComCallback.create_time, WeComCallback.id)
-                )
-            )
-            failures: list[tuple[int, str, bool]] = []
-            for row in rows:
-                callback_id = row.id
-                savepoint = session.begin_nested()
-                try:
-                    _apply(session, row)
-                    row.status = "processed"
-                    row.processed_at = utcnow()
-                    row.error = None
-                    session.flush()
-                    savepoint.commit()
-                    statuses[callback_id] = "processed"
-                except Exception as exc:  # recorded below, in the same transaction
-                    savepoint.rollback()
-                    permanent = isinstance(exc, CallbackDataError | SiyuError)
-                    failures.append((callback_id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
-            for callback_id, message, permanent in failures:
-                log.warning("wecom callback %s failed: %s", callback_id, message)
-                failed = session.get(WeComCallback, callback_id)
-                assert failed is not None
-                failed.error = message
-                failed.status = "failed" if permanent or failed.attempts >= MAX_ATTEMPTS else "pending"
-                statuses[callback_id] = failed.status
-            session.commit()
+            statuses = _apply_batch(session, ids, optimistic=True)
+            if statuses is None:  # a callback raised: redo the batch, one savepoint each
+                statuses = _apply_batch(session, ids, optimistic=False)
+                assert statuses is not None
     except Exception:  # the batch could not commit: fall back to one transaction each
         session.rollback()
         log.warning("wecom callback batch of %d failed; processing one by one", len(ids), exc_info=True)
@@ -184,6 +161,75 @@ def process_batch(session_factory: SessionFactory, ids: list[int]) -> dict[int, 
         session.close()
     for cid in ids:
         statuses.setdefault(cid, "skipped")  # no longer pending: someone else did it
+    return statuses
+
+
+def _apply_batch(session: Session, ids: list[int], *, optimistic: bool) -> dict[int, str] | None:
+    """Claim, apply and commit one batch; None (rolled back) when optimistic and one raised."""
+    session.execute(
+        update(WeComCallback)
+        .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
+        .values(attempts=WeComCallback.attempts + 1)
+    )
+    rows = list(
+        session.execute(
+            select(
+                WeComCallback.id,
+                WeComCallback.workspace_id,
+                WeComCallback.body,
+                WeComCallback.dedup_key,
+                WeComCallback.received_at,
+            )
+            .where(WeComCallback.id.in_(ids), WeComCallback.status == "pending")
+            .order_by(WeComCallback.create_time, WeComCallback.id)
+        ).all()
+    )
+    done: list[int] = []
+    failures: list[tuple[int, str, bool]] = []
+    with batch.batch_state(session) as state:
+        if optimistic:
+            try:
+                events = [(row, parse_event(row.body)) for row in rows]
+                state.prefetch(session, ((row.workspace_id, ev) for row, ev in events))
+                for row, ev in events:
+                    _apply_event(session, row.workspace_id, ev, row.dedup_key, row.received_at)
+                session.flush()
+            except Exception as exc:
+                session.rollback()
+                log.info("wecom callback batch of %d: %s; redoing it one savepoint each", len(ids), exc)
+                return None
+            done = [row.id for row in rows]
+        else:
+            for row in rows:
+                snap = state.snapshot()
+                savepoint = session.begin_nested()
+                try:
+                    _apply(session, row.workspace_id, row.body, row.dedup_key, row.received_at)
+                    session.flush()
+                    savepoint.commit()
+                    done.append(row.id)
+                except Exception as exc:  # recorded below, in the same transaction
+                    savepoint.rollback()
+                    state.restore(snap)
+                    permanent = isinstance(exc, CallbackDataError | SiyuError)
+                    failures.append((row.id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
+        state.refetches.write(session)
+    statuses = dict.fromkeys(done, "processed")
+    if done:
+        session.execute(
+            update(WeComCallback)
+            .where(WeComCallback.id.in_(done))
+            .values(status="processed", processed_at=utcnow(), error=None)
+            .execution_options(synchronize_session=False)
+        )
+    for callback_id, message, permanent in failures:
+        log.warning("wecom callback %s failed: %s", callback_id, message)
+        failed = session.get(WeComCallback, callback_id)
+        assert failed is not None
+        failed.error = message
+        failed.status = "failed" if permanent or failed.attempts >= MAX_ATTEMPTS else "pending"
+        statuses[callback_id] = failed.status
+    session.commit()
     return statuses
 
 

@@ -16,6 +16,8 @@ already in the open job is not added twice. The consumer claims a job (status
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -46,37 +48,122 @@ def _size(payload: dict[str, Any]) -> int:
     )
 
 
-def request_refetch(session: Session, *, workspace_id: int, what: str, **ids: Any) -> bool:
-    """Ask the sync worker to re-read a contact, a group or the tag library; True if added."""
-    if what not in REFETCH_WHAT:
-        raise ValueError(f"unknown re-fetch target {what!r}")
-    job = _open_job(session, workspace_id)
-    payload: dict[str, Any] = dict(job.payload) if job is not None else {}
+def _merge(
+    current: dict[str, Any] | None, what: str, ids: dict[str, Any]
+) -> tuple[dict[str, Any], bool] | None:
+    """One request applied to the open job's payload (None: there is no open job).
+
+    Returns None when the target is already there, else the payload to store and
+    whether it starts a new job (the open one is full, or there is none). The payload
+    given is never changed: a new dict is returned, so the JSON column is written.
+    """
+    payload: dict[str, Any] = dict(current) if current is not None else {}
     if what == "contact":
         entry = {"userid": ids["userid"], "external_userid": ids["external_userid"]}
         if entry in payload.get("contacts", []):
-            return False
+            return None
         payload["contacts"] = [*payload.get("contacts", []), entry]
     elif what == "group":
         if ids["chat_id"] in payload.get("chat_ids", []):
-            return False
+            return None
         payload["chat_ids"] = [*payload.get("chat_ids", []), ids["chat_id"]]
     else:
         change = {k: ids.get(k) for k in ("tag_id", "tag_type", "change_type")}
         if payload.get("tags") and change in payload.get("tag_changes", []):
-            return False
+            return None
         payload["tags"] = True
         payload["tag_changes"] = [*payload.get("tag_changes", []), change]
-    if job is None or _size(payload) > BATCH_TARGETS:
+    if current is None or _size(payload) > BATCH_TARGETS:
         # Start a new batch with just this target.
         fresh = {k: v[-1:] if isinstance(v, list) else v for k, v in payload.items() if k == _list_key(what)}
         if what == "tags":
             fresh["tags"] = True
-        session.add(Job(workspace_id=workspace_id, kind=REFETCH_KIND, payload=fresh, status="queued"))
+        return fresh, True
+    return payload, False
+
+
+def request_refetch(session: Session, *, workspace_id: int, what: str, **ids: Any) -> bool:
+    """Ask the sync worker to re-read a contact, a group or the tag library; True if added.
+
+    Inside :func:`buffered` the request is merged in memory and written with the
+    others when the buffer is written (same jobs, same payloads, fewer statements).
+    """
+    if what not in REFETCH_WHAT:
+        raise ValueError(f"unknown re-fetch target {what!r}")
+    buffer = session.info.get(_BUFFER_KEY)
+    if isinstance(buffer, RefetchBuffer):
+        return buffer.request(session, workspace_id, what, ids)
+    job = _open_job(session, workspace_id)
+    merged = _merge(job.payload if job is not None else None, what, ids)
+    if merged is None:
+        return False
+    payload, new_job = merged
+    if job is None or new_job:
+        session.add(Job(workspace_id=workspace_id, kind=REFETCH_KIND, payload=payload, status="queued"))
         session.flush()  # the next request in this unit of work must find it
         return True
-    job.payload = payload  # a new dict, so the JSON column is written
+    job.payload = payload
     return True
+
+
+_BUFFER_KEY = "siyu.wecom.refetch_buffer"
+# Per workspace, once its open job was read: (job, payload) for that job, if there was
+# one, then (None, payload) for each job started since; the last one is the open one.
+_Jobs = tuple[tuple[Job | None, dict[str, Any]], ...]
+
+
+class RefetchBuffer:
+    """Re-fetch requests of one transaction, merged in memory, written once.
+
+    The open job is read (and locked) at a workspace's first request, as
+    ``request_refetch`` does; :meth:`write` stores the merged payloads and the new jobs.
+    :meth:`snapshot` / :meth:`restore` let a savepoint's rollback drop its requests.
+    """
+
+    def __init__(self) -> None:
+        self._by_ws: dict[int, _Jobs] = {}
+
+    def request(self, session: Session, workspace_id: int, what: str, ids: dict[str, Any]) -> bool:
+        jobs = self._by_ws.get(workspace_id)
+        if jobs is None:
+            job = _open_job(session, workspace_id)
+            jobs = ((job, dict(job.payload)),) if job is not None else ()
+        merged = _merge(jobs[-1][1] if jobs else None, what, ids)
+        if merged is not None:
+            payload, new_job = merged
+            jobs = (*jobs, (None, payload)) if new_job else (*jobs[:-1], (jobs[-1][0], payload))
+        self._by_ws[workspace_id] = jobs
+        return merged is not None
+
+    def snapshot(self) -> dict[int, _Jobs]:
+        return dict(self._by_ws)
+
+    def restore(self, snapshot: dict[int, _Jobs]) -> None:
+        self._by_ws = dict(snapshot)
+
+    def write(self, session: Session) -> None:
+        """Store what was requested (one UPDATE of the open job, one INSERT per new job)."""
+        for workspace_id, jobs in self._by_ws.items():
+            for job, payload in jobs:
+                if job is None:
+                    session.add(
+                        Job(workspace_id=workspace_id, kind=REFETCH_KIND, payload=payload, status="queued")
+                    )
+                elif payload != job.payload:
+                    job.payload = payload
+        self._by_ws.clear()
+        session.flush()
+
+
+@contextmanager
+def buffered(session: Session) -> Iterator[RefetchBuffer]:
+    """Buffer ``request_refetch`` on this session until the block ends (write it first)."""
+    buffer = RefetchBuffer()
+    session.info[_BUFFER_KEY] = buffer
+    try:
+        yield buffer
+    finally:
+        session.info.pop(_BUFFER_KEY, None)
 
 
 def _list_key(what: str) -> str:

@@ -1,0 +1,100 @@
+"""What one processing batch (one transaction) remembers between its callbacks.
+
+``process_batch`` opens a :class:`BatchState` on its session: staff accounts and the
+customers of external userids already looked up (or created) in this transaction, and
+the re-fetch requests, merged in memory and written once before the commit. A callback
+run in a savepoint takes a :meth:`BatchState.snapshot` first and restores it when the
+savepoint rolls back, so nothing it created is remembered. Outside a batch (a single
+``process_callback``) handlers find no state and look everything up as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.models import Customer, Staff
+from siyu.wecom.callbacks import refetch
+from siyu.wecom.callbacks.inbox import CallbackEvent
+
+_KEY = "siyu.wecom.batch"
+
+
+@dataclass(slots=True)
+class BatchState:
+    """Per-transaction caches of callback processing (see the module docstring)."""
+
+    refetches: refetch.RefetchBuffer
+    staff: dict[tuple[int, str], Staff] = field(default_factory=dict)
+    customers: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return dict(self.staff), dict(self.customers), self.refetches.snapshot()
+
+    def restore(self, snap: tuple[Any, ...]) -> None:
+        staff, customers, refetches = snap
+        self.staff, self.customers = dict(staff), dict(customers)
+        self.refetches.restore(refetches)
+
+    def prefetch(self, session: Session, events: Iterable[tuple[int, CallbackEvent]]) -> None:
+        """Look up the staff and resolve the customers of these contact events at once.
+
+        Only ``change_external_contact`` events that carry both ids: each of their
+        customers is found or created exactly as its handler's OneID call would do
+        (one external_userid identity each, so no merge can come of it).
+        """
+        from siyu.customers.service import IdentityInput, refresh_stats, resolve_batch
+
+        userids: dict[int, set[str]] = {}
+        externals: dict[int, dict[str, None]] = {}  # ordered: customers are created in order
+        for workspace_id, ev in events:
+            if ev.event != "change_external_contact":
+                continue
+            userid, external = ev.get("UserID").strip(), ev.get("ExternalUserID")
+            if userid and external.strip():
+                userids.setdefault(workspace_id, set()).add(userid)
+                externals.setdefault(workspace_id, {})[external] = None
+        for workspace_id, names in userids.items():
+            for staff in session.scalars(
+                select(Staff).where(Staff.workspace_id == workspace_id, Staff.userid.in_(sorted(names)))
+            ):
+                self.staff[(workspace_id, staff.userid)] = staff
+        for workspace_id, ext in externals.items():
+            wanted = [e for e in ext if (workspace_id, e) not in self.customers]
+            if not wanted:
+                continue
+            res = resolve_batch(
+                session,
+                workspace_id=workspace_id,
+                groups=[[IdentityInput(kind="external_userid", value=e, platform="")] for e in wanted],
+                source="wecom",
+            )
+            if res.merged:  # pragma: no cover - one identity per group joins no two customers
+                refresh_stats(session, workspace_id=workspace_id, customer_ids=[s for s, _ in res.merged])
+            found = {e: cid for e, cid in zip(wanted, res.customer_ids, strict=True) if cid is not None}
+            self.customers.update({(workspace_id, e): cid for e, cid in found.items()})
+            # Into the identity map, so the handlers' session.get() needs no query.
+            session.scalars(select(Customer).where(Customer.id.in_(sorted(set(found.values()))))).all()
+
+
+def current(session: Session) -> BatchState | None:
+    """The batch state of this session's transaction, if a batch is being processed."""
+    state = session.info.get(_KEY)
+    return state if isinstance(state, BatchState) else None
+
+
+@contextmanager
+def batch_state(session: Session) -> Iterator[BatchState]:
+    """Open a batch state on the session; :meth:`write` its re-fetches before committing."""
+    with refetch.buffered(session) as buffer:
+        state = BatchState(refetches=buffer)
+        session.info[_KEY] = state
+        try:
+            yield state
+        finally:
+            session.info.pop(_KEY, None)
