@@ -13,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, Staff
 from siyu.wecom.callbacks import refetch
 from siyu.wecom.callbacks.inbox import CallbackEvent
 
 _KEY = "siyu.wecom.batch"
+ADDS = ("add_external_contact", "add_half_external_contact")
 
 
 @dataclass(slots=True)
@@ -31,7 +34,7 @@ class BatchState:
 
     refetches: refetch.RefetchBuffer
     staff: dict[tuple[int, str], Staff] = field(default_factory=dict)
-    customers: dict[tuple[int, str], int] = field(default_factory=dict)
+    customers: dict[tuple[int, str], Customer] = field(default_factory=dict)
 
     def snapshot(self) -> tuple[Any, ...]:
         return dict(self.staff), dict(self.customers), self.refetches.snapshot()
@@ -41,7 +44,7 @@ class BatchState:
         self.staff, self.customers = dict(staff), dict(customers)
         self.refetches.restore(refetches)
 
-    def prefetch(self, session: Session, events: Iterable[tuple[int, CallbackEvent]]) -> None:
+    def prefetch(self, session: Session, events: Iterable[tuple[int, CallbackEvent, datetime]]) -> None:
         """Look up the staff and resolve the customers of these contact events at once.
 
         Only ``change_external_contact`` events that carry both ids: each of their
@@ -51,14 +54,21 @@ class BatchState:
         from siyu.customers.service import IdentityInput, refresh_stats, resolve_batch
 
         userids: dict[int, set[str]] = {}
-        externals: dict[int, dict[str, None]] = {}  # ordered: customers are created in order
-        for workspace_id, ev in events:
+        # Ordered, so customers are created in the callbacks' order. A new customer's
+        # first_seen_at is its earliest add (an add sets it anyway; this saves the UPDATE).
+        externals: dict[int, dict[str, datetime | None]] = {}
+        now = utcnow()
+        for workspace_id, ev, at in events:
             if ev.event != "change_external_contact":
                 continue
             userid, external = ev.get("UserID").strip(), ev.get("ExternalUserID")
             if userid and external.strip():
                 userids.setdefault(workspace_id, set()).add(userid)
-                externals.setdefault(workspace_id, {})[external] = None
+                seen = externals.setdefault(workspace_id, {})
+                first = seen.get(external)
+                if ev.change_type in ADDS and at <= now and (first is None or at < first):
+                    first = at
+                seen[external] = first
         for workspace_id, names in userids.items():
             for staff in session.scalars(
                 select(Staff).where(Staff.workspace_id == workspace_id, Staff.userid.in_(sorted(names)))
@@ -73,13 +83,16 @@ class BatchState:
                 workspace_id=workspace_id,
                 groups=[[IdentityInput(kind="external_userid", value=e, platform="")] for e in wanted],
                 source="wecom",
+                seen_at=[ext[e] for e in wanted],
             )
             if res.merged:  # pragma: no cover - one identity per group joins no two customers
                 refresh_stats(session, workspace_id=workspace_id, customer_ids=[s for s, _ in res.merged])
             found = {e: cid for e, cid in zip(wanted, res.customer_ids, strict=True) if cid is not None}
-            self.customers.update({(workspace_id, e): cid for e, cid in found.items()})
-            # Into the identity map, so the handlers' session.get() needs no query.
-            session.scalars(select(Customer).where(Customer.id.in_(sorted(set(found.values()))))).all()
+            loaded = {
+                c.id: c
+                for c in session.scalars(select(Customer).where(Customer.id.in_(sorted(set(found.values())))))
+            }
+            self.customers.update({(workspace_id, e): loaded[cid] for e, cid in found.items()})
 
 
 def current(session: Session) -> BatchState | None:

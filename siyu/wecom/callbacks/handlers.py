@@ -46,8 +46,8 @@ def _customer(session: Session, workspace_id: int, external_userid: str) -> Cust
     from siyu.customers.service import IdentityInput, resolve_customer
 
     state = batch.current(session)
-    if state is not None and (cid := state.customers.get((workspace_id, external_userid))) is not None:
-        known = session.get(Customer, cid)
+    if state is not None:
+        known = state.customers.get((workspace_id, external_userid))
         if known is not None and known.merged_into_id is None:
             return known
     customer = resolve_customer(
@@ -57,7 +57,7 @@ def _customer(session: Session, workspace_id: int, external_userid: str) -> Cust
         source="wecom",
     )
     if state is not None:
-        state.customers[(workspace_id, external_userid)] = customer.id
+        state.customers[(workspace_id, external_userid)] = customer
     return customer
 
 

@@ -190,7 +190,9 @@ def _apply_batch(session: Session, ids: list[int], *, optimistic: bool) -> dict[
         if optimistic:
             try:
                 events = [(row, parse_event(row.body)) for row in rows]
-                state.prefetch(session, ((row.workspace_id, ev) for row, ev in events))
+                state.prefetch(
+                    session, ((row.workspace_id, ev, ev.create_time or row.received_at) for row, ev in events)
+                )
                 for row, ev in events:
                     _apply_event(session, row.workspace_id, ev, row.dedup_key, row.received_at)
                 session.flush()
