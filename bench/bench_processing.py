@@ -109,6 +109,7 @@ def run_all(events: int, pg_url: str | None, profile: bool = False) -> list[dict
         upgrade(url)
         results.append(dict(run_one(url, events, profile), db="SQLite"))
     if pg_url:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_callbacks import _pg_db  # type: ignore[import-not-found]
 
         url, drop = _pg_db(pg_url)
@@ -150,7 +151,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the processing")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     for _ in range(args.runs):
         print(table(run_all(args.events, args.pg, args.profile)), flush=True)
 

@@ -1,4 +1,4 @@
-"""Turn stored callbacks into state: one transaction per callback, safe to repeat.
+"""Turn stored callbacks into state: one transaction per batch (or callback), safe to repeat.
 
 ``process_callback`` claims a pending row with a conditional UPDATE as the first
 statement of its transaction (PostgreSQL locks the row, SQLite the database), so the

@@ -12,6 +12,8 @@ worker can use WeCom's batch APIs::
 A job takes at most ``BATCH_TARGETS`` targets; then a new one is started. A target
 already in the open job is not added twice. The consumer claims a job (status
 ``queued`` → ``running``) before reading it, so nothing is appended to a job in work.
+Callback processing merges a batch's requests in memory (:func:`buffered`) and writes
+them once, giving the same jobs as one request at a time.
 """
 
 from __future__ import annotations
