@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
@@ -300,6 +301,45 @@ def resolve_customer(
     if name and not customer.name:
         customer.name = name[:100]
     return customer
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInput:
+    """What a channel (WeCom's contact API) says of a customer's profile."""
+
+    name: str | None = None
+    gender: int = 0  # 0 unknown, 1 male, 2 female (WeCom's codes)
+    avatar: str | None = None
+
+
+def fill_profiles(session: Session, *, workspace_id: int, profiles: dict[int, ProfileInput]) -> int:
+    """Bring customers' name, gender and avatar up to what the channel reports; returns rows changed.
+
+    A name is only filled in when missing (staff and imports name customers better than
+    a WeChat nickname); gender and avatar follow the channel when it knows them. An
+    anonymised customer is never given data again.
+    """
+    ids = sorted(profiles)
+    if not ids:
+        return 0
+    frozen = anonymised_customers(session, ids)
+    changed = 0
+    for start in range(0, len(ids), 500):
+        part = [c for c in ids[start : start + 500] if c not in frozen]
+        for customer in session.scalars(
+            select(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(part))
+        ):
+            p = profiles[customer.id]
+            before = (customer.name, customer.gender, customer.avatar)
+            if p.name and not customer.name:
+                customer.name = p.name[:100]
+            if p.gender in (1, 2):
+                customer.gender = p.gender
+            if p.avatar:
+                customer.avatar = p.avatar[:500]
+            changed += before != (customer.name, customer.gender, customer.avatar)
+    session.flush()
+    return changed
 
 
 def merge_customers(

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
+from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, CustomerTag, Tag, TagGroup
 
 TAG_SOURCES = ("manual", "rule", "keyword", "channel", "sync", "import")
@@ -189,3 +190,131 @@ def customer_tags(
         .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
     )
     return [(tag, group, link) for tag, group, link in rows]
+
+
+# -- the tag library as WeCom keeps it (sync and callbacks) ------------------------------
+
+
+def wecom_tags(session: Session, *, workspace_id: int) -> dict[str, Tag]:
+    """Every tag linked to a WeCom tag id (deleted ones too), by that id."""
+    rows = session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.wecom_tag_id.is_not(None)))
+    return {str(t.wecom_tag_id): t for t in rows}
+
+
+def wecom_tag_groups(session: Session, *, workspace_id: int) -> dict[str, TagGroup]:
+    """Every tag group linked to a WeCom group id (deleted ones too), by that id."""
+    rows = session.scalars(
+        select(TagGroup).where(TagGroup.workspace_id == workspace_id, TagGroup.wecom_group_id.is_not(None))
+    )
+    return {str(g.wecom_group_id): g for g in rows}
+
+
+def link_tag_group(session: Session, *, workspace_id: int, name: str, wecom_group_id: str) -> TagGroup | None:
+    """The group named ``name`` (made in siyu, or re-created upstream), linked to WeCom's id and live."""
+    group = session.scalar(
+        select(TagGroup).where(TagGroup.workspace_id == workspace_id, TagGroup.name == name)
+    )
+    if group is not None:
+        group.wecom_group_id = wecom_group_id
+        group.deleted_at = None
+    return group
+
+
+def rename_tag_group(session: Session, *, group: TagGroup, name: str) -> bool:
+    """Rename a group; False (nothing changed) when another group of the workspace has the name."""
+    name = _check_name(name, "tag group name")
+    if name == group.name:
+        return False
+    clash = session.scalar(
+        select(TagGroup).where(TagGroup.workspace_id == group.workspace_id, TagGroup.name == name)
+    )
+    if clash is not None and clash.id != group.id:
+        if clash.deleted_at is None:
+            return False
+        clash.name = _freed(clash.name, clash.id)
+        session.flush()
+    group.name = name
+    session.flush()
+    return True
+
+
+def rename_tag(session: Session, *, tag: Tag, name: str, group_id: int | None = None) -> bool:
+    """Rename (and regroup) a tag; False when a live tag of the target group has the name.
+
+    A deleted tag holding the name gives it up (the unique key is per group and name).
+    """
+    name = _check_name(name, "tag name")
+    target = tag.group_id if group_id is None else group_id
+    if (name, target) == (tag.name, tag.group_id):
+        return False
+    clash = session.scalar(
+        select(Tag).where(Tag.workspace_id == tag.workspace_id, Tag.group_id == target, Tag.name == name)
+    )
+    if clash is not None and clash.id != tag.id:
+        if clash.deleted_at is None:
+            return False
+        clash.name = _freed(clash.name, clash.id)
+        session.flush()
+    tag.name, tag.group_id = name, target
+    session.flush()
+    return True
+
+
+def _freed(name: str, row_id: int) -> str:
+    return f"{name[:20]}~{row_id}"
+
+
+def delete_tags(session: Session, *, workspace_id: int, tag_ids: Iterable[int]) -> int:
+    """Delete tags: off every customer, then soft-deleted. Returns customer tags removed.
+
+    What WeCom does when a corp tag is deleted, and what the console's delete does.
+    """
+    ids = sorted(set(tag_ids))
+    if not ids:
+        return 0
+    live = list(
+        session.scalars(
+            select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(ids), Tag.deleted_at.is_(None))
+        )
+    )
+    if not live:
+        return 0
+    removed = session.execute(
+        delete(CustomerTag).where(
+            CustomerTag.workspace_id == workspace_id, CustomerTag.tag_id.in_([t.id for t in live])
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    now = utcnow()
+    for tag in live:
+        tag.deleted_at = now
+    session.flush()
+    return int(removed or 0)
+
+
+def delete_tag_groups(session: Session, *, workspace_id: int, group_ids: Iterable[int]) -> int:
+    """Delete groups with all their tags (as WeCom does). Returns customer tags removed."""
+    ids = sorted(set(group_ids))
+    if not ids:
+        return 0
+    tags = session.scalars(select(Tag.id).where(Tag.workspace_id == workspace_id, Tag.group_id.in_(ids)))
+    removed = delete_tags(session, workspace_id=workspace_id, tag_ids=list(tags))
+    now = utcnow()
+    for group in session.scalars(
+        select(TagGroup).where(
+            TagGroup.workspace_id == workspace_id, TagGroup.id.in_(ids), TagGroup.deleted_at.is_(None)
+        )
+    ):
+        group.deleted_at = now
+    session.flush()
+    return removed
+
+
+def live_tag_ids(session: Session, *, workspace_id: int, group_id: int) -> list[int]:
+    """The ids of a group's live tags."""
+    return list(
+        session.scalars(
+            select(Tag.id).where(
+                Tag.workspace_id == workspace_id, Tag.group_id == group_id, Tag.deleted_at.is_(None)
+            )
+        )
+    )

@@ -10,14 +10,18 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_scope
 from siyu.models import (
+    AuditLog,
     Customer,
     CustomerIdentity,
+    CustomerTag,
     Event,
     Follow,
     Group,
     GroupMember,
     Job,
     Staff,
+    Tag,
+    TagGroup,
 )
 from siyu.wecom.callbacks import queued_refetches
 from tests.wecom.fixtures.callbacks import DEFAULTS, WeComSender, at, wecom
@@ -307,3 +311,76 @@ def test_processing_twice_is_idempotent(wecom: WeComSender, session: Session) ->
     session.expire_all()
     assert len(session.scalars(select(GroupMember)).all()) == 2
     assert len(_events(session, "group.join")) == 2
+
+
+def _tagged_library(session: Session, workspace_id: int) -> tuple[int, int, int]:
+    """Group 会员 (eg1) with tags 金卡 (et1) and 新客 (et2), both on one customer; and 兴趣/面霜 (et3)."""
+    from siyu.customers.service import IdentityInput, resolve_customer
+    from siyu.customers.tags import add_tags, ensure_tag
+
+    gold = ensure_tag(session, workspace_id=workspace_id, name="金卡", group_name="会员",
+                      wecom_tag_id="et1", wecom_group_id="eg1")  # fmt: skip
+    new = ensure_tag(session, workspace_id=workspace_id, name="新客", group_name="会员",
+                     wecom_tag_id="et2", wecom_group_id="eg1")  # fmt: skip
+    cream = ensure_tag(session, workspace_id=workspace_id, name="面霜", group_name="兴趣",
+                       wecom_tag_id="et3", wecom_group_id="eg2")  # fmt: skip
+    customer = resolve_customer(
+        session, workspace_id=workspace_id, identities=[IdentityInput(kind="external_userid", value=EXT)],
+        source="wecom",
+    )  # fmt: skip
+    add_tags(session, workspace_id=workspace_id, customer_ids=[customer.id],
+             tag_ids=[gold.id, new.id, cream.id], source="sync")  # fmt: skip
+    session.commit()
+    return gold.id, new.id, cream.id
+
+
+def _live_tags_on_customers(session: Session) -> set[int]:
+    session.expire_all()
+    return set(session.scalars(select(CustomerTag.tag_id)))
+
+
+def test_tag_delete_takes_the_tag_off_customers_at_once(
+    wecom: WeComSender, session: Session, workspace_id: int
+) -> None:
+    gold, new, cream = _tagged_library(session, workspace_id)
+    wecom.send("tag_change", tag_type="tag", change_type="delete", tag_id="et1")
+    assert _live_tags_on_customers(session) == {new, cream}
+    deleted = session.get(Tag, gold)
+    assert deleted is not None
+    assert deleted.deleted_at is not None
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "tag.delete")).one()
+    assert (entry.actor, entry.target_id, entry.detail) == ("wecom", "et1", {"tags": 1})
+    # The library is still re-read, to settle anything a lost callback left behind.
+    assert _refetches(session, workspace_id)["tag_changes"][0]["change_type"] == "delete"
+    # A repeat (WeCom retries) and a delete of a tag siyu never saw change nothing more.
+    wecom.send("tag_change", tag_type="tag", change_type="delete", tag_id="et1", create_time=T0 + 1)
+    wecom.send("tag_change", tag_type="tag", change_type="delete", tag_id="etUNKNOWN", create_time=T0 + 2)
+    assert _live_tags_on_customers(session) == {new, cream}
+    deletes = select(func.count()).select_from(AuditLog).where(AuditLog.action == "tag.delete")
+    assert session.scalar(deletes) == 1
+
+
+def test_tag_group_delete_deletes_its_tags_only(
+    wecom: WeComSender, session: Session, workspace_id: int
+) -> None:
+    _gold, _new, cream = _tagged_library(session, workspace_id)
+    wecom.send("tag_change", tag_type="tag_group", change_type="delete", tag_id="eg1")
+    assert _live_tags_on_customers(session) == {cream}
+    session.expire_all()
+    live = set(session.scalars(select(Tag.id).where(Tag.deleted_at.is_(None))))
+    assert live == {cream}
+    group = session.scalars(select(TagGroup).where(TagGroup.wecom_group_id == "eg1")).one()
+    assert group.deleted_at is not None
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "tag_group.delete")).one()
+    assert entry.detail == {"tags": 2}
+
+
+def test_tag_create_and_edit_callbacks_only_queue_the_refetch(
+    wecom: WeComSender, session: Session, workspace_id: int
+) -> None:
+    gold, new, cream = _tagged_library(session, workspace_id)
+    wecom.send("tag_change", tag_type="tag", change_type="update", tag_id="et1")
+    wecom.send("tag_change", tag_type="tag", change_type="create", tag_id="et9", create_time=T0 + 1)
+    assert _live_tags_on_customers(session) == {gold, new, cream}
+    changes = _refetches(session, workspace_id)["tag_changes"]
+    assert [c["change_type"] for c in changes] == ["update", "create"]

@@ -322,3 +322,60 @@ def test_tag_library_renames_deletes_and_recreations(
     table = cli("wecom", "sync").stdout  # the human form: a table of what changed
     assert "WeCom sync of default" in table
     assert "tags renamed" in table
+
+
+def test_sync_keeps_gender_and_avatar_and_a_name_siyu_already_had(
+    cli: CliRun, session: Session, workspace_id: int, wecom_env: Simulator
+) -> None:
+    sc = wecom_env.scenario
+    sc.add_staff("zhangsan", "张三")
+    code = sc.live_code("store_qr", ["zhangsan"])
+    her = sc.new_customer("王芳", gender=2)
+    him = sc.new_customer("Lei", gender=1)
+    unknown = sc.new_customer("小七")
+    for ext in (her, him, unknown):
+        sc.add_friend(ext, config_id=code)
+    with session_scope() as s:
+        # Known before the sync under a better name (an order, a staff remark).
+        resolve_customer(
+            s, workspace_id=workspace_id, identities=[IdentityInput(kind="external_userid", value=him)],
+            source="import", name="李雷",
+        )  # fmt: skip
+    run_sync(cli)
+
+    def profile(ext: str) -> tuple[str | None, int, str | None]:
+        session.expire_all()
+        row = session.execute(
+            select(Customer.name, Customer.gender, Customer.avatar)
+            .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+            .where(CustomerIdentity.kind == "external_userid", CustomerIdentity.value == ext)
+        ).one()
+        return row[0], row[1], row[2]
+
+    assert profile(her) == ("王芳", 2, f"https://wx.qlogo.cn/sim/{her}/0")
+    assert profile(him) == ("李雷", 1, f"https://wx.qlogo.cn/sim/{him}/0")
+    assert profile(unknown) == ("小七", 0, f"https://wx.qlogo.cn/sim/{unknown}/0")
+
+
+def test_tag_deleted_upstream_comes_off_customers(
+    cli: CliRun, session: Session, workspace_id: int, wecom_env: Simulator
+) -> None:
+    data = seed(wecom_env)
+    run_sync(cli)
+    session.expire_all()
+    gold = session.scalars(select(Tag).where(Tag.wecom_tag_id == data["gold"])).one()
+    new = session.scalars(select(Tag).where(Tag.wecom_tag_id == data["new"])).one()
+    assert set(session.scalars(select(CustomerTag.tag_id))) == {gold.id, new.id}
+
+    from siyu.wecom.schemas import DelCorpTagRequest
+
+    api = client_for(wecom_env)
+    api.del_corp_tag(DelCorpTagRequest(tag_id=[str(data["gold"])]))
+    api.close()
+    out = run_sync(cli)
+    assert out["tags_deleted"] == 1
+    session.expire_all()
+    assert set(session.scalars(select(CustomerTag.tag_id))) == {new.id}
+    assert session.scalar(select(Tag.deleted_at).where(Tag.id == gold.id)) is not None
+    # A second sync finds nothing more to do.
+    assert run_sync(cli)["tags_deleted"] == 0

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from siyu.customers.tags import add_tags, ensure_tag_group, remove_tags
+from siyu.customers.tags import add_tags, delete_tags, ensure_tag_group, remove_tags, rename_tag
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, NotFound
-from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, CustomerTag, Tag, TagGroup
 from siyu.web.api.common import ERRORS, MAX_ID, Id
 from siyu.web.auth import (
@@ -148,13 +147,9 @@ def patch_tag(tag_id: Id, body: TagPatch, user: OperatorUser, db: DbSession) -> 
     new_group = ensure_tag_group(db, workspace_id=user.workspace_id, name=body.group) if body.group else group
     new_name = body.name.strip() if body.name else tag.name
     if (new_name, new_group.id) != (tag.name, group.id):
-        clash = _existing(db, user.workspace_id, new_group.id, new_name)
-        if clash is not None and clash.id != tag.id:
-            if clash.deleted_at is None:
-                raise Conflict(f"tag {new_name!r} already exists in group {new_group.name!r}", field="name")
-            # A deleted tag of that name would break the unique key: free its name.
-            clash.name = f"{clash.name[:20]}~{clash.id}"
-            db.flush()
+        old_name = tag.name
+        if not rename_tag(db, tag=tag, name=new_name, group_id=new_group.id):
+            raise Conflict(f"tag {new_name!r} already exists in group {new_group.name!r}", field="name")
         audit.record(
             db,
             workspace_id=user.workspace_id,
@@ -162,11 +157,8 @@ def patch_tag(tag_id: Id, body: TagPatch, user: OperatorUser, db: DbSession) -> 
             action="tag.update",
             target_type="tag",
             target_id=tag.id,
-            detail={"from": [group.name, tag.name], "to": [new_group.name, new_name]},
+            detail={"from": [group.name, old_name], "to": [new_group.name, new_name]},
         )
-        tag.name = new_name
-        tag.group_id = new_group.id
-        db.flush()
     return _out(tag, new_group, _counts(db, user))
 
 
@@ -174,8 +166,7 @@ def patch_tag(tag_id: Id, body: TagPatch, user: OperatorUser, db: DbSession) -> 
 def delete_tag(tag_id: Id, user: OperatorUser, db: DbSession) -> None:
     """Delete a tag and take it off every customer (audited with the count)."""
     tag, group = _tag(db, user, tag_id)
-    removed = db.execute(delete(CustomerTag).where(CustomerTag.tag_id == tag.id)).rowcount  # type: ignore[attr-defined]
-    tag.deleted_at = utcnow()
+    removed = delete_tags(db, workspace_id=user.workspace_id, tag_ids=[tag.id])
     audit.record(
         db,
         workspace_id=user.workspace_id,

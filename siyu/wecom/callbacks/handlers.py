@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from siyu.community import groups as group_service
 from siyu.customers import follows as follow_service
+from siyu.kit import audit
 from siyu.kit.events import record_event
 from siyu.models import Customer, Group, Staff
 from siyu.wecom.callbacks import batch
@@ -279,14 +280,35 @@ def _group_event(
 
 
 def handle_tag(session: Session, *, workspace_id: int, ev: CallbackEvent, key: str, at: datetime) -> None:
-    """change_external_tag: ids only, so the workspace's tag library is re-fetched."""
+    """change_external_tag: a delete is applied at once; every change re-reads the library.
+
+    A deleted tag (or group, with its tags) comes off every customer and is soft-deleted,
+    as in WeCom. Creates, edits and reorders carry ids only, so their names and order
+    come from the re-fetch; it is queued for deletes too, to settle anything missed.
+    """
     del key, at
+    from siyu.wecom.sync.tags import apply_tag_callback  # the sync owns the tag mirror
+
     tag_type = ev.get("TagType") or "tag"
+    wecom_id = ev.get("Id")
+    deleted = apply_tag_callback(
+        session, workspace_id=workspace_id, wecom_id=wecom_id, tag_type=tag_type, change_type=ev.change_type
+    )
+    if deleted:
+        audit.record(
+            session,
+            workspace_id=workspace_id,
+            actor=SOURCE,
+            action="tag_group.delete" if tag_type == "tag_group" else "tag.delete",
+            target_type="wecom_tag",
+            target_id=wecom_id,
+            detail={"tags": deleted},
+        )
     request_refetch(
         session,
         workspace_id=workspace_id,
         what="tags",
-        tag_id=ev.get("Id") or None,
+        tag_id=wecom_id or None,
         tag_type=tag_type,
         change_type=ev.change_type,
     )

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers import follows as follow_service
-from siyu.customers.service import IdentityInput, resolve_batch, resolve_customer
+from siyu.customers.service import IdentityInput, ProfileInput, fill_profiles, resolve_batch
 from siyu.customers.tags import add_tags, remove_tags
 from siyu.kit.events import record_event
 from siyu.kit.pii import PIIError, normalise_phone
 from siyu.kit.timeutil import utcnow
-from siyu.models import Customer, CustomerTag, Follow, Tag
+from siyu.models import CustomerTag, Follow, Tag
 from siyu.wecom.schemas import BatchContactItem, ContactDetail, ExternalContact
 
 SOURCE = "wecom"
@@ -111,29 +111,6 @@ def _identities(contact: ExternalContact, mobiles: Iterable[str]) -> list[Identi
     return ids
 
 
-def _fill_names(
-    session: Session, *, workspace_id: int, customer_of: dict[str, int], contacts: dict[str, ExternalContact]
-) -> None:
-    """Name customers first seen through a callback (which carries ids only)."""
-    unnamed = set(
-        session.scalars(
-            select(Customer.id).where(Customer.id.in_(set(customer_of.values())), Customer.name.is_(None))
-        )
-    )
-    for ext, cid in customer_of.items():
-        name = contacts[ext].name
-        if cid in unnamed and name:
-            # resolve_customer is the OneID service's way to name a known customer.
-            resolve_customer(
-                session,
-                workspace_id=workspace_id,
-                identities=[IdentityInput(kind="external_userid", value=ext)],
-                source=SOURCE,
-                name=name,
-            )
-            unnamed.discard(cid)
-
-
 def _when(epoch: int) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
 
@@ -193,7 +170,17 @@ def apply_contacts(
     counts.customers_created += resolved.created
     counts.customers_merged += len(resolved.merged)
     customer_of = {e: cid for e, cid in zip(order, resolved.customer_ids, strict=True) if cid is not None}
-    _fill_names(session, workspace_id=workspace_id, customer_of=customer_of, contacts=contacts)
+    # Callbacks carry ids only: name (when missing), gender and avatar come from here.
+    fill_profiles(
+        session,
+        workspace_id=workspace_id,
+        profiles={
+            cid: ProfileInput(
+                name=contacts[e].name or None, gender=contacts[e].gender, avatar=contacts[e].avatar
+            )
+            for e, cid in customer_of.items()
+        },
+    )
     rows = {
         (f.staff_id, f.customer_id): f
         for f in session.scalars(

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.customers.tags import ensure_tag
-from siyu.kit.timeutil import utcnow
-from siyu.models import Tag, TagGroup
+from siyu.customers import tags as tag_service
+from siyu.models import Tag
 from siyu.wecom.schemas import CorpTagGroup
 
 
@@ -38,22 +37,10 @@ def tag_map(session: Session, workspace_id: int) -> dict[str, int]:
 
 
 def sync_corp_tags(session: Session, *, workspace_id: int, groups: list[CorpTagGroup]) -> TagSyncResult:
-    """Make siyu's WeCom-linked tags match ``get_corp_tag_list``."""
+    """Make siyu's WeCom-linked tags match ``get_corp_tag_list`` (through the tag service)."""
     result = TagSyncResult()
-    by_wecom = {
-        t.wecom_tag_id: t
-        for t in session.scalars(
-            select(Tag).where(Tag.workspace_id == workspace_id, Tag.wecom_tag_id.is_not(None))
-        )
-    }
-    groups_by_wecom = {
-        g.wecom_group_id: g
-        for g in session.scalars(
-            select(TagGroup).where(
-                TagGroup.workspace_id == workspace_id, TagGroup.wecom_group_id.is_not(None)
-            )
-        )
-    }
+    by_wecom = tag_service.wecom_tags(session, workspace_id=workspace_id)
+    groups_by_wecom = tag_service.wecom_tag_groups(session, workspace_id=workspace_id)
     seen_tags: set[str] = set()
     seen_groups: set[str] = set()
     for group in groups:
@@ -63,38 +50,25 @@ def sync_corp_tags(session: Session, *, workspace_id: int, groups: list[CorpTagG
         local_group = groups_by_wecom.get(group.group_id)
         if local_group is None:
             # Known by name only (made in siyu, or re-created upstream): link it.
-            local_group = session.scalar(
-                select(TagGroup).where(
-                    TagGroup.workspace_id == workspace_id, TagGroup.name == group.group_name
-                )
+            tag_service.link_tag_group(
+                session, workspace_id=workspace_id, name=group.group_name, wecom_group_id=group.group_id
             )
-            if local_group is not None:
-                local_group.wecom_group_id = group.group_id
-                local_group.deleted_at = None
-        elif local_group.name != group.group_name:
-            clash = session.scalar(
-                select(TagGroup.id).where(
-                    TagGroup.workspace_id == workspace_id, TagGroup.name == group.group_name
-                )
-            )
-            if clash is None:
-                local_group.name = group.group_name
-                result.renamed += 1
+        elif tag_service.rename_tag_group(session, group=local_group, name=group.group_name):
+            result.renamed += 1
         for tag in group.tag:
             if tag.deleted:
                 continue
             seen_tags.add(tag.id)
             local = by_wecom.get(tag.id)
             if local is not None and local.deleted_at is None:
-                if local.name != tag.name:
-                    local.name = tag.name
+                if tag_service.rename_tag(session, tag=local, name=tag.name):
                     result.renamed += 1
                 if local.sort_order != tag.order:
                     local.sort_order = tag.order
                 result.by_wecom_id[tag.id] = local.id
                 continue
             revived = local is not None
-            made = ensure_tag(
+            made = tag_service.ensure_tag(
                 session,
                 workspace_id=workspace_id,
                 name=tag.name,
@@ -105,15 +79,44 @@ def sync_corp_tags(session: Session, *, workspace_id: int, groups: list[CorpTagG
             made.sort_order = tag.order
             result.by_wecom_id[tag.id] = made.id
             result.created += 0 if revived and made is local else 1
-    now = utcnow()
     # Compare the id the row holds now: a tag re-created upstream under the same name
     # was relinked above to its new id and must not be deleted under its old one.
-    for local in by_wecom.values():
-        if local.wecom_tag_id not in seen_tags and local.deleted_at is None:
-            local.deleted_at = now
-            result.deleted += 1
-    for local_group in groups_by_wecom.values():
-        if local_group.wecom_group_id not in seen_groups and local_group.deleted_at is None:
-            local_group.deleted_at = now
+    gone = [t for t in by_wecom.values() if t.wecom_tag_id not in seen_tags and t.deleted_at is None]
+    tag_service.delete_tags(session, workspace_id=workspace_id, tag_ids=[t.id for t in gone])
+    result.deleted += len(gone)
+    tag_service.delete_tag_groups(
+        session,
+        workspace_id=workspace_id,
+        group_ids=[
+            g.id
+            for g in groups_by_wecom.values()
+            if g.wecom_group_id not in seen_groups and g.deleted_at is None
+        ],
+    )
     session.flush()
     return result
+
+
+def apply_tag_callback(
+    session: Session, *, workspace_id: int, wecom_id: str, tag_type: str, change_type: str
+) -> int:
+    """A change_external_tag delete, applied at once; returns the siyu tags deleted.
+
+    Creates, edits and reorders carry ids only (their names come from the library
+    re-fetch the caller queues); a delete says all there is to know. A delete for a
+    tag siyu does not know yet changes nothing here (the re-fetch settles it).
+    """
+    if change_type != "delete" or not wecom_id:
+        return 0
+    if tag_type == "tag_group":
+        group = tag_service.wecom_tag_groups(session, workspace_id=workspace_id).get(wecom_id)
+        if group is None or group.deleted_at is not None:
+            return 0
+        live = tag_service.live_tag_ids(session, workspace_id=workspace_id, group_id=group.id)
+        tag_service.delete_tag_groups(session, workspace_id=workspace_id, group_ids=[group.id])
+        return len(live)
+    tag = tag_service.wecom_tags(session, workspace_id=workspace_id).get(wecom_id)
+    if tag is None or tag.deleted_at is not None:
+        return 0
+    tag_service.delete_tags(session, workspace_id=workspace_id, tag_ids=[tag.id])
+    return 1
