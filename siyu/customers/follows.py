@@ -161,6 +161,11 @@ def upsert_follow(
         customer = session.get(Customer, customer_id)
         if customer is not None and (customer.first_seen_at is None or at < customer.first_seen_at):
             customer.first_seen_at = at  # a friendship is the earliest sign of a customer
+    if external_userid or remark or description:
+        customer = session.get(Customer, customer_id)
+        if customer is not None and customer.anonymised_at is not None:
+            # Erased on request (PIPL): the friendship's facts are kept, not the person.
+            external_userid = remark = description = None
     if external_userid:
         follow.external_userid = external_userid
     # Attribution belongs to the add: a stale add's state is kept only if none is known.

@@ -9,12 +9,14 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.bulk import bulk_insert
+from siyu.kit.timeutil import utcnow
 from siyu.models import (
     Customer,
     CustomerIdentity,
     CustomerScore,
     CustomerStats,
     CustomerTag,
+    ErasedIdentity,
     Event,
     Follow,
     GroupMember,
@@ -37,9 +39,27 @@ def identity_owners(
     session: Session, *, workspace_id: int, kind: str, platform: str, hashes: Sequence[str]
 ) -> dict[str, int]:
     """value_hash → customer id for the known identities among ``hashes``."""
+    return _key_owners(session, CustomerIdentity, workspace_id, kind, platform, hashes)
+
+
+def erased_owners(
+    session: Session, *, workspace_id: int, kind: str, platform: str, hashes: Sequence[str]
+) -> dict[str, int]:
+    """value_hash → anonymised customer id for the erased keys among ``hashes``."""
+    return _key_owners(session, ErasedIdentity, workspace_id, kind, platform, hashes)
+
+
+def _key_owners(
+    session: Session,
+    model: type[CustomerIdentity] | type[ErasedIdentity],
+    workspace_id: int,
+    kind: str,
+    platform: str,
+    hashes: Sequence[str],
+) -> dict[str, int]:
     fast = sqlite_in_rows(
         session,
-        "SELECT value_hash, customer_id FROM customer_identities",
+        f"SELECT value_hash, customer_id FROM {model.__tablename__}",  # noqa: S608 (a model's name)
         "value_hash",
         hashes,
         "workspace_id = ? AND kind = ? AND platform = ?",
@@ -50,15 +70,56 @@ def identity_owners(
     found: dict[str, int] = {}
     for part in chunks(hashes):
         rows = session.execute(
-            select(CustomerIdentity.value_hash, CustomerIdentity.customer_id).where(
-                CustomerIdentity.workspace_id == workspace_id,
-                CustomerIdentity.kind == kind,
-                CustomerIdentity.platform == platform,
-                CustomerIdentity.value_hash.in_(part),
+            select(model.value_hash, model.customer_id).where(
+                model.workspace_id == workspace_id,
+                model.kind == kind,
+                model.platform == platform,
+                model.value_hash.in_(part),
             )
         )
         found.update((h, c) for h, c in rows)
     return found
+
+
+def has_erased_identities(session: Session, *, workspace_id: int) -> bool:
+    """Whether any PIPL erasure left suppression keys in this workspace (one index probe)."""
+    probe = select(ErasedIdentity.id).where(ErasedIdentity.workspace_id == workspace_id).limit(1)
+    return session.scalar(probe) is not None
+
+
+def insert_erased_identities(session: Session, rows: list[dict[str, Any]]) -> None:
+    bulk_insert(session, ErasedIdentity, rows)
+
+
+def erase_identities(
+    session: Session, *, workspace_id: int, customer_ids: Sequence[int], owner_id: int
+) -> int:
+    """Turn these customers' identities into suppression keys of ``owner_id``; returns how many.
+
+    The identity rows (values, ciphertexts, masks) are deleted; only their keyed hashes
+    stay, in ``erased_identities``.
+    """
+    where = (CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(customer_ids))
+    now = utcnow()
+    keys = session.execute(
+        select(CustomerIdentity.kind, CustomerIdentity.platform, CustomerIdentity.value_hash).where(*where)
+    ).all()
+    insert_erased_identities(
+        session,
+        [
+            {
+                "workspace_id": workspace_id,
+                "customer_id": owner_id,
+                "kind": kind,
+                "platform": platform,
+                "value_hash": digest,
+                "erased_at": now,
+            }
+            for kind, platform, digest in keys
+        ],
+    )
+    session.execute(delete(CustomerIdentity).where(*where))
+    return len(keys)
 
 
 def insert_customers(session: Session, rows: list[dict[str, Any]]) -> list[int]:

@@ -22,7 +22,7 @@ from siyu.customers.schemas import GLOBAL_KINDS, IDENTITY_KINDS, IdentityInput
 from siyu.customers.stats import refresh_stats
 from siyu.customers.views import customer_detail, list_customers
 from siyu.kit import audit
-from siyu.kit.errors import Invalid, NotFound
+from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer
@@ -50,6 +50,9 @@ class BatchResolution:
     customer_ids: list[int | None]
     created: int = 0
     merged: list[tuple[int, int]] = field(default_factory=list)  # (survivor, merged)
+    # Anonymised customers that groups went to through an erased key (PIPL erasure):
+    # whatever is written for those groups must carry no personal data.
+    erased: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -171,8 +174,20 @@ def resolve_batch(
         )
         for digest, cid in found.items():
             owners[(kind, platform, digest)] = cid
+    erased: dict[_Key, int] = {}
+    if by_scope and repo.has_erased_identities(session, workspace_id=workspace_id):
+        for (kind, platform), hashes in by_scope.items():
+            found = repo.erased_owners(
+                session, workspace_id=workspace_id, kind=kind, platform=platform, hashes=sorted(hashes)
+            )
+            for digest, cid in found.items():
+                erased[(kind, platform, digest)] = cid
 
-    # Nodes: a group is its index (int), a key its tuple, a customer ("c", id).
+    def known_of(i: int) -> int | None:
+        return known_customer_ids[i] if known_customer_ids else None
+
+    # Nodes: a group is its index (int), a key its tuple, a customer ("c", id), an
+    # anonymised customer reached through an erased key ("e", id).
     uf = _UnionFind()
     for i, plist in enumerate(keyed):
         node: Any = i
@@ -181,12 +196,15 @@ def resolve_batch(
             uf.union(node, p.key)
             if p.key in owners:
                 uf.union(node, ("c", owners[p.key]))
-        known = known_customer_ids[i] if known_customer_ids else None
+            elif p.key in erased:
+                uf.union(node, ("e", erased[p.key]))
+        known = known_of(i)
         if known is not None:
             uf.union(node, ("c", known))
 
-    # Each component: the customers it already touches, its groups.
+    # Each component: the customers it already touches, the erased ones, its groups.
     comp_customers: dict[Any, set[int]] = {}
+    comp_erased: dict[Any, set[int]] = {}
     comp_groups: dict[Any, list[int]] = {}
     for i, plist in enumerate(keyed):
         root = uf.find(i)
@@ -195,16 +213,37 @@ def resolve_batch(
         for p in plist:
             if p.key in owners:
                 cset.add(owners[p.key])
-        known = known_customer_ids[i] if known_customer_ids else None
+            elif p.key in erased:
+                comp_erased.setdefault(root, set()).add(erased[p.key])
+        known = known_of(i)
         if known is not None:
             cset.add(known)
 
     result = BatchResolution(customer_ids=[None] * len(keyed))
     comp_customer: dict[Any, int] = {}
+    group_owner: dict[int, int] = {}
     new_roots: list[Any] = []
     now = utcnow()
     for root, gids in comp_groups.items():
         cset = comp_customers[root]
+        if root in comp_erased:
+            # Erasure wins over linking: a group holding a key of an erased person goes
+            # to that anonymised profile, and nothing in the component is merged (a merge
+            # would tie the erased person to a live profile again). A group that is
+            # already a live customer's (an order imported before, or a live key and no
+            # erased one) stays with that customer.
+            target = min(comp_erased[root])
+            for g in gids:
+                mine = sorted({owners[p.key] for p in keyed[g] if p.key in owners})
+                known = known_of(g)
+                if known is not None:
+                    group_owner[g] = known
+                elif mine and not any(p.key in erased for p in keyed[g]):
+                    group_owner[g] = mine[0]
+                else:
+                    group_owner[g] = target
+                    result.erased.add(target)
+            continue
         if len(cset) >= 2:
             survivor, *others = sorted(cset)
             for other in others:
@@ -242,14 +281,35 @@ def resolve_batch(
         comp_customer[root] = cid
     result.created = len(rows)
 
-    new_identities: dict[_Key, dict[str, Any]] = {}
+    for i in range(len(keyed)):
+        result.customer_ids[i] = group_owner.get(i, comp_customer.get(uf.find(i)))
+    # New keys of a group that went to an erased profile become erased keys too (only
+    # their hash), so that they also lead back to it; they never become identities.
+    new_erased: dict[_Key, dict[str, Any]] = {}
     for i, plist in enumerate(keyed):
-        owner = comp_customer.get(uf.find(i))
-        result.customer_ids[i] = owner
-        if owner is None:
+        owner = result.customer_ids[i]
+        if owner is None or group_owner.get(i) not in result.erased:
             continue
         for p in plist:
-            if p.key in owners or p.key in new_identities:
+            if p.key in owners or p.key in erased or p.key in new_erased:
+                continue
+            new_erased[p.key] = {
+                "workspace_id": workspace_id,
+                "customer_id": owner,
+                "kind": p.kind,
+                "platform": p.platform,
+                "value_hash": p.key[2],
+                "erased_at": now,
+            }
+    repo.insert_erased_identities(session, list(new_erased.values()))
+
+    new_identities: dict[_Key, dict[str, Any]] = {}
+    for i, plist in enumerate(keyed):
+        owner = result.customer_ids[i]
+        if owner is None or (i in group_owner and group_owner[i] in result.erased):
+            continue
+        for p in plist:
+            if p.key in owners or p.key in erased or p.key in new_erased or p.key in new_identities:
                 continue
             phone = p.kind == "phone"
             new_identities[p.key] = {
@@ -298,7 +358,7 @@ def resolve_customer(
         raise Invalid("no usable identity (a masked phone is not an identity)", field="identities")
     customer = session.get(Customer, cid)
     assert customer is not None
-    if name and not customer.name:
+    if name and not customer.name and customer.anonymised_at is None:
         customer.name = name[:100]
     return customer
 
@@ -362,6 +422,11 @@ def merge_customers(
         raise NotFound(f"customer {missing} does not exist in this workspace", field="customer_id")
     if survivor.merged_into_id is not None or merged.merged_into_id is not None:
         raise Invalid("customer was already merged into another one", field="customer_id")
+    if survivor.anonymised_at is not None or merged.anonymised_at is not None:
+        erased_id = survivor_id if survivor.anonymised_at is not None else merged_id
+        raise Conflict(
+            f"customer {erased_id} was anonymised (PIPL erasure) and cannot be merged", field="customer_id"
+        )
     session.flush()
     moved = repo.move_customer_rows(
         session, workspace_id=workspace_id, survivor_id=survivor_id, merged_id=merged_id

@@ -8,6 +8,7 @@ from siyu.models.customers import (
     CustomerScore,
     CustomerStats,
     CustomerTag,
+    ErasedIdentity,
     Follow,
     Tag,
     TagGroup,
@@ -15,12 +16,13 @@ from siyu.models.customers import (
 from siyu.models.events import Event
 from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job
-from siyu.models.orders import ImportRowError, ImportRun, Order, OrderItem
+from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
 from siyu.models.workspace import ApiToken, AuditLog, Staff, User, WeComApp, Workspace
 
 __all__ = [
+    "ORDER_PERSONAL_FIELDS",
     "ApiToken",
     "AudienceChange",
     "AuditLog",
@@ -31,6 +33,7 @@ __all__ = [
     "CustomerScore",
     "CustomerStats",
     "CustomerTag",
+    "ErasedIdentity",
     "Event",
     "Follow",
     "Group",

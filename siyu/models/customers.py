@@ -91,6 +91,27 @@ class CustomerIdentity(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class ErasedIdentity(Base):
+    """The keyed hash of an identity that a PIPL erasure removed (a suppression key).
+
+    No value, ciphertext or mask is kept: only ``value_hash``, the same HMAC that
+    matching uses, and the anonymised customer it belonged to. OneID sends an old
+    export's row with this key to that anonymised profile (stored without personal data)
+    instead of building a new profile of the person who asked to be erased.
+    """
+
+    __tablename__ = "erased_identities"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", "platform", "value_hash"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    customer_id: Mapped[int] = fk("customers.id")
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    platform: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    value_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    erased_at: Mapped[datetime] = created_at()
+
+
 class Follow(Base):
     """The relation between one staff account and one customer (a WeCom friendship)."""
 

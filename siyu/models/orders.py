@@ -20,6 +20,10 @@ from siyu.models.base import (
 )
 
 ORDER_STATUSES = ("pending", "paid", "shipped", "completed", "closed", "refunded")
+# The columns of an order that are about the person (PIPL): cleared on erasure, and
+# never written for an order that goes to an anonymised customer. ``extra`` (the
+# platform's other columns) is cleared with them.
+ORDER_PERSONAL_FIELDS = ("buyer_id", "buyer_name", "phone_masked", "city", "district", "buyer_note")
 
 
 class Order(Base):

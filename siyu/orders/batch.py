@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from siyu.customers.schemas import IdentityInput
 from siyu.customers.service import anonymised_customers, refresh_stats, resolve_batch
 from siyu.kit.timeutil import utcnow
+from siyu.models import ORDER_PERSONAL_FIELDS
 from siyu.orders import repository as repo
 from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
 
@@ -35,6 +36,8 @@ class BatchCounts:
     unchanged: int = 0
     stale: int = 0
     without_customer: int = 0
+    # new orders of anonymised customers (PIPL erasure), stored without personal data
+    of_erased: int = 0
     awaiting: int = 0
     items_written: int = 0
     customers_created: int = 0
@@ -183,6 +186,14 @@ def apply_batch(
         prepared=[live[k].keys for k in keys],
     )
     customer_of = dict(zip(keys, resolution.customer_ids, strict=True))
+    if resolution.erased:
+        # The person asked to be erased: their orders still count in the books, on the
+        # anonymised profile, but nothing about the person is written.
+        for key in keys:
+            if customer_of[key] in resolution.erased:
+                d = live[key]
+                d.fields = {**d.fields, **dict.fromkeys(ORDER_PERSONAL_FIELDS), "extra": {}}
+                counts.of_erased += 1
     counts.customers_created = resolution.created
     counts.customers_merged = len(resolution.merged)
     touched = counts.touched

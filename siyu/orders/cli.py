@@ -82,6 +82,11 @@ def _print_summaries(summaries: list[ImportSummary]) -> None:
             notes.append(f"{s.customers_merged} customer profiles merged (shared phone or id)")
         if s.orders_without_customer:
             notes.append(f"{s.orders_without_customer} orders have no usable buyer id or phone")
+        if s.orders_of_erased_customers:
+            notes.append(
+                f"{s.orders_of_erased_customers} orders belong to customers erased on request; "
+                "they were kept for the books without personal data"
+            )
         if s.orders_awaiting_order_file:
             notes.append(
                 f"{s.orders_awaiting_order_file} orders are known only from line items; "

@@ -32,6 +32,9 @@ class ImportSummary(BaseModel):
     orders_stale: int = 0
     # orders with no usable buyer identity (e.g. Douyin's encrypted phones)
     orders_without_customer: int = 0
+    # new orders of customers erased on request (PIPL): on the anonymised profile,
+    # without buyer name, phone, address or notes
+    orders_of_erased_customers: int = 0
     # line items for orders not imported yet (Taobao detail file before the order file)
     orders_awaiting_order_file: int = 0
     items_written: int = 0

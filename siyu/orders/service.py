@@ -346,6 +346,7 @@ def _commit_batch(
         s.orders_unchanged += counts.unchanged
         s.orders_stale += counts.stale
         s.orders_without_customer += counts.without_customer
+        s.orders_of_erased_customers += counts.of_erased
         s.orders_awaiting_order_file += counts.awaiting
         s.items_written += counts.items_written
         s.customers_created += counts.customers_created

@@ -2,9 +2,11 @@
 
 - Export: every row about one customer, phones decrypted (the export is for the
   person themselves), written to the audit log.
-- Anonymise: identities deleted, name / phone / address / notes cleared on the
-  customer, their orders, follows, group memberships and events. Orders, amounts and
-  aggregates stay so that the books still add up. Irreversible and audited.
+- Anonymise: identities deleted (their keyed hashes kept as suppression keys, so
+  OneID leads an old export back to the anonymised profile), name / phone / address /
+  notes cleared on the customer, their orders, follows, group memberships and events.
+  Orders, amounts and aggregates stay so that the books still add up. Irreversible and
+  audited.
 - Opt out: ``Customer.opt_out`` — automated marketing must skip the customer.
 """
 
@@ -13,14 +15,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from siyu.customers import repository as customers_repo
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.pii import PIIError, get_vault
 from siyu.kit.timeutil import utcnow
 from siyu.models import (
+    ORDER_PERSONAL_FIELDS,
     AuditLog,
     Customer,
     CustomerIdentity,
@@ -208,25 +212,16 @@ def anonymise_customer(
         result = cast(CursorResult[Any], session.execute(stmt))
         counts[name] = int(result.rowcount or 0)
 
-    run(
-        "identities",
-        delete(CustomerIdentity).where(
-            CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id.in_(ids)
-        ),
+    # The identities go; their keyed hashes stay as suppression keys, so that an old
+    # export or a WeCom sync finds this anonymised profile instead of rebuilding one.
+    counts["identities"] = customers_repo.erase_identities(
+        session, workspace_id=workspace_id, customer_ids=ids, owner_id=customer.id
     )
     run(
         "orders",
         update(Order)
         .where(Order.workspace_id == workspace_id, Order.customer_id.in_(ids))
-        .values(
-            buyer_id=None,
-            buyer_name=None,
-            phone_masked=None,
-            city=None,
-            district=None,
-            buyer_note=None,
-            extra={},
-        ),
+        .values({**dict.fromkeys(ORDER_PERSONAL_FIELDS), "extra": {}}),
     )
     run(
         "follows",

@@ -379,3 +379,60 @@ def test_tag_deleted_upstream_comes_off_customers(
     assert session.scalar(select(Tag.deleted_at).where(Tag.id == gold.id)) is not None
     # A second sync finds nothing more to do.
     assert run_sync(cli)["tags_deleted"] == 0
+
+
+def test_sync_does_not_rebuild_a_customer_erased_on_request(
+    cli: CliRun, session: Session, workspace_id: int, wecom_env: Simulator
+) -> None:
+    from siyu.privacy.service import anonymise_customer
+
+    sc = wecom_env.scenario
+    sc.add_staff("zhangsan", "张三")
+    code = sc.live_code("store_qr", ["zhangsan"])
+    her = sc.new_customer("王芳", unionid="union-wang", gender=2)
+    other = sc.new_customer("李雷")
+    for ext in (her, other):
+        sc.add_friend(ext, config_id=code, remark_mobiles=["138 0013 8001"] if ext == her else None)
+    chat = sc.create_group("zhangsan", "老客群")
+    sc.join_group(chat, her)
+    run_sync(cli)
+    session.expire_all()
+    wang = session.scalar(select(Follow.customer_id).where(Follow.external_userid == her))
+    assert wang is not None
+    with session_scope() as s:
+        anonymise_customer(s, workspace_id=workspace_id, customer_id=wang, actor="test")
+    customers = session.scalar(select(func.count()).select_from(Customer))
+
+    # She is still the staff member's friend and in the group: the next syncs find her
+    # erased profile through the kept hashes, and write nothing about her.
+    for _ in range(2):
+        out = run_sync(cli)
+        assert out["customers_created"] == 0
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Customer)) == customers
+    profile = session.get(Customer, wang)
+    assert profile is not None
+    assert (profile.name, profile.gender, profile.avatar, profile.anonymised_at is not None) == (
+        None,
+        0,
+        None,
+        True,
+    )
+    assert (
+        session.scalar(
+            select(func.count()).select_from(CustomerIdentity).where(CustomerIdentity.customer_id == wang)
+        )
+        == 0
+    )
+    follow = session.scalars(select(Follow).where(Follow.customer_id == wang)).one()
+    assert (follow.state, follow.external_userid, follow.remark, follow.description) == (
+        "active",
+        None,
+        None,
+        None,
+    )
+    members = session.scalars(select(GroupMember).where(GroupMember.customer_id == wang)).all()
+    assert members
+    assert all(m.name is None and m.invitor_userid is None for m in members)
+    # The other friend is untouched.
+    assert session.scalar(select(Customer.name).join(Follow).where(Follow.external_userid == other)) == "李雷"

@@ -328,6 +328,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_customer_stats_workspace_id_last_paid_at', ['workspace_id', 'last_paid_at'], unique=False)
         batch_op.create_index('ix_customer_stats_workspace_id_net_fen', ['workspace_id', 'net_fen'], unique=False)
 
+    op.create_table('erased_identities',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('platform', sa.String(length=32), nullable=False),
+    sa.Column('value_hash', sa.String(length=64), nullable=False),
+    sa.Column('erased_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_erased_identities_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_erased_identities_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_erased_identities')),
+    sa.UniqueConstraint('workspace_id', 'kind', 'platform', 'value_hash', name=op.f('uq_erased_identities_workspace_id_kind_platform_value_hash'))
+    )
+    with op.batch_alter_table('erased_identities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_erased_identities_customer_id'), ['customer_id'], unique=False)
+
     op.create_table('follows',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -692,6 +708,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_follows_customer_id'))
 
     op.drop_table('follows')
+    with op.batch_alter_table('erased_identities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_erased_identities_customer_id'))
+
+    op.drop_table('erased_identities')
     with op.batch_alter_table('customer_stats', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_stats_workspace_id_net_fen')
         batch_op.drop_index('ix_customer_stats_workspace_id_last_paid_at')

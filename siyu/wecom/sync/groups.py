@@ -85,14 +85,16 @@ def apply_groupchat(
             staff_id = follow_service.ensure_staff(session, workspace_id=workspace_id, userid=m.userid).id
         else:
             customer_id = customer_of.get(m.userid)
+        # A member erased on request (PIPL) stays a member, without name or inviter.
+        erased = customer_id is not None and customer_id in resolved.erased
         inputs.append(
             group_service.MemberInput(
                 userid=m.userid,
                 member_type=m.type,
                 join_time=datetime.fromtimestamp(m.join_time, UTC) if m.join_time else None,
                 join_scene=m.join_scene,
-                invitor_userid=m.invitor.userid if m.invitor else None,
-                name=m.name or m.group_nickname or None,
+                invitor_userid=m.invitor.userid if m.invitor and not erased else None,
+                name=None if erased else (m.name or m.group_nickname or None),
                 customer_id=customer_id,
                 staff_id=staff_id,
             )
