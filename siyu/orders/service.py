@@ -40,6 +40,8 @@ from siyu.orders.schemas import ImportSummary, RowErrorOut
 from siyu.segments.rules import on_orders_imported
 
 BATCH_SIZE = 10_000
+# Rows of one order that may run past a full batch so that the order is not split.
+ORDER_ROWS_KEPT = 10_000
 MAX_ERRORS_SHOWN = 100
 # Customers per stats statement at the end of a file (bounds the statement's size).
 STATS_CHUNK = 20_000
@@ -219,12 +221,13 @@ def _run_file(
     rows = parsed_rows(plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel)
     try:
         for line, item in rows:
-            last_line = line
-            if isinstance(item, RowErrorOut):
-                errors.append(item)
-            else:
-                records.append(item)
-            if len(records) + len(errors) >= batch_size:
+            size = len(records) + len(errors)
+            # A batch ends between two orders, not inside one: the rows of an order
+            # (Taobao's detail lines, Douyin's sub-orders) that follow each other are
+            # written together, so identical lines stay separate lines, and a resumed
+            # run starts on an order's first row. A runaway order (a file whose rows all
+            # name one order) is cut after ORDER_ROWS_KEPT more rows.
+            if size >= batch_size and (size >= batch_size + ORDER_ROWS_KEPT or not _continues(records, item)):
                 _commit_batch(
                     summary, workspace_id, run_id, records, errors, last_line, source, actor, touched
                 )
@@ -235,6 +238,11 @@ def _run_file(
                 # Young objects every batch; the whole heap now and then (sessions
                 # leave cycles behind that would otherwise pile up in the old generation).
                 gc.collect(2 if batches % 10 == 0 else 1)
+            last_line = line
+            if isinstance(item, RowErrorOut):
+                errors.append(item)
+            else:
+                records.append(item)
         _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, touched)
         _finish(workspace_id, run_id, touched, interrupted_ids, resume_after)
     except BaseException as exc:
@@ -257,6 +265,14 @@ def _run_file(
         bar.update(task, completed=summary.rows_total, total=summary.rows_total)
     summary.status = "completed"
     return summary
+
+
+def _continues(records: list[OrderRecord], item: OrderRecord | RowErrorOut) -> bool:
+    """Whether ``item`` is another row of the order the batch ended with."""
+    if not records or isinstance(item, RowErrorOut):
+        return False
+    last = records[-1]
+    return last.external_id == item.external_id and last.platform == item.platform
 
 
 def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:

@@ -312,10 +312,13 @@ def test_douyin_sub_orders_at_an_earlier_stage_in_a_later_batch_are_kept(
     """A later row of the same order at an earlier stage is another sub-order, not an older export."""
     header = (FIX / "douyin_orders.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     common = "吴九,13500135000,湖南省 长沙市 岳麓区 麓山路1号,2021-03-01 10:00:00,2021-03-01 10:01:00"
+    other = "郑十,13600136000,湖南省 长沙市 岳麓区 麓山路2号,2021-03-01 11:00:00,2021-03-01 11:01:00"
     path = tmp_path / "douyin_split.csv"
     path.write_text(
         f"{header}\n"
         f"6001,6001-1,玫瑰面霜,50ml,1,MS-50,99.00,0.00,{common},2021-03-06 10:00:00,已完成,,0.00,0.00,0.00\n"
+        # Another order between them: a batch ends only between orders.
+        f"6002,6002-1,面膜,5片,1,MM-5,59.00,0.00,{other},,待发货,,0.00,0.00,0.00\n"
         f"6001,6001-2,精华水,100ml,1,JH-100,80.00,0.00,{common},,待发货,,0.00,0.00,0.00\n",
         encoding="utf-8",
     )
@@ -329,3 +332,24 @@ def test_douyin_sub_orders_at_an_earlier_stage_in_a_later_batch_are_kept(
         stats = session.get(CustomerStats, o.customer_id)
         assert stats is not None
         assert stats.paid_fen == 17900
+
+
+def test_identical_taobao_detail_lines_stay_separate_at_any_batch_size(
+    cli: CliRun, session: Session, tmp_path: Path
+) -> None:
+    """Two bottles bought as two identical lines are two lines, wherever a batch would end."""
+    header = TAOBAO_ITEMS.read_text(encoding="gbk").splitlines()[0]
+    line = '="{oid}",玫瑰面霜,199.00,1,,规格：50ml,,,交易成功,MS-50'
+    rows = [line.format(oid="3001")] * 3 + [line.format(oid="3002")] + [line.format(oid="3003")] * 2
+    path = tmp_path / "ExportOrderDetailList202401.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="gbk")
+    for batch in ("1", "2", "4", "1000"):
+        result = cli("import", "orders", path, "--json", "--batch-size", batch)
+        [summary] = json.loads(result.stdout)
+        assert summary["rows_ok"] == 6
+        session.expire_all()
+        for oid, lines in (("3001", 3), ("3002", 1), ("3003", 2)):
+            o = order(session, "taobao", oid)
+            keys = session.scalars(select(OrderItem.line_key).where(OrderItem.order_id == o.id)).all()
+            assert len(keys) == lines, (batch, oid, keys)
+            assert o.item_count == lines, (batch, oid)
