@@ -264,10 +264,19 @@ def test_transfer_customer_takes_over_after_24h_and_respects_limits(
         (c, 84061),
     ]
     assert [i.status for i in wecom.transfer_result("old", "new").customer] == [2]
+    # While the handover waits, a second one is refused: 当前客户正在转接中.
+    again = TransferRequest(handover_userid="old", takeover_userid="new", external_userid=[a])
+    assert [i.errcode for i in wecom.transfer_customer(again).customer] == [40129]
     sc.advance(24 * 3600)
     assert sc.settle_transfers() == 1
     assert [i.status for i in wecom.transfer_result("old", "new").customer] == [1]
     assert [f.userid for f in wecom.get_external_contact(a).follow_user] == ["new"]
+    # Twice in 90 days, then 客户转接过于频繁.
+    back = TransferRequest(handover_userid="new", takeover_userid="old", external_userid=[a])
+    assert [i.errcode for i in wecom.transfer_customer(back).customer] == [0]
+    sc.advance(24 * 3600)
+    sc.settle_transfers()
+    assert [i.errcode for i in wecom.transfer_customer(again).customer] == [40128]
 
     wecom.transfer_resigned_customer(
         TransferRequest(handover_userid="old", takeover_userid="full", external_userid=[b])

@@ -33,12 +33,13 @@ def _transfer(state: SimState, b: dict[str, Any], resigned: bool) -> dict[str, A
             for t in state.transfers
             if t.external_userid == ext and t.started > now - 90 * 86400 and t.status in (1, 2)
         ]
-        if len(recent) >= TRANSFERS_PER_90_DAYS:
-            # WeCom: a customer can be handed over twice in 90 days.
+        if any(t.status == 2 for t in recent):
+            # 40129 当前客户正在转接中: a handover still waits for its 24 hours.
             out.append({"external_userid": ext, "errcode": 40129})
             continue
-        if any(t.status == 2 for t in recent):
-            out.append({"external_userid": ext, "errcode": 40097})
+        if len(recent) >= TRANSFERS_PER_90_DAYS:
+            # 40128 客户转接过于频繁: a customer can be handed over twice in 90 days.
+            out.append({"external_userid": ext, "errcode": 40128})
             continue
         state.transfers.append(Transfer(handover, takeover, ext, now))
         out.append({"external_userid": ext, "errcode": 0})
