@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from gen_taobao import Generated, generate  # noqa: E402
 
+from siyu.kit.db import BULK_CACHE_KIB  # noqa: E402
+
 TARGET_ORDERS_PER_S = 50_000
 TARGET_RSS_MB = 500
 
@@ -107,10 +109,11 @@ from siyu.kit.db import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES
 from siyu.kit.migrate import upgrade
 from siyu.models import Base
 src, db = sys.argv[1], sys.argv[2]
+cache_kib = int(sys.argv[3]) if len(sys.argv) > 3 else BULK_CACHE_KIB
 upgrade(f"sqlite:///{db}")
 conn = sqlite3.connect(db, isolation_level=None)
 for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
-               f"cache_size=-{BULK_CACHE_KIB}", f"wal_autocheckpoint={BULK_CHECKPOINT_PAGES}"):
+               f"cache_size=-{cache_kib}", f"wal_autocheckpoint={BULK_CHECKPOINT_PAGES}"):
     conn.execute(f"PRAGMA {pragma}")
 conn.execute("ATTACH ? AS src", (src,))
 copied = {}
@@ -227,11 +230,13 @@ def run(
     profile: bool = False,
     peers: bool = True,
     limit: float | None = None,
+    storage_caches: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Generate (once) and import the file with siyu and the floors; returns the figures.
 
     With ``limit``, a siyu import still running after that many seconds is stopped and
     measured on the orders it committed (each batch commits on its own).
+    ``storage_caches`` (MiB) also runs the storage floor with those page cache sizes.
     """
     g = data_file(orders, customers)
     size_mb = g.path.stat().st_size / 2**20
@@ -261,6 +266,11 @@ def run(
         results["storage"] = _child(STORAGE_CHILD, str(db), str(floor_db), env=env)
         print(f"storage floor: {results['storage']}", flush=True)
         _fresh(floor_db)
+        for mib in storage_caches:
+            x = _child(STORAGE_CHILD, str(db), str(floor_db), str(mib * 1024), env=env)
+            results[f"storage_{mib}"] = x
+            print(f"storage floor, {mib} MiB page cache: {x}", flush=True)
+            _fresh(floor_db)
     if peers:
         pandas_db = _fresh(OUT / f"bench_import_pandas_{tag}.db")
         results["pandas_sqlite"] = _child(PANDAS_CHILD, str(g.path), str(pandas_db))
@@ -299,6 +309,18 @@ def report(r: dict[str, Any]) -> str:
         "pandas_sqlite": "pandas + sqlite3 executemany (raw rows)",
         "duckdb": "DuckDB read_csv (incl. GBK→UTF-8)",
     }
+    base = BULK_CACHE_KIB // 1024
+    caches = {
+        k: f"storage floor, {k.removeprefix('storage_')} MiB page cache (siyu and the row above: {base} MiB)"
+        for k in r
+        if k.startswith("storage_")
+    }
+    peers = ("pandas_sqlite", "duckdb")
+    names = (
+        {k: v for k, v in names.items() if k not in peers}
+        | caches
+        | {k: v for k, v in names.items() if k in peers}
+    )
     for key, label in names.items():
         if key in r:
             x = r[key]
@@ -346,6 +368,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile siyu's import (slower)")
     parser.add_argument("--no-peers", action="store_true", help="measure siyu only")
     parser.add_argument("--limit", type=float, default=None, help="stop siyu after this many seconds")
+    parser.add_argument(
+        "--storage-cache-mib", type=int, action="append", default=[],
+        help="also run the storage floor with this SQLite page cache (MiB); repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     r = run(
         args.orders,
@@ -353,6 +379,7 @@ def main() -> None:
         profile=args.profile,
         peers=not args.no_peers,
         limit=args.limit,
+        storage_caches=tuple(args.storage_cache_mib),
     )
     print()
     print(report(r))
