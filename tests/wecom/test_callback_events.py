@@ -384,3 +384,25 @@ def test_tag_create_and_edit_callbacks_only_queue_the_refetch(
     assert _live_tags_on_customers(session) == {gold, new, cream}
     changes = _refetches(session, workspace_id)["tag_changes"]
     assert [c["change_type"] for c in changes] == ["update", "create"]
+
+
+def test_an_erased_customer_who_adds_again_is_not_rebuilt(
+    wecom: WeComSender, session: Session, workspace_id: int
+) -> None:
+    from siyu.privacy.service import anonymise_customer
+
+    wecom.send("add_external_contact")
+    erased = _follow(session).customer_id
+    with session_scope() as s:
+        anonymise_customer(s, workspace_id=workspace_id, customer_id=erased, actor="test")
+    # She deletes the staff member, then adds them again: the events land on the
+    # anonymised profile, and her external_userid is not written back.
+    wecom.send("del_follow_user", create_time=T0 + 60)
+    wecom.send("add_external_contact", create_time=T0 + 120, state="store_qr")
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Customer)) == 1
+    assert session.scalar(select(func.count()).select_from(CustomerIdentity)) == 0
+    follow = _follow(session)
+    assert (follow.customer_id, follow.state, follow.external_userid) == (erased, "active", None)
+    assert follow.added_at == at(120)
+    assert [e.customer_id for e in _events(session)] == [erased] * 3
