@@ -31,6 +31,22 @@ def _erase(session: Session, customer_id: int | None) -> None:
     session.commit()
 
 
+def _two_buyers_one_erased(cli: CliRun, session: Session, tmp_path: Path) -> tuple[Path, int, int]:
+    """王芳 and 李雷 imported from one file, then 王芳 erased; (file, 王芳's id, 李雷's id)."""
+    first = _write(
+        tmp_path / "2024-03.csv",
+        "e-1,2024-03-01 10:00,99,wang01,13800138001,shop,completed,王芳,浙江,杭州市,官方商城",
+        "e-2,2024-03-02 10:00,50,li01,13900139002,shop,completed,李雷,江苏,南京市,官方商城",
+    )
+    cli("import", "orders", first)
+    wang = order(session, "shop", "e-1").customer_id
+    li = order(session, "shop", "e-2").customer_id
+    assert wang is not None
+    assert li is not None
+    _erase(session, wang)
+    return first, wang, li
+
+
 def _count(session: Session, model: type, *where: object) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
@@ -64,15 +80,7 @@ def test_erasure_keeps_only_keyed_hashes(cli: CliRun, session: Session, tmp_path
 def test_newer_export_of_an_erased_buyer_goes_to_the_anonymised_profile(
     cli: CliRun, session: Session, tmp_path: Path
 ) -> None:
-    first = _write(
-        tmp_path / "2024-03.csv",
-        "e-1,2024-03-01 10:00,99,wang01,13800138001,shop,completed,王芳,浙江,杭州市,官方商城",
-        "e-2,2024-03-02 10:00,50,li01,13900139002,shop,completed,李雷,江苏,南京市,官方商城",
-    )
-    cli("import", "orders", first)
-    wang = order(session, "shop", "e-1").customer_id
-    li = order(session, "shop", "e-2").customer_id
-    _erase(session, wang)
+    first, wang, li = _two_buyers_one_erased(cli, session, tmp_path)
     customers_before = _count(session, Customer)
 
     # A later export: the erased person bought again (same phone, a new buyer id too),
@@ -115,15 +123,7 @@ def test_newer_export_of_an_erased_buyer_goes_to_the_anonymised_profile(
 
 
 def test_erased_key_never_merges_with_a_live_profile(cli: CliRun, session: Session, tmp_path: Path) -> None:
-    first = _write(
-        tmp_path / "a.csv",
-        "e-1,2024-03-01 10:00,99,wang01,13800138001,shop,completed,王芳,浙江,杭州市,官方商城",
-        "e-2,2024-03-02 10:00,50,li01,13900139002,shop,completed,李雷,江苏,南京市,官方商城",
-    )
-    cli("import", "orders", first)
-    wang = order(session, "shop", "e-1").customer_id
-    li = order(session, "shop", "e-2").customer_id
-    _erase(session, wang)
+    _, wang, li = _two_buyers_one_erased(cli, session, tmp_path)
     # One row names the erased phone and a live customer's buyer id: it goes to the
     # erased profile, and the two profiles are not merged.
     mixed = _write(
