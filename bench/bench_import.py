@@ -18,9 +18,12 @@ Each contender runs in a child process of its own, so its peak RSS
   moving the bytes into SQLite from Python.
 - storage floor: the rows siyu's import stored (customers, identities, orders, events,
   stats…) copied by SQLite itself (``INSERT … SELECT`` from the attached siyu database,
-  10,000 rows per transaction, the import connection's pragmas) into a fresh database
-  with siyu's schema: no Python per row, no parsing, no OneID logic. No importer that
-  writes siyu's schema into SQLite on this machine can be faster than this.
+  one transaction per siyu batch of 10,000 rows, the import connection's pragmas) into
+  a fresh database with siyu's schema: no Python per row, no parsing, no OneID logic.
+  No importer that writes siyu's schema into SQLite in transactions of that size on
+  this machine can be faster than this. Variants (``--storage-cache-mib``,
+  ``--storage-txn-rows``, ``--storage-drop``) change one thing each: the page cache,
+  the rows per transaction, or which indexes exist.
 - floor B: DuckDB ``read_csv`` into a DuckDB table. DuckDB cannot read GBK without
   its ``encodings`` extension (downloaded from the internet), so the file is first
   transcoded to UTF-8; that time is included.
@@ -49,8 +52,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gen_taobao import Generated, generate  # noqa: E402
 
 from siyu.kit.db import BULK_CACHE_KIB  # noqa: E402
+from siyu.orders.service import BATCH_SIZE  # noqa: E402
 
 TARGET_ORDERS_PER_S = 50_000
+# The storage floor commits as often as siyu's import does (one batch per transaction).
+STORAGE_TXN_ROWS = BATCH_SIZE
 TARGET_RSS_MB = 500
 
 SIYU_CHILD = """
@@ -108,15 +114,17 @@ import json, resource, sqlite3, sys, time
 from siyu.kit.db import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES
 from siyu.kit.migrate import upgrade
 from siyu.models import Base
-src, db = sys.argv[1], sys.argv[2]
-cache_kib = int(sys.argv[3]) if len(sys.argv) > 3 else BULK_CACHE_KIB
+src, db, cache_kib, step = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+dropped = [name for name in sys.argv[5].split(",") if name]
 upgrade(f"sqlite:///{db}")
 conn = sqlite3.connect(db, isolation_level=None)
 for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
                f"cache_size=-{cache_kib}", f"wal_autocheckpoint={BULK_CHECKPOINT_PAGES}"):
     conn.execute(f"PRAGMA {pragma}")
+for name in dropped:  # a variant: what these indexes cost (an unknown name fails loudly)
+    conn.execute(f'DROP INDEX "{name}"')
 conn.execute("ATTACH ? AS src", (src,))
-copied = {}
+copied, table_cpu = {}, {}
 t, c = time.perf_counter(), time.process_time()
 for table in Base.metadata.sorted_tables:
     name = table.name
@@ -126,14 +134,17 @@ for table in Base.metadata.sorted_tables:
     if not top:
         continue
     cols = ", ".join(f'"{col.name}"' for col in table.columns)
-    for lo in range(0, top, 10_000):
+    c1 = time.process_time()
+    for lo in range(0, top, step):
         conn.execute("BEGIN")
         conn.execute(f"INSERT INTO main.{name} ({cols}) SELECT {cols} FROM src.{name} "
-                     "WHERE rowid > ? AND rowid <= ?", (lo, lo + 10_000))
+                     "WHERE rowid > ? AND rowid <= ?", (lo, lo + step))
         conn.execute("COMMIT")
+    table_cpu[name] = round(time.process_time() - c1, 2)
     copied[name] = conn.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0]
 dt, cpu = time.perf_counter() - t, time.process_time() - c
-print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "tables": copied, "orders": copied.get("orders", 0),
+print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "tables": copied, "table_cpu_seconds": table_cpu,
+                  "orders": copied.get("orders", 0),
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -231,12 +242,17 @@ def run(
     peers: bool = True,
     limit: float | None = None,
     storage_caches: tuple[int, ...] = (),
+    storage_txn_rows: tuple[int, ...] = (),
+    storage_drops: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Generate (once) and import the file with siyu and the floors; returns the figures.
 
     With ``limit``, a siyu import still running after that many seconds is stopped and
     measured on the orders it committed (each batch commits on its own).
-    ``storage_caches`` (MiB) also runs the storage floor with those page cache sizes.
+    The storage floor commits every ``STORAGE_TXN_ROWS`` rows, as siyu's import does,
+    with siyu's page cache. Variants, each one change from that: ``storage_caches``
+    (MiB) another page cache; ``storage_txn_rows`` another number of rows per
+    transaction; ``storage_drops`` (comma-separated index names) without those indexes.
     """
     g = data_file(orders, customers)
     size_mb = g.path.stat().st_size / 2**20
@@ -263,13 +279,33 @@ def run(
     print(f"siyu: {siyu}", flush=True)
     if peers and not siyu.get("timed_out"):
         floor_db = _fresh(OUT / f"bench_import_storage_{tag}.db")
-        results["storage"] = _child(STORAGE_CHILD, str(db), str(floor_db), env=env)
-        print(f"storage floor: {results['storage']}", flush=True)
-        _fresh(floor_db)
-        for mib in storage_caches:
-            x = _child(STORAGE_CHILD, str(db), str(floor_db), str(mib * 1024), env=env)
-            results[f"storage_{mib}"] = x
-            print(f"storage floor, {mib} MiB page cache: {x}", flush=True)
+        base_mib = BULK_CACHE_KIB // 1024
+        variants = [
+            ("storage", "storage floor: siyu's stored rows copied by SQLite", base_mib, STORAGE_TXN_ROWS, "")
+        ]
+        variants += [
+            (f"storage_{mib}", f"storage floor, {mib} MiB page cache", mib, STORAGE_TXN_ROWS, "")
+            for mib in storage_caches
+        ]
+        variants += [
+            (f"storage_txn_{n}", f"storage floor, {n:,} rows per transaction", base_mib, n, "")
+            for n in storage_txn_rows
+        ]
+        variants += [
+            (
+                f"storage_drop_{i}",
+                f"storage floor without {', '.join(d.split(','))}",
+                base_mib,
+                STORAGE_TXN_ROWS,
+                d,
+            )
+            for i, d in enumerate(storage_drops)
+        ]
+        for key, label, mib, step, dropped in variants:
+            x = _child(STORAGE_CHILD, str(db), str(floor_db), str(mib * 1024), str(step), dropped, env=env)
+            x["label"] = label
+            results[key] = x
+            print(f"{label}: {x}", flush=True)
             _fresh(floor_db)
     if peers:
         pandas_db = _fresh(OUT / f"bench_import_pandas_{tag}.db")
@@ -303,23 +339,14 @@ def report(r: dict[str, Any]) -> str:
         "| contender | wall s | orders/s (wall) | CPU s | orders per CPU-s | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    names = {
-        "siyu": "siyu import (OneID + stats)",
-        "storage": "storage floor: siyu's stored rows copied by SQLite",
-        "pandas_sqlite": "pandas + sqlite3 executemany (raw rows)",
-        "duckdb": "DuckDB read_csv (incl. GBK→UTF-8)",
-    }
-    base = BULK_CACHE_KIB // 1024
-    caches = {
-        k: f"storage floor, {k.removeprefix('storage_')} MiB page cache (siyu and the row above: {base} MiB)"
-        for k in r
-        if k.startswith("storage_")
-    }
-    peers = ("pandas_sqlite", "duckdb")
+    floors = {k: x["label"] for k, x in r.items() if k.startswith("storage") and isinstance(x, dict)}
     names = (
-        {k: v for k, v in names.items() if k not in peers}
-        | caches
-        | {k: v for k, v in names.items() if k in peers}
+        {"siyu": "siyu import (OneID + stats)"}
+        | floors
+        | {
+            "pandas_sqlite": "pandas + sqlite3 executemany (raw rows)",
+            "duckdb": "DuckDB read_csv (incl. GBK→UTF-8)",
+        }
     )
     for key, label in names.items():
         if key in r:
@@ -372,6 +399,14 @@ def main() -> None:
         "--storage-cache-mib", type=int, action="append", default=[],
         help="also run the storage floor with this SQLite page cache (MiB); repeatable",
     )  # fmt: skip
+    parser.add_argument(
+        "--storage-txn-rows", type=int, action="append", default=[],
+        help=f"also run the storage floor committing every N rows (siyu: {STORAGE_TXN_ROWS:,}); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--storage-drop", action="append", default=[], metavar="INDEX[,INDEX]",
+        help="also run the storage floor without these indexes of siyu's schema; repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     r = run(
         args.orders,
@@ -380,6 +415,8 @@ def main() -> None:
         peers=not args.no_peers,
         limit=args.limit,
         storage_caches=tuple(args.storage_cache_mib),
+        storage_txn_rows=tuple(args.storage_txn_rows),
+        storage_drops=tuple(args.storage_drop),
     )
     print()
     print(report(r))
