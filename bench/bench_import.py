@@ -88,6 +88,20 @@ print(json.dumps({"seconds": dt, "cpu_seconds": cpu + parser_cpu, "writer_cpu_se
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
+# Another writer beside the import (what WeCom callbacks and the console are): every
+# 50 ms it takes SQLite's write lock for one tiny row and records how long it waited.
+PROBE_CHILD = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=600)
+while True:
+    t = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    waited = time.perf_counter() - t
+    conn.execute("INSERT INTO bench_probe (at, waited_s) VALUES (?, ?)", (time.time(), waited))
+    conn.execute("COMMIT")
+    time.sleep(0.05)
+"""
+
 PANDAS_CHILD = """
 import json, resource, sqlite3, sys, time
 import pandas as pd
@@ -246,6 +260,7 @@ def run(
     storage_caches: tuple[int, ...] = (),
     storage_txn_rows: tuple[int, ...] = (),
     storage_drops: tuple[str, ...] = (),
+    writer_probe: bool = False,
 ) -> dict[str, Any]:
     """Generate (once) and import the file with siyu and the floors; returns the figures.
 
@@ -255,6 +270,8 @@ def run(
     with siyu's page cache. Variants, each one change from that: ``storage_caches``
     (MiB) another page cache; ``storage_txn_rows`` another number of rows per
     transaction; ``storage_drops`` (comma-separated index names) without those indexes.
+    ``writer_probe`` runs another writer beside siyu's import (a tiny transaction every
+    50 ms) and reports how long it had to wait for SQLite's write lock.
     """
     g = data_file(orders, customers)
     size_mb = g.path.stat().st_size / 2**20
@@ -269,7 +286,27 @@ def run(
         "SIYU_SECRET_KEY": "bench-secret-0123456789abcdef",
     }
     flag = "1" if profile else "0"
-    siyu = _child(SIYU_CHILD, str(g.path), env["SIYU_DATABASE_URL"], flag, env=env, limit=limit)
+    probe = None
+    if writer_probe:
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE bench_probe (at REAL NOT NULL, waited_s REAL NOT NULL)")
+        probe = subprocess.Popen([sys.executable, "-c", PROBE_CHILD, str(db)])
+    try:
+        siyu = _child(SIYU_CHILD, str(g.path), env["SIYU_DATABASE_URL"], flag, env=env, limit=limit)
+    finally:
+        if probe is not None:
+            probe.terminate()
+            probe.wait()
+    if probe is not None:
+        with sqlite3.connect(db) as conn:
+            waits = sorted(w for (w,) in conn.execute("SELECT waited_s FROM bench_probe"))
+        siyu["probe"] = {
+            "writes": len(waits),
+            "max_wait_s": waits[-1],
+            "p99_wait_s": waits[int(len(waits) * 0.99)],
+            "waits_over_1s": sum(w > 1 for w in waits),
+        }
     if siyu.get("timed_out"):
         with sqlite3.connect(db) as conn:
             siyu["orders"] = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
@@ -372,6 +409,13 @@ def report(r: dict[str, Any]) -> str:
         f"Target ≥ {TARGET_ORDERS_PER_S:,} orders/s and peak RSS < {TARGET_RSS_MB} MB: siyu {verdict} it "
         f"({rate:,.0f} orders/s, {_rss_mb(s):.0f} MB)."
     )
+    if s.get("probe"):
+        pr = s["probe"]
+        lines.append(
+            f"Another writer beside the import (a tiny transaction every 50 ms, {pr['writes']:,} of them) "
+            f"waited at most {pr['max_wait_s']:.2f} s for SQLite's write lock (p99 {pr['p99_wait_s']:.2f} s; "
+            f"{pr['waits_over_1s']} waits over 1 s)."
+        )
     if s.get("parser_rss_kb"):
         lines.append(
             f"siyu's CPU and RSS are its two processes together: writer {s['writer_cpu_seconds']:.1f} CPU s "
@@ -414,6 +458,10 @@ def main() -> None:
         help=f"also run the storage floor committing every N rows (siyu: {STORAGE_TXN_ROWS:,}); repeatable",
     )  # fmt: skip
     parser.add_argument(
+        "--writer-probe", action="store_true",
+        help="run another writer beside siyu's import and report its longest wait for the write lock",
+    )  # fmt: skip
+    parser.add_argument(
         "--storage-drop", action="append", default=[], metavar="INDEX[,INDEX]",
         help="also run the storage floor without these indexes of siyu's schema; repeatable",
     )  # fmt: skip
@@ -427,6 +475,7 @@ def main() -> None:
         storage_caches=tuple(args.storage_cache_mib),
         storage_txn_rows=tuple(args.storage_txn_rows),
         storage_drops=tuple(args.storage_drop),
+        writer_probe=args.writer_probe,
     )
     print()
     print(report(r))

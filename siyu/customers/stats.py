@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from siyu.kit import changes
+from siyu.kit.db import begin_write
 from siyu.kit.timeutil import utcnow, zone
 from siyu.kit.types import UTCDateTime
 from siyu.models import Workspace
@@ -233,6 +234,9 @@ def refresh_stats(session: Session, *, workspace_id: int, customer_ids: Sequence
     if not ids:
         return 0
     session.flush()
+    # The statements below start with WITH: on SQLite they must not run outside the
+    # caller's transaction (and apart from the journal's note of them).
+    begin_write(session)
     ws = session.get(Workspace, workspace_id)
     zi = zone(ws.timezone if ws is not None else None)
     dialect = session.get_bind().dialect.name

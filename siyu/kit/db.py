@@ -82,6 +82,24 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
+def begin_write(session: Session) -> None:
+    """Open the session's transaction in the database now, before a statement that
+    would otherwise run outside it.
+
+    pysqlite (Python's ``sqlite3`` in its default mode) starts a transaction only before
+    INSERT, UPDATE, DELETE and REPLACE: a write that starts with ``WITH`` (a CTE before
+    an ``INSERT … SELECT`` or an ``UPDATE … FROM``), sent first in a transaction, runs on
+    its own and is committed at once, whatever the caller then commits or rolls back.
+    Other databases: nothing (their transactions are opened by SQLAlchemy).
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi: Any = conn.connection.driver_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        dbapi.execute("BEGIN")
+
+
 # Page cache for bulk writes on SQLite (KiB; SQLite's default is 2 MiB): an import's
 # index inserts and its set-based stats touch pages all over the orders table.
 BULK_CACHE_KIB = 32768

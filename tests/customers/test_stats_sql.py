@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.config import Settings
 from siyu.customers.stats import _transitions, refresh_stats
 from siyu.kit import changes
+from siyu.kit.db import session_factory
 from siyu.models import Customer, CustomerStats, Order, OrderItem, Workspace
 
 
@@ -120,3 +122,29 @@ def test_counters_places_and_first_last_orders(session: Session, workspace_id: i
     customer = session.scalar(select(Customer).where(Customer.id == c.id))
     assert customer is not None
     assert (customer.province, customer.city, customer.first_seen_at) == ("广东省", "深圳市", t)
+
+
+def test_stats_are_part_of_the_callers_transaction(
+    env: Settings, session: Session, workspace_id: int
+) -> None:
+    """A service never commits: stats written first in a transaction roll back with it.
+
+    (pysqlite opens a transaction only before INSERT/UPDATE/DELETE/REPLACE; the stats
+    statements start with WITH and used to run on their own, committed at once.)
+    """
+    c = Customer(workspace_id=workspace_id, gender=0, opt_out=False)
+    session.add(c)
+    session.flush()
+    _order(
+        session, workspace_id, c.id, 1, datetime(2024, 5, 1, 2, tzinfo=UTC), province="浙江省", city="杭州市"
+    )
+    session.commit()
+    with session_factory()() as fresh:
+        refresh_stats(fresh, workspace_id=workspace_id, customer_ids=[c.id])
+        assert fresh.get(CustomerStats, c.id) is not None
+        fresh.rollback()
+    session.expire_all()
+    assert session.get(CustomerStats, c.id) is None
+    customer = session.get(Customer, c.id)
+    assert customer is not None
+    assert (customer.province, customer.city) == (None, None)

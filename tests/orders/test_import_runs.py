@@ -369,6 +369,49 @@ def test_a_customer_merged_in_a_later_batch_keeps_no_stats(
     assert [tuple(r) for r in rows] == [(live[0], 3, 6000)]
 
 
+def test_end_of_file_stats_commit_chunk_by_chunk(
+    env: Settings, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other writers (WeCom callbacks, the console) never wait for a whole file's stats."""
+    from siyu.orders import service
+
+    path = tmp_path / "orders.csv"
+    rows = [f"c-{i},2024-01-0{1 + i % 9} 10:00,{10 + i},buyer{i}" for i in range(7)]
+    path.write_text("order_id,paid_at,amount,buyer_id\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(service, "STATS_CHUNK", 3)
+    # Another connection, as a callback writer in another process would have.
+    other = create_engine(normalise_url(env.database_url))
+    seen: list[int] = []
+    real = service.refresh_stats
+
+    def watched(s: Session, *, workspace_id: int, customer_ids: list[int]) -> int:
+        with other.connect() as conn:
+            seen.append(conn.execute(select(func.count()).select_from(CustomerStats)).scalar_one())
+        if other.dialect.name == "sqlite":
+            # SQLite's write lock is free between chunks: a writer that does not wait gets it.
+            raw = other.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("PRAGMA busy_timeout = 0")
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute("ROLLBACK")
+            finally:
+                raw.close()
+        return real(s, workspace_id=workspace_id, customer_ids=customer_ids)
+
+    monkeypatch.setattr(service, "refresh_stats", watched)
+    try:
+        [summary] = service.import_orders([path], workspace_slug="chunks", progress=False)
+    finally:
+        other.dispose()
+    assert summary.status == "completed"
+    # Each chunk's stats were committed (seen by the other connection) before the next began.
+    assert seen == [0, 3, 6]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(CustomerStats)) == 7
+    assert session.scalar(select(func.sum(CustomerStats.net_fen))) == sum(100 * (10 + i) for i in range(7))
+
+
 def test_error_names_the_file_whole_and_literally(cli: CliRun, tmp_path: Path) -> None:
     # A long name with brackets: not wrapped onto two lines, not read as console markup.
     name = "[订单]" + "x" * 120 + ".csv"
