@@ -88,17 +88,22 @@ print(json.dumps({"seconds": dt, "cpu_seconds": cpu + parser_cpu, "writer_cpu_se
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
-# Another writer beside the import (what WeCom callbacks and the console are): every
-# 50 ms it takes SQLite's write lock for one tiny row and records how long it waited.
+# Another writer beside the import, as siyu's WeCom callback writer is: every 50 ms it
+# takes its turn at SQLite's write lock (``siyu.kit.db.local_write_lock``), then the lock
+# itself, writes one tiny row and records how long it waited for both.
 PROBE_CHILD = """
 import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=600)
+from siyu.kit.db import local_write_lock, make_engine
+db = sys.argv[1]
+turn = local_write_lock(make_engine(f"sqlite:///{db}"))
+conn = sqlite3.connect(db, isolation_level=None, timeout=600)
 while True:
     t = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    waited = time.perf_counter() - t
-    conn.execute("INSERT INTO bench_probe (at, waited_s) VALUES (?, ?)", (time.time(), waited))
-    conn.execute("COMMIT")
+    with turn:
+        conn.execute("BEGIN IMMEDIATE")
+        waited = time.perf_counter() - t
+        conn.execute("INSERT INTO bench_probe (at, waited_s) VALUES (?, ?)", (time.time(), waited))
+        conn.execute("COMMIT")
     time.sleep(0.05)
 """
 
@@ -291,7 +296,7 @@ def run(
         with sqlite3.connect(db) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE bench_probe (at REAL NOT NULL, waited_s REAL NOT NULL)")
-        probe = subprocess.Popen([sys.executable, "-c", PROBE_CHILD, str(db)])
+        probe = subprocess.Popen([sys.executable, "-c", PROBE_CHILD, str(db)], cwd=ROOT)
     try:
         siyu = _child(SIYU_CHILD, str(g.path), env["SIYU_DATABASE_URL"], flag, env=env, limit=limit)
     finally:

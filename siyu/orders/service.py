@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -27,7 +28,7 @@ from sqlalchemy import update
 
 from siyu.config import get_settings
 from siyu.customers.service import refresh_stats
-from siyu.kit.db import session_scope, tune_for_bulk_writes
+from siyu.kit.db import get_engine, local_write_lock, session_scope, tune_for_bulk_writes
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
 from siyu.models import ImportRun
@@ -279,6 +280,16 @@ def _continues(records: list[OrderRecord], item: OrderRecord | RowErrorOut) -> b
     return last.external_id == item.external_id and last.platform == item.platform
 
 
+def _write_turn() -> AbstractContextManager[Any]:
+    """SQLite: the import's turn at the write lock, taken around each of its transactions.
+
+    WeCom callback writers wait in line for the same turn (``siyu.kit.db.
+    local_write_lock``): each is let in as soon as an import transaction commits,
+    instead of sleeping in SQLite's busy handler while the import starts its next one.
+    """
+    return local_write_lock(get_engine())
+
+
 def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
     """Recompute stats, then re-apply auto-tag rules, for these customers.
 
@@ -290,7 +301,7 @@ def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
     ids = sorted(customer_ids)
     for start in range(0, len(ids), STATS_CHUNK):
         part = ids[start : start + STATS_CHUNK]
-        with session_scope() as session:
+        with _write_turn(), session_scope() as session:
             tune_for_bulk_writes(session)
             refresh_stats(session, workspace_id=workspace_id, customer_ids=part)
             # Auto-tag rules ("net spend ≥ 3000 → VIP") follow the stats they read.
@@ -330,7 +341,7 @@ def _commit_batch(
     touched: set[int],
 ) -> None:
     """Apply, record and commit one batch (one transaction: all of it or none of it)."""
-    with session_scope() as session:
+    with _write_turn(), session_scope() as session:
         tune_for_bulk_writes(session)
         # Writing first takes SQLite's write lock for the whole batch (ids are allocated
         # from max(id) in it); on PostgreSQL it simply locks this run's row.

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -410,6 +411,65 @@ def test_end_of_file_stats_commit_chunk_by_chunk(
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(CustomerStats)) == 7
     assert session.scalar(select(func.sum(CustomerStats.net_fen))) == sum(100 * (10 + i) for i in range(7))
+
+
+_HOLD_THE_TURN = """
+import sys
+from siyu.kit.db import local_write_lock, make_engine
+with local_write_lock(make_engine(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_an_import_takes_turns_with_other_writers_on_sqlite(
+    env: Settings, session: Session, tmp_path: Path
+) -> None:
+    """WeCom callback writers and imports take turns at SQLite's one writer.
+
+    While another process (a callback writer of ``siyu serve``) has its turn, the import
+    writes nothing; it goes on once the turn is handed back.
+    """
+    if not env.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's one writer")
+    from siyu.orders.service import import_orders
+
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,paid_at,amount,buyer_id\nt-1,2024-01-01 10:00,10,u1\nt-2,2024-01-02 10:00,20,u2\n",
+        encoding="utf-8",
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_TURN, env.database_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    done: list[object] = []
+    worker = threading.Thread(
+        target=lambda: done.extend(import_orders([path], workspace_slug="turns", progress=False))
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline().strip() == "held"
+        worker.start()
+        worker.join(1.5)
+        assert worker.is_alive(), "the import wrote while another writer had the turn"
+        session.expire_all()
+        assert session.scalar(select(func.count()).select_from(Order)) == 0
+        session.rollback()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)
+        worker.join(60)
+        assert not worker.is_alive()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert len(done) == 1
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Order)) == 2
 
 
 def test_error_names_the_file_whole_and_literally(cli: CliRun, tmp_path: Path) -> None:

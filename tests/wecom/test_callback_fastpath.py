@@ -29,12 +29,12 @@ from sqlalchemy.orm import Session
 import siyu.wecom.crypto as crypto_module
 import siyu.wecom.endpoints as endpoints
 from siyu.config import Settings
-from siyu.kit.db import get_engine, session_scope
+from siyu.kit.db import get_engine, local_write_lock, session_scope
 from siyu.kit.scope import ensure_workspace
 from siyu.models import WeComCallback
 from siyu.web.app import SiyuApp, create_app
 from siyu.wecom.callbacks import writer as writer_module
-from siyu.wecom.callbacks.inbox import accept_parsed, local_write_lock, parse_event
+from siyu.wecom.callbacks.inbox import accept_parsed, parse_event
 from siyu.wecom.crypto import MalformedXML, parse_flat, parse_xml
 from tests.wecom.fixtures.callbacks import WeComSender, configure_wecom, crypto, payload
 

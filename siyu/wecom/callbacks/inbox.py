@@ -7,12 +7,8 @@ repeats hit the ``(workspace_id, dedup_key)`` unique key and change nothing.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -114,74 +110,6 @@ def dedup_key(ev: CallbackEvent) -> str:
 
 
 _TABLE = cast(Table, WeComCallback.__table__)
-
-
-class _WriteTurn:
-    """Turns at SQLite's one write lock: a thread lock, then a file lock across processes.
-
-    The file lock (``flock`` on ``<database>-siyu-write.lock``, opened once per process)
-    lets the inbox writers and processors of several processes (``siyu serve --workers
-    N``, ``siyu wecom process-callbacks``) take turns too: a waiting process is woken when
-    the lock is released, where SQLite's busy handler would sleep. Without a file (an
-    in-memory database, a directory it cannot write) the thread lock alone applies.
-    """
-
-    def __init__(self, database: str | None) -> None:
-        self._thread_lock = threading.Lock()
-        self._path = f"{database}-siyu-write.lock" if database and database != ":memory:" else None
-        self._fd: int | None = None
-        self._pid = 0
-
-    def _file(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            try:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                self._path = self._fd = None
-                return None
-            self._pid = os.getpid()
-        return self._fd
-
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        try:
-            fd = self._file()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *_exc: object) -> None:
-        try:
-            if self._fd is not None and self._pid == os.getpid():
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
-
-
-_write_locks: dict[str, _WriteTurn] = {}
-_write_locks_guard = threading.Lock()
-
-
-def local_write_lock(session: Session | Engine) -> AbstractContextManager[Any]:
-    """On SQLite, the turn at its write lock, taken around each write transaction.
-
-    SQLite has one writer; two threads (or processes) contending for it fall back to
-    SQLite's busy handler, which sleeps in growing steps and ruins latency. Taking
-    turns (``_WriteTurn``) keeps the inbox writers and the processors from sleeping.
-    """
-    bind = session if isinstance(session, Engine) else session.get_bind()
-    if bind.dialect.name != "sqlite":
-        return nullcontext()
-    key = str(bind.engine.url)
-    with _write_locks_guard:
-        turn = _write_locks.get(key)
-        if turn is None:
-            turn = _write_locks[key] = _WriteTurn(bind.engine.url.database)
-        return turn
 
 
 _insert_cache: dict[tuple[str, bool], Any] = {}

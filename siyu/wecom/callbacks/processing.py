@@ -19,12 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from siyu.kit.db import local_write_lock
 from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import utcnow
 from siyu.models import WeComCallback
 from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.handlers import HANDLERS, CallbackDataError
-from siyu.wecom.callbacks.inbox import CallbackEvent, local_write_lock, parse_event
+from siyu.wecom.callbacks.inbox import CallbackEvent, parse_event
 
 log = logging.getLogger(__name__)
 

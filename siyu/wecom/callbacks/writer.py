@@ -31,7 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from siyu.wecom.callbacks.inbox import BatchInsert, CallbackEvent, local_write_lock
+from siyu.kit.db import local_write_lock
+from siyu.wecom.callbacks.inbox import BatchInsert, CallbackEvent
 
 MAX_BATCH = 256
 # SQLite WAL checkpoints (which also flush the WAL to disk): after this many committed
