@@ -250,9 +250,13 @@ def _check_siyu_db(db: Path, g: Generated) -> dict[str, int]:
             "SELECT count(*), sum(paid_fen), sum(refunded_fen) FROM orders"
         ).fetchone()
         customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        # "Everything changed" notes in the audience change journal: each costs every
+        # process's audience index a rebuild (exact notes cost a reload of those customers).
+        sql = "SELECT count(*) FROM audience_changes WHERE customer_id IS NULL"
+        everything = conn.execute(sql).fetchone()[0]
     assert n == g.orders, f"{n} orders in the database, {g.orders} in the file"
     assert (paid, refunded) == (g.paid_fen, g.refunded_fen), "money differs from the file"
-    return {"orders": n, "customers": customers}
+    return {"orders": n, "customers": customers, "journal_everything_notes": everything}
 
 
 def run(

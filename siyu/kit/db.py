@@ -93,6 +93,9 @@ def begin_write(session: Session) -> None:
     INSERT, UPDATE, DELETE and REPLACE: a write that starts with ``WITH`` (a CTE before
     an ``INSERT … SELECT`` or an ``UPDATE … FROM``), sent first in a transaction, runs on
     its own and is committed at once, whatever the caller then commits or rolls back.
+    The transaction is opened with the write lock (``BEGIN IMMEDIATE``, waiting as long
+    as the busy timeout): a transaction that read first and wrote later would be refused
+    ("database is locked", at once) if another connection had committed in between.
     Other databases: nothing (their transactions are opened by SQLAlchemy).
     """
     conn = session.connection()
@@ -100,7 +103,7 @@ def begin_write(session: Session) -> None:
         return
     dbapi: Any = conn.connection.driver_connection
     if dbapi is not None and not dbapi.in_transaction:
-        dbapi.execute("BEGIN")
+        dbapi.execute("BEGIN IMMEDIATE")
 
 
 class _WriteTurn:
