@@ -387,7 +387,7 @@ def report(r: dict[str, Any]) -> str:
         "| contender | wall s | orders/s (wall) | CPU s | orders per CPU-s | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    floors = {k: x["label"] for k, x in r.items() if k.startswith("storage") and isinstance(x, dict)}
+    floors = {k: x["label"] for k, x in r.items() if k.startswith("storage")}
     names = (
         {"siyu": "siyu import (OneID + stats)"}
         | floors

@@ -111,9 +111,10 @@ class _WriteTurn:
 
     The file lock (``flock`` on ``<database>-siyu-write.lock``, opened once per process)
     lets the inbox writers and processors of several processes (``siyu serve --workers
-    N``, ``siyu wecom process-callbacks``) take turns too: a waiting process is woken when
-    the lock is released, where SQLite's busy handler would sleep. Without a file (an
-    in-memory database, a directory it cannot write) the thread lock alone applies.
+    N``, ``siyu wecom process-callbacks``) and order imports take turns too: a waiting
+    process is woken when the lock is released, where SQLite's busy handler would sleep.
+    Without a file (an in-memory database, a directory it cannot write) the thread lock
+    alone applies.
     """
 
     def __init__(self, database: str | None) -> None:
@@ -161,7 +162,8 @@ def local_write_lock(session: Session | Engine) -> AbstractContextManager[Any]:
 
     SQLite has one writer; two threads (or processes) contending for it fall back to
     SQLite's busy handler, which sleeps in growing steps and ruins latency. Taking
-    turns (``_WriteTurn``) keeps the inbox writers and the processors from sleeping.
+    turns (``_WriteTurn``) keeps the inbox writers, the processors and the order imports
+    from sleeping there.
     """
     bind = session if isinstance(session, Engine) else session.get_bind()
     if bind.dialect.name != "sqlite":

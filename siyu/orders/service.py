@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -279,16 +278,6 @@ def _continues(records: list[OrderRecord], item: OrderRecord | RowErrorOut) -> b
     return last.external_id == item.external_id and last.platform == item.platform
 
 
-def _write_turn() -> AbstractContextManager[Any]:
-    """SQLite: the import's turn at the write lock, taken around each of its transactions.
-
-    WeCom callback writers wait in line for the same turn (``siyu.kit.db.
-    local_write_lock``): each is let in as soon as an import transaction commits,
-    instead of sleeping in SQLite's busy handler while the import starts its next one.
-    """
-    return local_write_lock(get_engine())
-
-
 def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
     """Recompute stats, then re-apply auto-tag rules, for these customers.
 
@@ -300,7 +289,9 @@ def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
     ids = sorted(customer_ids)
     for start in range(0, len(ids), STATS_CHUNK):
         part = ids[start : start + STATS_CHUNK]
-        with _write_turn(), session_scope() as session:
+        # Each transaction takes its turn at SQLite's write lock, as WeCom callback
+        # writers do: a waiting callback is let in as soon as this one commits.
+        with local_write_lock(get_engine()), session_scope() as session:
             tune_for_bulk_writes(session)
             refresh_stats(session, workspace_id=workspace_id, customer_ids=part)
             # Auto-tag rules ("net spend ≥ 3000 → VIP") follow the stats they read.
@@ -340,7 +331,8 @@ def _commit_batch(
     touched: set[int],
 ) -> None:
     """Apply, record and commit one batch (one transaction: all of it or none of it)."""
-    with _write_turn(), session_scope() as session:
+    # A turn at SQLite's write lock, as for the stats chunks (_finish_stats).
+    with local_write_lock(get_engine()), session_scope() as session:
         tune_for_bulk_writes(session)
         # Writing first takes SQLite's write lock for the whole batch (ids are allocated
         # from max(id) in it); on PostgreSQL it simply locks this run's row.
