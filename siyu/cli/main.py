@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from siyu import __version__
-from siyu.cli.common import console, fail
 from siyu.config import get_settings
+from siyu.kit.cli import console, fail
 
 app = typer.Typer(
     name="siyu",

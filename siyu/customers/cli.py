@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
 from siyu.kit.money import format_fen
 from siyu.kit.timeutil import zone
 

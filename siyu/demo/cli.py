@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from siyu.cli.common import WorkspaceOpt, console, err_console, fail
 from siyu.config import get_settings
 from siyu.demo.repository import summary
 from siyu.demo.service import STEPS, DemoContext, DemoStep, check_options, prepare, run_demo
+from siyu.kit.cli import WorkspaceOpt, console, err_console, fail
 from siyu.kit.db import session_scope
 from siyu.kit.errors import SiyuError
 from siyu.kit.migrate import upgrade

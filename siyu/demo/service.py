@@ -167,8 +167,8 @@ STEPS: list[DemoStep] = [
     DemoStep(
         "wecom",
         "Bringing the WeCom side to life (simulator → callbacks/sync)",
-        lambda ctx: importlib.import_module("siyu.wecom.simulator.demo").seed(ctx),
-        requires="siyu.wecom.simulator.demo:seed",
+        lambda ctx: importlib.import_module("siyu.demo.wecom").seed(ctx),
+        requires="siyu.demo.wecom:seed",
     ),
     DemoStep(
         "segments",

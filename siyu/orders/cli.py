@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, fail
 from siyu.config import get_settings
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, fail
 from siyu.kit.errors import SiyuError
 from siyu.orders.importers import FORMAT_CHOICES
 from siyu.orders.schemas import ImportSummary

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, fail, workspace_session
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, fail, workspace_session
 from siyu.kit.money import format_fen
 from siyu.segments.service import Progress as ProgressFn
 from siyu.segments.service import RecomputeResult

@@ -128,8 +128,8 @@ def serve(
     """Serve the API, the console, the WeCom callback endpoint and /healthz."""
     import uvicorn
 
-    from siyu.cli.common import console, fail
     from siyu.config import get_settings
+    from siyu.kit.cli import console, fail
     from siyu.kit.migrate import upgrade
     from siyu.web.app import create_app
 

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, fail, workspace_session
 from siyu.kit import audit
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, fail, workspace_session
 from siyu.kit.timeutil import utcnow
 from siyu.models import ApiToken, Staff, User
 

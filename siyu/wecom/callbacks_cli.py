@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, fail, workspace_session
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 
 app = typer.Typer(help="WeCom callback inbox.", no_args_is_help=True)
 

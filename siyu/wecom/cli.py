@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, fail, workspace_session
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 from siyu.wecom.callbacks_cli import register as register_callbacks
 from siyu.wecom.errors import WeComAPIError, WeComError, WeComNetworkError
 

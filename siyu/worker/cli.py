@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from siyu.cli.common import console, fail
+from siyu.kit.cli import console, fail
 
 
 def worker(

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
+from siyu.demo import wecom as wecom_demo
 from siyu.demo.service import STEPS, DemoContext, DemoStep, run_demo
 from siyu.models import (
     CustomerIdentity,
@@ -18,7 +19,6 @@ from siyu.models import (
     SyncRun,
     WeComApp,
 )
-from siyu.wecom.simulator import demo as wecom_demo
 
 
 def _ctx(tmp_path: Path) -> DemoContext:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
+from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
 from siyu.kit.money import format_fen
 from siyu.models import AutoTagRule, Segment
 from siyu.segments import rules as rules_service
