@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from siyu.customers.follows import ensure_staff
 from siyu.kit.db import session_factory, session_scope
+from siyu.kit.timeutil import zone
 from siyu.models import WeComApp, Workspace
 from siyu.wecom.client import WeComClient
 from siyu.wecom.crypto import new_encoding_aes_key
@@ -61,12 +63,29 @@ GROUPS = [
     ("qh_zhao", "青禾杭州门店会员群"),
     ("qh_kefu", "青禾售后答疑群"),
 ]
+FRIEND_DAYS = 120  # friends are added over the 4 months up to yesterday
+CHAT_DAYS = 7  # a week of chats, the last one yesterday
 _SOURCE_TAG = {"douyin_live": "抖音", "xhs_note": "小红书", "package_card": "包裹卡"}
 
 
 def _id(prefix: str, seed: int, *parts: object) -> str:
     digest = hashlib.sha256(f"{seed}|{'|'.join(map(str, parts))}".encode()).hexdigest()
     return prefix + digest[:30]
+
+
+def _chats(sim: Simulator, rng: random.Random, exts: list[str]) -> None:
+    """One day's conversations between some friends and their guides."""
+    for _ in range(min(len(exts), 40)):
+        ext = rng.choice(exts)
+        follows = sim.state.follows_of_customer(ext)
+        if follows:
+            sim.scenario.chat(
+                ext,
+                follows[0].userid,
+                customer_messages=rng.randrange(1, 5),
+                staff_messages=rng.randrange(0, 4),
+                reply_minutes=rng.uniform(1, 90),
+            )
 
 
 def build(sim: Simulator, ctx: DemoContext) -> dict[str, int]:
@@ -91,12 +110,20 @@ def build(sim: Simulator, ctx: DemoContext) -> dict[str, int]:
     friends = min(MAX_FRIENDS, max(1, len(people) * 6 // 10))
     chosen = rng.sample(people, min(friends, len(people)))
     strangers = max(1, friends // 10)  # WeChat users who added the brand but never bought
-    span = 120 * 86400
-    step = span / (len(chosen) + strangers)
+    span = FRIEND_DAYS * 86400
+    total = len(chosen) + strangers
+    # The last friend is added at the clock's end (yesterday); adds spread evenly before.
+    step = span / max(1, total - 1)
+    end = sim.state.clock.now() + span
     states = list(CHANNELS)
     weights = [share for _, share in CHANNELS.values()]
     exts: list[str] = []
-    for i in range(len(chosen) + strangers):
+    # Chats on each of the last CHAT_DAYS days, between the friend adds of those days.
+    chat_at = [end - (CHAT_DAYS - 1 - d) * 86400 - 3600 for d in range(CHAT_DAYS)]
+    for i in range(total):
+        while chat_at and exts and sim.state.clock.now() >= chat_at[0]:
+            chat_at.pop(0)
+            _chats(sim, rng, exts)
         person = chosen[i] if i < len(chosen) else None
         name = person.name if person is not None else f"微信用户{i:04d}"
         unionid = _id("oU", seed, "union", i) if rng.random() < 0.5 else None
@@ -113,21 +140,15 @@ def build(sim: Simulator, ctx: DemoContext) -> dict[str, int]:
             marks.append(tag_ids[rng.choice(TAGS["兴趣"])])
         sc.edit_follow(userid, ext, remark=name if rng.random() < 0.4 else None, add_tags=marks)
         exts.append(ext)
-        sc.advance(step)
+        if i < total - 1:
+            sc.advance(step)
+    for _ in chat_at:  # a corp too small to reach every chat day still gets its chats
+        _chats(sim, rng, exts)
     for owner, name in GROUPS:
         chat = sc.create_group(owner, name, staff=["qh_kefu"] if owner != "qh_kefu" else (),
                                chat_id=_id("wr", seed, "chat", name))  # fmt: skip
         for ext in rng.sample(exts, min(len(exts), rng.randrange(60, 200))):
             sc.join_group(chat, ext, scene=rng.choice((1, 2, 3)))
-    # A week of conversations, so behaviour stats have something to show.
-    for day in range(7):
-        for _ in range(min(len(exts), 40)):
-            ext = rng.choice(exts)
-            follows = sim.state.follows_of_customer(ext)
-            if follows:
-                sc.chat(ext, follows[0].userid, customer_messages=rng.randrange(1, 5),
-                        staff_messages=rng.randrange(0, 4), reply_minutes=rng.uniform(1, 90))  # fmt: skip
-        sc.advance(86400 if day < 6 else 0)
     return {"staff": len(STAFF), "friends": len(exts), "groups": len(GROUPS)}
 
 
@@ -138,9 +159,13 @@ def seed(ctx: DemoContext) -> None:
 
     assert ctx.as_of is not None
     assert ctx.workspace_id is not None
-    # Friends were added over the 4 months up to the demo day; the clock ends on that day.
-    day_end = datetime.combine(ctx.as_of, time(12, 0), tzinfo=UTC)
-    start = day_end - timedelta(days=120 + 7)
+    # Friends were added over the 4 months up to yesterday (the demo's data ends the day
+    # before it is built, like its order exports); the clock ends at noon yesterday.
+    with session_scope() as session:
+        ws_row = session.get(Workspace, ctx.workspace_id)
+        tz = ws_row.timezone if ws_row is not None else "Asia/Shanghai"
+    yesterday_noon = datetime.combine(ctx.as_of - timedelta(days=1), time(12, 0), tzinfo=zone(tz))
+    start = yesterday_noon - timedelta(days=FRIEND_DAYS)
     sim = Simulator(SimConfig(corp_id=CORP_ID, secret=SECRET), SimClock(start=start.timestamp(), frozen=True))
     built = build(sim, ctx)
     server = ServerThread(sim.app).start()  # daemon thread: lives as long as the demo process
@@ -154,6 +179,12 @@ def seed(ctx: DemoContext) -> None:
                  token=CALLBACK_TOKEN, aes_key=new_encoding_aes_key(), api_base=server.url)  # fmt: skip
     with WeComClient(corp_id=CORP_ID, secret=SECRET, api_base=server.url) as client:
         counts = full_sync(session_factory(), workspace_id=ctx.workspace_id, gateway=client)
+        with session_scope() as session:
+            # The follow-user list carries userids only; the guides' names and limits
+            # come from the corp's address book, which the demo knows.
+            for userid, name, limit in STAFF:
+                ensure_staff(session, workspace_id=ctx.workspace_id, userid=userid, name=name,
+                             customer_limit=limit)  # fmt: skip
         with session_scope() as session:
             ws = session.get(Workspace, ctx.workspace_id)
             assert ws is not None

@@ -351,3 +351,21 @@ def test_skip_accepts_only_optional_steps(cli, tmp_path: Path) -> None:  # type:
     result = cli(*ARGS, "--out", tmp_path / "d", "--skip", "import", expect=2)
     assert "not an optional demo step" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_wecom_side_ends_yesterday_with_named_guides(cli, session: Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from siyu.kit.timeutil import local_day
+    from siyu.models import Follow, Staff
+
+    cli(*ARGS, "--out", tmp_path / "demo-data")
+    added = session.scalars(select(Follow.added_at).where(Follow.added_at.is_not(None))).all()
+    days = {local_day(a, "Asia/Shanghai") for a in added if a is not None}
+    yesterday = date.fromisoformat(AS_OF) - timedelta(days=1)
+    # Friends keep being added up to the day before the demo's day, every week of it.
+    assert max(days) == yesterday
+    assert all(yesterday - timedelta(days=k) in days for k in range(7))
+    names = set(session.scalars(select(Staff.name)))
+    assert "林小青" in names
+    assert not any(n.startswith("qh_") for n in names)

@@ -412,9 +412,9 @@ def test_dashboard_counts_orders_without_a_known_buyer(
     )
     cli("import", "orders", path, "--no-progress")
     html = login(client).get("/").text
-    # Same totals as the API's metrics summary, with the unmatched order shown beside them.
-    assert re.search(r'id="kpi-net">¥847.50<', html)
-    assert "另有 1 单（净收入 ¥100.00）无法识别买家" in html
+    # The window's revenue is the brand's: the unmatched order is in it, and said to be.
+    assert re.search(r'id="kpi-net">¥947.50<', html)
+    assert "近 30 天有 1 单（净收入 ¥100.00）无法识别买家" in html
     assert re.search(r'id="kpi-customers">3<', html)
 
 
@@ -482,3 +482,29 @@ def test_opt_out_and_phone_reveal_button(client: TestClient, seeded: int, sessio
     assert meta
     revealed = client.post(f"/api/v1/customers/{wang}/reveal-phone", headers={"X-CSRF-Token": meta.group(1)})
     assert revealed.json()["phones"] == ["+8613800138001"]
+
+
+def test_dashboard_headline_follows_the_chosen_window(
+    client: TestClient, cli: CliRun, seeded: int, tmp_path: Path
+) -> None:
+    # An order 40 days ago: outside 近 7 / 30 天, inside 近 90 天.
+    old = (utcnow() - timedelta(days=40)).date().isoformat()
+    path = tmp_path / "old.csv"
+    path.write_text(
+        f"order_id,paid_at,amount,phone,name\nOLD-1,{old} 10:00,1000.00,13800138002,李雷\n", encoding="utf-8"
+    )
+    cli("import", "orders", path, "--no-progress")
+    login(client)
+    week = client.get("/?days=7").text
+    quarter = client.get("/?days=90").text
+    assert re.search(r'id="kpi-orders">3<', week)
+    assert re.search(r'id="kpi-net">¥847.50<', week)
+    assert re.search(r'id="kpi-orders">4<', quarter)
+    assert re.search(r'id="kpi-net">¥1,847.50<', quarter)
+    # Repurchase in the window: in the week only 王芳 bought twice (of 2 buyers);
+    # over 90 days 李雷 did too.
+    assert re.search(r'id="kpi-repurchase">50.0%<', week)
+    assert re.search(r'id="kpi-repurchase">100.0%<', quarter)
+    # Customers are a current total in both, with the window's newcomers beside them.
+    assert re.search(r'id="kpi-customers">3<', week)
+    assert re.search(r'id="kpi-customers">3<', quarter)

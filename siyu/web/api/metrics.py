@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from siyu.execution.metrics import MAX_DAYS, MetricsSummary, summary
+from siyu.insights.schemas import MetricsSummary
+from siyu.insights.service import MAX_DAYS, summary
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
 

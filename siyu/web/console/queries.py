@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from siyu.insights.service import summary
 from siyu.models import (
     AuditLog,
     Customer,
     Follow,
-    Order,
     Staff,
     SyncRun,
     WeComApp,
@@ -70,14 +70,26 @@ def _count(db: Session, stmt: Any) -> int:
 
 @dataclass
 class Dashboard:
-    """What the dashboard shows; money in fen, days in the workspace zone."""
+    """What the dashboard shows; money in fen, days in the workspace zone.
 
+    The headline figures are those of the chosen window (orders, net revenue,
+    repurchase, new customers and friends) beside the current totals of customers and
+    friends.
+    """
+
+    days_in_window: int = 30
     customers: int = 0
     friends: int = 0
+    new_customers: int = 0
+    new_friends_total: int = 0
     orders: int = 0
     net_fen: int = 0
     repurchase_rate: float | None = None
-    # Paid orders no customer could be matched to (e.g. Douyin's encrypted phones).
+    all_time_orders: int = 0
+    all_time_net_fen: int = 0
+    all_time_repurchase_rate: float | None = None
+    # Paid orders in the window no customer could be matched to (e.g. Douyin's
+    # encrypted phones): in the orders and revenue, not in the customer figures.
     unmatched_orders: int = 0
     unmatched_net_fen: int = 0
     layers: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -97,24 +109,34 @@ _LAYER_ORDER = {
 }
 
 
+def summary_staff_id(user: Principal) -> int | None:
+    """The staff account whose customers ``user``'s figures cover (None: the whole workspace)."""
+    if user.sees_all_customers:
+        return None
+    # A staff user without a linked account sees nobody (-1 matches no account).
+    return user.staff_id if user.staff_id is not None else -1
+
+
 def dashboard(db: Session, user: Principal, *, days: int = 30) -> Dashboard:
-    """The metrics summary (``siyu.execution.metrics``, as the API serves it) for the page.
+    """The metrics summary (``siyu.insights.service``, as the API serves it) for the page.
 
     A staff user gets the summary of their own staff account's customers.
     """
-    from siyu.execution.metrics import summary
-
-    staff_id: int | None = None
-    if not user.sees_all_customers:
-        # A staff user without a linked account sees nobody (-1 matches no account).
-        staff_id = user.staff_id if user.staff_id is not None else -1
-    m = summary(db, workspace_id=user.workspace_id, days=days, staff_id=staff_id)
+    m = summary(db, workspace_id=user.workspace_id, days=days, staff_id=summary_staff_id(user))
     out = Dashboard(
+        days_in_window=m.days,
         customers=m.totals.customers,
         friends=m.totals.friends,
-        orders=m.totals.orders,
-        net_fen=m.totals.net_fen,
-        repurchase_rate=m.totals.repurchase_rate,
+        new_customers=m.window.new_customers,
+        new_friends_total=m.window.new_friends,
+        orders=m.window.orders,
+        net_fen=m.window.net_fen,
+        repurchase_rate=m.window.repurchase_rate,
+        all_time_orders=m.totals.orders,
+        all_time_net_fen=m.totals.net_fen,
+        all_time_repurchase_rate=m.totals.repurchase_rate,
+        unmatched_orders=m.window.unmatched_orders,
+        unmatched_net_fen=m.window.unmatched_net_fen,
         days=[d.day.strftime("%m-%d") for d in m.orders_per_day],
         new_friends=[d.count for d in m.new_friends_per_day],
         orders_per_day=[d.orders for d in m.orders_per_day],
@@ -125,19 +147,6 @@ def dashboard(db: Session, user: Principal, *, days: int = 30) -> Dashboard:
         out.layers[key] = [(LAYER_LABELS.get(code, code), int(dist.get(code, 0))) for code in order]
     out.rfm = [(label, int(m.rfm.get(code, 0))) for code, label in RFM_LABELS.items()]
     out.scored = bool(m.rfm) or any(m.layers.values())
-    if user.sees_all_customers:
-        # Not in the totals above (they add up customers' aggregates), but the brand's
-        # revenue all the same: say how much, so nobody reads the totals as complete.
-        # The (customer_id, paid_at) index serves ``customer_id IS NULL``.
-        n, net = db.execute(
-            select(func.count(), func.coalesce(func.sum(Order.paid_fen - Order.refunded_fen), 0)).where(
-                Order.workspace_id == user.workspace_id,
-                Order.customer_id.is_(None),
-                Order.paid_at.is_not(None),
-                Order.status.not_in(("pending", "closed", "refunded")),
-            )
-        ).one()
-        out.unmatched_orders, out.unmatched_net_fen = int(n or 0), int(net or 0)
     return out
 
 
