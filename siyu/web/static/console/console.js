@@ -40,8 +40,15 @@
     var target = document.querySelector(input.dataset.countTarget);
     var errEl = document.querySelector(input.dataset.errorTarget);
     var seq = 0;
+    // The table below shows the applied filter's customers: while the box holds another
+    // expression, the table is marked as not (yet) matching it.
+    var table = input.dataset.tableTarget ? document.querySelector(input.dataset.tableTarget) : null;
+    function markStale() {
+      if (table) table.classList.toggle("stale", input.value.trim() !== input.defaultValue.trim());
+    }
     var update = debounce(function () {
       var mine = ++seq;
+      markStale();
       target.textContent = "计算中…";
       getJSON(input.dataset.liveCount + "?q=" + encodeURIComponent(input.value)).then(function (res) {
         if (mine !== seq) return;  // a newer keystroke already asked again
@@ -71,13 +78,28 @@
       tr.appendChild(td);
       return td;
     }
+    // No rows of an earlier expression may stay on screen as if they were this one's.
+    function placeholder(text) {
+      rowsEl.textContent = "";
+      var tr = document.createElement("tr"); var td = cell(tr, text); td.colSpan = 6; td.className = "empty";
+      rowsEl.appendChild(tr);
+    }
     var update = debounce(function () {
-      if (!input.value.trim()) { countEl.textContent = ""; showError(errEl, null); return; }
       var mine = ++seq;
+      if (!input.value.trim()) {
+        countEl.textContent = ""; showError(errEl, null); placeholder("输入表达式后显示"); return;
+      }
       countEl.textContent = "计算中…";
+      rowsEl.classList.add("stale");
       getJSON(input.dataset.preview + "?q=" + encodeURIComponent(input.value)).then(function (res) {
         if (mine !== seq) return;
-        if (!res.ok) { countEl.textContent = ""; showError(errEl, res.body.error); return; }
+        rowsEl.classList.remove("stale");
+        if (!res.ok) {
+          countEl.textContent = "";
+          showError(errEl, res.body.error || { message: "无法计算" });
+          placeholder("表达式有误，暂无预览");
+          return;
+        }
         showError(errEl, null);
         countEl.innerHTML = "共 <strong>" + fmt(res.body.count) + "</strong> 位客户";
         (res.body.warnings || []).forEach(function (w) {
@@ -93,10 +115,12 @@
           r.tags.forEach(function (t) { var s = document.createElement("span"); s.className = "tag"; s.textContent = t; tags.appendChild(s); });
           rowsEl.appendChild(tr);
         });
-        if (!res.body.rows.length) {
-          var tr = document.createElement("tr"); var td = cell(tr, "没有符合条件的客户"); td.colSpan = 6; td.className = "empty";
-          rowsEl.appendChild(tr);
-        }
+        if (!res.body.rows.length) placeholder("没有符合条件的客户");
+      }).catch(function () {
+        if (mine !== seq) return;
+        rowsEl.classList.remove("stale");
+        countEl.textContent = "网络错误，稍后重试";
+        placeholder("暂无预览");
       });
     }, 300);
     input.addEventListener("input", update);
