@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.test_console_browser import log_in
 from tests.conftest import CliRun
-from tests.web.test_console import seed_console
+from tests.web.test_console import seed_console, write_orders
 
 pytestmark = pytest.mark.browser
 
@@ -56,3 +57,100 @@ def test_failed_expression_clears_the_previous_preview(page: Any, seeded: int) -
     expect(page.locator("#segment-preview a")).to_have_count(0)
     expect(page.locator("#segment-preview")).to_contain_text("表达式有误")
     assert page.inner_text("#segment-count") == ""
+
+
+# What a raw code looks like on screen: snake_case or dotted keys (package_card, tag.create).
+RAW_KEY = re.compile(r"\b[a-z][a-z0-9]*(?:[._][a-z0-9]+)+\b")
+# Stored codes that are plain English words: statuses, platforms, sources, roles, kinds.
+ENGLISH_CODES = re.compile(
+    r"\b(?:offline|online|pending|running|completed|failed|active|resigned|disabled|manual|rule|keyword|"
+    r"sync|generic|taobao|tmall|youzan|douyin|jd|paid|refunded|shipped|closed|full|reconcile|behavior|"
+    r"owner|admin|operator|staff|user|customer|tag|segment|login|cli|system|demo|processed|ignored|"
+    r"amount|phone|is empty|not a)\b"
+)
+# What a user reads: the page's text and its menus, but not code samples, identifiers
+# shown as such (.mono: order numbers, WeCom ids) or folded-away originals.
+READABLE_TEXT = """() => {
+  document.querySelectorAll('code, .mono, details:not([open]) > :not(summary), script, style')
+    .forEach(el => el.remove());
+  const options = [...document.querySelectorAll('option')].map(o => o.textContent);
+  const titles = [...document.querySelectorAll('[title]')].map(e => e.getAttribute('title'));
+  return [document.body.innerText, ...options].join('\\n');
+}"""
+
+
+def seed_everything(cli: CliRun, tmp_path: Path, workspace_id: int) -> None:
+    """Something on every page: offline orders, a channel, a failed sync, row errors, audit."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from siyu.customers.follows import ensure_staff, upsert_follow
+    from siyu.kit import audit
+    from siyu.kit.db import session_scope
+    from siyu.kit.timeutil import utcnow
+    from siyu.models import Customer, SyncRun
+
+    seed_console(cli, tmp_path, workspace_id)
+    offline = tmp_path / "offline.csv"
+    offline.write_text(
+        "order_id,paid_at,amount,phone,name,platform,status\n"
+        f"S-1,{(utcnow() - timedelta(days=3)).date()} 12:00,66.00,13800138001,王芳,offline,completed\n",
+        encoding="utf-8",
+    )
+    cli("import", "orders", offline, "--no-progress")
+    cli("import", "orders", write_orders(tmp_path, bad_row=True), "--no-progress", expect=None)
+    with session_scope() as s:
+        wang = s.scalar(select(Customer.id).where(Customer.name == "王芳"))
+        assert wang is not None
+        guide = ensure_staff(s, workspace_id=workspace_id, userid="qh_kefu", name="青禾客服")
+        upsert_follow(
+            s,
+            workspace_id=workspace_id,
+            staff_id=guide.id,
+            customer_id=wang,
+            state="active",
+            at=utcnow() - timedelta(days=1),
+            live_code_state="package_card",
+        )
+        s.add(
+            SyncRun(
+                workspace_id=workspace_id,
+                kind="full",
+                status="failed",
+                finished_at=utcnow(),
+                counts={"follows_created": 3, "customers_created": 2, "tags_added": 1},
+                error="WeComError: errcode 40001 invalid credential",
+            )
+        )
+        audit.record(s, workspace_id=workspace_id, actor="cli", action="tag.create", target_type="tag",
+                     target_id=1, detail={"name": "敏感肌", "group": "默认", "created": True})  # fmt: skip
+
+
+@pytest.fixture
+def everything(cli: CliRun, tmp_path: Path, workspace_id: int) -> int:
+    seed_everything(cli, tmp_path, workspace_id)
+    return workspace_id
+
+
+def test_every_page_reads_in_chinese(page: Any, everything: int, session: Any) -> None:
+    from sqlalchemy import select
+
+    from siyu.models import Customer, ImportRun
+
+    page.goto("/")
+    log_in(page)
+    page.wait_for_selector("#kpi-customers")
+    customers = session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))).all()
+    runs = session.scalars(select(ImportRun.id)).all()
+    paths = ["/", "/customers", "/segments", "/tags", "/imports", "/staff", "/wecom", "/audit", "/rules"]
+    paths += [f"/customers/{c}" for c in customers] + [f"/imports/{r}" for r in runs]
+    paths += ["/customers/999999", "/customers?q=city:杭州 AND"]
+    problems: list[str] = []
+    for path in paths:
+        page.goto(path)
+        page.wait_for_load_state("domcontentloaded")
+        text = page.evaluate(READABLE_TEXT)
+        for pattern in (RAW_KEY, ENGLISH_CODES):
+            problems += [f"{path}: {m.group(0)!r}" for m in pattern.finditer(text)]
+    assert not problems, problems

@@ -26,6 +26,7 @@ from siyu.models import (
     TagGroup,
 )
 from siyu.web.auth import Principal, customer_scope, visible_customer
+from siyu.web.console import labels
 
 PAGE_SIZE = 20
 
@@ -36,30 +37,10 @@ IDENTITY_LABELS = {
     "buyer_id": "平台买家账号",
     "openid": "OpenID",
 }
-PLATFORM_LABELS = {
-    "taobao": "淘宝/天猫",
-    "tmall": "天猫",
-    "douyin": "抖音",
-    "youzan": "有赞",
-    "jd": "京东",
-    "wecom": "企业微信",
-    "": "",
-}
-STATUS_LABELS = {
-    "pending": "待付款",
-    "paid": "已付款",
-    "shipped": "已发货",
-    "completed": "已完成",
-    "closed": "已关闭",
-    "refunded": "已退款",
-}
-FOLLOW_LABELS = {
-    "active": "好友",
-    "deleted_by_customer": "客户已删除",
-    "deleted_by_staff": "员工已删除",
-    "transferred": "已转接",
-    "pending": "待通过",
-}
+# The console's labels live in siyu.web.console.labels; these names stay for the pages.
+PLATFORM_LABELS = labels.PLATFORM
+STATUS_LABELS = labels.ORDER_STATUS
+FOLLOW_LABELS = labels.FOLLOW_STATE
 
 
 def shorten(value: str | None) -> str:
@@ -165,7 +146,7 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
     identities = [
         {
             "kind": IDENTITY_LABELS.get(i.kind, i.kind),
-            "platform": PLATFORM_LABELS.get(i.platform, i.platform),
+            "platform": labels.text("platform", i.platform) if i.platform else "",
             "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
             "source": i.source,
         }
@@ -203,7 +184,7 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
     follows = [
         {
             "staff": s.name or s.userid,
-            "state": FOLLOW_LABELS.get(f.state, f.state),
+            "state": labels.text("follow_state", f.state),
             "added_at": f.added_at,
             "channel": f.live_code_state,
             "remark": f.remark,

@@ -22,6 +22,7 @@ from siyu.models import (
     Follow,
     Staff,
     SyncRun,
+    User,
     WeComApp,
     WeComCallback,
 )
@@ -262,3 +263,11 @@ def audit_page(
 def audit_actions(db: Session, workspace_id: int) -> list[str]:
     """The actions present in the audit log (for the filter)."""
     return sorted(db.scalars(select(AuditLog.action).where(AuditLog.workspace_id == workspace_id).distinct()))
+
+
+def user_names(db: Session, workspace_id: int) -> dict[int, str]:
+    """User id → the name the console shows (display name, else login name)."""
+    rows = db.execute(
+        select(User.id, User.display_name, User.name).where(User.workspace_id == workspace_id)
+    ).all()
+    return {int(uid): display or name for uid, display, name in rows}

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from siyu.kit.money import format_fen
 from siyu.kit.timeutil import zone
+from siyu.web.console.labels import register as register_labels
 
 WEB = Path(__file__).resolve().parent.parent
 TEMPLATES = WEB / "templates"
@@ -66,6 +67,7 @@ def templates() -> Jinja2Templates:
     tpl = Jinja2Templates(directory=str(TEMPLATES))
     tpl.env.filters.update(yuan=_yuan, num=_num, pct=_pct, local=_local)
     tpl.env.globals.update(role_labels=ROLE_LABELS)
+    register_labels(tpl.env.filters, tpl.env.globals, tpl.env.tests)
     return tpl
 
 

@@ -20,6 +20,7 @@ from siyu.web.console.queries import (
     audit_page,
     scoped_customer_ids,
     staff_rows,
+    user_names,
     wecom_status,
 )
 from siyu.web.console.render import redirect_with_flash, render, tag_name_problem
@@ -123,5 +124,6 @@ def audit_log_page(
             "pages": pages,
             "action": action,
             "actions": audit_actions(db, user.workspace_id),
+            "user_names": user_names(db, user.workspace_id),
         },
     )

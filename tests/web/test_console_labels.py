@@ -1,0 +1,79 @@
+"""Every code the console can show has a zh-CN label (new codes fail here, not in front of users)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from siyu.web.console import labels
+
+SIYU = Path(__file__).resolve().parents[2] / "siyu"
+
+
+def _literal_keywords(name: str) -> set[str]:
+    found: set[str] = set()
+    for path in SIYU.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == name and isinstance(node.value, ast.Constant):
+                if isinstance(node.value.value, str):
+                    found.add(node.value.value)
+    return found
+
+
+def test_every_audit_action_and_target_has_a_label() -> None:
+    actions = _literal_keywords("action")
+    assert "phone.reveal" in actions  # the scan sees the code base
+    assert sorted(actions - labels.AUDIT_ACTION.keys()) == []
+    assert sorted(_literal_keywords("target_type") - labels.TARGET_TYPE.keys()) == []
+
+
+def test_every_sync_count_import_format_and_tag_source_has_a_label() -> None:
+    from siyu.customers.tags import TAG_SOURCES
+    from siyu.orders.importers import FORMAT_CHOICES, FORMATS
+    from siyu.wecom.sync import contacts, groups
+
+    counts = {
+        f.name
+        for module in (contacts, groups)
+        for obj in vars(module).values()
+        if dataclasses.is_dataclass(obj) and obj.__name__.endswith("Counts")
+        for f in dataclasses.fields(obj)
+    }
+    assert counts
+    assert sorted(counts - labels.SYNC_COUNT.keys()) == []
+    formats = set(FORMAT_CHOICES) | {f.name for f in FORMATS.values()}
+    assert sorted(formats - labels.IMPORT_FORMAT.keys()) == []
+    assert sorted(set(TAG_SOURCES) - labels.TAG_SOURCE.keys()) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("not a date or time: 'not-a-date' (expected e.g. 2016-05-23 22:02:11)", "不是日期时间：not-a-date"),
+        ("not an amount: 'abc'", "不是金额：abc"),
+        ("amount is empty", "金额为空"),
+        ("not a valid phone number", "不是有效的手机号"),
+        ("paid_at is empty but the status is completed", "付款时间为空"),
+        ("订单编号 is empty", "「订单编号」为空"),
+        ("no buyer: give one of buyer_id, phone, unionid, external_userid", "缺少买家身份"),
+    ],
+)
+def test_import_row_errors_read_in_chinese(message: str, expected: str) -> None:
+    text, known = labels.row_error(message)
+    assert known
+    assert expected in text
+
+
+def test_unknown_codes_never_show_raw() -> None:
+    assert labels.text("audit_action", "something.new") == "其他操作"
+    assert 'title="something.new"' in str(labels.label("audit_action", "something.new"))
+    assert labels.channel("package_card") == "包裹卡"
+    assert labels.channel("store_qr_hz") == "门店二维码（hz）"
+    assert labels.actor("user:7", {7: "小美"}) == "小美"
+    assert labels.actor("cli") == "命令行"
+    text, known = labels.row_error("something odd happened")
+    assert not known
+    assert "something" not in text
