@@ -17,9 +17,13 @@ def _literal_keywords(name: str) -> set[str]:
     found: set[str] = set()
     for path in SIYU.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.keyword) and node.arg == name and isinstance(node.value, ast.Constant):
-                if isinstance(node.value.value, str):
-                    found.add(node.value.value)
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == name
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                found.add(node.value.value)
     return found
 
 
