@@ -1,9 +1,10 @@
-"""``siyu customers``: list and show OneID profiles (phones only ever masked)."""
+"""``siyu customers``: list and show OneID profiles; tag, untag and export a selection."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,7 +13,10 @@ from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, workspace_
 from siyu.kit.money import format_fen
 from siyu.kit.timeutil import zone
 
-app = typer.Typer(help="Customers (OneID profiles): list, show.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from siyu.customers.selection import Selection
+
+app = typer.Typer(help="Customers (OneID profiles): list, show, tag, untag, export.", no_args_is_help=True)
 
 
 def _local(value: object, tz: str) -> str:
@@ -111,3 +115,109 @@ def show_cmd(
             (o.title or "")[:40],
         )
     console.print(orders)
+
+
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where", "-q", help='Every customer of this audience expression, e.g. "spent>=500 AND city:杭州".'
+    ),
+]
+IdsOpt = Annotated[
+    list[int] | None, typer.Option("--id", help="A customer id (repeat for several); instead of --where.")
+]
+
+
+def _selection(where: str | None, ids: list[int] | None, *, everyone_by_default: bool = False) -> Selection:
+    from siyu.customers.selection import Selection
+    from siyu.kit.cli import fail
+
+    if where is not None and ids:
+        fail("give either --where EXPRESSION or --id, not both")
+    if where is None and not ids:
+        if everyone_by_default:
+            return Selection(everyone=True)
+        fail("give --where EXPRESSION or one or more --id")
+    return Selection(expression=where) if where is not None else Selection(customer_ids=tuple(ids or ()))
+
+
+def _bulk(
+    tag_names: list[str], where: str | None, ids: list[int] | None, workspace: str | None, remove: bool
+) -> None:
+    from siyu.customers.selection import Caller, bulk_tag
+    from siyu.customers.tags import find_tag
+    from siyu.kit.cli import fail
+
+    selection = _selection(where, ids)
+    with workspace_session(workspace) as (session, ws):
+        tag_ids = []
+        for name in tag_names:
+            tag = find_tag(session, workspace_id=ws.id, name=name)
+            if tag is None:
+                fail(f"no tag named {name!r} (see `siyu tags list` or create it in the console)")
+            tag_ids.append(tag.id)
+        result = bulk_tag(session, Caller(ws.id, "cli", via="cli"), selection, tag_ids=tag_ids, remove=remove)
+    verb = "untagged" if remove else "tagged"
+    console.print(
+        f"{verb} {result.customers:,} customers with {', '.join(result.tags)}: "
+        f"{result.changed:,} tag links changed"
+    )
+
+
+@app.command("tag")
+def tag_cmd(
+    tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tag name (repeat for several).")],
+    where: WhereOpt = None,
+    ids: IdsOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Tag every customer of an expression (or the given ids); audited."""
+    _bulk(tag, where, ids, workspace, remove=False)
+
+
+@app.command("untag")
+def untag_cmd(
+    tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tag name (repeat for several).")],
+    where: WhereOpt = None,
+    ids: IdsOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Take tags off every customer of an expression (or the given ids); audited."""
+    _bulk(tag, where, ids, workspace, remove=True)
+
+
+@app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.csv or .xlsx).")],
+    where: WhereOpt = None,
+    ids: IdsOpt = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from the file name).")
+    ] = None,
+    full_phones: Annotated[
+        bool, typer.Option("--full-phones", help="Write full phone numbers instead of masked ones (audited).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Export customers (masked phones unless --full-phones) as CSV or XLSX; audited."""
+    from siyu.customers.selection import Caller, export
+    from siyu.kit.cli import fail
+
+    selection = _selection(where, ids, everyone_by_default=True)
+    chosen = fmt or out.suffix.lstrip(".").lower()
+    if chosen not in ("csv", "xlsx"):
+        fail(f"--format must be csv or xlsx (the file name {out.name!r} does not say)")
+    if out.exists() and out.is_dir():
+        fail(f"{out} is a folder; give a file name")
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with workspace_session(workspace) as (session, ws), tmp.open("wb") as fh:
+            caller = Caller(ws.id, "cli", may_see_phones=True, via="cli")
+            result = export(session, caller, selection, fmt=chosen, out=fh, full_phones=full_phones)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for w in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
+    phones = "full phones" if not result.masked else "phones masked"
+    console.print(f"wrote {result.rows:,} customers to {out} ({chosen}, {phones})")

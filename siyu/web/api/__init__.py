@@ -7,7 +7,18 @@ from fastapi import FastAPI
 
 def include_api(app: FastAPI) -> None:
     """Mount every ``/api/v1`` router."""
-    from siyu.web.api import auth, customers, groups, imports, metrics, privacy, segments, staff, tags
+    from siyu.web.api import (
+        auth,
+        customer_bulk,
+        customers,
+        groups,
+        imports,
+        metrics,
+        privacy,
+        segments,
+        staff,
+        tags,
+    )
 
-    for module in (auth, customers, privacy, tags, segments, imports, staff, groups, metrics):
+    for module in (auth, customer_bulk, customers, privacy, tags, segments, imports, staff, groups, metrics):
         app.include_router(module.router)

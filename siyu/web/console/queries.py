@@ -26,36 +26,12 @@ from siyu.models import (
     WeComApp,
     WeComCallback,
 )
+from siyu.segments.labels import LAYER_NAMES, RFM_NAMES
 from siyu.web.auth import Principal, customer_scope
 
 # Display names for the stored layer / RFM codes (METRICS.md).
-LAYER_LABELS = {
-    "high_value": "高价值",
-    "potential": "潜力",
-    "silent": "沉默",
-    "svip": "SVIP",
-    "vip": "VIP",
-    "regular": "普通",
-    "new": "新客",
-    "old": "老客",
-    "lead": "线索",
-    "friend": "好友",
-    "first_purchase": "首购",
-    "repeat": "复购",
-    "advocate": "推荐官",
-}
-RFM_LABELS = {
-    "champions": "冠军客户",
-    "loyal": "忠诚客户",
-    "potential_loyalists": "潜在忠诚",
-    "new": "新客户",
-    "promising": "有希望",
-    "need_attention": "需关注",
-    "about_to_sleep": "即将沉睡",
-    "at_risk": "有流失风险",
-    "cant_lose": "不能失去",
-    "hibernating": "沉睡客户",
-}
+LAYER_LABELS = LAYER_NAMES
+RFM_LABELS = RFM_NAMES
 # Share of the friend limit at which a staff account is flagged as nearly full.
 CAPACITY_WARNING = 0.9
 
