@@ -157,15 +157,16 @@ def selection_query(session: Session, caller: Caller, selection: Selection) -> t
     return stmt.where(Customer.id.in_(ids)), warnings
 
 
-def id_batches(session: Session, ids_query: Select[Any], batch: int = BATCH) -> Iterator[list[int]]:
+def id_batches(session: Session, ids_query: Select[Any], batch: int | None = None) -> Iterator[list[int]]:
     """The ids of ``ids_query`` in ascending batches (keyset: each batch a fresh, short query).
 
     Rows the caller changes in a batch have ids at or below its last one, so a query
     that reads what the batch changed (``NOT tag:X`` while adding X) stays exact.
     """
+    size = batch or BATCH
     last = 0
     while True:
-        ids = list(session.scalars(ids_query.where(Customer.id > last).order_by(Customer.id).limit(batch)))
+        ids = list(session.scalars(ids_query.where(Customer.id > last).order_by(Customer.id).limit(size)))
         if not ids:
             return
         yield ids

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, CustomerTag, Tag, TagGroup
 
+_LINKS = cast(Table, CustomerTag.__table__)
 TAG_SOURCES = ("manual", "rule", "keyword", "channel", "sync", "import")
 MAX_TAG_NAME = 30  # WeCom's limit for tag and group names
 
@@ -117,22 +119,26 @@ def add_tags(
                 )
             )
         }
-        for cid in chunk:
-            for tid in tids:
-                if (cid, tid) in existing:
-                    continue
-                session.add(
-                    CustomerTag(
-                        workspace_id=workspace_id,
-                        customer_id=cid,
-                        tag_id=tid,
-                        source=source,
-                        source_ref=source_ref,
-                        staff_id=staff_id,
-                    )
-                )
-                added += 1
-    session.flush()
+        now = utcnow()
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "customer_id": cid,
+                "tag_id": tid,
+                "source": source,
+                "source_ref": source_ref,
+                "staff_id": staff_id,
+                "created_at": now,
+            }
+            for cid in chunk
+            for tid in tids
+            if (cid, tid) not in existing
+        ]
+        if rows:
+            # One executemany per chunk (Core: no ORM object per row); the change
+            # journal reads the customer ids off the inserted rows.
+            session.execute(insert(_LINKS), rows)
+            added += len(rows)
     return added
 
 

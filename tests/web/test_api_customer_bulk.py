@@ -215,3 +215,28 @@ def test_cli_tags_and_exports_the_same_way(
     bad = cli("customers", "tag", "--tag", "没有这个标签", "--where", "tag:VIP", expect=2)
     assert "no tag named" in bad.stderr
     assert not (tmp_path / "nothing.csv").exists()
+
+
+def test_a_whole_result_is_tagged_batch_by_batch(
+    api: TestClient, world: World, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.customers import selection
+
+    calls: list[int] = []
+    real = selection.add_tags
+
+    def spy(*args: object, **kwargs: object) -> int:
+        calls.append(len(list(kwargs["customer_ids"])))  # type: ignore[call-overload]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selection, "BATCH", 2)
+    monkeypatch.setattr(selection, "add_tags", spy)
+    # The expression reads the very tag being added: each batch must still see the rest.
+    resp = api.post(
+        "/api/v1/customers/bulk/tag",
+        headers=world.h("owner"),
+        json={"expression": "NOT tag:新客", "tag_ids": [world.tags["new"]]},
+    )
+    assert resp.json()["customers"] == 3
+    assert calls == [2, 1]  # never the whole result in one go
+    assert len(_tagged(session, world.tags["new"])) == 3
