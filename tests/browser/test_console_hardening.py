@@ -154,3 +154,59 @@ def test_every_page_reads_in_chinese(page: Any, everything: int, session: Any) -
         for pattern in (RAW_KEY, ENGLISH_CODES):
             problems += [f"{path}: {m.group(0)!r}" for m in pattern.finditer(text)]
     assert not problems, problems
+
+
+def test_bulk_tag_untag_and_export_from_the_customer_list(
+    page: Any, seeded: int, session: Any, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    from sqlalchemy import select
+
+    from siyu.models import AuditLog, Customer, CustomerTag, Tag
+
+    page.goto("/customers")
+    log_in(page)
+    page.wait_for_selector("#bulk-form")
+    # Tick two rows and tag them with a new tag.
+    page.locator("#customer-table tbody input[name=customer_id]").nth(0).check()
+    page.locator("#customer-table tbody input[name=customer_id]").nth(1).check()
+    expect(page.locator("#bulk-count")).to_have_text("2")
+    page.fill("#bulk-new-tag", "双十一")
+    page.click("#bulk-tag-add")
+    page.wait_for_selector(".flash")
+    assert "已为 2 位客户打上标签「双十一」" in page.inner_text(".flash")
+    tag = session.scalar(select(Tag).where(Tag.name == "双十一"))
+    assert tag is not None
+    tagged = set(session.scalars(select(CustomerTag.customer_id).where(CustomerTag.tag_id == tag.id)))
+    assert len(tagged) == 2
+
+    # The whole result of a filter, not just this page: untag everyone who has it.
+    page.goto("/customers?q=" + "tag:双十一")
+    page.wait_for_selector("#bulk-form")
+    page.check("#bulk-all")
+    page.select_option("#bulk-tag", label="默认 / 双十一")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#bulk-tag-remove")
+    page.wait_for_selector(".flash")
+    assert "已为 2 位客户移除标签「双十一」" in page.inner_text(".flash")
+    session.expire_all()
+    assert not session.scalars(select(CustomerTag.customer_id).where(CustomerTag.tag_id == tag.id)).all()
+
+    # Export the whole list as CSV: phones masked by default, and the export is audited.
+    page.goto("/customers")
+    page.wait_for_selector("#bulk-form")
+    page.check("#bulk-all")
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_download() as info:
+        page.click("#bulk-export")
+    path = tmp_path / "export.csv"
+    info.value.save_as(path)
+    text = path.read_text(encoding="utf-8-sig")
+    assert "王芳" in text
+    assert "138****8001" in text
+    assert "13800138001" not in text
+    names = set(session.scalars(select(Customer.name)))
+    assert len(text.strip().splitlines()) == 1 + len(names)
+    entry = session.scalar(select(AuditLog).where(AuditLog.action == "customers.export"))
+    assert entry is not None
+    assert entry.detail["masked"] is True
+    page.screenshot(path=artifacts_dir / "console-customers-bulk.png", full_page=True)

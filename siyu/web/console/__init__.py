@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from siyu.web.console.deps import install_handlers, mark_console
 from siyu.web.console.pages.admin import router as admin_router
 from siyu.web.console.pages.auth import router as auth_router
+from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
@@ -18,7 +19,15 @@ from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
-_PAGES = (auth_router, dashboard_router, customers_router, segments_router, imports_router, admin_router)
+_PAGES = (
+    auth_router,
+    dashboard_router,
+    bulk_router,
+    customers_router,
+    segments_router,
+    imports_router,
+    admin_router,
+)
 for _pages in _PAGES:
     router.include_router(_pages)
 

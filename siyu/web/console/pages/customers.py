@@ -26,6 +26,7 @@ from siyu.web.console.customer_data import (
     profile,
 )
 from siyu.web.console.deps import ConsoleUser
+from siyu.web.console.pages.bulk import bulk_context
 from siyu.web.console.queries import LAYER_LABELS, RFM_LABELS
 from siyu.web.console.render import redirect_with_flash, render, tag_name_problem
 
@@ -96,6 +97,7 @@ def customers_page(
             "warnings": warnings,
             "layer_labels": LAYER_LABELS,
             "rfm_labels": RFM_LABELS,
+            **bulk_context(db, user),
         },
         status_code=422 if error else 200,
     )

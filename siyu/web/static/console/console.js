@@ -170,6 +170,33 @@
   var runs = document.getElementById("import-runs");
   if (runs && runs.dataset.running) setTimeout(function () { window.location.reload(); }, 2000);
 
+  // Customer list bulk actions: tick rows (or the whole page), or pick the whole result.
+  var bulk = document.getElementById("bulk-form");
+  if (bulk) {
+    var boxes = function () { return document.querySelectorAll("input[name=customer_id][form=bulk-form]"); };
+    var counter = document.getElementById("bulk-count");
+    var pageBox = document.getElementById("select-page");
+    var refresh = function () {
+      var n = 0; boxes().forEach(function (b) { if (b.checked) n++; });
+      counter.textContent = n;
+      if (n) document.getElementById("bulk-selected").checked = true;
+    };
+    boxes().forEach(function (b) { b.addEventListener("change", refresh); });
+    if (pageBox) pageBox.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = pageBox.checked; });
+      refresh();
+    });
+    bulk.addEventListener("submit", function (ev) {
+      var all = document.getElementById("bulk-all").checked;
+      var button = ev.submitter;
+      var exporting = button && button.id === "bulk-export";
+      var what = all ? document.getElementById("bulk-all").parentNode.textContent.trim() : "已勾选的 " + counter.textContent + " 位客户";
+      if (!all && counter.textContent === "0") { ev.preventDefault(); window.alert("请先勾选客户，或选择全部。"); return; }
+      var verb = exporting ? "导出" : (button && button.value === "untag" ? "移除标签：" : "打标签：");
+      if (all && !window.confirm(verb + what + "？")) ev.preventDefault();
+    });
+  }
+
   // Small behaviours kept out of the HTML, so that the page needs no inline script (CSP).
   var menu = document.getElementById("menu-toggle");
   if (menu) menu.addEventListener("click", function () {
