@@ -56,21 +56,15 @@ def _clean_tags(names: Iterable[str], what: str) -> list[str]:
     return out
 
 
-def add_rule(
-    session: Session,
-    *,
-    workspace_id: int,
-    name: str,
-    expression: str,
-    add: Iterable[str] = (),
-    remove: Iterable[str] = (),
-    enabled: bool = True,
-    actor: str = "system",
-) -> tuple[AutoTagRule, list[str]]:
-    """Create a rule; returns it and warnings about unknown names in its expression."""
+def _check_rule_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100:
         raise Invalid("rule name must be 1 to 100 characters", field="name")
+    return name
+
+
+def _checked(expression: str, add: Iterable[str], remove: Iterable[str]) -> tuple[Any, list[str], list[str]]:
+    """The parsed expression and clean tag lists, or Invalid saying what is wrong."""
     tree = parse(expression)
     add_tags, remove_tags = _clean_tags(add, "add"), _clean_tags(remove, "remove")
     if not add_tags and not remove_tags:
@@ -85,6 +79,23 @@ def add_rule(
             "it would undo its own work on the next run",
             field="expression",
         )
+    return tree, add_tags, remove_tags
+
+
+def add_rule(
+    session: Session,
+    *,
+    workspace_id: int,
+    name: str,
+    expression: str,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    enabled: bool = True,
+    actor: str = "system",
+) -> tuple[AutoTagRule, list[str]]:
+    """Create a rule; returns it and warnings about unknown names in its expression."""
+    name = _check_rule_name(name)
+    tree, add_tags, remove_tags = _checked(expression, add, remove)
     if repository.rule_by_name(session, workspace_id=workspace_id, name=name) is not None:
         raise Conflict(f"a rule named {name!r} already exists", field="name")
     rule = AutoTagRule(
@@ -110,6 +121,52 @@ def add_rule(
     return rule, warnings
 
 
+def update_rule(
+    session: Session,
+    *,
+    workspace_id: int,
+    rule_id: int,
+    name: str,
+    expression: str,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    actor: str = "system",
+) -> tuple[AutoTagRule, list[str]]:
+    """Change a rule's name, expression or tags; returns it and warnings (as ``add_rule``).
+
+    Tags the rule added stay until it is next applied, which then adds and removes
+    exactly what the new version says (a tag it no longer adds comes off).
+    """
+    rule = session.get(AutoTagRule, rule_id)
+    if rule is None or rule.workspace_id != workspace_id:
+        raise NotFound(f"no auto-tag rule with id {rule_id}", field="rule_id")
+    name = _check_rule_name(name)
+    tree, add_tags, remove_tags = _checked(expression, add, remove)
+    other = repository.rule_by_name(session, workspace_id=workspace_id, name=name)
+    if other is not None and other.id != rule.id:
+        raise Conflict(f"a rule named {name!r} already exists", field="name")
+    before = {
+        "name": rule.name,
+        "expression": rule.expression,
+        "add": rule.add_tags,
+        "remove": rule.remove_tags,
+    }
+    rule.name, rule.expression = name, expression.strip()
+    rule.add_tags, rule.remove_tags = add_tags, remove_tags
+    session.flush()
+    after = {"name": name, "expression": rule.expression, "add": add_tags, "remove": remove_tags}
+    record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="auto_tag_rule.update",
+        target_type="auto_tag_rule",
+        target_id=rule.id,
+        detail={"from": before, "to": after},
+    )
+    return rule, compile_expr(session, workspace_id=workspace_id, expr=tree).warnings
+
+
 def get_rule(session: Session, *, workspace_id: int, name: str) -> AutoTagRule:
     """The rule ``name``, or NotFound naming it."""
     rule = repository.rule_by_name(session, workspace_id=workspace_id, name=name.strip())
@@ -123,9 +180,21 @@ def list_rules(session: Session, *, workspace_id: int) -> Sequence[AutoTagRule]:
     return repository.list_rules(session, workspace_id=workspace_id)
 
 
-def set_enabled(session: Session, *, workspace_id: int, name: str, enabled: bool) -> AutoTagRule:
-    """Switch a rule on or off (a disabled rule's tags stay until it is deleted)."""
+def set_enabled(
+    session: Session, *, workspace_id: int, name: str, enabled: bool, actor: str = "system"
+) -> AutoTagRule:
+    """Switch a rule on or off (a disabled rule's tags stay until it is deleted); audited."""
     rule = get_rule(session, workspace_id=workspace_id, name=name)
+    if rule.enabled != enabled:
+        record(
+            session,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="auto_tag_rule.enable" if enabled else "auto_tag_rule.disable",
+            target_type="auto_tag_rule",
+            target_id=rule.id,
+            detail={"name": rule.name},
+        )
     rule.enabled = enabled
     session.flush()
     return rule

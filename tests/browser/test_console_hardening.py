@@ -210,3 +210,48 @@ def test_bulk_tag_untag_and_export_from_the_customer_list(
     assert entry is not None
     assert entry.detail["masked"] is True
     page.screenshot(path=artifacts_dir / "console-customers-bulk.png", full_page=True)
+
+
+def test_auto_tag_rule_editor_counts_live_and_applies(page: Any, seeded: int, session: Any) -> None:
+    from sqlalchemy import select
+
+    from siyu.models import AuditLog, AutoTagRule, Customer, CustomerTag, Tag
+
+    page.goto("/rules")
+    log_in(page)
+    page.wait_for_selector("#rule-form")
+    page.fill("#rule-name", "杭州老客")
+    page.fill("#rule-q", "city:杭州 AND orders>=2")
+    expect(page.locator("#rule-count")).to_have_text("共 1 位客户")  # before saving
+    page.fill("#rule-q", "city:杭州 AND")
+    page.wait_for_selector("#rule-error:not([hidden])")
+    page.fill("#rule-q", "city:杭州 AND orders>=2")
+    expect(page.locator("#rule-count")).to_have_text("共 1 位客户")
+    page.fill("#rule-add", "杭州老客，复购")
+    page.click("#rule-save")
+    page.wait_for_selector(".flash")
+    assert "已保存规则「杭州老客」并执行：符合 1 位，新打标签 2" in page.inner_text(".flash")
+    wang = session.scalar(select(Customer.id).where(Customer.name == "王芳"))
+    tags = set(
+        session.scalars(select(Tag.name).join(CustomerTag, CustomerTag.tag_id == Tag.id).where(
+            CustomerTag.customer_id == wang, CustomerTag.source == "rule"))
+    )  # fmt: skip
+    assert tags == {"杭州老客", "复购"}
+
+    # Edit it: the editor loads the rule, counts it, and saving re-applies the new version.
+    page.click("#rules-table >> text=编辑")
+    expect(page.locator("#rule-count")).to_have_text("共 1 位客户")
+    page.fill("#rule-add", "杭州老客")
+    page.click("#rule-save")
+    page.wait_for_selector(".flash")
+    assert "移除 1" in page.inner_text(".flash")  # 复购 is no longer this rule's to add
+    session.expire_all()
+    rule = session.scalar(select(AutoTagRule).where(AutoTagRule.name == "杭州老客"))
+    assert rule is not None
+    assert rule.add_tags == ["杭州老客"]
+    page.click("#rules-table button:has-text('停用')")
+    page.wait_for_selector(".flash")
+    session.expire_all()
+    assert session.get(AutoTagRule, rule.id).enabled is False
+    actions = set(session.scalars(select(AuditLog.action).where(AuditLog.target_type == "auto_tag_rule")))
+    assert actions == {"auto_tag_rule.add", "auto_tag_rule.update", "auto_tag_rule.disable"}

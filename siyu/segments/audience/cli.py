@@ -279,7 +279,7 @@ def rules_enable(
 ) -> None:
     """Switch a rule on."""
     with workspace_session(workspace) as (session, ws):
-        rules_service.set_enabled(session, workspace_id=ws.id, name=name, enabled=True)
+        rules_service.set_enabled(session, workspace_id=ws.id, name=name, enabled=True, actor="cli")
     console.print(f"rule [bold]{escape(name.strip())}[/] enabled")
 
 
@@ -289,7 +289,7 @@ def rules_disable(
 ) -> None:
     """Switch a rule off (its tags stay until it is deleted)."""
     with workspace_session(workspace) as (session, ws):
-        rules_service.set_enabled(session, workspace_id=ws.id, name=name, enabled=False)
+        rules_service.set_enabled(session, workspace_id=ws.id, name=name, enabled=False, actor="cli")
     console.print(f"rule [bold]{escape(name.strip())}[/] disabled")
 
 

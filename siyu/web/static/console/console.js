@@ -63,6 +63,7 @@
       }).catch(function () { if (mine === seq) target.textContent = "网络错误，稍后重试"; });
     }, 300);
     input.addEventListener("input", update);
+    if ("countNow" in input.dataset && input.value.trim()) update();
   });
 
   // Segment editor: count + preview table.
