@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,38 @@ def test_unknown_codes_never_show_raw() -> None:
     text, known = labels.row_error("something odd happened")
     assert not known
     assert "something" not in text
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("expected a term after AND", "AND 后面缺少条件"),
+        ("unknown field 'foo' (did you mean 'city'?)", "没有字段 'foo'"),
+        ("the expression is empty", "表达式为空"),
+        (
+            "no tag named 'VlP' in this workspace (did you mean 'VIP'?); that term matches nobody",
+            "没有名为 'VlP' 的标签",
+        ),
+        ("spent is in yuan with at most 2 decimals, got '1.234'", "最多两位小数"),
+    ],
+)
+def test_expression_problems_read_in_chinese(message: str, expected: str) -> None:
+    assert expected in labels.expression_problem(message)
+    assert labels.expression_problem("something brand new") == "表达式无法理解"
+
+
+def test_console_expression_errors_are_chinese(cli: Any, tmp_path: Path, workspace_id: int, env: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from siyu.web.app import create_app
+    from tests.web.test_console import login, seed_console
+
+    seed_console(cli, tmp_path, workspace_id)
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as client:
+        login(client)
+        err = client.get("/customers/count", params={"q": "city:杭州 AND"}).json()["error"]
+        assert err["message"] == "AND 后面缺少条件"
+        assert err["column"] == 12
+        assert err["expected"] == "条件、NOT 或「(」"
+        warn = client.get("/customers/count", params={"q": "tag:不存在的标签"}).json()["warnings"]
+        assert warn == ["没有名为 '不存在的标签' 的标签，这个条件不匹配任何人"]

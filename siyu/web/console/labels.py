@@ -383,6 +383,92 @@ def translated_error(message: str) -> Markup:
     return html.format(zh, message)
 
 
+# Audience-expression problems (siyu/segments/audience) → Chinese; {v} is the quoted part.
+_EXPRESSION_PROBLEMS = [
+    (r"^the expression is empty$", "表达式为空"),
+    (r"^the expression is longer than (?P<v>\d+) characters$", "表达式超过 {v} 个字符"),
+    (r"^unexpected '\)' with no matching '\('$", "多了一个右括号「)」"),
+    (r"^unexpected (?P<v>.+)$", "无法识别的字符 {v}"),
+    (r"^expected ':' or a comparison after (?P<v>.+)$", "{v} 后面应是「:」或比较符号"),
+    (r"^expected a value after (?P<v>.+)$", "{v} 后面缺少取值"),
+    (r"^the quote (?P<v>.+) is never closed$", "引号 {v} 没有闭合"),
+    (r"^expected AND or OR between terms", "条件之间要用 AND（且）或 OR（或）连接"),
+    (r"^expected AND, OR or '\)'", "这里应是 AND、OR 或「)」"),
+    (r"^expected a term after (?P<v>\w+)$", "{v} 后面缺少条件"),
+    (r"^expected a term after NOT$", "NOT 后面缺少条件"),
+    (r"^expected a term at the end$", "表达式结尾缺少条件"),
+    (r"^expected a term inside", "括号里缺少条件"),
+    (r"^expected a term before (?P<v>\w+)$", "{v} 前面缺少条件"),
+    (r"^nested deeper than (?P<v>\d+) levels$", "括号嵌套超过 {v} 层"),
+    (r"^the '\(' at column (?P<v>\d+) is never closed$", "第 {v} 列的「(」没有闭合"),
+    (r"^unknown field (?P<v>'[^']*')", "没有字段 {v}"),
+    (r"^unknown layer (?P<v>.+)$", "没有分层 {v}"),
+    (r"^unknown RFM segment (?P<v>.+)$", "没有 RFM 分群 {v}"),
+    (r"^unknown RFM class (?P<v>.+)$", "没有 RFM 八类 {v}"),
+    (r"^(?P<v>\w+) compares a number", "{v} 是数值，请用 >=、>、<=、< 或 ="),
+    (r"^(?P<v>\w+) needs a whole number, got (?P<w>.+)$", "{v} 需要整数，这里是 {w}"),
+    (
+        r"^spent is in yuan with at most 2 decimals, got (?P<v>.+)$",
+        "spent 以元为单位，最多两位小数，这里是 {v}",
+    ),
+    (
+        r"^p_alive is a probability between 0 and 1, got (?P<v>.+)$",
+        "p_alive 是 0 到 1 之间的概率，这里是 {v}",
+    ),
+    (r"^segment (?P<v>.+) refers to itself", "人群 {v} 引用了它自己"),
+    (
+        r"^no (?P<w>.+?) named (?P<v>'[^']*') in this workspace.*matches nobody$",
+        "没有名为 {v} 的{w}，这个条件不匹配任何人",
+    ),
+]
+_EXPECTED = {
+    "a term such as tag:VIP or spent>=3000": "一个条件，如 tag:VIP 或 spent>=3000",
+    "a term such as tag:VIP": "一个条件，如 tag:VIP",
+    "a term": "一个条件",
+    "a term, NOT or '('": "条件、NOT 或「(」",
+    "a term or '('": "条件或「(」",
+    "a name or a number": "名称或数字",
+    "AND, OR or the end": "AND、OR 或结束",
+    "AND or OR": "AND 或 OR",
+    "')'": "「)」",
+    "a flatter expression": "更少的括号嵌套",
+    "an amount in yuan": "以元为单位的金额",
+    "a number from 0 to 1": "0 到 1 之间的数",
+}
+_WHAT = {"saved segment": "人群", "channel": "渠道", "tag": "标签", "staff": "员工", "city": "城市"}
+
+
+def expression_problem(message: str) -> str:
+    """An audience expression's error or warning in Chinese (unknown ones generically)."""
+    # The parser's message is "第 N 列: <problem>" and two lines pointing at the column,
+    # which the page shows its own way.
+    message = re.sub(r"^第 \d+ 列[:：]\s*", "", message.split("\n", 1)[0]).strip()
+    if _HAN.search(message) and not re.search(r"[A-Za-z]{5,}", message):
+        return message
+    for pattern, template in _EXPRESSION_PROBLEMS:
+        m = re.search(pattern, message)
+        if m:
+            found = m.groupdict()
+            what = found.get("w") or ""
+            return template.format(v=found.get("v") or "", w=_WHAT.get(what, what))
+    return "表达式无法理解"
+
+
+def expression_expected(expected: str | None) -> str | None:
+    """What would fit at the error's column, in Chinese where the console knows the words."""
+    if not expected:
+        return expected
+    if expected in _EXPECTED:
+        return _EXPECTED[expected]
+    for prefix, word in (("a field: ", "字段："), ("a layer: ", "分层："), ("an RFM segment: ", "RFM 分群："),
+                         ("an RFM class: ", "RFM 八类："), ("a closing ", "闭合的 ")):  # fmt: skip
+        if expected.startswith(prefix):
+            return word + expected[len(prefix) :]
+    if expected.endswith(" name") and expected.startswith("a "):
+        return "名称"
+    return expected
+
+
 def _value(key: str, value: object) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"

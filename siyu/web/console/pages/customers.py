@@ -26,6 +26,7 @@ from siyu.web.console.customer_data import (
     profile,
 )
 from siyu.web.console.deps import ConsoleUser
+from siyu.web.console.labels import expression_expected, expression_problem
 from siyu.web.console.pages.bulk import bulk_context
 from siyu.web.console.queries import LAYER_LABELS, RFM_LABELS
 from siyu.web.console.render import redirect_with_flash, render, tag_name_problem
@@ -37,9 +38,9 @@ MAX_EXPRESSION = 2000
 def expression_error(exc: SiyuError) -> dict[str, Any]:
     """An audience error as the page shows it: message, column and what would fit."""
     return {
-        "message": exc.message,
+        "message": expression_problem(exc.message),
         "column": getattr(exc, "column", None),
-        "expected": getattr(exc, "expected", None),
+        "expected": expression_expected(getattr(exc, "expected", None)),
     }
 
 
@@ -48,7 +49,7 @@ def compile_filter(db: Session, user: Principal, q: str) -> tuple[Any, list[str]
     if len(q) > MAX_EXPRESSION:
         raise Invalid(f"表达式过长（最多 {MAX_EXPRESSION} 个字符）", field="q")
     compiled = audience.compile_expr(db, workspace_id=user.workspace_id, expr=q)
-    return compiled.query, list(compiled.warnings)
+    return compiled.query, [expression_problem(w) for w in compiled.warnings]
 
 
 @router.get("/customers", response_class=HTMLResponse)

@@ -20,6 +20,7 @@ from siyu.segments import rules as rules_service
 from siyu.segments.audience.query import count_with_warnings
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import OperatorPage
+from siyu.web.console.labels import expression_problem
 from siyu.web.console.pages.customers import MAX_EXPRESSION, expression_error
 from siyu.web.console.render import redirect_with_flash, render
 
@@ -76,7 +77,7 @@ def rules_count(user: OperatorPage, db: DbSession, q: str = "") -> JSONResponse:
         n, warnings = count_with_warnings(db, workspace_id=user.workspace_id, expr=q)
     except SiyuError as exc:
         return JSONResponse({"error": expression_error(exc)}, status_code=422)
-    return JSONResponse({"count": n, "warnings": warnings})
+    return JSONResponse({"count": n, "warnings": [expression_problem(w) for w in warnings]})
 
 
 @router.post("/rules")
@@ -127,7 +128,7 @@ def rules_save(
         db.rollback()
         return _page(request, db, user, form=form, error=expression_error(exc))
     if warnings:
-        message += "（注意：" + "；".join(warnings) + "）"
+        message += "（注意：" + "；".join(expression_problem(w) for w in warnings) + "）"
     return redirect_with_flash("/rules", message)
 
 

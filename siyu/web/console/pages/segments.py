@@ -21,6 +21,7 @@ from siyu.models import Segment
 from siyu.segments import audience
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import OperatorPage
+from siyu.web.console.labels import expression_problem
 from siyu.web.console.pages.customers import MAX_EXPRESSION, expression_error
 from siyu.web.console.render import redirect_with_flash, render
 
@@ -64,7 +65,7 @@ def segments_preview(user: OperatorPage, db: DbSession, q: str = "", limit: int 
     return JSONResponse(
         {
             "count": result.count,
-            "warnings": list(result.warnings),
+            "warnings": [expression_problem(w) for w in result.warnings],
             "rows": [
                 {
                     "id": r.id,
