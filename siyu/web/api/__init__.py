@@ -15,10 +15,23 @@ def include_api(app: FastAPI) -> None:
         imports,
         metrics,
         privacy,
+        rules,
         segments,
         staff,
         tags,
     )
 
-    for module in (auth, customer_bulk, customers, privacy, tags, segments, imports, staff, groups, metrics):
+    for module in (
+        auth,
+        customer_bulk,
+        customers,
+        privacy,
+        tags,
+        segments,
+        rules,
+        imports,
+        staff,
+        groups,
+        metrics,
+    ):
         app.include_router(module.router)
