@@ -157,8 +157,10 @@ class Runner:
         only: Sequence[str] | None = None,
         worker_id: str = queue.WORKER_ID,
         idle: float = IDLE_SECONDS,
+        periodic: bool = True,
     ) -> None:
         self.factory = factory
+        self.periodic = periodic
         self.worker_id = worker_id
         self.idle = idle
         registry = discover()
@@ -237,7 +239,7 @@ class Runner:
                     except Exception:
                         log.exception("could not requeue orphaned jobs")
                 try:
-                    summary = self.run_pass()
+                    summary = self.run_pass(periodic=self.periodic)
                 except Exception:  # the database went away for a moment: try again
                     log.exception("runner pass failed")
                     summary = PassSummary()
