@@ -41,7 +41,8 @@ def echo(session: Session, events: Sequence[Delivered]) -> None:
 @job_handler("test.work")
 def work(ctx: JobContext) -> dict[str, Any]:
     """Record one test.worked event per run, in the claiming transaction."""
-    assert ctx.session is not None and ctx.workspace_id is not None
+    assert ctx.session is not None
+    assert ctx.workspace_id is not None
     time.sleep(PAUSE)
     record_event(
         ctx.session,

@@ -17,7 +17,7 @@ from siyu.kit.timeutil import moved_clock, utcnow
 from siyu.models import Event, EventSubscription, Job
 from siyu.worker.outbox import backoff, deliver
 from tests.conftest import CliRun
-from tests.worker import fixture_tasks  # noqa: F401  (declares the test.echo subscriber)
+from tests.worker import fixture_tasks
 
 
 def _ping(s: Session, workspace_id: int, n: int, **extra: Any) -> None:
@@ -50,10 +50,15 @@ def test_subscribers_see_committed_events_in_order_and_never_rolled_back_ones(
     with session_scope() as s:
         for n in range(5):
             _ping(s, workspace_id, n)
-    with pytest.raises(RuntimeError), session_scope() as s:
-        _ping(s, workspace_id, 99)
-        s.flush()
-        raise RuntimeError("the request failed: its event must not be seen")
+
+    def failing_request() -> None:
+        with session_scope() as s:
+            _ping(s, workspace_id, 99)
+            s.flush()
+            raise RuntimeError("the request failed: its event must not be seen")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
     factory = session_factory()
     summary = deliver(factory, names=["test.echo"])
     assert summary.delivered == 5
@@ -88,7 +93,9 @@ def test_a_failing_batch_is_retried_later_and_its_writes_happen_once(
         assert first.errors == ["subscriber test.flaky: ConnectionError: WeCom timed out"]
         assert _echoed(session) == []
         pos = session.get(EventSubscription, "test.flaky")
-        assert pos is not None and pos.attempts == 1 and pos.last_error
+        assert pos is not None
+        assert pos.attempts == 1
+        assert pos.last_error
         assert deliver(factory, names=["test.flaky"]).delivered == 0  # backing off
         with moved_clock(utcnow() + backoff(1) + timedelta(seconds=1)):
             assert deliver(factory, names=["test.flaky"]).delivered == 2

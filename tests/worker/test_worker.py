@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,7 @@ from siyu.segments.tasks import enqueue_recompute
 from siyu.worker.queue import backoff, dispatch, requeue_orphans
 from siyu.worker.service import Runner, claim_periodic, next_run
 from tests.conftest import CliRun
-from tests.worker import fixture_tasks  # noqa: F401  (declares test.work, test.slow, test.echo)
+from tests.worker import fixture_tasks
 
 
 def _job(session: Session, job_id: int) -> Job:
@@ -66,7 +66,8 @@ def test_enqueue_with_a_dedup_key_queues_once(session: Session, workspace_id: in
     with session_scope() as s:
         first = enqueue(s, kind="test.work", workspace_id=workspace_id, dedup_key="sop:1:customer:7:step:2")
         second = enqueue(s, kind="test.work", workspace_id=workspace_id, dedup_key="sop:1:customer:7:step:2")
-    assert first is not None and second is None
+    assert first is not None
+    assert second is None
     assert session.scalar(select(func.count()).select_from(Job)) == 1
 
 
@@ -82,7 +83,8 @@ def test_a_failing_short_job_leaves_no_writes_and_the_batch_goes_on(
     with session_scope() as s:
         bad = enqueue(s, kind="test.mixed", workspace_id=workspace_id, payload={"boom": True})
         good = enqueue(s, kind="test.mixed", workspace_id=workspace_id)
-    assert bad is not None and good is not None
+    assert bad is not None
+    assert good is not None
     summary = dispatch(session_factory(), handlers={"test.mixed": half_then_boom})
     assert (summary.done, summary.retried) == (1, 1)
     assert _job(session, good).status == "done"
@@ -205,8 +207,8 @@ def test_a_live_workers_long_job_is_not_taken(session: Session, workspace_id: in
 )
 def test_daily_tasks_run_at_their_local_time(now_local: str, daily: str, expected_local: str) -> None:
     tz = ZoneInfo("Asia/Shanghai")
-    task = Periodic("t", lambda f: None, "", daily=datetime.strptime(daily, "%H:%M").time())
-    now = datetime.strptime(now_local, "%Y-%m-%d %H:%M").replace(tzinfo=tz).astimezone(UTC)
+    task = Periodic("t", lambda f: None, "", daily=time.fromisoformat(daily))
+    now = datetime.fromisoformat(now_local).replace(tzinfo=tz).astimezone(UTC)
     got = next_run(task, now, "Asia/Shanghai")
     assert got.astimezone(tz).strftime("%Y-%m-%d %H:%M") == expected_local
 
@@ -257,5 +259,6 @@ def test_handlers_are_found_without_a_central_list() -> None:
     from siyu.worker.queue import handlers
 
     table = handlers()
-    assert isinstance(table["imports.upload"], JobHandler) and table["imports.upload"].long
+    assert isinstance(table["imports.upload"], JobHandler)
+    assert table["imports.upload"].long
     assert not table["test.work"].long
