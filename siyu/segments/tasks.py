@@ -58,9 +58,13 @@ def _nightly(_factory: sessionmaker[Session]) -> dict[str, Any]:
     return recompute_all_workspaces()
 
 
-@subscriber("segments.auto_tag", kinds=[STATS_REFRESHED], batch=50)
+@subscriber("segments.auto_tag", kinds=[STATS_REFRESHED], batch=1)
 def _auto_tag(session: Session, events: Sequence[Delivered]) -> None:
-    """Re-apply the auto-tag rules to customers whose stats were refreshed."""
+    """Re-apply the auto-tag rules to customers whose stats were refreshed.
+
+    One event (up to 5,000 customers, an import's stats chunk) per transaction, so that
+    on SQLite a WeCom callback waits for one chunk's rules at most.
+    """
     by_workspace: dict[int, set[int]] = defaultdict(set)
     for ev in events:
         by_workspace[ev.workspace_id].update(int(c) for c in ev.payload.get("customer_ids", ()))
