@@ -83,18 +83,24 @@ def enqueue(
     return result.scalar_one_or_none()
 
 
+def _checked(
+    session: Session, job_id: int, workspace_id: int | None, allowed: tuple[str, ...], verb: str
+) -> Job:
+    job = _job(session, job_id, workspace_id)
+    if job.status not in allowed:
+        raise Conflict(
+            f"job {job_id} is {job.status}; only {' or '.join(allowed)} jobs can be {verb}", field="job_id"
+        )
+    return job
+
+
 def retry(session: Session, job_id: int, *, workspace_id: int | None = None) -> Job:
     """Queue a failed or cancelled job again, now, with a fresh set of attempts."""
-    job = _job(session, job_id, workspace_id)
-    if job.status not in ("failed", "cancelled"):
-        raise Conflict(
-            f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried", field="job_id"
-        )
+    job = _checked(session, job_id, workspace_id, ("failed", "cancelled"), "retried")
     job.status = "queued"
     job.run_after = utcnow()
-    job.max_attempts = job.attempts + max(
-        1, job.max_attempts - job.attempts if job.kind != REDELIVER_KIND else 1
-    )
+    fresh = 1 if job.kind == REDELIVER_KIND else max(1, job.max_attempts - job.attempts)
+    job.max_attempts = job.attempts + fresh
     job.finished_at = None
     job.locked_by = None
     return job
@@ -102,11 +108,7 @@ def retry(session: Session, job_id: int, *, workspace_id: int | None = None) -> 
 
 def cancel(session: Session, job_id: int, *, workspace_id: int | None = None) -> Job:
     """Cancel a queued (or failed) job; a running one cannot be stopped from outside."""
-    job = _job(session, job_id, workspace_id)
-    if job.status not in ("queued", "failed"):
-        raise Conflict(
-            f"job {job_id} is {job.status}; only queued or failed jobs can be cancelled", field="job_id"
-        )
+    job = _checked(session, job_id, workspace_id, ("queued", "failed"), "cancelled")
     job.status = "cancelled"
     job.finished_at = utcnow()
     return job

@@ -131,36 +131,32 @@ def jobs_list(
     console.print("  ".join(f"{k}: {v}" for k, v in sorted(totals.items())) or "no jobs")
 
 
-@jobs_app.command("retry")
-def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job's id (see `siyu jobs list`).")]) -> None:
-    """Queue a failed or cancelled job again, now."""
+JobIdArg = Annotated[int, typer.Argument(help="The job's id (see `siyu jobs list`).")]
+
+
+def _change(job_id: int, action: str) -> None:
+    from siyu.kit import jobs
     from siyu.kit.db import session_scope
     from siyu.kit.errors import SiyuError
-    from siyu.kit.jobs import retry
 
     try:
         with session_scope() as s:
-            job = retry(s, job_id)
-            kind = job.kind
+            kind = (jobs.retry if action == "retry" else jobs.cancel)(s, job_id).kind
     except SiyuError as exc:
         fail(exc.message)
-    console.print(f"job {job_id} ({kind}) is queued again")
+    console.print(f"job {job_id} ({kind}) is {'queued again' if action == 'retry' else 'cancelled'}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: JobIdArg) -> None:
+    """Queue a failed or cancelled job again, now."""
+    _change(job_id, "retry")
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id (see `siyu jobs list`).")]) -> None:
+def jobs_cancel(job_id: JobIdArg) -> None:
     """Cancel a queued or failed job (a running one finishes first)."""
-    from siyu.kit.db import session_scope
-    from siyu.kit.errors import SiyuError
-    from siyu.kit.jobs import cancel
-
-    try:
-        with session_scope() as s:
-            job = cancel(s, job_id)
-            kind = job.kind
-    except SiyuError as exc:
-        fail(exc.message)
-    console.print(f"job {job_id} ({kind}) is cancelled")
+    _change(job_id, "cancel")
 
 
 events_app = typer.Typer(help="Event subscribers: where each one is in the event log.", no_args_is_help=True)
