@@ -8,26 +8,26 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from siyu.customers.profile import (
+    CustomerProfile,
+    EventView,
+    OrderView,
+    event_view,
+    order_view,
+    orders_query,
+    profile,
+    timeline_query,
+)
+from siyu.customers.schemas import CustomerRow
 from siyu.customers.tags import add_tags, ensure_tag, find_tag, remove_tags
+from siyu.customers.views import find_customers
 from siyu.kit import audit
 from siyu.kit.errors import NotFound
 from siyu.kit.pii import PIIError, get_vault
 from siyu.models import CustomerIdentity, Tag
 from siyu.privacy.service import set_opt_out
+from siyu.segments.audience import AudienceSyntaxError
 from siyu.web.api.common import ERRORS, MAX_ID, Id, Page, Paging, paginate
-from siyu.web.api.customer_views import (
-    CustomerProfile,
-    CustomerRow,
-    EventView,
-    OrderView,
-    event_view,
-    list_query,
-    order_view,
-    orders_query,
-    profile,
-    rows_for,
-    timeline_query,
-)
 from siyu.web.auth import AdminUser, CurrentUser, DbSession, visible_customer
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=ERRORS)
@@ -76,21 +76,40 @@ def list_customers(
     db: DbSession,
     paging: Paging,
     search: Annotated[
-        str | None, Query(max_length=100, description="Name or city contains; or a full phone number.")
+        str | None,
+        Query(
+            max_length=100,
+            description=(
+                "Name, staff remark or group nickname contains; four digits: the phone's last four;"
+                " or a whole phone number. Never an error."
+            ),
+        ),
     ] = None,
     q: Annotated[str | None, Query(max_length=10_000, description="Audience expression.")] = None,
     tag_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     sort: Literal["newest", "oldest", "net_desc", "last_paid_desc"] = "newest",
 ) -> CustomerPage:
     """Customers the caller may see (staff: only those they follow), one page at a time."""
-    stmt, warnings = list_query(db, user, search=search, audience=q, tag_id=tag_id, sort=sort)
-    customers, total = paginate(db, stmt, paging)
+    try:
+        found = find_customers(
+            db,
+            user,
+            search=search,
+            audience=q,
+            tag_id=tag_id,
+            sort=sort,
+            limit=paging.page_size,
+            offset=paging.offset,
+        )
+    except AudienceSyntaxError as exc:
+        exc.field = "q"
+        raise
     return CustomerPage(
-        items=rows_for(db, customers),
-        total=total,
+        items=found.rows,
+        total=found.total,
         page=paging.page,
         page_size=paging.page_size,
-        warnings=warnings,
+        warnings=found.warnings,
     )
 
 
@@ -104,7 +123,13 @@ def get_customer(
 ) -> CustomerProfile:
     """Identities (masked), tags, follows, stats, layers and scores, predictions, orders, timeline."""
     customer = visible_customer(db, user, customer_id)
-    return profile(db, user, customer, orders_limit=orders_limit, events_limit=events_limit)
+    return profile(
+        db,
+        customer,
+        can_reveal_phone=user.can_reveal_phone,
+        orders_limit=orders_limit,
+        events_limit=events_limit,
+    )
 
 
 @router.get("/{customer_id}/orders", response_model=Page[OrderView], summary="A customer's orders")

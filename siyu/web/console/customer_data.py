@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
 from siyu.customers.tags import customer_tags
+from siyu.customers.views import find_customers
 from siyu.kit.errors import NotFound
 from siyu.models import (
     Customer,
@@ -25,7 +26,7 @@ from siyu.models import (
     Tag,
     TagGroup,
 )
-from siyu.web.auth import Principal, customer_scope, visible_customer
+from siyu.web.auth import Principal, visible_customer
 
 PAGE_SIZE = 20
 
@@ -84,56 +85,48 @@ class CustomerRow:
     tags: list[str] = field(default_factory=list)
 
 
-# Orderings of the customer list: key → label.
+# Orderings of the customer list: key → label, and the read model's name for each.
 SORTS = {"new": "最新", "spent": "净消费最高", "recent": "最近付款"}
+_DOMAIN_SORTS = {"new": "newest", "spent": "net_desc", "recent": "last_paid_desc"}
 
 
-def list_page(
-    db: Session, user: Principal, *, ids_query: Any | None, page: int, sort: str = "new"
-) -> tuple[list[CustomerRow], int]:
-    """One page of live customers the user may see, in the ``sort`` order, with the total.
+@dataclass
+class CustomerPage:
+    rows: list[CustomerRow]
+    total: int
+    warnings: list[str]
+    count_source: str
 
-    Anonymised customers (erased on request, PIPL) are left out, as in every count.
-    """
-    base = select(Customer.id).where(
-        customer_scope(user), Customer.merged_into_id.is_(None), Customer.anonymised_at.is_(None)
+
+def list_page(db: Session, user: Principal, *, q: str, page: int, sort: str = "new") -> CustomerPage:
+    """One page of live customers the user may see, from the shared read model
+    (``find_customers``): ``q`` is the search box (an audience expression, four digits
+    of a phone, or a name). Raises on a bad expression."""
+    found = find_customers(
+        db,
+        user,
+        box_text=q,
+        sort=_DOMAIN_SORTS.get(sort, "newest"),
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
     )
-    if ids_query is not None:
-        base = base.where(Customer.id.in_(ids_query))
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
-    ordered = base
-    if sort == "spent":
-        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
-            func.coalesce(CustomerStats.net_fen, 0).desc(), Customer.id.desc()
+    rows = [
+        CustomerRow(
+            id=r.id,
+            name=r.name,
+            phone=r.phone_masked,
+            city=r.city,
+            province=r.province,
+            orders=r.effective_orders_count,
+            net_fen=r.net_fen,
+            last_paid_at=r.last_paid_at,
+            layer=r.layer_value,
+            rfm=r.rfm_segment,
+            tags=list(r.tags),
         )
-    elif sort == "recent":
-        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
-            CustomerStats.last_paid_at.desc().nulls_last(), Customer.id.desc()
-        )
-    else:
-        ordered = base.order_by(Customer.id.desc())
-    ids = list(db.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    out: dict[int, CustomerRow] = {}
-    for c, st, sc in repo.customers_with_stats_and_scores(db, customer_ids=ids):
-        out[c.id] = CustomerRow(
-            id=c.id,
-            name=c.name,
-            phone=None,
-            city=c.city or (st.city if st else None),
-            province=c.province or (st.province if st else None),
-            orders=st.effective_orders_count if st else 0,
-            net_fen=st.net_fen if st else 0,
-            last_paid_at=st.last_paid_at if st else None,
-            layer=sc.layer_value if sc else None,
-            rfm=sc.rfm_segment if sc else None,
-        )
-    ids = list(out)
-    phones = repo.masked_phones(db, customer_ids=ids)
-    tags = repo.tag_names(db, customer_ids=ids)
-    for cid, row in out.items():
-        row.phone = phones.get(cid)
-        row.tags.extend(tags.get(cid, []))
-    return list(out.values()), total
+        for r in found.rows
+    ]
+    return CustomerPage(rows, found.total, found.warnings, found.count_source)
 
 
 @dataclass
