@@ -59,7 +59,10 @@ def read(text: str) -> Search:
         return Search(
             "text",
             text,
-            note="手机号请输入完整的 11 位号码或后四位（号码加密保存，不能按其他片段搜索）",
+            note=(
+                "phone search needs the whole number or its last four digits "
+                "(numbers are stored encrypted and hashed, so other parts cannot be searched)"
+            ),
         )
     return Search("text", text[:MAX_TEXT])
 
