@@ -104,7 +104,7 @@ def find_customers(
             ids_from_index = found_set.ids  # nothing else filters: the index's set is the answer
             source = "index"
         else:
-            where.append(Customer.id.in_(audience_query))
+            where.append(Customer.id.in_(audience_query()))
     if ids_from_index is not None:
         total = len(ids_from_index)
     else:
@@ -114,7 +114,7 @@ def find_customers(
         page_ids = [int(i) for i in ordered[offset : offset + limit]]
     else:
         if ids_from_index is not None and audience_query is not None:
-            where.append(Customer.id.in_(audience_query))
+            where.append(Customer.id.in_(audience_query()))
         stmt = select(Customer.id).where(*where)
         if sort in ("net_desc", "last_paid_desc"):
             stmt = stmt.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)

@@ -10,6 +10,7 @@ newest-first order when the index answered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -78,17 +79,16 @@ def _scoped_query(
 
 @dataclass
 class Matching:
-    """The customers ``viewer`` may see that match: always an id query; from the index
-    also the ids themselves, newest first (``ids``), and the count."""
+    """The customers ``viewer`` may see that match. From the index: the ids themselves,
+    newest first (``ids``); ``query()`` is the SQL id query, compiled only when asked."""
 
-    query: Select[int]
     warnings: list[str]
-    ids: np.ndarray[Any, np.dtype[np.int64]] | None = None
-    source: Source = "sql"
+    ids: np.ndarray[Any, np.dtype[np.int64]] | None
+    source: Source
+    _query: Callable[[], Select[int]]
 
-    @property
-    def count(self) -> int | None:
-        return None if self.ids is None else len(self.ids)
+    def query(self) -> Select[int]:
+        return self._query()
 
 
 def matching(
@@ -96,15 +96,20 @@ def matching(
 ) -> Matching:
     """The matching set for a list page (see ``Matching``)."""
     tree = _tree(expression)
+
+    def sql() -> Select[int]:
+        return _scoped_query(session, viewer, tree, now)[0]
+
+    if viewer.sees_all_customers:
+        ws = viewer.workspace_id
+
+        def on_index(cols: Columns) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[str]]:
+            got = index.evaluate(session, cols, workspace_id=ws, tree=tree, now=now)
+            ids: np.ndarray[Any, np.dtype[np.int64]] = np.sort(cols.ids[got.mask])[::-1]
+            return ids, got.warnings
+
+        fast = index.with_index(session, ws, on_index)
+        if fast is not None:
+            return Matching(fast[1], fast[0], "index", sql)
     stmt, warnings = _scoped_query(session, viewer, tree, now)
-    if not viewer.sees_all_customers:
-        return Matching(stmt, warnings)
-    ws = viewer.workspace_id
-
-    def on_index(cols: Columns) -> np.ndarray[Any, np.dtype[np.int64]]:
-        got = index.evaluate(session, cols, workspace_id=ws, tree=tree, now=now)
-        ids: np.ndarray[Any, np.dtype[np.int64]] = np.sort(cols.ids[got.mask])[::-1]
-        return ids
-
-    ids = index.with_index(session, ws, on_index)
-    return Matching(stmt, warnings, ids, "sql" if ids is None else "index")
+    return Matching(warnings, None, "sql", lambda: stmt)
