@@ -127,9 +127,20 @@ def run(n: int, keep: Path | None, runs: int) -> tuple[list[dict[str, Any]], dic
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Authorization": f"Bearer {token}"}
 
+        def get(path: str, hdrs: dict[str, str]) -> http.client.HTTPResponse:
+            nonlocal conn
+            try:
+                conn.request("GET", path, headers=hdrs)
+                return conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # uvicorn closes a keep-alive connection idle for 5 s (while we build)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request("GET", path, headers=hdrs)
+                return conn.getresponse()
+
         def get_count(expr: str) -> dict[str, Any]:
-            conn.request("GET", "/api/v1/segments/count?q=" + quote(expr), headers=headers)
-            resp = conn.getresponse()
+            resp = get("/api/v1/segments/count?q=" + quote(expr), headers)
             body: dict[str, Any] = json.loads(resp.read())
             assert resp.status == 200, body
             return body
@@ -161,8 +172,7 @@ def run(n: int, keep: Path | None, runs: int) -> tuple[list[dict[str, Any]], dic
             return int(body["count"])
 
         def floor() -> int:
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
+            get("/healthz", {}).read()
             return 0
 
         rows = []

@@ -7,6 +7,7 @@ customers domain, shared by every door (the web layer only checks who may see wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,22 @@ from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
 from siyu.customers.tags import customer_tags
-from siyu.models import Customer, CustomerScore, CustomerStats, Event, Order
+from siyu.kit import audit
+from siyu.kit.errors import NotFound
+from siyu.kit.pii import PIIError, get_vault
+from siyu.models import (
+    Customer,
+    CustomerIdentity,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Event,
+    Follow,
+    Order,
+    Staff,
+    Tag,
+    TagGroup,
+)
 
 
 def mask_identifier(value: str) -> str:
@@ -287,4 +303,104 @@ def profile(
         orders_total=int(orders_total),
         timeline=events,
         timeline_total=int(events_total),
+    )
+
+
+def reveal_phones(session: Session, customer: Customer, *, actor: str, via: str) -> list[str]:
+    """Decrypt the customer's phone numbers, audited (check the reader's role first).
+
+    NotFound when none is on file (or none can be decrypted).
+    """
+    rows = list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "phone")
+            .order_by(CustomerIdentity.id)
+        )
+    )
+    vault = get_vault()
+    phones: list[str] = []
+    for row in rows:
+        if not row.value_enc:
+            continue
+        try:
+            phones.append(vault.decrypt(row.value_enc))
+        except (PIIError, ValueError):
+            continue
+    if not phones:
+        raise NotFound(f"customer {customer.id} has no phone number on file", field="phone")
+    audit.record(
+        session,
+        workspace_id=customer.workspace_id,
+        actor=actor,
+        action="phone.reveal",
+        target_type="customer",
+        target_id=customer.id,
+        detail={"identities": [r.id for r in rows], "via": via},
+    )
+    return phones
+
+
+@dataclass
+class ProfileRecords:
+    """The rows a profile page shows (the console labels them; nothing is masked here,
+    so the page must show phones only as ``value_masked``)."""
+
+    identities: list[CustomerIdentity]
+    tags: list[tuple[Tag, TagGroup, CustomerTag]]
+    other_tags: list[tuple[Tag, TagGroup]]  # live tags the customer does not have
+    stats: CustomerStats | None
+    score: CustomerScore | None
+    orders: list[Order]
+    orders_total: int
+    follows: list[tuple[Follow, Staff]]
+    events: list[Event]
+
+
+def profile_records(
+    session: Session, customer: Customer, *, orders_limit: int = 50, events_limit: int = 50
+) -> ProfileRecords:
+    """Everything about one customer the caller may see (check that first)."""
+    ws = customer.workspace_id
+    identities = list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.workspace_id == ws, CustomerIdentity.customer_id == customer.id)
+            .order_by(CustomerIdentity.kind, CustomerIdentity.id)
+        )
+    )
+    tags = list(customer_tags(session, workspace_id=ws, customer_id=customer.id))
+    have = {t.id for t, _, _ in tags}
+    other_tags = [
+        (t, g)
+        for t, g in session.execute(
+            select(Tag, TagGroup)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.workspace_id == ws, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
+            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
+        ).tuples()
+        if t.id not in have
+    ]
+    order_where = (Order.workspace_id == ws, Order.customer_id == customer.id)
+    orders = list(
+        session.scalars(
+            select(Order)
+            .where(*order_where)
+            .order_by(Order.paid_at.desc().nulls_last(), Order.id.desc())
+            .limit(orders_limit)
+        )
+    )
+    orders_total = int(session.scalar(select(func.count()).select_from(Order).where(*order_where)) or 0)
+    return ProfileRecords(
+        identities=identities,
+        tags=tags,
+        other_tags=other_tags,
+        stats=session.get(CustomerStats, customer.id),
+        score=session.get(CustomerScore, customer.id),
+        orders=orders,
+        orders_total=orders_total,
+        follows=list(repo.follows_of(session, workspace_id=ws, customer_id=customer.id)),
+        events=list(
+            session.scalars(repo.timeline_query(workspace_id=ws, customer_id=customer.id).limit(events_limit))
+        ),
     )

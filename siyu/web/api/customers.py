@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from siyu.customers.profile import (
     CustomerProfile,
@@ -16,15 +15,13 @@ from siyu.customers.profile import (
     order_view,
     orders_query,
     profile,
+    reveal_phones,
     timeline_query,
 )
 from siyu.customers.schemas import CustomerRow
-from siyu.customers.tags import add_tags, ensure_tag, find_tag, remove_tags
+from siyu.customers.tags import add_tags, ensure_tag, find_tag, live_tags, remove_tags
 from siyu.customers.views import find_customers
-from siyu.kit import audit
 from siyu.kit.errors import NotFound
-from siyu.kit.pii import PIIError, get_vault
-from siyu.models import CustomerIdentity, Tag
 from siyu.privacy.service import set_opt_out
 from siyu.segments.audience import AudienceSyntaxError
 from siyu.web.api.common import ERRORS, MAX_ID, Id, Page, Paging, paginate
@@ -164,33 +161,7 @@ def customer_timeline(
 def reveal_phone(customer_id: Id, user: AdminUser, db: DbSession) -> RevealOut:
     """Decrypt the customer's phone numbers (owner, admin); every reveal is audited."""
     customer = visible_customer(db, user, customer_id)
-    rows = list(
-        db.scalars(
-            select(CustomerIdentity)
-            .where(CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "phone")
-            .order_by(CustomerIdentity.id)
-        )
-    )
-    vault = get_vault()
-    phones: list[str] = []
-    for row in rows:
-        if not row.value_enc:
-            continue
-        try:
-            phones.append(vault.decrypt(row.value_enc))
-        except (PIIError, ValueError):
-            continue
-    if not phones:
-        raise NotFound(f"customer {customer_id} has no phone number on file", field="phone")
-    audit.record(
-        db,
-        workspace_id=user.workspace_id,
-        actor=user.actor,
-        action="phone.reveal",
-        target_type="customer",
-        target_id=customer.id,
-        detail={"identities": [r.id for r in rows], "via": user.via},
-    )
+    phones = reveal_phones(db, customer, actor=user.actor, via=user.via)
     return RevealOut(customer_id=customer.id, phones=phones)
 
 
@@ -210,17 +181,7 @@ def put_opt_out(customer_id: Id, body: OptOutIn, user: CurrentUser, db: DbSessio
 
 
 def _live_tag_ids(db: DbSession, workspace_id: int, tag_ids: list[int]) -> list[int]:
-    found = set(
-        db.scalars(
-            select(Tag.id).where(
-                Tag.workspace_id == workspace_id, Tag.id.in_(tag_ids), Tag.deleted_at.is_(None)
-            )
-        )
-    )
-    for tid in tag_ids:
-        if tid not in found:
-            raise NotFound(f"tag {tid} does not exist", field="tag_ids")
-    return sorted(found)
+    return sorted(t.id for t in live_tags(db, workspace_id=workspace_id, tag_ids=tag_ids))
 
 
 @router.post("/{customer_id}/tags", response_model=TagsChanged, summary="Tag a customer")

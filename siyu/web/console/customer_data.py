@@ -9,22 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.customers import repository as repo
-from siyu.customers.tags import customer_tags
+from siyu.customers.profile import profile_records
 from siyu.customers.views import find_customers
 from siyu.kit.errors import NotFound
 from siyu.models import (
     Customer,
-    CustomerIdentity,
     CustomerScore,
     CustomerStats,
     Event,
     Order,
-    Tag,
-    TagGroup,
 )
 from siyu.web.auth import Principal, visible_customer
 
@@ -154,67 +149,35 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
     if customer.merged_into_id is not None:
         # A tombstone: the page of the survivor is the one to read.
         raise NotFound(f"customer {customer_id} was merged into {customer.merged_into_id}")
-    ws = user.workspace_id
-    identities = [
-        {
-            "kind": IDENTITY_LABELS.get(i.kind, i.kind),
-            "platform": PLATFORM_LABELS.get(i.platform, i.platform),
-            "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
-            "source": i.source,
-        }
-        for i in db.scalars(
-            select(CustomerIdentity)
-            .where(CustomerIdentity.workspace_id == ws, CustomerIdentity.customer_id == customer.id)
-            .order_by(CustomerIdentity.kind, CustomerIdentity.id)
-        )
-    ]
-    tags = [
-        {"id": t.id, "name": t.name, "group": g.name, "source": ct.source}
-        for t, g, ct in customer_tags(db, workspace_id=ws, customer_id=customer.id)
-    ]
-    have = {t["id"] for t in tags}
-    all_tags = [
-        {"id": t.id, "name": t.name, "group": g.name}
-        for t, g in db.execute(
-            select(Tag, TagGroup)
-            .join(TagGroup, TagGroup.id == Tag.group_id)
-            .where(Tag.workspace_id == ws, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
-            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-        ).all()
-        if t.id not in have
-    ]
-    order_where = (Order.workspace_id == ws, Order.customer_id == customer.id)
-    orders = list(
-        db.scalars(
-            select(Order)
-            .where(*order_where)
-            .order_by(Order.paid_at.desc().nulls_last(), Order.id.desc())
-            .limit(50)
-        )
-    )
-    orders_total = int(db.scalar(select(func.count()).select_from(Order).where(*order_where)) or 0)
-    follows = [
-        {
-            "staff": s.name or s.userid,
-            "state": FOLLOW_LABELS.get(f.state, f.state),
-            "added_at": f.added_at,
-            "channel": f.live_code_state,
-            "remark": f.remark,
-        }
-        for f, s in repo.follows_of(db, workspace_id=ws, customer_id=customer.id)
-    ]
-    events = list(db.scalars(repo.timeline_query(workspace_id=ws, customer_id=customer.id).limit(50)))
+    rec = profile_records(db, customer)
     return Profile(
         customer=customer,
-        identities=identities,
-        tags=tags,
-        all_tags=all_tags,
-        stats=db.get(CustomerStats, customer.id),
-        score=db.get(CustomerScore, customer.id),
-        orders=orders,
-        orders_total=orders_total,
-        follows=follows,
-        events=events,
+        identities=[
+            {
+                "kind": IDENTITY_LABELS.get(i.kind, i.kind),
+                "platform": PLATFORM_LABELS.get(i.platform, i.platform),
+                "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
+                "source": i.source,
+            }
+            for i in rec.identities
+        ],
+        tags=[{"id": t.id, "name": t.name, "group": g.name, "source": ct.source} for t, g, ct in rec.tags],
+        all_tags=[{"id": t.id, "name": t.name, "group": g.name} for t, g in rec.other_tags],
+        stats=rec.stats,
+        score=rec.score,
+        orders=rec.orders,
+        orders_total=rec.orders_total,
+        follows=[
+            {
+                "staff": s.name or s.userid,
+                "state": FOLLOW_LABELS.get(f.state, f.state),
+                "added_at": f.added_at,
+                "channel": f.live_code_state,
+                "remark": f.remark,
+            }
+            for f, s in rec.follows
+        ],
+        events=rec.events,
     )
 
 

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from siyu.customers import search
-from siyu.customers.tags import add_tags, ensure_tag, remove_tags
+from siyu.customers.tags import add_tags, ensure_tag, live_tags, remove_tags
 from siyu.kit.errors import Invalid, NotFound, SiyuError
 from siyu.kit.events import record_event
 from siyu.kit.timeutil import utcnow
-from siyu.models import Tag
 from siyu.segments.audience import scoped
 from siyu.web.auth import DbSession, visible_customer
 from siyu.web.console.customer_data import (
@@ -163,10 +162,10 @@ def add_tag(
                 db, workspace_id=user.workspace_id, name=new_tag, group_name=group.strip() or "默认"
             )
         elif tag_id.strip().isdigit():
-            found = db.get(Tag, int(tag_id))
-            if found is None or found.workspace_id != user.workspace_id or found.deleted_at is not None:
-                raise NotFound("这个标签不存在或已删除", field="tag_id")
-            tag = found
+            try:
+                (tag,) = live_tags(db, workspace_id=user.workspace_id, tag_ids=[int(tag_id)], field="tag_id")
+            except NotFound:
+                raise NotFound("这个标签不存在或已删除", field="tag_id") from None
         else:
             return _back(customer.id, "请选择一个标签，或输入新标签名。", "error")
     except SiyuError as exc:
@@ -199,9 +198,10 @@ def add_tag(
 def remove_tag(customer_id: int, tag_id: int, user: ConsoleUser, db: DbSession) -> Response:
     """Take one tag off the customer."""
     customer = visible_customer(db, user, customer_id)
-    tag = db.get(Tag, tag_id)
-    if tag is None or tag.workspace_id != user.workspace_id:
-        raise NotFound("这个标签不存在", field="tag_id")
+    try:
+        (tag,) = live_tags(db, workspace_id=user.workspace_id, tag_ids=[tag_id], field="tag_id")
+    except NotFound:
+        raise NotFound("这个标签不存在", field="tag_id") from None
     removed = remove_tags(db, workspace_id=user.workspace_id, customer_ids=[customer.id], tag_ids=[tag.id])
     if removed:
         record_event(
