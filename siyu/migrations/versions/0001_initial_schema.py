@@ -291,6 +291,7 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=200), nullable=True),
     sa.Column('value_enc', sa.Text(), nullable=True),
     sa.Column('value_masked', sa.String(length=64), nullable=True),
+    sa.Column('phone_last4', sa.String(length=4), nullable=True),
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_identities_customer_id_customers'), ondelete='CASCADE'),
@@ -300,6 +301,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_customer_identities_workspace_id_phone_last4', ['workspace_id', 'phone_last4'], unique=False)
 
     op.create_table('customer_scores',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -757,6 +759,7 @@ def downgrade() -> None:
 
     op.drop_table('customer_scores')
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_identities_workspace_id_phone_last4')
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
