@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, select
 from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
+from siyu.customers import search
 from siyu.customers.tags import add_tags, remove_tags
 from siyu.kit import audit
 from siyu.kit.errors import Forbidden, Invalid, NotFound
@@ -82,11 +83,16 @@ class Selection:
     customer_ids: tuple[int, ...] = ()
     expression: str | None = None
     everyone: bool = False  # every customer in the caller's scope
+    # What the customer list's search box holds: a name, phone digits or an expression
+    # (``siyu.customers.search``); every customer it finds.
+    box: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The selection as the audit log keeps it."""
         if self.everyone:
             return {"scope": "all"}
+        if self.box is not None:
+            return {"search": self.box}
         if self.expression is not None:
             return {"expression": self.expression}
         return {"selected": len(self.customer_ids)}
@@ -133,6 +139,11 @@ def selection_query(session: Session, caller: Caller, selection: Selection) -> t
     warnings: list[str] = []
     if selection.everyone:
         return stmt, warnings
+    if selection.box is not None:
+        found = search.read(selection.box)
+        if found.kind != "audience":
+            return stmt.where(search.clause(caller.workspace_id, found)), warnings
+        selection = Selection(expression=found.value)
     if selection.expression is not None:
         text = selection.expression.strip()
         if not text:

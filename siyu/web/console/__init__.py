@@ -15,6 +15,7 @@ from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.render import STATIC
@@ -28,6 +29,7 @@ _PAGES = (
     segments_router,
     rules_router,
     imports_router,
+    jobs_router,
     admin_router,
 )
 for _pages in _PAGES:

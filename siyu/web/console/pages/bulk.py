@@ -34,7 +34,7 @@ def _back(q: str, message: str, kind: str = "ok") -> Response:
 
 def _selection(scope: str, q: str, ids: list[str]) -> Selection:
     if scope == "all":
-        return Selection(expression=q.strip()) if q.strip() else Selection(everyone=True)
+        return Selection(box=q.strip()) if q.strip() else Selection(everyone=True)
     return Selection(customer_ids=tuple(int(i) for i in ids if i.strip().isdigit()))
 
 
@@ -71,7 +71,7 @@ def bulk_tag_page(
 ) -> Response:
     """Tag or untag the ticked customers, or every customer of the filter."""
     selection = _selection(scope, q, customer_id or [])
-    if not selection.everyone and selection.expression is None and not selection.customer_ids:
+    if scope != "all" and not selection.customer_ids:
         return _back(q, "请先勾选客户，或选择「全部筛选结果」。", "error")
     remove = action == "untag"
     try:
@@ -110,7 +110,7 @@ def bulk_export_page(
     if not may_export(user):
         raise PermissionDenied("你的角色不能导出客户")
     selection = _selection(scope, q, customer_id or [])
-    if not selection.everyone and selection.expression is None and not selection.customer_ids:
+    if scope != "all" and not selection.customer_ids:
         return _back(q, "请先勾选客户，或选择「全部筛选结果」。", "error")
     try:
         return export_response(db, caller_of(user, via="console"), selection, format, phones == "full")
