@@ -143,7 +143,18 @@ def test_every_page_reads_in_chinese(page: Any, everything: int, session: Any) -
     page.wait_for_selector("#kpi-customers")
     customers = session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))).all()
     runs = session.scalars(select(ImportRun.id)).all()
-    paths = ["/", "/customers", "/segments", "/tags", "/imports", "/staff", "/wecom", "/audit", "/rules"]
+    paths = [
+        "/",
+        "/customers",
+        "/segments",
+        "/tags",
+        "/imports",
+        "/staff",
+        "/wecom",
+        "/audit",
+        "/rules",
+        "/jobs",
+    ]
     paths += [f"/customers/{c}" for c in customers] + [f"/imports/{r}" for r in runs]
     paths += ["/customers/999999", "/customers?q=city:杭州 AND"]
     problems: list[str] = []

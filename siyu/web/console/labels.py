@@ -141,6 +141,8 @@ AUDIT_ACTION = {
     "user.password": "修改密码",
     "user.update": "修改用户",
     "import.start": "开始导入",
+    "job.retry": "重试后台任务",
+    "job.cancel": "取消后台任务",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -155,6 +157,7 @@ TARGET_TYPE = {
     "wecom_tag": "企微标签",
     "session": "会话",
     "import": "导入",
+    "job": "后台任务",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -195,6 +198,7 @@ DETAIL_KEY = {
     "via": "方式",
     "changed": "变更",
     "enabled": "启用",
+    "kind": "类型",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {
