@@ -31,6 +31,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/staff", "员工", None),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
     ("/audit", "审计日志", ("owner", "admin")),
+    ("/sessions", "登录会话", ("owner", "admin")),
 )
 
 FLASH_COOKIE = "siyu_flash"
