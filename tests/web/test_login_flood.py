@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -109,3 +113,67 @@ def test_a_parallel_login_flood_hashes_five_times_and_others_keep_working(
     # The other user was served throughout: no 5xx, every page answered.
     assert pages
     assert all(code == 200 for code in pages), Counter(pages)
+
+
+@pytest.mark.slow
+def test_the_limit_holds_across_worker_processes(
+    env: Settings, world: World, session: Session, tmp_path: Path
+) -> None:
+    """`siyu serve --workers 2`: parallel tries spread over two processes still hash five times."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    child_env = {
+        **os.environ,
+        "SIYU_DATABASE_URL": env.database_url,
+        "SIYU_SECRET_KEY": env.secret_key,
+        "SIYU_ENV": "test",
+        "SIYU_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "siyu.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--no-migrate",
+            "--workers",
+            "2",
+        ],
+        env=child_env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "siyu serve did not start"
+        tries = 60
+        start = threading.Barrier(tries)
+
+        def guess(_: int) -> int:
+            # A new connection each: the supervisor's workers share the listening socket.
+            with httpx.Client(base_url=base, timeout=120) as http:
+                start.wait()
+                return http.post(
+                    "/api/v1/auth/login", json={"name": "operator", "password": GUESS}
+                ).status_code
+
+        with ThreadPoolExecutor(max_workers=tries) as pool:
+            answers = Counter(pool.map(guess, range(tries)))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert answers == Counter({401: 5, 429: tries - 5}), answers
+    failed = session.scalar(select(func.count()).where(AuditLog.action == "auth.login_failed"))
+    assert failed == 5
