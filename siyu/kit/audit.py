@@ -153,7 +153,7 @@ def _seal_before_commit(session: Session) -> None:
 class ChainProblem:
     """One place where the chain does not hold."""
 
-    kind: str  # edited | deleted | unsealed
+    kind: str  # edited | deleted | unsealed | rewritten
     message: str
     entry_id: int | None = None
     seq: int | None = None
@@ -188,9 +188,16 @@ def _stream(session: Session, workspace_id: int) -> Iterator[AuditLog]:
     yield from session.scalars(stmt)
 
 
-def verify_chain(session: Session, *, workspace_id: int) -> ChainReport:
-    """Recompute the workspace's audit chain; every edit, deletion or unsealed entry is named."""
+def verify_chain(
+    session: Session, *, workspace_id: int, anchor: tuple[int, str] | None = None
+) -> ChainReport:
+    """Recompute the workspace's audit chain; every edit, deletion or unsealed entry is named.
+
+    ``anchor`` (seq, hash), kept outside the database from an earlier run: the entry at
+    that place must still carry that hash, else the chain was rewritten from there on.
+    """
     report = ChainReport(workspace_id=workspace_id)
+    anchor_seen = anchor is None
     expected = 1
     prev: AuditLog | None = None
     for entry in _stream(session, workspace_id):
@@ -228,6 +235,18 @@ def verify_chain(session: Session, *, workspace_id: int) -> ChainReport:
                     seq=prev.seq if prev is not None else None,
                 )
             )
+        if anchor is not None and seq == anchor[0]:
+            anchor_seen = True
+            if entry.hash != anchor[1]:
+                report.problems.append(
+                    ChainProblem(
+                        "rewritten",
+                        f"{_describe(entry)} no longer has the hash {anchor[1]} recorded for seq {seq}: "
+                        "the chain was rewritten from there on",
+                        entry_id=entry.id,
+                        seq=seq,
+                    )
+                )
         prev = entry
         expected = seq + 1
         session.expunge(entry)
@@ -256,6 +275,10 @@ def verify_chain(session: Session, *, workspace_id: int) -> ChainReport:
             )
     elif prev is not None:
         report.problems.append(ChainProblem("deleted", "the chain head of this workspace was deleted"))
+    if not anchor_seen and anchor is not None:
+        report.problems.append(
+            ChainProblem("deleted", f"the anchored entry seq {anchor[0]} is not in the chain", seq=anchor[0])
+        )
     for entry_id, action, at in session.execute(
         select(AuditLog.id, AuditLog.action, AuditLog.at)
         .where(AuditLog.workspace_id == workspace_id, AuditLog.seq.is_(None))

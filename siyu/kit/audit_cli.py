@@ -34,10 +34,27 @@ def _as_dict(slug: str, report: ChainReport) -> dict[str, object]:
 def verify(
     workspace: WorkspaceOpt = None,
     all_workspaces: Annotated[bool, typer.Option("--all", help="Verify every workspace.")] = False,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH printed by an earlier verify and kept elsewhere: "
+            "that entry must still have that hash.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the audit chain; name every edited, deleted or unchained entry (exit 1 if any)."""
     from siyu.config import get_settings
+
+    anchored: tuple[int, str] | None = None
+    if anchor is not None:
+        seq_text, _, hash_text = anchor.partition(":")
+        if not seq_text.isdigit() or len(hash_text) != 64:
+            fail(f"--anchor must be SEQ:HASH (a number, a colon, 64 hex digits), not {anchor!r}")
+        if all_workspaces:
+            fail("--anchor checks one workspace; give --workspace instead of --all")
+        anchored = (int(seq_text), hash_text.lower())
 
     results: list[tuple[str, ChainReport]] = []
     with session_scope() as session:
@@ -49,7 +66,7 @@ def verify(
         if not rows:
             fail(f"no workspace named {workspace or get_settings().default_workspace!r}")
         for ws_id, ws_slug in rows:
-            results.append((ws_slug, verify_chain(session, workspace_id=ws_id)))
+            results.append((ws_slug, verify_chain(session, workspace_id=ws_id, anchor=anchored)))
     broken = any(not r.ok for _, r in results)
     if as_json:
         print(json.dumps([_as_dict(s, r) for s, r in results], ensure_ascii=False, indent=2))  # noqa: T201
@@ -58,7 +75,7 @@ def verify(
             if report.ok:
                 console.print(
                     f"audit chain of {slug}: intact, {report.entries} entries, "
-                    f"head hash {report.head_hash or '—'}",
+                    f"head {report.head_seq}:{report.head_hash or '—'}",
                     highlight=False,
                 )
                 continue

@@ -142,3 +142,25 @@ def test_concurrent_writers_keep_one_chain(
     seqs = sorted(session.scalars(select(AuditLog.seq)))
     assert seqs == list(range(1, 61))
     assert "intact, 60 entries" in cli("audit", "verify").stdout
+
+
+def test_an_anchor_kept_elsewhere_catches_a_rewritten_chain(
+    cli: CliRun, env: Settings, workspace_id: int, session: Session
+) -> None:
+    _write(workspace_id, 3)
+    out = cli("audit", "verify").stdout
+    anchor = out.split("head ")[1].split()[0]
+    assert anchor.startswith("3:")
+    # Someone with database access rewrites the last entry, its hash and the head.
+    ids = _ids(session, workspace_id)
+    last = session.get(AuditLog, ids[2])
+    assert last is not None
+    last.actor = "someone-else"
+    last.hash = audit.entry_hash(last, last.prev_hash)
+    session.execute(update(AuditChainHead).values(last_hash=last.hash))
+    session.commit()
+    assert "intact" in cli("audit", "verify").stdout  # consistent on its own...
+    result = cli("audit", "verify", "--anchor", anchor, expect=1)  # ...but not with the anchor
+    assert f"entry id {ids[2]} (seq 3" in result.stderr
+    assert "rewritten" in result.stderr
+    assert "--anchor must be SEQ:HASH" in cli("audit", "verify", "--anchor", "x", expect=2).stderr
