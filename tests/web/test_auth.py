@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -389,3 +389,24 @@ def test_cli_users_bad_input(
     result = cli(*args, expect=2, input=stdin)
     assert message in result.stderr
     assert "siyu_" not in result.stdout
+
+
+def test_stale_login_counters_and_old_sessions_are_pruned(world: World, session: Session) -> None:
+    from siyu.models import UserSession
+    from siyu.web.auth.login import prune_stale
+
+    api = client()
+    assert_error(_login(api, password="guess"), 401)
+    assert _login(api, name="admin").status_code == 200
+    assert _login(api, name="alice").status_code == 200
+    # One counter and one session become old; the others stay.
+    session.execute(update(LoginThrottle).values(window_start=utcnow() - timedelta(minutes=20)))
+    old_session = session.scalars(select(UserSession).order_by(UserSession.id)).first()
+    assert old_session is not None
+    old_session.expires_at = utcnow() - timedelta(days=31)
+    session.commit()
+    counters = session.scalar(select(func.count()).select_from(LoginThrottle))
+    assert prune_stale(session, window=timedelta(minutes=15)) == (counters, 1)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(LoginThrottle)) == 0
+    assert session.scalar(select(func.count()).select_from(UserSession)) == 1

@@ -19,7 +19,9 @@ account and ``login_max_failures_per_address`` per address in a window.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import random
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +30,7 @@ from fastapi import Request, Response
 from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings, get_settings
@@ -35,14 +38,19 @@ from siyu.kit import audit
 from siyu.kit.db import begin_write, session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.kit.types import UTCDateTime
-from siyu.models import LoginThrottle, User, Workspace
+from siyu.models import LoginThrottle, User, UserSession, Workspace
 from siyu.web.auth.csrf import csrf_token_for_session
 from siyu.web.auth.errors import RateLimited, Unauthenticated
 from siyu.web.auth.passwords import hash_password, needs_rehash, verify_password
 from siyu.web.auth.sessions import login_session
 
+log = logging.getLogger(__name__)
 WRONG = "wrong user name or password"
 HASH_WAIT_SECONDS = 10
+# Ended or expired sessions are kept this long (for "who was logged in when"), then deleted.
+KEEP_OLD_SESSIONS = timedelta(days=30)
+# About one login in this many also deletes stale counters and old sessions.
+PRUNE_ONE_IN = 100
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,31 @@ def _take_slots(db: Session, keys: list[_Key], name: str, window: timedelta) -> 
             raise _refusal(spec.kind, name, int((start + window - now).total_seconds()) + 1)
 
 
+def prune_stale(db: Session, *, window: timedelta) -> tuple[int, int]:
+    """Delete counters whose window has passed and sessions over 30 days past their end.
+
+    Returns (counters, sessions) deleted. Run now and then by logins, so that neither
+    table grows with every name and address ever tried.
+    """
+    now = utcnow()
+    counters = db.execute(delete(LoginThrottle).where(LoginThrottle.window_start <= now - window))
+    old = now - KEEP_OLD_SESSIONS
+    sessions = db.execute(
+        delete(UserSession).where((UserSession.expires_at <= old) | (UserSession.ended_at <= old))
+    )
+    return int(getattr(counters, "rowcount", 0) or 0), int(getattr(sessions, "rowcount", 0) or 0)
+
+
+def _prune_quietly(window: timedelta) -> None:
+    # Its own short transaction: housekeeping must never fail or slow down a login.
+    try:
+        with session_scope() as db:
+            begin_write(db)
+            prune_stale(db, window=window)
+    except DBAPIError:
+        log.warning("pruning login counters and old sessions failed; the next login retries", exc_info=True)
+
+
 _hash_gate: threading.BoundedSemaphore | None = None
 _hash_gate_lock = threading.Lock()
 
@@ -177,6 +210,8 @@ def password_login(
                 User.workspace_id == ws_id, User.name == name
             )
         ).first()
+    if random.randrange(PRUNE_ONE_IN) == 0:
+        _prune_quietly(window)
     stored_hash = found.password_hash if found is not None else None
     ok = _verify(stored_hash, password, settings) and found is not None and not found.disabled
     new_hash = hash_password(password) if ok and stored_hash and needs_rehash(stored_hash) else None
