@@ -13,9 +13,9 @@ from siyu.models.customers import (
     Tag,
     TagGroup,
 )
-from siyu.models.events import Event
+from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
-from siyu.models.jobs import Job
+from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
@@ -46,6 +46,7 @@ __all__ = [
     "CustomerTag",
     "ErasedIdentity",
     "Event",
+    "EventSubscription",
     "Follow",
     "Group",
     "GroupMember",
@@ -55,6 +56,7 @@ __all__ = [
     "LoginThrottle",
     "Order",
     "OrderItem",
+    "PeriodicTask",
     "Segment",
     "Staff",
     "StaffDailyStats",
@@ -65,5 +67,6 @@ __all__ = [
     "UserSession",
     "WeComApp",
     "WeComCallback",
+    "WorkerHeartbeat",
     "Workspace",
 ]

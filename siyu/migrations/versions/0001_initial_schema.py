@@ -33,12 +33,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_audience_changes_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_audience_changes_txid', ['txid'], unique=False)
 
+    op.create_table('event_subscriptions',
+    sa.Column('name', sa.String(length=96), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=False),
+    sa.Column('event_id', sa.BigInteger(), nullable=False),
+    sa.Column('delivered', sa.BigInteger(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('retry_after', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_event_subscriptions'))
+    )
     op.create_table('jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('dedup_key', sa.String(length=160), nullable=True),
     sa.Column('run_after', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
@@ -47,10 +59,12 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('dedup_key', name=op.f('uq_jobs_dedup_key'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_jobs_status_run_after', ['status', 'run_after'], unique=False)
+        batch_op.create_index('ix_jobs_due', ['run_after', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_jobs_status_kind', ['status', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('login_throttle',
@@ -60,6 +74,23 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttle')),
     sa.UniqueConstraint('key', name=op.f('uq_login_throttle_key'))
+    )
+    op.create_table('periodic_tasks',
+    sa.Column('name', sa.String(length=96), nullable=False),
+    sa.Column('next_run_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.String(length=16), nullable=True),
+    sa.Column('last_result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_periodic_tasks'))
+    )
+    op.create_table('worker_heartbeats',
+    sa.Column('worker_id', sa.String(length=96), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('beat_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('worker_id', name=op.f('pk_worker_heartbeats'))
     )
     op.create_table('workspaces',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -593,6 +624,7 @@ def upgrade() -> None:
     sa.Column('dedup_key', sa.String(length=128), nullable=True),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_events_customer_id_customers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_events_group_id_groups'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_events_order_id_orders'), ondelete='SET NULL'),
@@ -606,6 +638,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_group_id', ['group_id'], unique=False, sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
         batch_op.create_index('ix_events_order_id', ['order_id'], unique=False, sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
         batch_op.create_index('ix_events_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False, sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
+        batch_op.create_index('ix_events_txid_id', ['txid', 'id'], unique=False, sqlite_where=sa.text('txid IS NOT NULL'), postgresql_where=sa.text('txid IS NOT NULL'))
         batch_op.create_index('ix_events_workspace_id_kind_occurred_at', ['workspace_id', 'kind', 'occurred_at'], unique=False)
 
     op.create_table('group_members',
@@ -706,6 +739,7 @@ def downgrade() -> None:
     op.drop_table('group_members')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_workspace_id_kind_occurred_at')
+        batch_op.drop_index('ix_events_txid_id', sqlite_where=sa.text('txid IS NOT NULL'), postgresql_where=sa.text('txid IS NOT NULL'))
         batch_op.drop_index('ix_events_staff_id_occurred_at', sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
         batch_op.drop_index('ix_events_order_id', sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
         batch_op.drop_index('ix_events_group_id', sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
@@ -812,12 +846,16 @@ def downgrade() -> None:
     op.drop_table('audit_log')
     op.drop_table('audit_chain_heads')
     op.drop_table('workspaces')
+    op.drop_table('worker_heartbeats')
+    op.drop_table('periodic_tasks')
     op.drop_table('login_throttle')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobs_workspace_id'))
-        batch_op.drop_index('ix_jobs_status_run_after')
+        batch_op.drop_index('ix_jobs_status_kind')
+        batch_op.drop_index('ix_jobs_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
 
     op.drop_table('jobs')
+    op.drop_table('event_subscriptions')
     with op.batch_alter_table('audience_changes', schema=None) as batch_op:
         batch_op.drop_index('ix_audience_changes_txid')
         batch_op.drop_index('ix_audience_changes_created_at')

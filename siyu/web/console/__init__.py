@@ -14,6 +14,7 @@ from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
 from siyu.web.console.render import STATIC
@@ -25,6 +26,7 @@ _PAGES = (
     customers_router,
     segments_router,
     imports_router,
+    jobs_router,
     admin_router,
     sessions_router,
 )
