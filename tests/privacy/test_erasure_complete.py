@@ -1,0 +1,271 @@
+"""PIPL erasure leaves no copy of the person's identifiers, wherever they came in.
+
+王芳 reaches siyu through every path: WeCom callbacks (a friend add, an edit, a group
+join), the re-fetch job those queue and a sync against the WeCom simulator (over real
+HTTP; her staff remark and description quote her phone), an order import from the
+command line (phone, buyer id, a row error quoting her phone), an upload through the
+API, and an upload left on disk by an import that never finished. She is then erased
+through the API, and every text and JSON column of every table is searched for her
+identifiers, in every common written form: none may be left. 李雷 came in the same ways
+and keeps everything.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import JSON, String, func, select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings, get_settings
+from siyu.kit.db import dispose_engines
+from siyu.models import (
+    AuditLog,
+    Base,
+    Customer,
+    CustomerIdentity,
+    Follow,
+    Job,
+    WeComCallback,
+)
+from siyu.wecom.endpoints import clear_cache
+from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
+from tests.conftest import CliRun
+from tests.web.api_world import World, build_world
+from tests.wecom.fixtures.callbacks import CORP_ID, WeComSender, configure_wecom, crypto
+
+SECRET = "erasure-sim-secret"
+
+WANG_EXT = "wmErase0WangFang0000000000000A"
+WANG_UNIONID = "oUnionWangFang0000000000000001"
+WANG_PHONE = "+8613800138001"
+WANG_PHONE_FORMS = ("+8613800138001", "13800138001", "138 0013 8001", "138-0013-8001")
+WANG_BUYERS = ("tb_wangfang_77", "yz-wangfang-2024")
+LI_EXT = "wmErase0LiLei00000000000000000B"
+LI_PHONE = "13900139002"
+
+HEADER = "order_id,paid_at,amount,buyer_id,phone,name,status,items,province,city\n"
+
+
+def _needles() -> list[str]:
+    return [WANG_EXT, WANG_UNIONID, *WANG_PHONE_FORMS, *WANG_BUYERS]
+
+
+@pytest.fixture
+def uploads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The server's temporary folder (upload folders go there), private to this test."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def stack(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, uploads: Path
+) -> Iterator[tuple[TestClient, Simulator]]:
+    """The real app (API and callback endpoint) and a WeCom simulator of the same corp."""
+    from siyu.web.app import create_app
+
+    sim = Simulator(SimConfig(corp_id=CORP_ID, secret=SECRET), SimClock(start=1_763_700_000))
+    server = ServerThread(sim.app).start()
+    sim.url = server.url  # type: ignore[attr-defined]
+    monkeypatch.setenv("SIYU_WECOM_SECRET", SECRET)
+    monkeypatch.setenv("SIYU_WECOM_API_BASE", server.url)
+    settings = configure_wecom(monkeypatch)
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=True) as client:
+            yield client, sim
+    finally:
+        clear_cache()
+        server.stop()
+        get_settings.cache_clear()
+        dispose_engines()
+
+
+def _csv(path: Path, *rows: str) -> Path:
+    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _bring_in_everyone(client: TestClient, sim: Simulator, cli: CliRun, world: World, tmp_path: Path) -> None:
+    # WeCom: both are the staff member's friends; her remark and description quote her
+    # phone and buyer id, the way staff note them in the WeCom client.
+    sc = sim.scenario
+    sc.add_staff("zhangsan", "张三")
+    sc.new_customer("王芳", unionid=WANG_UNIONID, gender=2, external_userid=WANG_EXT)
+    sc.new_customer("李雷", unionid="oUnionLiLei", external_userid=LI_EXT)
+    sc.add_friend(WANG_EXT, userid="zhangsan", remark_mobiles=["138 0013 8001"])
+    sc.add_friend(LI_EXT, userid="zhangsan", remark_mobiles=[LI_PHONE])
+    sc.edit_follow(
+        "zhangsan", WANG_EXT, remark="王芳 13800138001", description="淘宝 tb_wangfang_77，电话 138-0013-8001"
+    )
+    chat = sc.create_group("zhangsan", "老客群")
+    sc.join_group(chat, WANG_EXT)
+    sc.join_group(chat, LI_EXT)
+
+    # The callbacks WeCom sends for that, through the real endpoint.
+    sender = WeComSender(client=client, crypto=crypto())
+    for ext in (WANG_EXT, LI_EXT):
+        sender.send("add_external_contact", external_userid=ext, state="store_qr")
+    sender.send("edit_external_contact", external_userid=WANG_EXT, create_time=1_763_800_010)
+    sender.send("chat_update_members", chat_id=chat, members=[WANG_EXT, LI_EXT], create_time=1_763_800_020)
+    # The re-fetch job they queued, run against the simulator, then a full sync.
+    assert json.loads(cli("wecom", "reconcile", "--json").stdout)["jobs_done"] >= 1
+    cli("wecom", "sync", "--json")
+    # Another edit: its re-fetch job is still queued at the erasure.
+    sender.send("edit_external_contact", external_userid=WANG_EXT, create_time=1_763_800_030)
+
+    # Orders from the command line: her phone written the way exports write it, her
+    # buyer id, and a row that fails with her phone in the failing cell.
+    cli(
+        "import",
+        "orders",
+        _csv(
+            tmp_path / "shop-2024-03.csv",
+            "E-1,2024-03-01 10:00,99,tb_wangfang_77,+86 138-0013-8001,王芳,completed,面霜*1,浙江,杭州市",
+            "E-2,2024-03-02 10:00,50,li_lei_01,13900139002,李雷,completed,面霜*1,江苏,南京市",
+            "E-3,2024-03-03 10:00,20,tb_wangfang_77,13800138001,王芳,completed,[联系 13800138001,浙江,杭州市",
+        ),
+    )
+    # An upload through the API (a background import tracked by a job).
+    upload = _csv(
+        tmp_path / "upload.csv",
+        "Y-1,2024-04-01 10:00,120,yz-wangfang-2024,138 0013 8001,王芳,completed,精华*1,浙江,杭州市",
+    )
+    resp = client.post(
+        "/api/v1/imports",
+        headers=world.h("operator"),
+        files={"files": ("youzan.csv", upload.read_bytes(), "text/csv")},
+    )
+    assert resp.status_code == 202, resp.text
+    job = client.get(f"/api/v1/imports/jobs/{resp.json()['job_id']}", headers=world.h("operator")).json()
+    assert job["status"] == "done", job
+    # An upload whose import died half-way: its file is still in the upload folder.
+    left = Path(tempfile.mkdtemp(prefix="siyu-upload-"))
+    cli(
+        "import",
+        "orders",
+        _csv(
+            left / "crashed.csv",
+            "C-1,2024-05-01 10:00,30,tb_wangfang_77,13800138001,王芳,completed,面霜*1,浙江,杭州市",
+        ),
+    )
+
+
+def _hits(session: Session, needles: list[str]) -> list[str]:
+    """``table.column#row: needle`` for every text or JSON value quoting a needle."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        columns = [c for c in table.columns if isinstance(c.type, String | JSON)]
+        if not columns:
+            continue
+        pk = list(table.primary_key.columns)
+        for row in session.execute(select(*pk, *columns)):
+            key = ",".join(str(row[i]) for i in range(len(pk)))
+            for i, column in enumerate(columns, start=len(pk)):
+                value = row[i]
+                if value is None:
+                    continue
+                texts = (
+                    [value]
+                    if isinstance(value, str)
+                    else [json.dumps(value), json.dumps(value, ensure_ascii=False)]
+                )
+                for needle in needles:
+                    if any(needle in t for t in texts):
+                        found.append(f"{table.name}.{column.name}#{key}: {needle}")
+    return found
+
+
+def _files_quoting(root: Path, needles: list[str]) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path}: {n}" for n in needles if n.encode() in data or n.encode("gb18030") in data]
+    return found
+
+
+def test_erasure_leaves_no_copy_of_the_identifiers(
+    stack: tuple[TestClient, Simulator], cli: CliRun, session: Session, uploads: Path, tmp_path: Path
+) -> None:
+    client, sim = stack
+    world = build_world()
+    _bring_in_everyone(client, sim, cli, world, tmp_path)
+    session.expire_all()
+    wang = session.scalar(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == "external_userid", CustomerIdentity.value == WANG_EXT
+        )
+    )
+    assert wang is not None
+    # She came in through every path, and it all landed on one profile.
+    kinds = set(session.scalars(select(CustomerIdentity.kind).where(CustomerIdentity.customer_id == wang)))
+    assert kinds == {"external_userid", "unionid", "phone", "buyer_id"}
+    before = _hits(session, _needles())
+    for where in (
+        "wecom_callbacks.body",
+        "jobs.payload",
+        "events.payload",
+        "follows.remark",
+        "follows.description",
+        "import_row_errors.value",
+        "orders.buyer_id",
+        "group_members.userid",
+    ):
+        assert any(h.startswith(where + "#") for h in before), (where, before)
+    assert _files_quoting(uploads, _needles())
+    assert session.scalar(
+        select(func.count()).select_from(Job).where(Job.kind == "wecom.refetch", Job.status == "queued")
+    )
+    callbacks = session.scalar(select(func.count()).select_from(WeComCallback))
+
+    resp = client.post(
+        f"/api/v1/customers/{wang}/anonymise",
+        headers=world.h("owner"),
+        json={"confirm": True, "reason": "本人来电 138 0013 8001 要求删除（淘宝 tb_wangfang_77）"},
+    )
+    assert resp.status_code == 200, resp.text
+    session.expire_all()
+
+    left = _hits(session, _needles())
+    assert left == [], "identifiers left after the erasure:\n" + "\n".join(left)
+    assert _files_quoting(uploads, _needles()) == []
+    # The audit entry says why, with the phone masked.
+    entry = session.scalar(select(AuditLog).where(AuditLog.action == "privacy.anonymise"))
+    assert entry is not None
+    assert entry.detail["reason"] == "本人来电 138****8001 要求删除（淘宝 [erased]）"
+    # Her queued re-fetch is gone; her friendship's facts stay.
+    for payload in session.scalars(select(Job.payload).where(Job.kind == "wecom.refetch")):
+        assert all(c["external_userid"] != WANG_EXT for c in payload.get("contacts", []))
+    follow = session.scalars(select(Follow).where(Follow.customer_id == wang)).one()
+    assert (follow.state, follow.remark, follow.description) == ("active", None, None)
+
+    # WeCom repeating a callback already stored is still recognised as a repeat.
+    WeComSender(client=client, crypto=crypto()).send(
+        "add_external_contact", external_userid=WANG_EXT, state="store_qr"
+    )
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(WeComCallback)) == callbacks
+    assert (
+        session.scalar(
+            select(func.count()).select_from(CustomerIdentity).where(CustomerIdentity.customer_id == wang)
+        )
+        == 0
+    )
+
+    # 李雷 came in the same ways and keeps everything.
+    li = session.scalar(select(CustomerIdentity.customer_id).where(CustomerIdentity.value == LI_EXT))
+    assert li is not None
+    li_customer = session.get(Customer, li)
+    assert li_customer is not None
+    assert li_customer.anonymised_at is None
+    kept = _hits(session, [LI_EXT, LI_PHONE])
+    assert any(h.startswith("wecom_callbacks.body#") for h in kept)
+    assert any(h.startswith("events.payload#") for h in kept)
