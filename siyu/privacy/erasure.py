@@ -11,7 +11,8 @@ disk. This module finds those copies by the identifiers' values and removes them
   the phone in its E.164, national and commonly written forms), read before the
   structured fields are cleared.
 - ``scrub_callbacks``: inbox rows about the person that are not processed yet are set
-  aside (``ignored``), so that processing cannot bring the person back; the
+  aside (``ignored``), or lose the person's items when they are a group member change
+  naming others too, so that processing cannot bring the person back; the
   ``dedup_key`` stays, so WeCom's retries are still recognised as repeats.
 - ``scrub_refetch_jobs``: the person's contacts come out of ``wecom.refetch`` jobs.
 - ``scrub_tables``: every text and JSON column of every table (except the audit log,
@@ -232,25 +233,63 @@ def _mentions(column: Any, ids: Identifiers) -> ColumnElement[bool]:
     return or_(*(expr.contains(f, autoescape=True) for f in forms))
 
 
-def scrub_callbacks(session: Session, *, workspace_id: int, ids: Identifiers) -> int:
-    """Inbox rows about the person still waiting to be processed are set aside; returns how many.
+SET_ASIDE = "the customer was erased (PIPL) before this callback was processed"
 
-    Their bodies are redacted by ``scrub_tables`` like every processed one; keeping them
-    pending would let processing rebuild the person from what is left.
+
+def _without_members(body: str, externals: frozenset[str]) -> str | None:
+    """A group member change without the person's items, if it names other members too."""
+    from siyu.wecom.callbacks.inbox import parse_event  # the inbox's own parser
+    from siyu.wecom.crypto import MalformedXML
+
+    try:
+        ev = parse_event(body)
+    except MalformedXML:
+        return None
+    gone = set(ev.members) & externals
+    others = tuple(m for m in ev.members if m not in externals)
+    if not gone or not others:
+        return None
+    for ext in gone:
+        body = re.sub(r"<Item>\s*(?:<!\[CDATA\[)?" + re.escape(ext) + r"(?:\]\]>)?\s*</Item>", "", body)
+    try:
+        return body if parse_event(body).members == others else None
+    except MalformedXML:  # pragma: no cover - only whole items were taken out
+        return None
+
+
+def scrub_callbacks(session: Session, *, workspace_id: int, ids: Identifiers) -> int:
+    """Inbox rows about the person still waiting to be processed; returns how many changed.
+
+    Processing them after the erasure would write the person's identifiers again. A
+    group member change that names other members too loses only the person's items and
+    stays in the queue; any other is set aside (``ignored``, with the reason in
+    ``error``). The ``dedup_key`` stays, so WeCom's retries are still recognised, and
+    ``scrub_tables`` then redacts the bodies like every processed one.
     """
     if not ids:
         return 0
-    result = session.execute(
-        update(WeComCallback)
-        .where(
+    changed = 0
+    rows = session.execute(
+        select(WeComCallback.id, WeComCallback.body).where(
             WeComCallback.workspace_id == workspace_id,
             WeComCallback.status.in_(("pending", "failed")),
             _mentions(WeComCallback.body, ids),
         )
-        .values(status="ignored", error="the customer was erased (PIPL) before this callback was processed")
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    ).all()
+    for callback_id, body in rows:
+        trimmed = _without_members(body, ids.external_userids)
+        if trimmed is not None and not any(v in trimmed for v in ids.values):
+            values: dict[str, Any] = {"body": trimmed}
+        else:
+            values = {"status": "ignored", "error": SET_ASIDE}
+        session.execute(
+            update(WeComCallback)
+            .where(WeComCallback.id == callback_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        changed += 1
+    return changed
 
 
 def scrub_refetch_jobs(session: Session, *, workspace_id: int, ids: Identifiers) -> int:

@@ -30,6 +30,7 @@ from siyu.models import (
     Customer,
     CustomerIdentity,
     Follow,
+    GroupMember,
     Job,
     WeComCallback,
 )
@@ -37,7 +38,9 @@ from siyu.wecom.endpoints import clear_cache
 from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
 from tests.conftest import CliRun
 from tests.web.api_world import World, build_world
-from tests.wecom.fixtures.callbacks import CORP_ID, WeComSender, configure_wecom, crypto
+from tests.wecom.fixtures.callbacks import CORP_ID, WeComSender, configure_wecom, crypto, payload, wecom
+
+__all__ = ["wecom"]
 
 SECRET = "erasure-sim-secret"
 
@@ -242,8 +245,8 @@ def test_erasure_leaves_no_copy_of_the_identifiers(
     assert entry is not None
     assert entry.detail["reason"] == "本人来电 138****8001 要求删除（淘宝 [erased]）"
     # Her queued re-fetch is gone; her friendship's facts stay.
-    for payload in session.scalars(select(Job.payload).where(Job.kind == "wecom.refetch")):
-        assert all(c["external_userid"] != WANG_EXT for c in payload.get("contacts", []))
+    for job_payload in session.scalars(select(Job.payload).where(Job.kind == "wecom.refetch")):
+        assert all(c["external_userid"] != WANG_EXT for c in job_payload.get("contacts", []))
     follow = session.scalars(select(Follow).where(Follow.customer_id == wang)).one()
     assert (follow.state, follow.remark, follow.description) == ("active", None, None)
 
@@ -269,3 +272,59 @@ def test_erasure_leaves_no_copy_of_the_identifiers(
     kept = _hits(session, [LI_EXT, LI_PHONE])
     assert any(h.startswith("wecom_callbacks.body#") for h in kept)
     assert any(h.startswith("events.payload#") for h in kept)
+
+
+def test_callbacks_waiting_at_the_erasure_cannot_bring_the_person_back(
+    wecom: WeComSender, cli: CliRun, session: Session, workspace_id: int
+) -> None:
+    from siyu.kit.db import session_scope
+    from siyu.privacy.service import anonymise_customer
+    from siyu.wecom.callbacks.inbox import accept
+
+    wecom.send("add_external_contact", external_userid=WANG_EXT)
+    wecom.send("add_external_contact", external_userid=LI_EXT, create_time=1_763_800_001)
+    session.expire_all()
+    wang = session.scalar(select(CustomerIdentity.customer_id).where(CustomerIdentity.value == WANG_EXT))
+    assert wang is not None
+    # Stored (answered 200) but not processed yet when she is erased.
+    with session_scope() as s:
+        edit, _, _ = accept(
+            s, workspace_id=workspace_id, xml_text=payload("edit_external_contact", external_userid=WANG_EXT)
+        )
+        both, _, _ = accept(
+            s,
+            workspace_id=workspace_id,
+            xml_text=payload("chat_update_members", members=[WANG_EXT, LI_EXT], create_time=1_763_800_050),
+        )
+        alone, _, _ = accept(
+            s,
+            workspace_id=workspace_id,
+            xml_text=payload("chat_update_members", members=[WANG_EXT], create_time=1_763_800_060),
+        )
+    with session_scope() as s:
+        counts = anonymise_customer(s, workspace_id=workspace_id, customer_id=wang, actor="test")
+    assert counts["callbacks_set_aside"] == 3
+    session.expire_all()
+    rows = {r.id: r for r in session.scalars(select(WeComCallback))}
+    assert (rows[edit].status, rows[alone].status) == ("ignored", "ignored")
+    assert (
+        rows[edit].error
+        == rows[alone].error
+        == "the customer was erased (PIPL) before this callback was processed"
+    )
+    # The group change still has 李雷's join to apply, and only that.
+    assert rows[both].status == "pending"
+    assert LI_EXT in rows[both].body
+
+    cli("wecom", "process-callbacks")
+    session.expire_all()
+    assert session.scalar(select(WeComCallback.status).where(WeComCallback.id == both)) == "processed"
+    members = set(session.scalars(select(GroupMember.userid).where(GroupMember.staff_id.is_(None))))
+    assert members == {LI_EXT}
+    assert _hits(session, [WANG_EXT]) == []
+    assert (
+        session.scalar(
+            select(func.count()).select_from(CustomerIdentity).where(CustomerIdentity.customer_id == wang)
+        )
+        == 0
+    )
