@@ -340,6 +340,8 @@ def scrub_tables(session: Session, *, workspace_id: int, ids: Identifiers) -> di
         where: list[Any] = [or_(*(_mentions(c, ids) for c in columns))]
         if "workspace_id" in table.c:
             where.append(table.c.workspace_id == workspace_id)
+        elif table.name == "workspaces":
+            where.append(table.c.id == workspace_id)
         pk = list(table.primary_key.columns)
         if not pk:  # pragma: no cover - every siyu table has a primary key
             continue
