@@ -48,7 +48,7 @@ WANG_EXT = "wmErase0WangFang0000000000000A"
 WANG_UNIONID = "oUnionWangFang0000000000000001"
 WANG_PHONE = "+8613800138001"
 WANG_PHONE_FORMS = ("+8613800138001", "13800138001", "138 0013 8001", "138-0013-8001")
-WANG_BUYERS = ("tb_wangfang_77", "yz-wangfang-2024")
+WANG_BUYERS = ("tb_wangfang_77", "王芳的小店2024")
 LI_EXT = "wmErase0LiLei00000000000000000B"
 LI_PHONE = "13900139002"
 
@@ -139,7 +139,7 @@ def _bring_in_everyone(client: TestClient, sim: Simulator, cli: CliRun, world: W
     # An upload through the API (a background import tracked by a job).
     upload = _csv(
         tmp_path / "upload.csv",
-        "Y-1,2024-04-01 10:00,120,yz-wangfang-2024,138 0013 8001,王芳,completed,精华*1,浙江,杭州市",
+        "Y-1,2024-04-01 10:00,120,王芳的小店2024,138 0013 8001,王芳,completed,精华*1,浙江,杭州市",
     )
     resp = client.post(
         "/api/v1/imports",
@@ -149,6 +149,23 @@ def _bring_in_everyone(client: TestClient, sim: Simulator, cli: CliRun, world: W
     assert resp.status_code == 202, resp.text
     job = client.get(f"/api/v1/imports/jobs/{resp.json()['job_id']}", headers=world.h("operator")).json()
     assert job["status"] == "done", job
+    # A message in the group that quotes her (an event about the group, not about her).
+    from siyu.kit.db import session_scope
+    from siyu.kit.events import record_event
+    from siyu.kit.timeutil import utcnow
+    from siyu.models import Group
+
+    with session_scope() as s:
+        group = s.scalars(select(Group).where(Group.chat_id == chat)).one()
+        record_event(
+            s,
+            workspace_id=group.workspace_id,
+            kind="message.in",
+            occurred_at=utcnow(),
+            source="wecom",
+            group_id=group.id,
+            payload={"text": "@王芳的小店2024 的电话是 13800138001", "from": LI_EXT},
+        )
     # An upload whose import died half-way: its file is still in the upload folder.
     left = Path(tempfile.mkdtemp(prefix="siyu-upload-"))
     cli(
@@ -262,6 +279,14 @@ def test_erasure_leaves_no_copy_of_the_identifiers(
         )
         == 0
     )
+
+    # A group message that quoted her keeps its other content.
+    from siyu.models import Event
+
+    message = session.scalars(
+        select(Event).where(Event.kind == "message.in", Event.customer_id.is_(None))
+    ).one()
+    assert message.payload == {"text": "@[erased] 的电话是 [erased]", "from": LI_EXT}
 
     # 李雷 came in the same ways and keeps everything.
     li = session.scalar(select(CustomerIdentity.customer_id).where(CustomerIdentity.value == LI_EXT))
