@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import JSON, ColumnElement, String, Table, Text, cast, false, or_, select, update
 from sqlalchemy.orm import Session
 
+from siyu.community.groups import ERASED_PREFIX
 from siyu.kit.pii import PIIError, get_vault, mask_phone
 from siyu.models import (
     Base,
@@ -156,7 +157,7 @@ def collect(session: Session, *, workspace_id: int, customer_ids: Sequence[int])
             GroupMember.staff_id.is_(None),
         )
     ):
-        if not userid.startswith("anonymised-"):
+        if not userid.startswith(ERASED_PREFIX):
             values.add(userid)
             externals.add(userid)
     for (buyer_id,) in session.execute(

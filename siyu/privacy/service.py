@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from siyu.community.groups import ERASED_PREFIX
 from siyu.customers import repository as customers_repo
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
@@ -243,7 +244,7 @@ def anonymise_customer(
         )
     )
     for member in members:
-        member.userid = f"anonymised-{member.id}"
+        member.userid = f"{ERASED_PREFIX}{member.id}"
         member.name = None
         member.invitor_userid = None
     counts["group_members"] = len(members)

@@ -50,6 +50,7 @@ WANG_PHONE = "+8613800138001"
 WANG_PHONE_FORMS = ("+8613800138001", "13800138001", "138 0013 8001", "138-0013-8001")
 WANG_BUYERS = ("tb_wangfang_77", "王芳的小店2024")
 LI_EXT = "wmErase0LiLei00000000000000000B"
+CHAT = "wrErase0OldCustomers0000000000"
 LI_PHONE = "13900139002"
 
 HEADER = "order_id,paid_at,amount,buyer_id,phone,name,status,items,province,city\n"
@@ -108,7 +109,7 @@ def _bring_in_everyone(client: TestClient, sim: Simulator, cli: CliRun, world: W
     sc.edit_follow(
         "zhangsan", WANG_EXT, remark="王芳 13800138001", description="淘宝 tb_wangfang_77，电话 138-0013-8001"
     )
-    chat = sc.create_group("zhangsan", "老客群")
+    chat = sc.create_group("zhangsan", "老客群", chat_id=CHAT)
     sc.join_group(chat, WANG_EXT)
     sc.join_group(chat, LI_EXT)
 
@@ -279,6 +280,30 @@ def test_erasure_leaves_no_copy_of_the_identifiers(
         )
         == 0
     )
+
+    # She is still a friend and a group member in WeCom: what comes after the erasure
+    # (a sync, callbacks about her, their re-fetches) writes her identifiers nowhere.
+    sim.scenario.customer_deletes_staff(WANG_EXT, "zhangsan")
+    sender = WeComSender(client=client, crypto=crypto())
+    sender.send("edit_external_contact", external_userid=WANG_EXT, create_time=1_763_800_090)
+    sender.send("del_follow_user", external_userid=WANG_EXT, create_time=1_763_800_091)
+    sender.send(
+        "chat_update_members",
+        chat_id=CHAT,
+        update_detail="del_member",
+        members=[WANG_EXT, LI_EXT],
+        create_time=1_763_800_095,
+    )
+    sender.send("chat_update_members", chat_id=CHAT, members=[WANG_EXT], create_time=1_763_800_096)
+    cli("wecom", "sync", "--json")
+    cli("wecom", "reconcile", "--json")
+    session.expire_all()
+    left = _hits(session, _needles())
+    assert left == [], "identifiers written again after the erasure:\n" + "\n".join(left)
+    follow = session.scalars(select(Follow).where(Follow.customer_id == wang)).one()
+    assert follow.state == "deleted_by_customer"
+    joined = session.scalars(select(GroupMember).where(GroupMember.customer_id == wang)).all()
+    assert [(m.userid.startswith("anonymised-"), m.state) for m in joined] == [(True, "active")]
 
     # A group message that quoted her keeps its other content.
     from siyu.models import Event
