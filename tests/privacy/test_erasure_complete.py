@@ -378,3 +378,18 @@ def test_callbacks_waiting_at_the_erasure_cannot_bring_the_person_back(
         )
         == 0
     )
+
+    # A callback about her that arrives after the erasure is processed and forgotten
+    # (one at a time here; the test above goes through batches).
+    from siyu.kit.db import session_factory
+    from siyu.wecom.callbacks.processing import process_callback
+
+    with session_scope() as s:
+        later, _, _ = accept(
+            s,
+            workspace_id=workspace_id,
+            xml_text=payload("del_follow_user", external_userid=WANG_EXT, create_time=1_763_800_070),
+        )
+    assert process_callback(session_factory(), later) == "processed"
+    session.expire_all()
+    assert _hits(session, [WANG_EXT]) == []
