@@ -56,6 +56,7 @@ REDACTED = "[erased]"
 MIN_LENGTH = 4
 UPLOAD_PREFIX = "siyu-upload-"
 REFETCH_KIND = "wecom.refetch"
+UPLOAD_JOB_KIND = "imports.upload"  # siyu.orders.tasks.UPLOAD_KIND
 
 # Append-only (the audit log is hash-chained; new entries get masked text instead) or
 # holding only keyed hashes / the identities themselves (deleted by the erasure).
@@ -374,21 +375,34 @@ def _file_forms(value: str) -> set[bytes]:
     return {value.encode("utf-8"), value.encode("gb18030")}
 
 
-def scrub_upload_files(session: Session, *, workspace_id: int, ids: Identifiers) -> int:
-    """Upload files of this workspace's imports still on disk lose the identifiers; returns files changed.
+def _upload_paths(session: Session, workspace_id: int) -> set[str]:
+    """Files this workspace's imports read: queued upload jobs' and import runs' files."""
+    paths = set(
+        session.scalars(select(ImportRun.filename).where(ImportRun.workspace_id == workspace_id).distinct())
+    )
+    for payload in session.scalars(
+        select(Job.payload).where(Job.workspace_id == workspace_id, Job.kind == UPLOAD_JOB_KIND)
+    ):
+        listed = (payload or {}).get("paths")
+        if isinstance(listed, list):
+            paths.update(p for p in listed if isinstance(p, str))
+    return paths
 
-    Only files in a siyu upload folder are touched (never a file an operator imported
-    from their own disk with ``siyu import orders``). The file is rewritten in place
-    of the old one (a new file renamed over it), with each value removed, so that an
-    import still reading it finds an empty cell.
+
+def scrub_upload_files(session: Session, *, workspace_id: int, ids: Identifiers) -> int:
+    """Upload files of this workspace still on disk lose the identifiers; returns files changed.
+
+    An upload waits in its folder until a worker has imported it (or stays there when
+    an import was cut short). Only files in a siyu upload folder are touched, never a
+    file an operator imported from their own disk with ``siyu import orders``. The file
+    is rewritten (a new file renamed over it) with each value removed, so that the
+    import still to come finds an empty cell.
     """
     if not ids:
         return 0
     root = upload_root()
     changed = 0
-    for (filename,) in session.execute(
-        select(ImportRun.filename).where(ImportRun.workspace_id == workspace_id).distinct()
-    ):
+    for filename in sorted(_upload_paths(session, workspace_id)):
         path = Path(filename)
         if not path.is_absolute() or not path.parent.name.startswith(UPLOAD_PREFIX):
             continue

@@ -281,9 +281,9 @@ def anonymise_customer(
         session, workspace_id=workspace_id, ids=identifiers
     )
     counts["refetch_jobs"] = erasure.scrub_refetch_jobs(session, workspace_id=workspace_id, ids=identifiers)
+    counts["upload_files"] = erasure.scrub_upload_files(session, workspace_id=workspace_id, ids=identifiers)
     for table, n in erasure.scrub_tables(session, workspace_id=workspace_id, ids=identifiers).items():
         counts[f"redacted.{table}"] = n
-    counts["upload_files"] = erasure.scrub_upload_files(session, workspace_id=workspace_id, ids=identifiers)
     audit.record(
         session,
         workspace_id=workspace_id,
