@@ -18,8 +18,8 @@ disk. This module finds those copies by the identifiers' values and removes them
 - ``scrub_tables``: every text and JSON column of every table (except the audit log,
   which is append-only, and the key columns that name other people) is searched, and
   each occurrence is replaced by ``[erased]``.
-- ``scrub_upload_files``: files of this workspace's imports still in a siyu upload
-  folder (an import in progress, or left behind by a crash) lose the values.
+- ``scrub_upload_files``: this workspace's upload files still in a siyu upload folder
+  (waiting for a worker, being imported, or left behind by a crash) lose the values.
 - ``mask``: free text written after the erasure (the reason in the audit entry) keeps
   only masked forms.
 """
@@ -58,7 +58,7 @@ UPLOAD_PREFIX = "siyu-upload-"
 REFETCH_KIND = "wecom.refetch"
 UPLOAD_JOB_KIND = "imports.upload"  # siyu.orders.tasks.UPLOAD_KIND
 
-# Append-only (the audit log is hash-chained; new entries get masked text instead) or
+# Append-only (the audit log is never rewritten; new entries get masked text instead) or
 # holding only keyed hashes / the identities themselves (deleted by the erasure).
 SKIP_TABLES = frozenset({"audit_log", "customer_identities", "erased_identities"})
 # Key columns: they name *other* rows' subjects (another customer with the same buyer
