@@ -75,8 +75,9 @@ def records(plan: Any, tz: str, after: int = 0, max_fen: int = DEFAULT_MAX_ORDER
         if line <= after:
             tally.skipped += n
             continue
-        if isinstance(row, str):
-            yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row, lines=n)
+        if isinstance(row, tuple):
+            message, value = row
+            yield line, RowErrorOut(file=name, line=line, field=None, value=value, message=message, lines=n)
             continue
         try:
             rec = parse(row, line)

@@ -206,7 +206,13 @@ def _looks_like_row(text: str, delimiter: str, need: int) -> bool:
     return len(next(csv.reader([text], delimiter=delimiter), [])) >= need
 
 
-def iter_csv(fp: FileProbe, tally: LineTally | None = None) -> Iterator[tuple[int, list[str] | str, int]]:
+# A row that cannot be read at all: (why, the line as written, cut to 200 characters).
+Unreadable = tuple[str, str | None]
+
+
+def iter_csv(
+    fp: FileProbe, tally: LineTally | None = None
+) -> Iterator[tuple[int, list[str] | Unreadable, int]]:
     """(line where the row starts, its cells or why it cannot be read, lines it covers).
 
     A quoted cell may hold line breaks (a note, an address). One that runs over lines
@@ -256,7 +262,7 @@ def iter_csv(fp: FileProbe, tally: LineTally | None = None) -> Iterator[tuple[in
                     problem = _RUNAWAY
             if problem is not None and n > 1:
                 # Report the first line; read the others again as rows of their own.
-                yield line, problem, 1
+                yield line, (problem, span[0].rstrip("\r\n")[:200]), 1
                 back.extendleft(reversed(span[1:]))
                 line += 1
                 reader = csv.reader(source(), delimiter=delimiter)
@@ -264,7 +270,7 @@ def iter_csv(fp: FileProbe, tally: LineTally | None = None) -> Iterator[tuple[in
             start = line
             line += n
             if problem is not None:
-                yield start, problem, n
+                yield start, (problem, span[0].rstrip("\r\n")[:200] if span else None), n
                 continue
             if not header_seen:
                 tally.skipped += n
@@ -277,7 +283,7 @@ def iter_csv(fp: FileProbe, tally: LineTally | None = None) -> Iterator[tuple[in
             if n == 1:
                 row_width = len(row)
             if check_bytes and any("\ufffd" in c for c in row):
-                yield start, _BAD_BYTES, n
+                yield start, (_BAD_BYTES, "".join(span).rstrip("\r\n")[:200]), n
                 continue
             yield start, row, n
         tally.read = line - 1
@@ -285,7 +291,7 @@ def iter_csv(fp: FileProbe, tally: LineTally | None = None) -> Iterator[tuple[in
 
 def iter_jsonl(
     fp: FileProbe, header: list[str], tally: LineTally | None = None
-) -> Iterator[tuple[int, list[str] | str, int]]:
+) -> Iterator[tuple[int, list[str] | Unreadable, int]]:
     """(line, cells in ``header`` order, 1) per JSON object; a bad line yields its error text."""
     tally = tally if tally is not None else LineTally()
     check_bytes = fp.bad_bytes > 0
@@ -296,15 +302,15 @@ def iter_jsonl(
                 tally.skipped += 1
                 continue
             if check_bytes and "\ufffd" in text:
-                yield line_no, _BAD_BYTES, 1
+                yield line_no, (_BAD_BYTES, text.rstrip("\r\n")[:200]), 1
                 continue
             try:
                 obj: Any = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield line_no, f"not valid JSON ({exc.msg} at column {exc.colno})", 1
+                yield line_no, (f"not valid JSON ({exc.msg} at column {exc.colno})", None), 1
                 continue
             if not isinstance(obj, dict):
-                yield line_no, "not a JSON object", 1
+                yield line_no, ("not a JSON object", None), 1
                 continue
             yield line_no, [_cell(obj.get(name)) for name in header], 1
     tally.read = line_no
