@@ -20,6 +20,15 @@ STRAY_BYTES = FIX / "generic_stray_bytes.csv"
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周杰", "吴霞"]
 
 
+def run_jobs() -> None:
+    """Run the queued upload jobs now, as the worker of ``siyu serve`` would."""
+    from siyu.kit.db import session_factory
+    from siyu.worker.service import Runner
+
+    summary = Runner(session_factory(), periodic=False).drain()
+    assert not summary.errors, summary.errors
+
+
 def garbled_utf8(tmp: Path) -> Path:
     """UTF-8 names with a GBK full-width space in every other row: valid GB18030 too."""
     rows = ["order_id,paid_at,amount,buyer_id,name"]
@@ -90,6 +99,7 @@ def test_upload_names_the_encoding(env: Settings, tmp_path: Path, session: Sessi
         data={"encoding": "utf-8"},
     )
     assert resp.status_code == 202, resp.text
+    run_jobs()
     done = api.get(f"/api/v1/imports/jobs/{resp.json()['job_id']}", headers=h).json()
     assert done["status"] == "done", done
     [run] = done["runs"]
