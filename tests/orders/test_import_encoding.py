@@ -74,6 +74,16 @@ def test_text_that_looks_like_misdecoded_utf8_stops_with_the_encoding_to_pass(
     assert set(session.scalars(select(Customer.name))) == {NAMES[i % 10] for i in range(2, 21, 2)}
 
 
+def test_stray_bytes_far_into_a_file_are_found(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from siyu.orders.importers import reader
+
+    monkeypatch.setattr(reader, "_CHUNK", 64)  # the stray bytes are in the 4th chunk
+    fp = probe(STRAY_BYTES)
+    assert (fp.encoding, fp.errors, fp.bad_bytes) == ("utf-8-sig", "replace", 2)
+    gbk = probe(TAOBAO)
+    assert (gbk.encoding, gbk.errors, gbk.bad_bytes) == ("gb18030", "strict", 0)
+
+
 def test_gbk_exports_are_still_read_as_gbk(env: Settings) -> None:
     assert probe(TAOBAO).encoding == "gb18030"
     assert probe(TAOBAO, "gbk").encoding == "gb18030"

@@ -27,6 +27,8 @@ _REPLACEMENT = "\ufffd".encode()
 # UNSURE and SURE (and valid GBK) the user must say which it is.
 _UTF8_SURE = 0.9
 _UTF8_UNSURE = 0.6
+# Non-ASCII bytes enough to tell: past them, a share below UNSURE ends the UTF-8 reading.
+_SAMPLE = 1 << 16
 csv.field_size_limit(1 << 24)
 
 
@@ -63,6 +65,16 @@ def _valid(path: Path, encoding: str) -> bool:
     return True
 
 
+def _non_ascii(path: Path, upto: int) -> int:
+    """Bytes above 127 in the first ``upto`` bytes of a file."""
+    n = 0
+    with path.open("rb") as fh:
+        while upto > 0 and (chunk := fh.read(min(_CHUNK, upto))):
+            upto -= len(chunk)
+            n += len(chunk.translate(None, _ASCII))
+    return n
+
+
 def probe(path: Path, encoding: str = "auto") -> FileProbe:
     """Check a file and learn how to read it; raises ImportFileError saying what is wrong.
 
@@ -86,6 +98,7 @@ def probe(path: Path, encoding: str = "auto") -> FileProbe:
     bad = 0
     first_bad_line = 0
     head = b""
+    analyse = True
     try:
         with path.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
@@ -93,17 +106,29 @@ def probe(path: Path, encoding: str = "auto") -> FileProbe:
                     head = chunk[:8192]
                 size += len(chunk)
                 digest.update(chunk)
+                if not analyse:
+                    newlines += chunk.count(b"\n")
+                    continue
                 text = utf8.decode(chunk)
                 if not chunk.isascii():
-                    non_ascii += len(chunk.translate(None, _ASCII))
                     # U+FFFD written in the file itself is text, not a bad byte.
-                    n_bad = text.count("\ufffd") - chunk.count(_REPLACEMENT)
+                    n_bad = text.count("\ufffd")
+                    if n_bad:
+                        n_bad -= chunk.count(_REPLACEMENT)
+                    if bad or n_bad > 0:
+                        # Non-ASCII bytes are counted only once a bad byte is seen (a
+                        # clean UTF-8 file needs no count): then the chunks before too.
+                        if not bad:
+                            non_ascii = _non_ascii(path, size - len(chunk))
+                        non_ascii += len(chunk.translate(None, _ASCII))
                     if n_bad > 0:
                         if not bad:
                             first_bad_line = newlines + text[: text.index("\ufffd")].count("\n") + 1
                         bad += n_bad
+                        # Far from UTF-8 (GBK text): reading on as UTF-8 would change nothing.
+                        analyse = non_ascii < _SAMPLE or (non_ascii - bad) / non_ascii >= _UTF8_UNSURE
                 newlines += chunk.count(b"\n")
-            tail = utf8.decode(b"", final=True)
+            tail = utf8.decode(b"", final=True) if analyse else ""
             if "\ufffd" in tail:
                 first_bad_line = first_bad_line or newlines + 1
                 bad += tail.count("\ufffd")
