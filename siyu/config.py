@@ -37,7 +37,18 @@ class Settings(BaseSettings):
     wecom_process_after_accept: bool = True
 
     # Web
-    session_cookie_secure: bool = False
+    # Secure flag of the console's cookies: unset = on unless served on localhost.
+    session_cookie_secure: bool | None = None
+    # Login limits (siyu.web.auth.login): failed tries per account (all addresses) and per
+    # address (all accounts) in a window of this many minutes; a try takes its slot
+    # before the password is hashed.
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(30, ge=1)
+    login_window_minutes: int = Field(15, ge=1)
+    # At most this many password hashes at once per process (0 = the CPU count).
+    login_max_concurrent_hashes: int = Field(0, ge=0)
+    # Lifetime of a new API token when none is chosen (days).
+    api_token_default_days: int = Field(90, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -19,6 +19,8 @@ from siyu.models import Group, GroupMember
 
 MEMBER_STAFF = 1
 MEMBER_EXTERNAL = 2
+# The member id of a person erased on request (PIPL) starts with this.
+ERASED_PREFIX = "anonymised-"
 
 
 @dataclass(slots=True)
@@ -108,6 +110,26 @@ def group_dismissed(session: Session, *, workspace_id: int, chat_id: str, at: da
     group.status = "dismissed"
     group.dismissed_at = at if group.dismissed_at is None else min(group.dismissed_at, at)
     return group
+
+
+def erased_member_userid(session: Session, *, group: Group, customer_id: int) -> str:
+    """The stand-in member id of a customer erased on request (PIPL) in this group.
+
+    The erasure replaced the person's WeCom id on their member rows by an
+    ``anonymised-…`` token; callbacks and syncs about them afterwards use the same row
+    (or a new token), never the WeCom id again.
+    """
+    existing = session.scalar(
+        select(GroupMember.userid)
+        .where(
+            GroupMember.group_id == group.id,
+            GroupMember.customer_id == customer_id,
+            GroupMember.userid.startswith(ERASED_PREFIX),
+        )
+        .order_by(GroupMember.id)
+        .limit(1)
+    )
+    return existing or f"{ERASED_PREFIX}c{customer_id}"
 
 
 def find_member(session: Session, *, group_id: int, userid: str) -> GroupMember | None:

@@ -19,12 +19,23 @@ from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
-from siyu.models.workspace import ApiToken, AuditLog, Staff, User, WeComApp, Workspace
+from siyu.models.workspace import (
+    ApiToken,
+    AuditChainHead,
+    AuditLog,
+    LoginThrottle,
+    Staff,
+    User,
+    UserSession,
+    WeComApp,
+    Workspace,
+)
 
 __all__ = [
     "ORDER_PERSONAL_FIELDS",
     "ApiToken",
     "AudienceChange",
+    "AuditChainHead",
     "AuditLog",
     "AutoTagRule",
     "Base",
@@ -42,6 +53,7 @@ __all__ = [
     "ImportRowError",
     "ImportRun",
     "Job",
+    "LoginThrottle",
     "Order",
     "OrderItem",
     "PeriodicTask",
@@ -52,6 +64,7 @@ __all__ = [
     "Tag",
     "TagGroup",
     "User",
+    "UserSession",
     "WeComApp",
     "WeComCallback",
     "WorkerHeartbeat",

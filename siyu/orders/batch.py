@@ -17,16 +17,32 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from siyu.customers.schemas import IdentityInput
+from siyu.customers.schemas import GLOBAL_KINDS, IdentityInput
 from siyu.customers.service import anonymised_customers, refresh_stats, resolve_batch
+from siyu.kit.money import fen_to_yuan
+from siyu.kit.pii import mask_phone
 from siyu.kit.timeutil import utcnow
 from siyu.models import ORDER_PERSONAL_FIELDS
 from siyu.orders import repository as repo
-from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord
+from siyu.orders.importers.base import STATUS_RANK, ItemRecord, OrderRecord, buyer_key
 
 AWAITING = "awaiting_order_file"
 _PAID_STATUSES = ("paid", "shipped", "completed", "refunded")
 _ORDER_COLUMN_SET = frozenset(repo.ORDER_COLUMNS)
+
+
+@dataclass(slots=True)
+class Conflict:
+    """A row whose order id was read before (or is stored) with another buyer or amount.
+
+    The first is kept; this row is left out and reported, and no customers are merged
+    on it (merging on it would join two buyers into one customer).
+    """
+
+    record: OrderRecord
+    field: str
+    value: str | None
+    message: str
 
 
 @dataclass
@@ -44,6 +60,8 @@ class BatchCounts:
     customers_merged: int = 0
     # customers whose orders this batch created or changed: their stats are due
     touched: set[int] = field(default_factory=set)
+    # rows left out because their order disagrees with an earlier row or the stored order
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 @dataclass
@@ -60,15 +78,112 @@ class _Draft:
     discounts: dict[str, dict[str, int]] = field(default_factory=dict)
     money_from_items: bool = False
     items_only: bool = True
+    # the rows merged into this draft (to report them if the order conflicts)
+    rows: list[OrderRecord] = field(default_factory=list)
+    # (kind, platform) → value of the buyer keys its rows named; built on a second row
+    who: dict[tuple[str, str], str] | None = None
 
 
-def _group(records: list[OrderRecord]) -> dict[tuple[str, str], _Draft]:
+def _who(rec: OrderRecord) -> dict[tuple[str, str], str]:
+    """The buyer keys a row names, (kind, platform) → value, as OneID would key them."""
+    out: dict[tuple[str, str], str] = {}
+    for kind, platform, _digest, value in rec.keys or ():
+        out[(kind, platform)] = value
+    for ident in rec.identities:
+        value = (ident.value or "").strip()[:200]
+        if value:
+            platform = "" if ident.kind in GLOBAL_KINDS else (ident.platform or "").strip().lower()
+            out[(ident.kind, platform)] = value
+    return out
+
+
+def _shown(kind: str, value: str) -> str:
+    """A key as it may appear in an error message (never a phone in clear)."""
+    return mask_phone(value) if kind == "phone" else value[:100]
+
+
+def _disagreement(d: _Draft, rec: OrderRecord) -> Conflict | None:
+    """Why ``rec`` cannot be another row of the order ``d`` holds, or None."""
+    first = d.rows[0].line if d.rows else rec.line
+    where = f"order {rec.external_id} was read on line {first}"
+    if d.who is None:
+        d.who = {}
+        for earlier in d.rows:
+            if not earlier.items_only:
+                d.who.update(_who(earlier))
+    mine = _who(rec)
+    for key, value in mine.items():
+        before = d.who.get(key)
+        if before is not None and before != value:
+            kind = key[0]
+            return Conflict(
+                rec,
+                kind,
+                _shown(kind, value),
+                f"{where} with another buyer ({kind} {_shown(kind, before)}, here {_shown(kind, value)}); "
+                "the first row is kept and no customers are merged on this one",
+            )
+    if rec.money_from_items:
+        for item in rec.items:
+            kept = d.items.get(item.line_key)
+            if kept is not None and kept.amount_fen != item.amount_fen:
+                return Conflict(
+                    rec,
+                    "amount",
+                    f"{fen_to_yuan(item.amount_fen)}",
+                    f"{where} with another amount for line {item.line_key} ({fen_to_yuan(kept.amount_fen)} "
+                    f"yuan, here {fen_to_yuan(item.amount_fen)}); the first row is kept",
+                )
+    elif not d.money_from_items:
+        paid, before_paid = rec.fields.get("paid_fen") or 0, d.fields.get("paid_fen") or 0
+        if paid and before_paid and paid != before_paid:
+            return Conflict(
+                rec,
+                "amount",
+                f"{fen_to_yuan(paid)}",
+                f"{where} with another paid amount ({fen_to_yuan(before_paid)} yuan, here "
+                f"{fen_to_yuan(paid)}); the first row is kept",
+            )
+    d.who.update(mine)
+    return None
+
+
+def _stored_disagreement(d: _Draft, old: dict[str, Any]) -> tuple[str, str | None, str] | None:
+    """(field, value, why) when the rows of ``d`` contradict the stored order, else None."""
+    new_buyer, old_buyer = buyer_key(d.fields.get("buyer_id")), buyer_key(old["buyer_id"])
+    if new_buyer and old_buyer and new_buyer != old_buyer:
+        return (
+            "buyer_id",
+            new_buyer,
+            f"order {d.external_id} is already stored with another buyer ({old_buyer}, here "
+            f"{new_buyer}); the stored order is kept and no customers are merged on this row",
+        )
+    paid, old_paid = d.fields.get("paid_fen") or 0, old["paid_fen"] or 0
+    if not d.money_from_items and paid and old_paid and paid != old_paid:
+        return (
+            "amount",
+            f"{fen_to_yuan(paid)}",
+            f"order {d.external_id} is already stored with another paid amount ({fen_to_yuan(old_paid)} "
+            f"yuan, here {fen_to_yuan(paid)}); the stored order is kept",
+        )
+    return None
+
+
+def _group(records: list[OrderRecord], conflicts: list[Conflict]) -> dict[tuple[str, str], _Draft]:
     drafts: dict[tuple[str, str], _Draft] = {}
     for rec in records:
         key = (rec.platform, rec.external_id)
         d = drafts.get(key)
         if d is None:
             d = drafts[key] = _Draft(rec.platform, rec.external_id)
+        elif not rec.items_only and not d.items_only:
+            # Another row of an order read before: another line item of it, a later
+            # state of it, or a different order under the same id.
+            problem = _disagreement(d, rec)
+            if problem is not None:
+                conflicts.append(problem)
+                continue
+        d.rows.append(rec)
         if not rec.items_only:
             d.items_only = False
             discounts = rec.fields.pop("_item_discounts", None)
@@ -123,7 +238,7 @@ def apply_batch(
 ) -> BatchCounts:
     """Write one batch of rows; returns what changed."""
     counts = BatchCounts()
-    drafts = _group(records)
+    drafts = _group(records, counts.conflicts)
     if not drafts:
         return counts
     now = utcnow()
@@ -152,6 +267,10 @@ def apply_batch(
             counts.stale += 1
             continue
         if old is not None and not d.items_only and not old["extra"].get(AWAITING):
+            problem = _stored_disagreement(d, old)
+            if problem is not None:
+                counts.conflicts.extend(Conflict(rec, *problem) for rec in d.rows if not rec.items_only)
+                continue
             new_rank = STATUS_RANK.get(d.fields.get("status", "pending"), 0)
             old_rank = STATUS_RANK.get(old["status"], 0)
             # Refunds only grow: a smaller refund at the same stage is an older export.

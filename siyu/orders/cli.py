@@ -13,6 +13,7 @@ from siyu.config import get_settings
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, fail
 from siyu.kit.errors import SiyuError
 from siyu.orders.importers import FORMAT_CHOICES
+from siyu.orders.importers.reader import ENCODINGS
 from siyu.orders.schemas import ImportSummary
 
 import_app = typer.Typer(help="Import data exported from sales platforms.", no_args_is_help=True)
@@ -24,6 +25,13 @@ def import_orders_cmd(
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", help=f"One of {', '.join(FORMAT_CHOICES)}; auto reads the header."),
+    ] = "auto",
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding",
+            help=f"One of {', '.join(ENCODINGS)}; auto reads UTF-8, or GBK when the text is not UTF-8.",
+        ),
     ] = "auto",
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -45,6 +53,7 @@ def import_orders_cmd(
             actor="cli",
             batch_size=batch_size or BATCH_SIZE,
             console=err_console,
+            encoding=encoding.lower(),
         )
     except SiyuError as exc:
         fail(exc.message)
@@ -105,6 +114,15 @@ def _print_summaries(summaries: list[ImportSummary]) -> None:
                 f"{s.orders_of_erased_customers} orders belong to customers erased on request; "
                 "they were kept for the books without personal data"
             )
+        if s.orders_conflicting:
+            notes.append(
+                f"{s.orders_conflicting} rows name an order id already read with another buyer or "
+                "amount; the first was kept (see the rows not imported)"
+            )
+        notes.append(
+            f"{s.lines_read} lines read: {s.lines_imported} imported, {s.lines_bad} in rows not imported, "
+            f"{s.lines_skipped} skipped (header, blank lines, lines already imported)"
+        )
         if s.orders_awaiting_order_file:
             notes.append(
                 f"{s.orders_awaiting_order_file} orders are known only from line items; "

@@ -27,7 +27,8 @@ from siyu.customers.schemas import IdentityInput
 from siyu.customers.service import prepare_identities
 from siyu.kit.pii import vault_for
 from siyu.orders.importers.base import ItemRecord, OrderRecord, RowProblem
-from siyu.orders.importers.reader import iter_csv, iter_jsonl
+from siyu.orders.importers.reader import LineTally, iter_csv, iter_jsonl
+from siyu.orders.limits import DEFAULT_MAX_ORDER_FEN
 from siyu.orders.schemas import RowErrorOut
 
 # Files with at least this many rows (estimated from line breaks) are parsed in a child
@@ -45,7 +46,8 @@ _ITEM_SLOTS = ItemRecord.__slots__
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-Parsed = tuple[int, OrderRecord | RowErrorOut]
+# A row, the error that kept a row out, or (last of all) the file's line tally.
+Parsed = tuple[int, OrderRecord | RowErrorOut | LineTally]
 
 # fork where the platform has it: the child starts at once and, unlike spawn, does not
 # re-run the caller's main script (a script without an ``if __name__ == "__main__"``
@@ -54,39 +56,56 @@ Parsed = tuple[int, OrderRecord | RowErrorOut]
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def records(plan: Any, tz: str, after: int = 0) -> Iterator[Parsed]:
+def records(plan: Any, tz: str, after: int = 0, max_fen: int = DEFAULT_MAX_ORDER_FEN) -> Iterator[Parsed]:
     """Parsed rows after line ``after``, in order: a record, or the error that kept the row out.
 
-    ``plan`` is a :class:`siyu.orders.service.FilePlan`.
+    ``plan`` is a :class:`siyu.orders.service.FilePlan`; ``max_fen`` the workspace's
+    limit for the amounts of one order. The last item is the file's
+    :class:`LineTally`, with the lines up to ``after`` counted as skipped.
     """
     fp, fmt, cols = plan.probe, plan.fmt, plan.cols
     name = fp.path.name
-    rows: Iterator[tuple[int, Any]] = iter_jsonl(fp, fp.header) if fp.layout == "jsonl" else iter_csv(fp)
+    tally = LineTally()
+    rows: Iterator[tuple[int, Any, int]] = (
+        iter_jsonl(fp, fp.header, tally) if fp.layout == "jsonl" else iter_csv(fp, tally)
+    )
+    cols.max_fen = max_fen
     parse = fmt.row_parser(cols, tz)
-    for line, row in rows:
+    for line, row, n in rows:
         if line <= after:
+            tally.skipped += n
             continue
-        if isinstance(row, str):
-            yield line, RowErrorOut(file=name, line=line, field=None, value=None, message=row)
+        if isinstance(row, tuple):
+            message, value = row
+            yield line, RowErrorOut(file=name, line=line, field=None, value=value, message=message, lines=n)
             continue
         try:
-            yield line, parse(row, line)
+            rec = parse(row, line)
         except RowProblem as exc:
             yield (
                 line,
-                RowErrorOut(file=name, line=line, field=exc.field, value=exc.value, message=exc.message),
+                RowErrorOut(
+                    file=name, line=line, field=exc.field, value=exc.value, message=exc.message, lines=n
+                ),
             )
+            continue
+        if n != 1:
+            rec.lines = n
+        yield line, rec
+    yield tally.read, tally
 
 
-def parsed_rows(plan: Any, tz: str, after: int, *, secret_key: str, parallel: bool) -> Generator[Parsed]:
+def parsed_rows(
+    plan: Any, tz: str, after: int, *, secret_key: str, parallel: bool, max_fen: int = DEFAULT_MAX_ORDER_FEN
+) -> Generator[Parsed]:
     """:func:`records`, from a child process when ``parallel`` (with identity keys computed there)."""
     if not parallel:
-        yield from records(plan, tz, after)
+        yield from records(plan, tz, after, max_fen)
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     q: Any = ctx.Queue(maxsize=_QUEUED)
     proc = ctx.Process(  # type: ignore[attr-defined]
-        target=_child, args=(plan, tz, after, secret_key, q), daemon=True
+        target=_child, args=(plan, tz, after, max_fen, secret_key, q), daemon=True
     )
     proc.start()
     try:
@@ -124,7 +143,7 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
+def _child(plan: Any, tz: str, after: int, max_fen: int, secret_key: str, q: Any) -> None:
     parent = os.getppid()
     _die_with_parent()
     # A short-lived process whose data has no reference cycles: no collector needed.
@@ -146,7 +165,7 @@ def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
         shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
         digests: dict[tuple[str, str, str], Any] = {}
         chunk: list[Any] = []
-        for line, item in records(plan, tz, after):
+        for line, item in records(plan, tz, after, max_fen):
             chunk.append(_encode(line, item, vault, shapes, digests))
             if len(chunk) >= _CHUNK:
                 put(("rows", chunk))
@@ -162,11 +181,17 @@ def _child(plan: Any, tz: str, after: int, secret_key: str, q: Any) -> None:
 
 
 def _encode(
-    line: int, item: OrderRecord | RowErrorOut, vault: Any, shapes: dict[Any, Any], digests: dict[Any, Any]
+    line: int,
+    item: OrderRecord | RowErrorOut | LineTally,
+    vault: Any,
+    shapes: dict[Any, Any],
+    digests: dict[Any, Any],
 ) -> Any:
     """A compact, quickly unpickled form: plain tuples, datetimes as integers."""
+    if isinstance(item, LineTally):
+        return (line, item.read, item.skipped)
     if isinstance(item, RowErrorOut):
-        return (line, item.file, item.field, item.value, item.message)
+        return (line, item.file, item.field, item.value, item.message, item.lines)
     f = item.fields
     shape = shapes.get(keys := tuple(f))
     if shape is None:
@@ -205,14 +230,17 @@ def _encode(
         item.money_from_items,
         item.items_only,
         prepared,
+        item.lines,
     )
 
 
 def _decode(enc: Any) -> Parsed:
-    if len(enc) == 5:
-        line, file, field, value, message = enc
-        return line, RowErrorOut(file=file, line=line, field=field, value=value, message=message)
-    line, platform, external_id, keys, values, items, idents, from_items, items_only, prepared = enc
+    if len(enc) == 3:
+        return enc[0], LineTally(enc[1], enc[2])
+    if len(enc) == 6:
+        line, file, field, value, message, lines = enc
+        return line, RowErrorOut(file=file, line=line, field=field, value=value, message=message, lines=lines)
+    line, platform, external_id, keys, values, items, idents, from_items, items_only, prepared, lines = enc
     fields = dict(zip(keys, values, strict=True))
     for k in _DATETIME_FIELDS:
         v = fields.get(k)
@@ -229,5 +257,6 @@ def _decode(enc: Any) -> Parsed:
         from_items,
         items_only,
         None if prepared is None else list(prepared),
+        lines,
     )
     return line, rec

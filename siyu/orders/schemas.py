@@ -13,6 +13,8 @@ class RowErrorOut(BaseModel):
     field: str | None
     value: str | None
     message: str
+    # physical lines of the file the row covers (a quoted cell may hold line breaks)
+    lines: int = 1
 
 
 class ImportSummary(BaseModel):
@@ -25,6 +27,15 @@ class ImportSummary(BaseModel):
     rows_total: int = 0
     rows_ok: int = 0
     rows_failed: int = 0
+    # Every line of the file is accounted for: lines_read = lines_imported (rows that
+    # went in) + lines_skipped (the header, blank lines, lines a resumed run had
+    # committed before) + lines_bad (rows reported in ``errors``).
+    lines_read: int = 0
+    lines_imported: int = 0
+    lines_skipped: int = 0
+    lines_bad: int = 0
+    # rows whose order id was seen before with another buyer or amount (the first kept)
+    orders_conflicting: int = 0
     orders_created: int = 0
     orders_updated: int = 0
     orders_unchanged: int = 0

@@ -38,7 +38,8 @@ from siyu.orders import repository as repo
 from siyu.orders.batch import BatchCounts, apply_batch
 from siyu.orders.importers import FORMAT_CHOICES, GenericOrders, detect
 from siyu.orders.importers.base import Columns, Format, OrderRecord
-from siyu.orders.importers.reader import FileProbe, ImportFileError, probe
+from siyu.orders.importers.reader import FileProbe, ImportFileError, LineTally, probe
+from siyu.orders.limits import max_order_fen
 from siyu.orders.pipeline import PARALLEL_MIN_ROWS, parsed_rows
 from siyu.orders.schemas import ImportSummary, RowErrorOut
 
@@ -63,13 +64,16 @@ class FilePlan:
     cols: Columns
 
 
-def plan_file(path: Path, wanted: str = "auto") -> FilePlan:
-    """Check one file and recognise its format; ImportFileError says what is wrong."""
+def plan_file(path: Path, wanted: str = "auto", encoding: str = "auto") -> FilePlan:
+    """Check one file and recognise its format; ImportFileError says what is wrong.
+
+    ``encoding`` is auto or one of ``siyu.orders.importers.reader.ENCODINGS``.
+    """
     if wanted not in FORMAT_CHOICES:
         raise ImportFileError(
             f"unknown format {wanted!r}; one of {', '.join(FORMAT_CHOICES)}", field="format"
         )
-    fp = probe(path)
+    fp = probe(path, encoding)
     if fp.layout == "jsonl":
         if wanted not in ("auto", "generic"):
             raise ImportFileError(f"{path}: a JSON-lines file can only be the generic format", field="format")
@@ -106,7 +110,7 @@ def plan_file(path: Path, wanted: str = "auto") -> FilePlan:
 def _jsonl_keys(fp: FileProbe) -> set[str]:
     import json
 
-    with fp.path.open(encoding=fp.encoding) as fh:
+    with fp.path.open(encoding=fp.encoding, errors=fp.errors) as fh:
         for line in fh:
             if line.strip():
                 obj = json.loads(line)
@@ -125,18 +129,21 @@ def import_orders(
     batch_size: int = BATCH_SIZE,
     console: Console | None = None,
     parallel: bool | None = None,
+    encoding: str = "auto",
 ) -> list[ImportSummary]:
     """Import order export files into a workspace; one summary per file (commits per batch).
 
     ``parallel`` parses in a second process (``siyu.orders.pipeline``); None decides by
-    file size.
+    file size. ``encoding`` (auto, utf-8, gbk, gb18030) applies to every file.
     """
-    plans = [plan_file(Path(p), fmt) for p in paths]
+    plans = [plan_file(Path(p), fmt, encoding) for p in paths]
     # Order files before detail files, so that items find their orders in one command.
     plans.sort(key=lambda p: p.fmt.name == "taobao-items")
     with session_scope() as session:
         ws = ensure_workspace(session, workspace_slug)
         workspace_id, tz = ws.id, ws.timezone
+        # A bad setting stops the import here, before anything is written.
+        max_fen = max_order_fen(ws.settings)
     show = progress and (console or Console(stderr=True)).is_terminal
     bar = (
         Progress(
@@ -154,7 +161,7 @@ def import_orders(
     with bar or nullcontext(), _young_gc_only():
         for plan in plans:
             two = parallel if parallel is not None else plan.probe.rows >= PARALLEL_MIN_ROWS
-            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar, two))
+            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar, two, max_fen))
     return summaries
 
 
@@ -184,6 +191,7 @@ def _run_file(
     batch_size: int,
     bar: Progress | None,
     parallel: bool,
+    max_fen: int,
 ) -> ImportSummary:
     fp = plan.probe
     with session_scope() as session:
@@ -223,9 +231,15 @@ def _run_file(
     touched: set[int] = set()
     last_line = resume_after
     batches = 0
-    rows = parsed_rows(plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel)
+    tally = LineTally()
+    rows = parsed_rows(
+        plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel, max_fen=max_fen
+    )
     try:
         for line, item in rows:
+            if isinstance(item, LineTally):
+                tally = item  # the last item: the file has been read to its end
+                continue
             size = len(records) + len(errors)
             # A batch ends between two orders, not inside one: the rows of an order
             # (Taobao's detail lines, Douyin's sub-orders) that follow each other are
@@ -249,6 +263,7 @@ def _run_file(
             else:
                 records.append(item)
         _commit_batch(summary, workspace_id, run_id, records, errors, last_line, source, actor, touched)
+        summary.lines_read, summary.lines_skipped = tally.read, tally.skipped
         _finish(workspace_id, run_id, touched, interrupted_ids, resume_after)
     except BaseException as exc:
         # Stop the parser process now, not when the traceback lets go of the generator.
@@ -361,6 +376,26 @@ def _commit_batch(
             else BatchCounts()
         )
         touched |= counts.touched
+        if counts.conflicts:
+            # Rows left out because their order id disagrees with an earlier row (or
+            # the stored order): reported like any bad row, in file order.
+            errors = sorted(
+                [
+                    *errors,
+                    *(
+                        RowErrorOut(
+                            file=summary.file,
+                            line=c.record.line,
+                            field=c.field,
+                            value=c.value,
+                            message=c.message,
+                            lines=c.record.lines,
+                        )
+                        for c in counts.conflicts
+                    ),
+                ],
+                key=lambda e: e.line,
+            )
         repo.insert_row_errors(
             session,
             [
@@ -377,9 +412,14 @@ def _commit_batch(
             ],
         )
         s = summary
-        s.rows_total += len(records) + len(errors)
-        s.rows_ok += len(records)
+        conflicts = len(counts.conflicts)
+        s.rows_total += len(records) + len(errors) - conflicts
+        s.rows_ok += len(records) - conflicts
         s.rows_failed += len(errors)
+        s.orders_conflicting += conflicts
+        bad_lines = sum(e.lines for e in errors)
+        s.lines_bad += bad_lines
+        s.lines_imported += sum(r.lines for r in records) - sum(c.record.lines for c in counts.conflicts)
         s.orders_created += counts.created
         s.orders_updated += counts.updated
         s.orders_unchanged += counts.unchanged

@@ -31,6 +31,7 @@ def enqueue_upload(
     fmt: str,
     actor: str,
     sha256: list[str] | None = None,
+    encoding: str = "auto",
 ) -> int:
     """Queue the import of checked, saved upload files (one job for all); the job's id."""
     job_id = enqueue(
@@ -42,6 +43,7 @@ def enqueue_upload(
             "files": [p.name for p in paths],
             "sha256": list(sha256 or []),
             "format": fmt,
+            "encoding": encoding,
             "actor": actor,
         },
         # An upload that fails for a reason of its own (a bad file) fails at once;
@@ -72,6 +74,7 @@ def run_upload(ctx: JobContext) -> dict[str, Any]:
         fmt=str(ctx.payload.get("format") or "auto"),
         progress=False,
         actor=str(ctx.payload.get("actor") or "upload"),
+        encoding=str(ctx.payload.get("encoding") or "auto"),
     )
     folders = {Path(p).parent for p in paths}
     for folder in folders:

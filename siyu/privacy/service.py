@@ -5,8 +5,10 @@
 - Anonymise: identities deleted (their keyed hashes kept as suppression keys, so
   OneID leads an old export back to the anonymised profile), name / phone / address /
   notes cleared on the customer, their orders, follows, group memberships and events.
-  Orders, amounts and aggregates stay so that the books still add up. Irreversible and
-  audited.
+  Every other stored copy of the identifiers (callback bodies, job payloads, event
+  payloads, row errors, notes, upload files on disk) is redacted too
+  (``siyu.privacy.erasure``). Orders, amounts and aggregates stay so that the books
+  still add up. Irreversible and audited; the audit entry keeps only masked forms.
 - Opt out: ``Customer.opt_out`` — automated marketing must skip the customer.
 """
 
@@ -18,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from siyu.community.groups import ERASED_PREFIX
 from siyu.customers import repository as customers_repo
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
@@ -41,6 +44,7 @@ from siyu.models import (
     Tag,
     TagGroup,
 )
+from siyu.privacy import erasure
 
 EXPORT_FORMAT = "siyu.privacy.export/1"
 MAX_REASON = 500
@@ -207,6 +211,8 @@ def anonymise_customer(
     ids = customer_family(session, workspace_id=workspace_id, customer_id=customer.id)
     now = utcnow()
     counts: dict[str, int] = {}
+    # The values to hunt for elsewhere, read before the fields holding them are cleared.
+    identifiers = erasure.collect(session, workspace_id=workspace_id, customer_ids=ids)
 
     def run(name: str, stmt: Any) -> None:
         result = cast(CursorResult[Any], session.execute(stmt))
@@ -238,7 +244,7 @@ def anonymise_customer(
         )
     )
     for member in members:
-        member.userid = f"anonymised-{member.id}"
+        member.userid = f"{ERASED_PREFIX}{member.id}"
         member.name = None
         member.invitor_userid = None
     counts["group_members"] = len(members)
@@ -268,6 +274,16 @@ def anonymise_customer(
         "stats",
         update(CustomerStats).where(CustomerStats.customer_id.in_(ids)).values(city=None),
     )
+    # Copies elsewhere: callbacks not yet processed are set aside (processing would
+    # rebuild the person), queued re-fetches of the person are dropped, then every text
+    # and JSON column (callback bodies, job payloads, row errors, notes...) is redacted.
+    counts["callbacks_set_aside"] = erasure.scrub_callbacks(
+        session, workspace_id=workspace_id, ids=identifiers
+    )
+    counts["refetch_jobs"] = erasure.scrub_refetch_jobs(session, workspace_id=workspace_id, ids=identifiers)
+    counts["upload_files"] = erasure.scrub_upload_files(session, workspace_id=workspace_id, ids=identifiers)
+    for table, n in erasure.scrub_tables(session, workspace_id=workspace_id, ids=identifiers).items():
+        counts[f"redacted.{table}"] = n
     audit.record(
         session,
         workspace_id=workspace_id,
@@ -275,7 +291,8 @@ def anonymise_customer(
         action="privacy.anonymise",
         target_type="customer",
         target_id=customer.id,
-        detail={"reason": reason, "merged_ids": ids[1:], **counts},
+        # The audit log is append-only: it must never quote the person's identifiers.
+        detail={"reason": erasure.mask(reason, identifiers), "merged_ids": ids[1:], **counts},
     )
     session.flush()
     session.expire_all()
@@ -297,6 +314,11 @@ def set_opt_out(
     if customer.anonymised_at is not None and not opt_out:
         raise Conflict("an anonymised customer stays opted out", field="opt_out")
     if customer.opt_out != opt_out:
+        if reason:
+            ids = customer_family(session, workspace_id=workspace_id, customer_id=customer.id)
+            reason = erasure.mask(
+                reason, erasure.collect(session, workspace_id=workspace_id, customer_ids=ids)
+            )
         customer.opt_out = opt_out
         customer.opt_out_at = utcnow() if opt_out else None
         audit.record(

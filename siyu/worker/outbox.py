@@ -7,9 +7,9 @@ commit. So:
 
 - a subscriber sees only committed events (it reads them), after their commit;
 - in order: by id on SQLite (one writer, ids follow commit order) and by
-  ``(txid, id)`` on PostgreSQL, reading only events whose writing transaction, and
-  every older one, has ended (``txid < xmin`` of the current snapshot), so an event
-  that commits late under a lower id is waited for, never skipped;
+  ``(txid, id)`` on PostgreSQL, reading only events below the oldest transaction still
+  running in this database (:func:`horizon`), so an event that commits late under a
+  lower id is waited for, never skipped;
 - at least once: a crash (``kill -9``) rolls the handler's writes back with the
   position, and the batch is delivered again. Writes through the given session happen
   exactly once;
@@ -95,14 +95,36 @@ def _lock_position(session: Session, name: str) -> EventSubscription:
     return row
 
 
+# The oldest transaction still running in *this* database (xids are cluster-wide: a
+# long transaction in another database on the same server must not hold delivery up),
+# else the snapshot's xmax. Running transactions are matched on their 32-bit xid.
+_HORIZON = text(
+    "WITH snap AS (SELECT txid_current_snapshot() AS s) "
+    "SELECT coalesce("
+    " (SELECT min(x) FROM snap, txid_snapshot_xip(snap.s) AS x"
+    "  WHERE (x % 4294967296) IN (SELECT backend_xid::text::bigint FROM pg_stat_activity"
+    "   WHERE datname = current_database() AND backend_xid IS NOT NULL)),"
+    " (SELECT txid_snapshot_xmax(snap.s) FROM snap))"
+)
+
+
+def horizon(session: Session) -> int:
+    """Every event with a lower txid is committed (and visible to the next statement) or gone.
+
+    A transaction in the snapshot's in-progress list that is not found running in this
+    database any more has ended by the time the activity is read, so the *next*
+    statement (READ COMMITTED takes a new snapshot per statement) sees its events.
+    """
+    return int(session.execute(_HORIZON).scalar_one())
+
+
 def _batch(session: Session, sub: Subscriber, pos: EventSubscription, limit: int) -> list[Any]:
     q = select(*_COLUMNS).where(Event.kind.in_(sub.kinds))
     if _is_pg(session):
-        horizon = text("txid_snapshot_xmin(txid_current_snapshot())")
         q = q.where(
             Event.txid.is_not(None),
             tuple_(Event.txid, Event.id) > tuple_(pos.txid, pos.event_id),
-            Event.txid < horizon,
+            Event.txid < horizon(session),
         ).order_by(Event.txid, Event.id)
     else:
         q = q.where(Event.id > pos.event_id).order_by(Event.id)

@@ -336,6 +336,14 @@ def test_rerun_finishes_the_stats_of_killed_runs(cli: CliRun, session: Session, 
     [again] = import_json(cli, path)
     assert again["resumed_after_line"] == run.committed_line
     assert again["orders_created"] == again["rows_total"] == 0
+    # The lines the killed runs committed are skipped lines of this one, every one of them.
+    lines = len(path.read_bytes().splitlines())
+    assert (again["lines_read"], again["lines_skipped"], again["lines_imported"], again["lines_bad"]) == (
+        lines,
+        lines,
+        0,
+        0,
+    )
     session.expire_all()
     assert session.scalar(select(func.sum(CustomerStats.net_fen))) == total
     assert _stats_rows(session) == expected

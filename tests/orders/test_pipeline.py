@@ -28,6 +28,10 @@ FILES = [
     FIX / "youzan_orders.csv",
     FIX / "generic_bad.csv",
     FIX / "generic_orders.jsonl",
+    # an unclosed quote, stray bytes in UTF-8, duplicate order ids that disagree
+    FIX / "generic_stray_quote.csv",
+    FIX / "generic_stray_bytes.csv",
+    FIX / "generic_conflicts.csv",
 ]
 
 
@@ -66,7 +70,19 @@ def _world(session: Session, slug: str) -> dict[str, object]:
 def test_parallel_parsing_writes_what_inline_parsing_writes(env: Settings, session: Session) -> None:
     inline = import_orders(FILES, workspace_slug="inline", progress=False, parallel=False, batch_size=3)
     two = import_orders(FILES, workspace_slug="two", progress=False, parallel=True, batch_size=3)
-    fields = ("rows_total", "rows_ok", "rows_failed", "orders_created", "orders_updated", "customers_created")
+    fields = (
+        "rows_total",
+        "rows_ok",
+        "rows_failed",
+        "orders_created",
+        "orders_updated",
+        "customers_created",
+        "orders_conflicting",
+        "lines_read",
+        "lines_imported",
+        "lines_skipped",
+        "lines_bad",
+    )
     assert [[getattr(s, f) for f in fields] for s in two] == [[getattr(s, f) for f in fields] for s in inline]
     assert [s.errors for s in two] == [s.errors for s in inline]
     assert _world(session, "two") == _world(session, "inline")

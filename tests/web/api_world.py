@@ -203,7 +203,7 @@ def client() -> TestClient:
     """A client of a fresh app on the test settings (no network: in-process ASGI)."""
     from siyu.web.app import create_app
 
-    return TestClient(create_app(), raise_server_exceptions=True)
+    return TestClient(create_app(), base_url="http://localhost", raise_server_exceptions=True)
 
 
 def assert_error(resp: Any, status: int, code: str | None = None, field: str | None = None) -> dict[str, Any]:

@@ -52,7 +52,9 @@ def test_console_session_over_http(base_url: str, world: World) -> None:
         assert refused.json()["error"]["code"] == "csrf_failed"
         revealed = http.post(f"/api/v1/customers/{zhang}/reveal-phone", headers={"X-CSRF-Token": token})
         assert revealed.json()["phones"] == ["+8613800138000"]
-        assert http.post("/api/v1/auth/logout").status_code == 204
+        assert http.post("/api/v1/auth/logout").status_code == 403  # a write: CSRF applies
+        assert http.get("/api/v1/auth/me").status_code == 200
+        assert http.post("/api/v1/auth/logout", headers={"X-CSRF-Token": token}).status_code == 204
         assert http.get("/api/v1/auth/me").status_code == 401
 
 

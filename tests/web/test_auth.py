@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
-from siyu.models import ApiToken, AuditLog, User
+from siyu.kit.timeutil import utcnow
+from siyu.models import ApiToken, AuditLog, LoginThrottle, User
 from siyu.web.auth import SESSION_COOKIE
 from tests.conftest import CliRun
 from tests.web.api_world import PASSWORD, World, assert_error, build_world, client
@@ -81,25 +83,48 @@ def test_other_workspace_user_logs_in_to_their_own(api: TestClient, world: World
     assert [c["id"] for c in customers["items"]] == [world.other_customer]
 
 
-def test_five_failures_lock_the_name_from_that_address(world: World, session: Session) -> None:
+def test_five_failures_lock_the_account_from_every_address(world: World, session: Session) -> None:
     api = client()
     for _ in range(5):
         assert_error(_login(api, password="guess"), 401)
     # Even the right password is refused now, with a Retry-After.
     resp = _login(api)
     err = assert_error(resp, 429, "rate_limited", "name")
-    assert "try again" in err["message"]
+    assert "too many failed logins for 'operator'" in err["message"]
+    assert "try again in 15 minute(s)" in err["message"]
     assert 0 < int(resp.headers["retry-after"]) <= 15 * 60
-    # Another user from the same address, and the same user from elsewhere, still get in.
+    # The limit is the account's: from another address too (a guesser cannot spread out).
+    elsewhere = TestClient(api.app, base_url="http://localhost", client=("203.0.113.9", 40000))
+    assert_error(_login(elsewhere), 429, "rate_limited")
+    # Another user from the same address still gets in.
     assert _login(api, name="admin").status_code == 200
-    elsewhere = TestClient(api.app, client=("203.0.113.9", 40000))
-    assert _login(elsewhere).status_code == 200
     failures = session.scalars(select(AuditLog).where(AuditLog.action == "auth.login_failed")).all()
     assert len(failures) == 5
     assert all(f.detail["name"] == "operator" for f in failures)
     assert all(
         "password" not in json.dumps(f.detail) or PASSWORD not in json.dumps(f.detail) for f in failures
     )
+    # When the window has passed, the account may try again.
+    session.execute(update(LoginThrottle).values(window_start=utcnow() - timedelta(minutes=16)))
+    session.commit()
+    assert _login(elsewhere).status_code == 200
+
+
+def test_failures_from_one_address_are_limited_across_accounts(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    from siyu.config import get_settings
+
+    monkeypatch.setenv("SIYU_LOGIN_MAX_FAILURES_PER_ADDRESS", "3")
+    get_settings.cache_clear()
+    api = client()
+    for name in ("operator", "admin", "nobody"):
+        assert_error(_login(api, name=name, password="guess"), 401)
+    err = assert_error(_login(api, name="alice"), 429, "rate_limited", "name")
+    assert "too many failed logins from this address" in err["message"]
+    # The same account from another address is fine: alice made no mistake.
+    elsewhere = TestClient(api.app, base_url="http://localhost", client=("203.0.113.9", 40000))
+    assert _login(elsewhere, name="alice").status_code == 200
 
 
 def test_success_resets_the_failure_count(world: World) -> None:
@@ -152,9 +177,9 @@ def test_bearer_requests_need_no_csrf_token(api: TestClient, world: World) -> No
 
 
 def test_logout_ends_the_session(api: TestClient, world: World) -> None:
-    _login(api)
+    token = _login(api).json()["csrf_token"]
     assert api.get("/api/v1/auth/me").status_code == 200
-    resp = api.post("/api/v1/auth/logout")
+    resp = api.post("/api/v1/auth/logout", headers={"X-CSRF-Token": token})
     assert resp.status_code == 204
     assert f'{SESSION_COOKIE}=""' in resp.headers["set-cookie"] or "Max-Age=0" in resp.headers["set-cookie"]
     assert_error(api.get("/api/v1/auth/me"), 401)
@@ -364,3 +389,24 @@ def test_cli_users_bad_input(
     result = cli(*args, expect=2, input=stdin)
     assert message in result.stderr
     assert "siyu_" not in result.stdout
+
+
+def test_stale_login_counters_and_old_sessions_are_pruned(world: World, session: Session) -> None:
+    from siyu.models import UserSession
+    from siyu.web.auth.login import prune_stale
+
+    api = client()
+    assert_error(_login(api, password="guess"), 401)
+    assert _login(api, name="admin").status_code == 200
+    assert _login(api, name="alice").status_code == 200
+    # One counter and one session become old; the others stay.
+    session.execute(update(LoginThrottle).values(window_start=utcnow() - timedelta(minutes=20)))
+    old_session = session.scalars(select(UserSession).order_by(UserSession.id)).first()
+    assert old_session is not None
+    old_session.expires_at = utcnow() - timedelta(days=31)
+    session.commit()
+    counters = session.scalar(select(func.count()).select_from(LoginThrottle))
+    assert prune_stale(session, window=timedelta(minutes=15)) == (counters, 1)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(LoginThrottle)) == 0
+    assert session.scalar(select(func.count()).select_from(UserSession)) == 1

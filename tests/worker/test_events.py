@@ -207,3 +207,24 @@ def test_auto_tag_rules_follow_refreshed_stats_and_a_redelivery_changes_nothing(
     assert deliver(session_factory(), names=["segments.auto_tag"]).delivered == 1
     session.expire_all()
     assert session.scalars(select(CustomerTag.customer_id)).all() == tagged
+
+
+def test_a_long_transaction_in_another_database_does_not_hold_delivery(
+    session: Session, workspace_id: int, db_url: str
+) -> None:
+    """Transaction ids are cluster-wide; only this database's open writers are waited for."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from siyu.kit.db import normalise_url
+
+    other = create_engine(make_url(normalise_url(db_url)).set(database="postgres"))
+    with other.connect() as conn:
+        conn.execute(text("SELECT txid_current()"))  # an open writer elsewhere on the server
+        with session_scope() as s:
+            _ping(s, workspace_id, 1)
+        assert deliver(session_factory(), names=["test.echo"]).delivered == 1
+        conn.rollback()
+    other.dispose()

@@ -67,6 +67,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_jobs_status_kind', ['status', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('login_throttle',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('window_start', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttle')),
+    sa.UniqueConstraint('key', name=op.f('uq_login_throttle_key'))
+    )
     op.create_table('periodic_tasks',
     sa.Column('name', sa.String(length=96), nullable=False),
     sa.Column('next_run_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
@@ -94,6 +102,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_workspaces')),
     sa.UniqueConstraint('slug', name=op.f('uq_workspaces_slug'))
     )
+    op.create_table('audit_chain_heads',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('last_seq', sa.BigInteger(), nullable=False),
+    sa.Column('last_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('last_hash', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_audit_chain_heads_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_heads')),
+    sa.UniqueConstraint('workspace_id', name=op.f('uq_audit_chain_heads_workspace_id'))
+    )
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -103,12 +122,15 @@ def upgrade() -> None:
     sa.Column('target_id', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=True),
+    sa.Column('prev_hash', sa.String(length=64), nullable=True),
+    sa.Column('hash', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_audit_log_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log')),
+    sa.UniqueConstraint('workspace_id', 'seq', name=op.f('uq_audit_log_workspace_id_seq'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_log_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('auto_tag_rules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -557,8 +579,11 @@ def upgrade() -> None:
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=True),
     sa.Column('last_used_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rotated_from_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['rotated_from_id'], ['api_tokens.id'], name=op.f('fk_api_tokens_rotated_from_id_api_tokens'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_api_tokens_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
@@ -673,9 +698,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('user_sessions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sid_hash', sa.String(length=64), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('last_seen_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_reason', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_user_sessions_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_user_sessions')),
+    sa.UniqueConstraint('sid_hash', name=op.f('uq_user_sessions_sid_hash'))
+    )
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_sessions_workspace_id'), ['workspace_id'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_user_sessions_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
+
+    op.drop_table('user_sessions')
     with op.batch_alter_table('order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
@@ -793,13 +844,14 @@ def downgrade() -> None:
     op.drop_table('customers')
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_log_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_audit_log_action'))
 
     op.drop_table('audit_log')
+    op.drop_table('audit_chain_heads')
     op.drop_table('workspaces')
     op.drop_table('worker_heartbeats')
     op.drop_table('periodic_tasks')
+    op.drop_table('login_throttle')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobs_workspace_id'))
         batch_op.drop_index('ix_jobs_status_kind')

@@ -12,9 +12,19 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from siyu.customers.schemas import IdentityInput
-from siyu.orders.importers.cells import CellError, clean, parse_datetime, parse_fen
+from siyu.kit.money import fen_to_yuan
+from siyu.orders.importers.cells import CellError, clean, is_empty, parse_datetime, parse_fen
+from siyu.orders.limits import DEFAULT_MAX_ORDER_FEN, SETTING_NAME
 
 STATUS_RANK = {"pending": 0, "paid": 1, "shipped": 2, "completed": 3, "closed": 4, "refunded": 4}
+
+
+def over_limit(fen: int, max_fen: int) -> str:
+    """Why an amount above the workspace's limit per order is refused."""
+    return (
+        f"{fen_to_yuan(fen):,} yuan is above the limit of {fen_to_yuan(max_fen):,} yuan per order "
+        f"(workspace setting {SETTING_NAME})"
+    )
 
 
 class RowProblem(ValueError):
@@ -66,12 +76,19 @@ class OrderRecord:
     money_from_items: bool = False
     items_only: bool = False
     keys: list[tuple[str, str, str, str]] | None = None
+    # physical lines of the file the row covers (a quoted cell may hold line breaks)
+    lines: int = 1
 
 
 class Columns:
-    """Header name → position for one file, resolved through a format's alias table."""
+    """Header name → position for one file, resolved through a format's alias table.
+
+    ``max_fen`` is the workspace's limit for any amount of one order (the import sets
+    it); :meth:`fen` refuses a cell above it as a bad row naming the column.
+    """
 
     def __init__(self, header: list[str], aliases: dict[str, tuple[str, ...]]) -> None:
+        self.max_fen = DEFAULT_MAX_ORDER_FEN
         self.header = [h.strip().lstrip("\ufeff").strip() for h in header]
         self.index: dict[str, int] = {}
         self.label: dict[str, str] = {}
@@ -112,7 +129,24 @@ class Columns:
             raise RowProblem(self.where(name), clean(raw)[:200], str(exc)) from exc
 
     def fen(self, row: list[str], name: str) -> int:
-        return int(self.read(row, name, parse_fen))
+        fen = int(self.read(row, name, parse_fen))
+        if fen > self.max_fen:
+            raise RowProblem(
+                self.where(name), clean(self.raw(row, name))[:200], over_limit(fen, self.max_fen)
+            )
+        return fen
+
+    def fen_or_none(self, row: list[str], name: str) -> int | None:
+        """Like :meth:`fen` but an empty cell is None (unknown, not zero)."""
+        if is_empty(clean(self.raw(row, name))):
+            return None
+        return self.fen(row, name)
+
+    def bounded(self, name: str, value: str, fen: int) -> int:
+        """``fen`` (computed from ``value`` of column ``name``) unless it is above the limit."""
+        if fen > self.max_fen:
+            raise RowProblem(self.where(name), value[:200], over_limit(fen, self.max_fen))
+        return fen
 
     def when(self, row: list[str], name: str, tz: str) -> datetime | None:
         return self.read(row, name, lambda v: parse_datetime(v, tz))  # type: ignore[no-any-return]

@@ -55,6 +55,12 @@ def is_empty(value: str) -> bool:
     return value in _EMPTY
 
 
+# Hard limits of any cell, whatever the workspace allows per order (that limit is
+# checked by ``Columns``): every amount, and every sum of them, stays far inside the
+# 64-bit integer columns; every count inside a 32-bit one.
+MAX_CELL_FEN = 10**17
+MAX_QUANTITY = 1_000_000
+
 _PLAIN_AMOUNT = re.compile(r"(\d{1,15})(?:\.(\d{1,2}))?元?")
 
 
@@ -69,10 +75,13 @@ def parse_fen(value: str, *, allow_negative: bool = False) -> int:
         whole, frac = m.groups()
         return int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
     try:
-        return yuan_to_fen(v, allow_negative=allow_negative)
+        fen = yuan_to_fen(v, allow_negative=allow_negative)
     except (MoneyError, ArithmeticError) as exc:
         # ArithmeticError: decimal's InvalidOperation for amounts past its 28 digits.
         raise CellError(f"not an amount in yuan: {v!r}") from exc
+    if abs(fen) >= MAX_CELL_FEN:
+        raise CellError(f"not a believable amount in yuan: {v[:40]!r} is too large")
+    return fen
 
 
 def parse_fen_or_none(value: str) -> int | None:
@@ -89,7 +98,10 @@ def parse_int(value: str, *, default: int = 0) -> int:
     if is_empty(v):
         return default
     if v.isdecimal() and v.isascii():
-        return int(v)
+        n = int(v)
+        if n > MAX_QUANTITY:
+            raise CellError(f"not a believable count: {v[:40]!r} is above {MAX_QUANTITY:,}")
+        return n
     v = v.rstrip("件个份瓶盒套")
     try:
         d = Decimal(v)
@@ -97,6 +109,8 @@ def parse_int(value: str, *, default: int = 0) -> int:
         raise CellError(f"not a whole number: {value.strip()!r}") from exc
     if not d.is_finite() or d != d.to_integral_value() or d < 0:
         raise CellError(f"not a whole number: {value.strip()!r}")
+    if d > MAX_QUANTITY:
+        raise CellError(f"not a believable count: {value.strip()[:40]!r} is above {MAX_QUANTITY:,}")
     return int(d)
 
 

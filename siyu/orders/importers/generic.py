@@ -14,6 +14,7 @@ from siyu.orders.importers.base import (
     OrderRecord,
     RowProblem,
     map_status,
+    over_limit,
     settle_money,
 )
 from siyu.orders.importers.cells import (
@@ -22,7 +23,6 @@ from siyu.orders.importers.cells import (
     normalise_city,
     normalise_province,
     parse_fen,
-    parse_fen_or_none,
     parse_int,
     parse_phone,
 )
@@ -88,7 +88,7 @@ class GenericOrders(Format):
             "paid_at": paid_at,
             "shop": cols.text(row, "shop", 100),
             "discount_fen": cols.fen(row, "discount"),
-            "cost_fen": cols.read(row, "cost", parse_fen_or_none),
+            "cost_fen": cols.fen_or_none(row, "cost"),
             "province": province,
             "city": normalise_city(province, cols.raw(row, "city"))
             if province
@@ -140,7 +140,7 @@ def _items(cols: Columns, row: list[str], order_id: str) -> list[ItemRecord]:
         if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
             raise RowProblem(where, text[:200], "items must be a JSON array of objects")
         for n, obj in enumerate(data, start=1):
-            out.append(_item_from_obj(obj, n, where))
+            out.append(_item_from_obj(obj, n, where, cols.max_fen))
     else:
         for n, part in enumerate((p.strip() for p in text.replace("；", ";").split(";")), start=1):
             if not part:
@@ -154,7 +154,7 @@ def _items(cols: Columns, row: list[str], order_id: str) -> list[ItemRecord]:
     return out
 
 
-def _item_from_obj(obj: dict[str, Any], n: int, where: str) -> ItemRecord:
+def _item_from_obj(obj: dict[str, Any], n: int, where: str, max_fen: int) -> ItemRecord:
     title = str(obj.get("title") or obj.get("name") or "").strip()
     if not title:
         raise RowProblem(where, json.dumps(obj, ensure_ascii=False)[:200], f"item {n} has no title")
@@ -166,6 +166,11 @@ def _item_from_obj(obj: dict[str, Any], n: int, where: str) -> ItemRecord:
         cost_fen = parse_fen(str(cost)) if cost not in (None, "") else None
     except CellError as exc:
         raise RowProblem(where, json.dumps(obj, ensure_ascii=False)[:200], f"item {n}: {exc}") from exc
+    top = max(price, amount, cost_fen or 0)
+    if top > max_fen:
+        raise RowProblem(
+            where, json.dumps(obj, ensure_ascii=False)[:200], f"item {n}: {over_limit(top, max_fen)}"
+        )
     sku = str(obj["sku"])[:64] if obj.get("sku") else None
     return ItemRecord(
         line_key=str(obj.get("line_id") or _key(f"{sku}|{title}", n))[:64],

@@ -97,6 +97,7 @@ class JdOrders(Format):
                     cols.where("quantity"), clean(cols.raw(row, "quantity")), "quantity must be at least 1"
                 )
             price = cols.fen(row, "price")
+            cols.bounded("quantity", f"{clean(cols.raw(row, 'price'))} × {qty}", price * qty)
             pid = cols.text(row, "product_id", 64)
             items.append(
                 ItemRecord(

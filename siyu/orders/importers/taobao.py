@@ -114,6 +114,7 @@ class TaobaoOrders(Format):
         i_address, i_mobile, i_tel = at["address"], at["mobile"], at["tel"]
         platform = self.platform
         slow = self.parse_row
+        max_fen = cols.max_fen
 
         def parse(row: list[str], line: int) -> OrderRecord:
             cells = row + [""] * (width - len(row)) if len(row) < width else row[:]
@@ -140,7 +141,10 @@ class TaobaoOrders(Format):
                 }
                 paid_cell = cells[i_paid]
                 paid = parse_fen(paid_cell) if clean_fast(paid_cell) else parse_fen(cells[i_total])
-                settle_money(f, amount_fen=paid, refund_fen=parse_fen(cells[i_refund]))
+                refund = parse_fen(cells[i_refund])
+                if max(paid, refund, f["goods_fen"], f["shipping_fen"]) > max_fen:
+                    raise RowProblem(None, None, "above the limit per order")
+                settle_money(f, amount_fen=paid, refund_fen=refund)
             except (CellError, RowProblem):
                 return slow(cols, row, line, tz)
             buyer = clean_fast(cells[i_buyer])[:128] or None
@@ -196,7 +200,7 @@ class TaobaoItems(Format):
         sku = cols.text(row, "sku", 64) or cols.text(row, "external", 64)
         raw_status = cols.text(row, "status", 64)
         status = map_status(raw_status, STATUS, None) if raw_status else None
-        amount = price * qty
+        amount = cols.bounded("quantity", f"{clean(cols.raw(row, 'price'))} × {qty}", price * qty)
         # No sub-order id in this file: the key is what the line is, so a re-export
         # finds the same line again (occurrences of identical lines are numbered later).
         key = hashlib.sha1(f"{sku}\x1f{title}\x1f{attrs}".encode(), usedforsecurity=False).hexdigest()[:20]

@@ -1,4 +1,5 @@
-"""Login, logout, who am I, API tokens and users (``/api/v1/auth``, ``/api/v1/users``)."""
+"""Login, logout, who am I, API tokens, sessions and users (``/api/v1/auth``, ``/api/v1/users``,
+``/api/v1/sessions``)."""
 
 from __future__ import annotations
 
@@ -6,31 +7,35 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from siyu.config import get_settings
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
-from siyu.models import ApiToken, Staff, User, Workspace
+from siyu.kit.timeutil import utcnow
+from siyu.models import ApiToken, Staff, User, UserSession, Workspace
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import (
     ROLES,
     AdminUser,
     CurrentUser,
     DbSession,
+    OptionalUser,
     Principal,
-    Unauthenticated,
-    authenticate,
+    client_ip,
     create_token,
     create_user,
     csrf_token,
-    login_session,
+    end_user_sessions,
     logout_session,
+    open_sessions,
+    password_login,
     revoke_token,
+    rotate_token,
     set_password,
 )
-from siyu.web.auth.csrf import csrf_token_for_session
 from siyu.web.auth.errors import PermissionDenied
+from siyu.web.auth.users import MAX_TOKEN_DAYS
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=ERRORS)
 
@@ -68,12 +73,42 @@ class TokenOut(BaseModel):
     name: str | None
     user_id: int
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = Field(description="Last request made with it (to the minute).")
+    expires_at: datetime | None
     revoked_at: datetime | None
+    rotated_from_id: int | None = Field(None, description="The token this one replaced.")
 
 
 class NewTokenIn(BaseModel):
     name: str | None = Field(None, max_length=100)
+    expires_in_days: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKEN_DAYS,
+        description="Lifetime in days (default 90, SIYU_API_TOKEN_DEFAULT_DAYS).",
+    )
+
+
+class RotateTokenIn(BaseModel):
+    expires_in_days: int | None = Field(
+        None, ge=1, le=MAX_TOKEN_DAYS, description="Lifetime of the new token; default: the old one's."
+    )
+
+
+class SessionOut(BaseModel):
+    id: int
+    user_id: int
+    user_name: str
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    expires_at: datetime
+    current: bool = Field(description="The session making this request.")
+
+
+class EndedOut(BaseModel):
+    ended: int = Field(description="How many sessions were ended.")
 
 
 class NewTokenOut(BaseModel):
@@ -122,35 +157,47 @@ def _token_out(row: ApiToken) -> TokenOut:
         user_id=row.user_id,
         created_at=row.created_at,
         last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        rotated_from_id=row.rotated_from_id,
     )
 
 
-def _client_ip(request: Request) -> str:
-    # Behind a proxy, run uvicorn with --proxy-headers so that this is the real client.
-    return request.client.host if request.client else "unknown"
-
-
 @router.post("/auth/login", response_model=MeOut, summary="Log in (sets the console session cookie)")
-def login(body: LoginIn, request: Request, response: Response, db: DbSession) -> MeOut:
-    """Check name and password; 401 when wrong, 429 after 5 failures in 15 minutes."""
-    slug = body.workspace or get_settings().default_workspace
-    ws = db.scalar(select(Workspace).where(Workspace.slug == slug))
-    if ws is None:
-        # Same answer as a wrong password: do not reveal which workspaces exist.
-        raise Unauthenticated("wrong user name or password", field="password")
-    ip = _client_ip(request)
-    user = authenticate(db, workspace_id=ws.id, name=body.name, password=body.password, ip=ip)
-    sid = login_session(response, user)
+def login(body: LoginIn, request: Request, response: Response) -> MeOut:
+    """Check name and password; 401 when wrong, 429 once the account (5) or the address (30)
+    has used up its failed tries in 15 minutes. No database connection is held while the
+    password is hashed."""
+    result = password_login(
+        response,
+        request=request,
+        workspace=body.workspace or get_settings().default_workspace,
+        name=body.name,
+        password=body.password,
+        ip=client_ip(request),
+    )
+    from siyu.kit.db import session_scope
+
+    with session_scope() as db:
+        user = db.get(User, result.user.id)
+        assert user is not None
+        out = _user_out(db, user)
     # The new session's CSRF token (its cookie only comes back with the next request).
-    token = csrf_token_for_session(sid)
-    return MeOut(user=_user_out(db, user), workspace=ws.slug, via="session", csrf_token=token)
+    return MeOut(user=out, workspace=result.workspace, via="session", csrf_token=result.csrf_token)
 
 
-@router.post("/auth/logout", status_code=204, summary="Log out (clears the session cookie)")
-def logout(response: Response) -> None:
-    """Clear the session cookie. Always succeeds."""
-    logout_session(response)
+@router.post("/auth/logout", status_code=204, summary="Log out (ends the session on the server)")
+def logout(request: Request, response: Response, user: OptionalUser, db: DbSession) -> None:
+    """End the console session on the server and clear its cookie. With a live session
+    the CSRF token is required, as for every cookie-authenticated write; without one
+    this only clears the cookie."""
+    if user is not None and user.session_id is not None:
+        db.execute(
+            update(UserSession)
+            .where(UserSession.id == user.session_id, UserSession.ended_at.is_(None))
+            .values(ended_at=utcnow(), ended_reason="logout")
+        )
+    logout_session(response, request)
 
 
 @router.get("/auth/me", response_model=MeOut, summary="Who am I")
@@ -180,7 +227,7 @@ def new_token(body: NewTokenIn, user: CurrentUser, db: DbSession) -> NewTokenOut
     """A new bearer token for the caller; the token is in this answer only."""
     row_user = db.get(User, user.id)
     assert row_user is not None
-    row, token = create_token(db, user=row_user, name=body.name)
+    row, token = create_token(db, user=row_user, name=body.name, days=body.expires_in_days)
     audit.record(
         db,
         workspace_id=user.workspace_id,
@@ -188,7 +235,34 @@ def new_token(body: NewTokenIn, user: CurrentUser, db: DbSession) -> NewTokenOut
         action="token.create",
         target_type="token",
         target_id=row.id,
-        detail={"prefix": row.prefix},
+        detail={"prefix": row.prefix, "expires_at": row.expires_at.isoformat() if row.expires_at else None},
+    )
+    return NewTokenOut(token=token, info=_token_out(row))
+
+
+def _own_or_admin_token(db: DbSession, user: Principal, token_id: int) -> ApiToken:
+    row = db.get(ApiToken, token_id)
+    if row is None or row.workspace_id != user.workspace_id:
+        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    if row.user_id != user.id and user.role not in ("owner", "admin"):
+        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    return row
+
+
+@router.post(
+    "/auth/tokens/{token_id}/rotate",
+    response_model=NewTokenOut,
+    status_code=201,
+    summary="Rotate an API token",
+)
+def rotate(token_id: int, user: CurrentUser, db: DbSession, body: RotateTokenIn | None = None) -> NewTokenOut:
+    """A new token (same user and name) replaces this one, which is revoked at once.
+
+    Works on an expired token too; owners and admins may rotate anyone's."""
+    _own_or_admin_token(db, user, token_id)
+    days = body.expires_in_days if body is not None else None
+    row, token = rotate_token(
+        db, workspace_id=user.workspace_id, token_id=token_id, days=days, actor=user.actor
     )
     return NewTokenOut(token=token, info=_token_out(row))
 
@@ -196,11 +270,7 @@ def new_token(body: NewTokenIn, user: CurrentUser, db: DbSession) -> NewTokenOut
 @router.delete("/auth/tokens/{token_id}", response_model=TokenOut, summary="Revoke an API token")
 def delete_token(token_id: int, user: CurrentUser, db: DbSession) -> TokenOut:
     """Revoke one of the caller's tokens (owners and admins may revoke anyone's)."""
-    row = db.get(ApiToken, token_id)
-    if row is None or row.workspace_id != user.workspace_id:
-        raise NotFound(f"token {token_id} does not exist", field="token_id")
-    if row.user_id != user.id and user.role not in ("owner", "admin"):
-        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    _own_or_admin_token(db, user, token_id)
     return _token_out(revoke_token(db, workspace_id=user.workspace_id, token_id=token_id, actor=user.actor))
 
 
@@ -270,6 +340,7 @@ def patch_user(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) ->
         _refuse_last_owner(db, row, user_id)
         changes["role"] = [row.role, body.role]
         row.role = body.role
+        changes["sessions_ended"] = end_user_sessions(db, user_id=row.id, reason="role")
     if row.role == "staff" and row.staff_id is None:
         raise Invalid("a staff user must stay linked to a staff account", field="staff_userid")
     if body.disabled is not None and body.disabled != row.disabled:
@@ -279,6 +350,8 @@ def patch_user(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) ->
             _refuse_last_owner(db, row, user_id)
         changes["disabled"] = body.disabled
         row.disabled = body.disabled
+        if body.disabled:
+            changes["sessions_ended"] = end_user_sessions(db, user_id=row.id, reason="disabled")
     if body.display_name is not None:
         row.display_name = body.display_name
     if body.password is not None:
@@ -306,3 +379,74 @@ def _refuse_last_owner(db: DbSession, row: User, user_id: int) -> None:
     ).all()
     if set(owners) <= {user_id}:
         raise Conflict("this is the last active owner of the workspace; make someone else owner first")
+
+
+def _session_out(row: UserSession, name: str, caller: Principal) -> SessionOut:
+    return SessionOut(
+        id=row.id,
+        user_id=row.user_id,
+        user_name=name,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        current=row.id == caller.session_id,
+    )
+
+
+def _workspace_user(db: DbSession, actor: Principal, user_id: int) -> User:
+    row = db.get(User, user_id)
+    if row is None or row.workspace_id != actor.workspace_id:
+        raise NotFound(f"user {user_id} does not exist", field="user_id")
+    if row.role == "owner":
+        _check_grant(actor, "owner")
+    return row
+
+
+@router.get("/sessions", response_model=list[SessionOut], tags=["users"], summary="Open console sessions")
+def list_sessions(user: AdminUser, db: DbSession, user_id: int | None = None) -> list[SessionOut]:
+    """Console sessions of the workspace that have not ended or expired (owner, admin)."""
+    names = dict(db.execute(select(User.id, User.name).where(User.workspace_id == user.workspace_id)).all())
+    rows = open_sessions(db, workspace_id=user.workspace_id, user_id=user_id)
+    return [_session_out(r, names.get(r.user_id, "?"), user) for r in rows]
+
+
+@router.delete("/sessions/{session_id}", response_model=EndedOut, tags=["users"], summary="End a session")
+def end_one_session(session_id: int, user: AdminUser, db: DbSession) -> EndedOut:
+    """End one console session on the server: its cookie stops working at once."""
+    row = db.get(UserSession, session_id)
+    if row is None or row.workspace_id != user.workspace_id:
+        raise NotFound(f"session {session_id} does not exist", field="session_id")
+    _workspace_user(db, user, row.user_id)
+    ended = end_user_sessions(db, user_id=row.user_id, reason="admin", session_ids=[row.id])
+    if ended:
+        audit.record(
+            db,
+            workspace_id=user.workspace_id,
+            actor=user.actor,
+            action="session.end",
+            target_type="user",
+            target_id=row.user_id,
+            detail={"session_id": row.id},
+        )
+    return EndedOut(ended=ended)
+
+
+@router.post(
+    "/users/{user_id}/sessions/end", response_model=EndedOut, tags=["users"], summary="End a user's sessions"
+)
+def end_users_sessions(user_id: int, user: AdminUser, db: DbSession) -> EndedOut:
+    """End every console session of a user (owner, admin); their tokens are not touched."""
+    row = _workspace_user(db, user, user_id)
+    ended = end_user_sessions(db, user_id=row.id, reason="admin")
+    audit.record(
+        db,
+        workspace_id=user.workspace_id,
+        actor=user.actor,
+        action="session.end",
+        target_type="user",
+        target_id=row.id,
+        detail={"ended": ended},
+    )
+    return EndedOut(ended=ended)

@@ -139,6 +139,9 @@ async def upload(
     db: DbSession,
     files: Annotated[list[UploadFile], File(description="Export files (CSV/XLSX-saved-as-CSV/JSONL).")],
     format: Annotated[str, Form(max_length=32, description="auto, or a format name.")] = "auto",
+    encoding: Annotated[
+        str, Form(max_length=16, description="auto, utf-8, gbk or gb18030 (auto reads UTF-8, else GBK).")
+    ] = "auto",
 ) -> JobOut:
     """Check the files now (422 if unusable), import them in the background (202)."""
     from siyu.orders.service import plan_file
@@ -161,7 +164,7 @@ async def upload(
             sums.append(await _save(f, target))
             # Reading and hashing a big file must not block the event loop.
             try:
-                await run_in_threadpool(plan_file, target, format)
+                await run_in_threadpool(plan_file, target, format, encoding)
             except SiyuError as exc:
                 exc.message = user_text(exc.message) or exc.message
                 raise
@@ -176,6 +179,7 @@ async def upload(
         fmt=format,
         actor=user.actor,
         sha256=sums,
+        encoding=encoding,
     )
     job = db.get(Job, job_id)
     assert job is not None

@@ -4,10 +4,13 @@ The stable surface other packages use (console pages, API endpoints):
 
 - passwords: ``hash_password``, ``verify_password``
 - users: ``create_user(session, *, workspace_id, name, role, password=None,
-  staff_userid=None) -> (User, token)``, ``authenticate(session, *, workspace_id, name,
-  password, ip) -> User`` (401 wrong credentials, 429 after 5 failures in 15 minutes),
-  ``create_token``, ``revoke_token``, ``ROLES``
-- console sessions: ``login_session(response, user)``, ``logout_session(response)``
+  staff_userid=None) -> (User, token)``, ``create_token`` (expires, 90 days by default),
+  ``rotate_token``, ``revoke_token``, ``check_token``, ``ROLES``
+- login: ``password_login(response, *, request, workspace, name, password, ip)`` (401
+  wrong credentials, 429 past the per-account / per-address limits, checked before
+  hashing; no database connection held while hashing)
+- console sessions (server-side rows): ``login_session``, ``logout_session``,
+  ``end_session``, ``end_user_sessions``, ``open_sessions``
 - dependencies: ``DbSession``, ``CurrentUser`` (cookie or ``Authorization: Bearer``;
   cookie writes need CSRF), ``OptionalUser``, ``require_role(*roles)``, ``AdminUser``,
   ``OperatorUser``; ``Principal`` is what they give
@@ -30,18 +33,28 @@ from siyu.web.auth.deps import (
     require_role,
 )
 from siyu.web.auth.errors import CsrfError, PermissionDenied, RateLimited, Unauthenticated
+from siyu.web.auth.login import LoginResult, client_ip, password_login
 from siyu.web.auth.passwords import hash_password, verify_password
 from siyu.web.auth.scope import customer_scope, visible_customer, visible_customer_ids
-from siyu.web.auth.sessions import SESSION_COOKIE, login_session, logout_session, read_session
+from siyu.web.auth.sessions import (
+    SESSION_COOKIE,
+    end_session,
+    end_user_sessions,
+    login_session,
+    logout_session,
+    open_sessions,
+    read_session,
+)
 from siyu.web.auth.users import (
     PHONE_REVEAL_ROLES,
     ROLES,
-    authenticate,
+    check_token,
     create_token,
     create_user,
     find_user,
     get_user,
     revoke_token,
+    rotate_token,
     set_password,
     user_for_token,
 )
@@ -56,28 +69,35 @@ __all__ = [
     "CsrfError",
     "CurrentUser",
     "DbSession",
+    "LoginResult",
     "OperatorUser",
     "OptionalUser",
     "PermissionDenied",
     "Principal",
     "RateLimited",
     "Unauthenticated",
-    "authenticate",
+    "check_token",
+    "client_ip",
     "create_token",
     "create_user",
     "csrf_token",
     "current_user",
     "customer_scope",
     "db_session",
+    "end_session",
+    "end_user_sessions",
     "find_user",
     "get_user",
     "hash_password",
     "login_session",
     "logout_session",
+    "open_sessions",
     "optional_user",
+    "password_login",
     "read_session",
     "require_role",
     "revoke_token",
+    "rotate_token",
     "set_password",
     "user_for_token",
     "valid_csrf",

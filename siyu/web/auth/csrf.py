@@ -17,7 +17,7 @@ from fastapi import Request, Response
 
 from siyu.config import Settings, get_settings
 from siyu.web.auth.errors import CsrfError
-from siyu.web.auth.sessions import read_session
+from siyu.web.auth.sessions import cookie_secure, read_session
 
 CSRF_COOKIE = "siyu_csrf"
 CSRF_FORM_FIELD = "csrf_token"
@@ -60,7 +60,7 @@ def csrf_token(request: Request, response: Response | None = None, settings: Set
                 sid,
                 httponly=True,
                 samesite="lax",
-                secure=settings.session_cookie_secure,
+                secure=cookie_secure(request, settings),
                 path="/",
             )
     return _token_for(sid, settings)

@@ -16,8 +16,8 @@ from siyu.kit.db import session_factory
 from siyu.models import User
 from siyu.web.auth.csrf import verify_csrf
 from siyu.web.auth.errors import PermissionDenied, Unauthenticated
-from siyu.web.auth.sessions import SESSION_COOKIE, password_fingerprint, read_session
-from siyu.web.auth.users import PHONE_REVEAL_ROLES, ROLES, user_for_token
+from siyu.web.auth.sessions import SESSION_COOKIE, live_session, password_fingerprint, read_session
+from siyu.web.auth.users import PHONE_REVEAL_ROLES, ROLES, check_token
 
 
 def db_session() -> Iterator[Session]:
@@ -50,6 +50,8 @@ class Principal:
     # "session" (console cookie) or "token" (Authorization: Bearer)
     via: str
     token_id: int | None = None
+    # The console session (``user_sessions.id``) when ``via`` is "session".
+    session_id: int | None = None
 
     @property
     def actor(self) -> str:
@@ -70,7 +72,7 @@ class Principal:
         return self.role in roles
 
 
-def _principal(user: User, via: str, token_id: int | None = None) -> Principal:
+def _principal(user: User, via: str, token_id: int | None = None, session_id: int | None = None) -> Principal:
     return Principal(
         id=user.id,
         workspace_id=user.workspace_id,
@@ -79,6 +81,7 @@ def _principal(user: User, via: str, token_id: int | None = None) -> Principal:
         staff_id=user.staff_id,
         via=via,
         token_id=token_id,
+        session_id=session_id,
     )
 
 
@@ -95,10 +98,7 @@ def _bearer(request: Request) -> str | None:
 def _lookup(request: Request, db: Session) -> Principal | None:
     token = _bearer(request)
     if token is not None:
-        found = user_for_token(db, token)
-        if found is None:
-            raise Unauthenticated("the API token is unknown, revoked or its user is disabled")
-        user, api_token = found
+        user, api_token = check_token(db, token)
         return _principal(user, "token", api_token.id)
     data = read_session(request)
     if data is None:
@@ -111,7 +111,10 @@ def _lookup(request: Request, db: Session) -> Principal | None:
         or not hmac.compare_digest(password_fingerprint(session_user), data.password_fingerprint)
     ):
         return None
-    return _principal(session_user, "session")
+    row = live_session(db, data)
+    if row is None:  # ended on the server (logout, disable, password or role change, admin)
+        return None
+    return _principal(session_user, "session", session_id=row.id)
 
 
 # Declared only so that the OpenAPI spec (and /api/docs "Authorize") shows both ways

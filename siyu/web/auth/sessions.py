@@ -1,8 +1,11 @@
-"""Signed console session cookies (HttpOnly, SameSite=Lax, Secure when configured).
+"""Console sessions: a signed cookie naming a server-side session row.
 
-The cookie carries the user id, a random session id (the CSRF token derives from it),
-an expiry and a fingerprint of the password hash, so that changing a password or
-disabling a user ends every session at once without a sessions table.
+The cookie (HttpOnly, SameSite=Lax, Secure unless served on localhost) carries the
+user id, a random session id (the CSRF token derives from it), an expiry and a
+fingerprint of the password hash. The session id's SHA-256 is a ``user_sessions`` row:
+a cookie is honoured only while that row exists, has not ended and has not expired, so
+logout, disabling a user, a password or role change, or an admin ends a session on
+the server (a copied cookie stops working too).
 """
 
 from __future__ import annotations
@@ -14,15 +17,22 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
+from ipaddress import ip_address
 from typing import Any
 
 from fastapi import Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from siyu.config import Settings, get_settings
-from siyu.models import User
+from siyu.kit.timeutil import utcnow
+from siyu.models import User, UserSession
 
 SESSION_COOKIE = "siyu_session"
 SESSION_TTL_SECONDS = 12 * 3600
+# Touch ``last_seen_at`` at most this often: one write per request would be wasteful.
+SEEN_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,69 @@ def read_session(request: Request, settings: Settings | None = None) -> SessionD
     return data
 
 
-def login_session(response: Response, user: User, settings: Settings | None = None) -> str:
-    """Set a fresh session cookie for ``user`` on ``response``; returns the session id."""
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_secure(request: Request | None, settings: Settings | None = None) -> bool:
+    """Whether cookies get the ``Secure`` flag.
+
+    ``SIYU_SESSION_COOKIE_SECURE`` decides when set. Unset: Secure unless the console is
+    served on localhost, i.e. unless the request is plain HTTP to a loopback host name
+    or address and came through no proxy (no ``X-Forwarded-*`` headers).
+    """
+    settings = settings or get_settings()
+    if settings.session_cookie_secure is not None:
+        return settings.session_cookie_secure
+    if request is None:
+        return True
+    if request.url.scheme == "https":
+        return True
+    headers = request.headers
+    if any(h in headers for h in ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded")):
+        return True
+    return not _is_loopback(request.url.hostname)
+
+
+def sid_hash(sid: str) -> str:
+    """What is stored of a session id: its SHA-256 (the id itself is a bearer secret)."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def login_session(
+    response: Response,
+    user: User,
+    db: Session,
+    *,
+    request: Request | None = None,
+    ip: str | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Start a server-side session for ``user`` and set its cookie; returns the session id."""
     settings = settings or get_settings()
     sid = secrets.token_urlsafe(18)
+    now = utcnow()
+    agent = request.headers.get("user-agent") if request is not None else None
+    db.add(
+        UserSession(
+            workspace_id=user.workspace_id,
+            user_id=user.id,
+            sid_hash=sid_hash(sid),
+            ip=(ip or "")[:64] or None,
+            user_agent=agent[:300] if agent else None,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=SESSION_TTL_SECONDS),
+        )
+    )
     value = sign(
         {
             "u": user.id,
@@ -120,15 +189,59 @@ def login_session(response: Response, user: User, settings: Settings | None = No
         max_age=SESSION_TTL_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=settings.session_cookie_secure,
+        secure=cookie_secure(request, settings),
         path="/",
     )
     return sid
 
 
-def logout_session(response: Response, settings: Settings | None = None) -> None:
-    """Remove the session cookie."""
+def live_session(db: Session, data: SessionData) -> UserSession | None:
+    """The session row behind a valid cookie, or None when it was ended or has expired."""
+    row = db.scalar(select(UserSession).where(UserSession.sid_hash == sid_hash(data.sid)))
+    now = utcnow()
+    if row is None or row.ended_at is not None or row.expires_at <= now or row.user_id != data.user_id:
+        return None
+    if row.last_seen_at is None or now - row.last_seen_at > SEEN_EVERY:
+        row.last_seen_at = now
+    return row
+
+
+def end_session(db: Session, sid: str, *, reason: str) -> bool:
+    """End one session by its id (logout); True if it was still open."""
+    result = db.execute(
+        update(UserSession)
+        .where(UserSession.sid_hash == sid_hash(sid), UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_reason=reason)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def end_user_sessions(db: Session, *, user_id: int, reason: str, session_ids: list[int] | None = None) -> int:
+    """End every open session of a user (or only ``session_ids`` of them); returns how many."""
+    stmt = update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    if session_ids is not None:
+        stmt = stmt.where(UserSession.id.in_(session_ids))
+    result = db.execute(stmt.values(ended_at=utcnow(), ended_reason=reason))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def open_sessions(db: Session, *, workspace_id: int, user_id: int | None = None) -> list[UserSession]:
+    """The workspace's sessions that are neither ended nor expired, newest first."""
+    stmt = select(UserSession).where(
+        UserSession.workspace_id == workspace_id,
+        UserSession.ended_at.is_(None),
+        UserSession.expires_at > utcnow(),
+    )
+    if user_id is not None:
+        stmt = stmt.where(UserSession.user_id == user_id)
+    return list(db.scalars(stmt.order_by(UserSession.id.desc())))
+
+
+def logout_session(
+    response: Response, request: Request | None = None, settings: Settings | None = None
+) -> None:
+    """Remove the session cookie (the caller ends the server-side session)."""
     settings = settings or get_settings()
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.session_cookie_secure
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(request, settings)
     )

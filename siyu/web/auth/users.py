@@ -1,4 +1,4 @@
-"""Console / API users, bearer tokens and password login (with a failure limit)."""
+"""Console / API users and their bearer tokens (expiring, rotatable). Logins: ``login.py``."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
-from siyu.models import ApiToken, AuditLog, Staff, User
-from siyu.web.auth.errors import RateLimited, Unauthenticated
-from siyu.web.auth.passwords import hash_password, needs_rehash, verify_password
+from siyu.models import ApiToken, Staff, User
+from siyu.web.auth.errors import Unauthenticated
+from siyu.web.auth.passwords import hash_password
+from siyu.web.auth.sessions import end_user_sessions
 
 # Highest first: owner > admin > operator > staff.
 ROLES = ("owner", "admin", "operator", "staff")
@@ -23,9 +24,8 @@ PHONE_REVEAL_ROLES = ("owner", "admin")
 TOKEN_PREFIX = "siyu_"  # noqa: S105 - a public marker, not a secret
 MAX_NAME = 100
 
-# Login limit: this many failures for one (name, address) in the window → 429.
-LOGIN_MAX_FAILURES = 5
-LOGIN_WINDOW = timedelta(minutes=15)
+# API token lifetimes, in days (the default is the setting api_token_default_days).
+MAX_TOKEN_DAYS = 3650
 
 
 def check_role(role: str) -> str:
@@ -74,6 +74,7 @@ def create_user(
     staff_userid: str | None = None,
     display_name: str | None = None,
     actor: str = "system",
+    token_days: int | None = None,
 ) -> tuple[User, str]:
     """Create a user and its first API token; returns (user, plain token shown once)."""
     name = _check_name(name)
@@ -108,7 +109,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    _, token = create_token(session, user=user, name="initial")
+    _, token = create_token(session, user=user, name="initial", days=token_days)
     audit.record(
         session,
         workspace_id=workspace_id,
@@ -122,8 +123,9 @@ def create_user(
 
 
 def set_password(session: Session, *, user: User, password: str, actor: str = "system") -> None:
-    """Replace a user's password (existing console sessions stop working)."""
+    """Replace a user's password and end every console session of theirs."""
     user.password_hash = hash_password(password)
+    end_user_sessions(session, user_id=user.id, reason="password")
     audit.record(
         session,
         workspace_id=user.workspace_id,
@@ -134,18 +136,77 @@ def set_password(session: Session, *, user: User, password: str, actor: str = "s
     )
 
 
-def create_token(session: Session, *, user: User, name: str | None = None) -> tuple[ApiToken, str]:
-    """A new bearer token for ``user``; only its hash is stored. Returns (row, token)."""
+def token_lifetime(days: int | None) -> timedelta:
+    """The lifetime of a new token: ``days``, or the configured default (90 days)."""
+    from siyu.config import get_settings
+
+    if days is None:
+        days = get_settings().api_token_default_days
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise Invalid(f"a token lives 1 to {MAX_TOKEN_DAYS} days, not {days}", field="expires_in_days")
+    return timedelta(days=days)
+
+
+def create_token(
+    session: Session,
+    *,
+    user: User,
+    name: str | None = None,
+    days: int | None = None,
+    rotated_from_id: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A new bearer token for ``user`` expiring after ``days`` (default 90); only its hash
+    is stored. Returns (row, token)."""
+    lifetime = token_lifetime(days)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
     row = ApiToken(
         workspace_id=user.workspace_id,
         user_id=user.id,
         token_hash=token_hash(token),
         prefix=token[:12],
         name=name,
+        created_at=now,
+        expires_at=now + lifetime,
+        rotated_from_id=rotated_from_id,
     )
     session.add(row)
     session.flush()
+    return row, token
+
+
+def rotate_token(
+    session: Session, *, workspace_id: int, token_id: int, days: int | None = None, actor: str = "system"
+) -> tuple[ApiToken, str]:
+    """Replace a token by a new one (same user and name) and revoke the old one at once.
+
+    The new token lives ``days``, or as long as the old one was meant to. A revoked token
+    cannot be rotated (it was withdrawn on purpose); an expired one can.
+    """
+    old = session.scalar(
+        select(ApiToken).where(ApiToken.workspace_id == workspace_id, ApiToken.id == token_id)
+    )
+    if old is None:
+        raise NotFound(f"token {token_id} does not exist", field="token_id")
+    if old.revoked_at is not None:
+        raise Conflict(f"token {old.prefix}… was revoked; create a new one instead", field="token_id")
+    user = session.get(User, old.user_id)
+    assert user is not None  # the foreign key
+    if user.disabled:
+        raise Conflict(f"user {user.name!r} is disabled; enable it first", field="token_id")
+    if days is None and old.expires_at is not None:
+        days = max(1, min(MAX_TOKEN_DAYS, round((old.expires_at - old.created_at).total_seconds() / 86400)))
+    row, token = create_token(session, user=user, name=old.name, days=days, rotated_from_id=old.id)
+    old.revoked_at = utcnow()
+    audit.record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="token.rotate",
+        target_type="token",
+        target_id=old.id,
+        detail={"prefix": old.prefix, "new_token_id": row.id, "new_prefix": row.prefix, "user_id": user.id},
+    )
     return row, token
 
 
@@ -170,109 +231,42 @@ def revoke_token(session: Session, *, workspace_id: int, token_id: int, actor: s
     return row
 
 
-def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
-    """The active user behind a bearer token, or None (unknown, revoked, disabled)."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        return None
-    row = session.execute(
-        select(User, ApiToken)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == token_hash(token))
-    ).first()
-    if row is None:
-        return None
-    user, api_token = row
-    if api_token.revoked_at is not None or user.disabled:
-        return None
+def check_token(session: Session, token: str) -> tuple[User, ApiToken]:
+    """The active user behind a bearer token, or Unauthenticated saying why in plain words.
+
+    Unknown, revoked, expired (with the date) and disabled users are told apart: only
+    someone holding the token sees the answer. Use is recorded (``last_used_at``, at
+    most once a minute).
+    """
+    found = None
+    if token.startswith(TOKEN_PREFIX) and len(token) <= 200:
+        found = session.execute(
+            select(User, ApiToken)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == token_hash(token))
+        ).first()
+    if found is None:
+        raise Unauthenticated("the API token is unknown; check that it was copied whole")
+    user, api_token = found
+    if api_token.revoked_at is not None:
+        raise Unauthenticated(f"the API token {api_token.prefix}… was revoked")
     now = utcnow()
+    if api_token.expires_at is not None and api_token.expires_at <= now:
+        raise Unauthenticated(
+            f"the API token {api_token.prefix}… expired on {api_token.expires_at:%Y-%m-%d %H:%M} UTC; "
+            "create a new one, and rotate tokens before they expire"
+        )
+    if user.disabled:
+        raise Unauthenticated(f"the user {user.name!r} of this API token is disabled")
     # Touch at most once a minute: one write per request would be wasteful.
     if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
         api_token.last_used_at = now
     return user, api_token
 
 
-def _limit_key(name: str, ip: str) -> str:
-    return hashlib.sha256(f"{name.strip().lower()}\x1f{ip}".encode()).hexdigest()[:40]
-
-
-def recent_failures(session: Session, *, workspace_id: int, name: str, ip: str) -> tuple[int, int]:
-    """(failed logins for this name+address in the window, seconds until the oldest expires)."""
-    now = utcnow()
-    since = now - LOGIN_WINDOW
-    key = _limit_key(name, ip)
-    last_success = session.scalar(
-        select(func.max(AuditLog.at)).where(
-            AuditLog.workspace_id == workspace_id,
-            AuditLog.action == "auth.login",
-            AuditLog.target_type == "login",
-            AuditLog.target_id == key,
-        )
-    )
-    if last_success is not None and last_success > since:
-        since = last_success
-    count, oldest = session.execute(
-        select(func.count(AuditLog.id), func.min(AuditLog.at)).where(
-            AuditLog.workspace_id == workspace_id,
-            AuditLog.action == "auth.login_failed",
-            AuditLog.target_type == "login",
-            AuditLog.target_id == key,
-            AuditLog.at > since,
-        )
-    ).one()
-    if not count or oldest is None:
-        return 0, 0
-    # SQLite returns naive text from an aggregate; the column type is bypassed there.
-    if oldest.tzinfo is None:
-        from datetime import UTC
-
-        oldest = oldest.replace(tzinfo=UTC)
-    retry = int((oldest + LOGIN_WINDOW - now).total_seconds()) + 1
-    return int(count), max(retry, 1)
-
-
-def authenticate(session: Session, *, workspace_id: int, name: str, password: str, ip: str) -> User:
-    """The user for a name and password, or Unauthenticated / RateLimited.
-
-    Failures are written in a transaction of their own so that they count even though
-    the request that caused them fails.
-    """
-    failures, retry_after = recent_failures(session, workspace_id=workspace_id, name=name, ip=ip)
-    if failures >= LOGIN_MAX_FAILURES:
-        raise RateLimited(
-            f"too many failed logins for {name!r} from this address; try again in "
-            f"{(retry_after + 59) // 60} minute(s)",
-            retry_after=retry_after,
-            field="name",
-        )
-    user = find_user(session, workspace_id=workspace_id, name=name.strip())
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or user.disabled:
-        _record_failure(session, workspace_id=workspace_id, name=name, ip=ip, user=user)
-        raise Unauthenticated("wrong user name or password", field="password")
-    if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    audit.record(
-        session,
-        workspace_id=workspace_id,
-        actor=f"user:{user.id}",
-        action="auth.login",
-        target_type="login",
-        target_id=_limit_key(name, ip),
-        detail={"name": user.name, "ip": ip},
-    )
-    return user
-
-
-def _record_failure(session: Session, *, workspace_id: int, name: str, ip: str, user: User | None) -> None:
-    with Session(bind=session.get_bind()) as side:
-        audit.record(
-            side,
-            workspace_id=workspace_id,
-            actor="anonymous",
-            action="auth.login_failed",
-            target_type="login",
-            target_id=_limit_key(name, ip),
-            detail={"name": name[:MAX_NAME], "ip": ip, "known_user": user is not None},
-        )
-        side.commit()
+def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
+    """The active user behind a bearer token, or None (unknown, revoked, expired, disabled)."""
+    try:
+        return check_token(session, token)
+    except Unauthenticated:
+        return None

@@ -34,6 +34,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
     ("/jobs", "后台任务", ("owner", "admin")),
     ("/audit", "审计日志", ("owner", "admin")),
+    ("/sessions", "登录会话", ("owner", "admin")),
 )
 
 FLASH_COOKIE = "siyu_flash"

@@ -61,6 +61,20 @@ def _customer(session: Session, workspace_id: int, external_userid: str) -> Cust
     return customer
 
 
+# Values of people erased on request (PIPL) that this transaction's callbacks named;
+# processing redacts them from those callbacks' stored bodies.
+ERASED_VALUES = "siyu.wecom.erased_values"
+
+
+def _erased(session: Session, customer: Customer, *values: str) -> bool:
+    """True for a customer erased on request; their ids are noted for redaction."""
+    if customer.anonymised_at is None:
+        return False
+    noted: set[str] = session.info.setdefault(ERASED_VALUES, set())
+    noted.update(v for v in values if v)
+    return True
+
+
 def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
     state = batch.current(session)
     if state is None:
@@ -97,8 +111,13 @@ def handle_contact(session: Session, *, workspace_id: int, ev: CallbackEvent, ke
     userid, external_userid = _require(ev, "UserID", "ExternalUserID")
     staff = _staff(session, workspace_id, userid)
     customer = _customer(session, workspace_id, external_userid)
+    # Erased on request (PIPL): the friendship's facts are kept, never their WeCom id
+    # (and without it, the wecom.refetch subscriber re-reads nothing about them).
+    erased = _erased(session, customer, external_userid)
     ct = ev.change_type
-    payload: dict[str, Any] = {"userid": userid, "external_userid": external_userid}
+    payload: dict[str, Any] = {"userid": userid}
+    if not erased:
+        payload["external_userid"] = external_userid
     kind: str | None = None
     if ct in ("add_external_contact", "add_half_external_contact"):
         half = ct == "add_half_external_contact"
@@ -216,17 +235,21 @@ def _member_change(
         staff = _staff(session, workspace_id, userid)
     customer_id: int | None = None
     staff_id: int | None = None
+    member_userid = userid
     if staff is not None:
         member_type = group_service.MEMBER_STAFF
         staff_id = staff.id
     else:
         member_type = group_service.MEMBER_EXTERNAL
-        customer_id = _customer(session, workspace_id, userid).id
+        customer = _customer(session, workspace_id, userid)
+        customer_id = customer.id
+        if _erased(session, customer, userid):  # erased on request: a stand-in id
+            member_userid = group_service.erased_member_userid(session, group=group, customer_id=customer_id)
     if joining:
         change = group_service.member_joined(
             session,
             group=group,
-            userid=userid,
+            userid=member_userid,
             at=at,
             member_type=member_type,
             join_scene=scene,
@@ -237,14 +260,14 @@ def _member_change(
         change = group_service.member_quit(
             session,
             group=group,
-            userid=userid,
+            userid=member_userid,
             at=at,
             quit_scene=scene,
             member_type=member_type,
             customer_id=customer_id,
             staff_id=staff_id,
         )
-    payload = {"chat_id": group.chat_id, "userid": userid, "scene": scene, "applied": change.applied}
+    payload = {"chat_id": group.chat_id, "userid": member_userid, "scene": scene, "applied": change.applied}
     record_event(
         session,
         workspace_id=workspace_id,

@@ -23,8 +23,9 @@ from siyu.kit.db import local_write_lock
 from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import utcnow
 from siyu.models import WeComCallback
+from siyu.privacy.erasure import REDACTED
 from siyu.wecom.callbacks import batch
-from siyu.wecom.callbacks.handlers import HANDLERS, CallbackDataError
+from siyu.wecom.callbacks.handlers import ERASED_VALUES, HANDLERS, CallbackDataError
 from siyu.wecom.callbacks.inbox import CallbackEvent, parse_event
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ class ProcessSummary:
     @property
     def total(self) -> int:
         return self.processed + self.failed + self.retried + self.skipped
+
+
+def _without_erased(session: Session, body: str) -> str:
+    """The stored body without the ids of people erased on request that it named."""
+    erased: set[str] | None = session.info.get(ERASED_VALUES)
+    if erased:
+        for value in sorted(erased, key=len, reverse=True):
+            body = body.replace(value, REDACTED)
+    return body
 
 
 def _apply(session: Session, workspace_id: int, body: str, key: str, received_at: datetime) -> None:
@@ -117,6 +127,7 @@ def _claim_and_apply(session: Session, callback_id: int) -> str:
     row = session.get(WeComCallback, callback_id)
     assert row is not None
     _apply(session, row.workspace_id, row.body, row.dedup_key, row.received_at)
+    row.body = _without_erased(session, row.body)
     row.status = "processed"
     row.processed_at = utcnow()
     row.error = None
@@ -218,6 +229,16 @@ def _apply_batch(session: Session, ids: list[int], *, optimistic: bool) -> dict[
                     failures.append((row.id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
         state.refetches.write(session)
     statuses = dict.fromkeys(done, "processed")
+    finished = set(done)
+    for row in rows:
+        if row.id in finished and (body := _without_erased(session, row.body)) != row.body:
+            session.execute(
+                update(WeComCallback)
+                .where(WeComCallback.id == row.id)
+                .values(body=body)
+                .execution_options(synchronize_session=False)
+            )
+    session.info.pop(ERASED_VALUES, None)
     if done:
         session.execute(
             update(WeComCallback)

@@ -87,9 +87,12 @@ def apply_groupchat(
             customer_id = customer_of.get(m.userid)
         # A member erased on request (PIPL) stays a member, without name or inviter.
         erased = customer_id is not None and customer_id in resolved.erased
+        userid = m.userid
+        if erased and customer_id is not None:  # nor their WeCom id
+            userid = group_service.erased_member_userid(session, group=group, customer_id=customer_id)
         inputs.append(
             group_service.MemberInput(
-                userid=m.userid,
+                userid=userid,
                 member_type=m.type,
                 join_time=datetime.fromtimestamp(m.join_time, UTC) if m.join_time else None,
                 join_scene=m.join_scene,

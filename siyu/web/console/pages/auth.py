@@ -13,13 +13,16 @@ from siyu.config import get_settings
 from siyu.kit.db import session_scope
 from siyu.models import Workspace
 from siyu.web.auth import (
+    DbSession,
     OptionalUser,
     RateLimited,
     Unauthenticated,
-    authenticate,
+    client_ip,
     csrf_token,
-    login_session,
+    end_session,
     logout_session,
+    password_login,
+    read_session,
     valid_csrf,
 )
 from siyu.web.console.deps import ConsoleUser
@@ -99,15 +102,11 @@ def login_submit(
     if not name.strip() or not password:
         return _login_page(request, error="请输入用户名和密码。", status_code=422, **again)
     slug = workspace.strip() or get_settings().default_workspace
-    ip = request.client.host if request.client else "unknown"
+    response = RedirectResponse(next_path, status_code=303)
     try:
-        with session_scope() as db:
-            ws = db.scalar(select(Workspace).where(Workspace.slug == slug))
-            if ws is None:
-                raise Unauthenticated("unknown workspace", field="workspace")
-            user = authenticate(db, workspace_id=ws.id, name=name, password=password, ip=ip)
-            response = RedirectResponse(next_path, status_code=303)
-            login_session(response, user)
+        password_login(
+            response, request=request, workspace=slug, name=name, password=password, ip=client_ip(request)
+        )
     except RateLimited as exc:
         minutes = (exc.retry_after + 59) // 60
         return _login_page(
@@ -119,9 +118,12 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(user: ConsoleUser) -> Response:
-    """End the console session (the CSRF check ran in the user dependency)."""
+def logout(request: Request, user: ConsoleUser, db: DbSession) -> Response:
+    """End the console session on the server (the CSRF check ran in the user dependency)."""
     del user
+    data = read_session(request)
+    if data is not None:
+        end_session(db, data.sid, reason="logout")
     response = RedirectResponse("/login", status_code=303)
-    logout_session(response)
+    logout_session(response, request)
     return response
