@@ -35,6 +35,20 @@ def test_every_audit_action_and_target_has_a_label() -> None:
     assert sorted(_literal_keywords("target_type") - labels.TARGET_TYPE.keys()) == []
 
 
+def test_every_audit_detail_key_has_a_label() -> None:
+    keys: set[str] = set()
+    for path in SIYU.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "detail" and isinstance(node.value, ast.Dict):
+                keys |= {
+                    k.value
+                    for k in node.value.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                }
+    assert "reason" in keys
+    assert sorted(keys - labels.DETAIL_KEY.keys()) == []
+
+
 def test_every_sync_count_import_format_and_tag_source_has_a_label() -> None:
     from siyu.customers.tags import TAG_SOURCES
     from siyu.orders.importers import FORMAT_CHOICES, FORMATS

@@ -137,6 +137,8 @@ AUDIT_ACTION = {
     "tag_group.delete": "删除标签组",
     "token.create": "创建 API 令牌",
     "token.revoke": "吊销 API 令牌",
+    "token.rotate": "轮换 API 令牌",
+    "session.end": "结束登录会话",
     "user.create": "新建用户",
     "user.password": "修改密码",
     "user.update": "修改用户",
@@ -199,6 +201,11 @@ DETAIL_KEY = {
     "changed": "变更",
     "enabled": "启用",
     "kind": "类型",
+    "ended": "已结束",
+    "expires_at": "过期时间",
+    "new_prefix": "新令牌前缀",
+    "new_token_id": "新令牌",
+    "session_id": "会话",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {
