@@ -180,8 +180,8 @@ def seed(ctx: DemoContext) -> None:
     with WeComClient(corp_id=CORP_ID, secret=SECRET, api_base=server.url) as client:
         counts = full_sync(session_factory(), workspace_id=ctx.workspace_id, gateway=client)
         with session_scope() as session:
-            # The follow-user list carries userids only; the guides' names and limits
-            # come from the corp's address book, which the demo knows.
+            # The sync names the guides from the address book (user/get); their friend
+            # limits are the corp's settings, which the demo knows.
             for userid, name, limit in STAFF:
                 ensure_staff(session, workspace_id=ctx.workspace_id, userid=userid, name=name,
                              customer_limit=limit)  # fmt: skip

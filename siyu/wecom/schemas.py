@@ -52,6 +52,14 @@ class FollowUserListResponse(Response):
     follow_user: list[str] = Field(default_factory=list)
 
 
+class UserResponse(Response):
+    """``user/get``: a member of the corp's address book (name, departments)."""
+
+    userid: str = ""
+    name: str = ""
+    department: list[int] = Field(default_factory=list)
+
+
 class ExternalUserListResponse(Response):
     external_userid: list[str] = Field(default_factory=list)
 

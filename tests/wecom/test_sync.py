@@ -33,7 +33,7 @@ from tests.conftest import CliRun
 from tests.wecom.sim_fixtures import client_for, simulator  # noqa: F401
 
 CHANGE_KEYS = (
-    "staff_created", "tags_created", "tags_renamed", "tags_deleted", "customers_created",
+    "staff_created", "staff_named", "tags_created", "tags_renamed", "tags_deleted", "customers_created",
     "customers_merged", "follows_created", "follows_updated", "follows_ended", "tags_added",
     "tags_removed", "groups_created", "groups_updated", "groups_dismissed", "members_joined", "members_left",
 )  # fmt: skip
@@ -142,6 +142,33 @@ def test_full_sync_mirrors_wecom_and_repeats_as_no_op(
     assert {k: again[k] for k in CHANGE_KEYS} == dict.fromkeys(CHANGE_KEYS, 0)
     assert session.scalar(select(func.count()).select_from(Customer)) == 130
     assert session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.status == "completed")) == 2
+
+
+def test_sync_names_staff_from_the_address_book(
+    cli: CliRun, session: Session, workspace_id: int, wecom_env: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(wecom_env)
+    counts = run_sync(cli)
+    assert counts["staff_named"] == 2
+    # The console shows people by name, not by WeCom userid.
+    assert set(session.scalars(select(Staff.name))) == {"张三", "李四"}
+    assert run_sync(cli)["staff_named"] == 0
+
+    # An app the corp keeps out of its address book: the sync goes on, userids stay.
+    from siyu.wecom.simulator import handlers
+    from siyu.wecom.simulator.state import SimError
+
+    def refuse(*_: object) -> dict[str, object]:
+        raise SimError(60011, "no privilege to access/modify contact/party/agent")
+
+    monkeypatch.setitem(handlers.HANDLERS, "user/get", refuse)
+    wecom_env.scenario.add_staff("wangwu", "王五")
+    code = wecom_env.scenario.live_code("store", ["wangwu"])
+    wecom_env.scenario.add_friend(wecom_env.scenario.new_customer("新朋友"), config_id=code)
+    counts = run_sync(cli)
+    assert (counts["staff_created"], counts["staff_named"]) == (1, 0)
+    session.expire_all()
+    assert session.scalar(select(Staff.name).where(Staff.userid == "wangwu")) == "wangwu"
 
 
 def test_sync_catches_what_lost_callbacks_missed(

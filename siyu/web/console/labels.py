@@ -64,6 +64,7 @@ SYNC_KIND = {"full": "全量同步", "reconcile": "对账", "behavior": "行为�
 SYNC_COUNT = {
     "staff": "员工",
     "staff_created": "新员工",
+    "staff_named": "补全员工姓名",
     "customers_created": "新客户",
     "customers_merged": "合并客户",
     "follows_created": "新好友关系",

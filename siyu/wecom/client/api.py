@@ -46,6 +46,7 @@ from siyu.wecom.schemas import (
     TransferResponse,
     TransferResultResponse,
     UpdateContactWayRequest,
+    UserResponse,
     WelcomeMsgRequest,
 )
 
@@ -60,6 +61,10 @@ class WeComClient(BaseClient):
     def get_follow_user_list(self) -> list[str]:
         """Staff userids that have the customer-contact permission."""
         return self.call(f"{EC}/get_follow_user_list", FollowUserListResponse).follow_user
+
+    def get_user(self, userid: str) -> UserResponse:
+        """A member of the address book: the name people know a staff account by."""
+        return self.call("user/get", UserResponse, params={"userid": userid})
 
     def list_external_contacts(self, userid: str) -> list[str]:
         """external_userids of one staff member's customers."""

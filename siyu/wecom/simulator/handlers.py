@@ -95,6 +95,14 @@ def follow_common(state: SimState, f: Any) -> dict[str, Any]:
     }
 
 
+def get_user(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    staff = state.get_staff(need(q, "userid"))
+    return {"userid": staff.userid, "name": staff.name, "department": [1]}
+
+
+HANDLERS["user/get"] = get_user
+
+
 @api("get_follow_user_list")
 def get_follow_user_list(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
     return {"follow_user": [s.userid for s in state.staff.values() if s.has_permission]}

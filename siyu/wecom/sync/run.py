@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.customers import follows as follow_service
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import Follow, StaffDailyStats, SyncRun, WeComApp
-from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound
+from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound, WeComError
 from siyu.wecom.gateway import DirectoryGateway
 from siyu.wecom.sync.contacts import (
     ContactCounts,
@@ -35,6 +36,8 @@ from siyu.wecom.sync.contacts import (
 )
 from siyu.wecom.sync.groups import GroupCounts, apply_groupchat, dismiss_missing
 from siyu.wecom.sync.tags import sync_corp_tags, tag_map
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 # stage name, items done so far in the stage, total when known
@@ -81,6 +84,31 @@ def record_failed_run(factory: sessionmaker[Session], *, workspace_id: int, kind
     finish_run(factory, start_run(factory, workspace_id, kind), {}, error=error[:2000])
 
 
+def _name_staff(session: Session, workspace_id: int, gateway: object, userids: Iterable[str]) -> int:
+    """Give staff accounts still known only by their userid the name in the address book.
+
+    The follow-user list carries userids alone; ``user/get`` has the name. An app the
+    corp has not let read its address book gets an error: the userid then stays.
+    """
+    get_user = getattr(gateway, "get_user", None)
+    if get_user is None:
+        return 0
+    named = 0
+    for userid in dict.fromkeys(userids):
+        staff = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+        if staff is None or (staff.name and staff.name != userid):
+            continue
+        try:
+            name = (get_user(userid).name or "").strip()
+        except WeComError:
+            log.info("WeCom user/get refused for %s; the staff account keeps its userid", userid)
+            return named  # the same refusal for every member: stop asking
+        if name and name != userid:
+            follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid, name=name[:100])
+            named += 1
+    return named
+
+
 def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -> tuple[dict[str, int], int]:
     ids: dict[str, int] = {}
     created = 0
@@ -109,6 +137,7 @@ def full_sync(
         userids = gateway.get_follow_user_list()
         with factory() as s:
             staff_ids, counts["staff_created"] = _ensure_staff(s, workspace_id, userids)
+            counts["staff_named"] = _name_staff(s, workspace_id, gateway, userids)
             s.commit()
         progress("staff", len(staff_ids), len(staff_ids))
 
