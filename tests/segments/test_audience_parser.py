@@ -20,7 +20,7 @@ from siyu.segments.audience import (
     to_json,
     to_text,
 )
-from siyu.segments.audience.ast import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
+from siyu.segments.audience.builtin_terms import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
 
 
 def T(field: str, value: str, op: str = ":") -> Term:
@@ -137,7 +137,7 @@ def test_chinese_or_inside_a_name_is_not_an_operator() -> None:
         ("spent>=abc", 8, "spent needs a number"),
         ("spent>=1.234", 8, "at most 2 decimals"),
         ("orders>=1.5", 9, "whole number"),
-        ("p_alive<2", 9, "between 0 and 1"),
+        ("p_alive<2", 9, "p_alive must be from 0 to 1, got 2"),
         ("tag>=3", 1, "takes a name"),
         ("spent:3000", 1, "compares a number"),
         ('tag:"VIP', 5, "never closed"),
