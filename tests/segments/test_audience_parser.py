@@ -17,10 +17,10 @@ from siyu.segments.audience import (
     from_json,
     normalise,
     parse,
+    registry,
     to_json,
     to_text,
 )
-from siyu.segments.audience import registry
 from siyu.segments.audience.builtin_terms import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
 
 

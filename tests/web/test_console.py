@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
-from siyu.customers.follows import ensure_staff, upsert_follow
+from siyu.customers.follows import upsert_follow
 from siyu.customers.tags import add_tags, ensure_tag
 from siyu.kit.db import session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.models import AuditLog, Customer, CustomerTag, ImportRowError, ImportRun, Segment, Tag
+from siyu.staff.service import ensure_staff
 from siyu.web.auth import create_user
 from tests.conftest import CliRun
 
