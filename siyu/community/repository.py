@@ -10,7 +10,7 @@ from siyu.community.groups import MEMBER_EXTERNAL
 from siyu.models import Group, GroupMember, Staff
 
 
-def groups_query(*, workspace_id: int, owner_only: int | None) -> Select[tuple[Group, str | None, int]]:
+def groups_query(*, workspace_id: int, owner_only: int | None) -> Select[Group, str | None, int]:
     """``(Group, owner name, customers in it now)`` rows of a workspace.
 
     ``owner_only``: just the groups that staff account owns.
@@ -36,7 +36,7 @@ def groups_query(*, workspace_id: int, owner_only: int | None) -> Select[tuple[G
     return stmt
 
 
-def members_query(*, workspace_id: int, group_id: int, state: str | None) -> Select[tuple[GroupMember]]:
+def members_query(*, workspace_id: int, group_id: int, state: str | None) -> Select[GroupMember]:
     """The members of one group, earliest joiners first (unknown join times last)."""
     stmt = select(GroupMember).where(
         GroupMember.group_id == group_id, GroupMember.workspace_id == workspace_id

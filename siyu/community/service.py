@@ -29,7 +29,7 @@ class GroupSummary:
     customers: int
 
 
-def _count(session: Session, stmt: Select[Any]) -> int:
+def _count(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
     return int(session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 
 

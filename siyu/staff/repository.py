@@ -21,7 +21,7 @@ def friend_counts(workspace_id: int, state: str) -> Any:
 
 def capacity_query(
     *, workspace_id: int, only_staff_id: int | None, status: str | None
-) -> tuple[Select[tuple[Staff, int, int]], ColumnElement[float]]:
+) -> tuple[Select[Staff, int, int], ColumnElement[float]]:
     """``(Staff, active friends, pending friends)`` rows, and the usage ratio to sort by."""
     friends = friend_counts(workspace_id, "active")
     pending = friend_counts(workspace_id, "pending")

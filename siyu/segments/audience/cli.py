@@ -295,7 +295,7 @@ def rules_disable(
 
 def terms_cmd(as_json: JsonOpt = False) -> None:
     """List the terms an expression may use, with their values and allowed ranges."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "term": k.name,
             "form": f"{k.name} OP {k.value}" if k.number else f"{k.name}:{k.value}",

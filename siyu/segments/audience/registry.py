@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
 from siyu.segments.audience.ast import Term, TermError
 
@@ -248,7 +248,7 @@ def field_names() -> str:
     return ", ".join(k.name for k in kinds())
 
 
-def _unknown_field(field: str) -> Any:
+def _unknown_field(field: str) -> NoReturn:
     canon = field.lower()
     close = difflib.get_close_matches(canon, [*_kinds, *_aliases], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
