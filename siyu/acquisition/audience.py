@@ -58,6 +58,10 @@ CHANNEL = register(
             "JOIN customers c ON c.id = x.customer_id WHERE c.workspace_id = {ws} "
             "AND x.workspace_id = c.workspace_id AND x.live_code_state IS NOT NULL",
             "x.customer_id",
+            reads={
+                "follows": frozenset({"customer_id", "workspace_id", "live_code_state"}),
+                "customers": frozenset({"id", "workspace_id"}),
+            },
         ),
     )
 )

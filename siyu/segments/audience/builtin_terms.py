@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
+from siyu.kit.errors import Invalid
 from siyu.kit.money import yuan_to_fen
 from siyu.models import (
     Customer,
@@ -23,10 +24,11 @@ from siyu.models import (
     Follow,
     Group,
     GroupMember,
+    Segment,
     Staff,
     Tag,
 )
-from siyu.segments.audience.ast import Term, TermError
+from siyu.segments.audience.ast import Expr, Term, TermError
 from siyu.segments.audience.columns import NULL_TIME, Columns, Mask, epoch_us
 from siyu.segments.audience.context import (
     CMP,
@@ -37,7 +39,7 @@ from siyu.segments.audience.context import (
     day_window,
     in_ids,
     resolve,
-    saved_expression,
+    unknown,
 )
 from siyu.segments.audience.registry import NumberRange, TermKind, register
 
@@ -410,6 +412,34 @@ register(
 
 
 # --- segment: ----------------------------------------------------------------------------
+
+
+def saved_expression(ctx: Ctx, name: str) -> Expr | None:
+    """The parsed expression of saved segment ``name`` (None, with a warning, when there is none).
+
+    Refuses a segment that refers to itself, and one whose stored text no longer reads
+    (say a number now out of range): Invalid names the segment and the problem.
+    """
+    from siyu.segments.audience.parser import AudienceSyntaxError, parse
+
+    if name in ctx.expanding:
+        raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
+    text = ctx.session.scalar(
+        select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
+    )
+    if text is None:
+        if ("segment", name) not in ctx.seen:
+            ctx.seen.add(("segment", name))
+            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
+            ctx.warnings.append(unknown("saved segment", name, list(known)))
+        return None
+    try:
+        return parse(text)
+    except AudienceSyntaxError as exc:
+        raise Invalid(
+            f"saved segment {name!r} cannot be read ({exc.problem}); save it again with a valid expression",
+            field="expression",
+        ) from None
 
 
 def _segment_sql(term: Term, ctx: Ctx) -> ColumnElement[bool]:

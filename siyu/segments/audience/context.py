@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Segment, Staff, Workspace
+from siyu.models import Staff, Workspace
 from siyu.segments.audience import registry
 from siyu.segments.audience.ast import Expr, terms
 
@@ -121,31 +120,3 @@ def day_start(ctx: Ctx, days_ago: int) -> datetime | None:
     if days_ago > MAX_DAYS:
         return None
     return day_start_utc(ctx.today - timedelta(days=days_ago), ctx.tz)
-
-
-def saved_expression(ctx: Ctx, name: str) -> Expr | None:
-    """The parsed expression of saved segment ``name`` (None, with a warning, when there is none).
-
-    Refuses a segment that refers to itself, and one whose stored text no longer reads
-    (say a number now out of range): Invalid names the segment and the problem.
-    """
-    from siyu.segments.audience.parser import AudienceSyntaxError, parse
-
-    if name in ctx.expanding:
-        raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
-    text = ctx.session.scalar(
-        select(Segment.expression).where(Segment.workspace_id == ctx.workspace_id, Segment.name == name)
-    )
-    if text is None:
-        if ("segment", name) not in ctx.seen:
-            ctx.seen.add(("segment", name))
-            known = ctx.session.scalars(select(Segment.name).where(Segment.workspace_id == ctx.workspace_id))
-            ctx.warnings.append(unknown("saved segment", name, list(known)))
-        return None
-    try:
-        return parse(text)
-    except AudienceSyntaxError as exc:
-        raise Invalid(
-            f"saved segment {name!r} cannot be read ({exc.problem}); save it again with a valid expression",
-            field="expression",
-        ) from None

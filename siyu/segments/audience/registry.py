@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, NoReturn
 
+from siyu.kit import changes
 from siyu.segments.audience.ast import Term, TermError
 
 if TYPE_CHECKING:
@@ -72,15 +73,27 @@ class PostingSource:
 
     ``sql`` selects ``(customer_id, key)`` rows of one workspace; it holds exactly one
     ``{ws}`` mark (the workspace id, bound) and ends in a WHERE clause so that the index
-    can append ``AND <customer_column> IN (...)`` when it reloads a few customers. It
-    must read only tables the change journal watches (``siyu.kit.changes``). Keys are
-    texts (coded through the index vocabulary) unless ``text_keys`` is False.
+    can append ``AND <customer_column> IN (...)`` when it reloads a few customers.
+    ``reads`` names every table and column it reads: each must be watched by the change
+    journal (``siyu.kit.changes.WATCHED``), or a write there would leave the index stale;
+    ``register`` refuses a source that reads anything else. Keys are texts (coded
+    through the index vocabulary) unless ``text_keys`` is False.
     """
 
     name: str
     sql: str
     customer_column: str
+    reads: dict[str, frozenset[str]]
     text_keys: bool = True
+
+    def unwatched(self) -> list[str]:
+        """``table.column`` read here that the change journal does not watch."""
+        return [
+            f"{table}.{col}"
+            for table, cols in sorted(self.reads.items())
+            for col in sorted(cols)
+            if col not in changes.WATCHED.get(table, ("", frozenset()))[1]
+        ]
 
 
 @dataclass(frozen=True)
@@ -127,8 +140,15 @@ _lock = threading.RLock()
 
 
 def register(kind: TermKind) -> TermKind:
-    """Declare a term kind; a name or alias already taken is a programming error."""
+    """Declare a term kind; a name or alias already taken, or index data read from an
+    unwatched column, is a programming error (ValueError)."""
     global _words
+    if kind.postings is not None and kind.postings.unwatched():
+        missing = ", ".join(kind.postings.unwatched())
+        raise ValueError(
+            f"audience term {kind.name!r} reads {missing}, which the change journal does not watch: "
+            "add it to siyu.kit.changes.WATCHED so that the audience index sees writes there"
+        )
     with _lock:
         for word in (kind.name, *kind.aliases):
             key = word.lower()
@@ -139,6 +159,16 @@ def register(kind: TermKind) -> TermKind:
             _aliases[alias.lower()] = kind.name
         _words = None
     return kind
+
+
+def unregister(name: str) -> None:
+    """Withdraw a term kind (a plugin being unloaded, a test's own term)."""
+    global _words
+    with _lock:
+        kind = _kinds.pop(name)
+        for alias in kind.aliases:
+            _aliases.pop(alias.lower(), None)
+        _words = None
 
 
 def _load() -> None:
