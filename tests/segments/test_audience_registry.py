@@ -97,8 +97,15 @@ def test_one_declaration_gives_parse_json_sql_and_index(session: Session, state_
 
 
 def test_a_name_or_alias_cannot_be_declared_twice(state_term: TermKind) -> None:
-    with pytest.raises(ValueError, match="declared twice"):
-        registry.register(TermKind("好友状态", "again", sql=_state_sql, index=_state_index))
+    with pytest.raises(ValueError, match="'好友状态' is declared twice"):
+        registry.register(
+            TermKind("friend_state", "again", aliases=("好友状态",), sql=_state_sql, index=_state_index)
+        )
+    with pytest.raises(ValueError, match="'tag' is declared twice"):
+        registry.register(TermKind("tag", "again", sql=_state_sql, index=_state_index))
+    with pytest.raises(ValueError, match="must be lower-case letters"):
+        registry.register(TermKind("Friend State", "bad", sql=_state_sql, index=_state_index))
+    assert registry.find("friend_state") is None
 
 
 def test_index_data_from_an_unwatched_column_is_refused() -> None:

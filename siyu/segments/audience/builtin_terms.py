@@ -41,6 +41,7 @@ from siyu.segments.audience.context import (
     resolve,
     unknown,
 )
+from siyu.segments.audience.parser import AudienceSyntaxError, parse
 from siyu.segments.audience.registry import NumberRange, TermKind, register
 
 # layer value -> (customer_scores column, stored value)
@@ -420,8 +421,6 @@ def saved_expression(ctx: Ctx, name: str) -> Expr | None:
     Refuses a segment that refers to itself, and one whose stored text no longer reads
     (say a number now out of range): Invalid names the segment and the problem.
     """
-    from siyu.segments.audience.parser import AudienceSyntaxError, parse
-
     if name in ctx.expanding:
         raise Invalid(f"segment {name!r} refers to itself (through segment: terms)", field="expression")
     text = ctx.session.scalar(
@@ -436,10 +435,15 @@ def saved_expression(ctx: Ctx, name: str) -> Expr | None:
     try:
         return parse(text)
     except AudienceSyntaxError as exc:
-        raise Invalid(
-            f"saved segment {name!r} cannot be read ({exc.problem}); save it again with a valid expression",
-            field="expression",
-        ) from None
+        raise unreadable_segment(name, exc) from None
+
+
+def unreadable_segment(name: str, exc: AudienceSyntaxError) -> Invalid:
+    """The error for a saved segment whose stored text no longer reads."""
+    return Invalid(
+        f"saved segment {name!r} cannot be read: {exc.problem}; save it again with a valid expression",
+        field="expression",
+    )
 
 
 def _segment_sql(term: Term, ctx: Ctx) -> ColumnElement[bool]:

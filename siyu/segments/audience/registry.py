@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,10 +129,10 @@ class TermKind:
     def is_number(self) -> bool:
         return self.number is not None
 
-    def example(self) -> str:
-        return f"{self.name}>=N" if self.is_number else f"{self.name}:{self.value}"
 
-
+# What the scanner reads as a field (parser._FIELD_RE); canonical names are ASCII.
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[\u3400-\u9fff]+")
 _kinds: dict[str, TermKind] = {}
 _aliases: dict[str, str] = {}
 _words: tuple[str, ...] | None = None
@@ -143,6 +144,11 @@ def register(kind: TermKind) -> TermKind:
     """Declare a term kind; a name or alias already taken, or index data read from an
     unwatched column, is a programming error (ValueError)."""
     global _words
+    if not _NAME.fullmatch(kind.name):
+        raise ValueError(f"audience term name {kind.name!r} must be lower-case letters, digits and _")
+    for alias in kind.aliases:
+        if not _ALIAS.fullmatch(alias):
+            raise ValueError(f"alias {alias!r} of {kind.name!r} must be letters, digits and _, or Chinese")
     if kind.postings is not None and kind.postings.unwatched():
         missing = ", ".join(kind.postings.unwatched())
         raise ValueError(

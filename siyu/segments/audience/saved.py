@@ -13,6 +13,7 @@ from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
 from siyu.segments import repository
 from siyu.segments.audience.ast import Expr, terms
+from siyu.segments.audience.builtin_terms import unreadable_segment
 from siyu.segments.audience.jsonform import to_json
 from siyu.segments.audience.parser import AudienceSyntaxError, parse
 from siyu.segments.audience.query import count, count_with_warnings
@@ -81,11 +82,7 @@ def stored_expression(seg: Segment) -> Expr:
     try:
         return parse(seg.expression)
     except AudienceSyntaxError as exc:
-        raise Invalid(
-            f"saved segment {seg.name!r} cannot be read: {exc.problem}; "
-            "save it again with a valid expression (--replace)",
-            field="expression",
-        ) from None
+        raise unreadable_segment(seg.name, exc) from None
 
 
 def get_segment(session: Session, *, workspace_id: int, name: str) -> Segment:
