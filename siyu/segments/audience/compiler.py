@@ -6,6 +6,8 @@ exactly "everyone else": a customer without a score row is *not* ``layer:new`` a
 ``customers.id IN (SELECT customer_id ...)``: uncorrelated, so SQLite can drive the
 outer loop from the smallest set and PostgreSQL can hash it, also under OR and NOT.
 
+Each term's SQL comes from its declaration in the term registry (``registry.py``,
+``builtin_terms.py`` and the domains' ``audience.py``); this module combines them.
 Names (tags, staff, groups) are resolved to ids first with small indexed look-ups;
 an unknown name matches nobody and yields a warning with a "did you mean".
 """

@@ -1,10 +1,10 @@
 """The audience index: per workspace, in process, numpy columns kept exact by the journal.
 
 An expression evaluates as a few vectorised boolean operations over the workspace's
-live customers (``columns.py``), with the semantics of the SQL compiler: names are
-resolved with the compiler's own look-ups (so unknown names warn the same way), day
-terms are bounds computed at query time in the workspace zone, ``NOT`` is "everyone
-else".
+live customers (``columns.py``), with the semantics of the SQL compiler: each term's
+evaluation is declared beside its SQL in the term registry (ADR 0007), names are
+resolved with the same look-ups (so unknown names warn the same way), day terms are
+bounds computed at query time in the workspace zone, ``NOT`` is "everyone else".
 
 Freshness: before answering, the index reads the change journal (``journal.py``) past
 its cursor in the caller's session and reloads the customers named there; an
