@@ -21,7 +21,7 @@ from siyu.segments.audience import (
     to_json,
     to_text,
 )
-from siyu.segments.audience.builtin_terms import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
+from siyu.segments.audience.labels import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
 
 
 def T(field: str, value: str, op: str = ":") -> Term:
