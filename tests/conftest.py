@@ -141,3 +141,18 @@ def artifacts_dir() -> Path:
     """Where tests leave screenshots and reports for humans (CI keeps them)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def runner(env: Settings) -> Iterator[Any]:
+    """A job runner in a thread of the test process, as ``siyu serve`` embeds one
+    (events, jobs; no periodic tasks), polling every 50 ms; stopped after the test."""
+    from siyu.kit.db import session_factory
+    from siyu.kit.jobs import _after_enqueue, on_enqueue
+    from siyu.worker.service import Runner
+
+    r = Runner(session_factory(), idle=0.05, periodic=False).start()
+    on_enqueue(r.wake)
+    yield r
+    _after_enqueue.remove(r.wake)
+    r.stop()

@@ -199,6 +199,8 @@ def _sqlite_insert(
         if col.name in rows[0] or col.default is None:
             continue
         default: Any = col.default
+        if default.is_clause_element:
+            continue  # a SQL default (events.txid): NULL on SQLite, which is what omitting gives
         value = default.arg(None) if default.is_callable else default.arg
         if isinstance(value, datetime):
             value = _sqlite_datetime(value)

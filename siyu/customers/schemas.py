@@ -76,20 +76,33 @@ class OrderOut(BaseModel):
     title: str | None
 
 
-class CustomerSummary(BaseModel):
-    """One row of ``siyu customers list --json``."""
+class CustomerRow(BaseModel):
+    """One customer in a list: the same row in the CLI, the API and the console.
+
+    Phones only ever masked. ``province`` / ``city`` fall back to the latest order's
+    address when the profile has none.
+    """
 
     id: int
     name: str | None
     phone_masked: str | None
     province: str | None
     city: str | None
-    orders_count: int
-    effective_orders_count: int
-    net_fen: int
-    last_paid_at: datetime | None
-    platforms: list[str]
+    opt_out: bool = False
+    orders_count: int = 0
+    effective_orders_count: int = 0
+    net_fen: int = 0
+    last_paid_at: datetime | None = None
+    layer_tier: str | None = None
+    layer_value: str | None = None
+    rfm_segment: str | None = None
+    platforms: list[str] = []
+    tags: list[str] = []
     created_at: datetime
+
+
+# ``siyu customers list --json`` rows (the name it had before the read model was shared).
+CustomerSummary = CustomerRow
 
 
 class CustomerDetail(BaseModel):

@@ -23,7 +23,7 @@ from siyu.customers.stats import refresh_stats
 from siyu.customers.views import customer_detail, list_customers
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
-from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone
+from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone, phone_last4
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer
 
@@ -321,6 +321,7 @@ def resolve_batch(
                 "value": None if phone else p.value,
                 "value_enc": vault.encrypt(p.value) if phone else None,
                 "value_masked": mask_phone(p.value) if phone else None,
+                "phone_last4": phone_last4(p.value) if phone else None,
                 "source": source[:64],
             }
     repo.insert_identities(session, list(new_identities.values()))

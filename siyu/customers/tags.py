@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from siyu.kit.errors import Invalid
+from siyu.kit.errors import Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, CustomerTag, Tag, TagGroup
 
@@ -318,3 +318,20 @@ def live_tag_ids(session: Session, *, workspace_id: int, group_id: int) -> list[
             )
         )
     )
+
+
+def live_tags(
+    session: Session, *, workspace_id: int, tag_ids: Iterable[int], field: str = "tag_ids"
+) -> list[Tag]:
+    """These tags of the workspace, by id; NotFound naming the first that is missing or deleted."""
+    wanted = list(dict.fromkeys(tag_ids))
+    found = {
+        t.id: t
+        for t in session.scalars(
+            select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(wanted), Tag.deleted_at.is_(None))
+        )
+    }
+    for tid in wanted:
+        if tid not in found:
+            raise NotFound(f"tag {tid} does not exist", field=field)
+    return [found[tid] for tid in wanted]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from siyu.demo import catalog
 from siyu.demo.repository import count_orders
@@ -151,8 +151,25 @@ def _recompute_segments(ctx: DemoContext) -> None:
         except Invalid as exc:
             clv = f"CLV not fitted ({exc.message})"
     with session_scope() as session:
-        recompute(session, workspace_id=ctx.workspace_id)
-    ctx.notes.append(f"RFM, layers and CLV recomputed; {clv}")
+        _add_demo_rules(session, ctx.workspace_id)
+    with session_scope() as session:
+        recompute(session, workspace_id=ctx.workspace_id)  # applies the rules afterwards
+    ctx.notes.append(f"RFM, layers and CLV recomputed, auto-tag rules applied; {clv}")
+
+
+# The auto-tag rules docs/audiences.md shows, so that its examples (tag:VIP ...) find
+# customers in the demo as they would in a brand that follows them.
+DEMO_RULES = (("三千会员", "spent>=3000", "VIP"), ("复购客户", "orders>=2", "复购"))
+
+
+def _add_demo_rules(session: Any, workspace_id: int) -> None:
+    rules = importlib.import_module("siyu.segments.rules")
+    have = {r.name for r in rules.list_rules(session, workspace_id=workspace_id)}
+    for name, expression, tag in DEMO_RULES:
+        if name not in have:  # a re-run changes nothing
+            rules.add_rule(
+                session, workspace_id=workspace_id, name=name, expression=expression, add=[tag], actor="demo"
+            )
 
 
 STEPS: list[DemoStep] = [

@@ -71,6 +71,12 @@ def mask_phone(e164_or_raw: str) -> str:
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
+def phone_last4(e164_or_raw: str) -> str | None:
+    """The last four digits (what the masked form shows too), for search; None if short."""
+    digits = re.sub(r"\D", "", e164_or_raw)
+    return digits[-4:] if len(digits) > 7 else None
+
+
 class PIIVault:
     """Keyed hashing and encryption derived from the application secret."""
 

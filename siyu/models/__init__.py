@@ -13,9 +13,9 @@ from siyu.models.customers import (
     Tag,
     TagGroup,
 )
-from siyu.models.events import Event
+from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
-from siyu.models.jobs import Job
+from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
@@ -35,6 +35,7 @@ __all__ = [
     "CustomerTag",
     "ErasedIdentity",
     "Event",
+    "EventSubscription",
     "Follow",
     "Group",
     "GroupMember",
@@ -43,6 +44,7 @@ __all__ = [
     "Job",
     "Order",
     "OrderItem",
+    "PeriodicTask",
     "Segment",
     "Staff",
     "StaffDailyStats",
@@ -52,5 +54,6 @@ __all__ = [
     "User",
     "WeComApp",
     "WeComCallback",
+    "WorkerHeartbeat",
     "Workspace",
 ]

@@ -73,7 +73,11 @@ class CustomerIdentity(Base):
     """
 
     __tablename__ = "customer_identities"
-    __table_args__ = (UniqueConstraint("workspace_id", "kind", "platform", "value_hash"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "kind", "platform", "value_hash"),
+        # The search box's "last four digits of the phone".
+        Index("ix_customer_identities_workspace_id_phone_last4", "workspace_id", "phone_last4"),
+    )
 
     id: Mapped[int] = pk()
     workspace_id: Mapped[int] = workspace_fk(index=False)
@@ -86,6 +90,8 @@ class CustomerIdentity(Base):
     value: Mapped[str | None] = mapped_column(String(200))
     value_enc: Mapped[str | None] = mapped_column(Text)
     value_masked: Mapped[str | None] = mapped_column(String(64))
+    # Phones only: the last four digits, for search (never enough to identify anyone).
+    phone_last4: Mapped[str | None] = mapped_column(String(4))
     # import:<id> | wecom | manual | api
     source: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     created_at: Mapped[datetime] = created_at()

@@ -48,10 +48,28 @@ def import_orders_cmd(
         )
     except SiyuError as exc:
         fail(exc.message)
+    _follow_up()
     if as_json:
         console.print_json(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False))
         return
     _print_summaries(summaries)
+
+
+def _follow_up() -> None:
+    """Deliver the import's events now (auto-tag rules follow refreshed stats).
+
+    A worker would deliver them too (``siyu serve`` or ``siyu worker``); the command
+    line may run without one, so it pumps the same outbox once. Delivery is locked per
+    subscriber, so a worker running beside it never delivers a batch twice.
+    """
+    from siyu.kit.db import session_factory
+    from siyu.worker.outbox import deliver
+
+    summary = deliver(session_factory(), max_batches=10_000)
+    for error in summary.errors:
+        err_console.print(
+            f"[yellow]a follow-up of the import failed and will be retried by the worker:[/] {error}"
+        )
 
 
 def _print_summaries(summaries: list[ImportSummary]) -> None:

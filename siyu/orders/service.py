@@ -5,9 +5,11 @@ Then rows are parsed one at a time and applied in batches, each batch committed 
 own transaction, so memory stays flat and a killed import keeps what it committed. A
 re-run of an interrupted file skips the lines its committed batches covered.
 
-Customer stats (and the auto-tag rules that read them) are recomputed once per file,
-set-based, for every customer the file's batches touched, a few thousand customers per
-transaction, before the run is marked completed. A run killed before that point stays
+Customer stats are recomputed once per file, set-based, for every customer the file's
+batches touched, a few thousand customers per transaction, before the run is marked
+completed. Each stats transaction records one ``stats.refreshed`` event naming its
+customers; the auto-tag rules that read stats follow as a subscriber of that event
+(``siyu.segments.tasks``), after the commit. A run killed before that point stays
 ``running``; the re-run that resumes it also recomputes the customers of every order
 the killed runs wrote (each written order carries its run's ``import_id``), so stats
 end exact either way.
@@ -28,6 +30,7 @@ from sqlalchemy import update
 from siyu.config import get_settings
 from siyu.customers.service import refresh_stats
 from siyu.kit.db import get_engine, local_write_lock, session_scope, tune_for_bulk_writes
+from siyu.kit.events import record_event
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
 from siyu.models import ImportRun
@@ -38,7 +41,6 @@ from siyu.orders.importers.base import Columns, Format, OrderRecord
 from siyu.orders.importers.reader import FileProbe, ImportFileError, probe
 from siyu.orders.pipeline import PARALLEL_MIN_ROWS, parsed_rows
 from siyu.orders.schemas import ImportSummary, RowErrorOut
-from siyu.segments.rules import on_orders_imported
 
 BATCH_SIZE = 10_000
 # Rows of one order that may run past a full batch so that the order is not split.
@@ -256,7 +258,7 @@ def _run_file(
             # Best effort: leave exact stats for what the committed batches wrote.
             # The original error is the one to report.
             with suppress(Exception):
-                _finish_stats(workspace_id, touched)
+                _finish_stats(workspace_id, touched, run_id)
         with session_scope() as session:
             failed = session.get(ImportRun, run_id)
             if failed is not None:
@@ -278,13 +280,14 @@ def _continues(records: list[OrderRecord], item: OrderRecord | RowErrorOut) -> b
     return last.external_id == item.external_id and last.platform == item.platform
 
 
-def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
-    """Recompute stats, then re-apply auto-tag rules, for these customers.
+def _finish_stats(workspace_id: int, customer_ids: set[int], run_id: int | None = None) -> None:
+    """Recompute stats for these customers, and say so with a ``stats.refreshed`` event.
 
     One transaction per ``STATS_CHUNK`` customers, so that other writers (WeCom
     callbacks, the console) wait for at most one chunk. A chunk is complete on its own
-    (a customer's stats and rule tags go together); the run is marked completed only
-    after the last one, so a run killed in between is finished by its re-run.
+    (a customer's stats and the event that tells the subscribers, such as the auto-tag
+    rules, go together); the run is marked completed only after the last one, so a run
+    killed in between is finished by its re-run.
     """
     ids = sorted(customer_ids)
     for start in range(0, len(ids), STATS_CHUNK):
@@ -294,8 +297,16 @@ def _finish_stats(workspace_id: int, customer_ids: set[int]) -> None:
         with local_write_lock(get_engine()), session_scope() as session:
             tune_for_bulk_writes(session)
             refresh_stats(session, workspace_id=workspace_id, customer_ids=part)
-            # Auto-tag rules ("net spend ≥ 3000 → VIP") follow the stats they read.
-            on_orders_imported(session, workspace_id=workspace_id, customer_ids=part)
+            # Auto-tag rules ("net spend ≥ 3000 → VIP") follow the stats they read, as a
+            # subscriber of this event, once it is committed.
+            record_event(
+                session,
+                workspace_id=workspace_id,
+                kind="stats.refreshed",
+                occurred_at=utcnow(),
+                source="import",
+                payload={"customer_ids": part, "import_id": run_id},
+            )
 
 
 def _finish(
@@ -304,7 +315,7 @@ def _finish(
     """Stats for every customer this run (and the killed runs it resumed) wrote, then done."""
     with session_scope() as session:
         due = touched | repo.customers_of_runs(session, workspace_id=workspace_id, import_ids=interrupted_ids)
-    _finish_stats(workspace_id, due)
+    _finish_stats(workspace_id, due, run_id)
     with session_scope() as session:
         now = utcnow()
         for rid in interrupted_ids:

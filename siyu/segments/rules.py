@@ -204,19 +204,6 @@ def apply_rules(
     return results
 
 
-def on_orders_imported(
-    session: Session, *, workspace_id: int, customer_ids: Iterable[int]
-) -> list[RuleResult]:
-    """Hook for importers: re-apply the rules to customers whose orders (and stats) changed.
-
-    Call it after ``refresh_stats`` for the same customers, in the same transaction.
-    """
-    ids = list(customer_ids)
-    if not ids:
-        return []
-    return apply_rules(session, workspace_id=workspace_id, customer_ids=ids)
-
-
 def _insert_ignoring_conflicts(session: Session) -> Any:
     """INSERT … ON CONFLICT DO NOTHING: an import's hook and a recompute may tag at once."""
     dialect = session.get_bind().dialect.name

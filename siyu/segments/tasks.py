@@ -1,40 +1,76 @@
-"""Jobs of the segments domain: the periodic recompute of scores, layers and CLV.
+"""Background work of the segments domain (declared here, run by ``siyu.worker``).
 
-A worker (or any scheduler) calls ``run_recompute_job(payload)`` for a queued job of kind
-``RECOMPUTE_KIND``, or ``recompute_all_workspaces()`` on its nightly tick. Each workspace
-is one transaction: a failure in one leaves the others' scores in place.
+- job ``segments.recompute`` (long): recompute one workspace's scores, layers and CLV;
+- periodic ``segments.recompute`` (daily 03:00): every workspace in turn, each one
+  transaction, so a failure in one leaves the others' scores in place;
+- subscriber ``segments.auto_tag`` to ``stats.refreshed``: re-apply the auto-tag rules
+  to the customers whose stats an import refreshed (rules read stats). Applying rules
+  is idempotent (a tag is added once; removal of a missing tag is a no-op), so a
+  re-delivery changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.db import session_factory
 from siyu.kit.errors import Invalid
+from siyu.kit.jobs import enqueue
+from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscriber
 from siyu.models import Job, Workspace
+from siyu.segments.rules import apply_rules
 from siyu.segments.service import fit_clv_models, recompute
 
 RECOMPUTE_KIND = "segments.recompute"
+STATS_REFRESHED = "stats.refreshed"
 
 
 def enqueue_recompute(
     session: Session, *, workspace_id: int, full: bool = False, refit_clv: bool = False
 ) -> Job:
     """Queue a recompute of one workspace (the caller's boundary commits)."""
-    job = Job(
-        workspace_id=workspace_id,
+    job_id = enqueue(
+        session,
         kind=RECOMPUTE_KIND,
+        workspace_id=workspace_id,
         payload={"workspace_id": workspace_id, "full": full, "refit_clv": refit_clv},
-        status="queued",
     )
-    session.add(job)
-    session.flush()
+    job = session.get(Job, job_id)
+    assert job is not None
     return job
+
+
+@job_handler(RECOMPUTE_KIND, long=True, description="recompute RFM, layers and CLV of one workspace")
+def _recompute_job(ctx: JobContext) -> dict[str, Any]:
+    return run_recompute_job(ctx.payload)
+
+
+@periodic(
+    "segments.recompute", daily="03:00", long=True, description="nightly RFM, layers, CLV and auto-tag rules"
+)
+def _nightly(_factory: sessionmaker[Session]) -> dict[str, Any]:
+    return recompute_all_workspaces()
+
+
+@subscriber("segments.auto_tag", kinds=[STATS_REFRESHED], batch=1)
+def _auto_tag(session: Session, events: Sequence[Delivered]) -> None:
+    """Re-apply the auto-tag rules to customers whose stats were refreshed.
+
+    One event (up to 5,000 customers, an import's stats chunk) per transaction, so that
+    on SQLite a WeCom callback waits for one chunk's rules at most.
+    """
+    by_workspace: dict[int, set[int]] = defaultdict(set)
+    for ev in events:
+        by_workspace[ev.workspace_id].update(int(c) for c in ev.payload.get("customer_ids", ()))
+    for workspace_id, ids in by_workspace.items():
+        if ids:
+            apply_rules(session, workspace_id=workspace_id, customer_ids=ids)
 
 
 def run_recompute_job(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="siyu API",
         version=__version__,
         description="siyu (私域) — private-domain customer operations for brands on WeCom.",
-        docs_url="/api/docs",
+        docs_url=None,  # siyu.web.docs serves /api/docs from the package (no CDN)
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
+    from siyu.web.docs import install_docs
     from siyu.web.routers import include_routers
 
+    install_docs(app)
     include_routers(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import socket
 from typing import Annotated, Any, cast
 
@@ -104,8 +105,23 @@ def worker_app() -> Any:
 
     app = create_app()
     prime()
+    if os.environ.get(_EMBEDDED_WORKER_ENV) == "1":
+        start_embedded_worker()
     settle_heap()
     return app
+
+
+_EMBEDDED_WORKER_ENV = "SIYU_SERVE_EMBEDDED_WORKER"
+
+
+def start_embedded_worker() -> None:
+    """Run this process's job runner in a thread (events, jobs, periodic tasks; ADR 0006)."""
+    from siyu.kit.db import session_factory
+    from siyu.kit.jobs import on_enqueue
+    from siyu.worker.service import start_in_process, wake_in_process
+
+    start_in_process(session_factory())
+    on_enqueue(wake_in_process)
 
 
 def serve(
@@ -124,6 +140,15 @@ def serve(
             "a process serves callbacks on one core at most).",
         ),
     ] = 1,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the job runner (events, scheduled jobs, uploads, periodic tasks) inside "
+            "this server (the default; what `make demo` uses). In production on PostgreSQL, "
+            "serve with --no-worker and run `siyu worker` processes beside it.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the API, the console, the WeCom callback endpoint and /healthz."""
     import uvicorn
@@ -145,6 +170,9 @@ def serve(
         "access_log": access_log,
         **server_options(),
     }
+    os.environ[_EMBEDDED_WORKER_ENV] = "1" if worker else "0"
+    if worker:
+        console.print("jobs, events and periodic tasks run in this process (--no-worker: run `siyu worker`)")
     if workers > 1:
         # Each process imports siyu and builds its app; see run_workers.
         try:
@@ -156,6 +184,8 @@ def serve(
 
     app = create_app(settings)
     prime(settings)  # the WeCom callback path's workspace look-up and connection, ahead of time
+    if worker:
+        start_embedded_worker()
     settle_heap()
     uvicorn.run(app, **options)
 

@@ -139,6 +139,7 @@ def reconcile_cmd(
     from siyu.wecom.gateway import client_for
     from siyu.wecom.sync import process_refetch_jobs, reconcile
     from siyu.wecom.sync.run import record_run
+    from siyu.worker.outbox import deliver
 
     if external_userid or chat_id or tags:
         holder: dict[str, int] = {}
@@ -166,6 +167,8 @@ def reconcile_cmd(
             client = client_for(session, ws)
         workspace_id = ws.id
     with _wecom_errors(), client:
+        # Callbacks ask for re-fetches through their events: queue what is pending first.
+        deliver(session_factory(), names=["wecom.refetch"], max_batches=10_000)
         summary = process_refetch_jobs(session_factory(), workspace_id=workspace_id, gateway=client)
         while follow:
             # A worker: WeCom outages are recorded on the jobs and retried, never fatal.
@@ -175,6 +178,7 @@ def reconcile_cmd(
                     highlight=False,
                 )
             time.sleep(interval)
+            deliver(session_factory(), names=["wecom.refetch"], max_batches=10_000)
             summary = process_refetch_jobs(session_factory(), workspace_id=workspace_id, gateway=client)
     _print_counts(
         "WeCom re-fetch jobs",

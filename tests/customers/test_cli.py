@@ -18,6 +18,8 @@ def test_list_and_show(cli: CliRun) -> None:
     assert set(alice) == {
         "id", "name", "phone_masked", "province", "city", "orders_count", "effective_orders_count",
         "net_fen", "last_paid_at", "platforms", "created_at",
+        # the list row the API and the console share
+        "opt_out", "layer_tier", "layer_value", "rfm_segment", "tags",
     }  # fmt: skip
     assert (alice["phone_masked"], alice["net_fen"], alice["platforms"]) == ("138****8000", 49900, ["taobao"])
     assert (alice["province"], alice["city"], alice["last_paid_at"]) == (

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_scope
 from siyu.models import AuditLog, AutoTagRule, CustomerStats, CustomerTag, Tag, TagGroup
-from siyu.segments.rules import apply_rules, on_orders_imported
+from siyu.segments.rules import apply_rules
 from tests.conftest import CliRun
 from tests.segments.test_segments_cli import customer
 
@@ -154,7 +154,8 @@ def test_disabled_rules_do_not_run(cli: CliRun, session: Session, workspace_id: 
     assert set(tags_of(session, a)) == {"VIP"}
 
 
-def test_on_orders_imported_touches_only_the_given_customers(session: Session, workspace_id: int) -> None:
+def test_rules_for_given_customers_touch_only_them(session: Session, workspace_id: int) -> None:
+    """What the segments.auto_tag subscriber does for the customers of a stats.refreshed event."""
     a = customer(session, workspace_id, "A", net_yuan=5000, orders=3)
     b = customer(session, workspace_id, "B", net_yuan=5000, orders=3)
     with session_scope() as s:
@@ -162,12 +163,12 @@ def test_on_orders_imported_touches_only_the_given_customers(session: Session, w
 
         add_rule(s, workspace_id=workspace_id, name="vip", expression="spent>=3000", add=["VIP"])
     with session_scope() as s:
-        results = on_orders_imported(s, workspace_id=workspace_id, customer_ids=[a])
+        results = apply_rules(s, workspace_id=workspace_id, customer_ids=[a])
     assert [(r.matched, r.added) for r in results] == [(1, 1)]
     assert set(tags_of(session, a)) == {"VIP"}
     assert tags_of(session, b) == {}
     with session_scope() as s:
-        assert on_orders_imported(s, workspace_id=workspace_id, customer_ids=[]) == []
+        assert [r.matched for r in apply_rules(s, workspace_id=workspace_id, customer_ids=[])] == [0]
         apply_rules(s, workspace_id=workspace_id)
     assert set(tags_of(session, b)) == {"VIP"}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,8 +29,20 @@ def world(env: Settings) -> World:
 
 
 @pytest.fixture
-def api(env: Settings) -> TestClient:
+def api(env: Settings, runner: Any) -> TestClient:
+    """The API, with a worker running beside it (as ``siyu serve`` embeds one)."""
     return client()
+
+
+def _finished(api: TestClient, h: dict[str, str], job_id: int, timeout: float = 30) -> dict[str, Any]:
+    """The upload job once a worker has run it (it is queued by the upload)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = api.get(f"/api/v1/imports/jobs/{job_id}", headers=h).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        assert time.monotonic() < deadline, f"upload job {job_id} still {job['status']}"
+        time.sleep(0.05)
 
 
 def test_upload_runs_the_import_and_reports_rows(api: TestClient, world: World, session: Session) -> None:
@@ -37,8 +51,8 @@ def test_upload_runs_the_import_and_reports_rows(api: TestClient, world: World, 
     assert resp.status_code == 202, resp.text
     job = resp.json()
     assert job["files"] == ["orders.csv"]
-    # The test client runs background work before it returns: the job is finished.
-    done = api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()
+    assert job["status"] in ("queued", "running")  # a worker runs it
+    done = _finished(api, h, job["job_id"])
     assert done["status"] == "done", done
     assert done["error"] is None
     [run] = done["runs"]
@@ -70,7 +84,8 @@ def test_upload_runs_the_import_and_reports_rows(api: TestClient, world: World, 
 def test_reupload_changes_nothing(api: TestClient, world: World, session: Session) -> None:
     h = world.h("admin")
     for _ in range(2):
-        api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")})
+        job = api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")}).json()
+        _finished(api, h, job["job_id"])
     runs = api.get("/api/v1/imports", headers=h).json()["items"]
     assert [r["orders_created"] for r in runs] == [0, 2]
     assert [r["orders_unchanged"] for r in runs] == [2, 0]
@@ -130,7 +145,7 @@ def test_file_names_cannot_escape_the_upload_folder(api: TestClient, world: Worl
 def test_imports_are_for_operators_and_stay_in_their_workspace(api: TestClient, world: World) -> None:
     h = world.h("operator")
     job = api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")}).json()
-    run_id = api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()["runs"][0]["id"]
+    run_id = _finished(api, h, job["job_id"])["runs"][0]["id"]
     assert_error(
         api.post("/api/v1/imports", headers=world.h("alice"), files={"files": ("o.csv", GOOD, "text/csv")}),
         403,
@@ -143,3 +158,25 @@ def test_imports_are_for_operators_and_stay_in_their_workspace(api: TestClient, 
     ):
         assert_error(api.get(path, headers=world.h("other")), 404, "not_found")
     assert api.get("/api/v1/imports", headers=world.h("other")).json()["total"] == 0
+
+
+def test_an_upload_waits_in_the_queue_for_the_next_worker(
+    env: Settings, world: World, session: Session
+) -> None:
+    """No worker is running (it crashed, or the server runs --no-worker): the upload is
+    kept as a queued job, and the next worker imports it."""
+    from typer.testing import CliRunner
+
+    from siyu.cli.main import app
+
+    api = client()
+    h = world.h("operator")
+    job = api.post("/api/v1/imports", headers=h, files={"files": ("orders.csv", GOOD, "text/csv")}).json()
+    time.sleep(0.2)
+    assert api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()["status"] == "queued"
+    assert session.scalars(select(ImportRun)).all() == []
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.stdout
+    done = api.get(f"/api/v1/imports/jobs/{job['job_id']}", headers=h).json()
+    assert done["status"] == "done"
+    assert done["runs"][0]["rows_ok"] == 2

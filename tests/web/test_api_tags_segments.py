@@ -116,7 +116,7 @@ def test_count_and_preview(api: TestClient, world: World) -> None:
     buyers = api.post("/api/v1/segments/count", headers=world.h("operator"), json={"q": "orders>=1"}).json()
     assert buyers["count"] == 1
     vip = api.post("/api/v1/segments/count", headers=world.h("operator"), json={"q": "tag:VIP"}).json()
-    assert vip == {"count": 1, "warnings": []}
+    assert vip == {"count": 1, "warnings": [], "answered_by": "index"}
     preview = api.post(
         "/api/v1/segments/preview", headers=world.h("operator"), json={"q": "tag:VIP", "limit": 5}
     ).json()

@@ -322,7 +322,9 @@ def _wait_done(session: Session, run_id: int) -> ImportRun:
     raise AssertionError("import did not finish")
 
 
-def test_upload_with_a_bad_row(client: TestClient, seeded: int, session: Session, tmp_path: Path) -> None:
+def test_upload_with_a_bad_row(
+    client: TestClient, seeded: int, session: Session, tmp_path: Path, runner: object
+) -> None:
     login(client)
     page = client.get("/imports").text
     path = write_orders(tmp_path, bad_row=True)
@@ -419,7 +421,9 @@ def test_dashboard_counts_orders_without_a_known_buyer(
     assert re.search(r'id="kpi-customers">3<', html)
 
 
-def test_upload_several_files_at_once(client: TestClient, seeded: int, session: Session) -> None:
+def test_upload_several_files_at_once(
+    client: TestClient, seeded: int, session: Session, runner: object
+) -> None:
     login(client)
     page = client.get("/imports").text
     first = "order_id,paid_at,amount,buyer_id\nB-1,2026-11-01 10:00,10.00,u1\n"

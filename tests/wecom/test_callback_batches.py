@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_factory, session_scope
 from siyu.models import CustomerIdentity, Event, Follow, Job, Staff, WeComCallback
 from siyu.wecom.callbacks.inbox import accept
-from siyu.wecom.callbacks.processing import process_batch, process_callback, process_pending
+from siyu.wecom.callbacks.processing import process_batch, process_pending
 from siyu.wecom.callbacks.refetch import BATCH_TARGETS, REFETCH_KIND
 from tests.wecom.fixtures.callbacks import DEFAULTS, at, payload
 
@@ -48,6 +48,10 @@ def _mixed(n: int) -> list[str]:
 
 
 def _jobs(session: Session) -> list[dict[str, Any]]:
+    """The re-fetch jobs, once the callbacks' events reached the wecom.refetch subscriber."""
+    from siyu.worker.outbox import deliver
+
+    assert not deliver(session_factory(), names=["wecom.refetch"]).errors
     session.expire_all()
     return [j.payload for j in session.scalars(select(Job).where(Job.kind == REFETCH_KIND).order_by(Job.id))]
 
@@ -62,20 +66,30 @@ def _open_job(workspace_id: int, targets: int) -> None:
         )
 
 
-def test_batched_refetch_jobs_equal_one_by_one(session: Session, workspace_id: int) -> None:
+def test_refetch_jobs_are_the_same_whatever_the_batching(session: Session, workspace_id: int) -> None:
+    """Callbacks in batches of 25, their events delivered 500 at a time, give the same
+    re-fetch jobs as events delivered one by one (the subscriber merges in memory)."""
+    from siyu.kit.ops import discover
+    from siyu.models import EventSubscription
+    from siyu.worker.outbox import deliver_once
+
     ids = _store(workspace_id, _mixed(3 * BATCH_TARGETS))
     _open_job(workspace_id, BATCH_TARGETS - 30)
     summary = process_pending(session_factory(), batch_size=25)
     assert (summary.processed, summary.failed) == (len(ids), 0)
     batched = _jobs(session)
 
-    # Again, one callback per transaction, as before batching (state is idempotent).
+    # Again, one event per delivery.
     _open_job(workspace_id, BATCH_TARGETS - 30)
     with session_scope() as s:
-        s.execute(update(WeComCallback).values(status="pending"))
-    for cid in ids:
-        assert process_callback(session_factory(), cid) == "processed"
-    one_by_one = _jobs(session)
+        s.execute(delete(EventSubscription))
+    sub = discover().subscribers["wecom.refetch"]
+    while deliver_once(session_factory(), sub, limit=1) != (0, 0):
+        pass
+    session.expire_all()
+    one_by_one = [
+        j.payload for j in session.scalars(select(Job).where(Job.kind == REFETCH_KIND).order_by(Job.id))
+    ]
 
     assert batched == one_by_one
     assert len(batched) >= 3

@@ -46,6 +46,11 @@ def _events(session: Session, kind: str | None = None) -> list[Event]:
 
 
 def _refetches(session: Session, workspace_id: int) -> dict[str, Any]:
+    """What is queued for re-fetch once the callbacks' events reached the wecom.refetch subscriber."""
+    from siyu.kit.db import session_factory
+    from siyu.worker.outbox import deliver
+
+    assert not deliver(session_factory(), names=["wecom.refetch"]).errors
     session.expire_all()
     return queued_refetches(session, workspace_id=workspace_id)
 
@@ -94,13 +99,13 @@ def test_half_add_is_pending_then_full_add_activates(wecom: WeComSender, session
     assert follow.live_code_state == "qr1"  # attribution of the first add is kept
 
 
-def test_edit_queues_one_refetch_and_logs_nothing(
+def test_an_edit_is_logged_and_queues_one_refetch(
     wecom: WeComSender, session: Session, workspace_id: int
 ) -> None:
     wecom.send("add_external_contact")
     wecom.send("edit_external_contact", create_time=T0 + 1)
     wecom.send("edit_external_contact", create_time=T0 + 2)
-    assert [e.kind for e in _events(session)] == ["friend.add"]
+    assert [e.kind for e in _events(session)] == ["friend.add", "friend.edit", "friend.edit"]
     assert len(_refetches(session, workspace_id)["contacts"]) == 1  # same contact: queued once
     assert session.scalar(select(func.count()).select_from(Job)) == 1
 

@@ -63,7 +63,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def stack(env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    """A simulator and a `siyu serve` process configured with the same corp, token and key."""
+    """A simulator and a `siyu serve` process configured with the same corp, token and key.
+
+    The server runs without its embedded worker (``--no-worker``), so that the test
+    decides when the queued re-fetches run (``siyu wecom reconcile``).
+    """
     aes_key = new_encoding_aes_key()
     siyu_port = _free_port()
     # The simulator's clock runs an hour behind: CreateTimes stay in siyu's past while
@@ -93,7 +97,7 @@ def stack(env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     log = (tmp_path / "serve.log").open("w")
     siyu_bin = str(Path(sys.executable).with_name("siyu"))
     proc = subprocess.Popen(
-        [siyu_bin, "serve", "--port", str(siyu_port), "--no-migrate"],
+        [siyu_bin, "serve", "--port", str(siyu_port), "--no-migrate", "--no-worker"],
         env={**os.environ, "SIYU_LOG_LEVEL": "WARNING"},
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -33,12 +33,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_audience_changes_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_audience_changes_txid', ['txid'], unique=False)
 
+    op.create_table('event_subscriptions',
+    sa.Column('name', sa.String(length=96), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=False),
+    sa.Column('event_id', sa.BigInteger(), nullable=False),
+    sa.Column('delivered', sa.BigInteger(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('retry_after', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_event_subscriptions'))
+    )
     op.create_table('jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('dedup_key', sa.String(length=160), nullable=True),
     sa.Column('run_after', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
@@ -47,12 +59,31 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('dedup_key', name=op.f('uq_jobs_dedup_key'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_jobs_status_run_after', ['status', 'run_after'], unique=False)
+        batch_op.create_index('ix_jobs_due', ['run_after', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_jobs_status_kind', ['status', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('periodic_tasks',
+    sa.Column('name', sa.String(length=96), nullable=False),
+    sa.Column('next_run_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_finished_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.String(length=16), nullable=True),
+    sa.Column('last_result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_periodic_tasks'))
+    )
+    op.create_table('worker_heartbeats',
+    sa.Column('worker_id', sa.String(length=96), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('beat_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('worker_id', name=op.f('pk_worker_heartbeats'))
+    )
     op.create_table('workspaces',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('slug', sa.String(length=64), nullable=False),
@@ -260,6 +291,7 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=200), nullable=True),
     sa.Column('value_enc', sa.Text(), nullable=True),
     sa.Column('value_masked', sa.String(length=64), nullable=True),
+    sa.Column('phone_last4', sa.String(length=4), nullable=True),
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_identities_customer_id_customers'), ondelete='CASCADE'),
@@ -269,6 +301,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_customer_identities_workspace_id_phone_last4', ['workspace_id', 'phone_last4'], unique=False)
 
     op.create_table('customer_scores',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -568,6 +601,7 @@ def upgrade() -> None:
     sa.Column('dedup_key', sa.String(length=128), nullable=True),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('txid', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_events_customer_id_customers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_events_group_id_groups'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_events_order_id_orders'), ondelete='SET NULL'),
@@ -581,6 +615,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_group_id', ['group_id'], unique=False, sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
         batch_op.create_index('ix_events_order_id', ['order_id'], unique=False, sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
         batch_op.create_index('ix_events_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False, sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
+        batch_op.create_index('ix_events_txid_id', ['txid', 'id'], unique=False, sqlite_where=sa.text('txid IS NOT NULL'), postgresql_where=sa.text('txid IS NOT NULL'))
         batch_op.create_index('ix_events_workspace_id_kind_occurred_at', ['workspace_id', 'kind', 'occurred_at'], unique=False)
 
     op.create_table('group_members',
@@ -655,6 +690,7 @@ def downgrade() -> None:
     op.drop_table('group_members')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_workspace_id_kind_occurred_at')
+        batch_op.drop_index('ix_events_txid_id', sqlite_where=sa.text('txid IS NOT NULL'), postgresql_where=sa.text('txid IS NOT NULL'))
         batch_op.drop_index('ix_events_staff_id_occurred_at', sqlite_where=sa.text('staff_id IS NOT NULL'), postgresql_where=sa.text('staff_id IS NOT NULL'))
         batch_op.drop_index('ix_events_order_id', sqlite_where=sa.text('order_id IS NOT NULL'), postgresql_where=sa.text('order_id IS NOT NULL'))
         batch_op.drop_index('ix_events_group_id', sqlite_where=sa.text('group_id IS NOT NULL'), postgresql_where=sa.text('group_id IS NOT NULL'))
@@ -723,6 +759,7 @@ def downgrade() -> None:
 
     op.drop_table('customer_scores')
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_identities_workspace_id_phone_last4')
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
@@ -761,11 +798,15 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     op.drop_table('workspaces')
+    op.drop_table('worker_heartbeats')
+    op.drop_table('periodic_tasks')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobs_workspace_id'))
-        batch_op.drop_index('ix_jobs_status_run_after')
+        batch_op.drop_index('ix_jobs_status_kind')
+        batch_op.drop_index('ix_jobs_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
 
     op.drop_table('jobs')
+    op.drop_table('event_subscriptions')
     with op.batch_alter_table('audience_changes', schema=None) as batch_op:
         batch_op.drop_index('ix_audience_changes_txid')
         batch_op.drop_index('ix_audience_changes_created_at')

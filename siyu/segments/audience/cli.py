@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, workspace_session
 from siyu.kit.money import format_fen
 from siyu.models import AutoTagRule, Segment
 from siyu.segments import rules as rules_service
-from siyu.segments.audience import AudienceSyntaxError, Expr, parse, preview, registry, to_json
-from siyu.segments.audience.query import count_with_warnings
+from siyu.segments.audience import AudienceSyntaxError, Expr, parse, preview, registry, scoped, to_json
 from siyu.segments.audience.saved import (
     delete_segment,
     get_segment,
@@ -50,7 +50,9 @@ def count(expression: ExprArg, workspace: WorkspaceOpt = None, as_json: JsonOpt 
     """Print how many customers match an expression."""
     tree = _parse(expression)
     with workspace_session(workspace) as (session, ws):
-        n, warnings = count_with_warnings(session, workspace_id=ws.id, expr=tree)
+        # The count the API and the console give a caller who sees the whole workspace.
+        counted = scoped.count(session, WholeWorkspace(ws.id), tree)
+        n, warnings = counted.count, counted.warnings
     if as_json:
         _dump({"count": n, "expression": to_json(tree), "warnings": warnings})
         return

@@ -51,7 +51,10 @@ def save_segment(
     tree = parse(expression)
     seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name)
     if seg is not None and not replace:
-        raise Conflict(f"a segment named {name!r} already exists (use --replace to change it)", field="name")
+        raise Conflict(
+            f"a segment named {name!r} already exists; replace it (CLI: --replace) or pick another name",
+            field="name",
+        )
     if seg is None:
         seg = Segment(workspace_id=workspace_id, name=name, created_by=actor)
         session.add(seg)
@@ -90,6 +93,14 @@ def get_segment(session: Session, *, workspace_id: int, name: str) -> Segment:
     seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name.strip())
     if seg is None:
         raise NotFound(f"no segment named {name!r} (see `siyu segments list`)", field="name")
+    return seg
+
+
+def segment_by_id(session: Session, *, workspace_id: int, segment_id: int) -> Segment:
+    """The saved segment with this id in the workspace, or NotFound (another workspace's too)."""
+    seg = session.get(Segment, segment_id)
+    if seg is None or seg.workspace_id != workspace_id:
+        raise NotFound(f"segment {segment_id} does not exist", field="segment_id")
     return seg
 
 

@@ -6,28 +6,25 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from siyu.customers.tags import add_tags, ensure_tag, find_tag, remove_tags
-from siyu.kit import audit
-from siyu.kit.errors import NotFound
-from siyu.kit.pii import PIIError, get_vault
-from siyu.models import CustomerIdentity, Tag
-from siyu.privacy.service import set_opt_out
-from siyu.web.api.common import ERRORS, MAX_ID, Id, Page, Paging, paginate
-from siyu.web.api.customer_views import (
+from siyu.customers.profile import (
     CustomerProfile,
-    CustomerRow,
     EventView,
     OrderView,
     event_view,
-    list_query,
     order_view,
     orders_query,
     profile,
-    rows_for,
+    reveal_phones,
     timeline_query,
 )
+from siyu.customers.schemas import CustomerRow
+from siyu.customers.tags import add_tags, ensure_tag, find_tag, live_tags, remove_tags
+from siyu.customers.views import find_customers
+from siyu.kit.errors import NotFound
+from siyu.privacy.service import set_opt_out
+from siyu.segments.audience import AudienceSyntaxError
+from siyu.web.api.common import ERRORS, MAX_ID, Id, Page, Paging, paginate
 from siyu.web.auth import AdminUser, CurrentUser, DbSession, visible_customer
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=ERRORS)
@@ -76,21 +73,40 @@ def list_customers(
     db: DbSession,
     paging: Paging,
     search: Annotated[
-        str | None, Query(max_length=100, description="Name or city contains; or a full phone number.")
+        str | None,
+        Query(
+            max_length=100,
+            description=(
+                "Name, staff remark or group nickname contains; four digits: the phone's last four;"
+                " or a whole phone number. Never an error."
+            ),
+        ),
     ] = None,
     q: Annotated[str | None, Query(max_length=10_000, description="Audience expression.")] = None,
     tag_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     sort: Literal["newest", "oldest", "net_desc", "last_paid_desc"] = "newest",
 ) -> CustomerPage:
     """Customers the caller may see (staff: only those they follow), one page at a time."""
-    stmt, warnings = list_query(db, user, search=search, audience=q, tag_id=tag_id, sort=sort)
-    customers, total = paginate(db, stmt, paging)
+    try:
+        found = find_customers(
+            db,
+            user,
+            search=search,
+            audience=q,
+            tag_id=tag_id,
+            sort=sort,
+            limit=paging.page_size,
+            offset=paging.offset,
+        )
+    except AudienceSyntaxError as exc:
+        exc.field = "q"
+        raise
     return CustomerPage(
-        items=rows_for(db, customers),
-        total=total,
+        items=found.rows,
+        total=found.total,
         page=paging.page,
         page_size=paging.page_size,
-        warnings=warnings,
+        warnings=found.warnings,
     )
 
 
@@ -104,7 +120,13 @@ def get_customer(
 ) -> CustomerProfile:
     """Identities (masked), tags, follows, stats, layers and scores, predictions, orders, timeline."""
     customer = visible_customer(db, user, customer_id)
-    return profile(db, user, customer, orders_limit=orders_limit, events_limit=events_limit)
+    return profile(
+        db,
+        customer,
+        can_reveal_phone=user.can_reveal_phone,
+        orders_limit=orders_limit,
+        events_limit=events_limit,
+    )
 
 
 @router.get("/{customer_id}/orders", response_model=Page[OrderView], summary="A customer's orders")
@@ -139,33 +161,7 @@ def customer_timeline(
 def reveal_phone(customer_id: Id, user: AdminUser, db: DbSession) -> RevealOut:
     """Decrypt the customer's phone numbers (owner, admin); every reveal is audited."""
     customer = visible_customer(db, user, customer_id)
-    rows = list(
-        db.scalars(
-            select(CustomerIdentity)
-            .where(CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "phone")
-            .order_by(CustomerIdentity.id)
-        )
-    )
-    vault = get_vault()
-    phones: list[str] = []
-    for row in rows:
-        if not row.value_enc:
-            continue
-        try:
-            phones.append(vault.decrypt(row.value_enc))
-        except (PIIError, ValueError):
-            continue
-    if not phones:
-        raise NotFound(f"customer {customer_id} has no phone number on file", field="phone")
-    audit.record(
-        db,
-        workspace_id=user.workspace_id,
-        actor=user.actor,
-        action="phone.reveal",
-        target_type="customer",
-        target_id=customer.id,
-        detail={"identities": [r.id for r in rows], "via": user.via},
-    )
+    phones = reveal_phones(db, customer, actor=user.actor, via=user.via)
     return RevealOut(customer_id=customer.id, phones=phones)
 
 
@@ -185,17 +181,7 @@ def put_opt_out(customer_id: Id, body: OptOutIn, user: CurrentUser, db: DbSessio
 
 
 def _live_tag_ids(db: DbSession, workspace_id: int, tag_ids: list[int]) -> list[int]:
-    found = set(
-        db.scalars(
-            select(Tag.id).where(
-                Tag.workspace_id == workspace_id, Tag.id.in_(tag_ids), Tag.deleted_at.is_(None)
-            )
-        )
-    )
-    for tid in tag_ids:
-        if tid not in found:
-            raise NotFound(f"tag {tid} does not exist", field="tag_ids")
-    return sorted(found)
+    return sorted(t.id for t in live_tags(db, workspace_id=workspace_id, tag_ids=tag_ids))
 
 
 @router.post("/{customer_id}/tags", response_model=TagsChanged, summary="Tag a customer")

@@ -1,16 +1,16 @@
 """``/api/v1/imports``: upload order export files, follow the import, read row errors.
 
-An upload is checked at once (readable, known format: 422 otherwise), then imported
-in the background after the answer (202). A ``jobs`` row tracks the upload so that
-its progress survives in the database; the import itself writes ``import_runs`` (with
-counts committed per batch) and ``import_row_errors``, which these endpoints read.
+An upload is checked at once (readable, known format: 422 otherwise), then queued as
+an ``imports.upload`` job (``siyu.orders.tasks``) and answered 202. A worker (the one
+``siyu serve`` embeds, or ``siyu worker``) runs the import; if it dies mid-file, the
+next worker resumes the file. The import writes ``import_runs`` (with counts committed
+per batch) and ``import_row_errors``, which these endpoints read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -18,22 +18,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from siyu.kit.db import session_scope
 from siyu.kit.errors import Invalid, NotFound, SiyuError
-from siyu.kit.timeutil import utcnow
-from siyu.models import ImportRowError, ImportRun, Job, Workspace
+from siyu.models import ImportRowError, ImportRun, Job
+from siyu.orders.tasks import UPLOAD_KIND, enqueue_upload
 from siyu.web.api.common import ERRORS, Id, Page, Paging, paginate
 from siyu.web.auth import DbSession, OperatorUser, Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=ERRORS)
 
-JOB_KIND = "import.orders.upload"
+JOB_KIND = UPLOAD_KIND
 MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # 1 GiB per file: a year of a big shop's orders
 MAX_FILES = 10
 _CHUNK = 1024 * 1024
@@ -69,7 +68,7 @@ class RunOut(BaseModel):
 
 class JobOut(BaseModel):
     job_id: int
-    status: str = Field(description="running | done | failed")
+    status: str = Field(description="queued | running | done | failed | cancelled")
     files: list[str]
     format: str
     created_at: datetime
@@ -134,37 +133,10 @@ async def _save(upload: UploadFile, target: Path) -> str:
     return digest.hexdigest()
 
 
-def _run_import(
-    job_id: int, workspace_slug: str, paths: list[str], fmt: str, actor: str, tmpdir: str
-) -> None:
-    """The background half of an upload: import, then record the outcome on the job."""
-    from siyu.orders.service import import_orders
-
-    status, error, import_ids = "done", None, []
-    try:
-        summaries = import_orders(paths, workspace_slug=workspace_slug, fmt=fmt, progress=False, actor=actor)
-        import_ids = [s.import_id for s in summaries]
-    except SiyuError as exc:
-        status, error = "failed", exc.message
-    except Exception as exc:  # the job row must say it failed, whatever happened
-        log.exception("import job %s failed", job_id)
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        if job is not None:
-            job.status = status
-            job.finished_at = utcnow()
-            job.last_error = error[:2000] if error else None
-            job.payload = {**job.payload, "import_ids": import_ids}
-
-
 @router.post("", response_model=JobOut, status_code=202, summary="Upload order export files")
 async def upload(
     user: OperatorUser,
     db: DbSession,
-    background: BackgroundTasks,
     files: Annotated[list[UploadFile], File(description="Export files (CSV/XLSX-saved-as-CSV/JSONL).")],
     format: Annotated[str, Form(max_length=32, description="auto, or a format name.")] = "auto",
 ) -> JobOut:
@@ -197,34 +169,22 @@ async def upload(
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
-    ws = db.get(Workspace, user.workspace_id)
-    assert ws is not None
-    job = Job(
+    job_id = enqueue_upload(
+        db,
         workspace_id=user.workspace_id,
-        kind=JOB_KIND,
-        # Never "queued": this job runs in the API process; workers must not claim it.
-        status="running",
-        attempts=1,
-        max_attempts=1,
-        locked_by=f"api:{os.getpid()}",
-        locked_at=utcnow(),
-        payload={
-            "files": [Path(p).name for p in paths],
-            "sha256": sums,
-            "format": format,
-            "actor": user.actor,
-        },
+        paths=[Path(p) for p in paths],
+        fmt=format,
+        actor=user.actor,
+        sha256=sums,
     )
-    db.add(job)
-    db.flush()
-    # Runs after the answer is sent, and after this request's transaction committed.
-    background.add_task(_run_import, job.id, ws.slug, paths, format, user.actor, tmpdir)
+    job = db.get(Job, job_id)
+    assert job is not None
     return _job_out(db, job)
 
 
 def _job_out(db: DbSession, job: Job) -> JobOut:
     payload: dict[str, Any] = job.payload or {}
-    ids = payload.get("import_ids") or []
+    ids = (payload.get("result") or {}).get("import_ids") or payload.get("import_ids") or []
     if ids:
         runs = db.scalars(select(ImportRun).where(ImportRun.id.in_(ids)).order_by(ImportRun.id))
     else:

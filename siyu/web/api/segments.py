@@ -1,20 +1,24 @@
-"""``/api/v1/segments``: count and preview audience expressions, save and list segments."""
+"""``/api/v1/segments``: count and preview audience expressions, save and list segments.
+
+Handlers call the segments domain only: ``audience.scoped.count`` (the count the CLI
+and the console use; the audience index answers whole-workspace callers),
+``customers.views.find_customers`` for customer pages, ``audience.saved`` for
+segments.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from siyu.kit.errors import Conflict, NotFound
-from siyu.kit.timeutil import utcnow
+from siyu.customers.schemas import CustomerRow
+from siyu.customers.views import find_customers
 from siyu.models import Segment
-from siyu.segments.audience import AudienceSyntaxError, saved
-from siyu.web.api.common import ERRORS, Id, Page, Paging, count_of, paginate
-from siyu.web.api.customer_views import CustomerRow, list_query, rows_for
+from siyu.segments.audience import AudienceSyntaxError, saved, scoped
+from siyu.web.api.common import ERRORS, Id, Page, Paging
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser, Principal
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"], responses=ERRORS)
@@ -33,6 +37,9 @@ class PreviewIn(AudienceIn):
 class CountOut(BaseModel):
     count: int
     warnings: list[str]
+    answered_by: Literal["index", "sql"] = Field(
+        "sql", description="The audience index (whole workspace, index fresh) or one SQL statement."
+    )
 
 
 class PreviewOut(CountOut):
@@ -59,18 +66,16 @@ class SegmentOut(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="Unknown tag or staff names, etc.")
 
 
-def _count(db: DbSession, user: Principal, q: str) -> tuple[int, list[str]]:
-    stmt, warnings = list_query(db, user, audience=q)
-    return count_of(db, stmt), warnings
+def _count(db: DbSession, user: Principal, q: str) -> scoped.AudienceCount:
+    try:
+        return scoped.count(db, user, q)
+    except AudienceSyntaxError as exc:
+        exc.field = "q"
+        raise
 
 
 def _segment(db: DbSession, user: Principal, segment_id: int) -> Segment:
-    seg = db.scalar(
-        select(Segment).where(Segment.workspace_id == user.workspace_id, Segment.id == segment_id)
-    )
-    if seg is None:
-        raise NotFound(f"segment {segment_id} does not exist", field="segment_id")
-    return seg
+    return saved.segment_by_id(db, workspace_id=user.workspace_id, segment_id=segment_id)
 
 
 def _out(seg: Segment, count: int | None, warnings: list[str] | None = None) -> SegmentOut:
@@ -89,46 +94,51 @@ def _out(seg: Segment, count: int | None, warnings: list[str] | None = None) -> 
     )
 
 
-def _remember(seg: Segment, user: Principal, count: int) -> None:
-    # Only a workspace-wide count is worth keeping; a staff user's is their share.
-    if user.sees_all_customers:
-        seg.last_count = count
-        seg.last_counted_at = utcnow()
+def _counted(result: scoped.AudienceCount) -> CountOut:
+    return CountOut(count=result.count, warnings=result.warnings, answered_by=result.source)
 
 
 @router.post("/count", response_model=CountOut, summary="Count an audience")
 def count(body: AudienceIn, user: CurrentUser, db: DbSession) -> CountOut:
     """How many customers (that the caller may see) match the expression."""
-    n, warnings = _count(db, user, body.q)
-    return CountOut(count=n, warnings=warnings)
+    return _counted(_count(db, user, body.q))
+
+
+@router.get("/count", response_model=CountOut, summary="Count an audience (GET)")
+def count_get(
+    user: CurrentUser,
+    db: DbSession,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_EXPRESSION, description="Audience expression.")],
+) -> CountOut:
+    """The same count as ``POST /count``, for links, dashboards and caches."""
+    return _counted(_count(db, user, q))
 
 
 @router.post("/preview", response_model=PreviewOut, summary="Preview an audience")
 def preview(body: PreviewIn, user: CurrentUser, db: DbSession) -> PreviewOut:
     """The count and the newest matching customers (phones masked)."""
-    stmt, warnings = list_query(db, user, audience=body.q)
-    total = count_of(db, stmt)
-    customers = list(db.scalars(stmt.limit(body.limit)))
-    return PreviewOut(count=total, warnings=warnings, items=rows_for(db, customers))
+    try:
+        found = find_customers(db, user, audience=body.q, limit=body.limit)
+    except AudienceSyntaxError as exc:
+        exc.field = "q"
+        raise
+    return PreviewOut(
+        count=found.total,
+        warnings=found.warnings,
+        items=found.rows,
+        answered_by="index" if found.count_source == "index" else "sql",
+    )
 
 
 @router.get("", response_model=list[SegmentOut], summary="Saved segments")
 def list_segments(user: CurrentUser, db: DbSession) -> list[SegmentOut]:
     """Every saved segment of the workspace with its last stored count."""
-    rows = db.scalars(select(Segment).where(Segment.workspace_id == user.workspace_id).order_by(Segment.name))
-    return [_out(s, None) for s in rows]
+    return [_out(s, None) for s in saved.list_segments(db, workspace_id=user.workspace_id)]
 
 
 @router.post("", response_model=SegmentOut, status_code=201, summary="Save a segment")
 def create_segment(body: SegmentIn, user: OperatorUser, db: DbSession) -> SegmentOut:
     """Save an expression under a name (checked first; 409 if the name is taken)."""
-    name = body.name.strip()
-    if name and db.scalar(
-        select(Segment.id).where(Segment.workspace_id == user.workspace_id, Segment.name == name)
-    ):
-        raise Conflict(
-            f"a segment named {name!r} already exists; delete it or pick another name", field="name"
-        )
     try:
         seg, warnings = saved.save_segment(
             db,
@@ -148,19 +158,19 @@ def create_segment(body: SegmentIn, user: OperatorUser, db: DbSession) -> Segmen
 def get_segment(segment_id: Id, user: CurrentUser, db: DbSession) -> SegmentOut:
     """The segment and how many customers match it now."""
     seg = _segment(db, user, segment_id)
-    n, _ = _count(db, user, seg.expression)
-    _remember(seg, user, n)
-    return _out(seg, n)
+    if user.sees_all_customers:  # a workspace-wide count is worth keeping; a staff user's is a share
+        seg = saved.recount_segment(db, workspace_id=user.workspace_id, name=seg.name)
+        return _out(seg, seg.last_count)
+    return _out(seg, _count(db, user, seg.expression).count)
 
 
 @router.get("/{segment_id}/customers", response_model=Page[CustomerRow], summary="Customers of a segment")
 def segment_customers(segment_id: Id, user: CurrentUser, db: DbSession, paging: Paging) -> Page[CustomerRow]:
     """The matching customers, one page at a time (staff: only those they follow)."""
     seg = _segment(db, user, segment_id)
-    stmt, _ = list_query(db, user, audience=seg.expression)
-    customers, total = paginate(db, stmt, paging)
+    found = find_customers(db, user, audience=seg.expression, limit=paging.page_size, offset=paging.offset)
     return Page[CustomerRow](
-        items=rows_for(db, customers), total=total, page=paging.page, page_size=paging.page_size
+        items=found.rows, total=found.total, page=paging.page, page_size=paging.page_size
     )
 
 

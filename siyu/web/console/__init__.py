@@ -14,11 +14,20 @@ from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
-_PAGES = (auth_router, dashboard_router, customers_router, segments_router, imports_router, admin_router)
+_PAGES = (
+    auth_router,
+    dashboard_router,
+    customers_router,
+    segments_router,
+    imports_router,
+    jobs_router,
+    admin_router,
+)
 for _pages in _PAGES:
     router.include_router(_pages)
 

@@ -9,23 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.customers import repository as repo
-from siyu.customers.tags import customer_tags
+from siyu.customers.profile import profile_records
+from siyu.customers.views import find_customers
 from siyu.kit.errors import NotFound
 from siyu.models import (
     Customer,
-    CustomerIdentity,
     CustomerScore,
     CustomerStats,
     Event,
     Order,
-    Tag,
-    TagGroup,
 )
-from siyu.web.auth import Principal, customer_scope, visible_customer
+from siyu.web.auth import Principal, visible_customer
 
 PAGE_SIZE = 20
 
@@ -84,56 +80,48 @@ class CustomerRow:
     tags: list[str] = field(default_factory=list)
 
 
-# Orderings of the customer list: key → label.
+# Orderings of the customer list: key → label, and the read model's name for each.
 SORTS = {"new": "最新", "spent": "净消费最高", "recent": "最近付款"}
+_DOMAIN_SORTS = {"new": "newest", "spent": "net_desc", "recent": "last_paid_desc"}
 
 
-def list_page(
-    db: Session, user: Principal, *, ids_query: Any | None, page: int, sort: str = "new"
-) -> tuple[list[CustomerRow], int]:
-    """One page of live customers the user may see, in the ``sort`` order, with the total.
+@dataclass
+class CustomerPage:
+    rows: list[CustomerRow]
+    total: int
+    warnings: list[str]
+    count_source: str
 
-    Anonymised customers (erased on request, PIPL) are left out, as in every count.
-    """
-    base = select(Customer.id).where(
-        customer_scope(user), Customer.merged_into_id.is_(None), Customer.anonymised_at.is_(None)
+
+def list_page(db: Session, user: Principal, *, q: str, page: int, sort: str = "new") -> CustomerPage:
+    """One page of live customers the user may see, from the shared read model
+    (``find_customers``): ``q`` is the search box (an audience expression, four digits
+    of a phone, or a name). Raises on a bad expression."""
+    found = find_customers(
+        db,
+        user,
+        box_text=q,
+        sort=_DOMAIN_SORTS.get(sort, "newest"),
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
     )
-    if ids_query is not None:
-        base = base.where(Customer.id.in_(ids_query))
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
-    ordered = base
-    if sort == "spent":
-        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
-            func.coalesce(CustomerStats.net_fen, 0).desc(), Customer.id.desc()
+    rows = [
+        CustomerRow(
+            id=r.id,
+            name=r.name,
+            phone=r.phone_masked,
+            city=r.city,
+            province=r.province,
+            orders=r.effective_orders_count,
+            net_fen=r.net_fen,
+            last_paid_at=r.last_paid_at,
+            layer=r.layer_value,
+            rfm=r.rfm_segment,
+            tags=list(r.tags),
         )
-    elif sort == "recent":
-        ordered = base.outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id).order_by(
-            CustomerStats.last_paid_at.desc().nulls_last(), Customer.id.desc()
-        )
-    else:
-        ordered = base.order_by(Customer.id.desc())
-    ids = list(db.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    out: dict[int, CustomerRow] = {}
-    for c, st, sc in repo.customers_with_stats_and_scores(db, customer_ids=ids):
-        out[c.id] = CustomerRow(
-            id=c.id,
-            name=c.name,
-            phone=None,
-            city=c.city or (st.city if st else None),
-            province=c.province or (st.province if st else None),
-            orders=st.effective_orders_count if st else 0,
-            net_fen=st.net_fen if st else 0,
-            last_paid_at=st.last_paid_at if st else None,
-            layer=sc.layer_value if sc else None,
-            rfm=sc.rfm_segment if sc else None,
-        )
-    ids = list(out)
-    phones = repo.masked_phones(db, customer_ids=ids)
-    tags = repo.tag_names(db, customer_ids=ids)
-    for cid, row in out.items():
-        row.phone = phones.get(cid)
-        row.tags.extend(tags.get(cid, []))
-    return list(out.values()), total
+        for r in found.rows
+    ]
+    return CustomerPage(rows, found.total, found.warnings, found.count_source)
 
 
 @dataclass
@@ -161,67 +149,35 @@ def profile(db: Session, user: Principal, customer_id: int) -> Profile:
     if customer.merged_into_id is not None:
         # A tombstone: the page of the survivor is the one to read.
         raise NotFound(f"customer {customer_id} was merged into {customer.merged_into_id}")
-    ws = user.workspace_id
-    identities = [
-        {
-            "kind": IDENTITY_LABELS.get(i.kind, i.kind),
-            "platform": PLATFORM_LABELS.get(i.platform, i.platform),
-            "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
-            "source": i.source,
-        }
-        for i in db.scalars(
-            select(CustomerIdentity)
-            .where(CustomerIdentity.workspace_id == ws, CustomerIdentity.customer_id == customer.id)
-            .order_by(CustomerIdentity.kind, CustomerIdentity.id)
-        )
-    ]
-    tags = [
-        {"id": t.id, "name": t.name, "group": g.name, "source": ct.source}
-        for t, g, ct in customer_tags(db, workspace_id=ws, customer_id=customer.id)
-    ]
-    have = {t["id"] for t in tags}
-    all_tags = [
-        {"id": t.id, "name": t.name, "group": g.name}
-        for t, g in db.execute(
-            select(Tag, TagGroup)
-            .join(TagGroup, TagGroup.id == Tag.group_id)
-            .where(Tag.workspace_id == ws, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
-            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
-        ).all()
-        if t.id not in have
-    ]
-    order_where = (Order.workspace_id == ws, Order.customer_id == customer.id)
-    orders = list(
-        db.scalars(
-            select(Order)
-            .where(*order_where)
-            .order_by(Order.paid_at.desc().nulls_last(), Order.id.desc())
-            .limit(50)
-        )
-    )
-    orders_total = int(db.scalar(select(func.count()).select_from(Order).where(*order_where)) or 0)
-    follows = [
-        {
-            "staff": s.name or s.userid,
-            "state": FOLLOW_LABELS.get(f.state, f.state),
-            "added_at": f.added_at,
-            "channel": f.live_code_state,
-            "remark": f.remark,
-        }
-        for f, s in repo.follows_of(db, workspace_id=ws, customer_id=customer.id)
-    ]
-    events = list(db.scalars(repo.timeline_query(workspace_id=ws, customer_id=customer.id).limit(50)))
+    rec = profile_records(db, customer)
     return Profile(
         customer=customer,
-        identities=identities,
-        tags=tags,
-        all_tags=all_tags,
-        stats=db.get(CustomerStats, customer.id),
-        score=db.get(CustomerScore, customer.id),
-        orders=orders,
-        orders_total=orders_total,
-        follows=follows,
-        events=events,
+        identities=[
+            {
+                "kind": IDENTITY_LABELS.get(i.kind, i.kind),
+                "platform": PLATFORM_LABELS.get(i.platform, i.platform),
+                "value": (i.value_masked or "***") if i.kind == "phone" else shorten(i.value),
+                "source": i.source,
+            }
+            for i in rec.identities
+        ],
+        tags=[{"id": t.id, "name": t.name, "group": g.name, "source": ct.source} for t, g, ct in rec.tags],
+        all_tags=[{"id": t.id, "name": t.name, "group": g.name} for t, g in rec.other_tags],
+        stats=rec.stats,
+        score=rec.score,
+        orders=rec.orders,
+        orders_total=rec.orders_total,
+        follows=[
+            {
+                "staff": s.name or s.userid,
+                "state": FOLLOW_LABELS.get(f.state, f.state),
+                "added_at": f.added_at,
+                "channel": f.live_code_state,
+                "remark": f.remark,
+            }
+            for f, s in rec.follows
+        ],
+        events=rec.events,
     )
 
 

@@ -22,7 +22,6 @@ from siyu.models import Customer, Group, Staff
 from siyu.staff import service as staff_service
 from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.inbox import CallbackEvent
-from siyu.wecom.callbacks.refetch import request_refetch
 
 SOURCE = "wecom"
 
@@ -120,14 +119,12 @@ def handle_contact(session: Session, *, workspace_id: int, ev: CallbackEvent, ke
         if ev.get("WelcomeCode"):
             # Valid for 20 s and once: automation reads it from the event to greet.
             payload["welcome_code"] = ev.get("WelcomeCode")
-        # The callback carries ids only: remark, add_way and tags come from a re-fetch.
-        request_refetch(
-            session, workspace_id=workspace_id, what="contact", userid=userid, external_userid=external_userid
-        )
+        # The callback carries ids only: remark, add_way and tags come from a re-fetch,
+        # which the wecom.refetch subscriber (siyu.wecom.subscribers) queues.
     elif ct == "edit_external_contact":
-        request_refetch(
-            session, workspace_id=workspace_id, what="contact", userid=userid, external_userid=external_userid
-        )
+        # A staff member edited the customer (remark, tags ...): the values come from
+        # a re-fetch, queued by the wecom.refetch subscriber of this event.
+        kind = "friend.edit"
     elif ct == "del_external_contact":
         by_transfer = ev.get("Source") == "DELETE_BY_TRANSFER"
         change = follow_service.follow_ended(
@@ -177,8 +174,8 @@ def handle_chat(session: Session, *, workspace_id: int, ev: CallbackEvent, key: 
     ct = ev.change_type
     if ct == "create":
         group = group_service.group_created(session, workspace_id=workspace_id, chat_id=chat_id, at=at)
+        # Name, owner and members come from a re-fetch (the wecom.refetch subscriber).
         _group_event(session, workspace_id, "group.create", at, group.id, key, {"chat_id": chat_id})
-        request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
         return
     if ct == "dismiss":
         group = group_service.group_dismissed(session, workspace_id=workspace_id, chat_id=chat_id, at=at)
@@ -194,10 +191,14 @@ def handle_chat(session: Session, *, workspace_id: int, ev: CallbackEvent, key: 
             _member_change(session, workspace_id, group, userid, joining, scene, at, key)
         group_service.recount_members(session, group)
         if not ev.members:
-            request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
+            change = {"chat_id": chat_id, "detail": detail}
+            _group_event(session, workspace_id, "group.update", at, group.id, key, change)
     else:
-        # change_owner / change_name / change_notice carry no new values: re-fetch.
-        request_refetch(session, workspace_id=workspace_id, what="group", chat_id=chat_id)
+        # change_owner / change_name / change_notice carry no new values: the event
+        # asks the wecom.refetch subscriber for a re-fetch.
+        _group_event(
+            session, workspace_id, "group.update", at, group.id, key, {"chat_id": chat_id, "detail": detail}
+        )
 
 
 def _member_change(
@@ -287,7 +288,6 @@ def handle_tag(session: Session, *, workspace_id: int, ev: CallbackEvent, key: s
     as in WeCom. Creates, edits and reorders carry ids only, so their names and order
     come from the re-fetch; it is queued for deletes too, to settle anything missed.
     """
-    del key, at
     from siyu.wecom.sync.tags import apply_tag_callback  # the sync owns the tag mirror
 
     tag_type = ev.get("TagType") or "tag"
@@ -305,13 +305,15 @@ def handle_tag(session: Session, *, workspace_id: int, ev: CallbackEvent, key: s
             target_id=wecom_id,
             detail={"tags": deleted},
         )
-    request_refetch(
+    # Names and order come from a re-read of the library (the wecom.refetch subscriber).
+    record_event(
         session,
         workspace_id=workspace_id,
-        what="tags",
-        tag_id=wecom_id or None,
-        tag_type=tag_type,
-        change_type=ev.change_type,
+        kind="wecom.tag_change",
+        occurred_at=at,
+        source=SOURCE,
+        dedup_key=_event_key(key),
+        payload={"tag_id": wecom_id or None, "tag_type": tag_type, "change_type": ev.change_type},
     )
 
 

@@ -1,4 +1,5 @@
-"""Customer list (audience filter, live count, pagination) and the customer profile."""
+"""Customer list (search box: name, phone digits or audience; live count; pagination) and
+the customer profile. Reads go through the customers domain's read models."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.orm import Session
 
-from siyu.customers.tags import add_tags, ensure_tag, remove_tags
+from siyu.customers import search
+from siyu.customers.tags import add_tags, ensure_tag, live_tags, remove_tags
 from siyu.kit.errors import Invalid, NotFound, SiyuError
 from siyu.kit.events import record_event
 from siyu.kit.timeutil import utcnow
-from siyu.models import Tag
-from siyu.segments import audience
-from siyu.web.auth import DbSession, Principal, visible_customer
+from siyu.segments.audience import scoped
+from siyu.web.auth import DbSession, visible_customer
 from siyu.web.console.customer_data import (
     EVENT_LABELS,
     PAGE_SIZE,
@@ -42,12 +42,9 @@ def expression_error(exc: SiyuError) -> dict[str, Any]:
     }
 
 
-def compile_filter(db: Session, user: Principal, q: str) -> tuple[Any, list[str]]:
-    """The id query and warnings for an audience expression (raises on a bad one)."""
+def _check_length(q: str) -> None:
     if len(q) > MAX_EXPRESSION:
         raise Invalid(f"表达式过长（最多 {MAX_EXPRESSION} 个字符）", field="q")
-    compiled = audience.compile_expr(db, workspace_id=user.workspace_id, expr=q)
-    return compiled.query, list(compiled.warnings)
 
 
 @router.get("/customers", response_class=HTMLResponse)
@@ -59,18 +56,20 @@ def customers_page(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     sort: str = "new",
 ) -> HTMLResponse:
-    """All customers the user may see, optionally filtered by an audience expression."""
+    """All customers the user may see; the box takes a name, a phone's last four digits
+    or an audience expression."""
     q = q.strip()
     sort = sort if sort in SORTS else "new"
     error: dict[str, Any] | None = None
     warnings: list[str] = []
-    ids_query = None
-    if q:
-        try:
-            ids_query, warnings = compile_filter(db, user, q)
-        except SiyuError as exc:
-            error = expression_error(exc)
-    rows, total = ([], 0) if error else list_page(db, user, ids_query=ids_query, page=page, sort=sort)
+    rows: list[Any] = []
+    total = 0
+    try:
+        _check_length(q)
+        found = list_page(db, user, q=q, page=page, sort=sort)
+        rows, total, warnings = found.rows, found.total, found.warnings
+    except SiyuError as exc:
+        error = expression_error(exc)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
 
     def page_url(n: int) -> str:
@@ -103,14 +102,21 @@ def customers_page(
 
 @router.get("/customers/count")
 def customers_count(user: ConsoleUser, db: DbSession, q: str = "") -> JSONResponse:
-    """Live count for the filter box: ``{"count", "warnings"}`` or an error with its column."""
+    """Live count for the search box: ``{"count", "warnings"}`` or an error with its column.
+
+    An audience expression is counted by ``audience.scoped.count``, the count of the CLI
+    and the API; a name or phone digits by the customer list's own count.
+    """
     q = q.strip()
     try:
-        ids_query, warnings = compile_filter(db, user, q) if q else (None, [])
+        _check_length(q)
+        if search.read(q).kind == "audience":
+            counted = scoped.count(db, user, q)
+            return JSONResponse({"count": counted.count, "warnings": counted.warnings})
+        found = list_page(db, user, q=q, page=1)
     except SiyuError as exc:
         return JSONResponse({"error": expression_error(exc)}, status_code=422)
-    _, total = list_page(db, user, ids_query=ids_query, page=1)
-    return JSONResponse({"count": total, "warnings": warnings})
+    return JSONResponse({"count": found.total, "warnings": found.warnings})
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -156,10 +162,10 @@ def add_tag(
                 db, workspace_id=user.workspace_id, name=new_tag, group_name=group.strip() or "默认"
             )
         elif tag_id.strip().isdigit():
-            found = db.get(Tag, int(tag_id))
-            if found is None or found.workspace_id != user.workspace_id or found.deleted_at is not None:
-                raise NotFound("这个标签不存在或已删除", field="tag_id")
-            tag = found
+            try:
+                (tag,) = live_tags(db, workspace_id=user.workspace_id, tag_ids=[int(tag_id)], field="tag_id")
+            except NotFound:
+                raise NotFound("这个标签不存在或已删除", field="tag_id") from None
         else:
             return _back(customer.id, "请选择一个标签，或输入新标签名。", "error")
     except SiyuError as exc:
@@ -192,9 +198,10 @@ def add_tag(
 def remove_tag(customer_id: int, tag_id: int, user: ConsoleUser, db: DbSession) -> Response:
     """Take one tag off the customer."""
     customer = visible_customer(db, user, customer_id)
-    tag = db.get(Tag, tag_id)
-    if tag is None or tag.workspace_id != user.workspace_id:
-        raise NotFound("这个标签不存在", field="tag_id")
+    try:
+        (tag,) = live_tags(db, workspace_id=user.workspace_id, tag_ids=[tag_id], field="tag_id")
+    except NotFound:
+        raise NotFound("这个标签不存在", field="tag_id") from None
     removed = remove_tags(db, workspace_id=user.workspace_id, customer_ids=[customer.id], tag_ids=[tag.id])
     if removed:
         record_event(

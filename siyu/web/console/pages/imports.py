@@ -1,9 +1,11 @@
 """Order imports from the console: upload a platform export, follow it, read its row errors.
 
-The upload is saved to a private temporary folder and imported by the same service the
-CLI uses (``siyu.orders.service.import_orders``) in a background thread; progress and
-row errors are read back from ``ImportRun`` / ``ImportRowError``, which the importer
-commits batch by batch, so the page shows the truth even after a restart.
+The upload is saved to a private temporary folder, checked (readable, known format),
+and queued as an ``imports.upload`` job (``siyu.orders.tasks``), the same job the API
+queues; a worker runs the same ``import_orders`` the CLI uses. Progress and row errors
+are read back from ``ImportRun`` / ``ImportRowError``, which the importer commits batch
+by batch, so the page shows the truth even after a restart, and an import cut off by
+a crash is resumed by the next worker.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import logging
 import re
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,10 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_scope
 from siyu.kit.errors import NotFound, SiyuError
-from siyu.models import ImportRowError, ImportRun, Workspace
+from siyu.kit.jobs import worker_in_process
+from siyu.models import ImportRowError, ImportRun, Job
+from siyu.orders.service import plan_file
+from siyu.orders.tasks import enqueue_upload
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import OperatorPage
 from siyu.web.console.render import redirect_with_flash, render
@@ -83,33 +87,6 @@ def imports_page(request: Request, user: OperatorPage, db: DbSession) -> Respons
     return _page(request, db, user)
 
 
-class _Upload:
-    """What the background import thread reports back to the request that started it."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: str | None = None
-        self.import_ids: list[int] = []
-
-
-def _run_import(upload: _Upload, folder: Path, paths: list[Path], slug: str, fmt: str, actor: str) -> None:
-    from siyu.orders.service import import_orders
-
-    try:
-        # One call for all files: the importer orders Taobao order files before their
-        # detail files, so that line items find their orders.
-        summaries = import_orders(paths, workspace_slug=slug, fmt=fmt, progress=False, actor=actor)
-        upload.import_ids = [s.import_id for s in summaries]
-    except SiyuError as exc:
-        upload.error = exc.message
-    except Exception as exc:  # a thread must not die silently: the page reports it
-        log.exception("console import of %s failed", ", ".join(p.name for p in paths))
-        upload.error = f"导入失败：{type(exc).__name__}"
-    finally:
-        upload.done.set()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _find_run(workspace_id: int, path: Path) -> int | None:
     with session_scope() as db:
         return db.scalar(
@@ -166,31 +143,42 @@ def imports_upload(
     except (ValueError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return _page(request, db, user, error=str(exc), status=422 if isinstance(exc, ValueError) else 500)
-    ws = db.get(Workspace, user.workspace_id)
-    if ws is None:
-        raise NotFound("workspace does not exist")
-    upload = _Upload()
-    threading.Thread(
-        target=_run_import,
-        args=(upload, folder, paths, ws.slug, fmt, user.actor),
-        name=f"siyu-import-{paths[0].name}",
-        daemon=True,
-    ).start()
+    try:
+        for path in paths:
+            plan_file(path, fmt)
+    except SiyuError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        return _page(request, db, user, error=f"「{path.name}」无法导入：{exc.message}", status=422)
+    job_id = enqueue_upload(db, workspace_id=user.workspace_id, paths=paths, fmt=fmt, actor=user.actor)
+    db.commit()  # the worker sees the job now
     names = "、".join(f"「{p.name}」" for p in paths)
-    deadline = time.monotonic() + START_WAIT_SECONDS
     run_id: int | None = None
-    while time.monotonic() < deadline:
-        if upload.done.wait(0.1):
-            run_id = upload.import_ids[0] if upload.import_ids else None
-            break
-        run_id = _find_run(user.workspace_id, paths[0]) if len(paths) == 1 else None
-        if run_id is not None:
-            break
-    if upload.error:
-        return _page(request, db, user, error=f"{names} 无法导入：{upload.error}", status=422)
+    if worker_in_process() and len(paths) == 1:
+        # The embedded worker starts at once: go straight to the run's progress page.
+        deadline = time.monotonic() + START_WAIT_SECONDS
+        while time.monotonic() < deadline and run_id is None:
+            time.sleep(0.1)
+            run_id = _find_run(user.workspace_id, paths[0])
+            if run_id is None and _job_status(job_id) in ("failed", "done", "cancelled"):
+                break
+    error = _job_error(job_id)
+    if error:
+        return _page(request, db, user, error=f"{names} 无法导入：{error}", status=422)
     if run_id is not None and len(paths) == 1:
         return redirect_with_flash(f"/imports/{run_id}", f"已上传{names}，正在导入…")
-    return redirect_with_flash("/imports", f"已上传{names}，导入进行中或已完成，见下表。")
+    return redirect_with_flash("/imports", f"已上传{names}，已排入导入队列（任务 #{job_id}），进度见下表。")
+
+
+def _job_status(job_id: int) -> str | None:
+    with session_scope() as db:
+        job = db.get(Job, job_id)
+        return job.status if job is not None else None
+
+
+def _job_error(job_id: int) -> str | None:
+    with session_scope() as db:
+        job = db.get(Job, job_id)
+        return job.last_error if job is not None and job.status == "failed" else None
 
 
 def _run_json(db: Session, run: ImportRun) -> dict[str, Any]:

@@ -10,15 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.kit import audit
-from siyu.kit.errors import Invalid, SiyuError
+from siyu.kit.errors import Conflict, Invalid, NotFound, SiyuError
 from siyu.kit.money import format_fen
-from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
 from siyu.segments import audience
+from siyu.segments.audience import saved
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import OperatorPage
 from siyu.web.console.pages.customers import MAX_EXPRESSION, expression_error
@@ -29,9 +27,7 @@ MAX_NAME = 100
 
 
 def _segments(db: Session, workspace_id: int) -> list[Segment]:
-    return list(
-        db.scalars(select(Segment).where(Segment.workspace_id == workspace_id).order_by(Segment.name))
-    )
+    return list(saved.list_segments(db, workspace_id=workspace_id))
 
 
 @router.get("/segments", response_class=HTMLResponse)
@@ -84,33 +80,20 @@ def segments_preview(user: OperatorPage, db: DbSession, q: str = "", limit: int 
 def save_segment(
     db: Session, user: Principal, *, name: str, expression: str, description: str
 ) -> tuple[Segment, bool]:
-    """Create or replace the segment ``name``; returns (segment, created)."""
-    name = name.strip()
-    if not name:
+    """Create or replace the segment ``name`` through the one save path; (segment, created)."""
+    if not name.strip():
         raise Invalid("请给人群起个名字", field="name")
-    if len(name) > MAX_NAME:
+    if len(name.strip()) > MAX_NAME:
         raise Invalid(f"人群名称最多 {MAX_NAME} 个字符", field="name")
-    expr = audience.parse(expression)
-    count = audience.count(db, workspace_id=user.workspace_id, expr=expr)
-    seg = db.scalar(select(Segment).where(Segment.workspace_id == user.workspace_id, Segment.name == name))
-    created = seg is None
-    if seg is None:
-        seg = Segment(workspace_id=user.workspace_id, name=name, created_by=user.actor)
-        db.add(seg)
-    seg.expression = audience.to_text(expr)
-    seg.expression_json = audience.to_json(expr)
-    seg.description = description.strip() or None
-    seg.last_count = count
-    seg.last_counted_at = utcnow()
-    db.flush()
-    audit.record(
+    created = name.strip() not in {s.name for s in saved.list_segments(db, workspace_id=user.workspace_id)}
+    seg, _ = saved.save_segment(
         db,
         workspace_id=user.workspace_id,
+        name=name,
+        expression=expression,
+        description=description.strip() or None,
+        replace=True,
         actor=user.actor,
-        action="segment.save",
-        target_type="segment",
-        target_id=seg.id,
-        detail={"name": name, "expression": seg.expression, "created": created},
     )
     return seg, created
 
@@ -147,18 +130,13 @@ def segments_save(
 
 @router.post("/segments/{segment_id}/delete")
 def segments_delete(segment_id: int, user: OperatorPage, db: DbSession) -> Response:
-    """Delete a saved segment (audited)."""
-    seg = db.get(Segment, segment_id)
-    if seg is None or seg.workspace_id != user.workspace_id:
+    """Delete a saved segment (audited; refused while other segments or rules use it)."""
+    try:
+        seg = saved.segment_by_id(db, workspace_id=user.workspace_id, segment_id=segment_id)
+        name = seg.name
+        saved.delete_segment(db, workspace_id=user.workspace_id, name=name, actor=user.actor)
+    except NotFound:
         return redirect_with_flash("/segments", "这个人群不存在或已删除。", "error")
-    audit.record(
-        db,
-        workspace_id=user.workspace_id,
-        actor=user.actor,
-        action="segment.delete",
-        target_type="segment",
-        target_id=seg.id,
-        detail={"name": seg.name, "expression": seg.expression},
-    )
-    db.delete(seg)
-    return redirect_with_flash("/segments", f"已删除人群「{seg.name}」")
+    except Conflict as exc:
+        return redirect_with_flash("/segments", f"无法删除：{exc.message}", "error")
+    return redirect_with_flash("/segments", f"已删除人群「{name}」")

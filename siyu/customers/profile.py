@@ -1,23 +1,25 @@
-"""Read-side queries of the customer API: the list, the profile, the timeline.
+"""One customer's profile as the API serves it: identities, tags, follows, stats, scores,
+orders and timeline (phones only ever masked).
 
-Every query here is built on ``customer_scope`` so that a staff user only ever reads
-the customers their staff account follows.
+The list is ``siyu.customers.views.find_customers``; both are read models of the
+customers domain, shared by every door (the web layer only checks who may see whom).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from siyu.customers import repository as repo
 from siyu.customers.tags import customer_tags
-from siyu.kit.errors import Invalid
-from siyu.kit.pii import PIIError, get_vault, normalise_phone
+from siyu.kit import audit
+from siyu.kit.errors import NotFound
+from siyu.kit.pii import PIIError, get_vault
 from siyu.models import (
     Customer,
     CustomerIdentity,
@@ -25,138 +27,12 @@ from siyu.models import (
     CustomerStats,
     CustomerTag,
     Event,
+    Follow,
     Order,
+    Staff,
+    Tag,
+    TagGroup,
 )
-from siyu.web.auth import Principal, customer_scope
-
-# Digits with the usual separators: a search that looks like a phone number.
-_PHONEISH = re.compile(r"^\+?[\d\s\-()]{7,}$")
-SORTS = {
-    "newest": (Customer.id.desc(),),
-    "oldest": (Customer.id.asc(),),
-    "net_desc": (func.coalesce(CustomerStats.net_fen, 0).desc(), Customer.id.desc()),
-    "last_paid_desc": (CustomerStats.last_paid_at.desc().nulls_last(), Customer.id.desc()),
-}
-
-
-class CustomerRow(BaseModel):
-    """One customer in a list (phones masked)."""
-
-    id: int
-    name: str | None
-    phone_masked: str | None
-    province: str | None
-    city: str | None
-    opt_out: bool
-    orders_count: int
-    effective_orders_count: int
-    net_fen: int
-    last_paid_at: datetime | None
-    layer_tier: str | None
-    layer_value: str | None
-    rfm_segment: str | None
-    tags: list[str]
-    created_at: datetime
-
-
-def search_clause(workspace_id: int, search: str) -> ColumnElement[bool]:
-    """Name contains ``search``; a phone-like search matches the phone's HMAC exactly."""
-    text = search.strip()
-    if _PHONEISH.match(text):
-        try:
-            e164 = normalise_phone(text)
-        except PIIError:
-            raise Invalid(
-                f"{text!r} is not a complete phone number; phone search needs the whole number "
-                "(numbers are stored hashed, so partial numbers cannot be searched)",
-                field="search",
-            ) from None
-        if e164 is None:
-            raise Invalid("a masked phone number cannot be searched", field="search")
-        digest = get_vault().identity_hash("phone", e164)
-        return Customer.id.in_(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.workspace_id == workspace_id,
-                CustomerIdentity.kind == "phone",
-                CustomerIdentity.value_hash == digest,
-            )
-        )
-    pattern = f"%{repo.escape_like(text)}%"
-    return or_(Customer.name.like(pattern, escape="\\"), Customer.city.like(pattern, escape="\\"))
-
-
-def list_query(
-    session: Session,
-    user: Principal,
-    *,
-    search: str | None = None,
-    audience: str | None = None,
-    tag_id: int | None = None,
-    sort: str = "newest",
-) -> tuple[Select[Customer], list[str]]:
-    """The customers ``user`` may see, filtered; returns (query, audience warnings)."""
-    stmt = (
-        select(Customer)
-        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
-        # Merged tombstones and anonymised profiles are no one to work with: like every
-        # count and audience, the list leaves them out (they stay readable by id).
-        .where(customer_scope(user), Customer.merged_into_id.is_(None), Customer.anonymised_at.is_(None))
-    )
-    warnings: list[str] = []
-    if search and search.strip():
-        stmt = stmt.where(search_clause(user.workspace_id, search))
-    if audience and audience.strip():
-        from siyu.segments.audience import AudienceSyntaxError, compile_expr
-
-        try:
-            compiled = compile_expr(session, workspace_id=user.workspace_id, expr=audience)
-        except AudienceSyntaxError as exc:
-            exc.field = "q"
-            raise
-        warnings = list(compiled.warnings)
-        stmt = stmt.where(Customer.id.in_(compiled.query))
-    if tag_id is not None:
-        stmt = stmt.where(
-            Customer.id.in_(
-                select(CustomerTag.customer_id).where(
-                    CustomerTag.workspace_id == user.workspace_id, CustomerTag.tag_id == tag_id
-                )
-            )
-        )
-    return stmt.order_by(*SORTS[sort]), warnings
-
-
-def rows_for(session: Session, customers: list[Customer]) -> list[CustomerRow]:
-    """List rows for a page of customers (a handful of batch queries, no N+1)."""
-    ids = [c.id for c in customers]
-    stats = repo.stats_by_customer(session, customer_ids=ids)
-    scores = repo.scores_by_customer(session, customer_ids=ids)
-    phones = repo.masked_phones(session, customer_ids=ids)
-    tags = repo.tag_names(session, customer_ids=ids)
-    out = []
-    for c in customers:
-        st = stats.get(c.id)
-        sc = scores.get(c.id)
-        out.append(
-            CustomerRow(
-                id=c.id,
-                name=c.name,
-                phone_masked=phones.get(c.id),
-                province=c.province,
-                city=c.city,
-                opt_out=c.opt_out,
-                orders_count=st.orders_count if st else 0,
-                effective_orders_count=st.effective_orders_count if st else 0,
-                net_fen=st.net_fen if st else 0,
-                last_paid_at=st.last_paid_at if st else None,
-                layer_tier=sc.layer_tier if sc else None,
-                layer_value=sc.layer_value if sc else None,
-                rfm_segment=sc.rfm_segment if sc else None,
-                tags=tags.get(c.id, []),
-                created_at=c.created_at,
-            )
-        )
-    return out
 
 
 def mask_identifier(value: str) -> str:
@@ -335,9 +211,18 @@ def timeline_query(customer: Customer, kind_prefix: str | None = None) -> Select
 
 
 def profile(
-    session: Session, user: Principal, customer: Customer, *, orders_limit: int = 20, events_limit: int = 50
+    session: Session,
+    customer: Customer,
+    *,
+    can_reveal_phone: bool,
+    orders_limit: int = 20,
+    events_limit: int = 50,
 ) -> CustomerProfile:
-    """The profile of a customer the caller may see (check that first)."""
+    """The profile of a customer the caller may see (check that first).
+
+    ``can_reveal_phone``: the reader may see other ids in full (owners, admins);
+    phones are masked for everyone.
+    """
     identities = repo.identities_of(session, customer.id)
     id_views = [
         IdentityView(
@@ -347,7 +232,7 @@ def profile(
             value=(
                 i.value_masked
                 if i.kind == "phone"
-                else (i.value if user.can_reveal_phone or i.value is None else mask_identifier(i.value))
+                else (i.value if can_reveal_phone or i.value is None else mask_identifier(i.value))
             ),
             source=i.source,
             created_at=i.created_at,
@@ -407,7 +292,7 @@ def profile(
         first_seen_at=customer.first_seen_at,
         created_at=customer.created_at,
         phone_masked=phone,
-        can_reveal_phone=user.can_reveal_phone,
+        can_reveal_phone=can_reveal_phone,
         identities=id_views,
         tags=tags,
         follows=follows,
@@ -418,4 +303,104 @@ def profile(
         orders_total=int(orders_total),
         timeline=events,
         timeline_total=int(events_total),
+    )
+
+
+def reveal_phones(session: Session, customer: Customer, *, actor: str, via: str) -> list[str]:
+    """Decrypt the customer's phone numbers, audited (check the reader's role first).
+
+    NotFound when none is on file (or none can be decrypted).
+    """
+    rows = list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "phone")
+            .order_by(CustomerIdentity.id)
+        )
+    )
+    vault = get_vault()
+    phones: list[str] = []
+    for row in rows:
+        if not row.value_enc:
+            continue
+        try:
+            phones.append(vault.decrypt(row.value_enc))
+        except (PIIError, ValueError):
+            continue
+    if not phones:
+        raise NotFound(f"customer {customer.id} has no phone number on file", field="phone")
+    audit.record(
+        session,
+        workspace_id=customer.workspace_id,
+        actor=actor,
+        action="phone.reveal",
+        target_type="customer",
+        target_id=customer.id,
+        detail={"identities": [r.id for r in rows], "via": via},
+    )
+    return phones
+
+
+@dataclass
+class ProfileRecords:
+    """The rows a profile page shows (the console labels them; nothing is masked here,
+    so the page must show phones only as ``value_masked``)."""
+
+    identities: list[CustomerIdentity]
+    tags: list[tuple[Tag, TagGroup, CustomerTag]]
+    other_tags: list[tuple[Tag, TagGroup]]  # live tags the customer does not have
+    stats: CustomerStats | None
+    score: CustomerScore | None
+    orders: list[Order]
+    orders_total: int
+    follows: list[tuple[Follow, Staff]]
+    events: list[Event]
+
+
+def profile_records(
+    session: Session, customer: Customer, *, orders_limit: int = 50, events_limit: int = 50
+) -> ProfileRecords:
+    """Everything about one customer the caller may see (check that first)."""
+    ws = customer.workspace_id
+    identities = list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.workspace_id == ws, CustomerIdentity.customer_id == customer.id)
+            .order_by(CustomerIdentity.kind, CustomerIdentity.id)
+        )
+    )
+    tags = list(customer_tags(session, workspace_id=ws, customer_id=customer.id))
+    have = {t.id for t, _, _ in tags}
+    other_tags = [
+        (t, g)
+        for t, g in session.execute(
+            select(Tag, TagGroup)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.workspace_id == ws, Tag.deleted_at.is_(None), TagGroup.deleted_at.is_(None))
+            .order_by(TagGroup.sort_order, TagGroup.id, Tag.sort_order, Tag.id)
+        ).tuples()
+        if t.id not in have
+    ]
+    order_where = (Order.workspace_id == ws, Order.customer_id == customer.id)
+    orders = list(
+        session.scalars(
+            select(Order)
+            .where(*order_where)
+            .order_by(Order.paid_at.desc().nulls_last(), Order.id.desc())
+            .limit(orders_limit)
+        )
+    )
+    orders_total = int(session.scalar(select(func.count()).select_from(Order).where(*order_where)) or 0)
+    return ProfileRecords(
+        identities=identities,
+        tags=tags,
+        other_tags=other_tags,
+        stats=session.get(CustomerStats, customer.id),
+        score=session.get(CustomerScore, customer.id),
+        orders=orders,
+        orders_total=orders_total,
+        follows=list(repo.follows_of(session, workspace_id=ws, customer_id=customer.id)),
+        events=list(
+            session.scalars(repo.timeline_query(workspace_id=ws, customer_id=customer.id).limit(events_limit))
+        ),
     )

@@ -1,0 +1,129 @@
+"""后台任务: the job queue, event subscribers and periodic tasks, for admins (ADR 0006).
+
+Failed jobs show their error and can be retried or cancelled here, as with
+``siyu jobs retry/cancel``; the page calls the same commands (``siyu.kit.jobs``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from siyu.kit import audit
+from siyu.kit.errors import SiyuError
+from siyu.kit.jobs import cancel, counts, list_jobs, retry
+from siyu.web.auth import DbSession
+from siyu.web.console.deps import AdminPage
+from siyu.web.console.render import redirect_with_flash, render
+
+router = APIRouter()
+
+STATUS_LABELS = {
+    "queued": "排队中",
+    "running": "执行中",
+    "done": "已完成",
+    "failed": "失败",
+    "cancelled": "已取消",
+}
+KIND_LABELS = {
+    "imports.upload": "订单文件导入",
+    "segments.recompute": "重算 RFM / 分层 / CLV",
+    "wecom.refetch": "企业微信补拉（客户、群、标签）",
+    "events.redeliver": "事件重新投递",
+}
+SUBSCRIBER_LABELS = {
+    "segments.auto_tag": "自动打标签规则（订单导入后）",
+    "wecom.refetch": "企业微信回调后补拉详情",
+}
+PERIODIC_LABELS = {
+    "wecom.callbacks": "处理待处理的企业微信回调",
+    "wecom.reconcile": "企业微信全量对账",
+    "wecom.behavior": "同步企业微信联系客户统计",
+    "segments.recompute": "每晚重算 RFM、分层与 CLV",
+}
+
+
+def _schedule_label(schedule: str) -> str:
+    if schedule.startswith("every "):
+        seconds = int(schedule.removeprefix("every ").removesuffix("s"))
+        return f"每 {seconds // 3600} 小时" if seconds >= 3600 and seconds % 3600 == 0 else f"每 {seconds} 秒"
+    return "每天 " + schedule.removeprefix("daily at ")
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    user: AdminPage,
+    db: DbSession,
+    status: Annotated[str, Query(max_length=16)] = "",
+) -> HTMLResponse:
+    """Jobs of this workspace (and global ones), newest first; subscribers and periodic tasks."""
+    from siyu.worker.outbox import status as subscriber_status
+    from siyu.worker.service import periodic_status
+
+    chosen = status if status in STATUS_LABELS else ""
+    rows = list_jobs(db, workspace_id=user.workspace_id, status=chosen or None, limit=100)
+    context: dict[str, Any] = {
+        "rows": rows,
+        "status": chosen,
+        "counts": counts(db, workspace_id=user.workspace_id),
+        "status_labels": STATUS_LABELS,
+        "kind_labels": KIND_LABELS,
+        "subscribers": [
+            {**s, "label": SUBSCRIBER_LABELS.get(s["name"], s["description"] or s["name"])}
+            for s in subscriber_status(db)
+        ],
+        "periodic": [
+            {
+                **t,
+                "label": PERIODIC_LABELS.get(t["name"], t["description"]),
+                "when": _schedule_label(t["schedule"]),
+            }
+            for t in periodic_status(db)
+        ],
+    }
+    return render(request, "jobs.html", context)
+
+
+def _act(request: Request, user: AdminPage, db: DbSession, job_id: int, action: str) -> Response:
+    try:
+        job = (retry if action == "retry" else cancel)(db, job_id, workspace_id=user.workspace_id)
+    except SiyuError as exc:
+        return redirect_with_flash(
+            "/jobs", f"任务 #{job_id} 无法{'重试' if action == 'retry' else '取消'}：{exc.message}", "error"
+        )
+    audit.record(
+        db,
+        workspace_id=user.workspace_id,
+        actor=user.actor,
+        action=f"job.{action}",
+        target_type="job",
+        target_id=str(job_id),
+        detail={"kind": job.kind},
+    )
+    done = "已重新排队" if action == "retry" else "已取消"
+    return redirect_with_flash("/jobs", f"任务 #{job_id} {done}。")
+
+
+@router.post("/jobs/{job_id}/retry")
+def jobs_retry(
+    request: Request,
+    job_id: int,
+    user: AdminPage,
+    db: DbSession,
+) -> Response:
+    """Queue a failed or cancelled job again."""
+    return _act(request, user, db, job_id, "retry")
+
+
+@router.post("/jobs/{job_id}/cancel")
+def jobs_cancel(
+    request: Request,
+    job_id: int,
+    user: AdminPage,
+    db: DbSession,
+) -> Response:
+    """Cancel a queued or failed job."""
+    return _act(request, user, db, job_id, "cancel")
