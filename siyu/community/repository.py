@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 
 from siyu.community.groups import MEMBER_EXTERNAL
+from siyu.customers.visibility import Viewer
 from siyu.models import Group, GroupMember, Staff
 
 
-def groups_query(*, workspace_id: int, owner_only: int | None) -> Select[Group, str | None, int]:
-    """``(Group, owner name, customers in it now)`` rows of a workspace.
-
-    ``owner_only``: just the groups that staff account owns.
-    """
+def groups_query(viewer: Viewer) -> Select[Group, str | None, int]:
+    """``(Group, owner name, customers in it now)`` rows the viewer may see: a staff
+    user sees the groups their own account owns."""
+    workspace_id = viewer.workspace_id
     customers: Any = (
         select(GroupMember.group_id, func.count().label("n"))
         .where(
@@ -31,8 +31,9 @@ def groups_query(*, workspace_id: int, owner_only: int | None) -> Select[Group, 
         .outerjoin(customers, customers.c.group_id == Group.id)
         .where(Group.workspace_id == workspace_id)
     )
-    if owner_only is not None:
-        stmt = stmt.where(Group.owner_staff_id == owner_only)
+    if not viewer.sees_all_customers:
+        own = Group.owner_staff_id == viewer.staff_id if viewer.staff_id is not None else false()
+        stmt = stmt.where(own)
     return stmt
 
 

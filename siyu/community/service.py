@@ -2,7 +2,7 @@
 
 Writes (creates, joins, quits, dismissals) come from WeCom and go through
 ``siyu.community.groups``. A staff user sees the groups their own account owns
-(``owner_only``); everyone else sees the workspace's groups.
+(the viewer, ``siyu.customers.visibility``); everyone else sees the workspace's groups.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from siyu.community import repository
+from siyu.customers.visibility import Viewer
 from siyu.kit.errors import Invalid, NotFound
 from siyu.models import Group, GroupMember
 
@@ -35,9 +36,8 @@ def _count(session: Session, stmt: Select[*tuple[Any, ...]]) -> int:
 
 def list_groups(
     session: Session,
+    viewer: Viewer,
     *,
-    workspace_id: int,
-    owner_only: int | None = None,
     status: Literal["active", "dismissed"] | None = None,
     search: str | None = None,
     owner_staff_id: int | None = None,
@@ -45,7 +45,7 @@ def list_groups(
     offset: int = 0,
 ) -> tuple[list[GroupSummary], int]:
     """One page of groups (largest first) and how many match; ``search``: name contains."""
-    stmt = repository.groups_query(workspace_id=workspace_id, owner_only=owner_only)
+    stmt = repository.groups_query(viewer)
     if status:
         stmt = stmt.where(Group.status == status)
     if search and search.strip():
@@ -60,11 +60,9 @@ def list_groups(
     return [GroupSummary(g, owner, int(n)) for g, owner, n in rows], total
 
 
-def get_group(
-    session: Session, *, workspace_id: int, group_id: int, owner_only: int | None = None
-) -> GroupSummary:
-    """One group; NotFound when it does not exist (or is not visible)."""
-    stmt = repository.groups_query(workspace_id=workspace_id, owner_only=owner_only)
+def get_group(session: Session, viewer: Viewer, *, group_id: int) -> GroupSummary:
+    """One group; NotFound when it does not exist (or the viewer may not see it)."""
+    stmt = repository.groups_query(viewer)
     row = session.execute(stmt.where(Group.id == group_id)).first()
     if row is None:
         raise NotFound(f"group {group_id} does not exist", field="group_id")
@@ -74,16 +72,15 @@ def get_group(
 
 def group_members(
     session: Session,
+    viewer: Viewer,
     *,
-    workspace_id: int,
     group_id: int,
-    owner_only: int | None = None,
     state: Literal["active", "left"] | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> tuple[list[GroupMember], int]:
     """One page of a group's members (staff and customers), earliest joiners first."""
-    group = get_group(session, workspace_id=workspace_id, group_id=group_id, owner_only=owner_only).group
-    stmt = repository.members_query(workspace_id=workspace_id, group_id=group.id, state=state)
+    group = get_group(session, viewer, group_id=group_id).group
+    stmt = repository.members_query(workspace_id=viewer.workspace_id, group_id=group.id, state=state)
     total = _count(session, stmt)
     return list(session.scalars(stmt.limit(limit).offset(offset))), total

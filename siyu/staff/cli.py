@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, workspace_session
 from siyu.staff.service import NEAR_FULL_SHARE, CapacitySort, list_capacity
 
@@ -28,7 +29,7 @@ def list_cmd(
 ) -> None:
     """Each account with its active friends against its WeCom customer limit."""
     with workspace_session(workspace) as (session, ws):
-        rows, _ = list_capacity(session, workspace_id=ws.id, status=status, sort=sort)
+        rows, _ = list_capacity(session, WholeWorkspace(ws.id), status=status, sort=sort)
         data = [
             {
                 "id": c.staff.id,

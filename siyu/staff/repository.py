@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 
+from siyu.customers.visibility import Viewer
 from siyu.models import Follow, Staff
 
 
@@ -20,9 +21,11 @@ def friend_counts(workspace_id: int, state: str) -> Any:
 
 
 def capacity_query(
-    *, workspace_id: int, only_staff_id: int | None, status: str | None
+    viewer: Viewer, *, status: str | None
 ) -> tuple[Select[Staff, int, int], ColumnElement[float]]:
-    """``(Staff, active friends, pending friends)`` rows, and the usage ratio to sort by."""
+    """``(Staff, active friends, pending friends)`` rows the viewer may see (a staff user:
+    their own account), and the usage ratio to sort by."""
+    workspace_id = viewer.workspace_id
     friends = friend_counts(workspace_id, "active")
     pending = friend_counts(workspace_id, "pending")
     active_n = func.coalesce(friends.c.n, 0)
@@ -32,8 +35,8 @@ def capacity_query(
         .outerjoin(pending, pending.c.staff_id == Staff.id)
         .where(Staff.workspace_id == workspace_id)
     )
-    if only_staff_id is not None:
-        stmt = stmt.where(Staff.id == only_staff_id)
+    if not viewer.sees_all_customers:
+        stmt = stmt.where(Staff.id == viewer.staff_id) if viewer.staff_id is not None else stmt.where(false())
     if status:
         stmt = stmt.where(Staff.status == status)
     usage: ColumnElement[float] = func.coalesce(active_n * 1.0 / func.nullif(Staff.customer_limit, 0), 0)

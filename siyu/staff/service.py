@@ -14,6 +14,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.customers.visibility import Viewer
 from siyu.kit.errors import Invalid, NotFound
 from siyu.models import Staff
 from siyu.staff import repository
@@ -88,24 +89,19 @@ class Capacity:
 
 def list_capacity(
     session: Session,
+    viewer: Viewer,
     *,
-    workspace_id: int,
-    only_staff_id: int | None = None,
     status: str | None = None,
     sort: CapacitySort = "usage_desc",
     limit: int | None = None,
     offset: int = 0,
 ) -> tuple[list[Capacity], int]:
-    """The accounts of a workspace with their capacity, one page, and how many there are.
-
-    ``only_staff_id``: just that account (what a staff user may see). ``sort``: fullest
-    first, by name, or by status then name.
+    """The accounts the viewer may see (a staff user: their own) with their capacity, one
+    page, and how many there are. ``sort``: fullest first, by name, or by status then name.
     """
     if status is not None and status not in STATUSES:
         raise Invalid(f"staff status {status!r} is not active, resigned or disabled", field="status")
-    stmt, usage = repository.capacity_query(
-        workspace_id=workspace_id, only_staff_id=only_staff_id, status=status
-    )
+    stmt, usage = repository.capacity_query(viewer, status=status)
     if sort == "usage_desc":
         stmt = stmt.order_by(usage.desc(), Staff.id)
     elif sort == "status":
@@ -117,11 +113,9 @@ def list_capacity(
     return [Capacity(s, int(f), int(p)) for s, f, p in rows], int(total)
 
 
-def get_capacity(
-    session: Session, *, workspace_id: int, staff_id: int, only_staff_id: int | None = None
-) -> Capacity:
-    """One account's capacity; NotFound when it does not exist (or is not ``only_staff_id``)."""
-    stmt, _ = repository.capacity_query(workspace_id=workspace_id, only_staff_id=only_staff_id, status=None)
+def get_capacity(session: Session, viewer: Viewer, *, staff_id: int) -> Capacity:
+    """One account's capacity; NotFound when it does not exist (or the viewer may not see it)."""
+    stmt, _ = repository.capacity_query(viewer, status=None)
     row = session.execute(stmt.where(Staff.id == staff_id)).first()
     if row is None:
         raise NotFound(f"staff account {staff_id} does not exist", field="staff_id")

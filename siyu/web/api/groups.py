@@ -12,7 +12,7 @@ from siyu.community import service
 from siyu.community.groups import MEMBER_STAFF
 from siyu.community.service import GroupSummary
 from siyu.web.api.common import ERRORS, Id, Page, Paging
-from siyu.web.auth import CurrentUser, DbSession, Principal
+from siyu.web.auth import CurrentUser, DbSession
 
 router = APIRouter(prefix="/api/v1/groups", tags=["groups"], responses=ERRORS)
 
@@ -41,11 +41,6 @@ class MemberOut(BaseModel):
     join_time: datetime | None
     join_scene: int | None
     quit_time: datetime | None
-
-
-def _owner_only(user: Principal) -> int | None:
-    # Staff users see the groups their own account owns.
-    return None if user.sees_all_customers else (user.staff_id or 0)
 
 
 def _out(s: GroupSummary) -> GroupOut:
@@ -77,8 +72,7 @@ def list_groups(
     """Groups with owner, member count and customers in them, largest first."""
     rows, total = service.list_groups(
         db,
-        workspace_id=user.workspace_id,
-        owner_only=_owner_only(user),
+        user,
         status=status,
         search=search,
         owner_staff_id=owner_staff_id,
@@ -93,9 +87,7 @@ def list_groups(
 @router.get("/{group_id}", response_model=GroupOut, summary="One group")
 def get_group(group_id: Id, user: CurrentUser, db: DbSession) -> GroupOut:
     """A group with its owner and counts."""
-    return _out(
-        service.get_group(db, workspace_id=user.workspace_id, group_id=group_id, owner_only=_owner_only(user))
-    )
+    return _out(service.get_group(db, user, group_id=group_id))
 
 
 @router.get("/{group_id}/members", response_model=Page[MemberOut], summary="Members of a group")
@@ -109,9 +101,8 @@ def group_members(
     """Members (staff and customers), earliest joiners first; those who left carry quit data."""
     rows, total = service.group_members(
         db,
-        workspace_id=user.workspace_id,
+        user,
         group_id=group_id,
-        owner_only=_owner_only(user),
         state=state,
         limit=paging.page_size,
         offset=paging.offset,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from siyu.staff import service
 from siyu.staff.service import NEAR_FULL_SHARE, Capacity
 from siyu.web.api.common import ERRORS, Id, Page, Paging
-from siyu.web.auth import CurrentUser, DbSession, Principal
+from siyu.web.auth import CurrentUser, DbSession
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=ERRORS)
 
@@ -28,11 +28,6 @@ class StaffOut(BaseModel):
     usage: float = Field(description="friends ÷ customer_limit")
     near_full: bool = Field(description=f"At or above {int(NEAR_FULL_SHARE * 100)} % of the limit.")
     created_at: datetime
-
-
-def _only(user: Principal) -> int | None:
-    # A staff user sees their own account only.
-    return None if user.sees_all_customers else (user.staff_id or 0)
 
 
 def _out(c: Capacity) -> StaffOut:
@@ -63,8 +58,7 @@ def list_staff(
     """Each staff account with active friends vs its limit (staff users: their own only)."""
     rows, total = service.list_capacity(
         db,
-        workspace_id=user.workspace_id,
-        only_staff_id=_only(user),
+        user,
         status=status,
         sort=sort,
         limit=paging.page_size,
@@ -78,6 +72,4 @@ def list_staff(
 @router.get("/{staff_id}", response_model=StaffOut, summary="One staff account")
 def get_staff(staff_id: Id, user: CurrentUser, db: DbSession) -> StaffOut:
     """A staff account and its capacity (staff users: their own only)."""
-    return _out(
-        service.get_capacity(db, workspace_id=user.workspace_id, staff_id=staff_id, only_staff_id=_only(user))
-    )
+    return _out(service.get_capacity(db, user, staff_id=staff_id))

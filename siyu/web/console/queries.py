@@ -165,12 +165,7 @@ class StaffRow:
 
 def staff_rows(db: Session, user: Principal) -> list[StaffRow]:
     """Staff accounts (a staff user sees only their own) with active friend counts."""
-    rows, _ = staff_service.list_capacity(
-        db,
-        workspace_id=user.workspace_id,
-        only_staff_id=None if user.sees_all_customers else (user.staff_id or -1),
-        sort="status",
-    )
+    rows, _ = staff_service.list_capacity(db, user, sort="status")
     return [
         StaffRow(c.staff.id, c.staff.userid, c.staff.name or c.staff.userid, c.staff.department,
                  c.staff.status, c.friends, c.staff.customer_limit)
