@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.customers import follows as follow_service
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import Follow, StaffDailyStats, SyncRun, WeComApp
+from siyu.staff import service as staff_service
 from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound
 from siyu.wecom.gateway import DirectoryGateway
 from siyu.wecom.sync.contacts import (
@@ -87,8 +87,8 @@ def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -
     for userid in userids:
         if userid in ids:
             continue
-        known = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
-        staff = known or follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+        known = staff_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+        staff = known or staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
         created += known is None
         ids[userid] = staff.id
     return ids, created
