@@ -62,6 +62,7 @@ def _register() -> None:
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app
     from siyu.segments.cli import clv_app
+    from siyu.staff.cli import app as staff_app
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
     from siyu.worker.cli import register as register_worker
@@ -72,6 +73,7 @@ def _register() -> None:
     app.add_typer(clv_app, name="clv")
     app.add_typer(wecom_app, name="wecom")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(staff_app, name="staff")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -1,4 +1,5 @@
-"""Staff accounts and follows (staff × customer friendships), as WeCom reports them.
+"""Follows (staff × customer friendships), as WeCom reports them; staff accounts
+themselves live in ``siyu.staff.service``.
 
 Used by the WeCom callback processor and by sync. Callbacks can arrive late or out of
 order, so every state change carries the WeCom time it happened (``at``) and is applied
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
-from siyu.models import Customer, Follow, Staff
+from siyu.models import Customer, Follow
 
 FOLLOW_STATES = ("active", "pending", "deleted_by_customer", "deleted_by_staff", "transferred")
 LIVE_STATES = ("active", "pending")
@@ -35,46 +36,6 @@ class FollowChange:
     created: bool
     applied: bool
     previous_state: str | None
-
-
-def find_staff(session: Session, *, workspace_id: int, userid: str) -> Staff | None:
-    """The staff account with this WeCom userid, if known."""
-    return session.scalar(select(Staff).where(Staff.workspace_id == workspace_id, Staff.userid == userid))
-
-
-def ensure_staff(
-    session: Session,
-    *,
-    workspace_id: int,
-    userid: str,
-    name: str | None = None,
-    department: str | None = None,
-    status: str | None = None,
-    customer_limit: int | None = None,
-) -> Staff:
-    """The staff account for a WeCom userid, created if missing; given fields are updated."""
-    userid = userid.strip()
-    if not userid:
-        raise Invalid("staff userid is empty", field="userid")
-    if len(userid) > 64:
-        raise Invalid(f"staff userid {userid[:20]!r}… is longer than 64 characters", field="userid")
-    if status is not None and status not in ("active", "resigned", "disabled"):
-        raise Invalid(f"staff status {status!r} is not active, resigned or disabled", field="status")
-    staff = find_staff(session, workspace_id=workspace_id, userid=userid)
-    if staff is None:
-        staff = Staff(workspace_id=workspace_id, userid=userid, name=name or userid)
-        session.add(staff)
-        # Another unit of work may create the same userid: the unique constraint decides.
-        session.flush()
-    if name:
-        staff.name = name
-    if department is not None:
-        staff.department = department
-    if status is not None:
-        staff.status = status
-    if customer_limit is not None:
-        staff.customer_limit = customer_limit
-    return staff
 
 
 def find_follow(session: Session, *, workspace_id: int, staff_id: int, customer_id: int) -> Follow | None:

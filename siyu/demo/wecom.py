@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from siyu.customers.follows import ensure_staff
+from siyu.staff.service import ensure_staff
 from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import zone
 from siyu.models import WeComApp, Workspace

@@ -85,7 +85,8 @@ def seed_everything(cli: CliRun, tmp_path: Path, workspace_id: int) -> None:
 
     from sqlalchemy import select
 
-    from siyu.customers.follows import ensure_staff, upsert_follow
+    from siyu.customers.follows import upsert_follow
+    from siyu.staff.service import ensure_staff
     from siyu.kit import audit
     from siyu.kit.db import session_scope
     from siyu.kit.timeutil import utcnow

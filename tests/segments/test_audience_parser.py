@@ -17,10 +17,11 @@ from siyu.segments.audience import (
     from_json,
     normalise,
     parse,
+    registry,
     to_json,
     to_text,
 )
-from siyu.segments.audience.ast import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
+from siyu.segments.audience.labels import LAYERS, RFM8_CLASSES, RFM_SEGMENTS
 
 
 def T(field: str, value: str, op: str = ":") -> Term:
@@ -137,7 +138,7 @@ def test_chinese_or_inside_a_name_is_not_an_operator() -> None:
         ("spent>=abc", 8, "spent needs a number"),
         ("spent>=1.234", 8, "at most 2 decimals"),
         ("orders>=1.5", 9, "whole number"),
-        ("p_alive<2", 9, "between 0 and 1"),
+        ("p_alive<2", 9, "p_alive must be from 0 to 1, got 2"),
         ("tag>=3", 1, "takes a name"),
         ("spent:3000", 1, "compares a number"),
         ('tag:"VIP', 5, "never closed"),
@@ -287,3 +288,69 @@ def test_any_text_parses_or_fails_with_a_column(text: str) -> None:
     else:
         assert 1 <= error.column <= len(text) + 1
         assert error.expected
+
+
+# --- numbers outside a term's declared range ---------------------------------------------
+
+NUMBER_KINDS = [k for k in registry.kinds() if k.number is not None]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "problem"),
+    [
+        (
+            "orders>99999999999999999999",
+            8,
+            "orders must be from 0 to 1,000,000,000, got 99999999999999999999",
+        ),
+        ("tag:VIP AND spent>=1e30", 20, "spent must be from 0 to 10,000,000,000 yuan, got 1e30"),
+        ("spent>=10000000000.01", 8, "spent must be from 0 to 10,000,000,000 yuan"),
+        ("last_order_days<73001", 17, "last_order_days must be from 0 to 73,000 days"),
+        ("first_order_days>=1E+5", 19, "first_order_days must be from 0 to 73,000 days"),
+        ("p_alive>1.0000001", 9, "p_alive must be from 0 to 1, got 1.0000001"),
+        ("p_alive>0.0000001", 9, "at most 6 decimals"),
+        ("orders>=-1", 9, "orders must be from 0 to 1,000,000,000, got -1"),
+    ],
+)
+def test_numbers_out_of_range_name_the_term_and_the_range(text: str, column: int, problem: str) -> None:
+    with pytest.raises(AudienceSyntaxError) as info:
+        parse(text)
+    assert info.value.column == column
+    assert problem in info.value.problem
+    assert "from 0 to" in info.value.expected
+
+
+def test_numbers_at_the_bounds_are_accepted() -> None:
+    assert parse("orders<=1000000000") == T("orders", "1000000000", "<=")
+    assert parse("spent<=10000000000.00") == T("spent", "10000000000", "<=")
+    assert parse("last_order_days>=73000") == T("last_order_days", "73000", ">=")
+    assert parse("p_alive>=0.000001") == T("p_alive", "0.000001", ">=")
+
+
+def test_json_numbers_out_of_range_name_the_path_and_the_range() -> None:
+    with pytest.raises(Invalid) as info:
+        from_json({"term": "orders", "op": ">", "value": 10**20})
+    assert info.value.field == "expression.value"
+    assert "orders must be from 0 to 1,000,000,000" in info.value.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(NUMBER_KINDS),
+    op=ops,
+    n=st.one_of(st.integers(0, 10**30), st.integers(0, 2 * 10**10), st.integers(0, 100_000)),
+)
+def test_a_whole_number_parses_exactly_when_it_is_in_the_terms_range(
+    kind: registry.TermKind, op: str, n: int
+) -> None:
+    rng = kind.number
+    assert rng is not None
+    text = f"{kind.name}{op}{n}"
+    if rng.low <= n <= rng.high:
+        assert parse(text) == Term(kind.name, str(n), op)
+        assert to_json(parse(text))["value"] == n
+        return
+    with pytest.raises(AudienceSyntaxError) as info:
+        parse(text)
+    assert info.value.column == len(kind.name) + len(op) + 1
+    assert info.value.problem.startswith(f"{kind.name} must be from {rng.describe()}")

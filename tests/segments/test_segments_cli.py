@@ -195,3 +195,47 @@ def test_segments_build_on_saved_segments(cli: CliRun, session: Session, workspa
     assert "rule '会员标'" in err
     cli("segments", "delete", "会员", "--force")
     assert "会员" not in [s["name"] for s in json.loads(cli("segments", "list", "--json").stdout)]
+
+
+def test_out_of_range_numbers_exit_2_naming_the_term_and_range(
+    cli: CliRun, session: Session, workspace_id: int
+) -> None:
+    shop(session, workspace_id)
+    result = cli("segments", "count", "orders>99999999999999999999", expect=2)
+    assert "第 8 列: orders must be from 0 to 1,000,000,000, got 99999999999999999999" in result.stderr
+    result = cli("segments", "save", "大客户", "tag:VIP AND spent>=1e30", expect=2)
+    assert "spent must be from 0 to 10,000,000,000 yuan" in result.stderr
+    assert session.scalar(select(Segment).where(Segment.name == "大客户")) is None
+
+
+def test_a_stored_segment_that_no_longer_reads_says_so(
+    cli: CliRun, session: Session, workspace_id: int
+) -> None:
+    shop(session, workspace_id)
+    session.add(
+        Segment(
+            workspace_id=workspace_id,
+            name="旧的",
+            expression="orders>99999999999999999999",
+            expression_json={},
+        )
+    )
+    session.commit()
+    assert [s["name"] for s in json.loads(cli("segments", "list", "--json").stdout)] == ["旧的"]
+    result = cli("segments", "show", "旧的", expect=2)
+    assert "saved segment '旧的' cannot be read: orders must be from 0 to 1,000,000,000" in result.stderr
+    result = cli("segments", "count", "segment:旧的 OR tag:VIP", expect=2)
+    assert "saved segment '旧的' cannot be read" in result.stderr
+    cli("segments", "save", "旧的", "orders>=4", "--replace")
+    assert "1 customers" in cli("segments", "show", "旧的").stdout
+
+
+def test_terms_lists_every_term_with_its_range(cli: CliRun) -> None:
+    rows = json.loads(cli("segments", "terms", "--json").stdout)
+    by_term = {r["term"]: r for r in rows}
+    assert by_term["orders"]["range"] == "0 to 1,000,000,000"
+    assert by_term["orders"]["whole_numbers"] is True
+    assert by_term["spent"]["range"] == "0 to 10,000,000,000 yuan"
+    assert by_term["channel"]["form"] == "channel:STATE"  # declared by siyu.acquisition
+    assert "渠道" in by_term["channel"]["aliases"]
+    assert by_term["tag"]["range"] is None

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from siyu.customers.follows import ensure_staff, follow_added, follow_ended
+from siyu.customers.follows import follow_added, follow_ended
 from siyu.customers.schemas import IdentityInput
 from siyu.customers.service import refresh_stats, resolve_customer
 from siyu.customers.tags import add_tags, ensure_tag
@@ -23,6 +23,7 @@ from siyu.kit.events import record_event
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
 from siyu.models import Group, GroupMember, Order, OrderItem
+from siyu.staff.service import ensure_staff
 from siyu.web.auth import create_user
 
 PHONE_ZHANG = "13800138000"

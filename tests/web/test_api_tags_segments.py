@@ -187,3 +187,51 @@ def test_save_list_get_delete_segment(api: TestClient, world: World, session: Se
     assert api.delete(f"/api/v1/segments/{seg['id']}", headers=h).status_code == 204
     assert session.get(Segment, seg["id"]) is None
     assert_error(api.get(f"/api/v1/segments/{seg['id']}", headers=h), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("q", "problem"),
+    [
+        ("orders>99999999999999999999", "orders must be from 0 to 1,000,000,000"),
+        ("tag:VIP AND spent>=1e30", "spent must be from 0 to 10,000,000,000 yuan"),
+        ("last_order_days<=100000", "last_order_days must be from 0 to 73,000 days"),
+    ],
+)
+def test_out_of_range_numbers_are_422_naming_the_term_and_the_range(
+    api: TestClient, world: World, session: Session, q: str, problem: str
+) -> None:
+    h = world.h("operator")
+    for path in ("/api/v1/segments/count", "/api/v1/segments/preview"):
+        err = assert_error(api.post(path, headers=h, json={"q": q}), 422, "audience_syntax", "q")
+        assert problem in err["message"]
+    # Saving validates: nothing is stored.
+    err = assert_error(api.post("/api/v1/segments", headers=h, json={"name": "大单", "q": q}), 422, field="q")
+    assert problem in err["message"]
+    assert session.scalar(select(Segment).where(Segment.name == "大单")) is None
+    assert_error(api.get("/api/v1/customers", headers=h, params={"q": q}), 422)
+
+
+def test_a_saved_segment_holding_an_out_of_range_number_shows_the_error(
+    api: TestClient, world: World, session: Session
+) -> None:
+    """Saved before numbers had bounds: the list loads, reading it says what is wrong."""
+    h = world.h("operator")
+    bad = Segment(
+        workspace_id=world.ws, name="旧的", expression="orders>99999999999999999999", expression_json={}
+    )
+    session.add(bad)
+    session.commit()
+    listed = api.get("/api/v1/segments", headers=h)
+    assert listed.status_code == 200
+    assert [s["name"] for s in listed.json()] == ["旧的"]
+    for path in (f"/api/v1/segments/{bad.id}", f"/api/v1/segments/{bad.id}/customers"):
+        err = assert_error(api.get(path, headers=h), 422)
+        assert "orders must be from 0 to 1,000,000,000" in err["message"]
+    # Another expression that builds on it names the segment.
+    err = assert_error(api.post("/api/v1/segments/count", headers=h, json={"q": "segment:旧的"}), 422)
+    assert "saved segment '旧的' cannot be read" in err["message"]
+    assert "orders must be from 0 to 1,000,000,000" in err["message"]
+    # It can be deleted and saved again with a valid expression.
+    assert api.delete(f"/api/v1/segments/{bad.id}", headers=h).status_code == 204
+    made = api.post("/api/v1/segments", headers=h, json={"name": "旧的", "q": "orders>=1000"})
+    assert made.status_code == 201, made.text

@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
-from siyu.customers.follows import ensure_staff, upsert_follow
+from siyu.customers.follows import upsert_follow
 from siyu.customers.tags import add_tags, ensure_tag
 from siyu.kit.db import session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.models import AuditLog, Customer, CustomerTag, ImportRowError, ImportRun, Segment, Tag
+from siyu.staff.service import ensure_staff
 from siyu.web.auth import create_user
 from tests.conftest import CliRun
 
@@ -512,3 +513,29 @@ def test_dashboard_headline_follows_the_chosen_window(
     # Customers are a current total in both, with the window's newcomers beside them.
     assert re.search(r'id="kpi-customers">3<', week)
     assert re.search(r'id="kpi-customers">3<', quarter)
+
+
+def test_segments_console_refuses_out_of_range_numbers_and_lists_old_ones(
+    client: TestClient, seeded: int, session: Session
+) -> None:
+    login(client)
+    session.add(
+        Segment(
+            workspace_id=seeded, name="旧的", expression="orders>99999999999999999999", expression_json={}
+        )
+    )
+    session.commit()
+    page = client.get("/segments")
+    assert page.status_code == 200
+    assert "旧的" in page.text  # saved before numbers had ranges: still listed
+    preview = client.get("/segments/preview", params={"q": "orders>99999999999999999999"})
+    assert preview.status_code == 422
+    # The console says it in Chinese (the API and the CLI keep the English).
+    assert "orders 必须在 0 到 1,000,000,000 之间" in preview.json()["error"]["message"]
+    bad = client.post(
+        "/segments",
+        data={"name": "大单", "expression": "spent>=1e30", "csrf_token": csrf_of(page.text)},
+    )
+    assert bad.status_code == 422
+    assert "spent 必须在 0 到 10,000,000,000 元 之间" in bad.text
+    assert session.scalar(select(Segment).where(Segment.name == "大单")) is None

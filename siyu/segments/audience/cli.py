@@ -1,4 +1,4 @@
-"""``siyu segments count|preview|save|list|show|delete`` and ``siyu segments rules ...``."""
+"""``siyu segments count|preview|save|list|show|delete|terms`` and ``siyu segments rules ...``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, err_console, workspace_
 from siyu.kit.money import format_fen
 from siyu.models import AutoTagRule, Segment
 from siyu.segments import rules as rules_service
-from siyu.segments.audience import AudienceSyntaxError, Expr, parse, preview, scoped, to_json
+from siyu.segments.audience import AudienceSyntaxError, Expr, parse, preview, registry, scoped, to_json
 from siyu.segments.audience.saved import (
     delete_segment,
     get_segment,
@@ -295,6 +295,37 @@ def rules_disable(
     console.print(f"rule [bold]{escape(name.strip())}[/] disabled")
 
 
+def terms_cmd(as_json: JsonOpt = False) -> None:
+    """List the terms an expression may use, with their values and allowed ranges."""
+    rows: list[dict[str, Any]] = [
+        {
+            "term": k.name,
+            "form": f"{k.name} OP {k.value}" if k.number else f"{k.name}:{k.value}",
+            "matches": k.help.replace("**", "").replace("`", ""),
+            "range": k.number.describe() if k.number else None,
+            "whole_numbers": bool(k.number and k.number.integer),
+            "aliases": list(k.aliases),
+            "notes": k.notes,
+        }
+        for k in registry.kinds()
+    ]
+    if as_json:
+        _dump(rows)
+        return
+    table = Table()
+    for col in ("term", "matches a customer who…", "range", "aliases"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            escape(str(r["form"])),
+            escape(str(r["matches"])),
+            r["range"] or "",
+            escape(", ".join(r["aliases"])),
+        )
+    console.print(table)
+    console.print("OP is one of >=, >, <=, <, =. Combine terms with AND, OR, NOT and parentheses.")
+
+
 def register(app: typer.Typer) -> None:
     """Add the audience, segment and rule commands to ``siyu segments``."""
     app.command("count")(count)
@@ -303,4 +334,5 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_cmd)
     app.command("show")(show)
     app.command("delete")(delete)
+    app.command("terms")(terms_cmd)
     app.add_typer(rules_app, name="rules")

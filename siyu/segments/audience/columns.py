@@ -2,14 +2,15 @@
 
 A customer is a *slot*. Slots of the customers present at build time are in id order;
 customers that appear later are appended. Scalar attributes are arrays indexed by slot;
-multi-valued ones (tags, staff accounts, channels, groups, categories, products) are
-:class:`Postings`: for each key the sorted slots that have it, plus a small overlay for
-customers reloaded since the build. Strings are coded through one vocabulary.
+multi-valued ones (tags, staff accounts, groups, categories, products, and those a
+term declares with a ``PostingSource``, such as channels) are :class:`Postings`: for
+each key the sorted slots that have it, plus a small overlay for customers reloaded
+since the build. Strings are coded through one vocabulary.
 
 The rows read are exactly those the SQL compiler reads (``compiler.py``): live
 customers (not merged, not anonymised); stats and scores of the workspace; tags, active
-follows and active group memberships of its customers; channels of the workspace's
-follows whatever their state.
+follows and active group memberships of its customers; the rows each declared
+``PostingSource`` selects.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
+
+from siyu.segments.audience import registry
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
@@ -102,7 +105,7 @@ class Columns:
         self.scores = {c: np.full(n, -1, dtype=np.int32) for c in SCORE_COLUMNS}
         self.p_alive = np.full(n, np.nan, dtype=np.float64)
         empty = np.zeros(0, dtype=np.int64)
-        self.postings = {name: Postings(empty, empty) for name in POSTINGS}
+        self.postings = {name: Postings(empty, empty) for name in postings_names()}
         self.reloaded = 0  # customers reloaded since the build
 
     @property
@@ -121,6 +124,20 @@ class Columns:
         # Few distinct values (places, labels): code those, then map in C.
         lookup: dict[str | None, int] = {v: self.code(v) for v in set(values)}
         return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values))
+
+    def none(self) -> Mask:
+        """A mask matching nobody."""
+        return np.zeros(self.n, dtype=bool)
+
+    def having(self, postings: str, keys: list[int]) -> Mask:
+        """The slots that have any of ``keys`` in the postings named ``postings``."""
+        mask = self.none()
+        self.postings[postings].mark(mask, keys)
+        return mask
+
+    def known(self, values: Sequence[str]) -> list[int]:
+        """The vocabulary codes of those ``values`` the index has seen (others match nobody)."""
+        return [self.vocab[s] for s in values if s in self.vocab]
 
     def slots_of(self, customer_ids: IntArray) -> IntArray:
         """The slot of each customer id, -1 when it has none."""
@@ -160,7 +177,12 @@ class Columns:
         return slot
 
 
-POSTINGS = ("tags", "staff", "groups", "channel", "category", "product")
+# Built-in postings; terms declared with a ``PostingSource`` add their own (registry.py).
+POSTINGS = ("tags", "staff", "groups", "category", "product")
+
+
+def postings_names() -> tuple[str, ...]:
+    return POSTINGS + tuple(src.name for src in registry.posting_sources())
 
 
 # --- reading the database ---------------------------------------------------------------
@@ -229,10 +251,7 @@ _SCORES = (
 _OF_CUSTOMERS = " JOIN customers c ON c.id = x.customer_id WHERE c.workspace_id = {ws}"
 # Fixed text only; every value is bound.
 _TAGS = "SELECT x.customer_id, x.tag_id FROM customer_tags x" + _OF_CUSTOMERS  # noqa: S608
-_FOLLOWS = (
-    "SELECT x.customer_id, x.staff_id, x.state, x.live_code_state, x.workspace_id "
-    "FROM follows x" + _OF_CUSTOMERS
-)
+_FOLLOWS = "SELECT x.customer_id, x.staff_id FROM follows x" + _OF_CUSTOMERS + " AND x.state = 'active'"  # noqa: S608
 _MEMBERS = (
     "SELECT x.customer_id, x.group_id FROM group_members x" + _OF_CUSTOMERS + " AND x.state = 'active'"  # noqa: S608
 )
@@ -255,6 +274,9 @@ class _Loaded:
         self.members = r.rows(_MEMBERS, ids, "x.customer_id")
         self.categories = r.rows(r.json_keys("categories"), ids, "s.customer_id")
         self.products = r.rows(r.json_keys("products"), ids, "s.customer_id")
+        self.extra = {
+            src.name: (src, r.rows(src.sql, ids, src.customer_column)) for src in registry.posting_sources()
+        }
 
 
 def _ints(values: Iterable[Any]) -> IntArray:
@@ -320,18 +342,17 @@ def _fill(cols: Columns, r: _Reader, got: _Loaded, touched: list[int] | None) ->
         cols.p_alive[slots[ok]] = p[ok]
     pairs: dict[str, tuple[list[Any], list[int]]] = {
         "tags": ([t[0] for t in got.tags], [t[1] for t in got.tags]),
-        "staff": (
-            [f[0] for f in got.follows if f[2] == "active"],
-            [f[1] for f in got.follows if f[2] == "active"],
-        ),
-        "channel": (
-            [f[0] for f in got.follows if f[3] is not None and f[4] == r.ws],
-            list(cols.codes([f[3] for f in got.follows if f[3] is not None and f[4] == r.ws])),
-        ),
+        "staff": ([f[0] for f in got.follows], [f[1] for f in got.follows]),
         "groups": ([m[0] for m in got.members], [m[1] for m in got.members]),
         "category": ([k[0] for k in got.categories], list(cols.codes([str(k[1]) for k in got.categories]))),
         "product": ([k[0] for k in got.products], list(cols.codes([str(k[1]) for k in got.products]))),
     }
+    for name, (src, rows) in got.extra.items():
+        keys = [k[1] for k in rows]
+        pairs[name] = (
+            [k[0] for k in rows],
+            list(cols.codes([str(k) for k in keys])) if src.text_keys else keys,
+        )
     for name, (cids, keys) in pairs.items():
         slots = cols.slots_of(_ints(cids)) if cids else np.zeros(0, dtype=np.int64)
         key_arr = np.array(keys, dtype=np.int64)

@@ -1,10 +1,10 @@
 """The audience index: per workspace, in process, numpy columns kept exact by the journal.
 
 An expression evaluates as a few vectorised boolean operations over the workspace's
-live customers (``columns.py``), with the semantics of the SQL compiler: names are
-resolved with the compiler's own look-ups (so unknown names warn the same way), day
-terms are bounds computed at query time in the workspace zone, ``NOT`` is "everyone
-else".
+live customers (``columns.py``), with the semantics of the SQL compiler: each term's
+evaluation is declared beside its SQL in the term registry (ADR 0007), names are
+resolved with the same look-ups (so unknown names warn the same way), day terms are
+bounds computed at query time in the workspace zone, ``NOT`` is "everyone else".
 
 Freshness: before answering, the index reads the change journal (``journal.py``) past
 its cursor in the caller's session and reloads the customers named there; an
@@ -27,30 +27,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import numpy as np
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit import changes
-from siyu.kit.money import yuan_to_fen
-from siyu.models import Customer, Group, Staff, Tag
-from siyu.segments.audience import journal
-from siyu.segments.audience.ast import LAYERS, And, Expr, Not, Term
-from siyu.segments.audience.columns import NULL_TIME, Columns, Mask, build, epoch_us, reload
-from siyu.segments.audience.compiler import (
-    _CMP,
-    CITY_SUFFIXES,
-    PROVINCE_SUFFIXES,
-    _check_channel,
-    _Ctx,
-    _resolve,
-    context,
-    day_start,
-    day_window,
-    place_variants,
-    saved_expression,
-)
-from siyu.segments.audience.parser import parse
+from siyu.models import Customer
+from siyu.segments.audience import journal, registry
+from siyu.segments.audience.ast import And, Expr, Not, Term
+from siyu.segments.audience.columns import Columns, Mask, build, reload
+from siyu.segments.audience.context import Ctx, context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -209,106 +194,23 @@ def evaluate(
 ) -> Evaluation:
     """The live customers matching ``tree``, as a mask over slots."""
     ctx = context(session, workspace_id=workspace_id, tree=tree, now=now, saving_as=saving_as)
-    mask = _eval(tree, ctx, cols) & cols.live
-    return Evaluation(mask, ctx.warnings)
+    return Evaluation(mask(tree, ctx, cols) & cols.live, ctx.warnings)
 
 
-def _eval(node: Expr, ctx: _Ctx, cols: Columns) -> Mask:
+def mask(node: Expr, ctx: Ctx, cols: Columns) -> Mask:
+    """The slots matching ``node`` (dead slots included; ``evaluate`` drops them)."""
     if isinstance(node, Term):
-        return _term(node, ctx, cols)
+        return registry.get(node.field).index(node, ctx, cols)
     if isinstance(node, Not):
-        return ~_eval(node.operand, ctx, cols)
+        return ~mask(node.operand, ctx, cols)
     parts = iter(node.operands)
-    out = _eval(next(parts), ctx, cols).copy()
+    out = mask(next(parts), ctx, cols).copy()
     for o in parts:
         if isinstance(node, And):
-            out &= _eval(o, ctx, cols)
+            out &= mask(o, ctx, cols)
         else:
-            out |= _eval(o, ctx, cols)
+            out |= mask(o, ctx, cols)
     return out
-
-
-def _none(cols: Columns) -> Mask:
-    return np.zeros(cols.n, dtype=bool)
-
-
-def _keys(cols: Columns, name: str, keys: list[int]) -> Mask:
-    mask = _none(cols)
-    cols.postings[name].mark(mask, keys)
-    return mask
-
-
-def _term(term: Term, ctx: _Ctx, cols: Columns) -> Mask:
-    f, v = term.field, term.value
-    if f == "tag":
-        ids = ctx.tag_ids.get(v, []) if ctx.tags_prefetched else []
-        if not ids:
-            ids = _resolve(ctx, "tag", v, select(Tag.id).where(Tag.name == v, Tag.deleted_at.is_(None)), Tag)
-        return _keys(cols, "tags", ids)
-    if f == "staff":
-        stmt = select(Staff.id).where(or_(Staff.userid == v, Staff.name == v))
-        return _keys(cols, "staff", _resolve(ctx, "staff account", v, stmt, Staff))
-    if f == "in_group":
-        group_ids = _resolve(ctx, "group", v, select(Group.id).where(Group.name == v), Group)
-        return _keys(cols, "groups", group_ids)
-    if f == "channel":
-        _check_channel(ctx, v)
-        return _keys(cols, "channel", _known(cols, [v]))
-    if f in ("category", "product"):
-        return _keys(cols, f, _known(cols, [v]))
-    if f in ("province", "city"):
-        variants = place_variants(v, PROVINCE_SUFFIXES if f == "province" else CITY_SUFFIXES)
-        codes = cols.province if f == "province" else cols.city
-        lut = np.zeros(len(cols.vocab) + 1, dtype=bool)  # index 0 is NULL (code -1)
-        lut[np.array(_known(cols, variants), dtype=np.int64) + 1] = True
-        result: Mask = lut[codes + 1]
-        return result
-    if f in ("layer", "rfm", "rfm8"):
-        column, stored = LAYERS[v] if f == "layer" else ("rfm_segment" if f == "rfm" else "rfm8", v)
-        code = cols.vocab.get(stored)
-        return _none(cols) if code is None else cols.scores[column] == code
-    if f == "segment":
-        return _segment(ctx, cols, v)
-    compare = _CMP[term.op]
-    if f == "p_alive":
-        with np.errstate(invalid="ignore"):
-            return np.asarray(compare(cols.p_alive, float(v)), dtype=bool)
-    if f in ("spent", "orders"):
-        limit = yuan_to_fen(v) if f == "spent" else int(v)
-        return np.asarray(compare(cols.net_fen if f == "spent" else cols.orders, limit), dtype=bool)
-    if f in ("last_order_days", "first_order_days"):
-        return _days(cols.last_paid if f == "last_order_days" else cols.first_paid, term.op, int(v), ctx)
-    raise AssertionError(f"unhandled field {f}")
-
-
-def _known(cols: Columns, values: list[str]) -> list[int]:
-    return [cols.vocab[s] for s in values if s in cols.vocab]
-
-
-def _days(col: np.ndarray[Any, np.dtype[np.int64]], op: str, n: int, ctx: _Ctx) -> Mask:
-    """``(today - local day of col) OP n``, with the compiler's ``day_window`` bounds."""
-    at_most, at_least = day_window(op, n)
-    mask: Mask = col != NULL_TIME
-    if at_most is not None:  # paid on/after today-k
-        bound = day_start(ctx, at_most)
-        if bound is not None:
-            mask &= col >= epoch_us(bound)
-    if at_least is not None:  # paid before today-k+1
-        bound = day_start(ctx, at_least - 1)
-        mask = np.zeros(len(col), dtype=bool) if bound is None else mask & (col < epoch_us(bound))
-    return mask
-
-
-def _segment(ctx: _Ctx, cols: Columns, name: str) -> Mask:
-    """``segment:NAME``: the saved expression, expanded live (as the compiler does)."""
-    text = saved_expression(ctx, name)
-    if text is None:
-        return _none(cols)
-    ctx.expanding.add(name)
-    try:
-        return _eval(parse(text), ctx, cols)
-    finally:
-        ctx.expanding.discard(name)
 
 
 def stats() -> list[dict[str, Any]]:

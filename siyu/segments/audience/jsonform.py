@@ -11,20 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from siyu.kit.errors import Invalid
-from siyu.segments.audience.ast import (
-    COMPARISONS,
-    FIELD_ALIASES,
-    NAME_FIELDS,
-    NUMBER_FIELDS,
-    And,
-    Expr,
-    Not,
-    Term,
-    TermError,
-    all_of,
-    any_of,
-    make_term,
-)
+from siyu.segments.audience import registry
+from siyu.segments.audience.ast import And, Expr, Not, Term, TermError, all_of, any_of
 
 
 def to_json(expr: Expr) -> dict[str, Any]:
@@ -73,18 +61,18 @@ def _term(data: dict[str, Any], path: str) -> Term:
     field, value = data.get("term"), data.get("value")
     if not isinstance(field, str):
         raise Invalid(f"{path}.term: expected a field name", field=f"{path}.term")
-    canon = FIELD_ALIASES.get(field, field.lower())
-    if canon not in NAME_FIELDS + NUMBER_FIELDS:
-        fields = ", ".join(NAME_FIELDS + NUMBER_FIELDS)
+    kind = registry.find(field)
+    if kind is None:
+        fields = registry.field_names()
         raise Invalid(f"{path}.term: unknown field {field!r}; one of {fields}", field=f"{path}.term")
-    op = data.get("op", ":" if canon in NAME_FIELDS else None)
-    if op is None or (op != ":" and op not in COMPARISONS):
+    op = data.get("op", None if kind.is_number else ":")
+    if op is None or (op != ":" and op not in registry.COMPARISONS):
         raise Invalid(f"{path}.op: expected one of >=, >, <=, <, =", field=f"{path}.op")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Invalid(f"{path}.value: expected a string or a number", field=f"{path}.value")
     text = value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
     try:
-        return make_term(field, op, text)
+        return registry.make_term(field, op, text)
     except TermError as exc:
         where = f"{path}.term" if exc.on_field else f"{path}.value"
         raise Invalid(f"{where}: {exc}", field=where) from None

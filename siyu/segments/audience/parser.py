@@ -20,23 +20,12 @@ import unicodedata
 from dataclasses import dataclass
 
 from siyu.kit.errors import Invalid
-from siyu.segments.audience.ast import (
-    FIELD_ALIASES,
-    NAME_FIELDS,
-    NUMBER_FIELDS,
-    Expr,
-    Not,
-    Term,
-    TermError,
-    all_of,
-    any_of,
-    make_term,
-)
+from siyu.segments.audience import registry
+from siyu.segments.audience.ast import Expr, Not, Term, TermError, all_of, any_of
 
 MAX_LENGTH = 10_000  # an expression longer than this is a mistake (or an attack)
 MAX_DEPTH = 100  # nesting of parentheses / NOT; keeps recursion bounded
 
-_KNOWN_FIELDS = tuple(sorted(set(NAME_FIELDS + NUMBER_FIELDS) | set(FIELD_ALIASES), key=len, reverse=True))
 _FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[\u3400-\u9fff]+")
 _OPS = (
     (">=", ">="),
@@ -158,7 +147,7 @@ class _Scanner:
         value_at = self.pos
         value = self._value(field)
         try:
-            term = make_term(field, op, value)
+            term = registry.make_term(field, op, value)
         except TermError as exc:
             raise self.error(str(exc), start if exc.on_field else value_at, exc.expected) from None
         return Token("TERM", start, t[start : self.pos], term)
@@ -184,9 +173,9 @@ class _Scanner:
             raise self.error(f"expected a value after {field!r}", i, "a name or a number")
         self.pos = j
         value = t[i:j]
-        canon = FIELD_ALIASES.get(field, field.lower())
-        if canon == "spent" and value.endswith("元"):
-            value = value[:-1]
+        suffix = registry.value_suffix(field)
+        if suffix and value.endswith(suffix):
+            value = value[: -len(suffix)]
         return value
 
     def _quoted(self, close: str) -> str:
@@ -215,7 +204,7 @@ def _term_follows(t: str, j: int) -> bool:
     """Whether a term (maybe after NOT / '(') starts at ``j``: splits ``tag:A且tag:B``."""
     while j < len(t) and (t[j].isspace() or t[j] in "(（!！非"):
         j += 1
-    for name in _KNOWN_FIELDS:
+    for name in registry.words():
         if t[j : j + len(name)].lower() == name.lower():
             k = j + len(name)
             while k < len(t) and t[k] == " ":

@@ -12,9 +12,10 @@ from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Segment
 from siyu.segments import repository
-from siyu.segments.audience.ast import terms
+from siyu.segments.audience.ast import Expr, terms
+from siyu.segments.audience.builtin_terms import unreadable_segment
 from siyu.segments.audience.jsonform import to_json
-from siyu.segments.audience.parser import parse
+from siyu.segments.audience.parser import AudienceSyntaxError, parse
 from siyu.segments.audience.query import count, count_with_warnings
 
 MAX_NAME = 100
@@ -42,7 +43,9 @@ def save_segment(
 ) -> tuple[Segment, list[str]]:
     """Save (or with ``replace`` overwrite) a segment; returns it and unknown-name warnings.
 
-    The expression is parsed first, so a syntax error saves nothing.
+    The expression is validated first (syntax, every number within its term's range,
+    ``segment:`` terms that lead back to it or to a segment that no longer reads), so a
+    bad one saves nothing: AudienceSyntaxError or Invalid says what is wrong.
     """
     name = _check_name(name)
     tree = parse(expression)
@@ -76,6 +79,15 @@ def save_segment(
     return seg, warnings
 
 
+def stored_expression(seg: Segment) -> Expr:
+    """The saved expression as a tree; Invalid naming the segment when the stored text no
+    longer reads (saved before a bound or a term existed, or written by hand)."""
+    try:
+        return parse(seg.expression)
+    except AudienceSyntaxError as exc:
+        raise unreadable_segment(seg.name, exc) from None
+
+
 def get_segment(session: Session, *, workspace_id: int, name: str) -> Segment:
     """The saved segment ``name``, or NotFound naming it."""
     seg = repository.segment_by_name(session, workspace_id=workspace_id, name=name.strip())
@@ -102,7 +114,7 @@ def recount_segment(
 ) -> Segment:
     """Count a saved segment now and remember the count."""
     seg = get_segment(session, workspace_id=workspace_id, name=name)
-    seg.last_count = count(session, workspace_id=workspace_id, expr=parse(seg.expression), now=now)
+    seg.last_count = count(session, workspace_id=workspace_id, expr=stored_expression(seg), now=now)
     seg.last_counted_at = now or utcnow()
     session.flush()
     return seg

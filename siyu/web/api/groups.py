@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, func, select, true
 
-from siyu.kit.errors import NotFound
-from siyu.models import Group, GroupMember, Staff
-from siyu.web.api.common import ERRORS, Id, Page, Paging, count_of
-from siyu.web.auth import CurrentUser, DbSession, Principal
+from siyu.community import service
+from siyu.community.groups import MEMBER_STAFF
+from siyu.community.service import GroupSummary
+from siyu.web.api.common import ERRORS, Id, Page, Paging
+from siyu.web.auth import CurrentUser, DbSession
 
 router = APIRouter(prefix="/api/v1/groups", tags=["groups"], responses=ERRORS)
 
@@ -43,33 +43,8 @@ class MemberOut(BaseModel):
     quit_time: datetime | None
 
 
-def _visible(user: Principal) -> ColumnElement[bool]:
-    # Staff users see the groups their own account owns.
-    if user.sees_all_customers:
-        return true()
-    return Group.owner_staff_id == (user.staff_id or 0)
-
-
-def _group_stmt(user: Principal) -> Select[Group, str | None, Any]:
-    customers = (
-        select(GroupMember.group_id, func.count().label("n"))
-        .where(
-            GroupMember.workspace_id == user.workspace_id,
-            GroupMember.member_type == 2,
-            GroupMember.state == "active",
-        )
-        .group_by(GroupMember.group_id)
-        .subquery()
-    )
-    return (
-        select(Group, Staff.name, func.coalesce(customers.c.n, 0))
-        .outerjoin(Staff, Staff.id == Group.owner_staff_id)
-        .outerjoin(customers, customers.c.group_id == Group.id)
-        .where(Group.workspace_id == user.workspace_id, _visible(user))
-    )
-
-
-def _out(g: Group, owner: str | None, customers: int) -> GroupOut:
+def _out(s: GroupSummary) -> GroupOut:
+    g = s.group
     return GroupOut(
         id=g.id,
         chat_id=g.chat_id,
@@ -77,9 +52,9 @@ def _out(g: Group, owner: str | None, customers: int) -> GroupOut:
         status=g.status,
         group_type=g.group_type,
         owner_staff_id=g.owner_staff_id,
-        owner_name=owner,
+        owner_name=s.owner_name,
         member_count=g.member_count,
-        customers=int(customers),
+        customers=s.customers,
         wecom_created_at=g.wecom_created_at,
         dismissed_at=g.dismissed_at,
     )
@@ -95,35 +70,24 @@ def list_groups(
     owner_staff_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Page[GroupOut]:
     """Groups with owner, member count and customers in them, largest first."""
-    stmt = _group_stmt(user)
-    if status:
-        stmt = stmt.where(Group.status == status)
-    if search and search.strip():
-        text = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Group.name.like(f"%{text}%", escape="\\"))
-    if owner_staff_id is not None:
-        stmt = stmt.where(Group.owner_staff_id == owner_staff_id)
-    total = count_of(db, stmt)
-    rows = db.execute(
-        stmt.order_by(Group.member_count.desc(), Group.id).limit(paging.page_size).offset(paging.offset)
+    rows, total = service.list_groups(
+        db,
+        user,
+        status=status,
+        search=search,
+        owner_staff_id=owner_staff_id,
+        limit=paging.page_size,
+        offset=paging.offset,
     )
     return Page[GroupOut](
-        items=[_out(g, o, c) for g, o, c in rows], total=total, page=paging.page, page_size=paging.page_size
+        items=[_out(s) for s in rows], total=total, page=paging.page, page_size=paging.page_size
     )
-
-
-def _group(db: DbSession, user: Principal, group_id: int) -> tuple[Group, str | None, int]:
-    row = db.execute(_group_stmt(user).where(Group.id == group_id)).first()
-    if row is None:
-        raise NotFound(f"group {group_id} does not exist", field="group_id")
-    g, owner, customers = row
-    return g, owner, customers
 
 
 @router.get("/{group_id}", response_model=GroupOut, summary="One group")
 def get_group(group_id: Id, user: CurrentUser, db: DbSession) -> GroupOut:
     """A group with its owner and counts."""
-    return _out(*_group(db, user, group_id))
+    return _out(service.get_group(db, user, group_id=group_id))
 
 
 @router.get("/{group_id}/members", response_model=Page[MemberOut], summary="Members of a group")
@@ -135,23 +99,19 @@ def group_members(
     state: Literal["active", "left"] | None = None,
 ) -> Page[MemberOut]:
     """Members (staff and customers), earliest joiners first; those who left carry quit data."""
-    g, _, _ = _group(db, user, group_id)
-    stmt = select(GroupMember).where(
-        GroupMember.group_id == g.id, GroupMember.workspace_id == user.workspace_id
-    )
-    if state:
-        stmt = stmt.where(GroupMember.state == state)
-    total = count_of(db, stmt)
-    rows = db.scalars(
-        stmt.order_by(GroupMember.join_time.asc().nulls_last(), GroupMember.id)
-        .limit(paging.page_size)
-        .offset(paging.offset)
+    rows, total = service.group_members(
+        db,
+        user,
+        group_id=group_id,
+        state=state,
+        limit=paging.page_size,
+        offset=paging.offset,
     )
     return Page[MemberOut](
         items=[
             MemberOut(
                 id=m.id,
-                member_type="staff" if m.member_type == 1 else "customer",
+                member_type="staff" if m.member_type == MEMBER_STAFF else "customer",
                 name=m.name,
                 customer_id=m.customer_id,
                 staff_id=m.staff_id,

@@ -419,6 +419,17 @@ _EXPRESSION_PROBLEMS = [
     (r"^unknown RFM class (?P<v>.+)$", "没有 RFM 八类 {v}"),
     (r"^(?P<v>\w+) compares a number", "{v} 是数值，请用 >=、>、<=、< 或 ="),
     (r"^(?P<v>\w+) needs a whole number, got (?P<w>.+)$", "{v} 需要整数，这里是 {w}"),
+    (r"^(?P<v>\w+) needs a (?:whole )?number, got (?P<w>.+)$", "{v} 需要数字，这里是 {w}"),
+    (
+        r"^(?P<v>\w+) must be from (?P<a>[\d,.]+) to (?P<b>[\d,.]+)(?: (?P<u>\w+))?, got (?P<w>.+)$",
+        "{v} 必须在 {a} 到 {b}{u} 之间，这里是 {w}",
+    ),
+    (
+        r"^(?P<v>\w+) is(?: in (?P<u>\w+))? with at most (?P<a>\d+) decimals, got (?P<w>.+)$",
+        "{v} 最多 {a} 位小数，这里是 {w}",
+    ),
+    (r"^(?P<v>\w+) takes a name after ':'", "{v} 后面用「:」接名称"),
+    (r"^(?P<v>\w+): the name is empty$", "{v} 后面缺少名称"),
     (
         r"^spent is in yuan with at most 2 decimals, got (?P<v>.+)$",
         "spent 以元为单位，最多两位小数，这里是 {v}",
@@ -447,6 +458,14 @@ _EXPECTED = {
     "an amount in yuan": "以元为单位的金额",
     "a number from 0 to 1": "0 到 1 之间的数",
 }
+_UNITS = {"yuan": "元", "days": "天"}
+_EXPECTED_PREFIXES = (
+    ("a field: ", "字段："),
+    ("a layer: ", "分层："),
+    ("an RFM segment: ", "RFM 分群："),
+    ("an RFM class: ", "RFM 八类："),
+    ("a closing ", "闭合的 "),
+)
 _WHAT = {"saved segment": "人群", "channel": "渠道", "tag": "标签", "staff": "员工", "city": "城市"}
 
 
@@ -460,9 +479,13 @@ def expression_problem(message: str) -> str:
     for pattern, template in _EXPRESSION_PROBLEMS:
         m = re.search(pattern, message)
         if m:
-            found = m.groupdict()
-            what = found.get("w") or ""
-            return template.format(v=found.get("v") or "", w=_WHAT.get(what, what))
+            found = {k: v or "" for k, v in m.groupdict().items()}
+            for key in ("v", "w", "a", "b", "u"):
+                found.setdefault(key, "")
+            if found["u"]:
+                found["u"] = " " + _UNITS.get(found["u"], found["u"])
+            found["w"] = _WHAT.get(found["w"], found["w"])
+            return template.format(**found)
     return "表达式无法理解"
 
 
@@ -472,8 +495,12 @@ def expression_expected(expected: str | None) -> str | None:
         return expected
     if expected in _EXPECTED:
         return _EXPECTED[expected]
-    for prefix, word in (("a field: ", "字段："), ("a layer: ", "分层："), ("an RFM segment: ", "RFM 分群："),
-                         ("an RFM class: ", "RFM 八类："), ("a closing ", "闭合的 ")):  # fmt: skip
+    ranged = re.match(r"^a (whole )?number from ([\d,.]+) to ([\d,.]+)(?: (\w+))?$", expected)
+    if ranged:
+        whole, low, high, unit = ranged.groups()
+        unit = " " + _UNITS.get(unit, unit) if unit else ""
+        return f"{low} 到 {high}{unit} 之间的{'整数' if whole else '数'}"
+    for prefix, word in _EXPECTED_PREFIXES:
         if expected.startswith(prefix):
             return word + expected[len(prefix) :]
     if expected.endswith(" name") and expected.startswith("a "):

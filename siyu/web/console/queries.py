@@ -27,13 +27,14 @@ from siyu.models import (
     WeComCallback,
 )
 from siyu.segments.labels import LAYER_NAMES, RFM_NAMES
+from siyu.staff import service as staff_service
 from siyu.web.auth import Principal, customer_scope
 
 # Display names for the stored layer / RFM codes (METRICS.md).
 LAYER_LABELS = LAYER_NAMES
 RFM_LABELS = RFM_NAMES
 # Share of the friend limit at which a staff account is flagged as nearly full.
-CAPACITY_WARNING = 0.9
+CAPACITY_WARNING = staff_service.NEAR_FULL_SHARE
 
 
 def scoped_customer_ids(user: Principal) -> Any:
@@ -150,24 +151,12 @@ class StaffRow:
 
 def staff_rows(db: Session, user: Principal) -> list[StaffRow]:
     """Staff accounts (a staff user sees only their own) with active friend counts."""
-    friends = (
-        select(Follow.staff_id, func.count().label("n"))
-        .where(Follow.workspace_id == user.workspace_id, Follow.state == "active")
-        .group_by(Follow.staff_id)
-        .subquery()
-    )
-    stmt = (
-        select(Staff, func.coalesce(friends.c.n, 0))
-        .outerjoin(friends, friends.c.staff_id == Staff.id)
-        .where(Staff.workspace_id == user.workspace_id)
-        .order_by(Staff.status, Staff.name, Staff.id)
-    )
-    if not user.sees_all_customers:
-        stmt = stmt.where(Staff.id == (user.staff_id or -1))
+    rows, _ = staff_service.list_capacity(db, user, sort="status")
     return [
-        StaffRow(s.id, s.userid, s.name or s.userid, s.department, s.status, int(n), s.customer_limit)
-        for s, n in db.execute(stmt).all()
-    ]
+        StaffRow(c.staff.id, c.staff.userid, c.staff.name or c.staff.userid, c.staff.department,
+                 c.staff.status, c.friends, c.staff.customer_limit)
+        for c in rows
+    ]  # fmt: skip
 
 
 @dataclass

@@ -19,6 +19,7 @@ from siyu.customers import follows as follow_service
 from siyu.kit import audit
 from siyu.kit.events import record_event
 from siyu.models import Customer, Group, Staff
+from siyu.staff import service as staff_service
 from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.inbox import CallbackEvent
 
@@ -78,11 +79,11 @@ def _erased(session: Session, customer: Customer, *values: str) -> bool:
 def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
     state = batch.current(session)
     if state is None:
-        return follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+        return staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
     key = (workspace_id, userid.strip())
     staff = state.staff.get(key)
     if staff is None:
-        staff = state.staff[key] = follow_service.ensure_staff(
+        staff = state.staff[key] = staff_service.ensure_staff(
             session, workspace_id=workspace_id, userid=userid
         )
     return staff
@@ -91,7 +92,7 @@ def _staff(session: Session, workspace_id: int, userid: str) -> Staff:
 def _find_staff(session: Session, workspace_id: int, userid: str) -> Staff | None:
     state = batch.current(session)
     staff = state.staff.get((workspace_id, userid.strip())) if state is not None else None
-    return staff or follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+    return staff or staff_service.find_staff(session, workspace_id=workspace_id, userid=userid)
 
 
 def looks_external(userid: str) -> bool:

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.community import groups as group_service
-from siyu.customers import follows as follow_service
 from siyu.customers.service import IdentityInput, resolve_batch
 from siyu.models import Group, GroupMember
+from siyu.staff import service as staff_service
 from siyu.wecom.schemas import GroupChat
 
 
@@ -52,7 +52,7 @@ def apply_groupchat(
         members_before = _member_states(session, existing.id)
     owner_id = None
     if chat.owner:
-        owner_id = follow_service.ensure_staff(session, workspace_id=workspace_id, userid=chat.owner).id
+        owner_id = staff_service.ensure_staff(session, workspace_id=workspace_id, userid=chat.owner).id
     created_at = datetime.fromtimestamp(chat.create_time, UTC) if chat.create_time else None
     group = group_service.ensure_group(
         session,
@@ -82,7 +82,7 @@ def apply_groupchat(
     for m in chat.member_list:
         staff_id = customer_id = None
         if m.type == 1:
-            staff_id = follow_service.ensure_staff(session, workspace_id=workspace_id, userid=m.userid).id
+            staff_id = staff_service.ensure_staff(session, workspace_id=workspace_id, userid=m.userid).id
         else:
             customer_id = customer_of.get(m.userid)
         # A member erased on request (PIPL) stays a member, without name or inviter.

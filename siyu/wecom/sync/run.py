@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.customers import follows as follow_service
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import Follow, StaffDailyStats, SyncRun, WeComApp
+from siyu.staff import service as staff_service
 from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound, WeComError
 from siyu.wecom.gateway import DirectoryGateway
 from siyu.wecom.sync.contacts import (
@@ -95,7 +95,7 @@ def _name_staff(session: Session, workspace_id: int, gateway: object, userids: I
         return 0
     named = 0
     for userid in dict.fromkeys(userids):
-        staff = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+        staff = staff_service.find_staff(session, workspace_id=workspace_id, userid=userid)
         if staff is None or (staff.name and staff.name != userid):
             continue
         try:
@@ -104,7 +104,7 @@ def _name_staff(session: Session, workspace_id: int, gateway: object, userids: I
             log.info("WeCom user/get refused for %s; the staff account keeps its userid", userid)
             return named  # the same refusal for every member: stop asking
         if name and name != userid:
-            follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid, name=name[:100])
+            staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid, name=name[:100])
             named += 1
     return named
 
@@ -115,8 +115,8 @@ def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -
     for userid in userids:
         if userid in ids:
             continue
-        known = follow_service.find_staff(session, workspace_id=workspace_id, userid=userid)
-        staff = known or follow_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
+        known = staff_service.find_staff(session, workspace_id=workspace_id, userid=userid)
+        staff = known or staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
         created += known is None
         ids[userid] = staff.id
     return ids, created
