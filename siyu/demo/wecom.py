@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from siyu.staff.service import ensure_staff
 from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import zone
 from siyu.models import WeComApp, Workspace
+from siyu.staff.service import ensure_staff
 from siyu.wecom.client import WeComClient
 from siyu.wecom.crypto import new_encoding_aes_key
 from siyu.wecom.simulator.app import Simulator

@@ -86,11 +86,11 @@ def seed_everything(cli: CliRun, tmp_path: Path, workspace_id: int) -> None:
     from sqlalchemy import select
 
     from siyu.customers.follows import upsert_follow
-    from siyu.staff.service import ensure_staff
     from siyu.kit import audit
     from siyu.kit.db import session_scope
     from siyu.kit.timeutil import utcnow
     from siyu.models import Customer, SyncRun
+    from siyu.staff.service import ensure_staff
 
     seed_console(cli, tmp_path, workspace_id)
     offline = tmp_path / "offline.csv"

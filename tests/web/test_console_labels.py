@@ -108,7 +108,8 @@ def test_unknown_codes_never_show_raw() -> None:
             "no tag named 'VlP' in this workspace (did you mean 'VIP'?); that term matches nobody",
             "没有名为 'VlP' 的标签",
         ),
-        ("spent is in yuan with at most 2 decimals, got '1.234'", "最多两位小数"),
+        ("spent is in yuan with at most 2 decimals, got '1.234'", "spent 最多 2 位小数"),
+        ("orders must be from 0 to 1,000,000,000, got 1e30", "orders 必须在 0 到 1,000,000,000 之间"),
     ],
 )
 def test_expression_problems_read_in_chinese(message: str, expected: str) -> None:

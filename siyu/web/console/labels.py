@@ -431,10 +431,6 @@ _EXPRESSION_PROBLEMS = [
     (r"^(?P<v>\w+) takes a name after ':'", "{v} 后面用「:」接名称"),
     (r"^(?P<v>\w+): the name is empty$", "{v} 后面缺少名称"),
     (
-        r"^spent is in yuan with at most 2 decimals, got (?P<v>.+)$",
-        "spent 以元为单位，最多两位小数，这里是 {v}",
-    ),
-    (
         r"^p_alive is a probability between 0 and 1, got (?P<v>.+)$",
         "p_alive 是 0 到 1 之间的概率，这里是 {v}",
     ),
