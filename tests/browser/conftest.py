@@ -45,8 +45,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def server(env: Any) -> Iterator[str]:
-    """``siyu serve``'s app under uvicorn in a thread, on a port the OS picked; yields the base URL."""
+def server(env: Any, runner: Any) -> Iterator[str]:
+    """``siyu serve``'s app under uvicorn in a thread, on a port the OS picked, with the job
+    runner ``siyu serve`` embeds (uploads are jobs); yields the base URL."""
     import uvicorn
 
     from siyu.web.app import create_app
