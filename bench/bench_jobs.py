@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,46 @@ def _sqlite_text(at: datetime) -> str:
 def _lead(n: int) -> float:
     """Seconds from now to T: room for queueing ``n`` jobs (the workers are waiting)."""
     return 3.0 + n * 60e-6
+
+
+class _BackendCPU:
+    """CPU seconds a PostgreSQL backend on this machine spends from T on (from /proc).
+
+    Sampled every 0.2 s in a thread, since a backend's process is gone once its
+    connection closes."""
+
+    def __init__(self, pid: int | None, at: float) -> None:
+        self.pid = pid
+        self.first: float | None = None
+        self.last: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(at,), daemon=True)
+        if pid is not None:
+            self._thread.start()
+
+    def _read(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _run(self, at: float) -> None:
+        _sleep_until(at)
+        self.first = self.last = self._read()
+        while not self._stop.wait(0.2):
+            self.last = self._read() or self.last
+
+    def stop(self) -> float | None:
+        """The backend's CPU seconds since T (None: not on this machine, or not PostgreSQL)."""
+        if self.pid is None:
+            return None
+        self.last = self._read() or self.last
+        self._stop.set()
+        self._thread.join(timeout=1)
+        if self.first is None or self.last is None:
+            return None
+        return self.last - self.first
 
 
 # --- siyu jobs --------------------------------------------------------------------------
@@ -120,7 +161,10 @@ def _insert_jobs(url: str, n: int, at: datetime) -> float:
 def siyu_worker(url: str, at: float | None, batch: int, ready: Any = None) -> dict[str, Any]:
     """One worker: connect, wait for T, then ``run_short`` until nothing is left.
 
-    ``at`` None: T is read from stdin after saying ``ready``."""
+    ``at`` None: T is read from stdin after saying ``ready``. Counts the SQL statements
+    it sends (a savepoint would be one: SQLAlchemy emits it only once a handler uses the
+    session, so these no-op jobs have none; a pool checkout's ping is not counted)."""
+    from sqlalchemy import event
     from sqlalchemy.orm import sessionmaker
 
     from siyu.kit.db import make_engine
@@ -130,11 +174,20 @@ def siyu_worker(url: str, at: float | None, batch: int, ready: Any = None) -> di
     engine = make_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     table = {KIND: JobHandler(KIND, _noop_job)}
-    with engine.connect():
-        pass
+    with engine.connect() as conn:
+        pg = engine.dialect.name == "postgresql"
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() if pg else None
+    statements = 0
+
+    def count(*_a: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine, "before_cursor_execute", count)
     if ready is not None:
         at = ready()
     assert at is not None
+    server = _BackendCPU(pid, at)
     _sleep_until(at)
     cpu = time.process_time()
     done = passes = 0
@@ -144,7 +197,14 @@ def siyu_worker(url: str, at: float | None, batch: int, ready: Any = None) -> di
             break
         done += summary.done
         passes += 1
-    out = {"done": done, "batches": passes, "cpu": time.process_time() - cpu, "wall": time.time() - at}
+    out = {
+        "done": done,
+        "batches": passes,
+        "statements": statements,
+        "cpu": time.process_time() - cpu,
+        "server_cpu": server.stop(),
+        "wall": time.time() - at,
+    }
     engine.dispose()
     return out
 
@@ -210,7 +270,7 @@ async def _pgq_enqueue(dsn: str, n: int, at: datetime, chunk: int = 10_000) -> f
         await conn.close()
 
 
-async def _pgq_consume(dsn: str, batch: int, ready: Any) -> tuple[int, float]:
+async def _pgq_consume(dsn: str, batch: int, ready: Any) -> dict[str, Any]:
     import asyncpg
     from pgqueuer.db import AsyncpgDriver
     from pgqueuer.models import Job
@@ -229,18 +289,24 @@ async def _pgq_consume(dsn: str, batch: int, ready: Any) -> tuple[int, float]:
 
     # Connected and registered; T comes on stdin. The queue manager starts before T,
     # finds the jobs deferred and wakes itself at their execute_after.
+    pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
     at = float(await asyncio.get_running_loop().run_in_executor(None, ready))
+    server = _BackendCPU(pid, at)
+    cpu = time.process_time()
     await qm.run(batch_size=batch, mode=QueueExecutionMode.drain)
-    return done, at
+    return {
+        "done": done,
+        "cpu": time.process_time() - cpu,
+        "server_cpu": server.stop(),
+        "wall": time.time() - at,
+    }
 
 
 def pgq_worker(url: str, batch: int, ready: Any) -> dict[str, Any]:
     """One pgqueuer consumer process (uvloop, as ``pgq run`` does), draining the queue."""
     import uvloop
 
-    cpu = time.process_time()
-    done, at = uvloop.run(_pgq_consume(_dsn(url), batch, ready))
-    return {"done": done, "cpu": time.process_time() - cpu, "wall": time.time() - at}
+    return uvloop.run(_pgq_consume(_dsn(url), batch, ready))
 
 
 async def _pgq_lateness(dsn: str) -> list[float]:
@@ -319,6 +385,12 @@ def _figures(
         "p50": _p(lateness, 0.50),
         "p99": _p(lateness, 0.99),
         "cpu": sum(w["cpu"] for w in workers),
+        "server_cpu": None
+        if any(w.get("server_cpu") is None for w in workers)
+        else sum(w["server_cpu"] for w in workers),
+        "statements": sum(w.get("statements", 0) for w in workers) / n
+        if "statements" in workers[0]
+        else None,
     }
 
 
@@ -482,17 +554,21 @@ def run_all(
     return out
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
 def table_jobs(results: Sequence[Mapping[str, Any]]) -> str:
     lines = [
         "| contender | database | jobs | done | worker processes | batch | insert s | seconds after T "
-        "| jobs/s | p50 lateness s | p99 lateness s | worker CPU s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| jobs/s | p50 lateness s | p99 lateness s | worker CPU s | server CPU s | SQL statements/job |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['contender']} | {r['db']} | {r['jobs']} | {r['done']} | {r['workers']} | {r['batch']} | "
             f"{r['insert_s']:.1f} | {r['seconds']:.1f} | {r['jps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-            f"{r['cpu']:.1f} |"
+            f"{r['cpu']:.1f} | {_fmt(r['server_cpu'], '.1f')} | {_fmt(r['statements'], '.2f')} |"
         )
     return "\n".join(lines)
 
