@@ -18,7 +18,7 @@ database on the given server.
 
 Run: ``python bench/bench_jobs.py [--jobs 100000] [--events 100000] [--pg URL]
 [--batch 200] [--pgq-batch 10]`` or ``make bench`` (which reads ``SIYU_BENCH_PG_URL`` /
-``SIYU_TEST_DATABASE_URL``, ``SIYU_BENCH_JOBS``, ``SIYU_BENCH_EVENTS``).
+``SIYU_TEST_DATABASE_URL``, ``SIYU_BENCH_JOBS``, ``SIYU_BENCH_FANOUT_EVENTS``).
 """
 
 from __future__ import annotations
@@ -592,7 +592,7 @@ def test_job_runner_benchmark() -> None:
     """Every job is done and every event reaches the three subscribers; prints the figures."""
     pg = os.environ.get("SIYU_BENCH_PG_URL") or os.environ.get("SIYU_TEST_DATABASE_URL")
     jobs = int(os.environ.get("SIYU_BENCH_JOBS", "20000"))
-    events = int(os.environ.get("SIYU_BENCH_EVENTS", "20000"))
+    events = int(os.environ.get("SIYU_BENCH_FANOUT_EVENTS", "20000"))
     out = run_all(jobs, events, pg, [200], [10])
     print("\n" + table_jobs(out["jobs"]) + "\n\n" + table_fanout(out["fanout"]))
     for r in out["jobs"]:
