@@ -132,8 +132,11 @@ def _due(kinds: Sequence[str], now: datetime) -> Any:
     )
 
 
-def _failure(job: Job, exc: BaseException, summary: DispatchSummary) -> dict[str, Any]:
-    """The column values after a failed try: retried later, or failed for good."""
+def _failure(job: Any, exc: BaseException, summary: DispatchSummary) -> dict[str, Any]:
+    """The column values after a failed try: retried later, or failed for good.
+
+    ``job`` is a ``Job`` or a claimed row (``id``, ``kind``, ``attempts`` after this try,
+    ``max_attempts``)."""
     # Bad input (a SiyuError: a file that cannot be read, a missing workspace) will not
     # mend itself: it fails at once, with the plain-words message the user should see.
     permanent = isinstance(exc, SiyuError)
@@ -151,6 +154,20 @@ def _failure(job: Job, exc: BaseException, summary: DispatchSummary) -> dict[str
     }
 
 
+# What a short job's run needs of its row: read as plain rows, not ORM objects.
+_SHORT_COLUMNS = (Job.id, Job.kind, Job.workspace_id, Job.payload, Job.attempts, Job.max_attempts)
+
+
+@dataclass
+class _Tried:
+    """A claimed short job after this try (``attempts`` counts it)."""
+
+    id: int
+    kind: str
+    attempts: int
+    max_attempts: int
+
+
 def run_short(
     factory: sessionmaker[Session],
     table: Mapping[str, JobHandler],
@@ -165,31 +182,43 @@ def run_short(
         return summary
     now = utcnow()
     with local_write_lock(engine_of(factory)), factory() as s:
-        q = _due(kinds, now).limit(limit)
+        q = (
+            select(*_SHORT_COLUMNS)
+            .where(Job.status == "queued", Job.run_after <= now, Job.kind.in_(kinds))
+            .order_by(Job.run_after, Job.id)
+            .limit(limit)
+        )
         if _is_pg(s):
             q = q.with_for_update(skip_locked=True)
         else:
             begin_write(s)
-        jobs = list(s.scalars(q))
-        if not jobs:
+        rows = s.execute(q).all()
+        if not rows:
             s.rollback()
             return summary
         done: list[int] = []
-        for job in jobs:
-            ctx = JobContext(
-                job.id, job.kind, job.workspace_id, dict(job.payload), job.attempts + 1, factory, s
-            )
+        results: list[dict[str, Any]] = []
+        for row in rows:
+            payload = dict(row.payload or {})
+            ctx = JobContext(row.id, row.kind, row.workspace_id, dict(payload), row.attempts + 1, factory, s)
             try:
                 with s.begin_nested():
-                    result = table[job.kind].fn(ctx)
+                    result = table[row.kind].fn(ctx)
             except Exception as exc:  # one job's failure must not fail the batch
-                job.attempts += 1
-                for k, v in _failure(job, exc, summary).items():
-                    setattr(job, k, v)
+                tried = _Tried(row.id, row.kind, row.attempts + 1, row.max_attempts)
+                values = _failure(tried, exc, summary)
+                s.execute(
+                    update(Job)
+                    .where(Job.id == row.id)
+                    .values(attempts=tried.attempts, **values)
+                    .execution_options(synchronize_session=False)
+                )
                 continue
             if result:
-                job.payload = {**job.payload, "result": dict(result)}
-            done.append(job.id)
+                results.append({"id": row.id, "payload": {**payload, "result": dict(result)}})
+            done.append(row.id)
+        if results:
+            s.execute(update(Job), results)  # by primary key, one executemany
         if done:
             # One statement for every job done (no per-row UPDATE for the common case).
             s.execute(
