@@ -3,6 +3,10 @@
 Their effects are deliberately *not* idempotent (an event row per delivery, without a
 dedup key), so a test can count them: any event delivered twice, or any job run twice,
 in its effects shows as two rows.
+
+They are declared only in a worker process that names this module in
+``SIYU_EXTRA_TASK_MODULES``, or while ``tests/worker``'s fixture holds them
+(``register`` / ``unregister``), so no other test (the console's page walk) sees them.
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.kit.events import record_event
-from siyu.kit.ops import Delivered, JobContext, job_handler, subscriber
+from siyu.kit.ops import EXTRA_MODULES_ENV, REGISTRY, Delivered, JobContext, job_handler, subscriber
 from siyu.kit.timeutil import utcnow
 
 PAUSE = float(os.environ.get("SIYU_TEST_TASK_PAUSE", "0.002"))
 
 
-@subscriber("test.echo", kinds=["test.ping"], batch=50)
 def echo(session: Session, events: Sequence[Delivered]) -> None:
     """Record one test.echoed event per delivered test.ping."""
     for ev in events:
@@ -38,7 +41,6 @@ def echo(session: Session, events: Sequence[Delivered]) -> None:
         session.flush()
 
 
-@job_handler("test.work")
 def work(ctx: JobContext) -> dict[str, Any]:
     """Record one test.worked event per run, in the claiming transaction."""
     assert ctx.session is not None
@@ -55,7 +57,6 @@ def work(ctx: JobContext) -> dict[str, Any]:
     return {"ok": True}
 
 
-@job_handler("test.slow", long=True)
 def slow(ctx: JobContext) -> dict[str, Any]:
     """A long job: sleeps, then records its effect once (dedup key: the job id)."""
     assert ctx.workspace_id is not None
@@ -72,3 +73,20 @@ def slow(ctx: JobContext) -> dict[str, Any]:
         )
         s.commit()
     return {"ok": True}
+
+
+def register() -> None:
+    """Declare the test subscriber and job handlers."""
+    subscriber("test.echo", kinds=["test.ping"], batch=50)(echo)
+    job_handler("test.work")(work)
+    job_handler("test.slow", long=True)(slow)
+
+
+def unregister() -> None:
+    REGISTRY.subscribers.pop("test.echo", None)
+    REGISTRY.jobs.pop("test.work", None)
+    REGISTRY.jobs.pop("test.slow", None)
+
+
+if __name__ in os.environ.get(EXTRA_MODULES_ENV, "").split(","):
+    register()
