@@ -64,7 +64,8 @@ def _callbacks(factory: sessionmaker[Session]) -> dict[str, Any]:
 @job_handler(REFETCH_KIND, long=True, description="re-read contacts, groups and tags named by callbacks")
 def _refetch(ctx: JobContext) -> dict[str, Any]:
     from siyu.wecom.gateway import client_for
-    from siyu.wecom.sync.run import finish_run, reconcile, start_run
+    from siyu.wecom.sync.jobs import reconcile_payload
+    from siyu.wecom.sync.run import finish_run, start_run
 
     assert ctx.workspace_id is not None
     with ctx.factory() as s:
@@ -75,14 +76,7 @@ def _refetch(ctx: JobContext) -> dict[str, Any]:
     run_id = start_run(ctx.factory, ctx.workspace_id, "reconcile")
     try:
         with ctx.factory() as s:
-            counts = reconcile(
-                s,
-                workspace_id=ctx.workspace_id,
-                gateway=client,
-                external_userids=[c["external_userid"] for c in ctx.payload.get("contacts", [])],
-                chat_ids=list(ctx.payload.get("chat_ids", [])),
-                tags=bool(ctx.payload.get("tags")),
-            )
+            counts = reconcile_payload(s, workspace_id=ctx.workspace_id, gateway=client, payload=ctx.payload)
             s.commit()
     except Exception as exc:
         finish_run(ctx.factory, run_id, {}, error=f"{type(exc).__name__}: {exc}"[:2000])

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, tuple_
+from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.db import begin_write, get_engine, local_write_lock
@@ -259,8 +259,6 @@ def status(session: Session) -> list[dict[str, Any]]:
             q = q.where(or_(Event.txid > pos.txid, and_(Event.txid == pos.txid, Event.id > after)))
         else:
             q = q.where(Event.id > after)
-        from sqlalchemy import func
-
         pending = session.scalar(select(func.count()).select_from(q.subquery())) or 0
         out.append(
             {

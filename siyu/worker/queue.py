@@ -124,9 +124,10 @@ def requeue_orphans(factory: sessionmaker[Session]) -> int:
 # --- running --------------------------------------------------------------------------
 
 
-def _due(kinds: Sequence[str], now: datetime) -> Any:
+def _due(kinds: Sequence[str], now: datetime, *columns: Any) -> Any:
+    """Due queued jobs of these kinds, oldest due first (whole rows, or ``columns``)."""
     return (
-        select(Job)
+        select(*(columns or (Job,)))
         .where(Job.status == "queued", Job.run_after <= now, Job.kind.in_(list(kinds)))
         .order_by(Job.run_after, Job.id)
     )
@@ -182,12 +183,7 @@ def run_short(
         return summary
     now = utcnow()
     with local_write_lock(engine_of(factory)), factory() as s:
-        q = (
-            select(*_SHORT_COLUMNS)
-            .where(Job.status == "queued", Job.run_after <= now, Job.kind.in_(kinds))
-            .order_by(Job.run_after, Job.id)
-            .limit(limit)
-        )
+        q = _due(kinds, now, *_SHORT_COLUMNS).limit(limit)
         if _is_pg(s):
             q = q.with_for_update(skip_locked=True)
         else:

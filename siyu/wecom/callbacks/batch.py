@@ -1,8 +1,9 @@
 """What one processing batch (one transaction) remembers between its callbacks.
 
 ``process_batch`` opens a :class:`BatchState` on its session: staff accounts and the
-customers of external userids already looked up (or created) in this transaction, and
-the re-fetch requests, merged in memory and written once before the commit. A callback
+customers of external userids already looked up (or created) in this transaction.
+(Re-fetches are no longer asked for here: the ``wecom.refetch`` subscriber queues them
+from the callbacks' events, ADR 0006.) A callback
 run in a savepoint takes a :meth:`BatchState.snapshot` first and restores it when the
 savepoint rolls back, so nothing it created is remembered. Outside a batch (a single
 ``process_callback``) handlers find no state and look everything up as before.
@@ -21,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, Staff
-from siyu.wecom.callbacks import refetch
 from siyu.wecom.callbacks.inbox import CallbackEvent
 
 _KEY = "siyu.wecom.batch"
@@ -32,17 +32,15 @@ ADDS = ("add_external_contact", "add_half_external_contact")
 class BatchState:
     """Per-transaction caches of callback processing (see the module docstring)."""
 
-    refetches: refetch.RefetchBuffer
     staff: dict[tuple[int, str], Staff] = field(default_factory=dict)
     customers: dict[tuple[int, str], Customer] = field(default_factory=dict)
 
     def snapshot(self) -> tuple[Any, ...]:
-        return dict(self.staff), dict(self.customers), self.refetches.snapshot()
+        return dict(self.staff), dict(self.customers)
 
     def restore(self, snap: tuple[Any, ...]) -> None:
-        staff, customers, refetches = snap
+        staff, customers = snap
         self.staff, self.customers = dict(staff), dict(customers)
-        self.refetches.restore(refetches)
 
     def prefetch(self, session: Session, events: Iterable[tuple[int, CallbackEvent, datetime]]) -> None:
         """Look up the staff and resolve the customers of these contact events at once.
@@ -103,11 +101,10 @@ def current(session: Session) -> BatchState | None:
 
 @contextmanager
 def batch_state(session: Session) -> Iterator[BatchState]:
-    """Open a batch state on the session; :meth:`write` its re-fetches before committing."""
-    with refetch.buffered(session) as buffer:
-        state = BatchState(refetches=buffer)
-        session.info[_KEY] = state
-        try:
-            yield state
-        finally:
-            session.info.pop(_KEY, None)
+    """Open a batch state on the session for the block."""
+    state = BatchState()
+    session.info[_KEY] = state
+    try:
+        yield state
+    finally:
+        session.info.pop(_KEY, None)

@@ -227,7 +227,6 @@ def _apply_batch(session: Session, ids: list[int], *, optimistic: bool) -> dict[
                     state.restore(snap)
                     permanent = isinstance(exc, CallbackDataError | SiyuError)
                     failures.append((row.id, f"{type(exc).__name__}: {exc}"[:2000], permanent))
-        state.refetches.write(session)
     statuses = dict.fromkeys(done, "processed")
     finished = set(done)
     for row in rows:

@@ -8,6 +8,7 @@ with a growing delay, and marks it failed after ``max_attempts``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -55,6 +56,20 @@ def _claim(factory: sessionmaker[Session], workspace_id: int, skip: set[int]) ->
     return None
 
 
+def reconcile_payload(
+    session: Session, *, workspace_id: int, gateway: DirectoryGateway, payload: Mapping[str, Any]
+) -> dict[str, int]:
+    """Re-read what one ``wecom.refetch`` job lists (contacts, chats, the tag library)."""
+    return reconcile(
+        session,
+        workspace_id=workspace_id,
+        gateway=gateway,
+        external_userids=[c["external_userid"] for c in payload.get("contacts", [])],
+        chat_ids=list(payload.get("chat_ids", [])),
+        tags=bool(payload.get("tags")),
+    )
+
+
 def process_refetch_jobs(
     factory: sessionmaker[Session], *, workspace_id: int, gateway: DirectoryGateway, limit: int = 100
 ) -> RefetchSummary:
@@ -73,15 +88,7 @@ def process_refetch_jobs(
             with factory() as s:
                 job = s.get(Job, job_id)
                 assert job is not None
-                payload: dict[str, Any] = dict(job.payload)
-                counts = reconcile(
-                    s,
-                    workspace_id=workspace_id,
-                    gateway=gateway,
-                    external_userids=[c["external_userid"] for c in payload.get("contacts", [])],
-                    chat_ids=list(payload.get("chat_ids", [])),
-                    tags=bool(payload.get("tags")),
-                )
+                counts = reconcile_payload(s, workspace_id=workspace_id, gateway=gateway, payload=job.payload)
                 job.status = "done"
                 job.finished_at = utcnow()
                 job.last_error = None
