@@ -336,3 +336,38 @@ def _sqlite_local_day(session: Session, workspace_id: int, name: str) -> str:
         for (t, _), (_, prev) in zip(used[1:], used[:-1], strict=True)
     )
     return f"CASE {branches} ELSE '{used[-1][1]:+d} seconds' END"
+
+
+def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int, datetime]) -> int:
+    """Move customers' ``last_interaction_at`` forward (never back) to the given times.
+
+    Called by whatever sees a two-way interaction: a message, a moments like or comment,
+    a friend add. A customer with no stats row yet gets one (counters zero). The change
+    journal is told, so the audience index and the silent layer see it. Returns the
+    number of customers whose time moved.
+    """
+    if not last_at:
+        return 0
+    dialect = session.get_bind().dialect.name
+    greatest = "greatest" if dialect == "postgresql" else "max"
+    now = utcnow()
+    stmt = text(
+        "INSERT INTO customer_stats (customer_id, workspace_id, orders_count, paid_orders_count,"  # noqa: S608
+        " effective_orders_count, paid_fen, refunded_fen, net_fen, cost_fen, items_count, purchase_days,"
+        " categories, products, platforms, shops, last_interaction_at, updated_at)"
+        " SELECT c.id, c.workspace_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', '{}', '{}', '{}', :at, :now"
+        " FROM customers c WHERE c.id = :cid AND c.workspace_id = :ws"
+        " ON CONFLICT (customer_id) DO UPDATE SET last_interaction_at ="
+        f" {greatest}(coalesce(customer_stats.last_interaction_at, excluded.last_interaction_at),"
+        " excluded.last_interaction_at), updated_at = excluded.updated_at"
+        " WHERE customer_stats.last_interaction_at IS NULL"
+        " OR customer_stats.last_interaction_at < excluded.last_interaction_at"
+    ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
+    moved: list[int] = []
+    for cid, at in sorted(last_at.items()):
+        result = session.execute(stmt, {"cid": cid, "ws": workspace_id, "at": at, "now": now})
+        if getattr(result, "rowcount", 0):
+            moved.append(cid)
+    if moved:
+        changes.note(session, workspace_id, moved)
+    return len(moved)

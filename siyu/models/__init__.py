@@ -2,6 +2,7 @@
 
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
+from siyu.models.content import ContentItem
 from siyu.models.customers import (
     Customer,
     CustomerIdentity,
@@ -16,8 +17,10 @@ from siyu.models.customers import (
 from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
+from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
+from siyu.models.tasks import StaffTask
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
 from siyu.models.workspace import (
     ApiToken,
@@ -39,6 +42,7 @@ __all__ = [
     "AuditLog",
     "AutoTagRule",
     "Base",
+    "ContentItem",
     "Customer",
     "CustomerIdentity",
     "CustomerScore",
@@ -54,12 +58,14 @@ __all__ = [
     "ImportRun",
     "Job",
     "LoginThrottle",
+    "Message",
     "Order",
     "OrderItem",
     "PeriodicTask",
     "Segment",
     "Staff",
     "StaffDailyStats",
+    "StaffTask",
     "SyncRun",
     "Tag",
     "TagGroup",

@@ -147,6 +147,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
     )
+    op.create_table('content_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('text', sa.Text(), nullable=True),
+    sa.Column('folder', sa.String(length=100), nullable=False),
+    sa.Column('tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('body', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_content_items_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_items'))
+    )
+    with op.batch_alter_table('content_items', schema=None) as batch_op:
+        batch_op.create_index('ix_content_items_workspace_id_folder', ['workspace_id', 'folder'], unique=False)
+
     op.create_table('customers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -672,6 +691,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_group_members_group_id'), ['group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_group_members_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('msgid', sa.String(length=128), nullable=False),
+    sa.Column('direction', sa.String(length=8), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('sender', sa.String(length=128), nullable=False),
+    sa.Column('msgtype', sa.String(length=32), nullable=False),
+    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('text_enc', sa.Text(), nullable=True),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('revoked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_messages_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_messages_group_id_groups'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_messages_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_messages_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('workspace_id', 'source', 'msgid', name=op.f('uq_messages_workspace_id_source_msgid'))
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_customer_id_sent_at', ['customer_id', 'sent_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_group_id'), ['group_id'], unique=False)
+        batch_op.create_index('ix_messages_staff_id_sent_at', ['staff_id', 'sent_at'], unique=False)
+        batch_op.create_index('ix_messages_workspace_id_sent_at', ['workspace_id', 'sent_at'], unique=False)
+
     op.create_table('order_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -697,6 +745,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_items_category'), ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('staff_tasks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=True),
+    sa.Column('content_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('priority', sa.SmallInteger(), nullable=False),
+    sa.Column('due_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('done_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('done_how', sa.String(length=16), nullable=True),
+    sa.Column('escalated_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('source_ref', sa.String(length=64), nullable=True),
+    sa.Column('dedup_key', sa.String(length=200), nullable=True),
+    sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['content_id'], ['content_items.id'], name=op.f('fk_staff_tasks_content_id_content_items'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_staff_tasks_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_staff_tasks_group_id_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_tasks_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_tasks_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_tasks')),
+    sa.UniqueConstraint('workspace_id', 'dedup_key', name=op.f('uq_staff_tasks_workspace_id_dedup_key'))
+    )
+    with op.batch_alter_table('staff_tasks', schema=None) as batch_op:
+        batch_op.create_index('ix_staff_tasks_customer_id_status', ['customer_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_staff_tasks_group_id'), ['group_id'], unique=False)
+        batch_op.create_index('ix_staff_tasks_workspace_id_staff_id_status_due_at', ['workspace_id', 'staff_id', 'status', 'due_at'], unique=False)
 
     op.create_table('user_sessions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -727,12 +810,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
 
     op.drop_table('user_sessions')
+    with op.batch_alter_table('staff_tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_staff_tasks_workspace_id_staff_id_status_due_at')
+        batch_op.drop_index(batch_op.f('ix_staff_tasks_group_id'))
+        batch_op.drop_index('ix_staff_tasks_customer_id_status')
+
+    op.drop_table('staff_tasks')
     with op.batch_alter_table('order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_category'))
 
     op.drop_table('order_items')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_workspace_id_sent_at')
+        batch_op.drop_index('ix_messages_staff_id_sent_at')
+        batch_op.drop_index(batch_op.f('ix_messages_group_id'))
+        batch_op.drop_index('ix_messages_customer_id_sent_at')
+
+    op.drop_table('messages')
     with op.batch_alter_table('group_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_members_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_group_members_group_id'))
@@ -842,6 +938,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_city'))
 
     op.drop_table('customers')
+    with op.batch_alter_table('content_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_content_items_workspace_id_folder')
+
+    op.drop_table('content_items')
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_action'))
