@@ -1,5 +1,6 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
+from siyu.models.acquisition import Channel
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
@@ -42,6 +43,7 @@ __all__ = [
     "AuditLog",
     "AutoTagRule",
     "Base",
+    "Channel",
     "ContentItem",
     "Customer",
     "CustomerIdentity",

@@ -147,6 +147,36 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
     )
+    op.create_table('channels',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('group_name', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('state', sa.String(length=30), nullable=False),
+    sa.Column('slug', sa.String(length=40), nullable=False),
+    sa.Column('cost_fen', sa.BigInteger(), nullable=True),
+    sa.Column('skip_verify', sa.Boolean(), nullable=False),
+    sa.Column('tag_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('welcome', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('pool', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('config_id', sa.String(length=64), nullable=True),
+    sa.Column('qr_url', sa.String(length=512), nullable=True),
+    sa.Column('link_url', sa.String(length=512), nullable=True),
+    sa.Column('sync_status', sa.String(length=16), nullable=False),
+    sa.Column('sync_error', sa.String(length=500), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_channels_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channels')),
+    sa.UniqueConstraint('workspace_id', 'slug', name=op.f('uq_channels_workspace_id_slug')),
+    sa.UniqueConstraint('workspace_id', 'state', name=op.f('uq_channels_workspace_id_state'))
+    )
+    with op.batch_alter_table('channels', schema=None) as batch_op:
+        batch_op.create_index('ix_channels_workspace_id_group_name', ['workspace_id', 'group_name'], unique=False)
+
     op.create_table('content_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -942,6 +972,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_content_items_workspace_id_folder')
 
     op.drop_table('content_items')
+    with op.batch_alter_table('channels', schema=None) as batch_op:
+        batch_op.drop_index('ix_channels_workspace_id_group_name')
+
+    op.drop_table('channels')
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_action'))

@@ -1,0 +1,54 @@
+"""Acquisition channels (渠道): live codes, group codes, 获客助手 links and store landings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.models.base import Base, JSONType, UTCDateTime, created_at, pk, updated_at, workspace_fk
+
+
+class Channel(Base):
+    """One public channel a brand puts a code or link on (the parcel card, a store, a live room).
+
+    ``kind``: ``contact_way`` (a 1:1 live code, single- or multi-person), ``join_way``
+    (a group live code), ``acquisition_link`` (获客助手), ``store`` (a landing that routes
+    to the nearest store's pool). ``state`` (≤ 30 characters, unique in the workspace) is
+    what WeCom hands back on each add (``follows.live_code_state``), so a follow maps back
+    to its channel. ``config_id`` is WeCom's id of the code (WeCom cannot list codes made
+    through the API: this row is the only record). ``pool`` holds the staff pool and the
+    routing settings, ``welcome`` the channel's welcome, ``tag_ids`` the entry tags,
+    ``settings`` the rest (dedup policy, order binding, store location ...).
+    """
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "state"),
+        UniqueConstraint("workspace_id", "slug"),
+        Index("ix_channels_workspace_id_group_name", "workspace_id", "group_name"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    group_name: Mapped[str] = mapped_column(String(64), nullable=False, default="默认")
+    kind: Mapped[str] = mapped_column(String(24), nullable=False, default="contact_way")
+    state: Mapped[str] = mapped_column(String(30), nullable=False)
+    slug: Mapped[str] = mapped_column(String(40), nullable=False)
+    cost_fen: Mapped[int | None] = mapped_column(BigInteger)
+    skip_verify: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    tag_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
+    welcome: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    pool: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    config_id: Mapped[str | None] = mapped_column(String(64))
+    qr_url: Mapped[str | None] = mapped_column(String(512))
+    link_url: Mapped[str | None] = mapped_column(String(512))
+    sync_status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    sync_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
