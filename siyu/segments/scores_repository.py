@@ -271,33 +271,49 @@ def delete_orphan_scores(session: Session, workspace_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def iter_effective_orders(
+def iter_effective_orders_by_customer(
     session: Session, workspace_id: int, until: datetime, chunk: int = 500_000
 ) -> Iterator[IntArray]:
     """(customer_id, paid epoch seconds, net fen) of effective orders paid before ``until``.
 
     Effective as ``customer_stats`` counts them: paid, not pending, closed or refunded,
-    and not refunded in full.
+    and not refunded in full. Chunks hold whole customers.
+
+    Read in customer order along ``ix_orders_customer_id_paid_at`` (no sort), so a
+    customer's orders never straddle two chunks and the caller can reduce each chunk and
+    drop it: memory stays near one chunk whatever the number of orders.
     """
     cur, dialect, ph = _cursor(session)
     stamp: Any = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else until
-    sql = (
-        f"SELECT id, customer_id, {_raw_epoch(dialect, 'paid_at')}, paid_fen - refunded_fen "  # noqa: S608
-        f"FROM orders WHERE workspace_id = {ph} AND paid_at IS NOT NULL AND paid_at < {ph} "
-        "AND customer_id IS NOT NULL AND status NOT IN ('pending', 'closed', 'refunded') "
-        f"AND refunded_fen < paid_fen AND id > {ph} ORDER BY id LIMIT {int(chunk)}"
+    where = (
+        f"workspace_id = {ph} AND paid_at IS NOT NULL AND paid_at < {ph} "
+        "AND status NOT IN ('pending', 'closed', 'refunded') AND refunded_fen < paid_fen"
     )
+    cols = f"customer_id, {_raw_epoch(dialect, 'paid_at')}, paid_fen - refunded_fen"
+    page = (
+        f"SELECT {cols} FROM orders WHERE {where} AND customer_id > {ph} "  # noqa: S608
+        f"ORDER BY customer_id LIMIT {int(chunk)}"
+    )
+    one = f"SELECT {cols} FROM orders WHERE {where} AND customer_id = {ph}"  # noqa: S608
     after = 0
     try:
         while True:
-            cur.execute(sql, (workspace_id, stamp, after))
+            cur.execute(page, (workspace_id, stamp, after))
             rows = cur.fetchall()
             if not rows:
                 return
             arr = np.array(rows, dtype=np.int64)
-            yield arr[:, 1:]
-            after = int(arr[-1, 0])
             if len(rows) < chunk:
+                yield arr
                 return
+            last = int(arr[-1, 0])
+            whole = arr[arr[:, 0] < last]
+            if whole.size == 0:  # one customer fills the page: read all of theirs
+                cur.execute(one, (workspace_id, stamp, last))
+                whole = np.array(cur.fetchall(), dtype=np.int64)
+                after = last
+            else:
+                after = int(whole[-1, 0])
+            yield whole
     finally:
         cur.close()

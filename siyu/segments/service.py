@@ -24,7 +24,7 @@ from siyu.kit.timeutil import day_start_utc, local_day, utcnow
 from siyu.models import Workspace
 from siyu.segments import layers
 from siyu.segments import scores_repository as repo
-from siyu.segments.clv import ClvModel, fit_clv, local_days, summarise
+from siyu.segments.clv import ClvModel, HistoryCounter, fit_histories, local_days, summarise
 from siyu.segments.clv.model import TimeUnit
 from siyu.segments.knobs import knobs_from_settings
 from siyu.segments.rfm import Center
@@ -36,6 +36,9 @@ EPOCH_DAY = date(1970, 1, 1)
 
 # progress(stage, done, total): the CLI draws a bar with it, jobs pass None.
 Progress = Callable[[str, int, int], None]
+
+# orders read per query by the CLV fit (whole customers; memory stays near one chunk)
+FIT_CHUNK = 500_000
 
 
 @dataclass
@@ -299,13 +302,12 @@ def fit_clv_models(
     ws = _workspace(session, workspace_id)
     end = calibration_end or today(ws)
     until = day_start_utc(end + timedelta(days=1), ws.timezone)
-    parts = list(repo.iter_effective_orders(session, workspace_id, until))
-    data = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
-    summary = summarise(
-        data[:, 0], local_days(data[:, 1], ws.timezone), data[:, 2], end_day=(end - EPOCH_DAY).days
-    )
-    model = fit_clv(
-        summary, time_unit=time_unit, calibration_end=end.isoformat(), fitted_at=utcnow().isoformat()
+    end_day = (end - EPOCH_DAY).days
+    counter = HistoryCounter(end_day)
+    for part in repo.iter_effective_orders_by_customer(session, workspace_id, until, chunk=FIT_CHUNK):
+        counter.add(summarise(part[:, 0], local_days(part[:, 1], ws.timezone), part[:, 2], end_day=end_day))
+    model = fit_histories(
+        counter.result(), time_unit=time_unit, calibration_end=end.isoformat(), fitted_at=utcnow().isoformat()
     )
     _store_setting(ws, CLV_SETTINGS_KEY, model.to_json())
     session.flush()

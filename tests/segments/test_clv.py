@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -143,3 +144,41 @@ def test_runaway_parameter_is_reported() -> None:
     s = summarise(cid, day, np.full(cid.size, 500), end_day=days - 1)
     with pytest.raises(ClvFitError, match="did not converge"):
         fit_clv(s, calibration_end="2026-06-30", fitted_at="t")
+
+
+# -- distinct histories ------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(transactions, st.lists(st.integers(1, 6), max_size=5))
+def test_histories_counted_in_chunks_equal_the_whole(
+    rows: list[tuple[int, int, int]], cuts: list[int]
+) -> None:
+    from siyu.segments.clv import HistoryCounter, distinct_histories
+
+    cid = np.array([r[0] for r in rows])
+    day = np.array([r[1] for r in rows])
+    fen = np.array([r[2] for r in rows])
+    whole = distinct_histories(summarise(cid, day, fen, end_day=40))
+    counter = HistoryCounter(40, merge_every=1)  # compact after every chunk
+    bounds = [0, *sorted(set(cuts)), 7]
+    for lo, hi in itertools.pairwise(bounds):
+        part = (cid > lo) & (cid <= hi)  # whole customers per chunk
+        counter.add(summarise(cid[part], day[part], fen[part], end_day=40))
+    got = counter.result()
+    for name in ("x", "t_x_days", "age_days", "weight", "spend_x", "spend_total_fen", "spend_weight"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(whole, name))
+    assert (got.customers, got.repeat_customers) == (whole.customers, whole.repeat_customers)
+    assert got.weight.sum() == whole.customers
+
+
+def test_fit_on_distinct_histories_is_the_per_customer_fit() -> None:
+    from siyu.segments.clv.model import _fit
+
+    cid, day, fen = cdnow_transactions()
+    s = summarise(cid, day, fen, end_day=(CDNOW_END - datetime(1970, 1, 1).date()).days)
+    model = fit_clv(s, calibration_end="1998-06-30", fitted_at="t")
+    x, tx, T = s.x.astype(float), s.t_x_days.astype(float), s.age_days.astype(float)
+    start = np.array([1.0, float(T.mean()) / 10, 1.0, 1.0])
+    one_row_each = _fit("BG/NBD", lambda p: bgnbd.log_likelihood(p, x, tx, T), np.ones(x.size), start, 2000)
+    np.testing.assert_allclose(model.bgnbd, one_row_each, rtol=1e-6)

@@ -28,7 +28,7 @@ def _params(out: str) -> list[float]:
 
 @pytest.mark.slow
 def test_cdnow_import_fit_and_predictions_agree_with_lifetimes(
-    cli: CliRun, session: Session, tmp_path: Path
+    cli: CliRun, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli("import", "orders", write_generic_csv(tmp_path / "cdnow.csv"), "--format", "generic")
     out = cli("clv", "fit", "--calibration-end", "1998-06-30", "--json").stdout
@@ -40,6 +40,13 @@ def test_cdnow_import_fit_and_predictions_agree_with_lifetimes(
     strict = lifetimes_fit("day", positive_only=True)
     np.testing.assert_allclose(_params(out), strict.params, rtol=1e-4)
     assert json.loads(out)["customers"] == len(strict.customer_ids) == 2349
+
+    # read in pages smaller than one customer's orders: the same fit, to the last digit
+    monkeypatch.setattr("siyu.segments.service.FIT_CHUNK", 7)
+    paged = cli("clv", "fit", "--calibration-end", "1998-06-30", "--json").stdout
+    np.testing.assert_allclose(_params(paged), _params(out), rtol=1e-12)
+    assert json.loads(paged)["customers"] == 2349
+    monkeypatch.undo()
 
     week = cli("clv", "fit", "--calibration-end", "1998-06-30", "--time-unit", "week", "--json").stdout
     np.testing.assert_allclose(_params(week), lifetimes_fit("week", positive_only=True).params, rtol=1e-4)

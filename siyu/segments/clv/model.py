@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 
 from siyu.kit.errors import Invalid
 from siyu.segments.clv import bgnbd, gamma_gamma
-from siyu.segments.clv.summary import PurchaseSummary
+from siyu.segments.clv.summary import DistinctHistories, PurchaseSummary, distinct_histories
 
 FloatArray = npt.NDArray[np.float64]
 TimeUnit = Literal["day", "week"]
@@ -111,13 +111,6 @@ def _fit(
     return np.asarray(np.exp(res.x), dtype=np.float64)
 
 
-def _compress(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
-    """Distinct rows and their counts (many customers share the same history)."""
-    stacked = np.stack(columns, axis=1)
-    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(np.float64)
-
-
 def fit_clv(
     summary: PurchaseSummary,
     *,
@@ -127,10 +120,32 @@ def fit_clv(
     max_iterations: int = 2000,
 ) -> ClvModel:
     """Fit BG/NBD on every customer and Gamma-Gamma on repeat customers with spend > 0."""
+    return fit_histories(
+        distinct_histories(summary),
+        time_unit=time_unit,
+        calibration_end=calibration_end,
+        fitted_at=fitted_at,
+        max_iterations=max_iterations,
+    )
+
+
+def fit_histories(
+    histories: DistinctHistories,
+    *,
+    time_unit: TimeUnit = "day",
+    calibration_end: str,
+    fitted_at: str,
+    max_iterations: int = 2000,
+) -> ClvModel:
+    """The same fit on distinct histories weighted by how many customers share each.
+
+    The weighted likelihood is the per-customer likelihood summed: the optimum is the
+    same, and the work and memory follow the distinct histories, not the customers.
+    """
     if time_unit not in UNIT_DAYS:
         raise Invalid(f"time unit must be 'day' or 'week', not {time_unit!r}", field="time_unit")
-    n = summary.size
-    repeaters = int((summary.x > 0).sum())
+    n = histories.customers
+    repeaters = histories.repeat_customers
     if n < MIN_CUSTOMERS or repeaters < MIN_REPEAT_CUSTOMERS:
         raise ClvFitError(
             f"not enough purchase history to fit CLV models: {n} customers bought on or before "
@@ -139,19 +154,24 @@ def fit_clv(
             field="calibration_end",
         )
     unit = float(UNIT_DAYS[time_unit])
-    (x, t_x, T), w = _compress(summary.x.astype(np.float64), summary.t_x_days / unit, summary.age_days / unit)
+    x = histories.x.astype(np.float64)
+    t_x = histories.t_x_days / unit
+    T = histories.age_days / unit
+    w = histories.weight
     start = np.array([1.0, max(float(np.average(T, weights=w)), 1e-3) / 10, 1.0, 1.0])
     r, alpha, a, b = _fit("BG/NBD", lambda p: bgnbd.log_likelihood(p, x, t_x, T), w, start, max_iterations)
 
-    spenders = (summary.x > 0) & (summary.monetary_fen > 0)
-    if int(spenders.sum()) < MIN_REPEAT_CUSTOMERS:
+    spenders = int(histories.spend_weight.sum())
+    if spenders < MIN_REPEAT_CUSTOMERS:
         raise ClvFitError(
             f"not enough repeat purchases with a positive value to fit Gamma-Gamma: "
-            f"{int(spenders.sum())} customers, at least {MIN_REPEAT_CUSTOMERS} are needed",
+            f"{spenders} customers, at least {MIN_REPEAT_CUSTOMERS} are needed",
             field="calibration_end",
         )
     # spend is modelled in yuan (so gamma reads in yuan, as in the literature and lifetimes)
-    (gx, gm), gw = _compress(summary.x[spenders].astype(np.float64), summary.monetary_fen[spenders] / 100.0)
+    gx = histories.spend_x.astype(np.float64)
+    gm = histories.spend_total_fen / gx / 100.0
+    gw = histories.spend_weight
     gstart = np.array([1.0, 2.0, max(float(np.average(gm, weights=gw)), 1e-3)])
     p, q, g = _fit(
         "Gamma-Gamma", lambda prm: gamma_gamma.log_likelihood(prm, gx, gm), gw, gstart, max_iterations

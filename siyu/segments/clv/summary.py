@@ -99,3 +99,124 @@ def summarise(
         monetary_fen=monetary,
         end_day=end_day,
     )
+
+
+# (x, t_x, T) packed into one int64: 21 bits each (T and t_x below 2**21 days).
+_SHIFT = 21
+_MASK = (1 << _SHIFT) - 1
+
+
+@dataclass(frozen=True)
+class DistinctHistories:
+    """The purchase summary reduced to its distinct rows, each with how many customers share it.
+
+    BG/NBD's likelihood depends on a customer only through (x, t_x, T), and
+    Gamma-Gamma's through (x, repeat value): fitting on the distinct rows weighted by
+    their counts gives exactly the per-customer fit, in memory that grows with the
+    number of distinct histories, not with customers.
+    """
+
+    x: IntArray
+    t_x_days: IntArray
+    age_days: IntArray
+    weight: FloatArray
+    spend_x: IntArray  # Gamma-Gamma rows: repeat customers with a positive repeat value
+    spend_total_fen: FloatArray  # value of the repeat purchase days (mean = total / x)
+    spend_weight: FloatArray
+    customers: int
+    repeat_customers: int
+    end_day: int
+
+
+def _merge(keys: list[IntArray], counts: list[IntArray]) -> tuple[IntArray, IntArray]:
+    if not keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    k = np.concatenate(keys)
+    c = np.concatenate(counts)
+    uniq, inverse = np.unique(k, return_inverse=True)
+    return uniq, np.bincount(inverse.reshape(-1), weights=c, minlength=uniq.size).astype(np.int64)
+
+
+def _merge_pairs(keys: list[IntArray], counts: list[IntArray]) -> tuple[IntArray, IntArray]:
+    if not keys:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    k = np.concatenate(keys)
+    c = np.concatenate(counts)
+    uniq, inverse = np.unique(k, axis=0, return_inverse=True)
+    return uniq, np.bincount(inverse.reshape(-1), weights=c, minlength=uniq.shape[0]).astype(np.int64)
+
+
+class HistoryCounter:
+    """Folds per-customer summaries, chunk by chunk, into ``DistinctHistories``.
+
+    Each chunk must hold whole customers (every purchase of a customer in one chunk);
+    its rows are reduced to distinct keys at once, and the running tables are merged
+    whenever the pending rows pass ``merge_every``, so memory stays near one chunk plus
+    the distinct histories.
+    """
+
+    def __init__(self, end_day: int, merge_every: int = 2_000_000) -> None:
+        self.end_day = end_day
+        self.merge_every = merge_every
+        self.customers = 0
+        self.repeaters = 0
+        self._bg_keys: list[IntArray] = []
+        self._bg_counts: list[IntArray] = []
+        self._gg_keys: list[IntArray] = []
+        self._gg_counts: list[IntArray] = []
+        self._pending = 0
+
+    def add(self, summary: PurchaseSummary) -> None:
+        """Count one chunk's customers (a ``summarise`` result over whole customers)."""
+        if summary.size == 0:
+            return
+        if int(summary.t_x_days.max()) > _MASK or int(summary.age_days.max()) > _MASK:
+            raise ValueError("purchase history longer than 2**21 days")
+        self.customers += summary.size
+        self.repeaters += int((summary.x > 0).sum())
+        packed = (summary.x << (2 * _SHIFT)) | (summary.t_x_days << _SHIFT) | summary.age_days
+        k, c = np.unique(packed, return_counts=True)
+        self._bg_keys.append(k)
+        self._bg_counts.append(c.astype(np.int64))
+        spenders = (summary.x > 0) & (summary.monetary_fen > 0)
+        # the repeat days' total value is a whole number of fen: exact as an integer key
+        totals = np.rint(summary.monetary_fen[spenders] * summary.x[spenders]).astype(np.int64)
+        pairs = np.stack([summary.x[spenders], totals], axis=1)
+        if pairs.shape[0]:
+            pk, pc = np.unique(pairs, axis=0, return_counts=True)
+            self._gg_keys.append(pk)
+            self._gg_counts.append(pc.astype(np.int64))
+        self._pending += k.size + pairs.shape[0]
+        if self._pending > self.merge_every:
+            self._compact()
+
+    def _compact(self) -> None:
+        bk, bc = _merge(self._bg_keys, self._bg_counts)
+        gk, gc = _merge_pairs(self._gg_keys, self._gg_counts)
+        self._bg_keys, self._bg_counts = [bk], [bc]
+        self._gg_keys, self._gg_counts = [gk], [gc]
+        self._pending = bk.size + gk.shape[0]
+
+    def result(self) -> DistinctHistories:
+        """The distinct histories counted so far."""
+        bk, bc = _merge(self._bg_keys, self._bg_counts)
+        gk, gc = _merge_pairs(self._gg_keys, self._gg_counts)
+        return DistinctHistories(
+            x=(bk >> (2 * _SHIFT)).astype(np.int64),
+            t_x_days=((bk >> _SHIFT) & _MASK).astype(np.int64),
+            age_days=(bk & _MASK).astype(np.int64),
+            weight=bc.astype(np.float64),
+            spend_x=gk[:, 0].astype(np.int64),
+            spend_total_fen=gk[:, 1].astype(np.float64),
+            spend_weight=gc.astype(np.float64),
+            customers=self.customers,
+            repeat_customers=self.repeaters,
+            end_day=self.end_day,
+        )
+
+
+def distinct_histories(summary: PurchaseSummary) -> DistinctHistories:
+    """One in-memory summary reduced to its distinct histories."""
+    counter = HistoryCounter(summary.end_day)
+    counter.add(summary)
+    return counter.result()
