@@ -16,6 +16,10 @@ is the side's own:
 - peer: the same orders read with pandas, ``lifetimes.utils.summary_data_from_transaction_data``,
   pandas quintiles (rank + qcut) for R/F/M, and lifetimes' BG/NBD + Gamma-Gamma
   predictions with the same parameters (nothing written back).
+- the fit against its fair peer: ``siyu clv fit`` (orders read in chunks of whole
+  customers, folded into distinct histories, weighted maximum likelihood) beside pandas
+  building the same per-customer summary from the same stored orders and lifetimes
+  fitting BG/NBD and Gamma-Gamma on it (one row per customer, as lifetimes does).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from siyu.kit.db import make_engine
 from siyu.kit.migrate import upgrade
 
 AS_OF = date(2026, 6, 30)
+PARAM_NAMES = {"r": "r", "alpha": "alpha", "a": "a", "b": "b", "p": "p", "q": "q", "gamma": "v"}
 EPOCH = date(1970, 1, 1)
 END_DAY = (AS_OF - EPOCH).days
 HISTORY_DAYS = 3 * 365
@@ -174,6 +179,10 @@ def build(path: Path, n: int, mean_orders: float) -> int:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM, which exec resets (ru_maxrss keeps the parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -193,6 +202,48 @@ def side_fit(path: Path) -> dict[str, Any]:
         model = fit_clv_models(session, workspace_id=1, calibration_end=AS_OF)
     seconds, cpu = time.perf_counter() - t0, _cpu_s() - c0
     return {"seconds": seconds, "cpu_s": cpu, "rss_mb": _peak_rss_mb(), "model": model.to_json()}
+
+
+def _peer_orders(path: Path) -> Any:
+    import sqlite3
+
+    import pandas as pd
+
+    con = sqlite3.connect(path)
+    df = pd.read_sql_query(
+        "SELECT customer_id, paid_at, paid_fen - refunded_fen AS net FROM orders "
+        "WHERE workspace_id = 1 AND paid_at IS NOT NULL AND status NOT IN ('pending', 'closed', 'refunded') "
+        "AND refunded_fen < paid_fen",
+        con,
+    )
+    con.close()
+    df["paid_at"] = pd.to_datetime(df["paid_at"]) + pd.Timedelta(hours=8)  # local (Shanghai) time
+    df["net"] = df["net"] / 100.0
+    return df
+
+
+def side_peer_fit(path: Path) -> dict[str, Any]:
+    """The fair peer of the fit: pandas builds the summary, lifetimes fits both models."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    df = _peer_orders(path)
+    s = summary_data_from_transaction_data(
+        df, "customer_id", "paid_at", monetary_value_col="net", observation_period_end=str(AS_OF)
+    )
+    del df
+    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+    spenders = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
+    gg = GammaGammaFitter().fit(spenders["frequency"], spenders["monetary_value"])
+    params = {**{k: float(v) for k, v in bg.params_.items()}, **{k: float(v) for k, v in gg.params_.items()}}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu_s() - c0,
+        "rss_mb": _peak_rss_mb(),
+        "customers": len(s),
+        "params": params,
+    }
 
 
 def side_ours(path: Path) -> dict[str, Any]:
@@ -216,23 +267,12 @@ def side_ours(path: Path) -> dict[str, Any]:
 
 def side_peer(path: Path, model: dict[str, Any]) -> dict[str, Any]:
     """pandas + lifetimes on the same effective orders."""
-    import sqlite3
-
     import pandas as pd
     from lifetimes import BetaGeoFitter, GammaGammaFitter
     from lifetimes.utils import summary_data_from_transaction_data
 
     t0, c0 = time.perf_counter(), _cpu_s()
-    con = sqlite3.connect(path)
-    df = pd.read_sql_query(
-        "SELECT customer_id, paid_at, paid_fen - refunded_fen AS net FROM orders "
-        "WHERE workspace_id = 1 AND paid_at IS NOT NULL AND status NOT IN ('pending', 'closed', 'refunded') "
-        "AND refunded_fen < paid_fen",
-        con,
-    )
-    con.close()
-    df["paid_at"] = pd.to_datetime(df["paid_at"]) + pd.Timedelta(hours=8)  # local (Shanghai) time
-    df["net"] = df["net"] / 100.0
+    df = _peer_orders(path)
     s = summary_data_from_transaction_data(
         df, "customer_id", "paid_at", monetary_value_col="net", observation_period_end=str(AS_OF)
     )
@@ -297,21 +337,27 @@ def run(n: int, mean_orders: float, keep: Path | None) -> dict[str, Any]:
     ours = _in_process("ours", path)  # first recompute: inserts every row
     again = _in_process("ours", path)  # --full again: rewrites every row in place
     peer = _in_process("peer", path, fit["model"])
+    peer_fit = _in_process("peer_fit", path)
     return {
         "customers": n,
         "fit": fit,
         "ours": ours,
         "again": again,
         "peer": peer,
+        "peer_fit": peer_fit,
         "db_mb": path.stat().st_size / 2**20,
     }
 
 
 def report(r: dict[str, Any]) -> str:
-    o, a, p, f = r["ours"], r["again"], r["peer"], r["fit"]
+    o, a, p, f, pf = r["ours"], r["again"], r["peer"], r["fit"], r["peer_fit"]
 
     def cell(side: dict[str, Any]) -> str:
         return f"{side['seconds']:.1f} | {side['cpu_s']:.1f} | {side['rss_mb']:,.0f}"
+
+    def both(x: dict[str, Any], y: dict[str, Any]) -> str:
+        rss = max(x["rss_mb"], y["rss_mb"])
+        return f"{x['seconds'] + y['seconds']:.1f} | {x['cpu_s'] + y['cpu_s']:.1f} | {rss:,.0f}"
 
     return "\n".join(
         [
@@ -321,7 +367,12 @@ def report(r: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---:|---:|---:|",
             f"| full recompute: RFM + layers + CLV scoring, all rows written | {cell(o)} | {cell(p)} |",
             f"| the same again (every row rewritten) | {cell(a)} | | | |",
-            f"| CLV fit (`siyu clv fit`: orders scan + BG/NBD + Gamma-Gamma) | {cell(f)} | | | |",
+            f"| CLV fit: orders → summary → BG/NBD + Gamma-Gamma (peer: pandas + lifetimes fitting) "
+            f"| {cell(f)} | {cell(pf)} |",
+            "| recompute with the fit (fit + full recompute; peer: fit + scoring) "
+            f"| {both(f, o)} | {both(pf, p)} |",
+            "fitted parameters, siyu vs lifetimes: "
+            + ", ".join(f"{k} {f['model'][k]:.4g}/{pf['params'][v]:.4g}" for k, v in PARAM_NAMES.items()),
             f"buyers scored: siyu {o['buyers']:,}, peer {p['buyers']:,}; champions: siyu {o['champions']:,},"
             f" peer {p['champions']:,}; rows written by siyu: {o['written']:,}",
         ]
@@ -338,6 +389,7 @@ def test_recompute_1m(tmp_path: Path) -> None:
     assert r["ours"]["rss_mb"] < 2048
     assert r["ours"]["seconds"] < r["peer"]["seconds"]
     assert r["again"]["seconds"] < 30
+    assert r["fit"]["seconds"] + r["ours"]["seconds"] < r["peer_fit"]["seconds"] + r["peer"]["seconds"]
 
 
 def main() -> None:
@@ -345,7 +397,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--mean-orders", type=float, default=10.0)
     parser.add_argument("--keep", type=Path, help="folder to keep (and reuse) the generated database in")
-    parser.add_argument("--side", choices=["fit", "ours", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=["fit", "ours", "peer", "peer_fit"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -354,6 +406,7 @@ def main() -> None:
             "fit": lambda: side_fit(args.db),
             "ours": lambda: side_ours(args.db),
             "peer": lambda: side_peer(args.db, json.loads(args.model)),
+            "peer_fit": lambda: side_peer_fit(args.db),
         }
         print(json.dumps(sides[args.side]()))
         return
