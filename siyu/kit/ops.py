@@ -14,9 +14,10 @@ A domain declares, in its own ``tasks.py`` or ``subscribers.py``:
 - **periodic tasks**: ``@periodic("wecom.refetch", every=30)`` or
   ``@periodic("segments.recompute", daily="03:00")`` (the workspace default zone).
 
-The worker finds them with :func:`discover`, which imports every ``siyu.<package>.tasks``
-and ``siyu.<package>.subscribers`` module (no central list), plus the modules named
-in ``SIYU_EXTRA_TASK_MODULES`` (comma-separated; tests use it).
+The worker finds them with :func:`discover`, which imports the ``tasks`` and
+``subscribers`` modules of every package and sub-package under ``siyu`` but
+``siyu.web`` (no central list), plus the modules named in ``SIYU_EXTRA_TASK_MODULES``
+(comma-separated; tests use it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -192,19 +193,32 @@ def periodic(
 _discovered = False
 
 
+# packages that declare no background work (HTTP, migrations): not imported by the worker
+NOT_SEARCHED = frozenset({"siyu.web", "siyu.migrations"})
+
+
+def _import_declarations(path: Iterable[str], prefix: str) -> None:
+    """Import the ``tasks`` / ``subscribers`` modules of every package under ``path``.
+
+    Domains and their sub-packages alike (``siyu.automation.sop.tasks``), so a domain
+    split into sub-packages keeps its declarations beside its code.
+    """
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.ispkg:
+            if info.name not in NOT_SEARCHED:
+                pkg = importlib.import_module(info.name)
+                _import_declarations(pkg.__path__, info.name + ".")
+        elif info.name.rsplit(".", 1)[1] in MODULE_NAMES and prefix != "siyu.":
+            importlib.import_module(info.name)
+
+
 def discover() -> Registry:
-    """Import every domain's ``tasks`` and ``subscribers`` modules; the filled registry."""
+    """Import every domain's (and sub-package's) ``tasks`` and ``subscribers``; the registry."""
     global _discovered
     if not _discovered:
         import siyu
 
-        for info in pkgutil.iter_modules(siyu.__path__, "siyu."):
-            if not info.ispkg:
-                continue
-            pkg = importlib.import_module(info.name)
-            for sub in pkgutil.iter_modules(pkg.__path__, info.name + "."):
-                if sub.name.rsplit(".", 1)[1] in MODULE_NAMES:
-                    importlib.import_module(sub.name)
+        _import_declarations(siyu.__path__, "siyu.")
         _discovered = True
     for extra in filter(None, (m.strip() for m in os.environ.get(EXTRA_MODULES_ENV, "").split(","))):
         importlib.import_module(extra)
