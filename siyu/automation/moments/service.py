@@ -360,9 +360,7 @@ def _views(session: Session, workspace_id: int, moments: list[Moment]) -> list[M
             )
     tag_ids = {t for m in moments for t in m.visible_tag_ids}
     names = (
-        dict(session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(tag_ids))).tuples().all())
-        if tag_ids
-        else {}
+        dict(session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(tag_ids))).all()) if tag_ids else {}
     )
     return [
         MomentView(
@@ -487,7 +485,7 @@ def week(
     if staff_id is not None:
         q = q.where(MomentSender.staff_id == staff_id)
     per: dict[int, dict[date, list[tuple[datetime, bool, Moment, str]]]] = {}
-    for ms, m in session.execute(q).tuples():
+    for ms, m in session.execute(q):
         at = ms.published_at or m.planned_at
         per.setdefault(ms.staff_id, {}).setdefault(local_day(at, tz), []).append(
             (at, ms.published_at is not None, m, ms.status)
@@ -560,5 +558,5 @@ def list_interactions(
             "customer": name,
             "occurred_at": i.occurred_at.isoformat(),
         }
-        for i, userid, name in session.execute(q).tuples()
+        for i, userid, name in session.execute(q)
     ]

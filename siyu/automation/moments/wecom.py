@@ -191,7 +191,7 @@ def poll_result(
     for ms, userid in session.execute(
         select(MomentSender, Staff.userid).join(Staff, Staff.id == MomentSender.staff_id)
         .where(MomentSender.moment_id == m.id)
-    ).tuples():  # fmt: skip
+    ):  # fmt: skip
         ms.status = "invalid" if userid in invalid else "unpublished"
     bad_tags = ((res.result.invalid_external_contact_list or {}).get("tag_list")) or []
     if bad_tags:
@@ -201,9 +201,7 @@ def poll_result(
 
 def _staff_ids(session: Session, workspace_id: int) -> dict[str, int]:
     return dict(
-        session.execute(select(Staff.userid, Staff.id).where(Staff.workspace_id == workspace_id))
-        .tuples()
-        .all()
+        session.execute(select(Staff.userid, Staff.id).where(Staff.workspace_id == workspace_id)).all()
     )
 
 
@@ -368,21 +366,17 @@ def fetch_results(
         known[item.moment_id] = m
         counts["moments_new"] += 1
     session.flush()
-    recent = (
-        session.execute(
-            select(Moment, MomentSender, Staff.userid)
-            .join(MomentSender, MomentSender.moment_id == Moment.id)
-            .join(Staff, Staff.id == MomentSender.staff_id)
-            .where(
-                Moment.workspace_id == workspace_id,
-                Moment.wecom_moment_id.is_not(None),
-                MomentSender.status == "published",
-                MomentSender.published_at >= start,
-            )
+    recent = session.execute(
+        select(Moment, MomentSender, Staff.userid)
+        .join(MomentSender, MomentSender.moment_id == Moment.id)
+        .join(Staff, Staff.id == MomentSender.staff_id)
+        .where(
+            Moment.workspace_id == workspace_id,
+            Moment.wecom_moment_id.is_not(None),
+            MomentSender.status == "published",
+            MomentSender.published_at >= start,
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     touched: dict[int, datetime] = {}
     for m, ms, userid in recent:
         assert m.wecom_moment_id
@@ -392,7 +386,7 @@ def fetch_results(
                 select(
                     MomentInteraction.customer_id, MomentInteraction.kind, MomentInteraction.occurred_at
                 ).where(MomentInteraction.moment_id == m.id, MomentInteraction.staff_id == ms.staff_id)
-            ).tuples()
+            )
         )
         have = {(c, k, at.astimezone(UTC)) for c, k, at in have}
         for kind, reactions in (("like", answer.like_list), ("comment", answer.comment_list)):
@@ -428,5 +422,5 @@ def interaction_counts(session: Session, *, workspace_id: int, since: datetime) 
         select(MomentInteraction.kind, func.count())
         .where(MomentInteraction.workspace_id == workspace_id, MomentInteraction.occurred_at >= since)
         .group_by(MomentInteraction.kind)
-    ).tuples()
+    )
     return {str(k): int(n) for k, n in rows}
