@@ -117,7 +117,7 @@ def test_plan_create_publish_remind_and_fetch_reactions(
             "--link-title",
             "新品",
             "--json",
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert out["status"] == "planned"
     assert {s["userid"] for s in out["senders"]} == {"zhangsan", "lisi"}
@@ -329,7 +329,7 @@ def test_images_are_uploaded_and_visibility_tags_go_to_wecom(
             "VIP",
             *images,
             "--json",
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert out["visible_tags"] == ["VIP"]
     clocks.advance(datetime.fromisoformat(out["planned_at"]) - T0)

@@ -381,14 +381,12 @@ def fetch_results(
     for m, ms, userid in recent:
         assert m.wecom_moment_id
         answer = gateway.get_moment_comments(m.wecom_moment_id, userid)
-        have = set(
-            session.execute(
-                select(
-                    MomentInteraction.customer_id, MomentInteraction.kind, MomentInteraction.occurred_at
-                ).where(MomentInteraction.moment_id == m.id, MomentInteraction.staff_id == ms.staff_id)
-            )
+        stored = session.execute(
+            select(
+                MomentInteraction.customer_id, MomentInteraction.kind, MomentInteraction.occurred_at
+            ).where(MomentInteraction.moment_id == m.id, MomentInteraction.staff_id == ms.staff_id)
         )
-        have = {(c, k, at.astimezone(UTC)) for c, k, at in have}
+        have: set[tuple[int, str, datetime]] = {(c, k, at.astimezone(UTC)) for c, k, at in stored}
         for kind, reactions in (("like", answer.like_list), ("comment", answer.comment_list)):
             for r in reactions:
                 if not r.external_userid:
