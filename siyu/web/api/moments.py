@@ -1,0 +1,126 @@
+"""``/api/v1/moments``: the moments calendar (客户朋友圈).
+
+WeCom has no schedule parameter and each staff member publishes a moment in their own
+client: siyu creates the WeCom task at the planned time, follows who published,
+reminds the others, and fetches who liked or commented (never the comment text).
+Operators plan and cancel; a staff user sees their own account's calendar only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from siyu.automation.moments import service
+from siyu.kit.errors import Invalid, NotFound
+from siyu.kit.timeutil import utcnow
+from siyu.web.api.common import ERRORS, Id
+from siyu.web.auth import CurrentUser, DbSession, OperatorUser, Principal
+
+router = APIRouter(prefix="/api/v1/moments", tags=["moments"], responses=ERRORS)
+
+
+class AttachmentIn(BaseModel):
+    kind: Literal["link", "content"] = Field(
+        description="`link` (url + title) or `content` (a content-library image, video or link by id). "
+        "Files are uploaded to the content library first."
+    )
+    url: str | None = None
+    title: str | None = None
+    content_id: int | None = None
+
+
+class MomentIn(BaseModel):
+    planned_at: datetime = Field(description="When siyu creates the WeCom task (with a time zone).")
+    staff: list[str] = Field(min_length=1, max_length=1000, description="Sending staff userids.")
+    text: str = Field("", max_length=20_000, description="At most 2,000 characters (checked by siyu).")
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    content_id: int | None = Field(None, description="Take the text from this content-library item.")
+    visible_tags: list[str] = Field(
+        default_factory=list, max_length=100, description="Corp tag names or ids that limit who sees it."
+    )
+
+
+def _own_staff(user: Principal, staff_id: int | None) -> int | None:
+    """A staff user reads their own account only."""
+    if user.role == "staff":
+        return user.staff_id if user.staff_id is not None else -1
+    return staff_id
+
+
+@router.get("/week", summary="The calendar: moments per staff account and day, with cadence flags")
+def get_week(
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    days: Annotated[int, Query(ge=1, le=31)] = 7,
+    staff_id: int | None = None,
+) -> dict[str, Any]:
+    """Per account and day: published, still planned, flags (gap, under, over, burst)."""
+    wk = service.week(
+        db, workspace_id=user.workspace_id, start=start, days=days, staff_id=_own_staff(user, staff_id)
+    )
+    return wk.as_json()
+
+
+@router.get("", summary="Moments planned or posted in a time range")
+def list_moments(
+    user: CurrentUser,
+    db: DbSession,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    staff_id: int | None = None,
+) -> list[dict[str, Any]]:
+    lo = start or utcnow() - timedelta(days=7)
+    hi = end or lo + timedelta(days=14)
+    if lo.tzinfo is None or hi.tzinfo is None:
+        raise Invalid("start and end need a time zone", field="start")
+    rows = service.list_moments(
+        db, workspace_id=user.workspace_id, start=lo, end=hi, staff_id=_own_staff(user, staff_id)
+    )
+    return [m.as_json() for m in rows]
+
+
+@router.get("/interactions", summary="Who liked or commented on which moment, and when")
+def list_interactions(
+    user: CurrentUser, db: DbSession, days: Annotated[int, Query(ge=1, le=365)] = 30
+) -> list[dict[str, Any]]:
+    return service.list_interactions(
+        db,
+        workspace_id=user.workspace_id,
+        since=utcnow() - timedelta(days=days),
+        staff_id=_own_staff(user, None),
+    )
+
+
+@router.get("/{moment_id}", summary="One moment and its senders' publishing")
+def get_moment(moment_id: Id, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    view = service.moment_view(db, workspace_id=user.workspace_id, moment_id=moment_id)
+    if user.role == "staff" and all(s.staff_id != user.staff_id for s in view.senders):
+        raise NotFound(f"no moment {moment_id}", field="moment_id")
+    return view.as_json()
+
+
+@router.post("", status_code=201, summary="Plan a moment (operators)")
+def plan(body: MomentIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
+    """Checked before anything is stored: text ≤ 2,000 characters; up to 9 images, or
+    1 video, or 1 link; known active staff; visibility tags that exist in WeCom."""
+    items = [
+        service.AttachmentInput(a.kind, url=a.url, title=a.title, content_id=a.content_id)
+        for a in body.attachments
+    ]
+    data = service.MomentInput(
+        planned_at=body.planned_at, staff_userids=body.staff, text=body.text, attachments=items,
+        content_id=body.content_id, visible_tags=body.visible_tags,
+    )  # fmt: skip
+    m = service.plan_moment(db, workspace_id=user.workspace_id, data=data, actor=user.actor)
+    return service.moment_view(db, workspace_id=user.workspace_id, moment_id=m.id).as_json()
+
+
+@router.post("/{moment_id}/cancel", summary="Cancel a moment not yet handed to WeCom (operators)")
+def cancel(moment_id: Id, user: OperatorUser, db: DbSession) -> dict[str, Any]:
+    m = service.cancel_moment(db, workspace_id=user.workspace_id, moment_id=moment_id, actor=user.actor)
+    return {"id": m.id, "status": m.status}
