@@ -327,15 +327,32 @@ def _customer_for(session: Session, workspace_id: int, staff_id: int, external_u
     ).id  # fmt: skip
 
 
+def _windows(start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """[start, end] cut into spans WeCom accepts (get_moment_list: at most 30 days)."""
+    out, lo = [], start
+    while lo < end:
+        hi = min(end, lo + timedelta(days=MAX_WINDOW_DAYS) - timedelta(seconds=1))
+        out.append((_ts(lo), _ts(hi)))
+        lo = hi + timedelta(seconds=1)
+    return out
+
+
 def fetch_results(
-    session: Session, *, workspace_id: int, gateway: MomentsGateway, days: int = TRACK_DAYS
+    session: Session,
+    *,
+    workspace_id: int,
+    gateway: MomentsGateway,
+    days: int = TRACK_DAYS,
+    since: datetime | None = None,
 ) -> dict[str, int]:
-    """Moments of the last ``days`` (≤ 30) and their likes and comments, into siyu."""
+    """Moments since ``since`` (default: the last ``days``) and their likes and comments.
+
+    A span longer than WeCom's 30-day window is read window by window.
+    """
     from siyu.customers.stats import touch_interactions
 
-    days = max(1, min(days, MAX_WINDOW_DAYS))
     now = utcnow()
-    start = now - timedelta(days=days)
+    start = since or now - timedelta(days=max(1, days))
     staff_ids = _staff_ids(session, workspace_id)
     counts = {"moments_seen": 0, "moments_new": 0, "likes": 0, "comments": 0, "customers_touched": 0}
     known = {
@@ -344,7 +361,8 @@ def fetch_results(
             select(Moment).where(Moment.workspace_id == workspace_id, Moment.wecom_moment_id.is_not(None))
         )
     }
-    for item in gateway.iter_moment_list(_ts(start), _ts(now)):
+    items = (item for lo, hi in _windows(start, now) for item in gateway.iter_moment_list(lo, hi))
+    for item in items:
         counts["moments_seen"] += 1
         if item.moment_id in known:
             continue

@@ -281,12 +281,14 @@ def publish_moment(state: SimState, moment_id: str, userid: str) -> int:
         return published
 
 
-def post_moment(state: SimState, userid: str, text: str, at: int | None = None) -> str:
+def post_moment(
+    state: SimState, userid: str, text: str, at: int | None = None, moment_id: str | None = None
+) -> str:
     """A staff member posts a moment of their own (``at``: a past time, for seeding)."""
     with state.lock:
         state.get_staff(userid)
         when = state.now() if at is None else int(at)
-        moment_id = "mom" + secrets.token_hex(10)
+        moment_id = moment_id or "mom" + secrets.token_hex(10)
         store(state).moments[moment_id] = SimMoment(moment_id, userid, 1, when, text, [], {userid: when})
         return moment_id
 
