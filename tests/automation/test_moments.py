@@ -365,3 +365,17 @@ def test_personal_moments_and_their_reactions_come_in_too(
         cli("moments", "week", "--start", "2025-10-06", "--days", "3", "--staff", "lisi", "--json").stdout
     )
     assert [d["published"] for d in week["staff"][0]["days"]] == [1, 0, 0]
+
+
+def test_cadence_settings_change_the_flags(cli: CliRun, session: Session, workspace_id: int) -> None:
+    out = json.loads(cli("moments", "settings", "--json").stdout)
+    assert out["moments_target_min"] == 3
+    assert out["moments_target_max"] == 5
+    changed = json.loads(
+        cli("moments", "settings", "--target-min", "1", "--target-max", "2", "--json").stdout
+    )
+    assert (changed["moments_target_min"], changed["moments_target_max"]) == (1, 2)
+    bad = cli("moments", "settings", "--target-min", "4", expect=2)
+    assert "minimum is above its maximum" in bad.stderr
+    week = json.loads(cli("moments", "week", "--json").stdout)
+    assert week["target"]["min"] == 1

@@ -214,3 +214,39 @@ def interactions_cmd(
         who = escape(r["customer"] or str(r["customer_id"]))
         table.add_row(r["occurred_at"][:16], r["kind"], escape(r["staff"]), who, str(r["moment_id"]))
     console.print(table)
+
+
+@app.command("settings")
+def settings_cmd(
+    target_min: Annotated[
+        int | None, typer.Option("--target-min", help="Fewest moments a day per account.")
+    ] = None,
+    target_max: Annotated[
+        int | None, typer.Option("--target-max", help="Most moments a day per account.")
+    ] = None,
+    spacing: Annotated[
+        int | None, typer.Option("--spacing", help="Minutes two moments of an account should be apart.")
+    ] = None,
+    remind_after: Annotated[
+        int | None,
+        typer.Option("--remind-after", help="Minutes after the task before a staff member is reminded."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change the cadence target (default 3–5 a day) and the reminder delay."""
+    from siyu.automation.moments.service import update_settings
+
+    given = {
+        "moments_target_min": target_min,
+        "moments_target_max": target_max,
+        "moments_min_spacing_minutes": spacing,
+        "moments_remind_after_minutes": remind_after,
+    }
+    with workspace_session(workspace) as (session, ws):
+        out = update_settings(
+            session, workspace_id=ws.id, values={k: v for k, v in given.items() if v is not None}, actor="cli"
+        )
+    if not _out(out, as_json):
+        for k, v in out.items():
+            console.print(f"{k}: {v}")

@@ -560,3 +560,31 @@ def list_interactions(
         }
         for i, userid, name in session.execute(q)
     ]
+
+
+def update_settings(
+    session: Session, *, workspace_id: int, values: dict[str, int], actor: str
+) -> dict[str, int]:
+    """Change the moments settings (target per day, spacing, reminder delay); all of them after."""
+    ws = session.get(Workspace, workspace_id)
+    assert ws is not None
+    bounds = {
+        "moments_target_min": (0, 50),
+        "moments_target_max": (1, 50),
+        "moments_min_spacing_minutes": (0, 24 * 60),
+        "moments_remind_after_minutes": (5, 7 * 24 * 60),
+    }
+    for key, value in values.items():
+        if key not in bounds:
+            raise Invalid(f"{key} is not a moments setting", field=key)
+        lo, hi = bounds[key]
+        if not lo <= value <= hi:
+            raise Invalid(f"{key} must be {lo} to {hi}", field=key)
+    merged = {k: setting(ws, k) for k in DEFAULTS} | values
+    if merged["moments_target_min"] > merged["moments_target_max"]:
+        raise Invalid("the target's minimum is above its maximum", field="moments_target_min")
+    ws.settings = {**(ws.settings or {}), **values}
+    if values:
+        audit.record(session, workspace_id=workspace_id, actor=actor, action="moment.settings",
+                     target_type="moment", detail={"changed": values})  # fmt: skip
+    return merged

@@ -148,6 +148,7 @@ AUDIT_ACTION = {
     "job.cancel": "取消后台任务",
     "moment.plan": "计划朋友圈",
     "moment.cancel": "取消朋友圈计划",
+    "moment.settings": "修改朋友圈节奏设置",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
