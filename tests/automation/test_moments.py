@@ -379,3 +379,51 @@ def test_cadence_settings_change_the_flags(cli: CliRun, session: Session, worksp
     assert "minimum is above its maximum" in bad.stderr
     week = json.loads(cli("moments", "week", "--json").stdout)
     assert week["target"]["min"] == 1
+
+
+def test_material_from_the_content_library(
+    cli: CliRun, session: Session, workspace_id: int, world: dict[str, object], tmp_path: Path
+) -> None:
+    from siyu.automation.content import create_content
+    from siyu.kit.db import session_scope
+
+    sim: Simulator = world["sim"]  # type: ignore[assignment]
+    clocks: Clocks = world["clocks"]  # type: ignore[assignment]
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(MP4)
+    with session_scope() as s:
+        script = create_content(
+            s, workspace_id=workspace_id, kind="script", title="话术", text="秋冬护肤三步走"
+        )
+        clip = create_content(
+            s, workspace_id=workspace_id, kind="video", title="教程", body={"path": str(video)}
+        )
+        ids = (script.id, clip.id)
+    bad = cli(
+        "moments", "plan", "--at", "2025-10-10 03:00", "--staff", "zhangsan", "--content", ids[0], expect=2
+    )
+    assert "is a script" in " ".join(bad.stderr.split())
+    out = json.loads(
+        cli(
+            "moments",
+            "plan",
+            "--at",
+            "2025-10-10 03:00",
+            "--staff",
+            "zhangsan",
+            "--text-from",
+            ids[0],
+            "--content",
+            ids[1],
+            "--json",
+        ).stdout
+    )
+    assert out["text"] == "秋冬护肤三步走"
+    assert out["attachments"] == [
+        {"kind": "video", "content_id": ids[1], "name": "clip.mp4", "size": len(MP4)}
+    ]
+    clocks.advance(datetime.fromisoformat(out["planned_at"]) - T0)
+    drain()
+    (moment,) = sim_moments.store(sim.state).moments.values()
+    assert moment.text == "秋冬护肤三步走"
+    assert [a["msgtype"] for a in moment.attachments] == ["video"]
