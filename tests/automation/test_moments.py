@@ -427,3 +427,43 @@ def test_material_from_the_content_library(
     (moment,) = sim_moments.store(sim.state).moments.values()
     assert moment.text == "秋冬护肤三步走"
     assert [a["msgtype"] for a in moment.attachments] == ["video"]
+
+
+def test_tag_push_seam_is_called_before_a_siyu_only_tag_is_refused(
+    cli: CliRun,
+    session: Session,
+    workspace_id: int,
+    world: dict[str, object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from siyu.automation.moments import service
+    from siyu.customers.tags import ensure_tag
+    from siyu.kit.db import session_scope
+
+    with session_scope() as s:
+        ensure_tag(s, workspace_id=workspace_id, name="未购买")
+    calls: list[tuple[str, list[str]]] = []
+
+    def push(s: Session, ws: int, tags: object, senders: object) -> None:
+        for t in tags:  # type: ignore[attr-defined]
+            calls.append((t.name, list(senders)))  # type: ignore[call-overload]
+            t.wecom_tag_id = "etPUSHED"
+
+    monkeypatch.setattr(service, "TAG_PUSH", push)
+    out = json.loads(
+        cli(
+            "moments",
+            "plan",
+            "--at",
+            "2025-10-10 03:00",
+            "--staff",
+            "zhangsan",
+            "--text",
+            "x",
+            "--tag",
+            "未购买",
+            "--json",
+        ).stdout
+    )
+    assert calls == [("未购买", ["zhangsan"])]
+    assert out["visible_tags"] == ["未购买"]

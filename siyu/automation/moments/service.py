@@ -8,7 +8,7 @@ in their own client: siyu stores the plan, creates the WeCom task at the planned
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -145,11 +145,21 @@ def _attachments(
     return out
 
 
-def resolve_visible_tags(session: Session, *, workspace_id: int, names: Sequence[str]) -> list[Tag]:
+# The seam to the tag push (acquisition's tag write-back): when set, siyu hands it the
+# visibility tags that have no WeCom id yet before refusing them; it pushes the tags to
+# WeCom (add_corp_tag + mark_tag on each sender's relation) and sets ``wecom_tag_id``.
+# Called with (session, workspace_id, tags, sender userids).
+TagPush = Callable[[Session, int, Sequence[Tag], Sequence[str]], None]
+TAG_PUSH: TagPush | None = None
+
+
+def resolve_visible_tags(
+    session: Session, *, workspace_id: int, names: Sequence[str], senders: Sequence[str] = ()
+) -> list[Tag]:
     """The corp tags a moment is limited to; each must exist in WeCom already.
 
-    The tag push to WeCom belongs to acquisition (tag write-back): a tag with no WeCom
-    id cannot limit a moment, so it is refused with its name.
+    The tag push to WeCom belongs to acquisition (tag write-back, ``TAG_PUSH``): a tag
+    that still has no WeCom id cannot limit a moment, so it is refused with its name.
     """
     tags: list[Tag] = []
     for name in names:
@@ -162,6 +172,8 @@ def resolve_visible_tags(session: Session, *, workspace_id: int, names: Sequence
         if len(found) > 1:
             raise Invalid(f"visible_tags: several tags are named {key!r}; give its id", field="visible_tags")
         tag = found[0]
+        if not tag.wecom_tag_id and TAG_PUSH is not None:
+            TAG_PUSH(session, workspace_id, [tag], senders)
         if not tag.wecom_tag_id:
             raise Invalid(
                 f"visible_tags: tag {tag.name!r} is not in WeCom yet (no WeCom tag id); push it to WeCom "
@@ -220,7 +232,9 @@ def plan_moment(session: Session, *, workspace_id: int, data: MomentInput, actor
     if not text.strip() and not attachments:
         raise Invalid("text: a moment needs text or an attachment", field="text")
     staff = _staff(session, workspace_id, data.staff_userids)
-    tags = resolve_visible_tags(session, workspace_id=workspace_id, names=data.visible_tags)
+    tags = resolve_visible_tags(
+        session, workspace_id=workspace_id, names=data.visible_tags, senders=[s.userid for s in staff]
+    )
     moment = Moment(
         workspace_id=workspace_id,
         origin="plan",
