@@ -59,3 +59,23 @@ def test_staff_user_sees_own_account_only(
     assert "小美" in html
     assert "小丽" not in html
     assert "计划一条朋友圈" not in html  # staff do not plan
+
+
+def test_operator_cancels_a_planned_moment_from_the_calendar(
+    client: TestClient,  # noqa: F811
+    seeded: int,  # noqa: F811
+    session: Session,
+) -> None:
+    html = login(client).get("/moments").text
+    when = (utcnow() + timedelta(hours=2)).astimezone(zone())
+    form = {"csrf_token": csrf_of(html), "planned_at": when.strftime("%Y-%m-%dT%H:%M"), "staff": ["xiaomei"],
+            "text": "要取消的", "link_url": "", "link_title": "", "tags": ""}  # fmt: skip
+    res = client.post("/moments", data=form, follow_redirects=True)
+    moment_id = session.scalar(select(Moment.id))
+    assert f'action="/moments/{moment_id}/cancel"' in res.text
+    res = client.post(
+        f"/moments/{moment_id}/cancel", data={"csrf_token": csrf_of(res.text)}, follow_redirects=True
+    )
+    assert f"已取消朋友圈计划 #{moment_id}" in res.text
+    session.expire_all()
+    assert session.scalar(select(Moment.status)) == "cancelled"

@@ -489,7 +489,7 @@ def week(
         .join(Moment, Moment.id == MomentSender.moment_id)
         .where(
             MomentSender.workspace_id == workspace_id,
-            Moment.status.in_(LIVE),
+            Moment.status.in_((*LIVE, "failed")),  # failed ones are shown, not counted
             MomentSender.status != "invalid",
             # published in the window, or planned in it and not yet published
             ((MomentSender.published_at >= lo) & (MomentSender.published_at < hi))
@@ -512,7 +512,8 @@ def week(
     for s in session.scalars(staff_q):
         row: list[DayCadence] = []
         for d in day_list:
-            items = sorted(per.get(s.id, {}).get(d, []), key=lambda x: x[0])
+            shown = sorted(per.get(s.id, {}).get(d, []), key=lambda x: x[0])
+            items = [i for i in shown if i[2].status in LIVE]
             published = sum(1 for _, p, _, _ in items if p)
             total = len(items)
             flags: list[str] = []
@@ -537,8 +538,9 @@ def week(
                             "text": m.text[:60],
                             "status": st,
                             "origin": m.origin,
+                            "moment_status": m.status,
                         }
-                        for at, _, m, st in items
+                        for at, _, m, st in shown
                     ],
                 )
             )
