@@ -70,3 +70,18 @@ def test_plan_week_and_errors_through_the_api(env: Settings, session: Session) -
     done = api.post(f"/api/v1/moments/{out['id']}/cancel", headers=w.h("operator"))
     assert done.json() == {"id": out["id"], "status": "cancelled"}
     assert_error(api.post(f"/api/v1/moments/{out['id']}/cancel", headers=w.h("operator")), 409)
+
+
+def test_settings_through_the_api(env: Settings) -> None:
+    w = build_world()
+    api = client()
+    assert api.get("/api/v1/moments/settings", headers=w.h("alice")).json()["moments_target_min"] == 3
+    assert_error(
+        api.put("/api/v1/moments/settings", json={"moments_target_min": 2}, headers=w.h("operator")), 403
+    )
+    got = api.put("/api/v1/moments/settings", json={"moments_target_max": 8}, headers=w.h("admin"))
+    assert got.json()["moments_target_max"] == 8
+    assert_error(
+        api.put("/api/v1/moments/settings", json={"moments_target_min": 9}, headers=w.h("admin")),
+        422, field="moments_target_min",
+    )  # fmt: skip

@@ -165,7 +165,7 @@ def resolve_visible_tags(
     for name in names:
         key = str(name).strip()
         q = select(Tag).where(Tag.workspace_id == workspace_id, Tag.deleted_at.is_(None))
-        q = q.where(Tag.id == int(key)) if key.isdigit() else q.where(Tag.name == key)
+        q = q.where(Tag.id == int(key)) if key.isdigit() and len(key) < 16 else q.where(Tag.name == key)
         found = list(session.scalars(q))
         if not found:
             raise Invalid(f"visible_tags: no tag {key!r}", field="visible_tags")
@@ -219,6 +219,8 @@ def plan_moment(session: Session, *, workspace_id: int, data: MomentInput, actor
     now = utcnow()
     if data.planned_at < now - PAST_GRACE:
         raise Invalid("planned_at is in the past", field="planned_at")
+    if data.planned_at > now + timedelta(days=366):
+        raise Invalid("planned_at is more than a year ahead", field="planned_at")
     content_text = None
     if data.content_id is not None:
         from siyu.automation.content import get_content
@@ -480,6 +482,8 @@ def week(
     assert ws is not None
     tz = ws.timezone
     first = start or local_day(utcnow(), tz)
+    if not date(2000, 1, 1) <= first <= date(9000, 1, 1):
+        raise Invalid("start: a day between 2000 and 9000", field="start")
     day_list = [first + timedelta(days=i) for i in range(days)]
     lo, hi = day_start_utc(first, tz), day_start_utc(first + timedelta(days=days), tz)
     tmin, tmax = setting(ws, "moments_target_min"), setting(ws, "moments_target_max")

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from siyu.automation.moments import service
 from siyu.kit.errors import Invalid, NotFound
 from siyu.kit.timeutil import utcnow
-from siyu.web.api.common import ERRORS, Id
-from siyu.web.auth import CurrentUser, DbSession, OperatorUser, Principal
+from siyu.web.api.common import ERRORS, MAX_ID, Id
+from siyu.web.auth import AdminUser, CurrentUser, DbSession, OperatorUser, Principal
 
 router = APIRouter(prefix="/api/v1/moments", tags=["moments"], responses=ERRORS)
 
@@ -28,18 +28,22 @@ class AttachmentIn(BaseModel):
         description="`link` (url + title) or `content` (a content-library image, video or link by id). "
         "Files are uploaded to the content library first."
     )
-    url: str | None = None
-    title: str | None = None
-    content_id: int | None = None
+    url: str | None = Field(None, max_length=2000)
+    title: str | None = Field(None, max_length=200)
+    content_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
 
 
 class MomentIn(BaseModel):
     planned_at: datetime = Field(description="When siyu creates the WeCom task (with a time zone).")
-    staff: list[str] = Field(min_length=1, max_length=1000, description="Sending staff userids.")
+    staff: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=1000, description="Sending staff userids."
+    )
     text: str = Field("", max_length=20_000, description="At most 2,000 characters (checked by siyu).")
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
-    content_id: int | None = Field(None, description="Take the text from this content-library item.")
-    visible_tags: list[str] = Field(
+    content_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        None, description="Take the text from this content-library item."
+    )
+    visible_tags: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=100, description="Corp tag names or ids that limit who sees it."
     )
 
@@ -57,7 +61,7 @@ def get_week(
     db: DbSession,
     start: date | None = None,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
-    staff_id: int | None = None,
+    staff_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     """Per account and day: published, still planned, flags (gap, under, over, burst)."""
     wk = service.week(
@@ -72,12 +76,14 @@ def list_moments(
     db: DbSession,
     start: datetime | None = None,
     end: datetime | None = None,
-    staff_id: int | None = None,
+    staff_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     lo = start or utcnow() - timedelta(days=7)
-    hi = end or lo + timedelta(days=14)
-    if lo.tzinfo is None or hi.tzinfo is None:
+    if lo.tzinfo is None or (end is not None and end.tzinfo is None):
         raise Invalid("start and end need a time zone", field="start")
+    if not 2000 <= lo.year <= 9000:
+        raise Invalid("start: a time between 2000 and 9000", field="start")
+    hi = end or lo + timedelta(days=14)
     rows = service.list_moments(
         db, workspace_id=user.workspace_id, start=lo, end=hi, staff_id=_own_staff(user, staff_id)
     )
@@ -94,6 +100,26 @@ def list_interactions(
         since=utcnow() - timedelta(days=days),
         staff_id=_own_staff(user, None),
     )
+
+
+class SettingsIn(BaseModel):
+    moments_target_min: int | None = Field(None, description="Fewest moments a day per account (default 3).")
+    moments_target_max: int | None = Field(None, description="Most moments a day per account (default 5).")
+    moments_min_spacing_minutes: int | None = Field(None, description="Closer than this is a burst (60).")
+    moments_remind_after_minutes: int | None = Field(
+        None, description="Remind unpublished staff after (120)."
+    )
+
+
+@router.get("/settings", summary="The cadence target and the reminder delay")
+def get_settings(user: CurrentUser, db: DbSession) -> dict[str, int]:
+    return service.update_settings(db, workspace_id=user.workspace_id, values={}, actor=user.actor)
+
+
+@router.put("/settings", summary="Change the cadence target or the reminder delay (admins)")
+def put_settings(body: SettingsIn, user: AdminUser, db: DbSession) -> dict[str, int]:
+    values = {k: v for k, v in body.model_dump().items() if v is not None}
+    return service.update_settings(db, workspace_id=user.workspace_id, values=values, actor=user.actor)
 
 
 @router.get("/{moment_id}", summary="One moment and its senders' publishing")
