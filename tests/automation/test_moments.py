@@ -208,6 +208,8 @@ def test_plan_create_publish_remind_and_fetch_reactions(
     assert by_user["zhangsan"]["flags"] == ["under"]
     assert by_user["lisi"]["published"] == 1
     assert week["staff"][0]["days"][1]["flags"] == ["gap"]
+    zhang = next(s for s in week["staff"] if s["userid"] == "zhangsan")
+    assert (zhang["likes"], zhang["comments"]) == (1, 1)
 
 
 def test_rate_limit_ten_tasks_a_minute_the_rest_wait(

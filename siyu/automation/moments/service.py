@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit import audit
@@ -420,6 +420,8 @@ class StaffCadence:
     userid: str
     name: str
     days: list[DayCadence]
+    likes: int = 0  # customers' likes and comments on this account's moments in the window
+    comments: int = 0
 
 
 @dataclass
@@ -445,6 +447,8 @@ class Week:
                     "staff_id": s.staff_id,
                     "userid": s.userid,
                     "name": s.name,
+                    "likes": s.likes,
+                    "comments": s.comments,
                     "days": [
                         {
                             "day": d.day.isoformat(),
@@ -508,6 +512,19 @@ def week(
         per.setdefault(ms.staff_id, {}).setdefault(local_day(at, tz), []).append(
             (at, ms.published_at is not None, m, ms.status)
         )
+    from siyu.models import MomentInteraction
+
+    reactions: dict[int, dict[str, int]] = {}
+    for sid, kind, n in session.execute(
+        select(MomentInteraction.staff_id, MomentInteraction.kind, func.count())
+        .where(
+            MomentInteraction.workspace_id == workspace_id,
+            MomentInteraction.occurred_at >= lo,
+            MomentInteraction.occurred_at < hi,
+        )
+        .group_by(MomentInteraction.staff_id, MomentInteraction.kind)
+    ):
+        reactions.setdefault(sid, {})[kind] = int(n)
     staff_q = select(Staff).where(Staff.workspace_id == workspace_id, Staff.status == "active",
                                   Staff.has_contact_permission.is_(True)).order_by(Staff.userid)  # fmt: skip
     if staff_id is not None:
@@ -548,7 +565,10 @@ def week(
                     ],
                 )
             )
-        out.append(StaffCadence(s.id, s.userid, s.name or s.userid, row))
+        got = reactions.get(s.id, {})
+        out.append(
+            StaffCadence(s.id, s.userid, s.name or s.userid, row, got.get("like", 0), got.get("comment", 0))
+        )
     return Week(first, day_list, tmin, tmax, int(spacing.total_seconds() // 60), out)
 
 
