@@ -116,11 +116,14 @@ def seed(ctx: DemoContext) -> None:
         with session_scope() as s:
             since = datetime.combine(ctx.as_of - timedelta(days=PAST_DAYS + 1), time(0), tzinfo=zone(tz))
             got = fetch_results(s, workspace_id=ctx.workspace_id, gateway=gw, since=since)
+    today_task = _todays_corp_moment(ctx, app, tz)
     planned = 0
     with session_scope() as s:
         already = s.scalar(
             select(Moment.id).where(
-                Moment.workspace_id == ctx.workspace_id, Moment.origin == "plan", Moment.created_by == "demo"
+                Moment.workspace_id == ctx.workspace_id,
+                Moment.status == "planned",
+                Moment.created_by == "demo",
             )
         )
         repeat = s.scalar(
@@ -147,7 +150,52 @@ def seed(ctx: DemoContext) -> None:
                                          visible_tags=[tag] if tag else []),
                     )  # fmt: skip
                     planned += 1
+    if today_task:
+        ctx.notes.append(f"Moments: today's corp moment is published by {today_task} of {len(GUIDES)} guides")
     ctx.notes.append(
         f"Moments: {posted} past moments with {got['likes']:,} likes and {got['comments']:,} comments "
         f"({got['customers_touched']:,} customers touched); {planned} moments planned for the coming week"
     )
+
+
+def _todays_corp_moment(ctx: DemoContext, app: Any, tz: str) -> int:
+    """A moment handed to WeCom now, published by most guides (the rest get reminded)."""
+    from siyu.automation.moments.service import MomentInput, plan_moment
+    from siyu.automation.moments.wecom import create_task, poll_result, track_publishing
+    from siyu.kit.db import session_factory
+    from siyu.wecom.client import WeComClient
+    from siyu.wecom.client.moments import MomentsClient
+
+    assert ctx.workspace_id is not None
+    with session_scope() as s:
+        done = s.scalar(
+            select(Moment.id).where(
+                Moment.workspace_id == ctx.workspace_id,
+                Moment.created_by == "demo",
+                Moment.status != "planned",
+            )
+        )
+        if done is not None:
+            return 0
+        m = plan_moment(
+            s, workspace_id=ctx.workspace_id, actor="demo",
+            data=MomentInput(planned_at=utcnow(), staff_userids=GUIDES, text="本周新品：玻尿酸面霜"),
+        )  # fmt: skip
+        moment_id = m.id
+    with WeComClient(corp_id=app.corp_id, secret=app.secret, api_base=app.api_base) as client:
+        gw = MomentsClient(client)
+        create_task(session_factory(), workspace_id=ctx.workspace_id, moment_id=moment_id, gateway=gw)
+        for n in (1, 2):
+            with session_scope() as s:
+                poll_result(s, workspace_id=ctx.workspace_id, moment_id=moment_id, n=n, gateway=gw)
+        with session_scope() as s:
+            wecom_id = s.scalar(select(Moment.wecom_moment_id).where(Moment.id == moment_id))
+        if not wecom_id:
+            return 0
+        published = GUIDES[:4]
+        with httpx.Client(timeout=30) as http:
+            for userid in published:
+                _act(http, app.api_base, "publish_moment", moment_id=wecom_id, userid=userid)
+        with session_scope() as s:
+            track_publishing(s, workspace_id=ctx.workspace_id, gateway=gw)
+    return len(published)

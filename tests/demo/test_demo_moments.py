@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.timeutil import local_day, utcnow
-from siyu.models import CustomerStats, Event, Moment, MomentInteraction
+from siyu.models import CustomerStats, Event, Moment, MomentInteraction, MomentSender
 from tests.conftest import CliRun
 from tests.demo.test_demo_cli import ARGS
 
@@ -36,11 +36,16 @@ def test_demo_has_past_moments_with_reactions_and_a_planned_week(
     touched = session.scalar(
         select(func.count()).select_from(CustomerStats).where(CustomerStats.last_interaction_at.is_not(None))
     )
-    assert touched and touched > 50
+    assert touched is not None
+    assert touched > 50
     # The planned week: every day from tomorrow, with the cadence flags on the calendar.
     week = cli("moments", "week", "--json").stdout
     assert '"planned"' in week
-    first = min(session.scalars(select(Moment.planned_at).where(Moment.origin == "plan")))
+    first = min(session.scalars(select(Moment.planned_at).where(Moment.status == "planned")))
+    # Today's corp moment went to WeCom; four guides published it, two have not yet.
+    today = session.scalars(select(Moment).where(Moment.origin == "plan", Moment.status == "ready")).one()
+    senders = session.scalars(select(MomentSender.status).where(MomentSender.moment_id == today.id)).all()
+    assert sorted(senders) == ["published"] * 4 + ["unpublished"] * 2
     assert local_day(first) == local_day(utcnow()) + timedelta(days=1)
     # A second run adds nothing twice.
     cli(*ARGS, "--out", tmp_path / "demo-data")
