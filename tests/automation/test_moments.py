@@ -334,6 +334,7 @@ def test_images_are_uploaded_and_visibility_tags_go_to_wecom(
         ).stdout
     )
     assert out["visible_tags"] == ["VIP"]
+    assert [s["reach"] for s in out["senders"]] == [1]  # zhangsan's one VIP friend
     clocks.advance(datetime.fromisoformat(out["planned_at"]) - T0)
     drain()
     assert len(store.media) == 3

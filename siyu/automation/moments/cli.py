@@ -110,7 +110,8 @@ def show_cmd(moment_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt = 
     console.print(f"moment {out['id']} · {out['status']} · {escape(out['planned_at'])}")
     console.print(escape(out["text"][:200]))
     for s in out["senders"]:
-        console.print(f"  {escape(s['userid'])}: {s['status']} {s['published_at'] or ''}")
+        reach = f" (visible to {s['reach']} friends with the tags)" if s["reach"] is not None else ""
+        console.print(f"  {escape(s['userid'])}: {s['status']} {s['published_at'] or ''}{reach}")
     if out["error"]:
         console.print(f"[red]{escape(out['error'])}[/]")
 

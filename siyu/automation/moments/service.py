@@ -305,6 +305,9 @@ class SenderView:
     status: str
     published_at: datetime | None
     reminded_at: datetime | None
+    # With visibility tags: this sender's active friends who carry one of them in siyu
+    # (who can see it once WeCom has the tags on the relation too). None: all friends.
+    reach: int | None = None
 
 
 @dataclass
@@ -339,6 +342,7 @@ class MomentView:
                     "status": s.status,
                     "published_at": s.published_at.isoformat() if s.published_at else None,
                     "reminded_at": s.reminded_at.isoformat() if s.reminded_at else None,
+                    "reach": s.reach,
                 }
                 for s in self.senders
             ],
@@ -378,6 +382,10 @@ def _views(session: Session, workspace_id: int, moments: list[Moment]) -> list[M
     names = (
         dict(session.execute(select(Tag.id, Tag.name).where(Tag.id.in_(tag_ids))).all()) if tag_ids else {}
     )
+    for m in moments:
+        if m.visible_tag_ids:
+            for sv in senders.get(m.id, []):
+                sv.reach = _reach(session, workspace_id, sv.staff_id, list(m.visible_tag_ids))
     return [
         MomentView(
             m.id,
@@ -393,6 +401,23 @@ def _views(session: Session, workspace_id: int, moments: list[Moment]) -> list[M
         )
         for m in moments
     ]
+
+
+def _reach(session: Session, workspace_id: int, staff_id: int, tag_ids: list[int]) -> int:
+    """Active friends of a staff account carrying any of these tags (in siyu)."""
+    from siyu.models import CustomerTag, Follow
+
+    q = (
+        select(func.count(func.distinct(Follow.customer_id)))
+        .join(CustomerTag, CustomerTag.customer_id == Follow.customer_id)
+        .where(
+            Follow.workspace_id == workspace_id,
+            Follow.staff_id == staff_id,
+            Follow.state == "active",
+            CustomerTag.tag_id.in_(tag_ids),
+        )
+    )
+    return int(session.scalar(q) or 0)
 
 
 def moment_view(session: Session, *, workspace_id: int, moment_id: int) -> MomentView:
