@@ -210,6 +210,11 @@ def test_plan_create_publish_remind_and_fetch_reactions(
     assert week["staff"][0]["days"][1]["flags"] == ["gap"]
     zhang = next(s for s in week["staff"] if s["userid"] == "zhangsan")
     assert (zhang["likes"], zhang["comments"]) == (1, 1)
+    # The human forms read too.
+    assert "published + still planned" in cli("moments", "week", "--start", "2025-10-10").stdout
+    assert "zhangsan: published" in cli("moments", "show", m.id).stdout
+    assert "comment" in cli("moments", "interactions").stdout
+    assert "newly published" in cli("moments", "sync").stdout
 
 
 def test_rate_limit_ten_tasks_a_minute_the_rest_wait(
