@@ -475,3 +475,61 @@ def test_tag_push_seam_is_called_before_a_siyu_only_tag_is_refused(
     )
     assert calls == [("未购买", ["zhangsan"])]
     assert out["visible_tags"] == ["未购买"]
+
+
+class _Crash(BaseException):
+    """The worker killed mid-job (not an error any handler catches)."""
+
+
+@pytest.mark.parametrize("after_call", [True, False])
+def test_a_worker_killed_mid_call_never_calls_twice(
+    cli: CliRun, session: Session, workspace_id: int, world: dict[str, object], after_call: bool
+) -> None:
+    from siyu.automation.moments.wecom import create_task
+    from siyu.kit.db import session_factory
+    from siyu.wecom.client.moments import MomentsClient
+
+    sim: Simulator = world["sim"]  # type: ignore[assignment]
+    store = sim_moments.store(sim.state)
+    out = json.loads(
+        cli(
+            "moments",
+            "plan",
+            "--at",
+            "2025-10-09 17:00",
+            "--staff",
+            "zhangsan",
+            "--text",
+            "断电测试",
+            "--json",
+        ).stdout
+    )
+    real = MomentsClient(client_for(sim))
+
+    class Dying:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def add_moment_task(self, body: dict[str, object]) -> str:
+            if after_call:
+                real.add_moment_task(body)
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        create_task(session_factory(), workspace_id=workspace_id, moment_id=out["id"], gateway=Dying())  # type: ignore[arg-type]
+    session.expire_all()
+    assert session.scalar(select(Moment.status)) == "creating"
+    # The job runs again (the worker restarted): it looks WeCom up instead of calling again.
+    got = create_task(session_factory(), workspace_id=workspace_id, moment_id=out["id"], gateway=real)
+    real.close()
+    session.expire_all()
+    m = session.scalars(select(Moment)).one()
+    if after_call:
+        assert len(store.moments) == 1
+        assert got == {"recovered": m.wecom_moment_id}
+        assert m.status == "ready"
+        assert m.wecom_moment_id in store.moments
+    else:
+        assert store.moments == {}
+        assert m.status == "failed"
+        assert "plan it again" in (m.error or "")

@@ -57,6 +57,9 @@ def _claim(factory: sessionmaker[Session], workspace_id: int, moment_id: int) ->
             .where(Moment.workspace_id == workspace_id, Moment.id == moment_id)
             .with_for_update()
         )
+        if m is not None and m.status == "creating" and not m.wecom_jobid and m.called_at is not None:
+            # A worker died between the call and storing its answer: look, never call twice.
+            return {"recover": {"text": m.text, "called_at": m.called_at}}
         if m is None or m.status != "planned":
             return {"skipped": f"moment {moment_id} is {m.status if m else 'gone'}"}
         now = utcnow()
@@ -131,11 +134,59 @@ def _body(gateway: MomentsGateway, claim: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _recover(
+    factory: sessionmaker[Session],
+    workspace_id: int,
+    moment_id: int,
+    gateway: MomentsGateway,
+    *,
+    text: str,
+    called_at: datetime,
+) -> dict[str, Any]:
+    """After a crash mid-call: adopt the corp moment WeCom made from it, or say we cannot tell.
+
+    WeCom lists corp moments (create_type 0) from their creation; one with this text,
+    made since the call and unknown to siyu, is this plan's.
+    """
+    start = called_at - timedelta(seconds=60)
+    with factory() as s:
+        known = set(
+            s.scalars(
+                select(Moment.wecom_moment_id).where(
+                    Moment.workspace_id == workspace_id, Moment.wecom_moment_id.is_not(None)
+                )
+            )
+        )
+    found = None
+    for lo, hi in _windows(start, utcnow()):
+        for item in gateway.iter_moment_list(lo, hi):
+            body = item.text.content if item.text else ""
+            if item.create_type == 0 and body == text and item.moment_id not in known:
+                found = item.moment_id
+                break
+        if found:
+            break
+    if found is None:
+        why = "the call to WeCom was cut off and WeCom shows no such moment; plan it again"
+        _finish(factory, workspace_id, moment_id, status="failed", error=why)
+        return {"failed": "not found after a crash"}
+    with factory() as s:
+        m = s.get(Moment, moment_id)
+        assert m is not None
+        m.wecom_moment_id, m.status, m.error = found, "ready", None
+        staff_ids = _staff_ids(s, workspace_id)
+        _sync_senders(s, m, gateway, staff_ids, utcnow())
+        s.commit()
+    return {"recovered": found}
+
+
 def create_task(
     factory: sessionmaker[Session], *, workspace_id: int, moment_id: int, gateway: MomentsGateway
 ) -> dict[str, Any]:
     """Hand a due moment to WeCom (the ``moments.create`` job)."""
     got = _claim(factory, workspace_id, moment_id)
+    if "recover" in got:
+        return _recover(factory, workspace_id, moment_id, gateway, **got["recover"])
     if "claim" not in got:
         return got
     claim = got["claim"]
