@@ -533,3 +533,23 @@ def test_a_worker_killed_mid_call_never_calls_twice(
         assert store.moments == {}
         assert m.status == "failed"
         assert "plan it again" in (m.error or "")
+
+
+def test_the_worker_periodic_tasks_track_and_fetch(
+    session: Session, workspace_id: int, world: dict[str, object]
+) -> None:
+    from siyu.kit.db import session_factory
+    from siyu.kit.ops import discover
+
+    sim: Simulator = world["sim"]  # type: ignore[assignment]
+    mid = sim_moments.post_moment(sim.state, "zhangsan", "自己发的", at=int(T0.timestamp()) - 3600)
+    sim_moments.like_moment(sim.state, mid, "zhangsan", str(world["a"]))
+    tasks = discover().periodic
+    fetched = tasks["moments.fetch"].fn(session_factory())
+    assert fetched is not None
+    assert fetched["default"]["likes"] == 1
+    tracked = tasks["moments.track"].fn(session_factory())
+    assert tracked is not None
+    assert tracked["default"] == {"moments": 0, "published": 0, "reminded": 0}
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(MomentInteraction)) == 1
