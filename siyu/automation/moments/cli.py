@@ -16,10 +16,9 @@ from siyu.automation.moments.service import (
     AttachmentInput,
     MomentInput,
     cancel_moment,
-    moment_view,
     plan_moment,
-    week,
 )
+from siyu.automation.moments.views import list_interactions, moment_view, week
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import local_to_utc, utcnow
@@ -202,8 +201,6 @@ def interactions_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Who liked or commented on which staff account's moment, and when (newest first)."""
-    from siyu.automation.moments.service import list_interactions
-
     with workspace_session(workspace) as (session, ws):
         rows = list_interactions(session, workspace_id=ws.id, since=utcnow() - timedelta(days=days))
     if _out(rows, as_json):

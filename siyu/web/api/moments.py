@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from siyu.automation.moments import service
+from siyu.automation.moments import service, views
 from siyu.kit.errors import Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.web.api.common import ERRORS, MAX_ID, Id
@@ -64,7 +64,7 @@ def get_week(
     staff_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     """Per account and day: published, still planned, flags (gap, under, over, burst)."""
-    wk = service.week(
+    wk = views.week(
         db, workspace_id=user.workspace_id, start=start, days=days, staff_id=_own_staff(user, staff_id)
     )
     return wk.as_json()
@@ -84,7 +84,7 @@ def list_moments(
     if not 2000 <= lo.year <= 9000:
         raise Invalid("start: a time between 2000 and 9000", field="start")
     hi = end or lo + timedelta(days=14)
-    rows = service.list_moments(
+    rows = views.list_moments(
         db, workspace_id=user.workspace_id, start=lo, end=hi, staff_id=_own_staff(user, staff_id)
     )
     return [m.as_json() for m in rows]
@@ -94,7 +94,7 @@ def list_moments(
 def list_interactions(
     user: CurrentUser, db: DbSession, days: Annotated[int, Query(ge=1, le=365)] = 30
 ) -> list[dict[str, Any]]:
-    return service.list_interactions(
+    return views.list_interactions(
         db,
         workspace_id=user.workspace_id,
         since=utcnow() - timedelta(days=days),
@@ -124,7 +124,7 @@ def put_settings(body: SettingsIn, user: AdminUser, db: DbSession) -> dict[str, 
 
 @router.get("/{moment_id}", summary="One moment and its senders' publishing")
 def get_moment(moment_id: Id, user: CurrentUser, db: DbSession) -> dict[str, Any]:
-    view = service.moment_view(db, workspace_id=user.workspace_id, moment_id=moment_id)
+    view = views.moment_view(db, workspace_id=user.workspace_id, moment_id=moment_id)
     if user.role == "staff" and all(s.staff_id != user.staff_id for s in view.senders):
         raise NotFound(f"no moment {moment_id}", field="moment_id")
     return view.as_json()
@@ -143,7 +143,7 @@ def plan(body: MomentIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
         content_id=body.content_id, visible_tags=body.visible_tags,
     )  # fmt: skip
     m = service.plan_moment(db, workspace_id=user.workspace_id, data=data, actor=user.actor)
-    return service.moment_view(db, workspace_id=user.workspace_id, moment_id=m.id).as_json()
+    return views.moment_view(db, workspace_id=user.workspace_id, moment_id=m.id).as_json()
 
 
 @router.post("/{moment_id}/cancel", summary="Cancel a moment not yet handed to WeCom (operators)")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from siyu.automation.moments import service
+from siyu.automation.moments import service, views
 from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import local_day, local_to_utc, utcnow, zone
 from siyu.models import Staff, Workspace
@@ -90,7 +90,7 @@ def moments_page(
     first = _week_start(start, today)
     if user.role == "staff":
         staff_id = user.staff_id if user.staff_id is not None else -1
-    wk = service.week(db, workspace_id=ws.id, start=first, days=7, staff_id=staff_id)
+    wk = views.week(db, workspace_id=ws.id, start=first, days=7, staff_id=staff_id)
     staff = list(
         db.scalars(
             select(Staff)
