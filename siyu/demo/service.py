@@ -188,6 +188,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.wecom:seed",
     ),
     DemoStep(
+        "moments",
+        "Moments: two past weeks with reactions, a planned week",
+        lambda ctx: importlib.import_module("siyu.demo.moments").seed(ctx),
+        requires="siyu.demo.moments:seed",
+    ),
+    DemoStep(
         "segments",
         "Recomputing RFM, layers and CLV",
         _recompute_segments,

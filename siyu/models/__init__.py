@@ -19,6 +19,7 @@ from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
+from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.tasks import StaffTask
@@ -61,6 +62,9 @@ __all__ = [
     "Job",
     "LoginThrottle",
     "Message",
+    "Moment",
+    "MomentInteraction",
+    "MomentSender",
     "Order",
     "OrderItem",
     "PeriodicTask",

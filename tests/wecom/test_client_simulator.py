@@ -302,6 +302,7 @@ def test_moment_task(simulator: Simulator, wecom: WeComClient) -> None:
             visible_range={"sender_list": {"user_list": ["zhangsan", "ghost"]}},
         )
     )
+    assert wecom.get_moment_task_result(job).status == 2  # processing at the first look
     result = wecom.get_moment_task_result(job)
     assert result.status == 3
     assert result.result is not None

@@ -518,6 +518,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_row_errors_import_id'), ['import_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_row_errors_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('moments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('origin', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('planned_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('attachments', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('content_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('visible_tag_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('wecom_jobid', sa.String(length=64), nullable=True),
+    sa.Column('wecom_moment_id', sa.String(length=64), nullable=True),
+    sa.Column('called_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('error', sa.String(length=500), nullable=True),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['content_id'], ['content_items.id'], name=op.f('fk_moments_content_id_content_items'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_moments_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_moments')),
+    sa.UniqueConstraint('workspace_id', 'wecom_moment_id', name=op.f('uq_moments_workspace_id_wecom_moment_id'))
+    )
+    with op.batch_alter_table('moments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_moments_called_at'), ['called_at'], unique=False)
+        batch_op.create_index('ix_moments_workspace_id_status_planned_at', ['workspace_id', 'status', 'planned_at'], unique=False)
+
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -750,6 +776,45 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_staff_id_sent_at', ['staff_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_messages_workspace_id_sent_at', ['workspace_id', 'sent_at'], unique=False)
 
+    op.create_table('moment_interactions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('moment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('occurred_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_moment_interactions_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['moment_id'], ['moments.id'], name=op.f('fk_moment_interactions_moment_id_moments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_moment_interactions_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_moment_interactions_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_moment_interactions')),
+    sa.UniqueConstraint('moment_id', 'staff_id', 'customer_id', 'kind', 'occurred_at', name=op.f('uq_moment_interactions_moment_id_staff_id_customer_id_kind_occurred_at'))
+    )
+    with op.batch_alter_table('moment_interactions', schema=None) as batch_op:
+        batch_op.create_index('ix_moment_interactions_customer_id_occurred_at', ['customer_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_moment_interactions_staff_id_occurred_at', ['staff_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_moment_interactions_workspace_id_occurred_at', ['workspace_id', 'occurred_at'], unique=False)
+
+    op.create_table('moment_senders',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('moment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('published_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminded_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['moment_id'], ['moments.id'], name=op.f('fk_moment_senders_moment_id_moments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_moment_senders_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_moment_senders_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_moment_senders')),
+    sa.UniqueConstraint('moment_id', 'staff_id', name=op.f('uq_moment_senders_moment_id_staff_id'))
+    )
+    with op.batch_alter_table('moment_senders', schema=None) as batch_op:
+        batch_op.create_index('ix_moment_senders_workspace_id_staff_id_published_at', ['workspace_id', 'staff_id', 'published_at'], unique=False)
+
     op.create_table('order_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -852,6 +917,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_order_items_category'))
 
     op.drop_table('order_items')
+    with op.batch_alter_table('moment_senders', schema=None) as batch_op:
+        batch_op.drop_index('ix_moment_senders_workspace_id_staff_id_published_at')
+
+    op.drop_table('moment_senders')
+    with op.batch_alter_table('moment_interactions', schema=None) as batch_op:
+        batch_op.drop_index('ix_moment_interactions_workspace_id_occurred_at')
+        batch_op.drop_index('ix_moment_interactions_staff_id_occurred_at')
+        batch_op.drop_index('ix_moment_interactions_customer_id_occurred_at')
+
+    op.drop_table('moment_interactions')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_workspace_id_sent_at')
         batch_op.drop_index('ix_messages_staff_id_sent_at')
@@ -903,6 +978,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_customer_id_paid_at')
 
     op.drop_table('orders')
+    with op.batch_alter_table('moments', schema=None) as batch_op:
+        batch_op.drop_index('ix_moments_workspace_id_status_planned_at')
+        batch_op.drop_index(batch_op.f('ix_moments_called_at'))
+
+    op.drop_table('moments')
     with op.batch_alter_table('import_row_errors', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_row_errors_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_import_row_errors_import_id'))

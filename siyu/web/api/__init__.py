@@ -14,6 +14,7 @@ def include_api(app: FastAPI) -> None:
         groups,
         imports,
         metrics,
+        moments,
         privacy,
         rules,
         segments,
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        moments,
     ):
         app.include_router(module.router)

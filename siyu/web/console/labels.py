@@ -146,6 +146,9 @@ AUDIT_ACTION = {
     "import.start": "开始导入",
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
+    "moment.plan": "计划朋友圈",
+    "moment.cancel": "取消朋友圈计划",
+    "moment.settings": "修改朋友圈节奏设置",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -161,6 +164,7 @@ TARGET_TYPE = {
     "session": "会话",
     "import": "导入",
     "job": "后台任务",
+    "moment": "朋友圈",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -207,6 +211,10 @@ DETAIL_KEY = {
     "new_prefix": "新令牌前缀",
     "new_token_id": "新令牌",
     "session_id": "会话",
+    "planned_at": "计划时间",
+    "staff": "员工账号",
+    "attachments": "附件数",
+    "visible_tags": "可见标签",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {

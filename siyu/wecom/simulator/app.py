@@ -10,10 +10,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 import siyu.wecom.simulator.groupchats
-import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/moment handlers)
+import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover handlers)
 from siyu.wecom.crypto import CallbackCrypto
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.simulator.moments import ACTIONS as MOMENT_ACTIONS  # (registers the moment handlers)
 from siyu.wecom.simulator.scenario import Scenario
 from siyu.wecom.simulator.state import SimClock, SimConfig, SimError, SimState
 
@@ -40,7 +41,7 @@ ACTIONS = frozenset(
         "settle_transfers",
         "advance",
     }
-)
+) | frozenset(MOMENT_ACTIONS)
 
 
 class Simulator:
@@ -87,7 +88,11 @@ def create_app(sim: Simulator) -> FastAPI:
     async def cgi(path: str, request: Request) -> JSONResponse:
         q = dict(request.query_params)
         body: dict[str, Any] = {}
-        if request.method == "POST":
+        if request.method == "POST" and request.headers.get("content-type", "").startswith("multipart/"):
+            form = await request.form()  # media uploads: each file as (name, bytes)
+            files = {k: (v.filename, await v.read()) for k, v in form.items() if not isinstance(v, str)}
+            body = {"_files": files}
+        elif request.method == "POST":
             raw = await request.body()
             if raw:
                 try:
@@ -114,7 +119,10 @@ def create_app(sim: Simulator) -> FastAPI:
         if name not in ACTIONS:
             return JSONResponse({"error": f"unknown action {name!r}"}, status_code=404)
         try:
-            result = getattr(sim.scenario, name)(**args)
+            if name in MOMENT_ACTIONS:
+                result = MOMENT_ACTIONS[name](state, **args)
+            else:
+                result = getattr(sim.scenario, name)(**args)
         except SimError as exc:
             return JSONResponse({"error": exc.errmsg, "errcode": exc.errcode}, status_code=400)
         except TypeError as exc:

@@ -1,8 +1,7 @@
-"""Simulated handover (transfer_customer, resigned) and moments endpoints."""
+"""Simulated handover (transfer_customer, resigned); moments live in ``moments.py``."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from siyu.wecom.simulator.handlers import api, need, page
@@ -70,40 +69,3 @@ def transfer_result(state: SimState, q: dict[str, str], b: dict[str, Any]) -> di
     ]
     chunk, nxt = page(rows, b.get("cursor"), 1000)
     return {"customer": chunk, "next_cursor": nxt}
-
-
-@api("add_moment_task")
-def add_moment_task(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
-    text = (b.get("text") or {}).get("content", "")
-    attachments = list(b.get("attachments") or [])
-    if not text and not attachments:
-        raise SimError(40058, "text or attachments is required")
-    if len(text) > 2000:
-        raise SimError(40058, "text.content is longer than 2000 characters")
-    kinds = {a.get("msgtype") for a in attachments}
-    if (
-        len(kinds) > 1
-        or ("image" in kinds and len(attachments) > 9)
-        or (kinds & {"video", "link"} and len(attachments) > 1)
-    ):
-        raise SimError(40058, "attachments: 9 images, or 1 video, or 1 link")
-    senders = list(((b.get("visible_range") or {}).get("sender_list") or {}).get("user_list") or [])
-    invalid = [u for u in senders if u not in state.staff]
-    jobid = secrets.token_hex(12)
-    state.moment_jobs[jobid] = {
-        "moment_id": "mom" + secrets.token_hex(10),
-        "invalid_sender_list": {"user_list": invalid},
-    }
-    return {"jobid": jobid}
-
-
-@api("get_moment_task_result")
-def get_moment_task_result(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
-    job = state.moment_jobs.get(need(q, "jobid"))
-    if job is None:
-        raise SimError(40058, "invalid jobid")
-    return {
-        "status": 3,
-        "type": "add_moment_task",
-        "result": {"errcode": 0, "errmsg": "ok", **job},
-    }

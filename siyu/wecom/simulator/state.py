@@ -218,7 +218,6 @@ class SimState:
         self.groups: dict[str, GroupChat] = {}
         self.mass_sends: dict[str, MassSend] = {}
         self.transfers: list[Transfer] = []
-        self.moment_jobs: dict[str, dict[str, Any]] = {}
         self.stats: dict[tuple[str, int], DayStats] = {}
         # (customer, period key) -> messages received through mass sends
         self.quota_used: dict[tuple[str, str], int] = {}

@@ -32,6 +32,8 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "moments.create": "在企业微信创建朋友圈任务",
+    "moments.result": "查询朋友圈任务结果",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -42,6 +44,8 @@ PERIODIC_LABELS = {
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "moments.track": "朋友圈发表情况与提醒",
+    "moments.fetch": "拉取朋友圈点赞和评论",
 }
 
 
