@@ -146,6 +146,12 @@ AUDIT_ACTION = {
     "import.start": "开始导入",
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
+    # conversation archive (siyu.wecom.archive)
+    "archive.import": "导入会话存档",
+    "archive.settings": "修改会话存档设置",
+    "archive.purge": "清除过期消息内容",
+    "archive.view": "查看会话存档",
+    "friend.accept_recorded": "登记好友通过时间",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -161,6 +167,8 @@ TARGET_TYPE = {
     "session": "会话",
     "import": "导入",
     "job": "后台任务",
+    "messages": "聊天消息",
+    "follow": "好友关系",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -207,6 +215,26 @@ DETAIL_KEY = {
     "new_prefix": "新令牌前缀",
     "new_token_id": "新令牌",
     "session_id": "会话",
+    # conversation archive
+    "changes": "修改内容",
+    "texts_erased": "清除的消息内容",
+    "retention_days": "保留天数",
+    "criteria": "查询条件",
+    "shown": "显示条数",
+    "minutes": "分钟",
+    "lines": "行数",
+    "stored": "已保存",
+    "duplicates": "重复",
+    "broken": "无法解析",
+    "unknown_msgtype": "未知消息类型",
+    "switches": "切换设备记录",
+    "unknown_staff": "未知员工",
+    "unknown_customer": "未知客户",
+    "unknown_group": "未知群",
+    "revoked": "已撤回",
+    "consents": "存档同意记录",
+    "interactions_moved": "更新互动时间",
+    "problems_left_out": "未列出的问题行",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {

@@ -1,0 +1,64 @@
+"""Background work of the archive (imported by ``siyu.wecom.tasks`` so the worker finds it).
+
+- subscriber ``archive.friend_add``: a friend add is an interaction (``last_interaction_at``);
+- periodic ``archive.recent_adds`` (hourly): the same for follows the contact sync wrote
+  (a sync records no ``friend.add`` event), adds of the last two days;
+- periodic ``archive.purge`` (daily 03:30): erase message text past the retention period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.customers.stats import touch_interactions
+from siyu.kit.ops import Delivered, periodic, subscriber
+from siyu.kit.timeutil import utcnow
+from siyu.models import Follow, Workspace
+from siyu.wecom.archive.service import purge
+
+
+@subscriber("archive.friend_add", kinds=["friend.add"])
+def friend_added(session: Session, events: Sequence[Delivered]) -> None:
+    """A friend add moves the customer's last interaction time."""
+    by_ws: dict[int, dict[int, datetime]] = {}
+    for ev in events:
+        if ev.customer_id is None:
+            continue
+        latest = by_ws.setdefault(ev.workspace_id, {})
+        if ev.customer_id not in latest or ev.occurred_at > latest[ev.customer_id]:
+            latest[ev.customer_id] = ev.occurred_at
+    for workspace_id, last_at in by_ws.items():
+        touch_interactions(session, workspace_id=workspace_id, last_at=last_at)
+
+
+@periodic("archive.recent_adds", every=3600)
+def recent_adds(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    """Friend adds of the last two days (also those a sync wrote) as interactions."""
+    since = utcnow() - timedelta(days=2)
+    moved = 0
+    with factory() as session, session.begin():
+        latest: dict[int, dict[int, datetime]] = {}
+        for ws, cid, at in session.execute(
+            select(Follow.workspace_id, Follow.customer_id, Follow.added_at).where(Follow.added_at >= since)
+        ).all():
+            per = latest.setdefault(ws, {})
+            if at is not None and (cid not in per or at > per[cid]):
+                per[cid] = at
+        for workspace_id, last_at in latest.items():
+            moved += touch_interactions(session, workspace_id=workspace_id, last_at=last_at)
+    return {"moved": moved}
+
+
+@periodic("archive.purge", daily="03:30")
+def purge_texts(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    """Erase message text older than each workspace's retention period."""
+    erased = 0
+    with factory() as session, session.begin():
+        for ws_id in session.scalars(select(Workspace.id)).all():
+            erased += purge(session, workspace_id=ws_id)
+    return {"erased": erased}
