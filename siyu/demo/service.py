@@ -188,6 +188,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.wecom:seed",
     ),
     DemoStep(
+        "messages",
+        "Chats in the conversation archive",
+        lambda ctx: importlib.import_module("siyu.demo.messages").seed(ctx),
+        requires="siyu.demo.messages:seed",
+    ),
+    DemoStep(
         "segments",
         "Recomputing RFM, layers and CLV",
         _recompute_segments,

@@ -33,16 +33,31 @@ def corp(workspace_id: int) -> Corp:
         staff = {u: ensure_staff(s, workspace_id=workspace_id, userid=u, name=u).id for u in ("lin", "zhou")}
         customers = {}
         for ext in ("wmA", "wmB", "wmC"):
-            c = resolve_customer(s, workspace_id=workspace_id, identities=[IdentityInput("external_userid", ext)],
-                                 source="test", name=f"客户{ext}")
+            c = resolve_customer(
+                s,
+                workspace_id=workspace_id,
+                identities=[IdentityInput("external_userid", ext)],
+                source="test",
+                name=f"客户{ext}",
+            )
             customers[ext] = c.id
-            follow_added(s, workspace_id=workspace_id, staff_id=staff["lin"], customer_id=c.id,
-                         at=datetime(2026, 10, 1, tzinfo=UTC), external_userid=ext)
-        g = ensure_group(s, workspace_id=workspace_id, chat_id="wrROOM1", name="福利群", owner_staff_id=staff["lin"])
+            follow_added(
+                s,
+                workspace_id=workspace_id,
+                staff_id=staff["lin"],
+                customer_id=c.id,
+                at=datetime(2026, 10, 1, tzinfo=UTC),
+                external_userid=ext,
+            )
+        g = ensure_group(
+            s, workspace_id=workspace_id, chat_id="wrROOM1", name="福利群", owner_staff_id=staff["lin"]
+        )
         return Corp(workspace_id, staff, customers, g.id)
 
 
-def msg(msgid: str, sender: str, to: list[str], at: datetime, text: str | None = "你好", **kw: Any) -> dict[str, Any]:
+def msg(
+    msgid: str, sender: str, to: list[str], at: datetime, text: str | None = "你好", **kw: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "msgid": msgid,
         "action": "send",
@@ -59,5 +74,7 @@ def msg(msgid: str, sender: str, to: list[str], at: datetime, text: str | None =
 
 
 def write(path: Path, lines: list[dict[str, Any] | str]) -> Path:
-    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    path.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines) + "\n"
+    )
     return path
