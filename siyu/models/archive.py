@@ -75,3 +75,17 @@ class FriendAccept(Base):
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     recorded_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     created_at: Mapped[datetime] = created_at()
+
+
+class KfCursor(Base):
+    """Where ``kf/sync_msg`` stands for one customer-service account (``open_kfid``; "" = all)."""
+
+    __tablename__ = "kf_cursors"
+    __table_args__ = (UniqueConstraint("workspace_id", "open_kfid"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    open_kfid: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    cursor: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = updated_at()

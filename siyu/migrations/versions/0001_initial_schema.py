@@ -289,6 +289,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_runs_file_sha256'), ['file_sha256'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_runs_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('kf_cursors',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('open_kfid', sa.String(length=64), nullable=False),
+    sa.Column('cursor', sa.String(length=128), nullable=False),
+    sa.Column('synced_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_kf_cursors_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_kf_cursors')),
+    sa.UniqueConstraint('workspace_id', 'open_kfid', name=op.f('uq_kf_cursors_workspace_id_open_kfid'))
+    )
     op.create_table('segments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1015,6 +1026,7 @@ def downgrade() -> None:
     op.drop_table('sync_runs')
     op.drop_table('staff')
     op.drop_table('segments')
+    op.drop_table('kf_cursors')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_import_runs_file_sha256'))

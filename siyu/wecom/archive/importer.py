@@ -106,9 +106,7 @@ class Resolver:
             session.execute(select(Staff.userid, Staff.id).where(Staff.workspace_id == workspace_id)).all()
         )
         self.groups = dict(
-            session.execute(
-                select(Group.chat_id, Group.id).where(Group.workspace_id == workspace_id)
-            ).all()
+            session.execute(select(Group.chat_id, Group.id).where(Group.workspace_id == workspace_id)).all()
         )
         self.customers: dict[str, int | None] = {}
         self._vault = get_vault()

@@ -193,7 +193,7 @@ def check_viewer(session: Session, *, workspace_id: int, role: str) -> None:
         )
 
 
-def _query(session: Session, workspace_id: int, q: Search) -> Select[Any]:
+def _query(session: Session, workspace_id: int, q: Search) -> Select[Message, str, str, str | None, str]:
     stmt = (
         select(Message, Staff.userid, Staff.name, Customer.name, Group.name)
         .outerjoin(Staff, Staff.id == Message.staff_id)

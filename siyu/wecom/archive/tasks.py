@@ -3,7 +3,10 @@
 - subscriber ``archive.friend_add``: a friend add is an interaction (``last_interaction_at``);
 - periodic ``archive.recent_adds`` (hourly): the same for follows the contact sync wrote
   (a sync records no ``friend.add`` event), adds of the last two days;
-- periodic ``archive.purge`` (daily 03:30): erase message text past the retention period.
+- periodic ``archive.purge`` (daily 03:30): erase message text past the retention period;
+- job ``archive.kf_sync`` (long): pull ``kf/sync_msg`` from the stored cursor (queued by the
+  ``kf_msg_or_event`` callback) and periodic ``archive.kf_poll`` (10 min): the same for every
+  customer-service account seen, since WeCom keeps only 3 days.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.customers.stats import touch_interactions
-from siyu.kit.ops import Delivered, periodic, subscriber
+from siyu.kit.jobs import enqueue
+from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscriber
 from siyu.kit.timeutil import utcnow
-from siyu.models import Follow, Workspace
+from siyu.models import Follow, KfCursor, Workspace
+from siyu.wecom.archive import kf
+from siyu.wecom.archive.callbacks import KF_SYNC_JOB
 from siyu.wecom.archive.service import purge
 
 
@@ -62,3 +68,45 @@ def purge_texts(factory: sessionmaker[Session]) -> Mapping[str, Any]:
         for ws_id in session.scalars(select(Workspace.id)).all():
             erased += purge(session, workspace_id=ws_id)
     return {"erased": erased}
+
+
+@job_handler(KF_SYNC_JOB, long=True)
+def kf_sync(ctx: JobContext) -> Mapping[str, Any]:
+    """Pull new WeChat customer-service messages (kf/sync_msg) into ``messages``."""
+    from siyu.wecom.gateway import client_for
+
+    assert ctx.workspace_id is not None
+    with ctx.factory() as session:
+        ws = session.get(Workspace, ctx.workspace_id)
+        if ws is None:
+            return {"skipped": "no workspace"}
+        client = client_for(session, ws)
+    with client:
+        report = kf.sync(
+            ctx.factory,
+            workspace_id=ctx.workspace_id,
+            client=kf.KfClient(client),
+            token=str(ctx.payload.get("token") or ""),
+            open_kfid=str(ctx.payload.get("open_kfid") or ""),
+        )
+    return {k: v for k, v in report.as_dict().items() if isinstance(v, int) and v}
+
+
+@periodic("archive.kf_poll", every=600)
+def kf_poll(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    """Queue a customer-service pull for every account seen (WeCom keeps only 3 days)."""
+    bucket = int(utcnow().timestamp()) // 600
+    queued = 0
+    with factory() as session, session.begin():
+        for ws_id, kfid in session.execute(select(KfCursor.workspace_id, KfCursor.open_kfid)).all():
+            queued += (
+                enqueue(
+                    session,
+                    kind=KF_SYNC_JOB,
+                    workspace_id=ws_id,
+                    payload={"open_kfid": kfid},
+                    dedup_key=f"kfpoll:{ws_id}:{kfid}:{bucket}",
+                )
+                is not None
+            )
+    return {"queued": queued}
