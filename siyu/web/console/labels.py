@@ -152,6 +152,7 @@ AUDIT_ACTION = {
     "archive.purge": "清除过期消息内容",
     "archive.view": "查看会话存档",
     "friend.accept_recorded": "登记好友通过时间",
+    "archive.key_add": "添加会话存档密钥",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -222,6 +223,7 @@ DETAIL_KEY = {
     "criteria": "查询条件",
     "shown": "显示条数",
     "minutes": "分钟",
+    "version": "版本",
     "lines": "行数",
     "stored": "已保存",
     "duplicates": "重复",

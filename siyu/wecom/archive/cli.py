@@ -248,3 +248,69 @@ def accept_cmd(
         )
         minutes = round((row.accepted_at - row.requested_at).total_seconds() / 60, 1)
     typer.echo(json.dumps({"minutes": minutes}) if as_json else f"recorded: accepted after {minutes} minutes")
+
+
+@app.command("connect")
+def connect_cmd(
+    corp_id: Annotated[str, typer.Option(help="The corp id (企业ID).")],
+    secret: Annotated[str, typer.Option(help="The archive's own secret (会话内容存档 Secret).")],
+    sdk_library: Annotated[str, typer.Option(help="Path of libWeWorkFinanceSdk_C.so.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Configure the Finance SDK pull: corp id, archive secret (stored encrypted), library."""
+    from siyu.wecom.archive.sdk import APP_NAME
+    from siyu.wecom.archive.service import set_settings
+    from siyu.wecom.settings import save_app
+
+    if not Path(sdk_library).is_file():
+        fail(f"--sdk-library: no such file: {sdk_library}")
+    with workspace_session(workspace) as (session, ws):
+        save_app(session, workspace_id=ws.id, corp_id=corp_id, secret=secret, name=APP_NAME)
+        set_settings(session, workspace_id=ws.id, changes={"sdk_library": sdk_library}, actor="cli")
+    console.print("archive pull configured; add the private keys with 'siyu wecom archive key-add'")
+
+
+@app.command("key-add")
+def key_add_cmd(
+    version: Annotated[int, typer.Option(help="The key's publickey_ver.")],
+    file: Annotated[Path, typer.Option(help="The RSA private key (PEM).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Add (or replace) the archive's private key of one version; kept rows are retried on the next pull."""
+    from siyu.wecom.archive.sdk import add_key
+
+    if not file.is_file():
+        fail(f"--file: no such file: {file}")
+    with workspace_session(workspace) as (session, ws):
+        add_key(session, workspace_id=ws.id, version=version, pem=file.read_text(), actor="cli")
+    console.print(f"key version {version} stored (encrypted)")
+
+
+@app.command("pull")
+def pull_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Pull new messages from the Finance SDK now (the worker does it on msgaudit_notify and every 5 min)."""
+    from siyu.kit.db import session_factory
+    from siyu.wecom.archive.sdk import SdkError, open_sdk, pull
+
+    try:
+        with workspace_session(workspace) as (session, ws):
+            workspace_id = ws.id
+            sdk = open_sdk(session, ws)
+    except SdkError as exc:
+        fail(str(exc), code=1)
+    if sdk is None:
+        fail("the archive pull is not configured (siyu wecom archive connect)")
+    try:
+        report = pull(session_factory(), workspace_id=workspace_id, sdk=sdk)
+    except SdkError as exc:
+        fail(str(exc), code=1)
+    except SiyuError as exc:
+        fail(exc.message)
+    finally:
+        sdk.close()
+    data = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            console.print(f"{key}: {value}")

@@ -24,7 +24,7 @@ from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscribe
 from siyu.kit.timeutil import utcnow
 from siyu.models import Follow, KfCursor, Workspace
 from siyu.wecom.archive import kf
-from siyu.wecom.archive.callbacks import KF_SYNC_JOB
+from siyu.wecom.archive.callbacks import KF_SYNC_JOB, PULL_JOB
 from siyu.wecom.archive.service import purge
 
 
@@ -109,4 +109,38 @@ def kf_poll(factory: sessionmaker[Session]) -> Mapping[str, Any]:
                 )
                 is not None
             )
+    return {"queued": queued}
+
+
+@job_handler(PULL_JOB, long=True)
+def archive_pull(ctx: JobContext) -> Mapping[str, Any]:
+    """Pull new messages through the Finance SDK (queued by msgaudit_notify and every 5 min)."""
+    from siyu.wecom.archive.sdk import open_sdk, pull
+
+    assert ctx.workspace_id is not None
+    with ctx.factory() as session:
+        ws = session.get(Workspace, ctx.workspace_id)
+        sdk = open_sdk(session, ws) if ws is not None else None
+    if sdk is None:
+        return {"skipped": "archive pull not configured"}
+    try:
+        return pull(ctx.factory, workspace_id=ctx.workspace_id, sdk=sdk).as_dict()
+    finally:
+        sdk.close()
+
+
+@periodic("archive.pull_all", every=300)
+def pull_all(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    """Queue a Finance SDK pull for every workspace that configured one (WeCom keeps days only)."""
+    bucket = int(utcnow().timestamp()) // 300
+    queued = 0
+    with factory() as session, session.begin():
+        for ws in session.scalars(select(Workspace)).all():
+            if ((ws.settings or {}).get("archive") or {}).get("sdk_library"):
+                queued += (
+                    enqueue(
+                        session, kind=PULL_JOB, workspace_id=ws.id, dedup_key=f"archivepull:{ws.id}:{bucket}"
+                    )
+                    is not None
+                )
     return {"queued": queued}

@@ -29,7 +29,9 @@ def _say(sim: Simulator, ext: str, text: str, servicer: str | None = None) -> No
 
 
 def test_sync_stores_three_days_by_cursor_once(
-    simulator: Simulator, session: Session, workspace_id: int  # noqa: F811
+    simulator: Simulator,  # noqa: F811
+    session: Session,
+    workspace_id: int,
 ) -> None:
     with session_scope() as s:
         kefu = ensure_staff(s, workspace_id=workspace_id, userid="kefu1", name="客服").id
