@@ -8,6 +8,7 @@ from fastapi import FastAPI
 def include_api(app: FastAPI) -> None:
     """Mount every ``/api/v1`` router."""
     from siyu.web.api import (
+        archive,
         auth,
         customer_bulk,
         customers,
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        archive,
     ):
         app.include_router(module.router)

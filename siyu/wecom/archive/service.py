@@ -181,6 +181,7 @@ class Search:
     until: datetime | None = None
     limit: int = 50
     before_id: int | None = None
+    only_staff_id: int | None = None  # a staff user sees their own account's chats only
 
 
 def check_viewer(session: Session, *, workspace_id: int, role: str) -> None:
@@ -234,6 +235,8 @@ def _query(session: Session, workspace_id: int, q: Search) -> Select[Message, st
         stmt = stmt.where(Message.sent_at < q.until)
     if q.before_id is not None:
         stmt = stmt.where(Message.id < q.before_id)
+    if q.only_staff_id is not None:
+        stmt = stmt.where(Message.staff_id == q.only_staff_id)
     return stmt.order_by(Message.id.desc())
 
 

@@ -32,16 +32,23 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "archive.kf_sync": "拉取微信客服消息",
+    "archive.pull": "拉取会话存档",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "archive.friend_add": "加好友记为互动",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "archive.recent_adds": "近两天加好友记为互动",
+    "archive.purge": "清除过期的消息内容",
+    "archive.kf_poll": "定时拉取微信客服消息",
+    "archive.pull_all": "定时拉取会话存档",
 }
 
 
