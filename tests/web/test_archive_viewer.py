@@ -62,7 +62,10 @@ def _get(api: TestClient, token: str, **params: object) -> dict:  # type: ignore
 
 
 def test_search_filters_and_audit(
-    api: TestClient, tokens: dict[str, str], corp: Corp, session: Session  # noqa: F811
+    api: TestClient,
+    tokens: dict[str, str],
+    corp: Corp,  # noqa: F811
+    session: Session,
 ) -> None:
     owner = tokens["boss"]
     everything = _get(api, owner)
