@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.repository import identity_owners
@@ -300,7 +300,7 @@ def import_batch(
                     dedup_key=f"archive:{rec.msgid}",
                     payload={"agree": rec.msgtype == "agree"},
                 )
-    session.execute(insert(Message), rows)
+    session.connection().execute(Message.__table__.insert(), rows)  # Core executemany: no ORM bookkeeping
     report.stored += len(rows)
     # Recalls of messages stored earlier.
     for rec in records:
