@@ -9,7 +9,7 @@ accounts and ``--friends`` customers known by their ``external_userid`` (OneID),
 archive export of ``--messages`` lines as the Finance SDK yields them once decrypted:
 1:1 chats (customers write, staff answer), text bodies.
 
-Each contender runs in a child process of its own, so its peak RSS (``ru_maxrss``) is
+Each contender runs in a child process of its own, so its peak RSS (``VmHWM``) is
 its own:
 
 - **siyu**: ``siyu.wecom.archive.service.import_file`` on the file: parse and check
@@ -43,17 +43,31 @@ T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 SIYU_SIDE = """
 import json, resource, sys, time
+
+def hwm():
+    # VmHWM: this process's own peak RSS (ru_maxrss would include the parent's pre-exec size)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from siyu.kit.db import session_factory
 from siyu.wecom.archive.service import import_file
 from pathlib import Path
 t = time.perf_counter(); c = time.process_time()
 r = import_file(session_factory(), workspace_id=1, path=Path(sys.argv[1]), actor="bench")
 print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "stored": r.stored,
-                  "moved": r.interactions_moved, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "moved": r.interactions_moved, "rss_kb": hwm()}))
 """
 
 SQLITE_SIDE = """
 import json, resource, sqlite3, sys, time
+
+def hwm():
+    # VmHWM: this process's own peak RSS (ru_maxrss would include the parent's pre-exec size)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 src, db, schema, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 con = sqlite3.connect(db)
 con.executescript(schema)
@@ -77,7 +91,7 @@ t2 = time.perf_counter()
 con.execute("CREATE TABLE copy AS SELECT * FROM messages WHERE 0")
 con.execute("INSERT INTO copy SELECT * FROM messages"); con.commit()
 print(json.dumps({"seconds": load, "cpu": time.process_time() - c, "stored": n, "copy_seconds": time.perf_counter() - t2,
-                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "rss_kb": hwm()}))
 """
 
 
