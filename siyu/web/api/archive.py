@@ -87,6 +87,11 @@ def coverage(user: CurrentUser, db: DbSession) -> list[CoverageOut]:
     return [CoverageOut(**r) for r in service.coverage(db, workspace_id=user.workspace_id)]
 
 
+@router.get("/status", summary="The Finance SDK pull: position, stall alert, rows waiting for a key")
+def status(user: AdminUser, db: DbSession) -> dict[str, Any]:
+    return service.pull_status(db, workspace_id=user.workspace_id)
+
+
 class SettingsIn(BaseModel):
     store_text: str | None = None
     retention_days: int | None = None

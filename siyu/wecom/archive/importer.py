@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.repository import identity_owners
@@ -39,6 +39,7 @@ MAX_PROBLEMS = 10_000  # problem lines listed in a report (all of them are count
 NOT_CHAT = ("agree", "disagree", "revoke")  # stored, but not conversation messages
 # A recall comes within 2 minutes of its message (WeCom's limit); look a day around.
 _RECALL_WINDOW = timedelta(days=1)
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -300,7 +301,7 @@ def import_batch(
                     dedup_key=f"archive:{rec.msgid}",
                     payload={"agree": rec.msgtype == "agree"},
                 )
-    session.connection().execute(Message.__table__.insert(), rows)  # Core executemany: no ORM bookkeeping
+    session.connection().execute(_MESSAGES.insert(), rows)  # Core executemany: no ORM bookkeeping
     report.stored += len(rows)
     # Recalls of messages stored earlier.
     for rec in records:

@@ -21,6 +21,7 @@ import base64
 import binascii
 import ctypes
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +43,7 @@ from siyu.wecom.archive.parse import ArchiveRecord, LineProblem, parse_record
 from siyu.wecom.archive.settings import archive_settings
 
 MAX_LIMIT = 1000
+log = logging.getLogger(__name__)
 APP_NAME = "archive"
 
 
@@ -287,6 +289,12 @@ def _check_stall(session: Session, cursor: ArchiveCursor, minutes: int, report: 
     if since is not None and now - since >= timedelta(minutes=minutes):
         report.stalled = True
         if cursor.alerted_at is None:
+            log.warning(
+                "archive pull of workspace %s stalled at seq %s since %s",
+                cursor.workspace_id,
+                cursor.seq,
+                since,
+            )
             cursor.alerted_at = now
             record_event(
                 session,

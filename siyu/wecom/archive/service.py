@@ -415,3 +415,28 @@ def _skip_verify_states(session: Session, *, workspace_id: int) -> set[str]:
             select(Channel.state).where(Channel.workspace_id == workspace_id, Channel.skip_verify.is_(True))
         )
     )
+
+
+def pull_status(session: Session, *, workspace_id: int) -> dict[str, Any]:
+    """Where the Finance SDK pull stands: position, last move, stall alert, rows waiting for a key."""
+    from siyu.models import ArchiveCursor, ArchivePending
+
+    cursor = session.scalar(select(ArchiveCursor).where(ArchiveCursor.workspace_id == workspace_id))
+    pending = session.scalar(
+        select(func.count()).select_from(ArchivePending).where(ArchivePending.workspace_id == workspace_id)
+    )
+    versions = sorted(
+        set(
+            session.scalars(
+                select(ArchivePending.publickey_ver).where(ArchivePending.workspace_id == workspace_id)
+            ).all()
+        )
+    )
+    return {
+        "seq": cursor.seq if cursor else 0,
+        "advanced_at": cursor.advanced_at.isoformat() if cursor and cursor.advanced_at else None,
+        "pulled_at": cursor.pulled_at.isoformat() if cursor and cursor.pulled_at else None,
+        "stalled": bool(cursor and cursor.alerted_at),
+        "pending": int(pending or 0),
+        "missing_key_versions": versions,
+    }

@@ -134,3 +134,24 @@ def test_bad_key_and_wrong_secret(
     cli("wecom", "archive", "connect", "--corp-id", "wwcorp", "--secret", "wrong", "--sdk-library", fake_sdk)
     r = cli("wecom", "archive", "pull", expect=1)
     assert "Init returned 10002" in r.stderr
+
+
+def test_status_shows_stall_and_missing_keys(corp: Corp, session: Session) -> None:
+    from siyu.kit.db import session_scope
+    from siyu.models import ArchiveCursor
+    from siyu.wecom.archive.service import pull_status
+
+    with session_scope() as s:
+        s.add(ArchiveCursor(workspace_id=corp.workspace_id, seq=7, advanced_at=T0, alerted_at=T0))
+        s.add(
+            ArchivePending(
+                workspace_id=corp.workspace_id,
+                seq=8,
+                msgid="x",
+                publickey_ver=3,
+                encrypt_random_key="k",
+                encrypt_chat_msg="m",
+            )
+        )
+    got = pull_status(session, workspace_id=corp.workspace_id)
+    assert (got["seq"], got["stalled"], got["pending"], got["missing_key_versions"]) == (7, True, 1, [3])

@@ -94,6 +94,7 @@ def archive_page(
     except Forbidden:
         context["allowed"] = False
         return render(request, "archive.html", context, status_code=403)
+    context["pull"] = service.pull_status(db, workspace_id=user.workspace_id)
     q = service.Search(
         customer_id=int(customer) if customer.isdigit() else None,
         staff=staff or None,
