@@ -314,3 +314,25 @@ def pull_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     else:
         for key, value in data.items():
             console.print(f"{key}: {value}")
+
+
+@app.command("adds")
+def adds_cmd(
+    since: Annotated[str, typer.Option(help="From this time (ISO, with zone).")],
+    until: Annotated[str | None, typer.Option(help="Before this time (default now).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Friend adds: accepted at once (codes that skip verification), accept time recorded, unknown."""
+    from siyu.wecom.archive.service import add_share
+
+    start = _time(since, "since")
+    end = _time(until, "until") or utcnow()
+    assert start is not None
+    with workspace_session(workspace) as (session, ws):
+        data = add_share(session, workspace_id=ws.id, since=start, until=end)
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            console.print(f"{key}: {value}")
