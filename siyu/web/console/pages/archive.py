@@ -106,9 +106,12 @@ def archive_page(
         only_staff_id=user.staff_id if user.role == "staff" else None,
     )
     try:
-        context["items"] = service.search(
-            db, workspace_id=user.workspace_id, role=user.role, actor=user.actor, q=q
-        )["items"]
+        items = service.search(db, workspace_id=user.workspace_id, role=user.role, actor=user.actor, q=q)[
+            "items"
+        ]
+        for m in items:  # shown in the workspace's time zone
+            m["local_time"] = datetime.fromisoformat(m["sent_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        context["items"] = items
     except SiyuError as exc:
         context["error"] = {
             "staff": "没有这个员工账号",
