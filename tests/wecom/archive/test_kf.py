@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +20,7 @@ from siyu.wecom.errors import WeComAPIError
 from siyu.wecom.simulator import Simulator
 from siyu.wecom.simulator.callbacks import event_xml
 from siyu.wecom.simulator.kf import kf_message
+from tests.conftest import CliRun
 from tests.wecom.sim_fixtures import client_for, simulator  # noqa: F401
 
 KFID = "wkSIMKF0001"
@@ -73,3 +77,46 @@ def test_callback_queues_a_pull(session: Session, workspace_id: int) -> None:
     assert len(jobs) == 1
     assert jobs[0].payload == {"token": "tok1", "open_kfid": KFID}
     assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_msgaudit_notify_queues_a_pull(session: Session, workspace_id: int) -> None:
+    from siyu.wecom.archive.callbacks import PULL_JOB
+
+    ev = parse_event(event_xml("wwcorp", 1_760_000_000, "msgaudit_notify", ""))
+    assert ev.handled
+    with session_scope() as s:
+        HANDLERS[ev.event](s, workspace_id=workspace_id, ev=ev, key="cb2", at=ev.create_time)  # type: ignore[arg-type]
+    assert session.scalar(select(func.count()).select_from(Job).where(Job.kind == PULL_JOB)) == 1
+
+
+def test_simulated_corp_archive_imports(  # the simulator's friends and groups chat; siyu stores it all
+    simulator: Simulator,  # noqa: F811
+    cli: CliRun,
+    session: Session,
+    workspace_id: int,
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from siyu.wecom.simulator.archive import archive_from_state
+
+    sc = simulator.scenario
+    sc.add_staff("lin", "林")
+    exts = [sc.new_customer(f"客户{i}") for i in range(20)]
+    for ext in exts:
+        sc.add_friend(ext, userid="lin")
+    start = datetime.fromtimestamp(simulator.state.now(), UTC)
+    simulator.state.clock.advance(30 * 86400)
+    records = archive_from_state(
+        simulator.state, start=start - timedelta(days=1), end=start + timedelta(days=30)
+    )
+    assert records
+    with session_scope() as s:
+        ensure_staff(s, workspace_id=workspace_id, userid="lin")
+    path = tmp_path / "sim.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    report = json.loads(cli("wecom", "archive", "import", path, "--json").stdout)
+    assert report["stored"] == len(records)
+    assert report["unknown_staff"] == 0
+    linked = session.scalar(select(func.count()).select_from(Message).where(Message.staff_id.is_not(None)))
+    assert linked == len(records)  # every message is the staff account's; the customers were never synced
