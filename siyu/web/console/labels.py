@@ -153,6 +153,7 @@ AUDIT_ACTION = {
     "archive.view": "查看会话存档",
     "friend.accept_recorded": "登记好友通过时间",
     "archive.key_add": "添加会话存档密钥",
+    "archive.relink": "补全会话存档关联",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -224,6 +225,9 @@ DETAIL_KEY = {
     "shown": "显示条数",
     "minutes": "分钟",
     "version": "版本",
+    "customers_linked": "补上的客户",
+    "staff_linked": "补上的员工",
+    "groups_linked": "补上的群",
     "lines": "行数",
     "stored": "已保存",
     "duplicates": "重复",

@@ -336,3 +336,15 @@ def adds_cmd(
     else:
         for key, value in data.items():
             console.print(f"{key}: {value}")
+
+
+@app.command("relink")
+def relink_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Link messages stored with an unknown staff account, customer or group (after a sync)."""
+    from siyu.kit import audit
+    from siyu.wecom.archive.importer import relink
+
+    with workspace_session(workspace) as (session, ws):
+        counts = relink(session, workspace_id=ws.id)
+        audit.record(session, workspace_id=ws.id, actor="cli", action="archive.relink", detail=counts)
+    typer.echo(json.dumps(counts) if as_json else ", ".join(f"{k}: {v}" for k, v in counts.items()))

@@ -382,3 +382,73 @@ def import_lines(
             detail=counts,
         )
     return total
+
+
+def relink(session: Session, *, workspace_id: int, batch: int = 2000) -> dict[str, int]:
+    """Link stored messages whose staff account, customer or group was unknown at import
+    (the raw id waits in ``payload``), now that a sync may know them; never commits."""
+    resolver = Resolver(session, workspace_id)
+    linked = {"customers_linked": 0, "staff_linked": 0, "groups_linked": 0}
+    last_id = 0
+    touched: list[dict[str, Any]] = []
+    while True:
+        rows = session.execute(
+            select(
+                Message.id,
+                Message.payload,
+                Message.customer_id,
+                Message.staff_id,
+                Message.group_id,
+                Message.direction,
+                Message.msgtype,
+                Message.sent_at,
+            )
+            .where(
+                Message.workspace_id == workspace_id,
+                Message.id > last_id,
+                Message.payload.is_not(None),
+                (Message.customer_id.is_(None)) | (Message.staff_id.is_(None)) | (Message.group_id.is_(None)),
+            )
+            .order_by(Message.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        resolver.load_customers(
+            session,
+            {p["external_userid"] for _, p, *_ in rows if isinstance(p, dict) and p.get("external_userid")},
+        )
+        for mid, payload, cid, sid, gid, direction, msgtype, at in rows:
+            if not isinstance(payload, dict):
+                continue
+            values: dict[str, Any] = {}
+            rest = dict(payload)
+            if cid is None and payload.get("external_userid"):
+                found = resolver.customers.get(payload["external_userid"])
+                if found is not None:
+                    values["customer_id"] = found
+                    rest.pop("external_userid")
+                    linked["customers_linked"] += 1
+            if sid is None and payload.get("userid") and payload["userid"] in resolver.staff:
+                values["staff_id"] = resolver.staff[rest.pop("userid")]
+                linked["staff_linked"] += 1
+            if gid is None and payload.get("roomid") and payload["roomid"] in resolver.groups:
+                values["group_id"] = resolver.groups[rest.pop("roomid")]
+                linked["groups_linked"] += 1
+            if values:
+                session.execute(
+                    update(Message).where(Message.id == mid).values(payload=rest or None, **values)
+                )
+                touched.append(
+                    {
+                        "customer_id": values.get("customer_id", cid),
+                        "staff_id": values.get("staff_id", sid),
+                        "group_id": values.get("group_id", gid),
+                        "direction": direction,
+                        "msgtype": msgtype,
+                        "sent_at": at,
+                    }
+                )
+    moved = touch_from_messages(session, workspace_id=workspace_id, rows=touched) if touched else 0
+    return {**linked, "interactions_moved": moved}

@@ -215,3 +215,35 @@ def test_bad_settings_name_the_field(cli: CliRun, corp: Corp) -> None:
 def test_missing_file(cli: CliRun, corp: Corp, tmp_path: Path) -> None:
     r = cli("wecom", "archive", "import", tmp_path / "nope.jsonl", expect=2)
     assert "no such file" in r.stderr
+
+
+def test_relink_after_a_sync(cli: CliRun, corp: Corp, session: Session, tmp_path: Path) -> None:
+    from siyu.customers.service import IdentityInput, resolve_customer
+    from siyu.kit.db import session_scope
+    from siyu.staff.service import ensure_staff
+
+    f = write(
+        tmp_path / "a.jsonl", [msg("n1", "wmNEW", ["wang"], T0), msg("n2", "wang", ["wmNEW"], T0 + 2 * M)]
+    )
+    r = _import(cli, f)
+    assert (r["stored"], r["unknown_customer"], r["unknown_staff"]) == (2, 2, 2)
+    with session_scope() as s:  # a later sync learns both
+        ensure_staff(s, workspace_id=corp.workspace_id, userid="wang")
+        cid = resolve_customer(
+            s,
+            workspace_id=corp.workspace_id,
+            identities=[IdentityInput("external_userid", "wmNEW")],
+            source="test",
+        ).id
+    out = json.loads(cli("wecom", "archive", "relink", "--json").stdout)
+    assert out == {"customers_linked": 2, "staff_linked": 2, "groups_linked": 0, "interactions_moved": 1}
+    session.expire_all()
+    rows = session.scalars(select(Message).where(Message.msgid.in_(["n1", "n2"]))).all()
+    assert {m.customer_id for m in rows} == {cid}
+    assert all(m.staff_id is not None and not m.payload for m in rows)
+    assert (
+        session.scalar(select(CustomerStats.last_interaction_at).where(CustomerStats.customer_id == cid))
+        == T0 + 2 * M
+    )
+    again = json.loads(cli("wecom", "archive", "relink", "--json").stdout)
+    assert again["customers_linked"] == 0
