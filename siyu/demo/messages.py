@@ -5,7 +5,8 @@ the first add up to the end of the day before the demo's day; the archive export
 written next to the order exports (``wecom_archive.jsonl``) and imported through
 ``siyu wecom archive import``'s path, so the console shows what a brand with the
 archive sees. The guides differ on purpose: 林小青 and 青禾客服 answer within minutes,
-陈佳怡 takes half an hour, 王梦瑶 and 刘欣妍 forget many conversations.
+陈佳怡 takes half an hour, 王梦瑶 and 刘欣妍 forget many conversations. The archive covers
+every guide but 赵思涵 (the Hangzhou store), whose figures fall back to WeCom's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import zone
 from siyu.models import Follow, Group, GroupMember, Staff, Workspace
 from siyu.wecom.archive.interactions import touch_from_follows
-from siyu.wecom.archive.service import import_file
+from siyu.wecom.archive.service import import_file, set_settings
 from siyu.wecom.simulator.archive import Habit, simulate_archive
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ HABITS = {
     "qh_kefu": Habit(answer_share=0.99, median_minutes=2, spread=0.5, outreach_per_month=0.1),
 }
 CHAT_MONTHS = 4
+# The brand licensed the archive for every guide but the Hangzhou store's: her figures come
+# from WeCom's own behaviour data (the reports say so).
+UNCOVERED = {"qh_zhao"}
 
 
 def seed(ctx: DemoContext) -> None:
@@ -59,7 +63,7 @@ def seed(ctx: DemoContext) -> None:
                 )
                 .order_by(Follow.id)
             ).all()
-            if ext and added
+            if ext and added and userid not in UNCOVERED
         ]
         groups = []
         for gid, chat_id, owner in session.execute(
@@ -71,8 +75,15 @@ def seed(ctx: DemoContext) -> None:
             members = session.scalars(
                 select(GroupMember.userid).where(GroupMember.group_id == gid, GroupMember.member_type == 2)
             ).all()
-            groups.append((chat_id, owner, list(members)))
+            if owner not in UNCOVERED:
+                groups.append((chat_id, owner, list(members)))
         moved_by_adds = touch_from_follows(session, workspace_id=ws.id)
+        covered = sorted(
+            u
+            for u in session.scalars(select(Staff.userid).where(Staff.workspace_id == ws.id)).all()
+            if u not in UNCOVERED
+        )
+        set_settings(session, workspace_id=ws.id, changes={"covered": covered}, actor="demo")
     if not follows:
         ctx.notes.append("messages: no WeCom friends, no archive")
         return

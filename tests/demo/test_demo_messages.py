@@ -64,6 +64,14 @@ def test_demo_has_months_of_chats_and_few_silent_friends(
     assert last - first > timedelta(days=90)
     # reply habits differ: 林小青 answers nearly everything, 刘欣妍 forgets many
     assert _answered_share(session, "qh_lin") - _answered_share(session, "qh_liu") > 0.2
+    # the archive covers every guide but the Hangzhou store's (no messages of hers)
+    from siyu.wecom.archive.service import covered_staff_ids
+
+    covered = covered_staff_ids(session, workspace_id=session.scalar(select(Staff.workspace_id).limit(1)))
+    zhao = session.scalar(select(Staff.id).where(Staff.userid == "qh_zhao"))
+    assert zhao not in covered
+    assert len(covered) == 6
+    assert not session.scalar(select(func.count()).select_from(Message).where(Message.staff_id == zhao))
     # nobody with a two-way chat in the last 90 days is silent
     cutoff = last - timedelta(days=60)  # (the layers are computed as of today, after the demo day)
     talked = select(CustomerStats.customer_id).where(CustomerStats.last_interaction_at >= cutoff)
