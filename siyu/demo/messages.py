@@ -12,14 +12,17 @@ every guide but 赵思涵 (the Hangzhou store), whose figures fall back to WeCom
 from __future__ import annotations
 
 import json
+import math
+import random
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import zone
-from siyu.models import Follow, Group, GroupMember, Staff, Workspace
+from siyu.models import Follow, FriendAccept, Group, GroupMember, Staff, Workspace
 from siyu.wecom.archive.interactions import touch_from_follows
 from siyu.wecom.archive.service import import_file, set_settings
 from siyu.wecom.simulator.archive import Habit, simulate_archive
@@ -78,6 +81,7 @@ def seed(ctx: DemoContext) -> None:
             if owner not in UNCOVERED:
                 groups.append((chat_id, owner, list(members)))
         moved_by_adds = touch_from_follows(session, workspace_id=ws.id)
+        accepts = _record_accepts(session, ws.id, ctx.seed)
         covered = sorted(
             u
             for u in session.scalars(select(Staff.userid).where(Staff.workspace_id == ws.id)).all()
@@ -101,5 +105,45 @@ def seed(ctx: DemoContext) -> None:
     ctx.notes.append(
         f"messages: {count:,} archived chat messages over {CHAT_MONTHS} months ({report.stored:,} new, "
         f"{report.duplicates:,} already there); {moved_by_adds + report.interactions_moved:,} "
-        "customers' last interaction moved"
+        f"customers' last interaction moved; {accepts:,} friend-request accept times recorded"
     )
+
+
+# Store QR codes ask for verification: the guides record when they accepted (most of the
+# time, minutes to hours after the request; the rest they forget to record).
+VERIFIED_CODES = ("store_qr_hz", "store_qr_sh")
+ACCEPT_MEDIAN_MINUTES = {"qh_zhao": 25.0, "qh_liu": 90.0}
+
+
+def _record_accepts(session: Session, workspace_id: int, seed: int) -> int:
+    rng = random.Random(f"accepts-{seed}")
+    have = set(
+        session.execute(
+            select(FriendAccept.staff_id, FriendAccept.customer_id).where(
+                FriendAccept.workspace_id == workspace_id
+            )
+        ).all()
+    )
+    rows = session.execute(
+        select(Follow.staff_id, Follow.customer_id, Follow.added_at, Staff.userid)
+        .join(Staff, Staff.id == Follow.staff_id)
+        .where(Follow.workspace_id == workspace_id, Follow.live_code_state.in_(VERIFIED_CODES))
+        .order_by(Follow.id)
+    ).all()
+    n = 0
+    for staff_id, customer_id, added_at, userid in rows:
+        if added_at is None or (staff_id, customer_id) in have or rng.random() < 0.3:
+            continue
+        minutes = math.exp(rng.gauss(math.log(ACCEPT_MEDIAN_MINUTES.get(userid, 30.0)), 1.0))
+        session.add(
+            FriendAccept(
+                workspace_id=workspace_id,
+                staff_id=staff_id,
+                customer_id=customer_id,
+                requested_at=added_at - timedelta(minutes=minutes),
+                accepted_at=added_at,
+                recorded_by="demo",
+            )
+        )
+        n += 1
+    return n

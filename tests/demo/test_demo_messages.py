@@ -72,6 +72,12 @@ def test_demo_has_months_of_chats_and_few_silent_friends(
     assert zhao not in covered
     assert len(covered) == 6
     assert not session.scalar(select(func.count()).select_from(Message).where(Message.staff_id == zhao))
+    # store guides recorded most accept times of requests through their (verified) codes
+    from siyu.models import FriendAccept
+
+    accepts = session.scalars(select(FriendAccept)).all()
+    assert accepts
+    assert all(a.accepted_at > a.requested_at for a in accepts)
     # nobody with a two-way chat in the last 90 days is silent
     cutoff = last - timedelta(days=60)  # (the layers are computed as of today, after the demo day)
     talked = select(CustomerStats.customer_id).where(CustomerStats.last_interaction_at >= cutoff)
