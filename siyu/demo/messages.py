@@ -25,6 +25,7 @@ from siyu.kit.timeutil import zone
 from siyu.models import Follow, FriendAccept, Group, GroupMember, Staff, Workspace
 from siyu.wecom.archive.interactions import touch_from_follows
 from siyu.wecom.archive.service import import_file, set_settings
+from siyu.wecom.archive.settings import archive_settings
 from siyu.wecom.simulator.archive import Habit, simulate_archive
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def seed(ctx: DemoContext) -> None:
             for u in session.scalars(select(Staff.userid).where(Staff.workspace_id == ws.id)).all()
             if u not in UNCOVERED
         )
-        set_settings(session, workspace_id=ws.id, changes={"covered": covered}, actor="demo")
+        if list(archive_settings(ws.settings).covered) != covered:  # a re-run changes nothing
+            set_settings(session, workspace_id=ws.id, changes={"covered": covered}, actor="demo")
     if not follows:
         ctx.notes.append("messages: no WeCom friends, no archive")
         return
