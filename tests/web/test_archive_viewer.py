@@ -143,3 +143,31 @@ def test_console_page(api: TestClient, tokens: dict[str, str]) -> None:
     res = login(api, "ops").get("/archive")
     assert res.status_code == 403
     assert "无权查看会话存档" in res.text
+
+
+def test_console_settings_form(api: TestClient, tokens: dict[str, str], session: Session) -> None:
+    from tests.web.test_console import csrf_of, login
+
+    page = login(api, "boss").get("/archive")
+    assert 'id="archive-settings"' in page.text
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "store_text": "encrypted",
+        "retention_days": "30",
+        "covered": "lin，zhou",
+        "viewer_roles": ["admin", "staff"],
+    }
+    res = api.post("/archive/settings", data=form, follow_redirects=True)
+    assert "会话存档设置已保存" in res.text
+    from siyu.models import Workspace
+
+    session.expire_all()
+    ws = session.scalars(select(Workspace)).first()
+    assert ws is not None
+    assert ws.settings["archive"]["retention_days"] == 30
+    assert ws.settings["archive"]["covered"] == ["lin", "zhou"]
+    assert ws.settings["archive"]["viewer_roles"] == ["admin", "owner", "staff"]
+    bad = api.post("/archive/settings", data={**form, "retention_days": "-3"}, follow_redirects=True)
+    assert "内容保留天数填写有误" in bad.text
+    api.cookies.clear()
+    assert "archive-settings" not in login(api, "lin").get("/archive").text  # staff see no settings

@@ -7,19 +7,20 @@ default); a staff user sees their own account's chats. Every search is audited
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from siyu.kit.errors import Forbidden, SiyuError
 from siyu.models import Group, Staff, Workspace
 from siyu.web.auth import DbSession
-from siyu.web.console.deps import ConsoleUser
-from siyu.web.console.render import render
+from siyu.web.console.deps import AdminPage, ConsoleUser
+from siyu.web.console.render import redirect_with_flash, render
 from siyu.wecom.archive import service
 
 router = APIRouter()
@@ -95,6 +96,8 @@ def archive_page(
         context["allowed"] = False
         return render(request, "archive.html", context, status_code=403)
     context["pull"] = service.pull_status(db, workspace_id=user.workspace_id)
+    if user.role in ("owner", "admin"):
+        context["settings"] = service.get_settings(db, workspace_id=user.workspace_id)
     q = service.Search(
         customer_id=int(customer) if customer.isdigit() else None,
         staff=staff or None,
@@ -119,3 +122,36 @@ def archive_page(
             "since": "开始日期须早于结束日期",
         }.get(exc.field or "", "查询条件有误")
     return render(request, "archive.html", context)
+
+
+SETTING_NAMES = {
+    "store_text": "消息内容保存方式",
+    "retention_days": "内容保留天数",
+    "covered": "存档覆盖的员工",
+    "viewer_roles": "可查看存档的角色",
+}
+
+
+@router.post("/archive/settings")
+def archive_settings_save(
+    request: Request,
+    user: AdminPage,
+    db: DbSession,
+    store_text: Annotated[str, Form()] = "encrypted",
+    retention_days: Annotated[str, Form(max_length=6)] = "180",
+    covered: Annotated[str, Form(max_length=4000)] = "*",
+    viewer_roles: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Admins change the archive settings (checked as a whole, audited)."""
+    changes: dict[str, Any] = {
+        "store_text": store_text,
+        "retention_days": int(retention_days) if retention_days.strip().isdigit() else retention_days,
+        "covered": [u for u in re.split(r"[\s,，、]+", covered) if u] or ["*"],
+        "viewer_roles": sorted({"owner", *(viewer_roles or [])}),
+    }
+    try:
+        service.set_settings(db, workspace_id=user.workspace_id, changes=changes, actor=user.actor)
+    except SiyuError as exc:
+        key = (exc.field or "").rsplit(".", 1)[-1]
+        return redirect_with_flash("/archive", f"未保存：{SETTING_NAMES.get(key, '设置')}填写有误。", "error")
+    return redirect_with_flash("/archive", "会话存档设置已保存。")
