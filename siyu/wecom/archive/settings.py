@@ -10,7 +10,7 @@
 - ``viewer_roles``: console roles that may open the archive viewer (default owner and
   admin).
 - ``stall_minutes``: alert when the pull's ``seq`` has not moved for this long while
-  the SDK is configured (default 120).
+  the SDK is configured (default 1440: a day without a new message is worth a look; WeCom keeps about 5 days).
 - ``sdk_library``: path of the Finance SDK shared library (``libWeWorkFinanceSdk_C.so``).
 """
 
@@ -33,7 +33,7 @@ class ArchiveSettings:
     retention_days: int = 180
     covered: tuple[str, ...] = ("*",)
     viewer_roles: tuple[str, ...] = ("owner", "admin")
-    stall_minutes: int = 120
+    stall_minutes: int = 1440
     sdk_library: str = ""
 
     def covers(self, userid: str) -> bool:

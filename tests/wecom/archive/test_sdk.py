@@ -114,7 +114,7 @@ def test_pull_decrypts_keeps_unknown_versions_and_alerts_on_stall(
     data.write_text(data.read_text() + _row(6, 1, k1, msg("s5", "wmA", ["lin"], T0 + 9 * m)) + "\n")
     assert json.loads(cli("wecom", "archive", "pull", "--json").stdout)["stored"] == 1
     # seq stops moving for longer than stall_minutes: one alert event
-    with moved_clock(utcnow() + timedelta(hours=3)):
+    with moved_clock(utcnow() + timedelta(hours=25)):
         assert json.loads(cli("wecom", "archive", "pull", "--json").stdout)["stalled"] is True
         cli("wecom", "archive", "pull", "--json")
     session.expire_all()
