@@ -247,3 +247,28 @@ def test_relink_after_a_sync(cli: CliRun, corp: Corp, session: Session, tmp_path
     )
     again = json.loads(cli("wecom", "archive", "relink", "--json").stdout)
     assert again["customers_linked"] == 0
+
+
+def test_retention_purge(cli: CliRun, corp: Corp, session: Session, tmp_path: Path) -> None:
+    from siyu.kit.db import session_factory
+    from siyu.kit.timeutil import moved_clock
+    from siyu.wecom.archive.tasks import purge_texts
+
+    _import(
+        cli,
+        write(
+            tmp_path / "a.jsonl",
+            [msg("old", "wmA", ["lin"], T0), msg("new", "wmA", ["lin"], T0 + 100 * M * 1440)],
+        ),
+    )
+    with moved_clock(T0 + timedelta(days=181)):
+        assert json.loads(cli("wecom", "archive", "purge", "--json").stdout) == {"texts_erased": 1}
+        assert purge_texts(session_factory()) == {"erased": 0}  # the daily job: nothing more
+    session.expire_all()
+    texts = dict(session.execute(select(Message.msgid, Message.text_enc)).all())
+    assert texts["old"] is None
+    assert texts["new"] is not None
+    assert session.scalar(select(func.count()).select_from(Message)) == 2  # rows stay for the metrics
+    cli("wecom", "archive", "settings", "--retention-days", "30")
+    with moved_clock(T0 + timedelta(days=181)):
+        assert purge_texts(session_factory()) == {"erased": 1}
