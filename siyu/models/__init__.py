@@ -1,6 +1,7 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
 from siyu.models.acquisition import Channel
+from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
@@ -39,6 +40,9 @@ from siyu.models.workspace import (
 __all__ = [
     "ORDER_PERSONAL_FIELDS",
     "ApiToken",
+    "ArchiveCursor",
+    "ArchiveKey",
+    "ArchivePending",
     "AudienceChange",
     "AuditChainHead",
     "AuditLog",
@@ -55,11 +59,13 @@ __all__ = [
     "Event",
     "EventSubscription",
     "Follow",
+    "FriendAccept",
     "Group",
     "GroupMember",
     "ImportRowError",
     "ImportRun",
     "Job",
+    "KfCursor",
     "LoginThrottle",
     "Message",
     "Moment",

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
+from siyu.wecom.archive.cli import app as archive_app
 from siyu.wecom.callbacks_cli import register as register_callbacks
 from siyu.wecom.errors import WeComAPIError, WeComError, WeComNetworkError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     help="WeCom (企业微信): sync, reconcile, behaviour stats, callbacks, simulator.", no_args_is_help=True
 )
 register_callbacks(app)
+app.add_typer(archive_app, name="archive")
 
 HINTS = {
     40001: "; check the secret (SIYU_WECOM_SECRET or the workspace's WeCom app)",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.config import get_settings
 from siyu.kit.ops import JobContext, job_handler, periodic
 from siyu.models import WeComApp, Workspace
+from siyu.wecom.archive import tasks as archive_tasks  # noqa: F401 (declares the archive's jobs)
 from siyu.wecom.callbacks.refetch import REFETCH_KIND
 
 

@@ -102,6 +102,42 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_workspaces')),
     sa.UniqueConstraint('slug', name=op.f('uq_workspaces_slug'))
     )
+    op.create_table('archive_cursors',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('advanced_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('pulled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('alerted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_archive_cursors_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_cursors')),
+    sa.UniqueConstraint('workspace_id', name=op.f('uq_archive_cursors_workspace_id'))
+    )
+    op.create_table('archive_keys',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('private_key_enc', sa.Text(), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_archive_keys_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_keys')),
+    sa.UniqueConstraint('workspace_id', 'version', name=op.f('uq_archive_keys_workspace_id_version'))
+    )
+    op.create_table('archive_pending',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('msgid', sa.String(length=128), nullable=False),
+    sa.Column('publickey_ver', sa.Integer(), nullable=False),
+    sa.Column('encrypt_random_key', sa.Text(), nullable=False),
+    sa.Column('encrypt_chat_msg', sa.Text(), nullable=False),
+    sa.Column('error', sa.String(length=300), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_archive_pending_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_pending')),
+    sa.UniqueConstraint('workspace_id', 'msgid', name=op.f('uq_archive_pending_workspace_id_msgid'))
+    )
     op.create_table('audit_chain_heads',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -253,6 +289,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_runs_file_sha256'), ['file_sha256'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_runs_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('kf_cursors',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('open_kfid', sa.String(length=64), nullable=False),
+    sa.Column('cursor', sa.String(length=128), nullable=False),
+    sa.Column('synced_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_kf_cursors_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_kf_cursors')),
+    sa.UniqueConstraint('workspace_id', 'open_kfid', name=op.f('uq_kf_cursors_workspace_id_open_kfid'))
+    )
     op.create_table('segments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -478,6 +525,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
+
+    op.create_table('friend_accepts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('requested_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_friend_accepts_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_friend_accepts_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_friend_accepts_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_friend_accepts')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', name=op.f('uq_friend_accepts_workspace_id_staff_id_customer_id'))
+    )
+    with op.batch_alter_table('friend_accepts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_friend_accepts_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_friend_accepts_staff_id'), ['staff_id'], unique=False)
 
     op.create_table('groups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -992,6 +1058,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_groups_owner_staff_id'))
 
     op.drop_table('groups')
+    with op.batch_alter_table('friend_accepts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_friend_accepts_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_friend_accepts_customer_id'))
+
+    op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
@@ -1035,6 +1106,7 @@ def downgrade() -> None:
     op.drop_table('sync_runs')
     op.drop_table('staff')
     op.drop_table('segments')
+    op.drop_table('kf_cursors')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_import_runs_file_sha256'))
@@ -1062,6 +1134,9 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     op.drop_table('audit_chain_heads')
+    op.drop_table('archive_pending')
+    op.drop_table('archive_keys')
+    op.drop_table('archive_cursors')
     op.drop_table('workspaces')
     op.drop_table('worker_heartbeats')
     op.drop_table('periodic_tasks')

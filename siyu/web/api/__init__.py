@@ -8,6 +8,7 @@ from fastapi import FastAPI
 def include_api(app: FastAPI) -> None:
     """Mount every ``/api/v1`` router."""
     from siyu.web.api import (
+        archive,
         auth,
         customer_bulk,
         customers,
@@ -35,5 +36,6 @@ def include_api(app: FastAPI) -> None:
         groups,
         metrics,
         moments,
+        archive,
     ):
         app.include_router(module.router)

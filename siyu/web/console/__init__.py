@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from siyu.web.console.deps import install_handlers, mark_console
 from siyu.web.console.pages.admin import router as admin_router
+from siyu.web.console.pages.archive import router as archive_router
 from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
@@ -33,6 +34,7 @@ _PAGES = (
     imports_router,
     jobs_router,
     moments_router,
+    archive_router,
     admin_router,
     sessions_router,
 )

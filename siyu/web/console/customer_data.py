@@ -167,6 +167,8 @@ EVENT_LABELS = {
     "message.out": "员工回复",
     "friend.request": "申请添加好友",
     "friend.add": "添加为好友",
+    "archive.consent": "回复会话存档同意/拒绝",
+    "archive.stalled": "会话存档拉取停滞",
     "friend.delete_by_customer": "客户删除了员工",
     "friend.delete_by_staff": "员工删除了客户",
     "friend.transfer": "转接给其他员工",

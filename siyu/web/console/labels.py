@@ -149,6 +149,14 @@ AUDIT_ACTION = {
     "moment.plan": "计划朋友圈",
     "moment.cancel": "取消朋友圈计划",
     "moment.settings": "修改朋友圈节奏设置",
+    # conversation archive (siyu.wecom.archive)
+    "archive.import": "导入会话存档",
+    "archive.settings": "修改会话存档设置",
+    "archive.purge": "清除过期消息内容",
+    "archive.view": "查看会话存档",
+    "friend.accept_recorded": "登记好友通过时间",
+    "archive.key_add": "添加会话存档密钥",
+    "archive.relink": "补全会话存档关联",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -165,6 +173,8 @@ TARGET_TYPE = {
     "import": "导入",
     "job": "后台任务",
     "moment": "朋友圈",
+    "messages": "聊天消息",
+    "follow": "好友关系",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -215,6 +225,30 @@ DETAIL_KEY = {
     "staff": "员工账号",
     "attachments": "附件数",
     "visible_tags": "可见标签",
+    # conversation archive
+    "changes": "修改内容",
+    "texts_erased": "清除的消息内容",
+    "retention_days": "保留天数",
+    "criteria": "查询条件",
+    "shown": "显示条数",
+    "minutes": "分钟",
+    "version": "版本",
+    "customers_linked": "补上的客户",
+    "staff_linked": "补上的员工",
+    "groups_linked": "补上的群",
+    "lines": "行数",
+    "stored": "已保存",
+    "duplicates": "重复",
+    "broken": "无法解析",
+    "unknown_msgtype": "未知消息类型",
+    "switches": "切换设备记录",
+    "unknown_staff": "未知员工",
+    "unknown_customer": "未知客户",
+    "unknown_group": "未知群",
+    "revoked": "已撤回",
+    "consents": "存档同意记录",
+    "interactions_moved": "更新互动时间",
+    "problems_left_out": "未列出的问题行",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {

@@ -33,6 +33,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/staff", "员工", None),
     ("/moments", "朋友圈", None),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
+    ("/archive", "会话存档", None),
     ("/jobs", "后台任务", ("owner", "admin")),
     ("/audit", "审计日志", ("owner", "admin")),
     ("/sessions", "登录会话", ("owner", "admin")),

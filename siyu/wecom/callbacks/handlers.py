@@ -20,6 +20,7 @@ from siyu.kit import audit
 from siyu.kit.events import record_event
 from siyu.models import Customer, Group, Staff
 from siyu.staff import service as staff_service
+from siyu.wecom.archive import callbacks as archive_callbacks
 from siyu.wecom.callbacks import batch
 from siyu.wecom.callbacks.inbox import CallbackEvent
 
@@ -344,4 +345,6 @@ HANDLERS = {
     "change_external_contact": handle_contact,
     "change_external_chat": handle_chat,
     "change_external_tag": handle_tag,
+    "kf_msg_or_event": archive_callbacks.handle_kf_event,
+    "msgaudit_notify": archive_callbacks.handle_msgaudit,
 }

@@ -34,10 +34,13 @@ KIND_LABELS = {
     "events.redeliver": "事件重新投递",
     "moments.create": "在企业微信创建朋友圈任务",
     "moments.result": "查询朋友圈任务结果",
+    "archive.kf_sync": "拉取微信客服消息",
+    "archive.pull": "拉取会话存档",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "archive.friend_add": "加好友记为互动",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -46,6 +49,10 @@ PERIODIC_LABELS = {
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
     "moments.track": "朋友圈发表情况与提醒",
     "moments.fetch": "拉取朋友圈点赞和评论",
+    "archive.recent_adds": "近两天加好友记为互动",
+    "archive.purge": "清除过期的消息内容",
+    "archive.kf_poll": "定时拉取微信客服消息",
+    "archive.pull_all": "定时拉取会话存档",
 }
 
 
