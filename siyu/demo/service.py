@@ -192,6 +192,8 @@ STEPS: list[DemoStep] = [
         "Moments: two past weeks with reactions, a planned week",
         lambda ctx: importlib.import_module("siyu.demo.moments").seed(ctx),
         requires="siyu.demo.moments:seed",
+    ),
+    DemoStep(
         "messages",
         "Chats in the conversation archive",
         lambda ctx: importlib.import_module("siyu.demo.messages").seed(ctx),

@@ -10,7 +10,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 import siyu.wecom.simulator.groupchats
-import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover handlers)
 import siyu.wecom.simulator.handover
 import siyu.wecom.simulator.kf  # noqa: F401  (customer service: kf/sync_msg)
 from siyu.wecom.crypto import CallbackCrypto
