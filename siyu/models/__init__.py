@@ -1,6 +1,6 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
-from siyu.models.acquisition import Channel
+from siyu.models.acquisition import Channel, WelcomeDefault, WelcomeSend
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
@@ -44,6 +44,8 @@ __all__ = [
     "AutoTagRule",
     "Base",
     "Channel",
+    "WelcomeDefault",
+    "WelcomeSend",
     "ContentItem",
     "Customer",
     "CustomerIdentity",
