@@ -258,3 +258,31 @@ def pools_with_staff(session: Session, *, workspace_id: int, staff_ids: set[int]
 
 def staff_by_ids(session: Session, workspace_id: int, ids: Sequence[int]) -> dict[int, Staff]:
     return {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id, Staff.id.in_(list(ids))))}
+
+
+def capacity_alerts(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
+    """Active accounts at or above ``NEAR_FULL_SHARE`` of their limit, fullest first, with
+    the channels whose pools hold them (a full account is out of every pool's plan).
+    """
+    rows, _ = list_capacity(session, WholeWorkspace(workspace_id), status="active")
+    near = [c for c in rows if c.near_full]
+    if not near:
+        return []
+    chans = pools_with_staff(session, workspace_id=workspace_id, staff_ids={c.staff.id for c in near})
+    from siyu.acquisition.channels import pool_staff_ids
+
+    out = []
+    for c in near:
+        out.append(
+            {
+                "staff_id": c.staff.id,
+                "userid": c.staff.userid,
+                "name": c.staff.name,
+                "friends": c.friends,
+                "customer_limit": c.limit,
+                "usage": c.usage,
+                "full": c.limit > 0 and c.friends >= c.limit,
+                "channels": [ch.name for ch in chans if c.staff.id in pool_staff_ids(ch)],
+            }
+        )
+    return out

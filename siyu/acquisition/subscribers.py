@@ -32,7 +32,8 @@ def welcome_fallback(session: Session, events: Sequence[Delivered]) -> None:
     adds = [e for e in events if e.source == "wecom" and e.payload.get("welcome_code")]
     if not adds:
         return
-    keys = dict(session.execute(select(Event.id, Event.dedup_key).where(Event.id.in_([e.id for e in adds]))).tuples())
+    rows = session.execute(select(Event.id, Event.dedup_key).where(Event.id.in_([e.id for e in adds])))
+    keys: dict[int, str | None] = {int(r[0]): r[1] for r in rows}
     done = set(
         session.scalars(
             select(WelcomeSend.dedup_key).where(WelcomeSend.dedup_key.in_([k for k in keys.values() if k]))
