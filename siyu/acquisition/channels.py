@@ -101,7 +101,9 @@ def _ids(value: Any, field_name: str) -> list[int]:
     return list(dict.fromkeys(value))
 
 
-def check_staff(session: Session, workspace_id: int, staff_ids: Iterable[int], field_name: str) -> list[Staff]:
+def check_staff(
+    session: Session, workspace_id: int, staff_ids: Iterable[int], field_name: str
+) -> list[Staff]:
     """The active staff accounts for these ids; Invalid naming any unknown or ineligible one."""
     ids = list(dict.fromkeys(staff_ids))
     rows = {
@@ -113,7 +115,10 @@ def check_staff(session: Session, workspace_id: int, staff_ids: Iterable[int], f
         if s is None:
             raise Invalid(f"staff account {sid} does not exist", field=field_name)
         if s.status != "active":
-            raise Invalid(f"staff account {s.userid} is {s.status}; only active accounts can be in a pool", field=field_name)
+            raise Invalid(
+                f"staff account {s.userid} is {s.status}; only active accounts can be in a pool",
+                field=field_name,
+            )
         if not s.has_contact_permission:
             raise Invalid(
                 f"staff account {s.userid} has no customer-contact permission (客户联系); "
@@ -132,7 +137,8 @@ def _check_content(value: Any, field_name: str) -> dict[str, Any]:
     size = len(text.encode("utf-8"))
     if size > MAX_WELCOME_BYTES:
         raise Invalid(
-            f"{field_name}.text is {size} bytes; WeCom allows at most {MAX_WELCOME_BYTES} (UTF-8)", field=field_name
+            f"{field_name}.text is {size} bytes; WeCom allows at most {MAX_WELCOME_BYTES} (UTF-8)",
+            field=field_name,
         )
     attachments = value.get("attachments") or []
     if not isinstance(attachments, list):
@@ -145,7 +151,8 @@ def _check_content(value: Any, field_name: str) -> dict[str, Any]:
     for a in attachments:
         if not isinstance(a, Mapping) or a.get("msgtype") not in ATTACHMENT_TYPES:
             raise Invalid(
-                f"each attachment of {field_name} needs msgtype {', '.join(ATTACHMENT_TYPES)}", field=field_name
+                f"each attachment of {field_name} needs msgtype {', '.join(ATTACHMENT_TYPES)}",
+                field=field_name,
             )
     return {"text": text, "attachments": [dict(a) for a in attachments]}
 
@@ -233,7 +240,9 @@ def _check_tags(session: Session, workspace_id: int, tag_ids: list[int]) -> list
     tag_ids = _ids(tag_ids, "tag_ids")
     found = set(
         session.scalars(
-            select(Tag.id).where(Tag.workspace_id == workspace_id, Tag.id.in_(tag_ids), Tag.deleted_at.is_(None))
+            select(Tag.id).where(
+                Tag.workspace_id == workspace_id, Tag.id.in_(tag_ids), Tag.deleted_at.is_(None)
+            )
         )
     )
     missing = [t for t in tag_ids if t not in found]
@@ -249,11 +258,15 @@ def _check_chats(session: Session, workspace_id: int, chat_ids: list[str]) -> li
     if len(chat_ids) > MAX_JOIN_CHATS:
         raise Invalid(f"a group code takes at most {MAX_JOIN_CHATS} groups (WeCom)", field="chat_ids")
     known = set(
-        session.scalars(select(Group.chat_id).where(Group.workspace_id == workspace_id, Group.chat_id.in_(chat_ids)))
+        session.scalars(
+            select(Group.chat_id).where(Group.workspace_id == workspace_id, Group.chat_id.in_(chat_ids))
+        )
     )
     missing = [c for c in chat_ids if c not in known]
     if missing:
-        raise Invalid(f"group {missing[0]} is not known to siyu; run `siyu wecom sync` first", field="chat_ids")
+        raise Invalid(
+            f"group {missing[0]} is not known to siyu; run `siyu wecom sync` first", field="chat_ids"
+        )
     return chat_ids
 
 
@@ -267,7 +280,9 @@ def _check_cost(cost: int | None) -> int | None:
     return cost
 
 
-def queue_sync(session: Session, channel: Channel, *, reason: str, dedup_key: str | None = None) -> int | None:
+def queue_sync(
+    session: Session, channel: Channel, *, reason: str, dedup_key: str | None = None
+) -> int | None:
     """Queue the job that brings the channel's WeCom code in step with the row."""
     return enqueue(
         session,

@@ -20,27 +20,37 @@ from siyu.kit.money import MoneyError, yuan_to_fen
 from siyu.models import WelcomeSend
 from siyu.staff.service import find_staff
 
-app = typer.Typer(help="Channels (渠道活码): live codes, routing, welcomes and entry tags.", no_args_is_help=True)
+app = typer.Typer(
+    help="Channels (渠道活码): live codes, routing, welcomes and entry tags.", no_args_is_help=True
+)
 ACTOR = "cli"
 DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 Opt = typer.Option
 NameOpt = Annotated[str | None, Opt("--name", help="Channel name (渠道名称).")]
 GroupOpt = Annotated[str | None, Opt("--group", help="Channel group (渠道分组).")]
-StateOpt = Annotated[str | None, Opt("--state", help="The code's state (≤ 30 characters; default: generated).")]
+StateOpt = Annotated[
+    str | None, Opt("--state", help="The code's state (≤ 30 characters; default: generated).")
+]
 CostOpt = Annotated[str | None, Opt("--cost", help="What the channel costs, in yuan (e.g. 1200.50).")]
 StaffOpt = Annotated[list[str] | None, Opt("--staff", help="Pool account (WeCom userid); repeat for more.")]
 StrategyOpt = Annotated[
     str | None, Opt("--strategy", help="Routing: wecom, weighted, least_loaded or capacity_first.")
 ]
-ThresholdOpt = Annotated[float | None, Opt("--threshold", help="capacity_first: skip accounts at this share (0.9).")]
+ThresholdOpt = Annotated[
+    float | None, Opt("--threshold", help="capacity_first: skip accounts at this share (0.9).")
+]
 WeightOpt = Annotated[list[str] | None, Opt("--weight", help="USERID=WEIGHT for weighted routing; repeat.")]
-CapOpt = Annotated[list[str] | None, Opt("--cap", help="USERID=N: at most N adds a day through this channel.")]
+CapOpt = Annotated[
+    list[str] | None, Opt("--cap", help="USERID=N: at most N adds a day through this channel.")
+]
 ScheduleOpt = Annotated[
     list[str] | None,
     Opt("--schedule", help='"mon-fri 09:00-18:00 userid,userid" (workspace time zone); repeat.'),
 ]
-BackupOpt = Annotated[list[str] | None, Opt("--backup", help="Backup account, used when the pool is off or full.")]
+BackupOpt = Annotated[
+    list[str] | None, Opt("--backup", help="Backup account, used when the pool is off or full.")
+]
 TagOpt = Annotated[list[str] | None, Opt("--tag", help="Entry tag as GROUP/NAME or NAME (created if new).")]
 WelcomeOpt = Annotated[str | None, Opt("--welcome", help="Welcome text ({客户昵称}, {员工姓名} filled in).")]
 NightOpt = Annotated[str | None, Opt("--welcome-night", help="Welcome text for 22:00–08:00.")]
@@ -48,9 +58,15 @@ WeekendOpt = Annotated[str | None, Opt("--welcome-weekend", help="Welcome text f
 AttachOpt = Annotated[
     list[str] | None, Opt("--attach-link", help="Attach a link to the welcome: TITLE=URL; up to 9.")
 ]
-JoinOpt = Annotated[int | None, Opt("--join-channel", help="Group-code channel whose join link the welcome carries.")]
-VerifyOpt = Annotated[bool | None, Opt("--skip-verify/--verify", help="Add without the staff's confirmation.")]
-LandingOpt = Annotated[bool | None, Opt("--landing/--no-landing", help="Landing page /c/SLUG with per-visit routing.")]
+JoinOpt = Annotated[
+    int | None, Opt("--join-channel", help="Group-code channel whose join link the welcome carries.")
+]
+VerifyOpt = Annotated[
+    bool | None, Opt("--skip-verify/--verify", help="Add without the staff's confirmation.")
+]
+LandingOpt = Annotated[
+    bool | None, Opt("--landing/--no-landing", help="Landing page /c/SLUG with per-visit routing.")
+]
 ChatOpt = Annotated[list[str] | None, Opt("--chat", help="Group chat id for a group code (up to 5).")]
 
 
@@ -92,7 +108,12 @@ def _schedule(session: Session, workspace_id: int, text: str) -> dict[str, Any]:
         lo, hi = DAYS[a], DAYS[b or a]
         days.extend(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(0, hi + 1)])
     start, _, end = hours.partition("-")
-    return {"days": sorted(set(days)), "start": start, "end": end, "staff_ids": _staff_ids(session, workspace_id, [users])}
+    return {
+        "days": sorted(set(days)),
+        "start": start,
+        "end": end,
+        "staff_ids": _staff_ids(session, workspace_id, [users]),
+    }
 
 
 def _tags(session: Session, workspace_id: int, names: list[str]) -> list[int]:
@@ -226,7 +247,9 @@ def create_cmd(
     name: NameOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    kind: Annotated[str, Opt("--kind", help="contact_way (live code) or join_way (group code).")] = "contact_way",
+    kind: Annotated[
+        str, Opt("--kind", help="contact_way (live code) or join_way (group code).")
+    ] = "contact_way",
     group: GroupOpt = None,
     state: StateOpt = None,
     cost: CostOpt = None,
@@ -254,7 +277,8 @@ def create_cmd(
         data = _input(session, ws.id, name=name, group=group, state=state, cost=cost, staff=staff,
                       strategy=strategy, threshold=threshold, weight=weight, cap=cap, schedule=schedule,
                       backup=backup, tag=tag, welcome_text=welcome_text, night=night, weekend=weekend,
-                      attach=attach, join=join, skip_verify=skip_verify, landing=landing, chat=chat)  # fmt: skip
+                      attach=attach, join=join, skip_verify=skip_verify, landing=landing,
+                      chat=chat)  # fmt: skip
         data.kind = kind
         if data.pool is None and kind == "contact_way":
             data.pool = {}
@@ -308,7 +332,9 @@ def edit_cmd(
 def delete_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Delete a channel (its code is removed from WeCom: del_contact_way); history stays."""
     with workspace_session(workspace) as (session, ws):
-        out = svc.channel_dict(svc.delete_channel(session, workspace_id=ws.id, channel_id=channel_id, actor=ACTOR))
+        out = svc.channel_dict(
+            svc.delete_channel(session, workspace_id=ws.id, channel_id=channel_id, actor=ACTOR)
+        )
     if not _print(out, as_json):
         console.print(f"channel {channel_id} deleted; its WeCom code is being removed")
 
@@ -317,7 +343,9 @@ def delete_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt
 def retry_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Queue a channel's WeCom sync again (after fixing what WeCom refused)."""
     with workspace_session(workspace) as (session, ws):
-        out = svc.channel_dict(svc.retry_sync(session, workspace_id=ws.id, channel_id=channel_id, actor=ACTOR))
+        out = svc.channel_dict(
+            svc.retry_sync(session, workspace_id=ws.id, channel_id=channel_id, actor=ACTOR)
+        )
     if not _print(out, as_json):
         console.print(f"channel {channel_id}: sync queued again")
 
@@ -337,7 +365,9 @@ def qr_cmd(
         ch = svc.get_channel(session, workspace_id=ws.id, channel_id=channel_id)
         url = ch.qr_url
     if not url:
-        fail(f"channel {channel_id} has no WeCom code yet (sync status: see `siyu channels show {channel_id}`)")
+        fail(
+            f"channel {channel_id} has no WeCom code yet (sync status: see `siyu channels show {channel_id}`)"
+        )
     out.write_bytes(qr.png(url) if kind == "png" else qr.svg(url))
     console.print(f"wrote {out}")
 
@@ -364,7 +394,8 @@ def routing_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOp
     for col in ("userid", "name", "status", "friends", "limit", "usage", "today", "cap"):
         table.add_column(col)
     for a in data["accounts"]:
-        table.add_row(escape(a["userid"]), escape(a["name"]), a["status"], f"{a['friends']:,}", f"{a['limit']:,}",
+        table.add_row(escape(a["userid"]), escape(a["name"]), a["status"], f"{a['friends']:,}",
+                      f"{a['limit']:,}",
                       f"{a['usage']:.0%}", str(a["adds_today"]), str(a["daily_cap"] or ""))  # fmt: skip
     console.print(table)
 
@@ -390,12 +421,24 @@ def welcomes_cmd(
     with workspace_session(workspace) as (session, ws):
         stats = welcome.welcome_stats(session, workspace_id=ws.id)
         rows = session.scalars(
-            select(WelcomeSend).where(WelcomeSend.workspace_id == ws.id).order_by(WelcomeSend.id.desc()).limit(limit)
+            select(WelcomeSend)
+            .where(WelcomeSend.workspace_id == ws.id)
+            .order_by(WelcomeSend.id.desc())
+            .limit(limit)
         )
         recent = [
-            {"id": r.id, "channel_id": r.channel_id, "userid": r.userid, "status": r.status, "reason": r.reason,
-             "source": r.source, "variant": r.variant, "via": r.via, "latency_ms": r.latency_ms,
-             "at": r.created_at.isoformat()}  # fmt: skip
+            {
+                "id": r.id,
+                "channel_id": r.channel_id,
+                "userid": r.userid,
+                "status": r.status,
+                "reason": r.reason,
+                "source": r.source,
+                "variant": r.variant,
+                "via": r.via,
+                "latency_ms": r.latency_ms,
+                "at": r.created_at.isoformat(),
+            }
             for r in rows
         ]
     data = {"counts": stats, "recent": recent}
@@ -412,7 +455,9 @@ def welcome_default_cmd(
     text: Annotated[str, Opt("--text", help="Welcome text ({客户昵称}, {员工姓名} filled in).")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    staff: Annotated[str | None, Opt("--staff", help="A staff member's default (userid); else the workspace's.")] = None,
+    staff: Annotated[
+        str | None, Opt("--staff", help="A staff member's default (userid); else the workspace's.")
+    ] = None,
     night: NightOpt = None,
     weekend: WeekendOpt = None,
 ) -> None:

@@ -115,7 +115,9 @@ def scheduled_ids(channel: Channel, local: datetime) -> tuple[list[int], int | N
     return [int(s) for s in pool.get("staff_ids") or []], None
 
 
-def _adds(session: Session, channel: Channel, staff_ids: Sequence[int], since: datetime | None) -> dict[int, int]:
+def _adds(
+    session: Session, channel: Channel, staff_ids: Sequence[int], since: datetime | None
+) -> dict[int, int]:
     stmt = select(Follow.staff_id, func.count()).where(
         Follow.workspace_id == channel.workspace_id,
         Follow.live_code_state == channel.state,
@@ -186,7 +188,9 @@ def plan(session: Session, channel: Channel, *, at: datetime | None = None) -> P
     used_backup = False
     if not eligible:
         eligible = [
-            accounts[s] for s in backup_ids if s in accounts and accounts[s].status in ("on", "near_full", "backup")
+            accounts[s]
+            for s in backup_ids
+            if s in accounts and accounts[s].status in ("on", "near_full", "backup")
         ]
         used_backup = bool(eligible)
     for s in backup_ids:
@@ -257,7 +261,12 @@ def pools_with_staff(session: Session, *, workspace_id: int, staff_ids: set[int]
 
 
 def staff_by_ids(session: Session, workspace_id: int, ids: Sequence[int]) -> dict[int, Staff]:
-    return {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id, Staff.id.in_(list(ids))))}
+    return {
+        s.id: s
+        for s in session.scalars(
+            select(Staff).where(Staff.workspace_id == workspace_id, Staff.id.in_(list(ids)))
+        )
+    }
 
 
 def capacity_alerts(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:

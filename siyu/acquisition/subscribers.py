@@ -92,7 +92,9 @@ def entry_tags(session: Session, events: Sequence[Delivered]) -> None:
             source_ref=state[:64],
             staff_id=e.staff_id,
         )
-        tagsync.push_customer_tags(session, e.workspace_id, [e.customer_id], live, dedup_key=f"acq.entry:{e.id}")
+        tagsync.push_customer_tags(
+            session, e.workspace_id, [e.customer_id], live, dedup_key=f"acq.entry:{e.id}"
+        )
 
 
 @subscriber(
@@ -112,7 +114,10 @@ def reroute(session: Session, events: Sequence[Delivered]) -> None:
             states.setdefault(e.workspace_id, set()).add(str(e.payload["state"]))
         last[e.workspace_id] = max(last.get(e.workspace_id, 0), e.id)
     for ws_id in set(by_ws) | set(states):
-        channels = {c.id: c for c in routing.pools_with_staff(session, workspace_id=ws_id, staff_ids=by_ws.get(ws_id, set()))}
+        channels = {
+            c.id: c
+            for c in routing.pools_with_staff(session, workspace_id=ws_id, staff_ids=by_ws.get(ws_id, set()))
+        }
         for state in states.get(ws_id, set()):
             ch = channel_by_state(session, workspace_id=ws_id, state=state)
             if ch is not None and ch.kind == "contact_way" and ch.deleted_at is None:

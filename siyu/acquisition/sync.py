@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from siyu.acquisition import routing
@@ -50,7 +51,7 @@ PLAIN: dict[int, str] = {
 
 
 class JoinWayResponse(Response):
-    join_way: dict[str, Any] = {}
+    join_way: dict[str, Any] = Field(default_factory=dict)
 
 
 class ConfigIdResponse(Response):
@@ -88,7 +89,9 @@ def sync_channel(session: Session, channel: Channel, gateway: Any) -> dict[str, 
         raise
     if done.get("no_staff"):
         channel.sync_status = "error"
-        channel.sync_error = "池中没有可用账号（均已满员、达到日上限、不在排班或已停用）；请扩容或添加备用员工"
+        channel.sync_error = (
+            "池中没有可用账号（均已满员、达到日上限、不在排班或已停用）；请扩容或添加备用员工"
+        )
     else:
         channel.sync_status = "deleted" if channel.deleted_at is not None else "ok"
         channel.sync_error = None
@@ -175,8 +178,8 @@ def _join_way(channel: Channel, gateway: Any) -> dict[str, Any]:
         channel.config_id = gateway.add_join_way(req)
         done["created"] = channel.config_id
     else:
-        body = {"config_id": channel.config_id, "scene": 2, "remark": channel.name[:30], "chat_id_list": chats,
-                "state": channel.state}  # fmt: skip
+        body = {"config_id": channel.config_id, "scene": 2, "remark": channel.name[:30],
+                "chat_id_list": chats, "state": channel.state}  # fmt: skip
         gateway.call(f"{EC}/groupchat/update_join_way", Response, body=body)
     got = gateway.call(f"{EC}/groupchat/get_join_way", JoinWayResponse, body={"config_id": channel.config_id})
     channel.qr_url = got.join_way.get("qr_code") or channel.qr_url

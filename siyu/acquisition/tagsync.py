@@ -27,7 +27,13 @@ from siyu.kit.errors import Invalid
 from siyu.kit.jobs import enqueue
 from siyu.models import Follow, Staff, Tag, TagGroup
 from siyu.wecom.errors import NoRelation, WeComAPIError, WeComError
-from siyu.wecom.schemas import AddCorpTagRequest, DelCorpTagRequest, EditCorpTagRequest, MarkTagRequest, NewTag
+from siyu.wecom.schemas import (
+    AddCorpTagRequest,
+    DelCorpTagRequest,
+    EditCorpTagRequest,
+    MarkTagRequest,
+    NewTag,
+)
 
 TAG_PUSH = "acquisition.tag_push"
 CORP_TAG_PUSH = "acquisition.corp_tag_push"
@@ -103,14 +109,18 @@ def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], 
     return made
 
 
-def run_tag_push(session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any) -> dict[str, Any]:
+def run_tag_push(
+    session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any
+) -> dict[str, Any]:
     """Do one ``acquisition.tag_push`` job: ``mark_tag`` on every active relation of its customers."""
     ids = set(payload.get("add") or []) | set(payload.get("remove") or [])
     tags = {
         t.id: t
         for t in session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(sorted(ids))))
     }
-    ensure_wecom_tags(session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway)
+    ensure_wecom_tags(
+        session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway
+    )
     add = [tags[i].wecom_tag_id for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
     remove = [tags[i].wecom_tag_id for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
     counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "failed": 0}
@@ -131,7 +141,7 @@ def run_tag_push(session: Session, workspace_id: int, payload: dict[str, Any], g
         counts["relations"] += 1
         try:
             gateway.mark_tag(
-                MarkTagRequest(userid=userid, external_userid=external, add_tag=add, remove_tag=remove)  # type: ignore[arg-type]
+                MarkTagRequest(userid=userid, external_userid=external, add_tag=add, remove_tag=remove)
             )
             counts["marked"] += 1
         except NoRelation:
@@ -140,11 +150,15 @@ def run_tag_push(session: Session, workspace_id: int, payload: dict[str, Any], g
             counts["failed"] += 1
             errors.append(f"{userid}: {exc}")
     if errors:
-        raise PushFailed(f"{len(errors)} of {counts['relations']} tag pushes failed; first: {errors[0]}"[:1500])
+        raise PushFailed(
+            f"{len(errors)} of {counts['relations']} tag pushes failed; first: {errors[0]}"[:1500]
+        )
     return counts
 
 
-def run_corp_tag_push(session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any) -> dict[str, Any]:
+def run_corp_tag_push(
+    session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any
+) -> dict[str, Any]:
     """Do one ``acquisition.corp_tag_push`` job."""
     tag = session.get(Tag, int(payload["tag_id"]))
     if tag is None or tag.workspace_id != workspace_id:

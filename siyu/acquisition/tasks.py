@@ -76,7 +76,9 @@ def _welcome(ctx: JobContext) -> dict[str, Any]:
     return {"outcome": greet(ctx.factory, ctx.workspace_id, info, via="worker")}
 
 
-@job_handler(tagsync.TAG_PUSH, long=True, description="push tag changes onto customers' WeCom relations (mark_tag)")
+@job_handler(
+    tagsync.TAG_PUSH, long=True, description="push tag changes onto customers' WeCom relations (mark_tag)"
+)
 def _tag_push(ctx: JobContext) -> dict[str, Any]:
     assert ctx.workspace_id is not None
     ws_id = ctx.workspace_id
@@ -101,7 +103,8 @@ def replan_all(session: Session, *, workspace_id: int | None = None) -> int:
         stmt = stmt.where(Channel.workspace_id == workspace_id)
     minute = utcnow().strftime("%Y%m%d%H%M")
     return sum(
-        requeue_if_changed(session, ch, dedup=f"acq.route:{ch.id}:t{minute}") for ch in list(session.scalars(stmt))
+        requeue_if_changed(session, ch, dedup=f"acq.route:{ch.id}:t{minute}")
+        for ch in list(session.scalars(stmt))
     )
 
 

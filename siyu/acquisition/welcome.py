@@ -144,7 +144,9 @@ def needs_nickname(text: str) -> bool:
     return any(v in text for v in NICK_VARS)
 
 
-def set_default(session: Session, *, workspace_id: int, staff_id: int | None, welcome: Mapping[str, Any]) -> WelcomeDefault:
+def set_default(
+    session: Session, *, workspace_id: int, staff_id: int | None, welcome: Mapping[str, Any]
+) -> WelcomeDefault:
     """Store the workspace default (``staff_id`` None) or one staff member's default welcome."""
     from siyu.acquisition.channels import check_staff, check_welcome
 
@@ -226,7 +228,9 @@ def _nickname(session: Session, workspace_id: int, external_userid: str, gateway
         return ""
 
 
-def _greeted_today(session: Session, workspace_id: int, external_userid: str, local_midnight: datetime) -> bool:
+def _greeted_today(
+    session: Session, workspace_id: int, external_userid: str, local_midnight: datetime
+) -> bool:
     return bool(
         session.scalar(
             select(
@@ -294,7 +298,9 @@ def _prepare(
     if not _claim(session, values):
         return "duplicate"
     row = session.scalar(
-        select(WelcomeSend).where(WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == values["dedup_key"])
+        select(WelcomeSend).where(
+            WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == values["dedup_key"]
+        )
     )
     assert row is not None
 
@@ -392,7 +398,9 @@ def greet(
     return "sent"
 
 
-def greet_after_accept(factory: SessionFactory, workspace_id: int, ev: CallbackEvent, arrived_at: datetime) -> None:
+def greet_after_accept(
+    factory: SessionFactory, workspace_id: int, ev: CallbackEvent, arrived_at: datetime
+) -> None:
     """The callback endpoint's hook (after its 200, before processing); never raises."""
     if not wants(ev):
         return

@@ -44,8 +44,6 @@ __all__ = [
     "AutoTagRule",
     "Base",
     "Channel",
-    "WelcomeDefault",
-    "WelcomeSend",
     "ContentItem",
     "Customer",
     "CustomerIdentity",
@@ -77,6 +75,8 @@ __all__ = [
     "UserSession",
     "WeComApp",
     "WeComCallback",
+    "WelcomeDefault",
+    "WelcomeSend",
     "WorkerHeartbeat",
     "Workspace",
 ]

@@ -28,7 +28,11 @@ def _welcomes(session: Session, n: int) -> list[WelcomeSend]:
     deadline = time.monotonic() + 10
     while True:
         session.expire_all()
-        rows = list(session.scalars(select(WelcomeSend).where(WelcomeSend.status != "sending").order_by(WelcomeSend.id)))
+        rows = list(
+            session.scalars(
+                select(WelcomeSend).where(WelcomeSend.status != "sending").order_by(WelcomeSend.id)
+            )
+        )
         if len(rows) >= n or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
@@ -43,10 +47,12 @@ def test_scan_routes_greets_and_tags_both_sides(stack: Stack, cli: CliRun, sessi
         cli(
             "channels", "create", "--name", "抖音直播间", "--group", "线上", "--cost", "1200",
             "--staff", "zhangsan", "--staff", "lisi", "--strategy", "least_loaded",
-            "--tag", "渠道/抖音直播", "--welcome", "{客户昵称}您好，我是{员工姓名}，直播间福利已备好", "--json",
+            "--tag", "渠道/抖音直播", "--json",
+            "--welcome", "{客户昵称}您好，我是{员工姓名}，直播间福利已备好",
         ).stdout
     )  # fmt: skip
-    assert made["sync_status"] == "pending" and made["cost_fen"] == 120000
+    assert made["sync_status"] == "pending"
+    assert made["cost_fen"] == 120000
     stack.drain()
     ch = _channel(session, made["id"])
     assert ch.sync_status == "ok", ch.sync_error
@@ -61,17 +67,21 @@ def test_scan_routes_greets_and_tags_both_sides(stack: Stack, cli: CliRun, sessi
     # The welcome went out on the callback path (after its 200), before the worker ran.
     sent = _welcomes(session, 1)
     assert [(w.status, w.source, w.userid) for w in sent] == [("sent", "channel", "zhangsan")]
-    assert sent[0].latency_ms is not None and sent[0].latency_ms < 20_000
+    assert sent[0].latency_ms is not None
+    assert sent[0].latency_ms < 20_000
     assert stack.sim.state.welcome_codes[code or ""][1] is True  # used, once
 
     stack.drain()  # processing's events: entry tags, tag push, re-routing
     stack.drain()
     tag = session.scalar(select(Tag).where(Tag.name == "抖音直播"))
-    assert tag is not None and tag.wecom_tag_id  # created in WeCom by the push
+    assert tag is not None
+    assert tag.wecom_tag_id
     follow = session.scalar(select(Follow).where(Follow.external_userid == ext))
-    assert follow is not None and follow.live_code_state == ch.state
+    assert follow is not None
+    assert follow.live_code_state == ch.state
     ct = session.scalar(select(CustomerTag).where(CustomerTag.customer_id == follow.customer_id))
-    assert ct is not None and (ct.tag_id, ct.source) == (tag.id, "channel")
+    assert ct is not None
+    assert (ct.tag_id, ct.source) == (tag.id, "channel")
     assert tag.wecom_tag_id in stack.sim.state.follows[("zhangsan", ext)].tags
     # zhangsan has one friend now: the code moved to lisi.
     assert stack.sim.state.contact_ways[ch.config_id or ""]["user"] == ["lisi"]
@@ -97,15 +107,18 @@ def test_wecom_refusal_shows_on_the_channel_and_retry_fixes_it(
     made = json.loads(cli("channels", "create", "--name", "包裹卡", "--staff", "zhangsan", "--json").stdout)
     stack.drain()
     ch = _channel(session, made["id"])
-    assert ch.sync_status == "error" and ch.config_id is None
-    assert "50 万" in (ch.sync_error or "") and "41062" in (ch.sync_error or "")
+    assert ch.sync_status == "error"
+    assert ch.config_id is None
+    assert "50 万" in (ch.sync_error or "")
+    assert "41062" in (ch.sync_error or "")
     listed = json.loads(cli("channels", "list", "--json").stdout)
     assert listed[0]["sync_error"] == ch.sync_error
     stack.sim.state.contact_ways.clear()
     cli("channels", "retry", made["id"])
     stack.drain()
     ch = _channel(session, made["id"])
-    assert (ch.sync_status, ch.sync_error) == ("ok", None) and ch.config_id
+    assert (ch.sync_status, ch.sync_error) == ("ok", None)
+    assert ch.config_id
     # Deleting the channel removes its code from WeCom.
     cli("channels", "delete", made["id"])
     stack.drain()

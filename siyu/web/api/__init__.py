@@ -9,6 +9,7 @@ def include_api(app: FastAPI) -> None:
     """Mount every ``/api/v1`` router."""
     from siyu.web.api import (
         auth,
+        channels,
         customer_bulk,
         customers,
         groups,
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        channels,
     ):
         app.include_router(module.router)

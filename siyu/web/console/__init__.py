@@ -12,6 +12,7 @@ from siyu.web.console.deps import install_handlers, mark_console
 from siyu.web.console.pages.admin import router as admin_router
 from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.bulk import router as bulk_router
+from siyu.web.console.pages.channels import router as channels_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
@@ -32,6 +33,7 @@ _PAGES = (
     imports_router,
     jobs_router,
     admin_router,
+    channels_router,
     sessions_router,
 )
 for _pages in _PAGES:

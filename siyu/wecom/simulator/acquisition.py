@@ -39,7 +39,15 @@ def update_join_way(state: SimState, q: dict[str, str], b: dict[str, Any]) -> di
             if c not in state.groups:
                 raise SimError(90207, f"invalid chat_id {c}")
     check_state_field(b.get("state"))
-    for key in ("scene", "remark", "chat_id_list", "state", "auto_create_room", "room_base_name", "room_base_id"):
+    for key in (
+        "scene",
+        "remark",
+        "chat_id_list",
+        "state",
+        "auto_create_room",
+        "room_base_name",
+        "room_base_id",
+    ):
         if key in b:
             way[key] = b[key]
     return {}

@@ -32,16 +32,24 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "acquisition.channel_sync": "渠道活码同步到企业微信",
+    "acquisition.welcome": "补发欢迎语",
+    "acquisition.tag_push": "标签推送到企业微信客户",
+    "acquisition.corp_tag_push": "企业标签推送到企业微信",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "acquisition.welcome": "欢迎语补发（回调未发出时）",
+    "acquisition.entry": "渠道进客标签（本地与企业微信）",
+    "acquisition.routing": "渠道分流重新计算",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "acquisition.routing": "渠道活码排班与容量分流",
 }
 
 
