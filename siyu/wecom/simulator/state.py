@@ -60,7 +60,7 @@ class SimConfig:
     rate_block_seconds: int = 60
     quota_mode: QuotaMode = "month_days"
     welcome_code_ttl: int = 20
-    seed: int | None = None  # multi-person live codes pick among members at random
+    seed: int | None = 0  # multi-person live codes pick among members at random (seeded)
     transfer_takeover_seconds: int = 24 * 3600
     # Callback target (siyu's /wecom/callback) and its crypto settings.
     callback_url: str | None = None
