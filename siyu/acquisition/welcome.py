@@ -33,11 +33,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from siyu.kit.db import local_write_lock
 from siyu.kit.timeutil import utcnow, zone
 from siyu.models import Channel, Customer, Follow, Staff, WelcomeDefault, WelcomeSend, Workspace
 from siyu.wecom.callbacks.handlers import _event_key
 from siyu.wecom.callbacks.inbox import CallbackEvent, dedup_key
-from siyu.wecom.errors import WeComAPIError, WeComError, WelcomeCodeInvalid
+from siyu.wecom.errors import WeComError, WelcomeCodeInvalid
 from siyu.wecom.schemas import Attachment, Text, WelcomeMsgRequest
 
 log = logging.getLogger(__name__)
@@ -269,22 +270,31 @@ class AddInfo:
 
 
 @dataclass
-class Prepared:
-    row_id: int
-    request: WelcomeMsgRequest | None
+class Decision:
+    """What to record for an add (and the request to send, when there is one)."""
+
+    values: dict[str, Any]
+    request: WelcomeMsgRequest | None = None
 
 
-def _prepare(
+def _decide(
     session: Session, workspace_id: int, ev: AddInfo, arrived_at: datetime, via: str, gateway: Any
-) -> Prepared | str:
-    """Claim the add's row and decide; the request to send, or the outcome already recorded."""
+) -> Decision | None:
+    """Decide an add's welcome with reads only (the write lock is not held meanwhile).
+
+    None when the add already has its row (another path greeted it).
+    """
+    if session.scalar(
+        select(exists().where(WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == ev.key))
+    ):
+        return None
     userid, external, state = ev.userid, ev.external_userid, ev.state
     channel = None
     if state:
         channel = session.scalar(
             select(Channel).where(Channel.workspace_id == workspace_id, Channel.state == state)
         )
-    values = {
+    values: dict[str, Any] = {
         "workspace_id": workspace_id,
         "dedup_key": ev.key,
         "channel_id": channel.id if channel is not None else None,
@@ -295,21 +305,9 @@ def _prepare(
         "arrived_at": arrived_at,
         "created_at": utcnow(),
     }
-    if not _claim(session, values):
-        return "duplicate"
-    row = session.scalar(
-        select(WelcomeSend).where(
-            WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == values["dedup_key"]
-        )
-    )
-    assert row is not None
 
-    def skip(reason: str, **kw: Any) -> str:
-        row.status = "skipped"
-        row.reason = reason
-        for k, v in kw.items():
-            setattr(row, k, v)
-        return "skipped:" + reason
+    def skip(reason: str) -> Decision:
+        return Decision({**values, "status": "skipped", "reason": reason})
 
     code = ev.welcome_code
     if not code:
@@ -320,8 +318,7 @@ def _prepare(
         return skip("expired")
     ws = session.get(Workspace, workspace_id)
     tz = zone(ws.timezone if ws is not None else None)
-    local = now.astimezone(tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     if _greeted_today(session, workspace_id, external, midnight):
         return skip("greeted_today")
     staff = session.scalar(select(Staff).where(Staff.workspace_id == workspace_id, Staff.userid == userid))
@@ -334,7 +331,7 @@ def _prepare(
     )
     if chosen is None:
         return skip("no_welcome")
-    row.source, row.variant = chosen.source, chosen.variant
+    values.update(source=chosen.source, variant=chosen.variant)
     text = chosen.text
     if text:
         nickname = _nickname(session, workspace_id, external, gateway) if needs_nickname(text) else ""
@@ -344,7 +341,7 @@ def _prepare(
         text=Text(content=text) if text else None,
         attachments=[Attachment.model_validate(a) for a in chosen.attachments],
     )
-    return Prepared(row.id, req)
+    return Decision(values, req)
 
 
 def greet(
@@ -356,34 +353,45 @@ def greet(
     via: str = "callback",
     gateway: Any = None,
 ) -> str:
-    """Send the add's welcome once (claim, decide, commit, call WeCom, record); the outcome.
+    """Send the add's welcome once (decide, claim, call WeCom, record); the outcome.
 
     ``sent``, ``duplicate`` (another path has it), ``skipped:<reason>`` or ``error:<why>``.
-    Never raises for WeCom's answers: the callback path must go on to processing.
+    The claim (the add's row) is committed before WeCom is called, so two paths never
+    both send. Never raises for WeCom's answers: the callback path must go on.
     """
     arrived_at = arrived_at or utcnow()
     with factory() as session:
         if gateway is None and ev.welcome_code:
             gateway = cached_gateway(session, workspace_id)
-        outcome = _prepare(session, workspace_id, ev, arrived_at, via, gateway)
-        session.commit()
-    if isinstance(outcome, str):
-        return outcome
+        decision = _decide(session, workspace_id, ev, arrived_at, via, gateway)
+        session.rollback()  # reads only: end the transaction before taking the write turn
+        if decision is None:
+            return "duplicate"
+        with local_write_lock(session):
+            claimed = _claim(session, decision.values)
+            session.commit()
+        if not claimed:
+            return "duplicate"
+        if decision.request is None:
+            return "skipped:" + str(decision.values["reason"])
+        row_id = session.scalar(
+            select(WelcomeSend.id).where(
+                WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == ev.key
+            )
+        )
+        session.rollback()
     status, reason = "sent", None
-    assert outcome.request is not None
     try:
-        gateway.send_welcome_msg(outcome.request)
+        gateway.send_welcome_msg(decision.request)
     except WelcomeCodeInvalid as exc:
         status, reason = "skipped", f"code_used: {exc.message}"[:300]
-    except WeComAPIError as exc:
-        status, reason = "error", str(exc)[:300]
     except WeComError as exc:
         status, reason = "error", str(exc)[:300]
     sent_at = utcnow()
-    with factory() as session:
+    with factory() as session, local_write_lock(session):
         session.execute(
             update(WelcomeSend)
-            .where(WelcomeSend.id == outcome.row_id)
+            .where(WelcomeSend.id == row_id)
             .values(
                 status=status,
                 reason=reason,
