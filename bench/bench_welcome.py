@@ -86,7 +86,7 @@ def _pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def run_one(db_label: str, db_url: str, rate: float, seconds: float) -> dict[str, Any]:
@@ -217,7 +217,9 @@ def test_welcome_latency_benchmark() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=25.0, help="adds per second (the issue: 100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long (the issue: 60)")
     parser.add_argument("--pg", default=os.environ.get("SIYU_BENCH_PG"), help="PostgreSQL server URL")

@@ -46,7 +46,8 @@ CHANNELS: list[tuple[str, str, str, int | None, list[str], str, str, str]] = [
      "{客户昵称}你好，我是青禾官方顾问{员工姓名}，天猫下单后发订单号给我领赠品"),
     ("oa_menu", "公众号菜单", "自有", None, ["qh_chen", "qh_zhou"], "wecom", "公众号",
      "你好，我是{员工姓名}，护肤问题都可以问我"),
-    ("moments_ad", "朋友圈广告", "投放", 2_500_000, ["qh_lin", "qh_chen", "qh_zhou"], "capacity_first", "广告",
+    ("moments_ad", "朋友圈广告", "投放", 2_500_000, ["qh_lin", "qh_chen", "qh_zhou"], "capacity_first",
+     "广告",
      "{客户昵称}你好，广告里的 9.9 元体验装链接在这里，我是{员工姓名}"),
     ("sms_recall", "短信召回", "投放", 150_000, ["qh_kefu"], "wecom", "短信",
      "好久不见！我是青禾的{员工姓名}，老客回归礼已放进你的账户"),
@@ -101,8 +102,8 @@ def _ensure_channels(workspace_id: int) -> list[int]:
         if chats and svc.channel_by_state(s, workspace_id=workspace_id, state="vip_group") is None:
             join = svc.create_channel(
                 s, workspace_id=workspace_id,
-                data=svc.ChannelInput(name="老客福利群码", group_name="社群", kind="join_way", state="vip_group",
-                                      chat_ids=chats),
+                data=svc.ChannelInput(name="老客福利群码", group_name="社群", kind="join_way",
+                                      state="vip_group", chat_ids=chats),
                 actor=ACTOR,
             )  # fmt: skip
             ids.append(join.id)

@@ -26,7 +26,12 @@ def api(env: Settings) -> TestClient:
 
 
 def _make(api: TestClient, world: World, **extra: Any) -> dict[str, Any]:
-    body = {"name": "包裹卡", "group_name": "电商", "cost_fen": 50_000, "pool": {"staff_ids": [world.staff["alice"]]}}
+    body = {
+        "name": "包裹卡",
+        "group_name": "电商",
+        "cost_fen": 50_000,
+        "pool": {"staff_ids": [world.staff["alice"]]},
+    }
     resp = api.post("/api/v1/channels", json={**body, **extra}, headers=world.h("operator"))
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
@@ -42,13 +47,18 @@ def test_operators_edit_staff_read_their_own(api: TestClient, world: World, sess
     assert [c["id"] for c in api.get("/api/v1/channels", headers=world.h("alice")).json()] == [made["id"]]
     assert api.get("/api/v1/channels", headers=world.h("bob")).json() == []
     assert_error(api.get(f"/api/v1/channels/{made['id']}", headers=world.h("bob")), 404)
-    assert_error(api.patch(f"/api/v1/channels/{made['id']}", json={"name": "x"}, headers=world.h("alice")), 403)
+    assert_error(
+        api.patch(f"/api/v1/channels/{made['id']}", json={"name": "x"}, headers=world.h("alice")), 403
+    )
     assert_error(api.post("/api/v1/channels", json={"name": "x"}, headers=world.h("bob")), 403)
     # The other workspace does not see it.
     assert_error(api.get(f"/api/v1/channels/{made['id']}", headers=world.h("other")), 404)
     changed = api.patch(
         f"/api/v1/channels/{made['id']}",
-        json={"cost_fen": None, "pool": {"staff_ids": [world.staff["alice"], world.staff["bob"]], "strategy": "weighted"}},
+        json={
+            "cost_fen": None,
+            "pool": {"staff_ids": [world.staff["alice"], world.staff["bob"]], "strategy": "weighted"},
+        },
         headers=world.h("admin"),
     )
     assert changed.status_code == 200, changed.text
@@ -106,10 +116,12 @@ def test_qr_png_and_svg_are_made_locally(api: TestClient, world: World) -> None:
         assert ch is not None
         ch.qr_url = "https://wework.qpic.cn/wwpic/sim/abc/0"
     png = api.get(f"/api/v1/channels/{made['id']}/qr.png", headers=world.h("alice"))
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
     svg = api.get(f"/api/v1/channels/{made['id']}/qr.svg", headers=world.h("operator"))
-    assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in svg.content
 
 
 def test_landing_page_picks_one_account_per_visit(api: TestClient, world: World) -> None:
@@ -131,7 +143,9 @@ def test_landing_page_picks_one_account_per_visit(api: TestClient, world: World)
     seen = set()
     for _ in range(30):
         page = api.get(f"/c/{made['slug']}")
-        assert page.status_code == 200 and "<svg" in page.text and "<script" not in page.text
+        assert page.status_code == 200
+        assert "<svg" in page.text
+        assert "<script" not in page.text
         seen.add("Alice" if "Alice" in page.text else "Bob" if "Bob" in page.text else "?")
     # alice is at 1 of 2 friends: under the default 90 % threshold only for wecom routing.
     assert seen == {"Alice", "Bob"}

@@ -29,7 +29,9 @@ def _staff(session: Session, ws: int, *names: str, limit: int = 5000) -> list[St
 def _friends(session: Session, ws: int, staff: Staff, n: int, state: str | None = None) -> None:
     for _ in range(n):
         ext = f"wm{staff.userid}{next(_SEQ):05d}"
-        c = resolve_customer(session, workspace_id=ws, identities=[IdentityInput("external_userid", ext)], source="test")
+        c = resolve_customer(
+            session, workspace_id=ws, identities=[IdentityInput("external_userid", ext)], source="test"
+        )
         follow_added(
             session, workspace_id=ws, staff_id=staff.id, customer_id=c.id, at=MONDAY_10,
             external_userid=ext, live_code_state=state, half=False,
@@ -47,7 +49,11 @@ def test_strategies_choose_the_members(session: Session, workspace_id: int) -> N
     _friends(session, workspace_id, b, 9)  # 90 % of the limit
     ids = [a.id, b.id, c.id]
     with moved_clock(MONDAY_10):
-        assert routing.plan(session, _channel(session, workspace_id, {"staff_ids": ids})).userids == ["a", "b", "c"]
+        assert routing.plan(session, _channel(session, workspace_id, {"staff_ids": ids})).userids == [
+            "a",
+            "b",
+            "c",
+        ]
         cap_first = _channel(session, workspace_id, {"staff_ids": ids, "strategy": "capacity_first"})
         assert routing.plan(session, cap_first).userids == ["a", "c"]
         least = _channel(session, workspace_id, {"staff_ids": ids, "strategy": "least_loaded"})

@@ -34,7 +34,7 @@ class FakeGateway:
 
     def get_external_contact(self, external_userid: str) -> Any:
         class C:
-            class external_contact:  # noqa: N801
+            class external_contact:
                 name = "小花"
 
         return C()
@@ -57,7 +57,10 @@ def _setup(workspace_id: int) -> tuple[int, str]:
                 name="直播间",
                 state="live",
                 pool={"staff_ids": [zs.id]},
-                welcome={"text": "{客户昵称}你好，我是{员工姓名}", "variants": {"night": {"text": "夜深了，明早回复"}}},
+                welcome={
+                    "text": "{客户昵称}你好，我是{员工姓名}",
+                    "variants": {"night": {"text": "夜深了，明早回复"}},
+                },
             ),
             actor="test",
         )
@@ -80,9 +83,11 @@ def test_channel_then_staff_then_workspace_with_time_slots(session: Session, wor
     assert texts == ["小花你好，我是张三", "员工默认", "企业默认", "夜深了，明早回复"]
     rows = session.scalars(select(WelcomeSend).order_by(WelcomeSend.id)).all()
     assert [(r.source, r.variant, r.status) for r in rows] == [
-        ("channel", "base", "sent"), ("staff", "base", "sent"), ("workspace", "base", "sent"),
+        ("channel", "base", "sent"),
+        ("staff", "base", "sent"),
+        ("workspace", "base", "sent"),
         ("channel", "night", "sent"),
-    ]  # fmt: skip
+    ]
 
 
 def test_once_and_every_skip_has_its_reason(session: Session, workspace_id: int) -> None:
@@ -98,15 +103,23 @@ def test_once_and_every_skip_has_its_reason(session: Session, workspace_id: int)
         assert welcome.greet(f, workspace_id, late, gateway=gw) == "skipped:expired"
         again = welcome.AddInfo("k-again", "zs", add.external_userid, state, "wc2", TUESDAY_10)
         assert welcome.greet(f, workspace_id, again, gateway=gw) == "skipped:greeted_today"
-        used = welcome.greet(f, workspace_id, _add(), gateway=FakeGateway(WelcomeCodeInvalid("used", errcode=41051)))
+        used = welcome.greet(
+            f, workspace_id, _add(), gateway=FakeGateway(WelcomeCodeInvalid("used", errcode=41051))
+        )
         assert used.startswith("skipped:code_used")
-        refused = welcome.greet(f, workspace_id, _add(), gateway=FakeGateway(NoPermission("no", errcode=48002)))
+        refused = welcome.greet(
+            f, workspace_id, _add(), gateway=FakeGateway(NoPermission("no", errcode=48002))
+        )
         assert refused.startswith("error:")
     assert len(gw.sent) == 1
     assert welcome.welcome_stats(session, workspace_id=workspace_id) == {
-        "sent": 1, "skipped:no_welcome_code": 1, "skipped:expired": 1, "skipped:greeted_today": 1,
-        "skipped:code_used": 1, "error": 1,
-    }  # fmt: skip
+        "sent": 1,
+        "skipped:no_welcome_code": 1,
+        "skipped:expired": 1,
+        "skipped:greeted_today": 1,
+        "skipped:code_used": 1,
+        "error": 1,
+    }
 
 
 def test_weekend_variant_and_group_join_link(session: Session, workspace_id: int) -> None:
@@ -115,24 +128,35 @@ def test_weekend_variant_and_group_join_link(session: Session, workspace_id: int
         s.add(Group(workspace_id=workspace_id, chat_id="wrGROUP1", name="福利群"))
         s.flush()
         join = create_channel(
-            s, workspace_id=workspace_id, data=ChannelInput(name="福利群码", kind="join_way", chat_ids=["wrGROUP1"]),
+            s,
+            workspace_id=workspace_id,
+            data=ChannelInput(name="福利群码", kind="join_way", chat_ids=["wrGROUP1"]),
             actor="test",
-        )  # fmt: skip
+        )
         join.qr_url = "https://wework.qpic.cn/join/1"
         ch = create_channel(
             s,
             workspace_id=workspace_id,
             data=ChannelInput(
-                name="门店", pool={"staff_ids": [zs.id]},
-                welcome={"text": "欢迎", "variants": {"weekend": {"text": "周末快乐"}}, "join_channel_id": join.id},
+                name="门店",
+                pool={"staff_ids": [zs.id]},
+                welcome={
+                    "text": "欢迎",
+                    "variants": {"weekend": {"text": "周末快乐"}},
+                    "join_channel_id": join.id,
+                },
             ),
             actor="test",
-        )  # fmt: skip
+        )
         state = ch.state
     gw = FakeGateway()
     with moved_clock(SATURDAY_10):
-        assert welcome.greet(session_factory(), workspace_id, _add(state=state, at=SATURDAY_10), gateway=gw) == "sent"
+        assert (
+            welcome.greet(session_factory(), workspace_id, _add(state=state, at=SATURDAY_10), gateway=gw)
+            == "sent"
+        )
     (req,) = gw.sent
-    assert req.text is not None and req.text.content == "周末快乐"
+    assert req.text is not None
+    assert req.text.content == "周末快乐"
     assert [a.model_dump()["link"]["url"] for a in req.attachments] == ["https://wework.qpic.cn/join/1"]
     assert session.scalar(select(Channel.kind).where(Channel.state == state)) == "contact_way"
