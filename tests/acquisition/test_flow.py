@@ -124,3 +124,25 @@ def test_wecom_refusal_shows_on_the_channel_and_retry_fixes_it(
     stack.drain()
     assert _channel(session, made["id"]).sync_status == "deleted"
     assert stack.sim.state.contact_ways == {}
+
+
+def test_the_worker_greets_what_the_callback_path_did_not(
+    stack: Stack, cli: CliRun, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import siyu.wecom.endpoints
+
+    sc = stack.sim.scenario
+    sc.add_staff("zhangsan", "张三")
+    cli("wecom", "sync", "--json")
+    cli("channels", "welcome-default", "--text", "你好，我是{员工姓名}")
+    # As if the process died between the 200 and the welcome.
+    monkeypatch.setattr(siyu.wecom.endpoints, "_wants_welcome", lambda ev: False)
+    ext = sc.new_customer("晚到的客户")
+    _, code = sc.add_friend(ext, userid="zhangsan")
+    time.sleep(0.5)
+    assert session.scalars(select(WelcomeSend)).all() == []
+    stack.drain()
+    stack.drain()
+    (row,) = _welcomes(session, 1)
+    assert (row.status, row.via, row.source) == ("sent", "worker", "workspace")
+    assert stack.sim.state.welcome_codes[code or ""][1] is True

@@ -103,3 +103,30 @@ def test_schedules_caps_and_backups(session: Session, workspace_id: int) -> None
         assert routing.plan(session, ch).userids == ["night"]
     with moved_clock(datetime(2026, 12, 7, 11, 0, tzinfo=UTC)):  # 19:00: nobody on, backup takes over
         assert routing.plan(session, ch).userids == ["backup"]
+
+
+def test_replan_queues_a_sync_only_when_members_change(session: Session, workspace_id: int) -> None:
+    from sqlalchemy import select
+
+    from siyu.acquisition.tasks import replan_all
+    from siyu.models import Job
+
+    day, night = _staff(session, workspace_id, "day", "night")
+    ch = _channel(
+        session,
+        workspace_id,
+        {"staff_ids": [night.id], "schedules": [{"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00",
+                                                 "staff_ids": [day.id]}]},
+    )  # fmt: skip
+    ch.config_id, ch.sync_status, ch.settings = "cfg", "ok", {"members": ["day"]}
+    session.flush()
+    with moved_clock(MONDAY_10):
+        assert replan_all(session, workspace_id=workspace_id) == 0
+    with moved_clock(MONDAY_23):  # the schedule ended: the base pool takes over
+        assert replan_all(session, workspace_id=workspace_id) == 1
+        assert replan_all(session, workspace_id=workspace_id) == 0  # same minute: queued once
+    reasons = [
+        j.payload.get("reason")
+        for j in session.scalars(select(Job).where(Job.kind == "acquisition.channel_sync"))
+    ]
+    assert reasons == ["create", "routing"]
