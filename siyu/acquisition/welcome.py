@@ -170,11 +170,13 @@ def set_default(
 _TABLE: Table = WelcomeSend.__table__  # type: ignore[assignment]
 
 
-def _claim(session: Session, values: dict[str, Any]) -> bool:
+def _claim(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert the add's row unless it is there; its id, or None (another path has it)."""
     dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_TABLE).values(**values)
     stmt = ins.on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"]).returning(_TABLE.c.id)
-    return session.execute(stmt).scalar() is not None
+    found = session.execute(stmt).scalar()
+    return int(found) if found is not None else None
 
 
 def event_key(ev: CallbackEvent) -> str:
@@ -368,18 +370,12 @@ def greet(
         if decision is None:
             return "duplicate"
         with local_write_lock(session):
-            claimed = _claim(session, decision.values)
+            row_id = _claim(session, decision.values)
             session.commit()
-        if not claimed:
+        if row_id is None:
             return "duplicate"
         if decision.request is None:
             return "skipped:" + str(decision.values["reason"])
-        row_id = session.scalar(
-            select(WelcomeSend.id).where(
-                WelcomeSend.workspace_id == workspace_id, WelcomeSend.dedup_key == ev.key
-            )
-        )
-        session.rollback()
     status, reason = "sent", None
     try:
         gateway.send_welcome_msg(decision.request)
