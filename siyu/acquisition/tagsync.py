@@ -45,6 +45,26 @@ class PushFailed(Exception):
     """Some pushes failed; the job is retried (and shown failed after its attempts)."""
 
 
+def wecom_connected(session: Session, workspace_id: int) -> bool:
+    """Whether the workspace talks to WeCom (a WeComApp row, or SIYU_WECOM_* for the default).
+
+    Without a connection nothing is queued: there is nowhere to push to.
+    """
+    from siyu.config import get_settings
+    from siyu.models import WeComApp, Workspace
+
+    if session.scalar(select(WeComApp.id).where(WeComApp.workspace_id == workspace_id).limit(1)) is not None:
+        return True
+    settings = get_settings()
+    ws = session.get(Workspace, workspace_id)
+    return bool(
+        ws is not None
+        and ws.slug == settings.default_workspace
+        and settings.wecom_corp_id
+        and settings.wecom_secret
+    )
+
+
 def push_customer_tags(
     session: Session,
     workspace_id: int,
@@ -57,7 +77,7 @@ def push_customer_tags(
     """Queue ``mark_tag`` pushes of these tag changes to WeCom; the job ids (one per 200 customers)."""
     cids = sorted(set(customer_ids))
     add, remove = sorted(set(add_tag_ids)), sorted(set(remove_tag_ids))
-    if not cids or not (add or remove):
+    if not cids or not (add or remove) or not wecom_connected(session, workspace_id):
         return []
     jobs: list[int] = []
     for n, start in enumerate(range(0, len(cids), CHUNK)):
@@ -77,6 +97,8 @@ def push_corp_tag(session: Session, workspace_id: int, tag_id: int, action: str)
     """Queue the push of a corp tag siyu created (``create``), renamed or deleted."""
     if action not in CORP_ACTIONS:
         raise Invalid(f"tag push action {action!r} is not one of {', '.join(CORP_ACTIONS)}", field="action")
+    if not wecom_connected(session, workspace_id):
+        return None
     return enqueue(
         session, kind=CORP_TAG_PUSH, workspace_id=workspace_id, payload={"tag_id": tag_id, "action": action}
     )
