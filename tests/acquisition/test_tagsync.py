@@ -32,7 +32,8 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     stack.drain()
     session.expire_all()
     wecom_id = session.get(Tag, tag_id).wecom_tag_id  # type: ignore[union-attr]
-    assert wecom_id and stack.sim.state.tag(wecom_id) is not None  # made in WeCom first
+    assert wecom_id
+    assert stack.sim.state.tag(wecom_id) is not None
     assert all(wecom_id in stack.sim.state.follows[(u, ext)].tags for u in ("zs", "ls"))
 
     with session_scope() as s:
@@ -56,5 +57,6 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     stack.drain()
     session.expire_all()
     job = session.get(Job, job_ids[0])
-    assert job is not None and job.status in ("queued", "failed")
+    assert job is not None
+    assert job.status in ("queued", "failed")
     assert "tag pushes failed" in (job.last_error or "")
