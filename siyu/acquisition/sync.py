@@ -151,6 +151,13 @@ def _landing_codes(session: Session, channel: Channel, gateway: Any) -> int:
     codes: dict[str, Any] = dict((channel.settings or {}).get("staff_codes") or {})
     staff = routing.staff_by_ids(session, channel.workspace_id, pool_staff_ids(channel))
     made = 0
+    for gone in [k for k in codes if int(k) not in staff]:  # left the pool: its code goes
+        try:
+            gateway.del_contact_way(codes[gone]["config_id"])
+        except WeComAPIError as exc:
+            if exc.errcode != 41044:
+                raise
+        del codes[gone]
     for sid, s in staff.items():
         if str(sid) in codes or s.status != "active":
             continue

@@ -4,7 +4,9 @@ POST verifies the signature (constant time), the timestamp window, the padding a
 the receive id, parses XML with DTDs and entities refused, stores the decrypted
 callback in the inbox, commits, answers 200 and only then processes it (a background
 task; ``siyu wecom process-callbacks`` picks up anything a crash left pending).
-Nothing is stored for a callback that fails verification.
+Nothing is stored for a callback that fails verification. A friend add's welcome
+(``siyu.acquisition.welcome``) is sent right after the 200 and before processing:
+WeCom's ``WelcomeCode`` is valid for 20 seconds.
 
 POSTs are served by ``CallbackFastPath``, a small ASGI layer that ``create_app`` puts
 in front of the FastAPI app: the same checks, codes and error bodies, without

@@ -146,3 +146,28 @@ def test_the_worker_greets_what_the_callback_path_did_not(
     (row,) = _welcomes(session, 1)
     assert (row.status, row.via, row.source) == ("sent", "worker", "workspace")
     assert stack.sim.state.welcome_codes[code or ""][1] is True
+
+
+def test_landing_codes_follow_the_pool(stack: Stack, cli: CliRun, session: Session) -> None:
+    import httpx
+
+    sc = stack.sim.scenario
+    sc.add_staff("zhangsan", "张三")
+    sc.add_staff("lisi", "李四")
+    cli("wecom", "sync", "--json")
+    made = json.loads(
+        cli("channels", "create", "--name", "朋友圈广告", "--staff", "zhangsan", "--staff", "lisi",
+            "--landing", "--json").stdout
+    )  # fmt: skip
+    stack.drain()
+    assert len(stack.sim.state.contact_ways) == 3  # the channel's code + one per account
+    page = httpx.get(f"{stack.siyu_url}/c/{made['slug']}")
+    assert page.status_code == 200
+    assert "<svg" in page.text
+    assert "张三" in page.text or "李四" in page.text
+    cli("channels", "edit", made["id"], "--staff", "zhangsan")
+    stack.drain()
+    ways = stack.sim.state.contact_ways.values()
+    assert sorted(len(w["user"]) for w in ways) == [1, 1]  # lisi's own code is gone
+    assert all(w["user"] == ["zhangsan"] for w in ways)
+    assert "张三" in httpx.get(f"{stack.siyu_url}/c/{made['slug']}").text
