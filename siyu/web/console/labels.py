@@ -214,6 +214,12 @@ DETAIL_KEY = {
     "session_id": "会话",
     "state": "渠道参数（state）",
     "previous_error": "上次错误",
+    "group_name": "分组",
+    "pool": "员工池与分流",
+    "welcome": "欢迎语",
+    "skip_verify": "免验证添加",
+    "cost_fen": "渠道成本（分）",
+    "chat_ids": "群聊",
 }
 # channels.sync_status, channels.kind, routing strategies and account states, welcome outcomes
 CHANNEL_SYNC = {"pending": "同步中", "ok": "已生效", "error": "企业微信拒绝", "deleted": "已删除"}
