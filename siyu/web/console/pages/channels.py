@@ -15,9 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 from siyu.acquisition import channels as svc
 from siyu.acquisition import routing, welcome
 from siyu.customers.tags import ensure_tag
+from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.errors import Invalid, NotFound, SiyuError
 from siyu.kit.money import MoneyError, yuan_to_fen
 from siyu.models import Channel, Staff
+from siyu.staff.service import list_capacity
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import ConsoleUser, OperatorPage
 from siyu.web.console.render import redirect_with_flash, render
@@ -34,15 +36,9 @@ def _visible(db: DbSession, user: Principal, channel_id: int) -> Channel:
 
 
 def _staff(db: DbSession, workspace_id: int) -> list[Staff]:
-    from sqlalchemy import select
-
-    return list(
-        db.scalars(
-            select(Staff)
-            .where(Staff.workspace_id == workspace_id, Staff.status == "active")
-            .order_by(Staff.name)
-        )
-    )
+    """Active accounts by name (the pool pickers)."""
+    rows, _ = list_capacity(db, WholeWorkspace(workspace_id), status="active", sort="name")
+    return [c.staff for c in rows]
 
 
 @router.get("/channels", response_class=HTMLResponse)
