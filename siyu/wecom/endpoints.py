@@ -245,7 +245,11 @@ def _greet(settings: Settings, slug: str | None, ev: CallbackEvent, arrived_at: 
     """A friend add's welcome, after the 200 and before processing (WeCom's 20 s window)."""
     from siyu.acquisition.welcome import greet_after_accept
 
-    target = _cached_target(settings, slug) or _target(settings, slug)
+    try:
+        target = _cached_target(settings, slug) or _target(settings, slug)
+    except Exception:  # the callback was stored: the worker's fallback greets it
+        log.exception("welcome: the workspace could not be resolved")
+        return
     greet_after_accept(_factory(settings), target.workspace_id, ev, arrived_at)
 
 
