@@ -94,28 +94,24 @@ def choose(
     session: Session, *, workspace_id: int, channel: Channel | None, staff_id: int | None, at: datetime
 ) -> Chosen | None:
     """The welcome for an add through ``channel`` to ``staff_id`` at ``at`` (None: none set)."""
-    ws = session.get(Workspace, workspace_id)
-    slot = time_slot(at.astimezone(zone(ws.timezone if ws is not None else None)))
+    slot = time_slot(at.astimezone(zone(_timezone(session, workspace_id))))
     candidates: list[tuple[str, Mapping[str, Any] | None]] = []
     if channel is not None:
         candidates.append(("channel", channel.welcome))
-    if staff_id is not None:
-        row = session.scalar(
-            select(WelcomeDefault.welcome).where(
-                WelcomeDefault.workspace_id == workspace_id, WelcomeDefault.staff_id == staff_id
+    defaults = {
+        row.staff_id: row.welcome
+        for row in session.execute(
+            select(WelcomeDefault.staff_id, WelcomeDefault.welcome).where(
+                WelcomeDefault.workspace_id == workspace_id,
+                (WelcomeDefault.staff_id.is_(None) | (WelcomeDefault.staff_id == staff_id))
+                if staff_id is not None
+                else WelcomeDefault.staff_id.is_(None),
             )
         )
-        candidates.append(("staff", row))
-    candidates.append(
-        (
-            "workspace",
-            session.scalar(
-                select(WelcomeDefault.welcome).where(
-                    WelcomeDefault.workspace_id == workspace_id, WelcomeDefault.staff_id.is_(None)
-                )
-            ),
-        )
-    )
+    }
+    if staff_id is not None:
+        candidates.append(("staff", defaults.get(staff_id)))
+    candidates.append(("workspace", defaults.get(None)))
     for source, welcome in candidates:
         if not welcome:
             continue
@@ -130,6 +126,22 @@ def choose(
                 attachments = [*attachments, link]
         return Chosen(source, variant, text, attachments, channel.id if channel is not None else None)
     return None
+
+
+_zones: dict[tuple[str, int], tuple[float, str]] = {}
+
+
+def _timezone(session: Session, workspace_id: int) -> str:
+    """The workspace's time zone, kept a minute (read on every add)."""
+    now = time.monotonic()
+    key = (str(session.get_bind().engine.url), workspace_id)
+    hit = _zones.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    ws = session.get(Workspace, workspace_id)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    _zones[key] = (now + 60, tz)
+    return tz
 
 
 def render(text: str, *, nickname: str, staff_name: str) -> str:
@@ -318,8 +330,7 @@ def _decide(
     now = utcnow()
     if now - created >= WINDOW:
         return skip("expired")
-    ws = session.get(Workspace, workspace_id)
-    tz = zone(ws.timezone if ws is not None else None)
+    tz = zone(_timezone(session, workspace_id))
     midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     if _greeted_today(session, workspace_id, external, midnight):
         return skip("greeted_today")
