@@ -57,6 +57,7 @@ def version() -> None:
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.automation.moments.cli import app as moments_app
+    from siyu.acquisition.cli import app as channels_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.kit.audit_cli import app as audit_app
@@ -76,6 +77,7 @@ def _register() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
     app.add_typer(moments_app, name="moments")
+    app.add_typer(channels_app, name="channels")
     register_web(app)
     register_demo(app)
     register_worker(app)

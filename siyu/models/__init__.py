@@ -2,6 +2,7 @@
 
 from siyu.models.acquisition import Channel
 from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
+from siyu.models.acquisition import Channel, WelcomeDefault, WelcomeSend
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
@@ -85,6 +86,8 @@ __all__ = [
     "UserSession",
     "WeComApp",
     "WeComCallback",
+    "WelcomeDefault",
+    "WelcomeSend",
     "WorkerHeartbeat",
     "Workspace",
 ]

@@ -52,3 +52,50 @@ class Channel(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WelcomeSend(Base):
+    """One welcome decision for one friend add: sent, skipped (with why) or an error.
+
+    ``dedup_key`` is the ``friend.add`` event's key (one row per add, whichever path
+    greets: the callback endpoint after its 200, or the worker's fallback), so a welcome
+    is sent at most once. ``status``: ``sending`` (claimed), ``sent``, ``skipped``,
+    ``error``; ``reason`` says why for anything but a send (``no_welcome_code``,
+    ``expired``, ``greeted_today``, ``no_welcome``, or WeCom's error in plain words).
+    """
+
+    __tablename__ = "welcome_sends"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedup_key"),
+        Index("ix_welcome_sends_workspace_id_external_userid", "workspace_id", "external_userid"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    dedup_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    userid: Mapped[str] = mapped_column(String(64), nullable=False)
+    external_userid: Mapped[str] = mapped_column(String(128), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="sending")
+    reason: Mapped[str | None] = mapped_column(String(300))
+    # channel | staff | workspace | none: which welcome was chosen; variant: day/night/weekend
+    source: Mapped[str | None] = mapped_column(String(16))
+    variant: Mapped[str | None] = mapped_column(String(16))
+    via: Mapped[str] = mapped_column(String(16), nullable=False, default="callback")
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    latency_ms: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = created_at()
+
+
+class WelcomeDefault(Base):
+    """The workspace's default welcome (``staff_id`` NULL) or one staff member's default."""
+
+    __tablename__ = "welcome_defaults"
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    welcome: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    updated_at: Mapped[datetime] = updated_at()

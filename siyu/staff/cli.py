@@ -62,3 +62,23 @@ def list_cmd(
     console.print(
         f"near full: at or above {NEAR_FULL_SHARE:.0%} of the limit (WeCom refuses friends when full)"
     )
+
+
+@app.command("capacity")
+def capacity_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Accounts near or at their limit (alerts), with the channel pools each is in."""
+    from siyu.acquisition.routing import capacity_alerts
+
+    with workspace_session(workspace) as (session, ws):
+        data = capacity_alerts(session, workspace_id=ws.id)
+    if as_json:
+        console.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    if not data:
+        console.print(f"no account at or above {NEAR_FULL_SHARE:.0%} of its limit")
+        return
+    for d in data:
+        level = "[bold red]FULL[/] (out of every pool)" if d["full"] else "[yellow]near full[/]"
+        pools = ", ".join(escape(p) for p in d["channels"]) or "no channel pool"
+        console.print(f"{escape(d['userid'])} {escape(d['name'])}: {d['friends']:,}/{d['customer_limit']:,} "
+                      f"({d['usage']:.0%}) {level} — {pools}")  # fmt: skip

@@ -13,6 +13,9 @@ def include_routers(app: FastAPI) -> None:
     from siyu.wecom.endpoints import router as wecom_callback_router
 
     app.include_router(wecom_callback_router)
+    from siyu.acquisition.endpoints import router as landing_router
+
+    app.include_router(landing_router)
     from siyu.web.api import include_api
 
     include_api(app)

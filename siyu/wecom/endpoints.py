@@ -4,7 +4,9 @@ POST verifies the signature (constant time), the timestamp window, the padding a
 the receive id, parses XML with DTDs and entities refused, stores the decrypted
 callback in the inbox, commits, answers 200 and only then processes it (a background
 task; ``siyu wecom process-callbacks`` picks up anything a crash left pending).
-Nothing is stored for a callback that fails verification.
+Nothing is stored for a callback that fails verification. A friend add's welcome
+(``siyu.acquisition.welcome``) is sent right after the 200 and before processing:
+WeCom's ``WelcomeCode`` is valid for 20 seconds.
 
 POSTs are served by ``CallbackFastPath``, a small ASGI layer that ``create_app`` puts
 in front of the FastAPI app: the same checks, codes and error bodies, without
@@ -21,6 +23,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,6 +39,7 @@ from siyu.config import Settings, get_settings
 from siyu.kit.db import get_engine, session_factory
 from siyu.kit.errors import NotFound, SiyuError
 from siyu.kit.scope import ensure_workspace
+from siyu.kit.timeutil import utcnow
 from siyu.models import Workspace
 from siyu.wecom.callbacks.inbox import CallbackEvent, parse_event
 from siyu.wecom.callbacks.processing import drain
@@ -237,9 +241,31 @@ def _process_after_accept(app: Any, settings: Settings) -> bool:
     return bool(getattr(state, "wecom_process_in_background", settings.wecom_process_after_accept))
 
 
+def _greet(settings: Settings, slug: str | None, ev: CallbackEvent, arrived_at: datetime) -> None:
+    """A friend add's welcome, after the 200 and before processing (WeCom's 20 s window)."""
+    from siyu.acquisition.welcome import greet_after_accept
+
+    try:
+        target = _cached_target(settings, slug) or _target(settings, slug)
+    except Exception:  # the callback was stored: the worker's fallback greets it
+        log.exception("welcome: the workspace could not be resolved")
+        return
+    greet_after_accept(_factory(settings), target.workspace_id, ev, arrived_at)
+
+
+def _wants_welcome(ev: CallbackEvent) -> bool:
+    return ev.event == "change_external_contact" and ev.change_type in _ADD_CHANGES
+
+
+_ADD_CHANGES = frozenset({"add_external_contact", "add_half_external_contact"})
+
+
 async def _receive(request: Request, slug: str | None, background: BackgroundTasks) -> Response:
     settings = _settings(request)
+    arrived_at = utcnow()
     ev = await ingest(settings, slug, request.query_params, request.body)
+    if _wants_welcome(ev):
+        background.add_task(_greet, settings, slug, ev, arrived_at)
     # Also after a duplicate: the first delivery may have timed out before processing.
     if ev.handled and _process_after_accept(request.app, settings):
         background.add_task(drain, _factory(settings), settings.database_url)
@@ -313,6 +339,7 @@ class CallbackFastPath:
         state_settings = getattr(getattr(app, "state", None), "settings", None)
         settings = state_settings if isinstance(state_settings, Settings) else get_settings()
         self.served += 1
+        arrived_at = utcnow()
 
         async def read_body() -> bytes:
             declared = _content_length(scope)
@@ -345,6 +372,8 @@ class CallbackFastPath:
             return
         await send(_OK_START)
         await send(_OK_BODY)
+        if _wants_welcome(ev):
+            await run_in_threadpool(_greet, settings, slug, ev, arrived_at)
         if ev.handled and _process_after_accept(app, settings):
             await run_in_threadpool(drain, _factory(settings), settings.database_url)
 

@@ -136,9 +136,9 @@ def test_contact_ways_and_join_ways(simulator: Simulator, wecom: WeComClient) ->
     wecom.update_contact_way(UpdateContactWayRequest(config_id=made.config_id, remark="小红书"))
     way = wecom.get_contact_way(made.config_id)
     assert (way.state, way.remark, way.user) == ("xhs_note", "小红书", ["zhangsan", "lisi"])
-    # Customers scanning a multi-person code are spread over its staff.
-    served = [sc.add_friend(sc.new_customer(f"c{i}"), config_id=made.config_id)[0] for i in range(4)]
-    assert served == ["zhangsan", "lisi", "zhangsan", "lisi"]
+    # Customers scanning a multi-person code are spread over its staff (at random).
+    served = [sc.add_friend(sc.new_customer(f"c{i}"), config_id=made.config_id)[0] for i in range(40)]
+    assert set(served) == {"zhangsan", "lisi"}
     wecom.del_contact_way(made.config_id)
     with pytest.raises(NotFound):
         wecom.get_contact_way(made.config_id)

@@ -399,6 +399,40 @@ def upgrade() -> None:
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wecom_callbacks_status'), ['status'], unique=False)
 
+    op.create_table('welcome_defaults',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger(), nullable=True),
+    sa.Column('welcome', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_welcome_defaults_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_welcome_defaults')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', name=op.f('uq_welcome_defaults_workspace_id_staff_id'))
+    )
+    op.create_table('welcome_sends',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dedup_key', sa.String(length=64), nullable=False),
+    sa.Column('channel_id', sa.BigInteger(), nullable=True),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('external_userid', sa.String(length=128), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=True),
+    sa.Column('variant', sa.String(length=16), nullable=True),
+    sa.Column('via', sa.String(length=16), nullable=False),
+    sa.Column('arrived_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('latency_ms', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_welcome_sends_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_welcome_sends')),
+    sa.UniqueConstraint('workspace_id', 'dedup_key', name=op.f('uq_welcome_sends_workspace_id_dedup_key'))
+    )
+    with op.batch_alter_table('welcome_sends', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_welcome_sends_channel_id'), ['channel_id'], unique=False)
+        batch_op.create_index('ix_welcome_sends_workspace_id_external_userid', ['workspace_id', 'external_userid'], unique=False)
+
     op.create_table('customer_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1091,6 +1125,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
+    with op.batch_alter_table('welcome_sends', schema=None) as batch_op:
+        batch_op.drop_index('ix_welcome_sends_workspace_id_external_userid')
+        batch_op.drop_index(batch_op.f('ix_welcome_sends_channel_id'))
+
+    op.drop_table('welcome_sends')
+    op.drop_table('welcome_defaults')
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_wecom_callbacks_status'))
 

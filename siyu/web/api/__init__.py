@@ -10,6 +10,7 @@ def include_api(app: FastAPI) -> None:
     from siyu.web.api import (
         archive,
         auth,
+        channels,
         customer_bulk,
         customers,
         groups,
@@ -37,5 +38,6 @@ def include_api(app: FastAPI) -> None:
         metrics,
         moments,
         archive,
+        channels,
     ):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from siyu.acquisition import tagsync
 from siyu.customers.tags import add_tags, delete_tags, ensure_tag_group, remove_tags, rename_tag
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, NotFound
@@ -137,6 +138,7 @@ def create_tag(body: TagIn, user: OperatorUser, db: DbSession) -> TagOut:
         target_id=tag.id,
         detail={"name": name, "group": group.name},
     )
+    tagsync.push_corp_tag(db, user.workspace_id, tag.id, "create")  # shows in the WeCom client
     return _out(tag, group, {})
 
 
@@ -159,6 +161,8 @@ def patch_tag(tag_id: Id, body: TagPatch, user: OperatorUser, db: DbSession) -> 
             target_id=tag.id,
             detail={"from": [group.name, old_name], "to": [new_group.name, new_name]},
         )
+        if new_name != old_name:
+            tagsync.push_corp_tag(db, user.workspace_id, tag.id, "rename")
     return _out(tag, new_group, _counts(db, user))
 
 
@@ -176,6 +180,7 @@ def delete_tag(tag_id: Id, user: OperatorUser, db: DbSession) -> None:
         target_id=tag.id,
         detail={"name": tag.name, "group": group.name, "customers": int(removed or 0)},
     )
+    tagsync.push_corp_tag(db, user.workspace_id, tag.id, "delete")
 
 
 @router.post("/{tag_id}/customers", response_model=BulkResult, summary="Tag many customers")
@@ -192,6 +197,7 @@ def tag_customers(tag_id: Id, body: CustomerIdsIn, user: CurrentUser, db: DbSess
         source_ref=user.actor,
         staff_id=user.staff_id,
     )
+    tagsync.push_customer_tags(db, user.workspace_id, ids, add_tag_ids=[tag.id])  # onto their WeCom relations
     return BulkResult(tag_id=tag.id, customers=len(ids), changed=added)
 
 
@@ -201,4 +207,5 @@ def untag_customers(tag_id: Id, body: CustomerIdsIn, user: CurrentUser, db: DbSe
     tag, _ = _tag(db, user, tag_id)
     ids = visible_customer_ids(db, user, body.customer_ids)
     removed = remove_tags(db, workspace_id=user.workspace_id, customer_ids=ids, tag_ids=[tag.id])
+    tagsync.push_customer_tags(db, user.workspace_id, ids, remove_tag_ids=[tag.id])
     return BulkResult(tag_id=tag.id, customers=len(ids), changed=removed)

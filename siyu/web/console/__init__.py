@@ -13,6 +13,7 @@ from siyu.web.console.pages.admin import router as admin_router
 from siyu.web.console.pages.archive import router as archive_router
 from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.bulk import router as bulk_router
+from siyu.web.console.pages.channels import router as channels_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
@@ -36,6 +37,7 @@ _PAGES = (
     moments_router,
     archive_router,
     admin_router,
+    channels_router,
     sessions_router,
 )
 for _pages in _PAGES:

@@ -157,6 +157,10 @@ AUDIT_ACTION = {
     "friend.accept_recorded": "登记好友通过时间",
     "archive.key_add": "添加会话存档密钥",
     "archive.relink": "补全会话存档关联",
+    "channel.create": "新建渠道",
+    "channel.update": "修改渠道",
+    "channel.delete": "删除渠道",
+    "channel.retry": "重试渠道同步",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -175,6 +179,7 @@ TARGET_TYPE = {
     "moment": "朋友圈",
     "messages": "聊天消息",
     "follow": "好友关系",
+    "channel": "渠道",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -249,6 +254,40 @@ DETAIL_KEY = {
     "consents": "存档同意记录",
     "interactions_moved": "更新互动时间",
     "problems_left_out": "未列出的问题行",
+    "state": "渠道参数（state）",
+    "previous_error": "上次错误",
+    "group_name": "分组",
+    "pool": "员工池与分流",
+    "welcome": "欢迎语",
+    "skip_verify": "免验证添加",
+    "cost_fen": "渠道成本（分）",
+    "chat_ids": "群聊",
+}
+# channels.sync_status, channels.kind, routing strategies and account states, welcome outcomes
+CHANNEL_SYNC = {"pending": "同步中", "ok": "已生效", "error": "企业微信拒绝", "deleted": "已删除"}
+CHANNEL_KIND = {"contact_way": "渠道活码", "join_way": "群活码"}
+ROUTING_STRATEGY = {
+    "wecom": "企业微信随机分配",
+    "weighted": "按权重",
+    "least_loaded": "客户最少优先",
+    "capacity_first": "容量优先（跳过将满账号）",
+}
+ROUTING_STATE = {
+    "on": "接待中",
+    "off_schedule": "不在排班",
+    "full": "已满（已移出）",
+    "near_full": "将满",
+    "capped": "已达今日上限",
+    "inactive": "不可用",
+    "backup": "备用",
+}
+WELCOME_STATUS = {"sending": "发送中", "sent": "已发送", "skipped": "已跳过", "error": "失败"}
+WELCOME_REASON = {
+    "no_welcome_code": "无 WelcomeCode（企业微信后台已配置欢迎语，或已被其他应用使用）",
+    "expired": "超过 20 秒有效期",
+    "greeted_today": "客户今天已收到过欢迎语",
+    "no_welcome": "未配置欢迎语",
+    "code_used": "WelcomeCode 已被使用",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {
@@ -303,6 +342,12 @@ KINDS: dict[str, dict[str, str]] = {
     "detail_key": DETAIL_KEY,
     "role": ROLE,
     "import_field": IMPORT_FIELD,
+    "channel_sync": CHANNEL_SYNC,
+    "channel_kind": CHANNEL_KIND,
+    "routing_strategy": ROUTING_STRATEGY,
+    "routing_state": ROUTING_STATE,
+    "welcome_status": WELCOME_STATUS,
+    "welcome_reason": WELCOME_REASON,
 }
 # What an unknown code reads as, per kind.
 UNKNOWN = {
@@ -320,6 +365,12 @@ UNKNOWN = {
     "detail_key": "其他",
     "role": "其他角色",
     "import_field": "",
+    "channel_sync": "其他状态",
+    "channel_kind": "其他渠道",
+    "routing_strategy": "其他方式",
+    "routing_state": "其他状态",
+    "welcome_status": "其他状态",
+    "welcome_reason": "其他原因",
 }
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 

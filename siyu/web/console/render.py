@@ -32,6 +32,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/imports", "订单导入", ("owner", "admin", "operator")),
     ("/staff", "员工", None),
     ("/moments", "朋友圈", None),
+    ("/channels", "渠道活码", None),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
     ("/archive", "会话存档", None),
     ("/jobs", "后台任务", ("owner", "admin")),

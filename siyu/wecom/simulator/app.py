@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+import siyu.wecom.simulator.acquisition
 import siyu.wecom.simulator.groupchats
 import siyu.wecom.simulator.handover
 import siyu.wecom.simulator.kf  # noqa: F401  (customer service: kf/sync_msg)

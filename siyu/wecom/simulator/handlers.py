@@ -357,6 +357,8 @@ def add_join_way(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[
         if c not in state.groups:
             raise SimError(90207, f"invalid chat_id {c}")
     check_state_field(b.get("state"))
+    if len(state.contact_ways) + len(state.join_ways) >= 500_000:  # shared with contact ways
+        raise SimError(41062, "contact way quota exceeded")
     config_id = secrets.token_hex(16)
     state.join_ways[config_id] = {"config_id": config_id, **b}
     return {"config_id": config_id}

@@ -6,6 +6,7 @@ driver both mutate a ``SimState``; nothing here talks HTTP.
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -59,6 +60,7 @@ class SimConfig:
     rate_block_seconds: int = 60
     quota_mode: QuotaMode = "month_days"
     welcome_code_ttl: int = 20
+    seed: int | None = 0  # multi-person live codes pick among members at random (seeded)
     transfer_takeover_seconds: int = 24 * 3600
     # Callback target (siyu's /wecom/callback) and its crypto settings.
     callback_url: str | None = None
@@ -224,7 +226,8 @@ class SimState:
         self.messages: list[dict[str, Any]] = []
         self._calls: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
-        self._rr: dict[str, int] = {}
+        # WeCom documents no order among a multi-person code's members: pick at random.
+        self.rng = random.Random(self.config.seed)
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -299,12 +302,19 @@ class SimState:
         return self.stats.setdefault((userid, cn_day(ts)), DayStats())
 
     def pick_staff(self, config_id: str, users: list[str]) -> str:
-        """Round-robin over a multi-person live code's staff."""
+        """A multi-person live code's member for one scan: at random among those not full.
+
+        WeCom documents no order; siyu's exact routing never depends on this choice.
+        When every member is at the limit, the first one is answered (the add is refused).
+        """
         if not users:
             raise SimError(40058, "live code has no staff")
-        i = self._rr.get(config_id, 0)
-        self._rr[config_id] = i + 1
-        return users[i % len(users)]
+        free = [
+            u
+            for u in users
+            if u in self.staff and len(self.follows_of_staff(u)) < self.staff[u].customer_limit
+        ]
+        return self.rng.choice(free) if free else users[0]
 
     # --- mass-send quota -------------------------------------------------------------
 

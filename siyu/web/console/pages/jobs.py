@@ -36,11 +36,18 @@ KIND_LABELS = {
     "moments.result": "查询朋友圈任务结果",
     "archive.kf_sync": "拉取微信客服消息",
     "archive.pull": "拉取会话存档",
+    "acquisition.channel_sync": "渠道活码同步到企业微信",
+    "acquisition.welcome": "补发欢迎语",
+    "acquisition.tag_push": "标签推送到企业微信客户",
+    "acquisition.corp_tag_push": "企业标签推送到企业微信",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
     "archive.friend_add": "加好友记为互动",
+    "acquisition.welcome": "欢迎语补发（回调未发出时）",
+    "acquisition.entry": "渠道进客标签（本地与企业微信）",
+    "acquisition.routing": "渠道分流重新计算",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -53,6 +60,7 @@ PERIODIC_LABELS = {
     "archive.purge": "清除过期的消息内容",
     "archive.kf_poll": "定时拉取微信客服消息",
     "archive.pull_all": "定时拉取会话存档",
+    "acquisition.routing": "渠道活码排班与容量分流",
 }
 
 

@@ -1,0 +1,137 @@
+"""Reactions of the acquisition domain to friend adds (declared here, run by ``siyu.worker``).
+
+- ``acquisition.welcome``: the fallback for a welcome the callback path did not get to
+  (processing-after-accept off, or a crash between): queues ``acquisition.welcome``.
+- ``acquisition.entry``: the channel's entry tags go on the customer in siyu and are
+  pushed to WeCom (``tagsync.push_customer_tags``).
+- ``acquisition.routing``: after every add or delete, re-plans the pools of the
+  account involved and of the add's channel; a changed member list queues the
+  channel's sync (an account at its limit leaves every pool at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.acquisition import routing, tagsync
+from siyu.acquisition.channels import channel_by_state, queue_sync
+from siyu.customers.tags import add_tags
+from siyu.kit.jobs import enqueue
+from siyu.kit.ops import Delivered, subscriber
+from siyu.models import Channel, Event, Tag, WelcomeSend
+
+WELCOME_JOB = "acquisition.welcome"
+
+
+@subscriber("acquisition.welcome", kinds=["friend.add"], batch=200)
+def welcome_fallback(session: Session, events: Sequence[Delivered]) -> None:
+    """Queue the welcome of adds the callback path has not greeted."""
+    adds = [e for e in events if e.source == "wecom" and e.payload.get("welcome_code")]
+    if not adds:
+        return
+    rows = session.execute(select(Event.id, Event.dedup_key).where(Event.id.in_([e.id for e in adds])))
+    keys: dict[int, str | None] = {int(r[0]): r[1] for r in rows}
+    done = set(
+        session.scalars(
+            select(WelcomeSend.dedup_key).where(WelcomeSend.dedup_key.in_([k for k in keys.values() if k]))
+        )
+    )
+    for e in adds:
+        key = keys.get(e.id)
+        if not key or key in done:
+            continue
+        p = e.payload
+        enqueue(
+            session,
+            kind=WELCOME_JOB,
+            workspace_id=e.workspace_id,
+            payload={
+                "key": key,
+                "userid": p.get("userid"),
+                "external_userid": p.get("external_userid"),
+                "state": p.get("state") or "",
+                "welcome_code": p.get("welcome_code"),
+                "created_at": e.occurred_at.isoformat(),
+            },
+            dedup_key=f"acq.welcome:{key}",
+        )
+
+
+@subscriber("acquisition.entry", kinds=["friend.add"], batch=500)
+def entry_tags(session: Session, events: Sequence[Delivered]) -> None:
+    """Put each add's channel tags on the customer and queue their push to WeCom."""
+    cache: dict[tuple[int, str], Channel | None] = {}
+    for e in events:
+        state = e.payload.get("state")
+        if not state or e.customer_id is None or e.payload.get("half"):
+            continue
+        key = (e.workspace_id, state)
+        if key not in cache:
+            cache[key] = channel_by_state(session, workspace_id=e.workspace_id, state=state)
+        channel = cache[key]
+        if channel is None or not channel.tag_ids:
+            continue
+        live = list(
+            session.scalars(
+                select(Tag.id).where(
+                    Tag.workspace_id == e.workspace_id, Tag.id.in_(channel.tag_ids), Tag.deleted_at.is_(None)
+                )
+            )
+        )
+        if not live:
+            continue
+        add_tags(
+            session,
+            workspace_id=e.workspace_id,
+            customer_ids=[e.customer_id],
+            tag_ids=live,
+            source="channel",
+            source_ref=state[:64],
+            staff_id=e.staff_id,
+        )
+        tagsync.push_customer_tags(
+            session, e.workspace_id, [e.customer_id], live, dedup_key=f"acq.entry:{e.id}"
+        )
+
+
+@subscriber(
+    "acquisition.routing",
+    kinds=["friend.add", "friend.delete_by_customer", "friend.delete_by_staff"],
+    batch=500,
+)
+def reroute(session: Session, events: Sequence[Delivered]) -> None:
+    """Re-plan the pools these adds and deletes touch; queue a sync where members change."""
+    by_ws: dict[int, set[int]] = {}
+    states: dict[int, set[str]] = {}
+    last: dict[int, int] = {}
+    for e in events:
+        if e.staff_id is not None:
+            by_ws.setdefault(e.workspace_id, set()).add(e.staff_id)
+        if e.payload.get("state"):
+            states.setdefault(e.workspace_id, set()).add(str(e.payload["state"]))
+        last[e.workspace_id] = max(last.get(e.workspace_id, 0), e.id)
+    for ws_id in set(by_ws) | set(states):
+        channels = {
+            c.id: c
+            for c in routing.pools_with_staff(session, workspace_id=ws_id, staff_ids=by_ws.get(ws_id, set()))
+        }
+        for state in states.get(ws_id, set()):
+            ch = channel_by_state(session, workspace_id=ws_id, state=state)
+            if ch is not None and ch.kind == "contact_way" and ch.deleted_at is None:
+                channels[ch.id] = ch
+        for ch in channels.values():
+            requeue_if_changed(session, ch, dedup=f"acq.route:{ch.id}:e{last[ws_id]}")
+
+
+def requeue_if_changed(session: Session, channel: Channel, *, dedup: str) -> bool:
+    """Queue the channel's sync when its plan's members differ from the code's; True if queued."""
+    if channel.config_id is None and channel.sync_status == "pending":
+        return False  # its first sync is queued already
+    plan = routing.plan(session, channel)
+    current = list((channel.settings or {}).get("members") or [])
+    if plan.userids == current:
+        return False
+    return queue_sync(session, channel, reason="routing", dedup_key=dedup) is not None

@@ -1,0 +1,202 @@
+"""Tags made or put on customers in siyu, pushed to WeCom (so staff see them while chatting).
+
+Two entry points, both queueing jobs in the caller's transaction (call them after any
+tag change made in siyu: channel entry tags, auto-tag rules, operators, SOP steps):
+
+- ``push_customer_tags(session, workspace_id, customer_ids, add_tag_ids, remove_tag_ids)``:
+  ``mark_tag`` on every active WeCom relation (staff–customer follow) of each customer;
+  tags WeCom does not know yet are first created there (``add_corp_tag``).
+- ``push_corp_tag(session, workspace_id, tag_id, action)``: a tag siyu created,
+  renamed or deleted → ``add_corp_tag`` / ``edit_corp_tag`` / ``del_corp_tag``.
+
+The jobs (``acquisition.tag_push``, ``acquisition.corp_tag_push``) go through the WeCom
+client's rate limiter; a failure raises, so the job queue retries it and, past its
+attempts, shows it as failed on 后台任务 (``siyu jobs list --status failed``) with
+what failed. A relation that has ended (84061) is skipped, not failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.kit.errors import Invalid
+from siyu.kit.jobs import enqueue
+from siyu.models import Follow, Staff, Tag, TagGroup
+from siyu.wecom.errors import NoRelation, WeComAPIError, WeComError
+from siyu.wecom.schemas import (
+    AddCorpTagRequest,
+    DelCorpTagRequest,
+    EditCorpTagRequest,
+    MarkTagRequest,
+    NewTag,
+)
+
+TAG_PUSH = "acquisition.tag_push"
+CORP_TAG_PUSH = "acquisition.corp_tag_push"
+CHUNK = 200  # customers per job
+CORP_ACTIONS = ("create", "rename", "delete")
+
+
+class PushFailed(Exception):
+    """Some pushes failed; the job is retried (and shown failed after its attempts)."""
+
+
+def wecom_connected(session: Session, workspace_id: int) -> bool:
+    """Whether the workspace talks to WeCom (a WeComApp row, or SIYU_WECOM_* for the default).
+
+    Without a connection nothing is queued: there is nowhere to push to.
+    """
+    from siyu.config import get_settings
+    from siyu.models import WeComApp, Workspace
+
+    if session.scalar(select(WeComApp.id).where(WeComApp.workspace_id == workspace_id).limit(1)) is not None:
+        return True
+    settings = get_settings()
+    ws = session.get(Workspace, workspace_id)
+    return bool(
+        ws is not None
+        and ws.slug == settings.default_workspace
+        and settings.wecom_corp_id
+        and settings.wecom_secret
+    )
+
+
+def push_customer_tags(
+    session: Session,
+    workspace_id: int,
+    customer_ids: Iterable[int],
+    add_tag_ids: Iterable[int] = (),
+    remove_tag_ids: Iterable[int] = (),
+    *,
+    dedup_key: str | None = None,
+) -> list[int]:
+    """Queue ``mark_tag`` pushes of these tag changes to WeCom; the job ids (one per 200 customers)."""
+    cids = sorted(set(customer_ids))
+    add, remove = sorted(set(add_tag_ids)), sorted(set(remove_tag_ids))
+    if not cids or not (add or remove) or not wecom_connected(session, workspace_id):
+        return []
+    jobs: list[int] = []
+    for n, start in enumerate(range(0, len(cids), CHUNK)):
+        job = enqueue(
+            session,
+            kind=TAG_PUSH,
+            workspace_id=workspace_id,
+            payload={"customer_ids": cids[start : start + CHUNK], "add": add, "remove": remove},
+            dedup_key=f"{dedup_key}:{n}" if dedup_key else None,
+        )
+        if job is not None:
+            jobs.append(job)
+    return jobs
+
+
+def push_corp_tag(session: Session, workspace_id: int, tag_id: int, action: str) -> int | None:
+    """Queue the push of a corp tag siyu created (``create``), renamed or deleted."""
+    if action not in CORP_ACTIONS:
+        raise Invalid(f"tag push action {action!r} is not one of {', '.join(CORP_ACTIONS)}", field="action")
+    if not wecom_connected(session, workspace_id):
+        return None
+    return enqueue(
+        session, kind=CORP_TAG_PUSH, workspace_id=workspace_id, payload={"tag_id": tag_id, "action": action}
+    )
+
+
+def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], gateway: Any) -> int:
+    """Create in WeCom the tags it does not have yet (one ``add_corp_tag`` per group); how many."""
+    missing = [t for t in tags if not t.wecom_tag_id and t.deleted_at is None]
+    by_group: dict[int, list[Tag]] = {}
+    for t in missing:
+        by_group.setdefault(t.group_id, []).append(t)
+    made = 0
+    for group_id, group_tags in by_group.items():
+        group = session.get(TagGroup, group_id)
+        assert group is not None
+        req = AddCorpTagRequest(
+            group_id=group.wecom_group_id or None,
+            group_name=None if group.wecom_group_id else group.name[:30],
+            tag=[NewTag(name=t.name[:30]) for t in group_tags],
+        )
+        created = gateway.add_corp_tag(req)
+        group.wecom_group_id = created.group_id
+        by_name = {ct.name: ct.id for ct in created.tag}
+        for t in group_tags:
+            wid = by_name.get(t.name[:30])
+            if wid:
+                t.wecom_tag_id = wid
+                made += 1
+    session.flush()
+    return made
+
+
+def run_tag_push(
+    session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any
+) -> dict[str, Any]:
+    """Do one ``acquisition.tag_push`` job: ``mark_tag`` on every active relation of its customers."""
+    ids = set(payload.get("add") or []) | set(payload.get("remove") or [])
+    tags = {
+        t.id: t
+        for t in session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(sorted(ids))))
+    }
+    ensure_wecom_tags(
+        session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway
+    )
+    add = [tags[i].wecom_tag_id for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
+    remove = [tags[i].wecom_tag_id for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
+    counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "failed": 0}
+    if not add and not remove:
+        return counts
+    rels = session.execute(
+        select(Staff.userid, Follow.external_userid)
+        .join(Staff, Staff.id == Follow.staff_id)
+        .where(
+            Follow.workspace_id == workspace_id,
+            Follow.customer_id.in_(list(payload.get("customer_ids") or [])),
+            Follow.state == "active",
+            Follow.external_userid.is_not(None),
+        )
+    ).all()
+    errors: list[str] = []
+    for userid, external in rels:
+        counts["relations"] += 1
+        try:
+            gateway.mark_tag(
+                MarkTagRequest(userid=userid, external_userid=external, add_tag=add, remove_tag=remove)
+            )
+            counts["marked"] += 1
+        except NoRelation:
+            counts["skipped_no_relation"] += 1
+        except WeComError as exc:
+            counts["failed"] += 1
+            errors.append(f"{userid}: {exc}")
+    if errors:
+        raise PushFailed(
+            f"{len(errors)} of {counts['relations']} tag pushes failed; first: {errors[0]}"[:1500]
+        )
+    return counts
+
+
+def run_corp_tag_push(
+    session: Session, workspace_id: int, payload: dict[str, Any], gateway: Any
+) -> dict[str, Any]:
+    """Do one ``acquisition.corp_tag_push`` job."""
+    tag = session.get(Tag, int(payload["tag_id"]))
+    if tag is None or tag.workspace_id != workspace_id:
+        return {"skipped": "the tag no longer exists"}
+    action = payload.get("action")
+    if action == "create":
+        return {"created": ensure_wecom_tags(session, workspace_id, [tag], gateway)}
+    if not tag.wecom_tag_id:
+        return {"skipped": "WeCom does not know this tag"}
+    try:
+        if action == "rename":
+            gateway.edit_corp_tag(EditCorpTagRequest(id=tag.wecom_tag_id, name=tag.name[:30]))
+            return {"renamed": tag.wecom_tag_id}
+        gateway.del_corp_tag(DelCorpTagRequest(tag_id=[tag.wecom_tag_id]))
+    except WeComAPIError as exc:
+        if action == "delete" and exc.errcode == 40068:  # already gone
+            return {"deleted": 0}
+        raise
+    return {"deleted": tag.wecom_tag_id}

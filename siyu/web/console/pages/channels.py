@@ -1,0 +1,241 @@
+"""渠道活码: channels with their QR codes, routing status and capacity per account.
+
+Operators and admins create, edit, delete and retry (the same services as
+``siyu channels`` and ``/api/v1/channels``); a staff user sees the channels whose pool
+holds their own account. The QR preview is the API's locally made SVG.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from siyu.acquisition import channels as svc
+from siyu.acquisition import routing, welcome
+from siyu.customers.tags import ensure_tag
+from siyu.customers.visibility import WholeWorkspace
+from siyu.kit.errors import Invalid, NotFound, SiyuError
+from siyu.kit.money import MoneyError, yuan_to_fen
+from siyu.models import Channel, Staff
+from siyu.staff.service import list_capacity
+from siyu.web.auth import DbSession, Principal
+from siyu.web.console.deps import ConsoleUser, OperatorPage
+from siyu.web.console.render import redirect_with_flash, render
+
+router = APIRouter()
+EDIT_ROLES = ("owner", "admin", "operator")
+
+
+def _visible(db: DbSession, user: Principal, channel_id: int) -> Channel:
+    ch = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
+    if user.role == "staff" and (user.staff_id is None or user.staff_id not in svc.pool_staff_ids(ch)):
+        raise NotFound(f"channel {channel_id} does not exist", field="channel_id")
+    return ch
+
+
+def _staff(db: DbSession, workspace_id: int) -> list[Staff]:
+    """Active accounts by name (the pool pickers)."""
+    rows, _ = list_capacity(db, WholeWorkspace(workspace_id), status="active", sort="name")
+    return [c.staff for c in rows]
+
+
+@router.get("/channels", response_class=HTMLResponse)
+def channels_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """Channels by group, each with its sync status, members and cost; capacity alerts on top."""
+    staff_id = (user.staff_id or -1) if user.role == "staff" else None
+    rows = svc.list_channels(db, workspace_id=user.workspace_id, staff_id=staff_id)
+    names = {s.userid: s.name for s in _staff(db, user.workspace_id)}
+    alerts = routing.capacity_alerts(db, workspace_id=user.workspace_id)
+    return render(
+        request,
+        "channels.html",
+        {
+            "rows": [svc.channel_dict(c) for c in rows],
+            "names": names,
+            "alerts": alerts,
+            "can_edit": user.role in EDIT_ROLES,
+            "welcomes": _welcome_counts(db, user.workspace_id),
+        },
+    )
+
+
+def _welcome_counts(db: DbSession, workspace_id: int) -> dict[str, int]:
+    stats = welcome.welcome_stats(db, workspace_id=workspace_id)
+    skipped = sum(v for k, v in stats.items() if k.startswith("skipped"))
+    return {"sent": stats.get("sent", 0), "skipped": skipped, "error": stats.get("error", 0)}
+
+
+def _form_context(db: DbSession, user: Principal, ch: dict[str, Any] | None) -> dict[str, Any]:
+    return {"ch": ch, "staff": _staff(db, user.workspace_id), "strategies": svc.STRATEGIES}
+
+
+@router.get("/channels/new", response_class=HTMLResponse)
+def channel_new(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
+    return render(request, "channel_form.html", _form_context(db, user, None))
+
+
+def _input(
+    db: DbSession,
+    user: Principal,
+    *,
+    name: str,
+    group_name: str,
+    kind: str | None,
+    state: str,
+    cost: str,
+    staff_ids: list[int],
+    strategy: str,
+    threshold: str,
+    backup_ids: list[int],
+    tags: str,
+    welcome_text: str,
+    night: str,
+    weekend: str,
+    chat_ids: str,
+    skip_verify: bool,
+    landing: bool,
+) -> svc.ChannelInput:
+    data = svc.ChannelInput(name=name, group_name=group_name or "默认", kind=kind, skip_verify=skip_verify)
+    if state.strip():
+        data.state = state
+    if cost.strip():
+        try:
+            data.cost_fen = yuan_to_fen(cost, allow_negative=True)
+        except MoneyError as exc:
+            raise Invalid(f"cost {cost!r}: {exc}", field="cost_fen") from exc
+    else:
+        data.clear_cost = True
+    if (kind or "contact_way") == "contact_way":
+        try:
+            share = float(threshold) / 100 if threshold.strip() else 0.9
+        except ValueError as exc:
+            raise Invalid("容量阈值必须是数字（百分比）", field="pool") from exc
+        data.pool = {"staff_ids": staff_ids, "strategy": strategy or "wecom", "threshold": share,
+                     "backup_staff_ids": backup_ids, "landing": landing}  # fmt: skip
+    else:
+        data.chat_ids = [c for c in chat_ids.replace("，", ",").split(",") if c.strip()]
+    names = [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()]
+    tag_ids = []
+    for n in names:
+        group, _, tag = n.rpartition("/")
+        tag_ids.append(
+            ensure_tag(db, workspace_id=user.workspace_id, name=tag, group_name=group or "默认").id
+        )
+    data.tag_ids = tag_ids
+    variants = {k: {"text": v} for k, v in (("night", night), ("weekend", weekend)) if v.strip()}
+    data.welcome = {"text": welcome_text, "variants": variants}
+    return data
+
+
+FormStr = Annotated[str, Form()]
+FormIds = Annotated[list[int], Form()]
+
+
+@router.post("/channels")
+def channel_create(
+    user: OperatorPage,
+    db: DbSession,
+    name: FormStr = "",
+    group_name: FormStr = "",
+    kind: FormStr = "contact_way",
+    state: FormStr = "",
+    cost: FormStr = "",
+    staff_ids: FormIds = [],  # noqa: B006 (FastAPI form default)
+    strategy: FormStr = "wecom",
+    threshold: FormStr = "90",
+    backup_ids: FormIds = [],  # noqa: B006
+    tags: FormStr = "",
+    welcome_text: FormStr = "",
+    night: FormStr = "",
+    weekend: FormStr = "",
+    chat_ids: FormStr = "",
+    skip_verify: Annotated[bool, Form()] = False,
+    landing: Annotated[bool, Form()] = False,
+) -> Response:
+    """Create a channel from the form; WeCom's code follows in the background."""
+    try:
+        data = _input(db, user, name=name, group_name=group_name, kind=kind, state=state, cost=cost,
+                      staff_ids=staff_ids, strategy=strategy, threshold=threshold, backup_ids=backup_ids,
+                      tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
+                      skip_verify=skip_verify, landing=landing)  # fmt: skip
+        ch = svc.create_channel(db, workspace_id=user.workspace_id, data=data, actor=user.actor)
+    except SiyuError as exc:
+        db.rollback()
+        return redirect_with_flash("/channels/new", f"无法创建渠道：{exc.message}", "error")
+    return redirect_with_flash(f"/channels/{ch.id}", f"已创建渠道「{ch.name}」，正在企业微信生成活码")
+
+
+@router.get("/channels/{channel_id}", response_class=HTMLResponse)
+def channel_page(request: Request, channel_id: int, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """One channel: QR preview and downloads, routing now per account, welcome and tags."""
+    ch = _visible(db, user, channel_id)
+    plan = routing.plan(db, ch) if ch.kind == "contact_way" else None
+    return render(
+        request,
+        "channel.html",
+        {
+            "ch": svc.channel_dict(ch),
+            "plan": plan,
+            "can_edit": user.role in EDIT_ROLES,
+            "landing_url": f"/c/{ch.slug}" if (ch.pool or {}).get("landing") else None,
+        },
+    )
+
+
+@router.get("/channels/{channel_id}/edit", response_class=HTMLResponse)
+def channel_edit(request: Request, channel_id: int, user: OperatorPage, db: DbSession) -> HTMLResponse:
+    ch = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
+    return render(request, "channel_form.html", _form_context(db, user, svc.channel_dict(ch)))
+
+
+@router.post("/channels/{channel_id}")
+def channel_update(
+    channel_id: int,
+    user: OperatorPage,
+    db: DbSession,
+    name: FormStr = "",
+    group_name: FormStr = "",
+    state: FormStr = "",
+    cost: FormStr = "",
+    staff_ids: FormIds = [],  # noqa: B006
+    strategy: FormStr = "wecom",
+    threshold: FormStr = "90",
+    backup_ids: FormIds = [],  # noqa: B006
+    tags: FormStr = "",
+    welcome_text: FormStr = "",
+    night: FormStr = "",
+    weekend: FormStr = "",
+    chat_ids: FormStr = "",
+    skip_verify: Annotated[bool, Form()] = False,
+    landing: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save the edit form; WeCom's code follows in the background."""
+    try:
+        current = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
+        data = _input(db, user, name=name, group_name=group_name, kind=None, state=state, cost=cost,
+                      staff_ids=staff_ids, strategy=strategy, threshold=threshold, backup_ids=backup_ids,
+                      tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
+                      skip_verify=skip_verify, landing=landing)  # fmt: skip
+        if current.kind != "contact_way":
+            data.pool = None
+        svc.update_channel(
+            db, workspace_id=user.workspace_id, channel_id=channel_id, data=data, actor=user.actor
+        )
+    except SiyuError as exc:
+        db.rollback()
+        return redirect_with_flash(f"/channels/{channel_id}/edit", f"无法保存：{exc.message}", "error")
+    return redirect_with_flash(f"/channels/{channel_id}", "已保存，企业微信活码随后更新")
+
+
+@router.post("/channels/{channel_id}/retry")
+def channel_retry(channel_id: int, user: OperatorPage, db: DbSession) -> Response:
+    svc.retry_sync(db, workspace_id=user.workspace_id, channel_id=channel_id, actor=user.actor)
+    return redirect_with_flash(f"/channels/{channel_id}", "已重新提交同步")
+
+
+@router.post("/channels/{channel_id}/delete")
+def channel_delete(channel_id: int, user: OperatorPage, db: DbSession) -> Response:
+    ch = svc.delete_channel(db, workspace_id=user.workspace_id, channel_id=channel_id, actor=user.actor)
+    return redirect_with_flash("/channels", f"已删除渠道「{ch.name}」，企业微信中的活码随后删除")

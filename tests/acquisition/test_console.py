@@ -1,0 +1,79 @@
+"""渠道活码 pages: list with capacity alerts, the form, a channel with QR preview and routing."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.kit.db import session_scope
+from siyu.models import Channel, Staff
+from tests.web.test_console import client, csrf_of, login, seeded  # noqa: F401  (fixtures)
+
+
+def test_operator_creates_a_channel_from_the_form_and_sees_it(client, seeded: int, session: Session) -> None:  # noqa: F811
+    login(client)
+    xiaomei = session.scalar(select(Staff.id).where(Staff.userid == "xiaomei"))
+    form = client.get("/channels/new")
+    assert form.status_code == 200
+    assert "员工池" in form.text
+    res = client.post(
+        "/channels",
+        data={
+            "name": "门店收银台",
+            "group_name": "门店",
+            "cost": "88.50",
+            "staff_ids": [str(xiaomei)],
+            "strategy": "capacity_first",
+            "threshold": "80",
+            "tags": "来源/门店",
+            "welcome_text": "欢迎光临，我是{员工姓名}",
+            "night": "夜深了，明早回复",
+            "skip_verify": "true",
+            "csrf_token": csrf_of(form.text),
+        },
+        follow_redirects=False,
+    )
+    assert res.status_code == 303, res.text
+    ch = session.scalar(select(Channel))
+    assert ch is not None
+    assert (ch.name, ch.cost_fen, ch.pool["strategy"], ch.pool["threshold"]) == (
+        "门店收银台",
+        8850,
+        "capacity_first",
+        0.8,
+    )
+    assert ch.welcome["variants"]["night"]["text"] == "夜深了，明早回复"
+    with session_scope() as s:
+        row = s.get(Channel, ch.id)
+        assert row is not None
+        row.qr_url, row.sync_status = "https://wework.qpic.cn/wwpic/sim/x/0", "ok"
+        row.settings = {"members": ["xiaomei"]}
+    listing = client.get("/channels")
+    assert "门店收银台" in listing.text
+    assert "已生效" in listing.text
+    assert "¥88.50" in listing.text
+    page = client.get(f"/channels/{ch.id}")
+    assert page.status_code == 200
+    assert f"/api/v1/channels/{ch.id}/qr.svg" in page.text
+    assert "容量优先" in page.text
+    assert "接待中" in page.text
+    assert client.get(f"/api/v1/channels/{ch.id}/qr.svg").status_code == 200  # the preview, by cookie
+    assert client.get(f"/channels/{ch.id}/edit").status_code == 200
+
+
+def test_bad_form_input_is_refused_with_a_message(client, seeded: int, session: Session) -> None:  # noqa: F811
+    login(client)
+    form = client.get("/channels/new")
+    res = client.post(
+        "/channels",
+        data={"name": "x", "state": "s" * 31, "csrf_token": csrf_of(form.text)},
+        follow_redirects=True,
+    )
+    assert "无法创建渠道" in res.text
+    assert session.scalar(select(Channel)) is None
+
+
+def test_staff_see_only_their_pools_and_cannot_edit(client, seeded: int, session: Session) -> None:  # noqa: F811
+    login(client, "mei")
+    assert "还没有渠道" in client.get("/channels").text
+    assert client.get("/channels/new", follow_redirects=False).status_code in (303, 403)
