@@ -187,7 +187,12 @@ STEPS: list[DemoStep] = [
         lambda ctx: importlib.import_module("siyu.demo.wecom").seed(ctx),
         requires="siyu.demo.wecom:seed",
     ),
-    DemoStep("channels", "Channels: live codes, routing, welcomes", lambda ctx: importlib.import_module("siyu.demo.channels").seed(ctx), requires="siyu.demo.channels:seed"),  # noqa: E501
+    DemoStep(
+        "channels",
+        "Channels: live codes, routing, welcomes",
+        lambda ctx: importlib.import_module("siyu.demo.channels").seed(ctx),
+        requires="siyu.demo.channels:seed",
+    ),
     DemoStep(
         "moments",
         "Moments: two past weeks with reactions, a planned week",

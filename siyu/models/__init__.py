@@ -1,8 +1,7 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
-from siyu.models.acquisition import Channel
-from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
 from siyu.models.acquisition import Channel, WelcomeDefault, WelcomeSend
+from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
 from siyu.models.base import Base
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
