@@ -16,6 +16,7 @@ from siyu.models.customers import (
     TagGroup,
 )
 from siyu.models.events import Event, EventSubscription
+from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
@@ -44,6 +45,8 @@ __all__ = [
     "AutoTagRule",
     "Base",
     "Channel",
+    "ChannelFriend",
+    "ChannelFunnelDay",
     "ContentItem",
     "Customer",
     "CustomerIdentity",

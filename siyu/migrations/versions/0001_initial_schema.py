@@ -147,6 +147,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
     )
+    op.create_table('channel_funnel_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('state', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('adds', sa.Integer(), nullable=False),
+    sa.Column('lost_7d', sa.Integer(), nullable=False),
+    sa.Column('lost_30d', sa.Integer(), nullable=False),
+    sa.Column('lost', sa.Integer(), nullable=False),
+    sa.Column('buyers', sa.Integer(), nullable=False),
+    sa.Column('repeat_buyers', sa.Integer(), nullable=False),
+    sa.Column('orders', sa.Integer(), nullable=False),
+    sa.Column('net_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cogs_fen', sa.BigInteger(), nullable=False),
+    sa.Column('uncosted_orders', sa.Integer(), nullable=False),
+    sa.Column('days_to_first_sum', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_channel_funnel_days_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_funnel_days')),
+    sa.UniqueConstraint('workspace_id', 'state', 'day', name=op.f('uq_channel_funnel_days_workspace_id_state_day'))
+    )
     op.create_table('channels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -642,6 +663,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_tokens_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('channel_friends',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger(), nullable=False),
+    sa.Column('staff_id', sa.BigInteger(), nullable=False),
+    sa.Column('state', sa.String(length=64), nullable=False),
+    sa.Column('added_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('add_day', sa.Date(), nullable=False),
+    sa.Column('lost_7d', sa.Integer(), nullable=False),
+    sa.Column('lost_30d', sa.Integer(), nullable=False),
+    sa.Column('lost', sa.Integer(), nullable=False),
+    sa.Column('credited', sa.Boolean(), nullable=False),
+    sa.Column('first_order_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('days_to_first', sa.Integer(), nullable=True),
+    sa.Column('orders', sa.Integer(), nullable=False),
+    sa.Column('net_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cogs_fen', sa.BigInteger(), nullable=False),
+    sa.Column('uncosted_orders', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_channel_friends_follow_id_follows'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_channel_friends_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_friends')),
+    sa.UniqueConstraint('workspace_id', 'follow_id', name=op.f('uq_channel_friends_workspace_id_follow_id'))
+    )
+    with op.batch_alter_table('channel_friends', schema=None) as batch_op:
+        batch_op.create_index('ix_channel_friends_workspace_id_customer_id', ['workspace_id', 'customer_id'], unique=False)
+        batch_op.create_index('ix_channel_friends_workspace_id_state_add_day', ['workspace_id', 'state', 'add_day'], unique=False)
+
     op.create_table('customer_tags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -879,6 +928,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_tags_tag_id_customer_id')
 
     op.drop_table('customer_tags')
+    with op.batch_alter_table('channel_friends', schema=None) as batch_op:
+        batch_op.drop_index('ix_channel_friends_workspace_id_state_add_day')
+        batch_op.drop_index('ix_channel_friends_workspace_id_customer_id')
+
+    op.drop_table('channel_friends')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
@@ -976,6 +1030,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_channels_workspace_id_group_name')
 
     op.drop_table('channels')
+    op.drop_table('channel_funnel_days')
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_action'))

@@ -11,6 +11,7 @@ def include_api(app: FastAPI) -> None:
         auth,
         customer_bulk,
         customers,
+        funnel,
         groups,
         imports,
         metrics,
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        funnel,
     ):
         app.include_router(module.router)

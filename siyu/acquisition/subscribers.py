@@ -1,0 +1,54 @@
+"""Background work of the channel funnel (declared here, run by ``siyu.worker``).
+
+- subscriber ``acquisition.funnel`` to friend adds and losses and to ``stats.refreshed``
+  (an order import's customers): recompute those customers' funnel rows and the
+  channel-days they touch (idempotent: a re-delivery recomputes the same figures);
+- periodic ``acquisition.funnel`` (daily 04:30): rebuild every workspace's funnel, which
+  also catches what no event announces (a OneID merge, a follow written by a full sync).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.acquisition import funnel
+from siyu.kit.ops import Delivered, periodic, subscriber
+from siyu.models import Workspace
+
+FUNNEL_KINDS = (
+    "friend.add",
+    "friend.delete_by_customer",
+    "friend.delete_by_staff",
+    "friend.transfer",
+    "stats.refreshed",
+    "order.binding",
+)
+
+
+@subscriber("acquisition.funnel", kinds=list(FUNNEL_KINDS), batch=200)
+def _funnel(session: Session, events: Sequence[Delivered]) -> None:
+    """Keep the channel funnel current for the customers these events name."""
+    by_workspace: dict[int, set[int]] = defaultdict(set)
+    for ev in events:
+        ids = by_workspace[ev.workspace_id]
+        if ev.customer_id is not None:
+            ids.add(ev.customer_id)
+        ids.update(int(c) for c in ev.payload.get("customer_ids", ()) or ())
+    for workspace_id, ids in by_workspace.items():
+        funnel.refresh_customers(session, workspace_id=workspace_id, customer_ids=ids)
+
+
+@periodic("acquisition.funnel", daily="04:30", long=True, description="nightly rebuild of the channel funnel")
+def _nightly(factory: sessionmaker[Session]) -> dict[str, Any]:
+    done: dict[str, int] = {}
+    with factory() as session:
+        ids = list(session.scalars(select(Workspace.id)))
+    for workspace_id in ids:
+        with factory.begin() as session:
+            done[str(workspace_id)] = funnel.rebuild(session, workspace_id=workspace_id)
+    return {"friends": done}
