@@ -44,7 +44,9 @@ def report_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     start: Annotated[str | None, typer.Option("--from", help="First day of adds (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day of adds (YYYY-MM-DD); default today.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day of adds (YYYY-MM-DD); default today.")
+    ] = None,
     grain: Annotated[str, typer.Option("--by", help="Periods: day, week, month or total.")] = "week",
     channel: Annotated[str | None, typer.Option("--channel", help="One channel: its state or name.")] = None,
     group: Annotated[str | None, typer.Option("--group", help="One channel group (渠道分组).")] = None,

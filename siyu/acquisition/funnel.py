@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import and_, case, delete, false, func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -46,6 +46,7 @@ from siyu.kit.timeutil import local_day, utcnow
 from siyu.kit.types import UTCDateTime
 from siyu.models import Channel, ChannelFriend, ChannelFunnelDay, Follow, Order, Workspace
 
+T = TypeVar("T")
 Grain = Literal["day", "week", "month", "total"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "total")
 LOST_STATES = ("deleted_by_customer", "deleted_by_staff")
@@ -61,7 +62,7 @@ def _tz(session: Session, workspace_id: int) -> str:
     return ws.timezone if ws is not None and ws.timezone else "Asia/Shanghai"
 
 
-def _chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+def _chunks(ids: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -155,23 +156,27 @@ def _rows(session: Session, workspace_id: int, customer_ids: Sequence[int], tz: 
 
 def _aggregate_select(workspace_id: int, where: Any) -> Any:
     cf = ChannelFriend
-    return select(
-        literal(workspace_id).label("workspace_id"),
-        cf.state,
-        cf.add_day,
-        func.count(),
-        func.sum(cf.lost_7d),
-        func.sum(cf.lost_30d),
-        func.sum(cf.lost),
-        func.sum(case((cf.orders >= 1, 1), else_=0)),
-        func.sum(case((cf.orders >= 2, 1), else_=0)),
-        func.sum(cf.orders),
-        func.sum(cf.net_fen),
-        func.sum(cf.cogs_fen),
-        func.sum(cf.uncosted_orders),
-        func.coalesce(func.sum(cf.days_to_first), 0),
-        literal(utcnow(), UTCDateTime()),
-    ).where(cf.workspace_id == workspace_id, where).group_by(cf.state, cf.add_day)
+    return (
+        select(
+            literal(workspace_id).label("workspace_id"),
+            cf.state,
+            cf.add_day,
+            func.count(),
+            func.sum(cf.lost_7d),
+            func.sum(cf.lost_30d),
+            func.sum(cf.lost),
+            func.sum(case((cf.orders >= 1, 1), else_=0)),
+            func.sum(case((cf.orders >= 2, 1), else_=0)),
+            func.sum(cf.orders),
+            func.sum(cf.net_fen),
+            func.sum(cf.cogs_fen),
+            func.sum(cf.uncosted_orders),
+            func.coalesce(func.sum(cf.days_to_first), 0),
+            literal(utcnow(), UTCDateTime()),
+        )
+        .where(cf.workspace_id == workspace_id, where)
+        .group_by(cf.state, cf.add_day)
+    )
 
 
 _DAY_COLUMNS = (
@@ -223,14 +228,14 @@ def refresh_customers(session: Session, *, workspace_id: int, customer_ids: Iter
     tz = _tz(session, workspace_id)
     written = 0
     for part in _chunks(ids):
-        cells: set[tuple[str, date]] = set(
+        cells: set[tuple[str, date]] = {
             (r.state, r.add_day)
             for r in session.execute(
                 select(ChannelFriend.state, ChannelFriend.add_day)
                 .where(ChannelFriend.workspace_id == workspace_id, ChannelFriend.customer_id.in_(part))
                 .distinct()
             )
-        )
+        }
         session.execute(
             delete(ChannelFriend).where(
                 ChannelFriend.workspace_id == workspace_id, ChannelFriend.customer_id.in_(part)
@@ -454,14 +459,13 @@ def report(
     costs: dict[str, tuple[int, int]] = {}
     costed = [s for s, c in channels.items() if c.cost_fen is not None and (states is None or s in states)]
     if costed:
-        all_adds = {
-            state: n
-            for state, n in session.execute(
-                select(ChannelFunnelDay.state, func.sum(ChannelFunnelDay.adds))
-                .where(ChannelFunnelDay.workspace_id == workspace_id, ChannelFunnelDay.state.in_(costed))
-                .group_by(ChannelFunnelDay.state)
-            )
-        }
+        all_adds: dict[str, int] = {}
+        for state, n in session.execute(
+            select(ChannelFunnelDay.state, func.sum(ChannelFunnelDay.adds))
+            .where(ChannelFunnelDay.workspace_id == workspace_id, ChannelFunnelDay.state.in_(costed))
+            .group_by(ChannelFunnelDay.state)
+        ):
+            all_adds[state] = int(n or 0)
         costs = {s: (int(channels[s].cost_fen or 0), int(all_adds.get(s) or 0)) for s in costed}
     q = select(ChannelFunnelDay).where(
         ChannelFunnelDay.workspace_id == workspace_id,

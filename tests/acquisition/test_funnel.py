@@ -46,8 +46,14 @@ class Shop:
         self.bob = ensure_staff(session, workspace_id=ws, userid="bob", name="Bob").id
         session.add_all(
             [
-                Channel(workspace_id=ws, name="包裹卡", group_name="电商", state="parcel", slug="parcel",
-                        cost_fen=10_000),  # fmt: skip
+                Channel(
+                    workspace_id=ws,
+                    name="包裹卡",
+                    group_name="电商",
+                    state="parcel",
+                    slug="parcel",
+                    cost_fen=10_000,
+                ),
                 Channel(workspace_id=ws, name="直播间", group_name="抖音", state="live", slug="live"),
             ]
         )
@@ -73,17 +79,32 @@ class Shop:
 
     def lose(self, name: str, staff: int, at: datetime) -> None:
         cid = self.customers[name]
-        follow_ended(self.s, workspace_id=self.ws, staff_id=staff, customer_id=cid, at=at, deleted_by="customer")
+        follow_ended(
+            self.s, workspace_id=self.ws, staff_id=staff, customer_id=cid, at=at, deleted_by="customer"
+        )
         record_event(self.s, workspace_id=self.ws, kind="friend.delete_by_customer", occurred_at=at,
                      source="test", customer_id=cid, staff_id=staff)  # fmt: skip
 
-    def order(self, name: str, at: datetime, paid: int, *, cost: int | None = None, refunded: int = 0) -> None:
+    def order(
+        self, name: str, at: datetime, paid: int, *, cost: int | None = None, refunded: int = 0
+    ) -> None:
         self.n += 1
         cid = self.customers.get(name) or self.customer(name)
         self.s.add(
-            Order(workspace_id=self.ws, customer_id=cid, platform="douyin", external_id=f"o{self.n}",
-                  status="refunded" if refunded >= paid else "completed", ordered_at=at, paid_at=at,
-                  paid_fen=paid, goods_fen=paid, refunded_fen=refunded, cost_fen=cost, item_count=1)  # fmt: skip
+            Order(
+                workspace_id=self.ws,
+                customer_id=cid,
+                platform="douyin",
+                external_id=f"o{self.n}",
+                status="refunded" if refunded >= paid else "completed",
+                ordered_at=at,
+                paid_at=at,
+                paid_fen=paid,
+                goods_fen=paid,
+                refunded_fen=refunded,
+                cost_fen=cost,
+                item_count=1,
+            )
         )
         self.s.flush()
         record_event(self.s, workspace_id=self.ws, kind="stats.refreshed", occurred_at=at, source="test",
@@ -115,6 +136,12 @@ def _by_state(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["state"]: c for c in data["channels"]}
 
 
+def _days(session: Session) -> list[tuple[Any, ...]]:
+    d = ChannelFunnelDay
+    rows = session.execute(select(d.state, d.day, d.adds, d.lost, d.buyers, d.net_fen, d.cogs_fen))
+    return sorted(tuple(r) for r in rows)
+
+
 def _deliver() -> None:
     summary = deliver(session_factory(), names=["acquisition.funnel"])
     assert not summary.errors, summary.errors
@@ -140,13 +167,22 @@ def test_funnel_per_channel_through_the_cli(cli: CliRun, workspace_id: int, sess
     assert t["roi"] == 1.2
     assert [p["period"] for p in parcel["periods"]] == ["2026-03"]
     lt = live["total"]
-    assert (lt["adds"], lt["buyers"], lt["net_fen"], lt["gross_fen"], lt["cost_fen"]) == (1, 1, 20_000, 12_000, None)
-    assert data["total"]["net_fen"] == 36_000 and data["total"]["adds"] == 5
+    assert (lt["adds"], lt["buyers"], lt["net_fen"], lt["gross_fen"], lt["cost_fen"]) == (
+        1,
+        1,
+        20_000,
+        12_000,
+        None,
+    )
+    assert data["total"]["net_fen"] == 36_000
+    assert data["total"]["adds"] == 5
     # The most profitable channel first.
     assert [c["state"] for c in data["channels"]] == ["parcel", "live"]
     # The table form reads too.
     text = cli("funnel", "--from", "2026-03-01", "--to", "2026-03-31").stdout
-    assert "包裹卡" in text and "直播间" in text and "total" in text
+    assert "包裹卡" in text
+    assert "直播间" in text
+    assert "total" in text
 
 
 def test_maintained_rows_match_a_rebuild(cli: CliRun, workspace_id: int, session: Session) -> None:
@@ -154,19 +190,12 @@ def test_maintained_rows_match_a_rebuild(cli: CliRun, workspace_id: int, session
         _build(workspace_id)
         _deliver()
         weekly = json.loads(cli("funnel", "--json", "--from", "2026-03-01", "--by", "week").stdout)
-        kept = sorted(tuple(r) for r in session.execute(select(ChannelFunnelDay.state, ChannelFunnelDay.day,
-                      ChannelFunnelDay.adds, ChannelFunnelDay.net_fen, ChannelFunnelDay.lost)))  # fmt: skip
+        kept = _days(session)
         assert json.loads(cli("funnel", "rebuild", "--json").stdout) == {"friends": 5}
         session.expire_all()
-        rebuilt = sorted(tuple(r) for r in session.execute(select(ChannelFunnelDay.state, ChannelFunnelDay.day,
-                         ChannelFunnelDay.adds, ChannelFunnelDay.net_fen, ChannelFunnelDay.lost)))  # fmt: skip
-        assert kept == rebuilt
-        assert json.loads(cli("funnel", "--json", "--from", "2026-03-01", "--by", "week").stdout) == {
-            **weekly,
-            "updated_at": json.loads(cli("funnel", "--json", "--from", "2026-03-01", "--by", "week").stdout)[
-                "updated_at"
-            ],
-        }
+        assert _days(session) == kept
+        again = json.loads(cli("funnel", "--json", "--from", "2026-03-01", "--by", "week").stdout)
+        assert {**again, "updated_at": None} == {**weekly, "updated_at": None}
     parcel = _by_state(weekly)["parcel"]
     assert [p["period"] for p in parcel["periods"]] == ["2026-W09", "2026-W11", "2026-W13"]
     assert sum(p["adds"] for p in parcel["periods"]) == 4
@@ -217,20 +246,64 @@ def test_funnel_over_http(api: TestClient, workspace_id: int) -> None:
         with session_scope() as s:
             _, op = create_user(s, workspace_id=workspace_id, name="运营", role="operator")
             ensure_staff(s, workspace_id=workspace_id, userid="carol", name="Carol")
-            _, staff = create_user(s, workspace_id=workspace_id, name="Carol", role="staff", staff_userid="carol")
+            _, staff = create_user(
+                s, workspace_id=workspace_id, name="Carol", role="staff", staff_userid="carol"
+            )
         h = {"Authorization": f"Bearer {op}"}
         resp = api.get("/api/v1/channels/funnel", headers=h, params={"start": "2026-03-01", "grain": "day"})
         assert resp.status_code == 200, resp.text
         data = resp.json()
         parcel = _by_state(data)["parcel"]
-        assert parcel["total"]["adds"] == 4 and parcel["total"]["gross_fen"] == 12_000
+        assert parcel["total"]["adds"] == 4
+        assert parcel["total"]["gross_fen"] == 12_000
         assert [p["period"] for p in parcel["periods"]] == ["2026-03-01", "2026-03-10", "2026-03-25"]
-        grouped = api.get("/api/v1/channels/funnel", headers=h, params={"start": "2026-03-01", "group": "抖音"})
+        grouped = api.get(
+            "/api/v1/channels/funnel", headers=h, params={"start": "2026-03-01", "group": "抖音"}
+        )
         assert [c["state"] for c in grouped.json()["channels"]] == ["live"]
-        assert_error(api.get("/api/v1/channels/funnel", headers=h, params={"grain": "year"}), 422, field="grain")
         assert_error(
-            api.get("/api/v1/channels/funnel", headers=h, params={"start": "2026-03-10", "end": "2026-03-01"}),
+            api.get("/api/v1/channels/funnel", headers=h, params={"grain": "year"}), 422, field="grain"
+        )
+        assert_error(
+            api.get(
+                "/api/v1/channels/funnel", headers=h, params={"start": "2026-03-10", "end": "2026-03-01"}
+            ),
             422,
             field="start",
         )
         assert_error(api.get("/api/v1/channels/funnel", headers={"Authorization": f"Bearer {staff}"}), 403)
+
+
+def test_console_page_shows_each_channel_as_a_card(env: Settings, workspace_id: int) -> None:
+    from siyu.web.app import create_app
+    from tests.web.test_console import PASSWORD, login
+
+    with moved_clock(NOW):
+        _build(workspace_id)
+        _deliver()
+        with session_scope() as s:
+            create_user(s, workspace_id=workspace_id, name="boss", role="owner", password=PASSWORD)
+            ensure_staff(s, workspace_id=workspace_id, userid="mei", name="小美")
+            create_user(s, workspace_id=workspace_id, name="mei", role="staff", password=PASSWORD,
+                        staff_userid="mei")  # fmt: skip
+        with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+            html = login(c).get("/funnel?start=2026-03-01&end=2026-03-31&grain=month").text
+            assert "渠道漏斗" in html
+            assert 'id="funnel-table"' in html
+            assert 'data-state="parcel"' in html
+            assert "包裹卡" in html
+            assert "直播间" in html
+            assert "¥120.00" in html  # parcel gross profit
+            assert "¥33.33" in html  # parcel cost per kept friend
+            assert '"2026-03"' in html  # the chart's periods
+            bad = c.get("/funnel?start=2026-03-31&end=2026-03-01").text
+            assert "开始日期不能晚于结束日期" in bad
+            assert "包裹卡" in c.get("/funnel?group=电商&start=2026-03-01").text
+            assert (
+                "直播间"
+                not in c.get("/funnel?group=电商&start=2026-03-01").text.split('id="funnel-table"')[1]
+            )
+        with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+            login(c, "mei")
+            assert c.get("/funnel", follow_redirects=False).status_code in (303, 403)
+            assert "渠道漏斗" not in c.get("/").text

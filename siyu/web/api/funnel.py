@@ -70,7 +70,9 @@ class FunnelOut(BaseModel):
 def channel_funnel(
     user: OperatorUser,
     db: DbSession,
-    start: Annotated[date | None, Query(description="First day of adds (local); default 90 days ago.")] = None,
+    start: Annotated[
+        date | None, Query(description="First day of adds (local); default 90 days ago.")
+    ] = None,
     end: Annotated[date | None, Query(description="Last day of adds (local); default today.")] = None,
     grain: Literal["day", "week", "month", "total"] = "week",
     channel: Annotated[str | None, Query(max_length=64, description="A channel's state or name.")] = None,

@@ -14,6 +14,7 @@ from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
+from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
@@ -33,6 +34,7 @@ _PAGES = (
     jobs_router,
     admin_router,
     sessions_router,
+    funnel_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

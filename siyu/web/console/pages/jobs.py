@@ -36,12 +36,14 @@ KIND_LABELS = {
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "acquisition.funnel": "每晚重建渠道漏斗",
 }
 
 
