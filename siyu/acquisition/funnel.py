@@ -116,6 +116,7 @@ def _rows(session: Session, workspace_id: int, customer_ids: Sequence[int], tz: 
         first_seen.add(f.customer_id)
         lost = f.state in LOST_STATES and f.deleted_at is not None
         kept_for = (f.deleted_at - f.added_at) if lost else None
+        day = local_day(f.added_at, tz)
         row: dict[str, Any] = {
             "workspace_id": workspace_id,
             "follow_id": f.id,
@@ -123,7 +124,9 @@ def _rows(session: Session, workspace_id: int, customer_ids: Sequence[int], tz: 
             "staff_id": f.staff_id,
             "state": f.live_code_state,
             "added_at": f.added_at,
-            "add_day": local_day(f.added_at, tz),
+            "add_day": day,
+            "add_week": day - timedelta(days=day.weekday()),
+            "add_month": day.replace(day=1),
             "lost_7d": int(kept_for is not None and kept_for < timedelta(days=7)),
             "lost_30d": int(kept_for is not None and kept_for < timedelta(days=30)),
             "lost": int(lost),
@@ -161,6 +164,8 @@ def _aggregate_select(workspace_id: int, where: Any) -> Any:
             literal(workspace_id).label("workspace_id"),
             cf.state,
             cf.add_day,
+            cf.add_week,
+            cf.add_month,
             func.count(),
             func.sum(cf.lost_7d),
             func.sum(cf.lost_30d),
@@ -175,7 +180,7 @@ def _aggregate_select(workspace_id: int, where: Any) -> Any:
             literal(utcnow(), UTCDateTime()),
         )
         .where(cf.workspace_id == workspace_id, where)
-        .group_by(cf.state, cf.add_day)
+        .group_by(cf.state, cf.add_day, cf.add_week, cf.add_month)
     )
 
 
@@ -183,6 +188,8 @@ _DAY_COLUMNS = (
     "workspace_id",
     "state",
     "day",
+    "week",
+    "month",
     "adds",
     "lost_7d",
     "lost_30d",
@@ -282,6 +289,10 @@ def rebuild(session: Session, *, workspace_id: int) -> int:
 # --- the report -------------------------------------------------------------------------
 
 
+_SUMS = ("adds", "lost", "matured_7d", "kept_7d", "matured_30d", "kept_30d", "buyers", "repeat_buyers",
+         "orders", "net_fen", "cogs_fen", "uncosted_orders", "_days_to_first_sum")  # fmt: skip
+
+
 @dataclass
 class FunnelFigures:
     """The funnel of some adds (one channel and period, a channel's total, or everything)."""
@@ -314,34 +325,21 @@ class FunnelFigures:
     _cost_share: float = field(default=0.0, repr=False)
     _has_cost: bool = field(default=False, repr=False)
 
-    def add(self, d: ChannelFunnelDay | FunnelFigures, today: date, cost: tuple[int, int] | None) -> None:
-        """Add one channel-day (``cost``: the channel's (cost, all-time adds)) or other figures."""
-        if isinstance(d, FunnelFigures):
-            for name in ("adds", "lost", "matured_7d", "kept_7d", "matured_30d", "kept_30d", "buyers",
-                         "repeat_buyers", "orders", "net_fen", "cogs_fen", "uncosted_orders",
-                         "_days_to_first_sum", "_cost_share"):  # fmt: skip
-                setattr(self, name, getattr(self, name) + getattr(d, name))
-            self._has_cost = self._has_cost or d._has_cost
-            return
-        self.adds += d.adds
-        self.lost += d.lost
-        if d.day + timedelta(days=7) <= today:
-            self.matured_7d += d.adds
-            self.kept_7d += d.adds - d.lost_7d
-        if d.day + timedelta(days=30) <= today:
-            self.matured_30d += d.adds
-            self.kept_30d += d.adds - d.lost_30d
-        self.buyers += d.buyers
-        self.repeat_buyers += d.repeat_buyers
-        self.orders += d.orders
-        self.net_fen += d.net_fen
-        self.cogs_fen += d.cogs_fen
-        self.uncosted_orders += d.uncosted_orders
-        self._days_to_first_sum += d.days_to_first_sum
+    @classmethod
+    def of(cls, row: Any, cost: tuple[int, int] | None) -> FunnelFigures:
+        """Figures from one row of sums (``cost``: the channel's (cost, all-time adds)), or empty."""
+        f = cls()
+        for name in _SUMS:
+            setattr(f, name, int(getattr(row, name.lstrip("_")) or 0))
         if cost is not None:
-            self._has_cost = True
-            if cost[1]:
-                self._cost_share += cost[0] * d.adds / cost[1]
+            f._has_cost = True
+            f._cost_share = cost[0] * f.adds / cost[1] if cost[1] else 0.0
+        return f
+
+    def add(self, other: FunnelFigures) -> None:
+        for name in (*_SUMS, "_cost_share"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self._has_cost = self._has_cost or other._has_cost
 
     def finish(self) -> FunnelFigures:
         self.kept = self.adds - self.lost
@@ -467,34 +465,52 @@ def report(
         ):
             all_adds[state] = int(n or 0)
         costs = {s: (int(channels[s].cost_fen or 0), int(all_adds.get(s) or 0)) for s in costed}
-    q = select(ChannelFunnelDay).where(
-        ChannelFunnelDay.workspace_id == workspace_id,
-        ChannelFunnelDay.day >= start,
-        ChannelFunnelDay.day <= end,
-    )
+    d = ChannelFunnelDay
+    t7, t30 = today - timedelta(days=7), today - timedelta(days=30)
+    period = {"day": d.day, "week": d.week, "month": d.month}.get(grain)
+    q = select(
+        d.state,
+        (period if period is not None else literal(None)).label("period"),
+        func.sum(d.adds).label("adds"),
+        func.sum(d.lost).label("lost"),
+        func.sum(case((d.day <= t7, d.adds), else_=0)).label("matured_7d"),
+        func.sum(case((d.day <= t7, d.adds - d.lost_7d), else_=0)).label("kept_7d"),
+        func.sum(case((d.day <= t30, d.adds), else_=0)).label("matured_30d"),
+        func.sum(case((d.day <= t30, d.adds - d.lost_30d), else_=0)).label("kept_30d"),
+        func.sum(d.buyers).label("buyers"),
+        func.sum(d.repeat_buyers).label("repeat_buyers"),
+        func.sum(d.orders).label("orders"),
+        func.sum(d.net_fen).label("net_fen"),
+        func.sum(d.cogs_fen).label("cogs_fen"),
+        func.sum(d.uncosted_orders).label("uncosted_orders"),
+        func.sum(d.days_to_first_sum).label("days_to_first_sum"),
+        func.max(d.updated_at).label("updated_at"),
+    ).where(d.workspace_id == workspace_id, d.day >= start, d.day <= end)
     if states is not None:
-        q = q.where(ChannelFunnelDay.state.in_(sorted(states)) if states else false())
+        q = q.where(d.state.in_(sorted(states)) if states else false())
+    q = q.group_by(d.state, period) if period is not None else q.group_by(d.state)
     per: dict[str, ChannelFunnel] = {}
     periods: set[str] = set()
     updated: datetime | None = None
-    for d in session.scalars(q.order_by(ChannelFunnelDay.state, ChannelFunnelDay.day)):
-        cf = per.get(d.state)
+    for row in session.execute(q):
+        cf = per.get(row.state)
         if cf is None:
-            c = channels.get(d.state)
-            cf = per[d.state] = ChannelFunnel(
-                d.state,
-                c.name if c else d.state,
+            c = channels.get(row.state)
+            cf = per[row.state] = ChannelFunnel(
+                row.state,
+                c.name if c else row.state,
                 c.group_name if c else None,
                 c.id if c else None,
                 FunnelFigures(),
                 {},
             )
-        label = period_of(d.day, grain)
+        label = "total" if row.period is None else period_of(row.period, grain)
         periods.add(label)
-        cost = costs.get(d.state)
-        cf.periods.setdefault(label, FunnelFigures()).add(d, today, cost)
-        cf.total.add(d, today, cost)
-        updated = d.updated_at if updated is None or d.updated_at > updated else updated
+        figures = FunnelFigures.of(row, costs.get(row.state))
+        cf.periods[label] = figures
+        cf.total.add(figures)
+        if row.updated_at is not None and (updated is None or row.updated_at > updated):
+            updated = row.updated_at
     # Channels set up but without adds in the range still show (with their cost share 0).
     for state, c in channels.items():
         if state not in per and (states is None or state in states):
@@ -503,7 +519,7 @@ def report(
             per[state] = ChannelFunnel(state, c.name, c.group_name, c.id, figures, {})
     total = FunnelFigures()
     for cf in per.values():
-        total.add(cf.total, today, None)
+        total.add(cf.total)
         cf.total.finish()
         for f in cf.periods.values():
             f.finish()

@@ -40,6 +40,9 @@ class ChannelFriend(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # The add's business day in the workspace zone (the cohort the add belongs to).
     add_day: Mapped[date] = mapped_column(Date, nullable=False)
+    # The Monday of its week and the first of its month (the report groups by these).
+    add_week: Mapped[date] = mapped_column(Date, nullable=False)
+    add_month: Mapped[date] = mapped_column(Date, nullable=False)
     lost_7d: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     lost_30d: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     lost: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -63,6 +66,8 @@ class ChannelFunnelDay(Base):
     workspace_id: Mapped[int] = workspace_fk(index=False)
     state: Mapped[str] = mapped_column(String(64), nullable=False)
     day: Mapped[date] = mapped_column(Date, nullable=False)
+    week: Mapped[date] = mapped_column(Date, nullable=False)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
     adds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     lost_7d: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     lost_30d: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
