@@ -64,6 +64,7 @@ def _register() -> None:
     from siyu.segments.cli import app as segments_app
     from siyu.segments.cli import clv_app
     from siyu.staff.cli import app as staff_app
+    from siyu.staff.cli_transfers import app as transfer_app
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
     from siyu.worker.cli import register as register_worker
@@ -75,6 +76,7 @@ def _register() -> None:
     app.add_typer(wecom_app, name="wecom")
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
+    staff_app.add_typer(transfer_app, name="transfer")
     app.add_typer(funnel_app, name="funnel")
     register_web(app)
     register_demo(app)

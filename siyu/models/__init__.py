@@ -18,6 +18,7 @@ from siyu.models.customers import (
 from siyu.models.events import Event, EventSubscription
 from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
+from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
@@ -50,15 +51,18 @@ __all__ = [
     "ContentItem",
     "Customer",
     "CustomerIdentity",
+    "CustomerOwnership",
     "CustomerScore",
     "CustomerStats",
     "CustomerTag",
+    "CustomerTransfer",
     "ErasedIdentity",
     "Event",
     "EventSubscription",
     "Follow",
     "Group",
     "GroupMember",
+    "GroupTransfer",
     "ImportRowError",
     "ImportRun",
     "Job",

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 import siyu.wecom.simulator.groupchats
 import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/moment handlers)
 from siyu.wecom.crypto import CallbackCrypto
+from siyu.wecom.simulator import transfers as _transfers  # noqa: F401  (resignations, group handovers)
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
 from siyu.wecom.simulator.scenario import Scenario
