@@ -545,7 +545,8 @@ class Period:
 
 def ownership(session: Session, *, workspace_id: int, customer_id: int) -> list[Period]:
     """Who owned the customer when: recorded handovers, and each other follow's own period."""
-    if session.get(Customer, customer_id) is None:
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.workspace_id != workspace_id:
         raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
     staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id))}
     out: list[Period] = []

@@ -8,6 +8,7 @@ calls WeCom in jobs, reads ``transfer_result`` and keeps who owned a customer wh
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -231,3 +232,79 @@ def test_resigned_account_through_the_worker(cli: CliRun, corp: dict[str, Any], 
     assert _follow_states(session, "alice") == ["transferred"] * 5
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Customer)) >= 5
+
+
+def test_api_and_console(env: Settings, corp: dict[str, Any], session: Session, workspace_id: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from siyu.web.app import create_app
+    from siyu.web.auth import create_user
+    from tests.web.api_world import assert_error, client
+    from tests.web.test_console import PASSWORD, csrf_of, login
+
+    with session_scope() as s:
+        _, op = create_user(s, workspace_id=workspace_id, name="op", role="operator")
+        create_user(s, workspace_id=workspace_id, name="boss", role="owner", password=PASSWORD)
+        _, mine = create_user(s, workspace_id=workspace_id, name="bobby", role="staff", staff_userid="bob")
+    api = client()
+    h = {"Authorization": f"Bearer {op}"}
+    bad = api.post(
+        "/api/v1/transfers", headers=h, json={"handover": "alice", "takeover": "bob", "message": "好" * 201}
+    )
+    assert_error(bad, 422, field="message")
+    assert_error(
+        api.post("/api/v1/transfers", headers=h, json={"handover": "zed", "takeover": "bob"}),
+        404,
+        field="handover",
+    )
+    assert_error(
+        api.post(
+            "/api/v1/transfers",
+            headers={"Authorization": f"Bearer {mine}"},
+            json={"handover": "alice", "takeover": "bob"},
+        ),
+        403,
+    )
+    resp = api.post(
+        "/api/v1/transfers",
+        headers=h,
+        json={"handover": "alice", "takeover": "bob", "customer_ids": [_cid(session, corp["exts"][2])]},
+    )
+    assert resp.status_code == 202, resp.text
+    batch = resp.json()["batch"]
+    listed = api.get("/api/v1/transfers", headers=h, params={"batch": batch}).json()
+    assert listed[0]["customers"] == {"queued": 1}
+    owners = api.get(f"/api/v1/transfers/customers/{_cid(session, corp['exts'][2])}", headers=h).json()
+    assert [p["userid"] for p in owners] == ["alice"]
+    assert_error(api.get("/api/v1/transfers/customers/999999", headers=h), 404)
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+        page = login(c).get("/transfers").text
+        assert "客户转接" in page
+        assert batch in page
+        assert "待发送 1" in page
+        res = c.post(
+            "/transfers",
+            data={
+                "csrf_token": csrf_of(page),
+                "handover": "alice",
+                "rule": "hand",
+                "takeover": "",
+                "message": "",
+            },
+            follow_redirects=True,
+        )
+        assert "未能转接（接替成员）" in res.text
+        res = c.post(
+            "/transfers",
+            data={
+                "csrf_token": csrf_of(res.text),
+                "handover": "alice",
+                "rule": "same_team",
+                "include_groups": "1",
+            },
+            follow_redirects=True,
+        )
+        assert "已提交转接：4 位客户、1 个客户群（在职继承）" in res.text, re.findall(
+            r"role=.status.>([^<]*)", res.text
+        )
+        assert "跳过 1 位" in res.text

@@ -20,6 +20,7 @@ def include_api(app: FastAPI) -> None:
         segments,
         staff,
         tags,
+        transfers,
     )
 
     for module in (
@@ -35,5 +36,6 @@ def include_api(app: FastAPI) -> None:
         groups,
         metrics,
         funnel,
+        transfers,
     ):
         app.include_router(module.router)

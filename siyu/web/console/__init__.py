@@ -20,6 +20,7 @@ from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
+from siyu.web.console.pages.transfers import router as transfers_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
@@ -35,6 +36,7 @@ _PAGES = (
     admin_router,
     sessions_router,
     funnel_router,
+    transfers_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

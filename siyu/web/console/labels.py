@@ -146,6 +146,7 @@ AUDIT_ACTION = {
     "import.start": "开始导入",
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
+    "staff.transfer": "转接客户（在职 / 离职继承）",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -161,6 +162,7 @@ TARGET_TYPE = {
     "session": "会话",
     "import": "导入",
     "job": "后台任务",
+    "staff": "员工",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -207,6 +209,9 @@ DETAIL_KEY = {
     "new_prefix": "新令牌前缀",
     "new_token_id": "新令牌",
     "session_id": "会话",
+    "batch": "批次",
+    "groups": "客户群",
+    "rule": "分配规则",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {

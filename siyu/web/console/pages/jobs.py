@@ -32,6 +32,8 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "staff.transfer": "转接客户与客户群（企业微信）",
+    "staff.transfer_result": "查询客户转接结果",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
