@@ -56,6 +56,7 @@ def version() -> None:
 
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
+    from siyu.acquisition.cli_binding import app as bind_app
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
@@ -78,6 +79,7 @@ def _register() -> None:
     app.add_typer(staff_app, name="staff")
     staff_app.add_typer(transfer_app, name="transfer")
     app.add_typer(funnel_app, name="funnel")
+    app.add_typer(bind_app, name="bind")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -2,6 +2,7 @@
 
 from siyu.models.acquisition import Channel
 from siyu.models.base import Base
+from siyu.models.bindings import BindingAttempt, OrderBinding
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
 from siyu.models.customers import (
@@ -45,6 +46,7 @@ __all__ = [
     "AuditLog",
     "AutoTagRule",
     "Base",
+    "BindingAttempt",
     "Channel",
     "ChannelFriend",
     "ChannelFunnelDay",
@@ -69,6 +71,7 @@ __all__ = [
     "LoginThrottle",
     "Message",
     "Order",
+    "OrderBinding",
     "OrderItem",
     "PeriodicTask",
     "Segment",

@@ -696,6 +696,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_tokens_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('binding_attempts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=True),
+    sa.Column('at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_binding_attempts_follow_id_follows'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_binding_attempts_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_binding_attempts'))
+    )
+    with op.batch_alter_table('binding_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_binding_attempts_workspace_id_follow_id_at', ['workspace_id', 'follow_id', 'at'], unique=False)
+
     op.create_table('channel_friends',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -879,6 +893,27 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_staff_id_sent_at', ['staff_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_messages_workspace_id_sent_at', ['workspace_id', 'sent_at'], unique=False)
 
+    op.create_table('order_bindings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('state', sa.String(length=64), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_order_bindings_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_order_bindings_follow_id_follows'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_bindings_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_order_bindings_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_bindings')),
+    sa.UniqueConstraint('workspace_id', 'order_id', name=op.f('uq_order_bindings_workspace_id_order_id'))
+    )
+    with op.batch_alter_table('order_bindings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_bindings_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_order_bindings_workspace_id_created_at', ['workspace_id', 'created_at'], unique=False)
+
     op.create_table('order_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -981,6 +1016,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_order_items_category'))
 
     op.drop_table('order_items')
+    with op.batch_alter_table('order_bindings', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_bindings_workspace_id_created_at')
+        batch_op.drop_index(batch_op.f('ix_order_bindings_customer_id'))
+
+    op.drop_table('order_bindings')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_workspace_id_sent_at')
         batch_op.drop_index('ix_messages_staff_id_sent_at')
@@ -1025,6 +1065,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_channel_friends_workspace_id_customer_id')
 
     op.drop_table('channel_friends')
+    with op.batch_alter_table('binding_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_binding_attempts_workspace_id_follow_id_at')
+
+    op.drop_table('binding_attempts')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))

@@ -9,6 +9,7 @@ def include_api(app: FastAPI) -> None:
     """Mount every ``/api/v1`` router."""
     from siyu.web.api import (
         auth,
+        bindings,
         customer_bulk,
         customers,
         funnel,
@@ -37,5 +38,6 @@ def include_api(app: FastAPI) -> None:
         metrics,
         funnel,
         transfers,
+        bindings,
     ):
         app.include_router(module.router)
