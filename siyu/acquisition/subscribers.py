@@ -3,6 +3,8 @@
 - subscriber ``acquisition.funnel`` to friend adds and losses and to ``stats.refreshed``
   (an order import's customers): recompute those customers' funnel rows and the
   channel-days they touch (idempotent: a re-delivery recomputes the same figures);
+- subscriber ``acquisition.dedup`` to ``friend.add``: a matrix duplicate under its channel's
+  ``task`` policy gives the second account's staff a task (idempotent by the follow);
 - periodic ``acquisition.funnel`` (daily 04:30): rebuild every workspace's funnel, which
   also catches what no event announces (a OneID merge, a follow written by a full sync).
 """
@@ -52,3 +54,19 @@ def _nightly(factory: sessionmaker[Session]) -> dict[str, Any]:
         with factory.begin() as session:
             done[str(workspace_id)] = funnel.rebuild(session, workspace_id=workspace_id)
     return {"friends": done}
+
+
+@subscriber("acquisition.dedup", kinds=["friend.add"], batch=200)
+def _dedup(session: Session, events: Sequence[Delivered]) -> None:
+    """A friend add that makes a matrix duplicate: apply the channel's dedup policy."""
+    from siyu.acquisition import dedup
+
+    for ev in events:
+        if ev.customer_id is not None and ev.staff_id is not None and not ev.payload.get("half"):
+            dedup.on_add(
+                session,
+                workspace_id=ev.workspace_id,
+                customer_id=ev.customer_id,
+                staff_id=ev.staff_id,
+                at=ev.occurred_at,
+            )

@@ -57,6 +57,7 @@ def version() -> None:
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.acquisition.cli_binding import app as bind_app
+    from siyu.acquisition.cli_dedup import app as dedup_app
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
@@ -80,6 +81,7 @@ def _register() -> None:
     staff_app.add_typer(transfer_app, name="transfer")
     app.add_typer(funnel_app, name="funnel")
     app.add_typer(bind_app, name="bind")
+    app.add_typer(dedup_app, name="dedup")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -12,6 +12,7 @@ def include_api(app: FastAPI) -> None:
         bindings,
         customer_bulk,
         customers,
+        dedup,
         funnel,
         groups,
         imports,
@@ -39,5 +40,6 @@ def include_api(app: FastAPI) -> None:
         funnel,
         transfers,
         bindings,
+        dedup,
     ):
         app.include_router(module.router)

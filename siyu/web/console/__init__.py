@@ -14,6 +14,7 @@ from siyu.web.console.pages.auth import router as auth_router
 from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
+from siyu.web.console.pages.dedup import router as dedup_router
 from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
@@ -37,6 +38,7 @@ _PAGES = (
     sessions_router,
     funnel_router,
     transfers_router,
+    dedup_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

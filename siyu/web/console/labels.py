@@ -147,6 +147,7 @@ AUDIT_ACTION = {
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
     "staff.transfer": "转接客户（在职 / 离职继承）",
+    "channel.dedup_policy": "修改渠道去重策略",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -163,6 +164,7 @@ TARGET_TYPE = {
     "import": "导入",
     "job": "后台任务",
     "staff": "员工",
+    "channel": "渠道",
 }
 # audit_log.detail keys
 DETAIL_KEY = {

@@ -39,6 +39,7 @@ SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
     "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
+    "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
