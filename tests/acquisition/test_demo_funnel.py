@@ -17,7 +17,8 @@ def test_demo_binds_douyin_orders_and_fills_the_funnel(cli: CliRun, session: Ses
     out = cli(*ARGS, "--out", tmp_path / "demo-data").stdout
     assert "Order binding:" in " ".join(out.split())
     bound = session.scalar(select(func.count()).select_from(OrderBinding))
-    assert bound and bound > 0
+    assert bound
+    assert bound > 0
     douyin = session.scalar(
         select(func.count())
         .select_from(OrderBinding)
