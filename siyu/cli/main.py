@@ -59,6 +59,7 @@ def _register() -> None:
     from siyu.acquisition.cli_binding import app as bind_app
     from siyu.acquisition.cli_dedup import app as dedup_app
     from siyu.acquisition.cli_funnel import app as funnel_app
+    from siyu.acquisition.cli_leads import app as leads_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.kit.audit_cli import app as audit_app
@@ -82,6 +83,7 @@ def _register() -> None:
     app.add_typer(funnel_app, name="funnel")
     app.add_typer(bind_app, name="bind")
     app.add_typer(dedup_app, name="dedup")
+    app.add_typer(leads_app, name="leads")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -16,6 +16,7 @@ def include_api(app: FastAPI) -> None:
         funnel,
         groups,
         imports,
+        leads,
         metrics,
         privacy,
         rules,
@@ -41,5 +42,6 @@ def include_api(app: FastAPI) -> None:
         transfers,
         bindings,
         dedup,
+        leads,
     ):
         app.include_router(module.router)

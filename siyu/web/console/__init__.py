@@ -18,6 +18,7 @@ from siyu.web.console.pages.dedup import router as dedup_router
 from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
+from siyu.web.console.pages.leads import router as leads_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
@@ -39,6 +40,7 @@ _PAGES = (
     funnel_router,
     transfers_router,
     dedup_router,
+    leads_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

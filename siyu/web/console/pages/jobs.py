@@ -40,6 +40,7 @@ SUBSCRIBER_LABELS = {
     "wecom.refetch": "企业微信回调后补拉详情",
     "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
     "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
+    "acquisition.leads": "客户公海（加为好友后完成任务）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -47,6 +48,8 @@ PERIODIC_LABELS = {
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
     "acquisition.funnel": "每晚重建渠道漏斗",
+    "acquisition.leads": "检查公海客户是否已加为好友",
+    "acquisition.lead_reminders": "提醒员工逾期的加好友任务",
 }
 
 
