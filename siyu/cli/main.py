@@ -70,6 +70,7 @@ def _register() -> None:
     from siyu.staff.cli_transfers import app as transfer_app
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
+    from siyu.wecom.cli_doctor import doctor_cmd
     from siyu.worker.cli import register as register_worker
 
     app.add_typer(import_app, name="import")
@@ -77,6 +78,7 @@ def _register() -> None:
     app.add_typer(segments_app, name="segments")
     app.add_typer(clv_app, name="clv")
     app.add_typer(wecom_app, name="wecom")
+    wecom_app.command("doctor")(doctor_cmd)
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
     staff_app.add_typer(transfer_app, name="transfer")

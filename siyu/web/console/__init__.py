@@ -15,6 +15,7 @@ from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.dedup import router as dedup_router
+from siyu.web.console.pages.doctor import router as doctor_router
 from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
@@ -41,6 +42,7 @@ _PAGES = (
     transfers_router,
     dedup_router,
     leads_router,
+    doctor_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

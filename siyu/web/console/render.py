@@ -35,6 +35,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/transfers", "客户转接", ("owner", "admin", "operator")),
     ("/dedup", "矩阵去重", ("owner", "admin", "operator")),
     ("/leads", "客户公海", ("owner", "admin", "operator")),
+    ("/wecom/doctor", "接入检查", ("owner", "admin")),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
     ("/jobs", "后台任务", ("owner", "admin")),
     ("/audit", "审计日志", ("owner", "admin")),

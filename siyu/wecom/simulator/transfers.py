@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from siyu.wecom.simulator import handover
-from siyu.wecom.simulator.handlers import api, int_field, need, page
+from siyu.wecom.simulator.handlers import HANDLERS, api, int_field, need, page
 from siyu.wecom.simulator.scenario import CONTACT
 from siyu.wecom.simulator.state import SimError, SimState, Staff
 
@@ -131,3 +131,37 @@ def groupchat_transfer(state: SimState, q: dict[str, str], b: dict[str, Any]) ->
 @api("groupchat/onjob_transfer")
 def groupchat_onjob_transfer(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
     return _group_transfer(state, b, onjob=True)
+
+
+# --- set-up faults the doctor finds (a corp's admin settings, not API calls) -------------
+
+_follow_user_list = HANDLERS["externalcontact/get_follow_user_list"]
+_user_get = HANDLERS["user/get"]
+
+
+def misconfigure(sim: Simulator, *, untrusted_ip: bool = False, contact_api_denied: bool = False) -> None:
+    """Make the corp refuse this server's IP (60020) or this app on the contact API (48002)."""
+    with sim.state.lock:
+        sim.state.sim_untrusted_ip = untrusted_ip  # type: ignore[attr-defined]
+        sim.state.sim_contact_denied = contact_api_denied  # type: ignore[attr-defined]
+
+
+def _faults(state: SimState, contact: bool) -> None:
+    if getattr(state, "sim_untrusted_ip", False):
+        raise SimError(60020, "not allow to access from your ip")
+    if contact and getattr(state, "sim_contact_denied", False):
+        raise SimError(48002, "api forbidden: the app is not in the customer contact app list")
+
+
+@api("get_follow_user_list")
+def get_follow_user_list(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    _faults(state, contact=True)
+    return _follow_user_list(state, q, b)
+
+
+def get_user(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    _faults(state, contact=False)
+    return _user_get(state, q, b)
+
+
+HANDLERS["user/get"] = get_user
