@@ -308,3 +308,34 @@ def test_api_and_console(env: Settings, corp: dict[str, Any], session: Session, 
             r"role=.status.>([^<]*)", res.text
         )
         assert "跳过 1 位" in res.text
+
+
+def test_a_transfer_fail_callback_settles_at_once(
+    cli: CliRun, corp: dict[str, Any], session: Session
+) -> None:
+    from siyu.kit.events import record_event
+    from siyu.worker.outbox import deliver
+
+    out = json.loads(
+        cli("staff", "transfer", "start", "--from", "alice", "--to", "bob", "--now", "--json").stdout
+    )
+    cid = _cid(session, corp["exts"][3])
+    with session_scope() as s:
+        bob = s.scalar(select(Staff.id).where(Staff.userid == "bob"))
+        ws = s.scalar(select(Staff.workspace_id).where(Staff.userid == "bob"))
+        assert bob is not None
+        assert ws is not None
+        record_event(
+            s,
+            workspace_id=ws,
+            kind="friend.transfer_fail",
+            occurred_at=utcnow(),
+            source="wecom",
+            customer_id=cid,
+            staff_id=bob,
+            payload={"fail_reason": "customer_limit_exceed"},
+        )
+    for _ in range(2):
+        assert not deliver(session_factory(), names=["staff.transfer_fail"]).errors
+    status = json.loads(cli("staff", "transfer", "status", out["batch"], "--json").stdout)[0]
+    assert status["customers"] == {"waiting": 4, "receiver_full": 1}

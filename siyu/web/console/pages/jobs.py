@@ -41,6 +41,7 @@ SUBSCRIBER_LABELS = {
     "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
     "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
     "acquisition.leads": "客户公海（加为好友后完成任务）",
+    "staff.transfer_fail": "客户转接失败回调（客户拒绝 / 接替成员已满）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
