@@ -17,10 +17,10 @@ router = APIRouter()
 POLICY_LABELS = {
     "allow": "允许（不处理）",
     "task": "提醒第二个账号的员工（任务）",
-    "route_back": "回流到已添加的账号（企业微信 is_exclusive）",
+    "route_back": "回流到已添加的账号（活码设为同一客户专属）",
 }
 BY_LABELS = {
-    "external_userid": "同一微信（external_userid）",
+    "external_userid": "同一微信号",
     "oneid": "OneID 合并（手机号 / unionid / 订单绑定）",
 }
 
