@@ -52,6 +52,7 @@ GRAINS: tuple[str, ...] = ("day", "week", "month", "total")
 LOST_STATES = ("deleted_by_customer", "deleted_by_staff")
 CHUNK = 1000
 MAX_RANGE_DAYS = 3 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
 
 # --- maintenance ------------------------------------------------------------------------
@@ -434,6 +435,9 @@ def report(
     """
     if grain not in GRAINS:
         raise Invalid(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}", field="grain")
+    for value, name in ((start, "start"), (end, "end")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Invalid(f"{name} must be between {EARLIEST} and {LATEST}", field=name)
     tz = _tz(session, workspace_id)
     today = local_day(utcnow(), tz)
     end = end or today

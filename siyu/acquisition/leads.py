@@ -13,8 +13,6 @@ completes the task as ``detected``. Overdue leads are reminded daily (:func:`rem
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,8 +90,9 @@ def upload_phones(session: Session, *, workspace_id: int, text: str, actor: str 
     """
     rows: list[tuple[str, str | None]] = []
     errors: list[dict[str, Any]] = []
-    for n, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not cells or not "".join(cells).strip():
+    for n, line in enumerate(text.splitlines(), start=1):
+        cells = [c.strip().strip('"').strip() for c in line.split(",")]
+        if not "".join(cells).strip():
             continue
         raw = cells[0].strip()
         if n == 1 and not any(ch.isdigit() for ch in raw):

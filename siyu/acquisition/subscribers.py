@@ -35,7 +35,7 @@ FUNNEL_KINDS = (
 )
 
 
-@subscriber("acquisition.funnel", kinds=list(FUNNEL_KINDS), batch=200)
+@subscriber("acquisition.funnel", kinds=list(FUNNEL_KINDS), batch=20)
 def _funnel(session: Session, events: Sequence[Delivered]) -> None:
     """Keep the channel funnel current for the customers these events name."""
     by_workspace: dict[int, set[int]] = defaultdict(set)
