@@ -290,8 +290,21 @@ def rebuild(session: Session, *, workspace_id: int) -> int:
 # --- the report -------------------------------------------------------------------------
 
 
-_SUMS = ("adds", "lost", "matured_7d", "kept_7d", "matured_30d", "kept_30d", "buyers", "repeat_buyers",
-         "orders", "net_fen", "cogs_fen", "uncosted_orders", "_days_to_first_sum")  # fmt: skip
+_SUMS = (
+    "adds",
+    "lost",
+    "matured_7d",
+    "kept_7d",
+    "matured_30d",
+    "kept_30d",
+    "buyers",
+    "repeat_buyers",
+    "orders",
+    "net_fen",
+    "cogs_fen",
+    "uncosted_orders",
+    "_days_to_first_sum",
+)
 
 
 @dataclass
@@ -327,20 +340,45 @@ class FunnelFigures:
     _has_cost: bool = field(default=False, repr=False)
 
     @classmethod
-    def of(cls, row: Any, cost: tuple[int, int] | None) -> FunnelFigures:
-        """Figures from one row of sums (``cost``: the channel's (cost, all-time adds)), or empty."""
-        f = cls()
-        for name in _SUMS:
-            setattr(f, name, int(getattr(row, name.lstrip("_")) or 0))
+    def of(cls, sums: Sequence[Any], cost: tuple[int, int] | None) -> FunnelFigures:
+        """Figures from the sums in ``_SUMS`` order (``cost``: the channel's (cost, all-time adds))."""
+        v = [int(x or 0) for x in sums[:13]]
+        f = cls(
+            adds=v[0],
+            lost=v[1],
+            matured_7d=v[2],
+            kept_7d=v[3],
+            matured_30d=v[4],
+            kept_30d=v[5],
+            buyers=v[6],
+            repeat_buyers=v[7],
+            orders=v[8],
+            net_fen=v[9],
+            cogs_fen=v[10],
+            uncosted_orders=v[11],
+        )
+        f._days_to_first_sum = v[12]
         if cost is not None:
             f._has_cost = True
             f._cost_share = cost[0] * f.adds / cost[1] if cost[1] else 0.0
         return f
 
-    def add(self, other: FunnelFigures) -> None:
-        for name in (*_SUMS, "_cost_share"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self._has_cost = self._has_cost or other._has_cost
+    def add(self, o: FunnelFigures) -> None:
+        self.adds += o.adds
+        self.lost += o.lost
+        self.matured_7d += o.matured_7d
+        self.kept_7d += o.kept_7d
+        self.matured_30d += o.matured_30d
+        self.kept_30d += o.kept_30d
+        self.buyers += o.buyers
+        self.repeat_buyers += o.repeat_buyers
+        self.orders += o.orders
+        self.net_fen += o.net_fen
+        self.cogs_fen += o.cogs_fen
+        self.uncosted_orders += o.uncosted_orders
+        self._days_to_first_sum += o._days_to_first_sum
+        self._cost_share += o._cost_share
+        self._has_cost = self._has_cost or o._has_cost
 
     def finish(self) -> FunnelFigures:
         self.kept = self.adds - self.lost
@@ -488,15 +526,18 @@ def report(
         func.sum(d.cogs_fen).label("cogs_fen"),
         func.sum(d.uncosted_orders).label("uncosted_orders"),
         func.sum(d.days_to_first_sum).label("days_to_first_sum"),
-        func.max(d.updated_at).label("updated_at"),
     ).where(d.workspace_id == workspace_id, d.day >= start, d.day <= end)
     if states is not None:
         q = q.where(d.state.in_(sorted(states)) if states else false())
     q = q.group_by(d.state, period) if period is not None else q.group_by(d.state)
     per: dict[str, ChannelFunnel] = {}
     periods: set[str] = set()
-    updated: datetime | None = None
-    for row in session.execute(q):
+    updated = session.scalar(
+        select(func.max(d.updated_at)).where(d.workspace_id == workspace_id, d.day >= start, d.day <= end)
+    )
+    labels: dict[Any, str] = {}
+    # Core rows (no ORM loading): thousands of them for a year by day.
+    for row in session.connection().execute(q):
         cf = per.get(row.state)
         if cf is None:
             c = channels.get(row.state)
@@ -508,13 +549,13 @@ def report(
                 FunnelFigures(),
                 {},
             )
-        label = "total" if row.period is None else period_of(row.period, grain)
+        label = labels.get(row.period)
+        if label is None:
+            label = labels[row.period] = "total" if row.period is None else period_of(row.period, grain)
         periods.add(label)
-        figures = FunnelFigures.of(row, costs.get(row.state))
+        figures = FunnelFigures.of(row[2:], costs.get(row.state))
         cf.periods[label] = figures
         cf.total.add(figures)
-        if row.updated_at is not None and (updated is None or row.updated_at > updated):
-            updated = row.updated_at
     # Channels set up but without adds in the range still show (with their cost share 0).
     for state, c in channels.items():
         if state not in per and (states is None or state in states):
