@@ -58,6 +58,10 @@ def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.acquisition.cli import app as channels_app
     from siyu.automation.moments.cli import app as moments_app
+    from siyu.acquisition.cli_binding import app as bind_app
+    from siyu.acquisition.cli_dedup import app as dedup_app
+    from siyu.acquisition.cli_funnel import app as funnel_app
+    from siyu.acquisition.cli_leads import app as leads_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.kit.audit_cli import app as audit_app
@@ -65,8 +69,10 @@ def _register() -> None:
     from siyu.segments.cli import app as segments_app
     from siyu.segments.cli import clv_app
     from siyu.staff.cli import app as staff_app
+    from siyu.staff.cli_transfers import app as transfer_app
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
+    from siyu.wecom.cli_doctor import doctor_cmd
     from siyu.worker.cli import register as register_worker
 
     app.add_typer(import_app, name="import")
@@ -74,10 +80,16 @@ def _register() -> None:
     app.add_typer(segments_app, name="segments")
     app.add_typer(clv_app, name="clv")
     app.add_typer(wecom_app, name="wecom")
+    wecom_app.command("doctor")(doctor_cmd)
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
     app.add_typer(moments_app, name="moments")
     app.add_typer(channels_app, name="channels")
+    staff_app.add_typer(transfer_app, name="transfer")
+    app.add_typer(funnel_app, name="funnel")
+    app.add_typer(bind_app, name="bind")
+    app.add_typer(dedup_app, name="dedup")
+    app.add_typer(leads_app, name="leads")
     register_web(app)
     register_demo(app)
     register_worker(app)

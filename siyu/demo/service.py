@@ -212,6 +212,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.segments.service:recompute",
     ),
     DemoStep(
+        "funnel",
+        "Order binding and the channel funnel",
+        lambda ctx: importlib.import_module("siyu.demo.funnel").seed(ctx),
+        requires="siyu.demo.funnel:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

@@ -3,6 +3,7 @@
 from siyu.models.acquisition import Channel, WelcomeDefault, WelcomeSend
 from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
 from siyu.models.base import Base
+from siyu.models.bindings import BindingAttempt, OrderBinding
 from siyu.models.changes import AudienceChange
 from siyu.models.content import ContentItem
 from siyu.models.customers import (
@@ -17,7 +18,9 @@ from siyu.models.customers import (
     TagGroup,
 )
 from siyu.models.events import Event, EventSubscription
+from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
+from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
@@ -48,13 +51,18 @@ __all__ = [
     "AuditLog",
     "AutoTagRule",
     "Base",
+    "BindingAttempt",
     "Channel",
+    "ChannelFriend",
+    "ChannelFunnelDay",
     "ContentItem",
     "Customer",
     "CustomerIdentity",
+    "CustomerOwnership",
     "CustomerScore",
     "CustomerStats",
     "CustomerTag",
+    "CustomerTransfer",
     "ErasedIdentity",
     "Event",
     "EventSubscription",
@@ -62,6 +70,7 @@ __all__ = [
     "FriendAccept",
     "Group",
     "GroupMember",
+    "GroupTransfer",
     "ImportRowError",
     "ImportRun",
     "Job",
@@ -72,6 +81,7 @@ __all__ = [
     "MomentInteraction",
     "MomentSender",
     "Order",
+    "OrderBinding",
     "OrderItem",
     "PeriodicTask",
     "Segment",

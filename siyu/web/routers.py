@@ -16,6 +16,9 @@ def include_routers(app: FastAPI) -> None:
     from siyu.acquisition.endpoints import router as landing_router
 
     app.include_router(landing_router)
+    from siyu.acquisition.bind_page import router as bind_router
+
+    app.include_router(bind_router)
     from siyu.web.api import include_api
 
     include_api(app)

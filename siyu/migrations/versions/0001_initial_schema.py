@@ -183,6 +183,29 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auto_tag_rules')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_auto_tag_rules_workspace_id_name'))
     )
+    op.create_table('channel_funnel_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('state', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('week', sa.Date(), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('adds', sa.Integer(), nullable=False),
+    sa.Column('lost_7d', sa.Integer(), nullable=False),
+    sa.Column('lost_30d', sa.Integer(), nullable=False),
+    sa.Column('lost', sa.Integer(), nullable=False),
+    sa.Column('buyers', sa.Integer(), nullable=False),
+    sa.Column('repeat_buyers', sa.Integer(), nullable=False),
+    sa.Column('orders', sa.Integer(), nullable=False),
+    sa.Column('net_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cogs_fen', sa.BigInteger(), nullable=False),
+    sa.Column('uncosted_orders', sa.Integer(), nullable=False),
+    sa.Column('days_to_first_sum', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_channel_funnel_days_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_funnel_days')),
+    sa.UniqueConstraint('workspace_id', 'state', 'day', name=op.f('uq_channel_funnel_days_workspace_id_state_day'))
+    )
     op.create_table('channels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -513,6 +536,37 @@ def upgrade() -> None:
         batch_op.create_index('ix_customer_stats_workspace_id_last_paid_at', ['workspace_id', 'last_paid_at'], unique=False)
         batch_op.create_index('ix_customer_stats_workspace_id_net_fen', ['workspace_id', 'net_fen'], unique=False)
 
+    op.create_table('customer_transfers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('batch', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('handover_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('takeover_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('external_userid', sa.String(length=128), nullable=False),
+    sa.Column('message', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('errcode', sa.Integer(), nullable=True),
+    sa.Column('error', sa.String(length=300), nullable=True),
+    sa.Column('rule', sa.String(length=16), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=True),
+    sa.Column('requested_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('settled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_transfers_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['handover_staff_id'], ['staff.id'], name=op.f('fk_customer_transfers_handover_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['takeover_staff_id'], ['staff.id'], name=op.f('fk_customer_transfers_takeover_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_transfers_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_transfers'))
+    )
+    with op.batch_alter_table('customer_transfers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_transfers_handover_staff_id'), ['handover_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_transfers_takeover_staff_id'), ['takeover_staff_id'], unique=False)
+        batch_op.create_index('ix_customer_transfers_workspace_id_batch', ['workspace_id', 'batch'], unique=False)
+        batch_op.create_index('ix_customer_transfers_workspace_id_customer_id', ['workspace_id', 'customer_id'], unique=False)
+
     op.create_table('erased_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -768,6 +822,69 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_tokens_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('binding_attempts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=True),
+    sa.Column('at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_binding_attempts_follow_id_follows'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_binding_attempts_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_binding_attempts'))
+    )
+    with op.batch_alter_table('binding_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_binding_attempts_workspace_id_follow_id_at', ['workspace_id', 'follow_id', 'at'], unique=False)
+
+    op.create_table('channel_friends',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger(), nullable=False),
+    sa.Column('staff_id', sa.BigInteger(), nullable=False),
+    sa.Column('state', sa.String(length=64), nullable=False),
+    sa.Column('added_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('add_day', sa.Date(), nullable=False),
+    sa.Column('add_week', sa.Date(), nullable=False),
+    sa.Column('add_month', sa.Date(), nullable=False),
+    sa.Column('lost_7d', sa.Integer(), nullable=False),
+    sa.Column('lost_30d', sa.Integer(), nullable=False),
+    sa.Column('lost', sa.Integer(), nullable=False),
+    sa.Column('credited', sa.Boolean(), nullable=False),
+    sa.Column('first_order_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('days_to_first', sa.Integer(), nullable=True),
+    sa.Column('orders', sa.Integer(), nullable=False),
+    sa.Column('net_fen', sa.BigInteger(), nullable=False),
+    sa.Column('cogs_fen', sa.BigInteger(), nullable=False),
+    sa.Column('uncosted_orders', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_channel_friends_follow_id_follows'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_channel_friends_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_friends')),
+    sa.UniqueConstraint('workspace_id', 'follow_id', name=op.f('uq_channel_friends_workspace_id_follow_id'))
+    )
+    with op.batch_alter_table('channel_friends', schema=None) as batch_op:
+        batch_op.create_index('ix_channel_friends_workspace_id_customer_id', ['workspace_id', 'customer_id'], unique=False)
+        batch_op.create_index('ix_channel_friends_workspace_id_state_add_day', ['workspace_id', 'state', 'add_day'], unique=False)
+
+    op.create_table('customer_ownership',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reason', sa.String(length=16), nullable=False),
+    sa.Column('transfer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_ownership_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_customer_ownership_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['transfer_id'], ['customer_transfers.id'], name=op.f('fk_customer_ownership_transfer_id_customer_transfers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_ownership_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_ownership'))
+    )
+    with op.batch_alter_table('customer_ownership', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_ownership_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index('ix_customer_ownership_workspace_id_customer_id_started_at', ['workspace_id', 'customer_id', 'started_at'], unique=False)
+
     op.create_table('customer_tags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -847,6 +964,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_group_members_group_id'), ['group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_group_members_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('group_transfers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('batch', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chat_id', sa.String(length=128), nullable=False),
+    sa.Column('from_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('to_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('errcode', sa.Integer(), nullable=True),
+    sa.Column('error', sa.String(length=300), nullable=True),
+    sa.Column('settled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['from_staff_id'], ['staff.id'], name=op.f('fk_group_transfers_from_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_group_transfers_group_id_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['to_staff_id'], ['staff.id'], name=op.f('fk_group_transfers_to_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_group_transfers_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_group_transfers'))
+    )
+    with op.batch_alter_table('group_transfers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_group_transfers_from_staff_id'), ['from_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_group_transfers_group_id'), ['group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_group_transfers_to_staff_id'), ['to_staff_id'], unique=False)
+        batch_op.create_index('ix_group_transfers_workspace_id_batch', ['workspace_id', 'batch'], unique=False)
+
     op.create_table('messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -914,6 +1057,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('moment_senders', schema=None) as batch_op:
         batch_op.create_index('ix_moment_senders_workspace_id_staff_id_published_at', ['workspace_id', 'staff_id', 'published_at'], unique=False)
+
+    op.create_table('order_bindings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('follow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('state', sa.String(length=64), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_order_bindings_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['follow_id'], ['follows.id'], name=op.f('fk_order_bindings_follow_id_follows'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_bindings_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_order_bindings_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_bindings')),
+    sa.UniqueConstraint('workspace_id', 'order_id', name=op.f('uq_order_bindings_workspace_id_order_id'))
+    )
+    with op.batch_alter_table('order_bindings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_bindings_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_order_bindings_workspace_id_created_at', ['workspace_id', 'created_at'], unique=False)
 
     op.create_table('order_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -1017,6 +1181,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_order_items_category'))
 
     op.drop_table('order_items')
+    with op.batch_alter_table('order_bindings', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_bindings_workspace_id_created_at')
+        batch_op.drop_index(batch_op.f('ix_order_bindings_customer_id'))
+
+    op.drop_table('order_bindings')
     with op.batch_alter_table('moment_senders', schema=None) as batch_op:
         batch_op.drop_index('ix_moment_senders_workspace_id_staff_id_published_at')
 
@@ -1034,6 +1203,13 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_customer_id_sent_at')
 
     op.drop_table('messages')
+    with op.batch_alter_table('group_transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_group_transfers_workspace_id_batch')
+        batch_op.drop_index(batch_op.f('ix_group_transfers_to_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_group_transfers_group_id'))
+        batch_op.drop_index(batch_op.f('ix_group_transfers_from_staff_id'))
+
+    op.drop_table('group_transfers')
     with op.batch_alter_table('group_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_members_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_group_members_group_id'))
@@ -1054,6 +1230,20 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_tags_tag_id_customer_id')
 
     op.drop_table('customer_tags')
+    with op.batch_alter_table('customer_ownership', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_ownership_workspace_id_customer_id_started_at')
+        batch_op.drop_index(batch_op.f('ix_customer_ownership_staff_id'))
+
+    op.drop_table('customer_ownership')
+    with op.batch_alter_table('channel_friends', schema=None) as batch_op:
+        batch_op.drop_index('ix_channel_friends_workspace_id_state_add_day')
+        batch_op.drop_index('ix_channel_friends_workspace_id_customer_id')
+
+    op.drop_table('channel_friends')
+    with op.batch_alter_table('binding_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_binding_attempts_workspace_id_follow_id_at')
+
+    op.drop_table('binding_attempts')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
@@ -1110,6 +1300,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_erased_identities_customer_id'))
 
     op.drop_table('erased_identities')
+    with op.batch_alter_table('customer_transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_transfers_workspace_id_customer_id')
+        batch_op.drop_index('ix_customer_transfers_workspace_id_batch')
+        batch_op.drop_index(batch_op.f('ix_customer_transfers_takeover_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_customer_transfers_handover_staff_id'))
+
+    op.drop_table('customer_transfers')
     with op.batch_alter_table('customer_stats', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_stats_workspace_id_net_fen')
         batch_op.drop_index('ix_customer_stats_workspace_id_last_paid_at')
@@ -1168,6 +1365,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_channels_workspace_id_group_name')
 
     op.drop_table('channels')
+    op.drop_table('channel_funnel_days')
     op.drop_table('auto_tag_rules')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_action'))

@@ -11,10 +11,14 @@ def include_api(app: FastAPI) -> None:
         archive,
         auth,
         channels,
+        bindings,
         customer_bulk,
         customers,
+        dedup,
+        funnel,
         groups,
         imports,
+        leads,
         metrics,
         moments,
         privacy,
@@ -22,6 +26,7 @@ def include_api(app: FastAPI) -> None:
         segments,
         staff,
         tags,
+        transfers,
     )
 
     for module in (
@@ -39,5 +44,10 @@ def include_api(app: FastAPI) -> None:
         moments,
         archive,
         channels,
+        funnel,
+        transfers,
+        bindings,
+        dedup,
+        leads,
     ):
         app.include_router(module.router)

@@ -16,12 +16,17 @@ from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.channels import router as channels_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
+from siyu.web.console.pages.dedup import router as dedup_router
+from siyu.web.console.pages.doctor import router as doctor_router
+from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.moments import router as moments_router
+from siyu.web.console.pages.leads import router as leads_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
+from siyu.web.console.pages.transfers import router as transfers_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
@@ -39,6 +44,11 @@ _PAGES = (
     admin_router,
     channels_router,
     sessions_router,
+    funnel_router,
+    transfers_router,
+    dedup_router,
+    leads_router,
+    doctor_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

@@ -161,6 +161,8 @@ AUDIT_ACTION = {
     "channel.update": "修改渠道",
     "channel.delete": "删除渠道",
     "channel.retry": "重试渠道同步",
+    "staff.transfer": "转接客户（在职 / 离职继承）",
+    "channel.dedup_policy": "修改渠道去重策略",
 }
 TARGET_TYPE = {
     "auto_tag_rule": "自动标签规则",
@@ -179,6 +181,7 @@ TARGET_TYPE = {
     "moment": "朋友圈",
     "messages": "聊天消息",
     "follow": "好友关系",
+    "staff": "员工",
     "channel": "渠道",
 }
 # audit_log.detail keys
@@ -288,6 +291,9 @@ WELCOME_REASON = {
     "greeted_today": "客户今天已收到过欢迎语",
     "no_welcome": "未配置欢迎语",
     "code_used": "WelcomeCode 已被使用",
+    "batch": "批次",
+    "groups": "客户群",
+    "rule": "分配规则",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {

@@ -14,6 +14,7 @@ import siyu.wecom.simulator.groupchats
 import siyu.wecom.simulator.handover
 import siyu.wecom.simulator.kf  # noqa: F401  (customer service: kf/sync_msg)
 from siyu.wecom.crypto import CallbackCrypto
+from siyu.wecom.simulator import transfers as _transfers  # noqa: F401  (resignations, group handovers)
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
 from siyu.wecom.simulator.moments import ACTIONS as MOMENT_ACTIONS  # (registers the moment handlers)

@@ -40,6 +40,8 @@ KIND_LABELS = {
     "acquisition.welcome": "补发欢迎语",
     "acquisition.tag_push": "标签推送到企业微信客户",
     "acquisition.corp_tag_push": "企业标签推送到企业微信",
+    "staff.transfer": "转接客户与客户群（企业微信）",
+    "staff.transfer_result": "查询客户转接结果",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -48,6 +50,10 @@ SUBSCRIBER_LABELS = {
     "acquisition.welcome": "欢迎语补发（回调未发出时）",
     "acquisition.entry": "渠道进客标签（本地与企业微信）",
     "acquisition.routing": "渠道分流重新计算",
+    "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
+    "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
+    "acquisition.leads": "客户公海（加为好友后完成任务）",
+    "staff.transfer_fail": "客户转接失败回调（客户拒绝 / 接替成员已满）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -61,6 +67,9 @@ PERIODIC_LABELS = {
     "archive.kf_poll": "定时拉取微信客服消息",
     "archive.pull_all": "定时拉取会话存档",
     "acquisition.routing": "渠道活码排班与容量分流",
+    "acquisition.funnel": "每晚重建渠道漏斗",
+    "acquisition.leads": "检查公海客户是否已加为好友",
+    "acquisition.lead_reminders": "提醒员工逾期的加好友任务",
 }
 
 
