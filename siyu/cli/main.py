@@ -58,6 +58,7 @@ def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
+    from siyu.insights.cli import app as insights_app
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app
@@ -74,6 +75,7 @@ def _register() -> None:
     app.add_typer(wecom_app, name="wecom")
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(insights_app, name="insights")
     register_web(app)
     register_demo(app)
     register_worker(app)

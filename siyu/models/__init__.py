@@ -17,6 +17,7 @@ from siyu.models.customers import (
 )
 from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
+from siyu.models.insights import Conversation, InsightPosition, InteractionDay, SkuCost, StaffMetricDay
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
@@ -45,6 +46,7 @@ __all__ = [
     "Base",
     "Channel",
     "ContentItem",
+    "Conversation",
     "Customer",
     "CustomerIdentity",
     "CustomerScore",
@@ -58,6 +60,8 @@ __all__ = [
     "GroupMember",
     "ImportRowError",
     "ImportRun",
+    "InsightPosition",
+    "InteractionDay",
     "Job",
     "LoginThrottle",
     "Message",
@@ -65,8 +69,10 @@ __all__ = [
     "OrderItem",
     "PeriodicTask",
     "Segment",
+    "SkuCost",
     "Staff",
     "StaffDailyStats",
+    "StaffMetricDay",
     "StaffTask",
     "SyncRun",
     "Tag",
