@@ -15,6 +15,7 @@ from siyu.web.console.pages.bulk import router as bulk_router
 from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.insights import router as insights_router
 from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
@@ -25,6 +26,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)]
 _PAGES = (
     auth_router,
     dashboard_router,
+    insights_router,
     bulk_router,
     customers_router,
     segments_router,

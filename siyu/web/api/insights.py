@@ -1,0 +1,54 @@
+"""``/api/v1/insights``: the four metrics, the P&L, execution scores and cohorts.
+
+Staff users get their own account's numbers only (``staff_id`` and ``team`` are ignored
+for them); the definitions are in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from siyu.insights import metrics
+from siyu.web.api.common import ERRORS
+from siyu.web.auth import CurrentUser, DbSession
+from siyu.web.auth.deps import Principal
+
+router = APIRouter(prefix="/api/v1/insights", tags=["insights"], responses=ERRORS)
+
+GrainQ = Annotated[Literal["day", "week", "month"], Query(description="Period length.")]
+OnQ = Annotated[date | None, Query(description="A day inside the period (default: today).")]
+
+
+def own_staff(user: Principal, staff_id: int | None) -> int | None:
+    """The staff account a caller may read: their own for staff users."""
+    if user.sees_all_customers:
+        return staff_id
+    return user.staff_id or 0
+
+
+@router.get("/metrics", summary="The four metrics per account, team and workspace")
+def get_metrics(
+    user: CurrentUser,
+    db: DbSession,
+    grain: GrainQ = "month",
+    on: OnQ = None,
+    staff_id: Annotated[int | None, Query(description="One staff account.")] = None,
+    team: Annotated[str | None, Query(max_length=200, description="One team (department).")] = None,
+    trend: Annotated[int, Query(ge=1, le=metrics.MAX_PERIODS, description="Periods in the trend.")] = 6,
+) -> dict[str, Any]:
+    """Pass rate, reply rate and time, interaction rate (and monthly coverage), conversion,
+    each beside WeCom's figure (``get_user_behavior_data``); accounts outside the archive
+    are listed in ``not_covered`` and fall back to WeCom's reply figure."""
+    mine = own_staff(user, staff_id)
+    return metrics.report(
+        db,
+        workspace_id=user.workspace_id,
+        grain=grain,
+        on=on,
+        staff_id=mine,
+        team=team if user.sees_all_customers else None,
+        trend=trend,
+    )

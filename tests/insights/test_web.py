@@ -1,0 +1,71 @@
+"""The insights API and console pages: staff see their own numbers only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from siyu.config import Settings
+from siyu.insights.aggregates import refresh_all
+from siyu.kit.db import session_scope
+from siyu.web.auth import create_user
+from tests.insights.world import W, build
+from tests.web.api_world import assert_error, client
+from tests.web.test_console import PASSWORD, login
+
+
+@dataclass
+class Site:
+    w: W
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+def site(env: Settings, workspace_id: int) -> Site:
+    with session_scope() as s:
+        w = build(s, workspace_id)
+        refresh_all(s, workspace_id)
+        tokens = {}
+        for name, role, userid in (("boss", "owner", None), ("alice", "staff", "alice")):
+            _, token = create_user(s, workspace_id=workspace_id, name=name, role=role, password=PASSWORD,
+                                   staff_userid=userid)  # fmt: skip
+            tokens[name] = token
+    return Site(w, tokens)
+
+
+def _h(site: Site, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {site.tokens[who]}"}
+
+
+def test_metrics_api_scopes_staff_to_their_own_account(site: Site) -> None:
+    api = client()
+    q = {"grain": "month", "on": "2026-11-15"}
+    boss = api.get("/api/v1/insights/metrics", params=q, headers=_h(site, "boss")).json()
+    assert {r["userid"] for r in boss["accounts"]} == {"alice", "bob"}
+    assert boss["total"]["reply"]["rate"] == 0.6
+    mine = api.get(
+        "/api/v1/insights/metrics", params={**q, "staff_id": site.w.staff["bob"]}, headers=_h(site, "alice")
+    ).json()
+    assert [r["userid"] for r in mine["accounts"]] == ["alice"]
+    assert_error(api.get("/api/v1/insights/metrics", params={"grain": "year"}, headers=_h(site, "boss")), 422,
+                 field="grain")  # fmt: skip
+    assert api.get("/api/v1/insights/metrics").status_code == 401
+
+
+def test_metrics_page_reads_in_chinese_with_wecom_beside(env: Settings, site: Site) -> None:
+    from siyu.web.app import create_app
+
+    with TestClient(create_app(), base_url="http://localhost") as c:
+        login(c, "boss")
+        page = c.get("/insights", params={"grain": "month", "on": "2026-11-02"})
+        assert page.status_code == 200
+        assert "四项指标" in page.text and "企微回复率" in page.text
+        assert 'id="kpi-reply">60.0%' in page.text
+        assert "不在会话存档范围内" in page.text and "bob" in page.text
+    with TestClient(create_app(), base_url="http://localhost") as c:
+        login(c, "alice")
+        page = c.get("/insights", params={"on": "2026-11-02", "staff_id": site.w.staff["bob"]})
+        assert page.status_code == 200
+        assert "Alice" in page.text and "Bob" not in page.text
