@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, tuple_
+from sqlalchemy import and_, delete, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs, knobs_from_settings
@@ -92,7 +92,7 @@ def _text(token: str | None) -> str | None:
         return None
     try:
         return get_vault().decrypt(token)
-    except Exception:  # noqa: BLE001 - a text we cannot read is simply not exempt
+    except Exception:
         return None
 
 
@@ -133,7 +133,9 @@ def derive_conversations(msgs: list[_Msg], knobs: InsightKnobs, since: datetime 
 
 def _position(session: Session, workspace_id: int, source: str) -> InsightPosition:
     pos = session.scalar(
-        select(InsightPosition).where(InsightPosition.workspace_id == workspace_id, InsightPosition.source == source)
+        select(InsightPosition).where(
+            InsightPosition.workspace_id == workspace_id, InsightPosition.source == source
+        )
     )
     if pos is None:
         pos = InsightPosition(workspace_id=workspace_id, source=source, last_id=0, extra={})
@@ -157,7 +159,9 @@ def _bump_interactions(
             for r in session.scalars(
                 select(InteractionDay).where(
                     InteractionDay.workspace_id == workspace_id,
-                    tuple_(InteractionDay.staff_id, InteractionDay.customer_id, InteractionDay.day).in_(chunk),
+                    tuple_(InteractionDay.staff_id, InteractionDay.customer_id, InteractionDay.day).in_(
+                        chunk
+                    ),
                 )
             )
         }
@@ -192,7 +196,9 @@ def _pair_messages(
     keys = list(pairs)
     for chunk in _chunks(keys):
         rows = session.execute(
-            select(Message.staff_id, Message.customer_id, Message.sent_at, Message.direction, Message.text_enc)
+            select(
+                Message.staff_id, Message.customer_id, Message.sent_at, Message.direction, Message.text_enc
+            )
             .where(
                 Message.workspace_id == workspace_id,
                 tuple_(Message.staff_id, Message.customer_id).in_(chunk),
@@ -205,7 +211,7 @@ def _pair_messages(
         )
         for staff_id, customer_id, at, direction, text_enc in rows:
             inbound = direction == "in"
-            by_pair[(staff_id, customer_id)].append(_Msg(at, inbound, _text(text_enc) if inbound else None))
+            by_pair[(int(staff_id or 0), int(customer_id or 0))].append(_Msg(at, inbound, _text(text_enc) if inbound else None))
     return by_pair
 
 
@@ -258,7 +264,7 @@ def _rederive(
             )
             touched.add((staff_id, day))
     for chunk in _chunks(rows, 2000):
-        session.execute(Conversation.__table__.insert(), chunk)
+        session.execute(insert(Conversation), chunk)
     session.flush()
     return touched
 
@@ -315,7 +321,7 @@ def rebuild_staff_days(
                 a["replied_10m"] += 1 if work <= target else 0
                 a["reply_hist"][bucket_of(work)] += 1
             if agg:
-                session.execute(StaffMetricDay.__table__.insert(), list(agg.values()))
+                session.execute(insert(StaffMetricDay), list(agg.values()))
     session.flush()
 
 
@@ -332,7 +338,12 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
     mpos = _position(session, workspace_id, "messages")
     rows = session.execute(
         select(
-            Message.id, Message.staff_id, Message.customer_id, Message.sent_at, Message.direction, Message.group_id
+            Message.id,
+            Message.staff_id,
+            Message.customer_id,
+            Message.sent_at,
+            Message.direction,
+            Message.group_id,
         )
         .where(
             Message.workspace_id == workspace_id,
@@ -384,6 +395,6 @@ def refresh_all(session: Session, workspace_id: int, *, batch: int = BATCH) -> d
 def rebuild(session: Session, workspace_id: int) -> dict[str, int]:
     """Drop every derived row of a workspace and recompute from the start."""
     for model in (Conversation, StaffMetricDay, InteractionDay, InsightPosition):
-        session.execute(delete(model).where(model.workspace_id == workspace_id))  # type: ignore[attr-defined]
+        session.execute(delete(model).where(model.workspace_id == workspace_id))
     session.flush()
     return refresh_all(session, workspace_id)

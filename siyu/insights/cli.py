@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -53,7 +52,9 @@ def _staff_id(session: Any, ws_id: int, userid: str | None) -> int | None:
 def refresh_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the aggregates and recompute them.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the aggregates and recompute them.")
+    ] = False,
 ) -> None:
     """Bring the metric aggregates up to date with new messages and moments events."""
     from siyu.insights import aggregates

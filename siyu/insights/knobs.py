@@ -27,7 +27,21 @@ from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import zone
 
 SETTINGS_KEY = "insights"
-DEFAULT_EXEMPT = ("谢谢", "谢谢你", "好的", "好", "嗯", "嗯嗯", "OK", "ok", "收到", "👌", "[OK]", "[抱拳]", "再见")
+DEFAULT_EXEMPT = (
+    "谢谢",
+    "谢谢你",
+    "好的",
+    "好",
+    "嗯",
+    "嗯嗯",
+    "OK",
+    "ok",
+    "收到",
+    "👌",
+    "[OK]",
+    "[抱拳]",
+    "再见",
+)
 SCORE_PARTS = ("pass", "reply", "coverage", "tasks")
 
 
@@ -119,16 +133,21 @@ def _rate_map(raw: Mapping[str, Any], key: str, top: float) -> dict[str, float]:
 def knobs_from_settings(settings: Mapping[str, Any] | None, tz: str = "Asia/Shanghai") -> InsightKnobs:
     raw = (settings or {}).get(SETTINGS_KEY) or {}
     if not isinstance(raw, Mapping):
-        raise Invalid(f"workspace setting '{SETTINGS_KEY}' must be an object", field=f"settings.{SETTINGS_KEY}")
+        raise Invalid(
+            f"workspace setting '{SETTINGS_KEY}' must be an object", field=f"settings.{SETTINGS_KEY}"
+        )
     d = InsightKnobs()
     wh = raw.get("working_hours") or {}
     if not isinstance(wh, Mapping):
-        raise Invalid("workspace setting insights.working_hours must be an object", field=_field("working_hours"))
+        raise Invalid(
+            "workspace setting insights.working_hours must be an object", field=_field("working_hours")
+        )
     start = _time(wh.get("start", "09:00"), "start")
     end = _time(wh.get("end", "18:00"), "end")
     if end <= start:
         raise Invalid(
-            f"workspace setting insights.working_hours: end ({end:%H:%M}) must be after start ({start:%H:%M})",
+            f"workspace setting insights.working_hours: end ({end:%H:%M}) "
+            f"must be after start ({start:%H:%M})",
             field=_field("working_hours.end"),
         )
     days = wh.get("weekdays", list(range(1, 8)))
@@ -139,7 +158,9 @@ def knobs_from_settings(settings: Mapping[str, Any] | None, tz: str = "Asia/Shan
         )
     words = raw.get("exempt_words", list(DEFAULT_EXEMPT))
     if not isinstance(words, list) or any(not isinstance(w, str) for w in words):
-        raise Invalid("workspace setting insights.exempt_words must be a list of words", field=_field("exempt_words"))
+        raise Invalid(
+            "workspace setting insights.exempt_words must be a list of words", field=_field("exempt_words")
+        )
     costs = _rate_map(raw, "account_cost_yuan", 10_000_000)
     weights = _rate_map(raw, "score_weights", 100)
     unknown = set(weights) - set(SCORE_PARTS)

@@ -175,7 +175,9 @@ def _figures(a: _Acc, knobs: InsightKnobs, covered: bool) -> dict[str, Any]:
 
 
 class _Ctx:
-    def __init__(self, session: Session, workspace_id: int, staff_ids: list[int], start: date, end: date) -> None:
+    def __init__(
+        self, session: Session, workspace_id: int, staff_ids: list[int], start: date, end: date
+    ) -> None:
         self.s = session
         self.ws = workspace_id
         self.staff_ids = staff_ids
@@ -213,13 +215,15 @@ def _pass(c: _Ctx) -> None:
         .group_by(Group.owner_staff_id)
     )
     for staff_id, n, ok in rows:
-        c.acc[staff_id].entrants += int(n)
-        c.acc[staff_id].entrants_passed += int(ok or 0)
+        c.acc[int(staff_id or 0)].entrants += int(n)
+        c.acc[int(staff_id or 0)].entrants_passed += int(ok or 0)
     # (b) adds: through a code that skips verification = accepted at once; otherwise the
     # accept time is known only where staff recorded the request (a friend.request event).
     instant_states = select(Channel.state).where(Channel.workspace_id == c.ws, Channel.skip_verify.is_(True))
     adds = c.s.execute(
-        select(Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.live_code_state.in_(instant_states)).where(
+        select(
+            Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.live_code_state.in_(instant_states)
+        ).where(
             Follow.workspace_id == c.ws,
             Follow.added_at >= c.since,
             Follow.added_at < c.until,
@@ -237,9 +241,11 @@ def _pass(c: _Ctx) -> None:
                 c.in_staff(Event.staff_id),
             )
         ):
-            requests[(staff_id, customer_id)].append(at)
+            requests[(int(staff_id or 0), int(customer_id or 0))].append(at)
     target = c.knobs.accept_minutes * 60
     for staff_id, customer_id, added_at, instant in adds:
+        if added_at is None:
+            continue
         a = c.acc[staff_id]
         a.adds += 1
         a.new_friends += 1
@@ -292,7 +298,9 @@ def _friends_at(c: _Ctx, until: datetime) -> Any:
     )
 
 
-def _touched(c: _Ctx, start: date, end: date, until: datetime) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
+def _touched(
+    c: _Ctx, start: date, end: date, until: datetime
+) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
     """(friends at ``until``, friends touched in [start, end], messages) per staff."""
     friends = dict(
         c.s.execute(
@@ -433,7 +441,11 @@ def _staff_in_scope(
     else:
         stmt = stmt.where(Staff.status == "active")
         if team is not None:
-            stmt = stmt.where(Staff.department == team) if team != NO_TEAM else stmt.where(Staff.department.is_(None))
+            stmt = (
+                stmt.where(Staff.department == team)
+                if team != NO_TEAM
+                else stmt.where(Staff.department.is_(None))
+            )
     rows = list(session.scalars(stmt.order_by(Staff.name, Staff.id)))
     if staff_id is not None and not rows:
         raise NotFound(f"staff account {staff_id} not found", field="staff_id")
@@ -458,7 +470,9 @@ def _sum(accs: Iterable[_Acc]) -> _Acc:
     return total
 
 
-def resolve_period(session: Session, workspace_id: int, grain: str, on: date | None) -> tuple[date, date, str]:
+def resolve_period(
+    session: Session, workspace_id: int, grain: str, on: date | None
+) -> tuple[date, date, str]:
     ws = session.get(Workspace, workspace_id)
     tz = ws.timezone if ws is not None else "Asia/Shanghai"
     day = on or local_day(utcnow(), tz)
@@ -506,7 +520,8 @@ def report(
             | _figures(acc, knobs, bool(covered & set(ids)))
         )
     total_acc = _merge_uncovered(
-        _sum(a for s, a in c.acc.items() if s in covered), _sum(a for s, a in c.acc.items() if s not in covered)
+        _sum(a for s, a in c.acc.items() if s in covered),
+        _sum(a for s, a in c.acc.items() if s not in covered),
     )
     total = {"accounts": len(staff), "covered_accounts": len(covered)} | _figures(
         total_acc, knobs, bool(covered)
@@ -524,7 +539,8 @@ def report(
             tc = _collect(session, workspace_id, staff, p_start, p_end)
             cov = {s for s, a in tc.acc.items() if a.messages > 0 or a.conversations > 0}
             t_acc = _merge_uncovered(
-                _sum(a for s, a in tc.acc.items() if s in cov), _sum(a for s, a in tc.acc.items() if s not in cov)
+                _sum(a for s, a in tc.acc.items() if s in cov),
+                _sum(a for s, a in tc.acc.items() if s not in cov),
             )
             t_cov = bool(cov)
         f = _figures(t_acc, knobs, t_cov)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
-from siyu.insights.aggregates import derive_conversations, _Msg
+from siyu.insights.aggregates import _Msg, derive_conversations
 from siyu.insights.knobs import InsightKnobs, WorkingHours, knobs_from_settings
 from siyu.kit.db import session_scope
 from siyu.kit.errors import Invalid
@@ -45,10 +45,16 @@ def test_reply_rate_hand_computed(cli: CliRun, world: W, session: Session) -> No
     data = _month(cli)
     alice = next(r for r in data["accounts"] if r["userid"] == "alice")
     reply = alice["reply"]
-    assert reply["covered"] and reply["source"] == "archive"
+    assert reply["covered"]
+    assert reply["source"] == "archive"
     # c1 (9 min), c4 (17:55 → 09:04 = 9 working min) and c5 (20:00 → 09:08 = 8) in 10 min;
     # c2 (11 min) late; c3 never answered; c1's "谢谢" after 41 min exempt.
-    assert (reply["conversations"], reply["replied_in_target"], reply["unanswered"], reply["exempt"]) == (5, 3, 1, 1)
+    assert (reply["conversations"], reply["replied_in_target"], reply["unanswered"], reply["exempt"]) == (
+        5,
+        3,
+        1,
+        1,
+    )
     assert reply["rate"] == 0.6
     assert reply["replied"] == 4
     assert reply["avg_min"] == pytest.approx((9 + 11 + 9 + 8) / 4, abs=0.06)
@@ -67,7 +73,8 @@ def test_reply_rate_hand_computed(cli: CliRun, world: W, session: Session) -> No
 def test_bob_falls_back_to_wecom_and_totals_use_the_archive(cli: CliRun, world: W) -> None:
     data = _month(cli)
     bob = next(r for r in data["accounts"] if r["userid"] == "bob")
-    assert bob["reply"]["covered"] is False and bob["reply"]["source"] == "wecom"
+    assert bob["reply"]["covered"] is False
+    assert bob["reply"]["source"] == "wecom"
     assert bob["reply"]["rate"] == 0.5
     assert data["not_covered"] == ["bob"]
     assert data["total"]["reply"]["rate"] == 0.6
@@ -95,7 +102,8 @@ def test_week_and_day_grains_and_month_to_date(cli: CliRun, world: W) -> None:
     cli("insights", "refresh")
     day = json.loads(cli("insights", "metrics", "--grain", "day", "--on", "2026-11-02", "--json", "--staff",
                          "alice").stdout)  # fmt: skip
-    assert len(day["accounts"]) == 1 and day["accounts"][0]["reply"]["conversations"] == 5
+    assert len(day["accounts"]) == 1
+    assert day["accounts"][0]["reply"]["conversations"] == 5
     # The day's interactions: c1, c2, c4? No: c4 and c5 were answered on the 3rd.
     assert day["accounts"][0]["interaction"]["touched"] == 2
     week = json.loads(cli("insights", "metrics", "--grain", "week", "--on", "2026-11-04", "--json",
@@ -104,7 +112,8 @@ def test_week_and_day_grains_and_month_to_date(cli: CliRun, world: W) -> None:
     assert (week["start"], week["end"]) == ("2026-11-02", "2026-11-08")
     assert a["interaction"]["touched"] == 4
     assert a["interaction"]["month_touched"] == 4
-    assert len(week["trend"]) == 3 and week["trend"][-1]["reply_rate"] == 0.6
+    assert len(week["trend"]) == 3
+    assert week["trend"][-1]["reply_rate"] == 0.6
 
 
 def test_late_archive_rows_rederive_conversations(cli: CliRun, world: W, session: Session) -> None:
@@ -118,7 +127,8 @@ def test_late_archive_rows_rederive_conversations(cli: CliRun, world: W, session
     rebuilt = json.loads(cli("insights", "refresh", "--rebuild", "--json").stdout)
     assert rebuilt["messages"] == 12
     again = next(r for r in _month(cli)["accounts"] if r["userid"] == "alice")
-    assert again["reply"] == alice["reply"] and again["interaction"] == alice["interaction"]
+    assert again["reply"] == alice["reply"]
+    assert again["interaction"] == alice["interaction"]
 
 
 def test_staff_user_sees_own_numbers_only_and_bad_input(cli: CliRun, world: W) -> None:

@@ -61,11 +61,14 @@ def test_metrics_page_reads_in_chinese_with_wecom_beside(env: Settings, site: Si
         login(c, "boss")
         page = c.get("/insights", params={"grain": "month", "on": "2026-11-02"})
         assert page.status_code == 200
-        assert "四项指标" in page.text and "企微回复率" in page.text
+        assert "四项指标" in page.text
+        assert "企微回复率" in page.text
         assert 'id="kpi-reply">60.0%' in page.text
-        assert "不在会话存档范围内" in page.text and "bob" in page.text
+        assert "不在会话存档范围内" in page.text
+        assert "bob" in page.text
     with TestClient(create_app(), base_url="http://localhost") as c:
         login(c, "alice")
         page = c.get("/insights", params={"on": "2026-11-02", "staff_id": site.w.staff["bob"]})
         assert page.status_code == 200
-        assert "Alice" in page.text and "Bob" not in page.text
+        assert "Alice" in page.text
+        assert "Bob" not in page.text

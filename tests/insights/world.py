@@ -56,7 +56,9 @@ class W:
     msg_n: int = 0
 
 
-def msg(s: Session, w: W, staff: str, cust: str, direction: str, when: datetime, text: str | None = None) -> None:
+def msg(
+    s: Session, w: W, staff: str, cust: str, direction: str, when: datetime, text: str | None = None
+) -> None:
     w.msg_n += 1
     s.add(
         Message(
@@ -92,9 +94,17 @@ def order(s: Session, w: W, cust: str, ext: str, when: datetime, paid: int, sku:
     s.flush()
     s.add(
         OrderItem(
-            workspace_id=w.ws, order_id=o.id, line_key="1", sku=sku, title=sku, quantity=qty,
-            unit_price_fen=paid // qty, amount_fen=paid, refunded_fen=refunded, cost_fen=cost,
-        )  # fmt: skip
+            workspace_id=w.ws,
+            order_id=o.id,
+            line_key="1",
+            sku=sku,
+            title=sku,
+            quantity=qty,
+            unit_price_fen=paid // qty,
+            amount_fen=paid,
+            refunded_fen=refunded,
+            cost_fen=cost,
+        )
     )
     s.flush()
     return o.id
@@ -112,7 +122,9 @@ def build(s: Session, ws: int) -> W:
         s.add(cu)
         s.flush()
         w.c[f"c{i}"] = cu.id
-    s.add(Channel(workspace_id=ws, name="包裹卡", state="code1", slug="code1", skip_verify=True, cost_fen=200))
+    s.add(
+        Channel(workspace_id=ws, name="包裹卡", state="code1", slug="code1", skip_verify=True, cost_fen=200)
+    )
     for i in range(1, 7):
         s.add(Follow(workspace_id=ws, staff_id=w.staff["alice"], customer_id=w.c[f"c{i}"], state="active",
                      added_at=at(10, 1, 10, 0)))  # fmt: skip

@@ -56,13 +56,26 @@ def metrics_page(
         "periods": [f"{p['start']:%m-%d}" for p in data["trend"]],
         "series": {
             k: [p[k] for p in data["trend"]]
-            for k in ("pass_rate", "reply_rate", "interaction_rate", "conversion_rate", "wecom_pass_rate",
-                      "wecom_reply_rate")  # fmt: skip
+            for k in (
+                "pass_rate",
+                "reply_rate",
+                "interaction_rate",
+                "conversion_rate",
+                "wecom_pass_rate",
+                "wecom_reply_rate",
+            )
         },
     }
     return render(
         request,
         "insights.html",
-        {"d": data, "grain": grain, "grains": GRAIN_LABELS, "on": on or "", "chart_data": chart,
-         "team": team or "", "staff_id": staff_id},  # fmt: skip
+        {
+            "d": data,
+            "grain": grain,
+            "grains": GRAIN_LABELS,
+            "on": on or "",
+            "chart_data": chart,
+            "team": team or "",
+            "staff_id": staff_id,
+        },
     )
