@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -117,3 +118,117 @@ def metrics_cmd(
     console.print(table)
     if data["not_covered"]:
         console.print(f"not in the archive (WeCom's figures used): {', '.join(data['not_covered'])}")
+
+
+costs_app = typer.Typer(help="Costs behind the P&L: the SKU price list, platform fees, account costs.")
+app.add_typer(costs_app, name="costs")
+
+
+@costs_app.command("import")
+def costs_import_cmd(
+    path: Annotated[Path, typer.Argument(help="CSV with sku, cost (yuan per unit), valid_from, valid_to.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop the listed SKUs' stored ranges first.")] = False,
+) -> None:
+    """Import a price list; any wrong row (named by line and field) refuses the whole file."""
+    from siyu.insights.profit import import_price_list_file
+
+    with workspace_session(workspace) as (session, ws):
+        result = import_price_list_file(session, workspace_id=ws.id, path=path, replace=replace)
+    data = {
+        "rows": result.rows,
+        "written": result.written,
+        "errors": [vars(e) for e in result.errors],
+    }
+    if as_json:
+        _dump(data)
+    if result.errors:
+        if not as_json:
+            for e in result.errors:
+                console.print(f"line {e.line}, {e.field} {e.value!r}: {escape(e.message)}", highlight=False)
+        fail(f"{len(result.errors)} wrong row(s) in {path.name}: nothing imported")
+    if not as_json:
+        console.print(f"imported {result.written:,} SKU cost rows")
+
+
+def _set_setting(workspace: str | None, key: str, name: str, value: float) -> None:
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from siyu.insights.knobs import knobs_from_settings
+
+    with workspace_session(workspace) as (_session, ws):
+        settings = dict(ws.settings or {})
+        section = dict(settings.get("insights") or {})
+        table = dict(section.get(key) or {})
+        table[name] = value
+        section[key] = table
+        settings["insights"] = section
+        knobs_from_settings(settings, ws.timezone)  # refuse a bad value before writing
+        ws.settings = settings
+        flag_modified(ws, "settings")
+
+
+@costs_app.command("fee")
+def costs_fee_cmd(
+    platform: Annotated[str, typer.Argument(help="Platform as on orders: taobao, douyin, jd, youzan ...")],
+    rate: Annotated[float, typer.Argument(help="Fee rate on net revenue, 0 to 1 (0.05 = 5 %).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Set a platform's fee rate (commission and payment fees) for gross profit."""
+    _set_setting(workspace, "platform_fee_rates", platform, rate)
+    console.print(f"platform fee of {platform}: {rate:.2%}")
+
+
+@costs_app.command("account")
+def costs_account_cmd(
+    userid: Annotated[str, typer.Argument(help="Staff account (WeCom userid).")],
+    yuan: Annotated[float, typer.Argument(help="The account's monthly cost in yuan (salary, phone, tools).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Set a staff account's monthly cost (subtracted in the P&L)."""
+    with workspace_session(workspace) as (session, ws):
+        _staff_id(session, ws.id, userid)
+    _set_setting(workspace, "account_cost_yuan", userid, yuan)
+    console.print(f"monthly cost of {userid}: ¥{yuan:,.2f}")
+
+
+def _yuan(fen: int | None) -> str:
+    return "—" if fen is None else f"¥{fen / 100:,.2f}"
+
+
+@app.command("pnl")
+def pnl_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    on: OnOpt = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="One staff account (userid).")] = None,
+) -> None:
+    """The month's P&L: net revenue, gross profit, account costs and profit per friend."""
+    from siyu.insights.profit import pnl
+
+    with workspace_session(workspace) as (session, ws):
+        data = pnl(session, workspace_id=ws.id, on=_on(on), staff_id=_staff_id(session, ws.id, staff))
+    if as_json:
+        _dump(data)
+        return
+    t = data["total"]
+    console.print(
+        f"{data['month']}: GMV {_yuan(t['gmv_fen'])}, net {_yuan(t['net_fen'])}, "
+        f"gross profit {_yuan(t['gross_profit_fen'])} (margin {_pct(t['margin'])})"
+    )
+    table = Table()
+    for col in ("account", "orders", "net", "gross profit", "margin", "cost", "per friend", "flag"):
+        table.add_column(col)
+    for a in data["accounts"]:
+        table.add_row(
+            escape(a["userid"]),
+            str(a["orders"]),
+            _yuan(a["net_fen"]),
+            _yuan(a["gross_profit_fen"]),
+            _pct(a["margin"]),
+            _yuan(a["account_cost_fen"]),
+            _yuan(a["profit_per_friend_fen"]),
+            "GMV↑ margin↓" if a["gmv_up_margin_down"] else "",
+        )
+    console.print(table)

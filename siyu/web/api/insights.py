@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from siyu.insights import metrics
+from siyu.insights import metrics, profit
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
 from siyu.web.auth.deps import Principal
@@ -52,3 +52,15 @@ def get_metrics(
         team=team if user.sees_all_customers else None,
         trend=trend,
     )
+
+
+@router.get("/pnl", summary="The month's P&L per account, channel and group")
+def get_pnl(
+    user: CurrentUser,
+    db: DbSession,
+    on: OnQ = None,
+    staff_id: Annotated[int | None, Query(description="One staff account.")] = None,
+) -> dict[str, Any]:
+    """Net revenue, cost of goods, platform fees, gross profit and margin; the account's
+    cost and profit per friend; channel costs; ``gmv_up_margin_down`` against last month."""
+    return profit.pnl(db, workspace_id=user.workspace_id, on=on, staff_id=own_staff(user, staff_id))
