@@ -232,3 +232,33 @@ def pnl_cmd(
             "GMV↑ margin↓" if a["gmv_up_margin_down"] else "",
         )
     console.print(table)
+
+
+@app.command("score")
+def score_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    on: OnOpt = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="One staff account (userid).")] = None,
+) -> None:
+    """Execution leaderboard: pass, reply in time, monthly coverage, tasks — weighted by profit."""
+    from siyu.insights.score import leaderboard
+
+    with workspace_session(workspace) as (session, ws):
+        data = leaderboard(session, workspace_id=ws.id, on=_on(on), staff_id=_staff_id(session, ws.id, staff))
+    if as_json:
+        _dump(data)
+        return
+    table = Table(title=f"execution {data['month']}")
+    for col in ("#", "account", "score", "× profit", "weighted", "weakest"):
+        table.add_column(col)
+    for r in data["accounts"]:
+        table.add_row(
+            str(r["rank"]),
+            escape(r["userid"]),
+            "—" if r["score"] is None else f"{r['score']:.1f}",
+            f"{r['profit_factor']:.2f}",
+            "—" if r["weighted_score"] is None else f"{r['weighted_score']:.1f}",
+            r["weakest"] or "",
+        )
+    console.print(table)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from siyu.insights import metrics, profit
+from siyu.insights import metrics, profit, score
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
 from siyu.web.auth.deps import Principal
@@ -64,3 +64,15 @@ def get_pnl(
     """Net revenue, cost of goods, platform fees, gross profit and margin; the account's
     cost and profit per friend; channel costs; ``gmv_up_margin_down`` against last month."""
     return profit.pnl(db, workspace_id=user.workspace_id, on=on, staff_id=own_staff(user, staff_id))
+
+
+@router.get("/score", summary="Execution leaderboard of the month")
+def get_score(
+    user: CurrentUser,
+    db: DbSession,
+    on: OnQ = None,
+    staff_id: Annotated[int | None, Query(description="One staff account.")] = None,
+) -> dict[str, Any]:
+    """Per account: pass rate, reply in time, monthly coverage and tasks done on time (0–1),
+    the weighted score (0–100), the profit factor and the weakest part; ranked."""
+    return score.leaderboard(db, workspace_id=user.workspace_id, on=on, staff_id=own_staff(user, staff_id))
