@@ -211,7 +211,9 @@ def _pair_messages(
         )
         for staff_id, customer_id, at, direction, text_enc in rows:
             inbound = direction == "in"
-            by_pair[(int(staff_id or 0), int(customer_id or 0))].append(_Msg(at, inbound, _text(text_enc) if inbound else None))
+            by_pair[(int(staff_id or 0), int(customer_id or 0))].append(
+                _Msg(at, inbound, _text(text_enc) if inbound else None)
+            )
     return by_pair
 
 

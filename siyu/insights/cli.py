@@ -129,7 +129,9 @@ def costs_import_cmd(
     path: Annotated[Path, typer.Argument(help="CSV with sku, cost (yuan per unit), valid_from, valid_to.")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    replace: Annotated[bool, typer.Option("--replace", help="Drop the listed SKUs' stored ranges first.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Drop the listed SKUs' stored ranges first.")
+    ] = False,
 ) -> None:
     """Import a price list; any wrong row (named by line and field) refuses the whole file."""
     from siyu.insights.profit import import_price_list_file
@@ -262,3 +264,40 @@ def score_cmd(
             r["weakest"] or "",
         )
     console.print(table)
+
+
+@app.command("cohorts")
+def cohorts_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    weeks: Annotated[int, typer.Option("--weeks", help="Cohort weeks (1-52), this week included.")] = 12,
+    months: Annotated[int, typer.Option("--months", help="First-order months for the lift (1-60).")] = 12,
+    staff: Annotated[str | None, typer.Option("--staff", help="One staff account (userid).")] = None,
+) -> None:
+    """Friends by week of add (retention, bought, profit by week since add) and the repurchase lift."""
+    from siyu.insights.cohorts import friend_cohorts, repurchase_lift
+
+    with workspace_session(workspace) as (session, ws):
+        sid = _staff_id(session, ws.id, staff)
+        data = {
+            "cohorts": friend_cohorts(session, workspace_id=ws.id, weeks=weeks, staff_id=sid),
+            "lift": repurchase_lift(session, workspace_id=ws.id, months=months) if sid is None else None,
+        }
+    if as_json:
+        _dump(data)
+        return
+    table = Table(title="friends by week of add: retention / bought (cumulative)")
+    table.add_column("week")
+    table.add_column("size")
+    for k in range(min(weeks, 8)):
+        table.add_column(f"w{k}")
+    for c in data["cohorts"]["cohorts"]:
+        cells = [f"{_pct(r)}/{_pct(b)}" for r, b in zip(c["retention"][:8], c["bought"][:8], strict=True)]
+        table.add_row(str(c["week"]), str(c["size"]), *cells)
+    console.print(table)
+    lift = data["lift"]
+    if lift and lift["lift_points"] is not None:
+        console.print(
+            f"repurchase: friends {_pct(lift['friend_rate'])} vs matched non-friends "
+            f"{_pct(lift['matched_other_rate'])} → lift {lift['lift_points']:+.1f} points"
+        )

@@ -27,7 +27,9 @@ PART_LABELS = {"pass": "通过率", "reply": "回复及时率", "coverage": "月
 PROFIT_FACTOR = (0.5, 1.5)
 
 
-def _tasks(session: Session, workspace_id: int, start: date, end: date, tz: str) -> dict[int, tuple[int, int]]:
+def _tasks(
+    session: Session, workspace_id: int, start: date, end: date, tz: str
+) -> dict[int, tuple[int, int]]:
     since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
     on_time = (StaffTask.status == "done") & (StaffTask.done_at <= StaffTask.due_at)
     rows = session.execute(
@@ -92,7 +94,7 @@ def leaderboard(
                 "profit_factor": round(factor, 3),
                 "weighted_score": round(score * factor, 1) if score is not None else None,
                 "weakest": weakest,
-                "weakest_label": PART_LABELS.get(weakest or "", None),
+                "weakest_label": PART_LABELS.get(weakest or ""),
             }
         )
     rows.sort(key=lambda x: (x["weighted_score"] is None, -(x["weighted_score"] or 0)))

@@ -92,7 +92,12 @@ def test_pnl_hand_computed(cli: CliRun, world: W, tmp_path: Path) -> None:
     assert "platform_fee_rates" in cli("insights", "costs", "fee", "jd", "2", expect=2).stderr
     data = json.loads(cli("insights", "pnl", "--on", "2026-11", "--json").stdout)
     alice = next(a for a in data["accounts"] if a["userid"] == "alice")
-    assert (alice["orders"], alice["gmv_fen"], alice["net_fen"], alice["cogs_fen"]) == (3, 40000, 30000, 10000)
+    assert (alice["orders"], alice["gmv_fen"], alice["net_fen"], alice["cogs_fen"]) == (
+        3,
+        40000,
+        30000,
+        10000,
+    )
     assert (alice["platform_fee_fen"], alice["gross_profit_fen"]) == (1500, 18500)
     assert (alice["account_cost_fen"], alice["contribution_fen"], alice["friends"]) == (10000, 8500, 8)
     assert alice["profit_per_friend_fen"] == 1062
@@ -113,7 +118,8 @@ def test_pnl_hand_computed(cli: CliRun, world: W, tmp_path: Path) -> None:
     assert (g["name"], g["gross_profit_fen"]) == ("面霜群", 10050)
     assert data["flags"] == ["Alice"]
     mine = json.loads(cli("insights", "pnl", "--on", "2026-11", "--json", "--staff", "bob").stdout)
-    assert [a["userid"] for a in mine["accounts"]] == ["bob"] and mine["groups"] == []
+    assert [a["userid"] for a in mine["accounts"]] == ["bob"]
+    assert mine["groups"] == []
 
 
 def test_pnl_without_a_price_list_uses_imported_costs_and_counts_unknown(cli: CliRun, world: W) -> None:
@@ -121,4 +127,5 @@ def test_pnl_without_a_price_list_uses_imported_costs_and_counts_unknown(cli: Cl
     # SKU-A lines have no cost anywhere: counted, not guessed.
     assert data["total"]["orders_cost_unknown"] == 4
     bob = next(a for a in data["accounts"] if a["userid"] == "bob")
-    assert bob["cogs_fen"] == 2000 and bob["orders_cost_unknown"] == 0
+    assert bob["cogs_fen"] == 2000
+    assert bob["orders_cost_unknown"] == 0

@@ -36,11 +36,13 @@ def test_leaderboard_parts_and_ranking(cli: CliRun, world: W) -> None:
     assert alice["parts"] == {"pass": 0.5, "reply": 0.6, "coverage": 0.625, "tasks": 0.25}
     assert (alice["tasks_due"], alice["tasks_done_on_time"]) == (4, 1)
     assert alice["score"] == pytest.approx(100 * (0.5 + 0.6 + 0.625 + 0.25) / 4, abs=0.05)
-    assert alice["weakest"] == "tasks" and alice["weakest_label"] == "任务完成"
+    assert alice["weakest"] == "tasks"
+    assert alice["weakest_label"] == "任务完成"
     bob = next(a for a in data["accounts"] if a["userid"] == "bob")
     # bob: only WeCom's reply figure (50 %) is known.
     assert bob["parts"] == {"pass": None, "reply": 0.5, "coverage": None, "tasks": None}
     assert bob["score"] == 50.0
     assert [a["rank"] for a in data["accounts"]] == [1, 2]
     mine = json.loads(cli("insights", "score", "--on", "2026-11-20", "--json", "--staff", "bob").stdout)
-    assert [a["userid"] for a in mine["accounts"]] == ["bob"] and mine["accounts"][0]["rank"] == 2
+    assert [a["userid"] for a in mine["accounts"]] == ["bob"]
+    assert mine["accounts"][0]["rank"] == 2

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from siyu.insights import metrics, profit, score
+from siyu.insights import cohorts, metrics, profit, score
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
 from siyu.web.auth.deps import Principal
@@ -76,3 +76,23 @@ def get_score(
     """Per account: pass rate, reply in time, monthly coverage and tasks done on time (0–1),
     the weighted score (0–100), the profit factor and the weakest part; ranked."""
     return score.leaderboard(db, workspace_id=user.workspace_id, on=on, staff_id=own_staff(user, staff_id))
+
+
+@router.get("/cohorts", summary="Friend cohorts by week of add and the repurchase lift")
+def get_cohorts(
+    user: CurrentUser,
+    db: DbSession,
+    weeks: Annotated[int, Query(ge=1, le=cohorts.MAX_WEEKS, description="Cohort weeks.")] = 12,
+    months: Annotated[int, Query(ge=1, le=60, description="First-order months for the lift.")] = 12,
+    staff_id: Annotated[int | None, Query(description="One staff account.")] = None,
+) -> dict[str, Any]:
+    """Retention, share bought and gross profit per friend by week since the add; the lift of
+    friends' repurchase over non-friends matched by first-order month and platform (whole
+    workspace only)."""
+    sid = own_staff(user, staff_id)
+    return {
+        "cohorts": cohorts.friend_cohorts(db, workspace_id=user.workspace_id, weeks=weeks, staff_id=sid),
+        "lift": cohorts.repurchase_lift(db, workspace_id=user.workspace_id, months=months)
+        if sid is None
+        else None,
+    }
