@@ -279,7 +279,7 @@ def cohorts_cmd(
 
     with workspace_session(workspace) as (session, ws):
         sid = _staff_id(session, ws.id, staff)
-        data = {
+        data: dict[str, Any] = {
             "cohorts": friend_cohorts(session, workspace_id=ws.id, weeks=weeks, staff_id=sid),
             "lift": repurchase_lift(session, workspace_id=ws.id, months=months) if sid is None else None,
         }

@@ -20,8 +20,9 @@ def world(env: Settings, workspace_id: int) -> W:
         w = build(s, workspace_id)
         due = at(11, 10, 18, 0)
         for i, done_at in enumerate((due - timedelta(hours=1), due + timedelta(hours=1), None, None)):
-            s.add(StaffTask(workspace_id=workspace_id, staff_id=w.staff["alice"], kind="manual", title=f"t{i}",
-                            due_at=due, status="done" if done_at else "open", done_at=done_at,
+            status = "done" if done_at else "open"
+            s.add(StaffTask(workspace_id=workspace_id, staff_id=w.staff["alice"], kind="manual",
+                            title=f"t{i}", due_at=due, status=status, done_at=done_at,
                             dedup_key=f"t{i}"))  # fmt: skip
         s.add(StaffTask(workspace_id=workspace_id, staff_id=w.staff["alice"], kind="manual", title="x",
                         due_at=due, status="cancelled", dedup_key="tx"))  # fmt: skip
