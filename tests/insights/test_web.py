@@ -72,3 +72,28 @@ def test_metrics_page_reads_in_chinese_with_wecom_beside(env: Settings, site: Si
         assert page.status_code == 200
         assert "Alice" in page.text
         assert "Bob" not in page.text
+
+
+def test_score_pnl_and_cohort_pages(env: Settings, site: Site) -> None:
+    from siyu.web.app import create_app
+
+    api = client()
+    for path in ("/api/v1/insights/score", "/api/v1/insights/pnl", "/api/v1/insights/cohorts"):
+        mine = api.get(
+            path, params={"on": "2026-11-15"} if "cohorts" not in path else {}, headers=_h(site, "alice")
+        )
+        assert mine.status_code == 200, mine.text
+        body = mine.json()
+        if "accounts" in body:
+            assert {a["userid"] for a in body["accounts"]} <= {"alice"}
+    assert api.get("/api/v1/insights/cohorts", headers=_h(site, "alice")).json()["lift"] is None
+    assert api.get("/api/v1/insights/cohorts", headers=_h(site, "boss")).json()["lift"] is not None
+    with TestClient(create_app(), base_url="http://localhost") as c:
+        login(c, "boss")
+        score_page = c.get("/insights/score", params={"on": "2026-11"})
+        assert score_page.status_code == 200 and "执行力排行" in score_page.text and "短板" in score_page.text
+        pnl_page = c.get("/insights/pnl", params={"on": "2026-11"})
+        assert pnl_page.status_code == 200 and "利润表" in pnl_page.text and "毛利率" in pnl_page.text
+        cohort_page = c.get("/insights/cohorts", params={"weeks": 8})
+        assert cohort_page.status_code == 200 and "heat-retention" in cohort_page.text
+        assert "私域提升" in cohort_page.text

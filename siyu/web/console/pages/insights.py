@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from siyu.insights import metrics
+from siyu.insights import cohorts, metrics, profit, score
 from siyu.web.api.insights import own_staff
 from siyu.web.auth import DbSession
 from siyu.web.console.deps import ConsoleUser
@@ -73,9 +73,79 @@ def metrics_page(
             "d": data,
             "grain": grain,
             "grains": GRAIN_LABELS,
+            "tab": "metrics",
             "on": on or "",
             "chart_data": chart,
             "team": team or "",
             "staff_id": staff_id,
         },
+    )
+
+
+@router.get("/insights/score", response_class=HTMLResponse)
+def score_page(request: Request, user: ConsoleUser, db: DbSession, on: str | None = None) -> HTMLResponse:
+    """执行力排行: one line per account, best first, the weakest habit named."""
+    data = score.leaderboard(db, workspace_id=user.workspace_id, on=_on(on), staff_id=own_staff(user, None))
+    return render(
+        request,
+        "insights_score.html",
+        {"d": data, "labels": score.PART_LABELS, "on": on or "", "tab": "score"},
+    )
+
+
+@router.get("/insights/pnl", response_class=HTMLResponse)
+def pnl_page(request: Request, user: ConsoleUser, db: DbSession, on: str | None = None) -> HTMLResponse:
+    """利润表: the month's P&L per account, channel and group."""
+    data = profit.pnl(db, workspace_id=user.workspace_id, on=_on(on), staff_id=own_staff(user, None))
+    return render(request, "insights_pnl.html", {"d": data, "on": on or "", "tab": "pnl"})
+
+
+@router.get("/insights/cohorts", response_class=HTMLResponse)
+def cohorts_page(request: Request, user: ConsoleUser, db: DbSession, weeks: int = 12) -> HTMLResponse:
+    """好友同期群: heat maps by week of add, and the repurchase lift."""
+    weeks = weeks if weeks in (8, 12, 26) else 12
+    sid = own_staff(user, None)
+    data = cohorts.friend_cohorts(db, workspace_id=user.workspace_id, weeks=weeks, staff_id=sid)
+    lift = cohorts.repurchase_lift(db, workspace_id=user.workspace_id) if sid is None else None
+    rows = [{"label": f"{c['week']:%m-%d}（{c['size']}人）", "c": c} for c in data["cohorts"]]
+    max_profit = max(
+        [v for c in data["cohorts"] for v in c["profit_per_friend_fen"] if v is not None] + [100]
+    )
+    chart = {
+        "heatmaps": [
+            {
+                "id": "heat-retention",
+                "percent": True,
+                "max": 100,
+                "columns": data["columns"],
+                "rows": [{"label": r["label"], "values": r["c"]["retention"]} for r in rows],
+            },
+            {
+                "id": "heat-bought",
+                "percent": True,
+                "max": 100,
+                "columns": data["columns"],
+                "rows": [{"label": r["label"], "values": r["c"]["bought"]} for r in rows],
+            },
+            {
+                "id": "heat-profit",
+                "percent": False,
+                "max": round(max_profit / 100),
+                "columns": data["columns"],
+                "rows": [
+                    {
+                        "label": r["label"],
+                        "values": [
+                            None if v is None else round(v / 100) for v in r["c"]["profit_per_friend_fen"]
+                        ],
+                    }
+                    for r in rows
+                ],
+            },
+        ]
+    }
+    return render(
+        request,
+        "insights_cohorts.html",
+        {"d": data, "lift": lift, "rows": rows, "weeks": weeks, "chart_data": chart, "tab": "cohorts"},
     )
