@@ -166,3 +166,16 @@ def test_settings_are_checked() -> None:
     assert exc.value.field == "settings.insights.silence_minutes"
     with pytest.raises(Invalid):
         knobs_from_settings({"insights": {"platform_fee_rates": {"taobao": 2}}})
+
+
+def test_the_worker_keeps_the_aggregates_up_to_date(world: W, session: Session) -> None:
+    from siyu.insights.tasks import _refresh
+    from siyu.kit.db import session_factory
+    from siyu.kit.ops import discover
+
+    assert "insights.refresh" in discover().periodic
+    got = _refresh(session_factory())
+    assert got["messages"] == 11
+    assert got["events"] >= 1
+    assert _refresh(session_factory())["messages"] == 0  # caught up: nothing read twice
+    assert session.scalar(select(StaffMetricDay.replied_10m)) == 3

@@ -91,9 +91,14 @@ def test_score_pnl_and_cohort_pages(env: Settings, site: Site) -> None:
     with TestClient(create_app(), base_url="http://localhost") as c:
         login(c, "boss")
         score_page = c.get("/insights/score", params={"on": "2026-11"})
-        assert score_page.status_code == 200 and "执行力排行" in score_page.text and "短板" in score_page.text
+        assert score_page.status_code == 200
+        assert "执行力排行" in score_page.text
+        assert "短板" in score_page.text
         pnl_page = c.get("/insights/pnl", params={"on": "2026-11"})
-        assert pnl_page.status_code == 200 and "利润表" in pnl_page.text and "毛利率" in pnl_page.text
+        assert pnl_page.status_code == 200
+        assert "利润表" in pnl_page.text
+        assert "毛利率" in pnl_page.text
         cohort_page = c.get("/insights/cohorts", params={"weeks": 8})
-        assert cohort_page.status_code == 200 and "heat-retention" in cohort_page.text
+        assert cohort_page.status_code == 200
+        assert "heat-retention" in cohort_page.text
         assert "私域提升" in cohort_page.text

@@ -42,6 +42,7 @@ PERIODIC_LABELS = {
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "insights.refresh": "更新经营指标（回复、互动）汇总",
 }
 
 
