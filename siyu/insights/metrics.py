@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Interval, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from siyu.insights.aggregates import BUCKETS, hist_quantile, knobs_for
@@ -373,7 +373,7 @@ def _conversion(c: _Ctx) -> None:
         Order.workspace_id == c.ws,
         Order.customer_id == Follow.customer_id,
         Order.paid_at >= Follow.added_at,
-        Order.paid_at < Follow.added_at + timedelta(days=days),
+        Order.paid_at < Follow.added_at + literal(timedelta(days=days), Interval()),
         Order.status.not_in(_NOT_EFFECTIVE),
         Order.paid_fen > Order.refunded_fen,
     )
