@@ -369,8 +369,9 @@ def _interaction(c: _Ctx) -> None:
 
 def _conversion(c: _Ctx) -> None:
     days = c.knobs.conversion_days
+    # No workspace filter inside: the customer implies it, and it steers the planner to
+    # the (customer_id, paid_at) index.
     bought = exists().where(
-        Order.workspace_id == c.ws,
         Order.customer_id == Follow.customer_id,
         Order.paid_at >= Follow.added_at,
         Order.paid_at < Follow.added_at + literal(timedelta(days=days), Interval()),
@@ -380,7 +381,6 @@ def _conversion(c: _Ctx) -> None:
     if c.s.get_bind().dialect.name == "sqlite":
         # SQLite stores UTC text: add the window with datetime().
         bought = exists().where(
-            Order.workspace_id == c.ws,
             Order.customer_id == Follow.customer_id,
             Order.paid_at >= Follow.added_at,
             Order.paid_at < func.strftime("%Y-%m-%d %H:%M:%f", Follow.added_at, f"+{days} days"),
