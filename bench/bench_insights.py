@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (long literal SQL reads better unwrapped)
 """The four metrics and the P&L for one month, all accounts, on a generated workspace (SQLite).
 
 Run: ``.venv/bin/python bench/bench_insights.py`` (``--friends N --messages N --orders N``
@@ -142,7 +143,7 @@ def generate(url: str, *, friends: int, messages: int, orders: int, seed: int = 
                 qty,
                 now,
                 now,
-            )  # fmt: skip
+            )
         )
         item_rows.append((o, o, rnd.choice(SKUS), qty, price, paid, refunded))
     cur.executemany(
