@@ -51,6 +51,9 @@ def test_metrics_api_scopes_staff_to_their_own_account(site: Site) -> None:
     assert [r["userid"] for r in mine["accounts"]] == ["alice"]
     assert_error(api.get("/api/v1/insights/metrics", params={"grain": "year"}, headers=_h(site, "boss")), 422,
                  field="grain")  # fmt: skip
+    team = api.get("/api/v1/insights/metrics", params={**q, "team": "华东"}, headers=_h(site, "boss")).json()
+    assert [r["userid"] for r in team["accounts"]] == ["alice"]
+    assert team["total"]["accounts"] == 1
     assert api.get("/api/v1/insights/metrics").status_code == 401
 
 
