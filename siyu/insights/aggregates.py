@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs, knobs_from_settings
@@ -153,11 +153,21 @@ def _bump_interactions(
     session: Session, workspace_id: int, counts: dict[tuple[int, int, date], list[int]]
 ) -> None:
     keys = list(counts)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for chunk in _chunks(keys):
         existing = {
-            (r.staff_id, r.customer_id, r.day): r
-            for r in session.scalars(
-                select(InteractionDay).where(
+            (s, c, d): (rid, n_in, n_out, n_mom)
+            for rid, s, c, d, n_in, n_out, n_mom in session.execute(
+                select(
+                    InteractionDay.id,
+                    InteractionDay.staff_id,
+                    InteractionDay.customer_id,
+                    InteractionDay.day,
+                    InteractionDay.msgs_in,
+                    InteractionDay.msgs_out,
+                    InteractionDay.moments,
+                ).where(
                     InteractionDay.workspace_id == workspace_id,
                     tuple_(InteractionDay.staff_id, InteractionDay.customer_id, InteractionDay.day).in_(
                         chunk
@@ -169,21 +179,33 @@ def _bump_interactions(
             n_in, n_out, n_mom = counts[key]
             row = existing.get(key)
             if row is None:
-                session.add(
-                    InteractionDay(
-                        workspace_id=workspace_id,
-                        staff_id=key[0],
-                        customer_id=key[1],
-                        day=key[2],
-                        msgs_in=n_in,
-                        msgs_out=n_out,
-                        moments=n_mom,
-                    )
+                inserts.append(
+                    {
+                        "workspace_id": workspace_id,
+                        "staff_id": key[0],
+                        "customer_id": key[1],
+                        "day": key[2],
+                        "msgs_in": n_in,
+                        "msgs_out": n_out,
+                        "moments": n_mom,
+                    }
                 )
             else:
-                row.msgs_in += n_in
-                row.msgs_out += n_out
-                row.moments += n_mom
+                rid, o_in, o_out, o_mom = row
+                updates.append(
+                    {"rid": rid, "n_in": o_in + n_in, "n_out": o_out + n_out, "n_mom": o_mom + n_mom}
+                )
+    if inserts:
+        for part in _chunks(inserts, 2000):
+            session.execute(insert(InteractionDay), part)
+    if updates:
+        table = cast(Table, InteractionDay.__table__)
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("rid"))
+            .values(msgs_in=bindparam("n_in"), msgs_out=bindparam("n_out"), moments=bindparam("n_mom")),
+            updates,
+        )
     session.flush()
 
 
@@ -220,31 +242,29 @@ def _pair_messages(
 def _rederive(
     session: Session, workspace_id: int, pairs: dict[tuple[int, int], datetime], knobs: InsightKnobs
 ) -> set[tuple[int, date]]:
-    """Re-derive the pairs' conversations from their floors; the (staff, day)s touched."""
+    """Re-derive the pairs' conversations from the batch's floor; the (staff, day)s touched.
+
+    One floor for the batch (the earliest new message − the reply horizon): every
+    conversation of the pairs from there on is deleted and derived again.
+    """
     tz = knobs.hours.tz
     touched: set[tuple[int, date]] = set()
     silence = timedelta(minutes=knobs.silence_minutes)
+    since = min(pairs.values()) - REPLY_HORIZON
     msgs = _pair_messages(session, workspace_id, pairs, silence)
     keys = list(pairs)
     for chunk in _chunks(keys):
-        conds = [
-            and_(
-                Conversation.staff_id == s,
-                Conversation.customer_id == c,
-                Conversation.started_at >= pairs[(s, c)] - REPLY_HORIZON,
-            )
-            for s, c in chunk
-        ]
-        old = session.execute(
-            select(Conversation.staff_id, Conversation.day).where(
-                Conversation.workspace_id == workspace_id, or_(*conds)
-            )
-        ).all()
-        touched.update((s, d) for s, d in old)
-        session.execute(delete(Conversation).where(Conversation.workspace_id == workspace_id, or_(*conds)))
+        cond = (
+            Conversation.workspace_id == workspace_id,
+            tuple_(Conversation.staff_id, Conversation.customer_id).in_(chunk),
+            Conversation.started_at >= since,
+        )
+        touched.update(
+            (s, d) for s, d in session.execute(select(Conversation.staff_id, Conversation.day).where(*cond))
+        )
+        session.execute(delete(Conversation).where(*cond))
     rows = []
-    for (staff_id, customer_id), floor in pairs.items():
-        since = floor - REPLY_HORIZON
+    for staff_id, customer_id in keys:
         for conv in derive_conversations(msgs.get((staff_id, customer_id), []), knobs, since=since):
             day = local_day(conv.started_at, tz)
             work = (
@@ -265,8 +285,8 @@ def _rederive(
                 }
             )
             touched.add((staff_id, day))
-    for chunk in _chunks(rows, 2000):
-        session.execute(insert(Conversation), chunk)
+    for part in _chunks(rows, 2000):
+        session.execute(insert(Conversation), part)
     session.flush()
     return touched
 
@@ -276,54 +296,47 @@ def rebuild_staff_days(
 ) -> None:
     """Recompute ``staff_metric_days`` rows of the given (staff, day)s from conversations."""
     target = knobs.reply_minutes * 60
-    by_staff: dict[int, set[date]] = defaultdict(set)
-    for s, d in staff_days:
-        by_staff[s].add(d)
-    for staff_id, days in by_staff.items():
-        for chunk in _chunks(sorted(days)):
-            session.execute(
-                delete(StaffMetricDay).where(
-                    StaffMetricDay.workspace_id == workspace_id,
-                    StaffMetricDay.staff_id == staff_id,
-                    StaffMetricDay.day.in_(chunk),
-                )
+    keys = sorted(staff_days)
+    for chunk in _chunks(keys):
+        cond = tuple_(StaffMetricDay.staff_id, StaffMetricDay.day).in_(chunk)
+        session.execute(delete(StaffMetricDay).where(StaffMetricDay.workspace_id == workspace_id, cond))
+        agg: dict[tuple[int, date], dict[str, Any]] = {}
+        for staff_id, day, exempt, work in session.execute(
+            select(
+                Conversation.staff_id, Conversation.day, Conversation.exempt, Conversation.reply_work_s
+            ).where(
+                Conversation.workspace_id == workspace_id,
+                tuple_(Conversation.staff_id, Conversation.day).in_(chunk),
             )
-            agg: dict[date, dict[str, Any]] = {}
-            for day, exempt, work in session.execute(
-                select(Conversation.day, Conversation.exempt, Conversation.reply_work_s).where(
-                    Conversation.workspace_id == workspace_id,
-                    Conversation.staff_id == staff_id,
-                    Conversation.day.in_(chunk),
-                )
-            ):
-                a = agg.setdefault(
-                    day,
-                    {
-                        "workspace_id": workspace_id,
-                        "staff_id": staff_id,
-                        "day": day,
-                        "conversations": 0,
-                        "exempt": 0,
-                        "replied": 0,
-                        "replied_10m": 0,
-                        "unanswered": 0,
-                        "reply_work_s_sum": 0,
-                        "reply_hist": [0] * (len(BUCKETS) + 1),
-                    },
-                )
-                if exempt:
-                    a["exempt"] += 1
-                    continue
-                a["conversations"] += 1
-                if work is None:
-                    a["unanswered"] += 1
-                    continue
-                a["replied"] += 1
-                a["reply_work_s_sum"] += work
-                a["replied_10m"] += 1 if work <= target else 0
-                a["reply_hist"][bucket_of(work)] += 1
-            if agg:
-                session.execute(insert(StaffMetricDay), list(agg.values()))
+        ):
+            a = agg.setdefault(
+                (staff_id, day),
+                {
+                    "workspace_id": workspace_id,
+                    "staff_id": staff_id,
+                    "day": day,
+                    "conversations": 0,
+                    "exempt": 0,
+                    "replied": 0,
+                    "replied_10m": 0,
+                    "unanswered": 0,
+                    "reply_work_s_sum": 0,
+                    "reply_hist": [0] * (len(BUCKETS) + 1),
+                },
+            )
+            if exempt:
+                a["exempt"] += 1
+                continue
+            a["conversations"] += 1
+            if work is None:
+                a["unanswered"] += 1
+                continue
+            a["replied"] += 1
+            a["reply_work_s_sum"] += work
+            a["replied_10m"] += 1 if work <= target else 0
+            a["reply_hist"][bucket_of(work)] += 1
+        if agg:
+            session.execute(insert(StaffMetricDay), list(agg.values()))
     session.flush()
 
 
