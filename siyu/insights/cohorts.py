@@ -68,7 +68,8 @@ def friend_cohorts(
     for chunk in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
         for cid, added, deleted in session.execute(
             select(Follow.customer_id, Follow.added_at, Follow.deleted_at).where(
-                *scope, Follow.customer_id.in_(chunk)
+                Follow.customer_id.in_(chunk),
+                *([Follow.staff_id == staff_id] if staff_id is not None else []),
             )
         ):
             if added is not None:

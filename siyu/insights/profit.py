@@ -382,11 +382,9 @@ def _friendships(
                 Follow.deleted_at,
                 Follow.live_code_state,
             )
-            .where(
-                Follow.workspace_id == workspace_id,
-                Follow.customer_id.in_(chunk),
-                Follow.added_at.is_not(None),
-            )
+            # By customer only (the ids imply the workspace), so the planner takes the
+            # customer index rather than (workspace_id, added_at).
+            .where(Follow.customer_id.in_(chunk))
             .order_by(Follow.added_at, Follow.id)
         ):
             if added is not None:
