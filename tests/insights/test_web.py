@@ -105,3 +105,18 @@ def test_score_pnl_and_cohort_pages(env: Settings, site: Site) -> None:
         assert cohort_page.status_code == 200
         assert "heat-retention" in cohort_page.text
         assert "私域提升" in cohort_page.text
+
+
+def test_staff_user_pages_show_their_own_account(env: Settings, site: Site) -> None:
+    from siyu.web.app import create_app
+
+    with TestClient(create_app(), base_url="http://localhost") as c:
+        login(c, "alice")
+        for path in ("/insights/score", "/insights/pnl"):
+            page = c.get(path, params={"on": "2026-11"})
+            assert page.status_code == 200
+            assert "Alice" in page.text
+            assert "Bob" not in page.text
+        cohorts_page = c.get("/insights/cohorts")
+        assert cohorts_page.status_code == 200
+        assert "私域提升" not in cohorts_page.text
