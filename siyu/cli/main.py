@@ -64,6 +64,7 @@ def _register() -> None:
     from siyu.acquisition.cli_leads import app as leads_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
+    from siyu.insights.cli import app as insights_app
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app
@@ -90,6 +91,7 @@ def _register() -> None:
     app.add_typer(bind_app, name="bind")
     app.add_typer(dedup_app, name="dedup")
     app.add_typer(leads_app, name="leads")
+    app.add_typer(insights_app, name="insights")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -211,6 +211,7 @@ STEPS: list[DemoStep] = [
         _recompute_segments,
         requires="siyu.segments.service:recompute",
     ),
+    DemoStep("profit", "Costs for the P&L, metric aggregates", lambda ctx: importlib.import_module("siyu.demo.profit").seed(ctx), requires="siyu.demo.profit:seed"),  # noqa: E501
     DemoStep(
         "funnel",
         "Order binding and the channel funnel",

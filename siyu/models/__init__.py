@@ -21,6 +21,7 @@ from siyu.models.events import Event, EventSubscription
 from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
 from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
+from siyu.models.insights import Conversation, InsightPosition, InteractionDay, SkuCost, StaffMetricDay
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
@@ -56,6 +57,7 @@ __all__ = [
     "ChannelFriend",
     "ChannelFunnelDay",
     "ContentItem",
+    "Conversation",
     "Customer",
     "CustomerIdentity",
     "CustomerOwnership",
@@ -73,6 +75,8 @@ __all__ = [
     "GroupTransfer",
     "ImportRowError",
     "ImportRun",
+    "InsightPosition",
+    "InteractionDay",
     "Job",
     "KfCursor",
     "LoginThrottle",
@@ -85,8 +89,10 @@ __all__ = [
     "OrderItem",
     "PeriodicTask",
     "Segment",
+    "SkuCost",
     "Staff",
     "StaffDailyStats",
+    "StaffMetricDay",
     "StaffTask",
     "SyncRun",
     "Tag",

@@ -127,6 +127,8 @@ class Follow(Base):
         Index("ix_follows_workspace_id_state", "workspace_id", "state"),
         # Audiences: "friends of this staff account" read from the index alone.
         Index("ix_follows_staff_id_state_customer_id", "staff_id", "state", "customer_id"),
+        # Insights: adds in a period (pass rate, conversion, channel adds).
+        Index("ix_follows_workspace_id_added_at", "workspace_id", "added_at"),
     )
 
     id: Mapped[int] = pk()

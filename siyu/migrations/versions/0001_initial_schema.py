@@ -312,6 +312,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_runs_file_sha256'), ['file_sha256'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_runs_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('insight_positions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('last_id', sa.BigInteger(), nullable=False),
+    sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_insight_positions_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_positions')),
+    sa.UniqueConstraint('workspace_id', 'source', name=op.f('uq_insight_positions_workspace_id_source'))
+    )
     op.create_table('kf_cursors',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -339,6 +350,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_segments_workspace_id_name'))
     )
+    op.create_table('sku_costs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('cost_fen', sa.BigInteger(), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sku_costs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sku_costs'))
+    )
+    with op.batch_alter_table('sku_costs', schema=None) as batch_op:
+        batch_op.create_index('ix_sku_costs_workspace_id_sku', ['workspace_id', 'sku'], unique=False)
+
     op.create_table('staff',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -455,6 +480,25 @@ def upgrade() -> None:
     with op.batch_alter_table('welcome_sends', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_welcome_sends_channel_id'), ['channel_id'], unique=False)
         batch_op.create_index('ix_welcome_sends_workspace_id_external_userid', ['workspace_id', 'external_userid'], unique=False)
+
+    op.create_table('conversations',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('first_reply_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reply_work_s', sa.Integer(), nullable=True),
+    sa.Column('exempt', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_conversations_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_conversations_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_conversations_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', 'started_at', name=op.f('uq_conversations_workspace_id_staff_id_customer_id_started_at'))
+    )
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.create_index('ix_conversations_workspace_id_staff_id_day', ['workspace_id', 'staff_id', 'day'], unique=False)
 
     op.create_table('customer_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -612,6 +656,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_added_at', ['workspace_id', 'added_at'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('friend_accepts',
@@ -671,6 +716,24 @@ def upgrade() -> None:
     with op.batch_alter_table('import_row_errors', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_import_row_errors_import_id'), ['import_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_row_errors_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('interaction_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('msgs_in', sa.Integer(), nullable=False),
+    sa.Column('msgs_out', sa.Integer(), nullable=False),
+    sa.Column('moments', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_interaction_days_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_interaction_days_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_interaction_days_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_interaction_days')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', 'day', name=op.f('uq_interaction_days_workspace_id_staff_id_customer_id_day'))
+    )
+    with op.batch_alter_table('interaction_days', schema=None) as batch_op:
+        batch_op.create_index('ix_interaction_days_workspace_id_day_staff_id', ['workspace_id', 'day', 'staff_id'], unique=False)
 
     op.create_table('moments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -762,6 +825,24 @@ def upgrade() -> None:
     with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_daily_stats_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('staff_metric_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('conversations', sa.Integer(), nullable=False),
+    sa.Column('exempt', sa.Integer(), nullable=False),
+    sa.Column('replied', sa.Integer(), nullable=False),
+    sa.Column('replied_10m', sa.Integer(), nullable=False),
+    sa.Column('unanswered', sa.Integer(), nullable=False),
+    sa.Column('reply_work_s_sum', sa.BigInteger(), nullable=False),
+    sa.Column('reply_hist', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_metric_days_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_metric_days_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_metric_days')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'day', name=op.f('uq_staff_metric_days_workspace_id_staff_id_day'))
+    )
     op.create_table('tags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1259,6 +1340,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_tags_group_id'))
 
     op.drop_table('tags')
+    op.drop_table('staff_metric_days')
     with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_daily_stats_workspace_id'))
 
@@ -1273,6 +1355,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_moments_called_at'))
 
     op.drop_table('moments')
+    with op.batch_alter_table('interaction_days', schema=None) as batch_op:
+        batch_op.drop_index('ix_interaction_days_workspace_id_day_staff_id')
+
+    op.drop_table('interaction_days')
     with op.batch_alter_table('import_row_errors', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_row_errors_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_import_row_errors_import_id'))
@@ -1289,6 +1375,7 @@ def downgrade() -> None:
     op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
+        batch_op.drop_index('ix_follows_workspace_id_added_at')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
@@ -1322,6 +1409,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversations_workspace_id_staff_id_day')
+
+    op.drop_table('conversations')
     with op.batch_alter_table('welcome_sends', schema=None) as batch_op:
         batch_op.drop_index('ix_welcome_sends_workspace_id_external_userid')
         batch_op.drop_index(batch_op.f('ix_welcome_sends_channel_id'))
@@ -1342,8 +1433,13 @@ def downgrade() -> None:
 
     op.drop_table('sync_runs')
     op.drop_table('staff')
+    with op.batch_alter_table('sku_costs', schema=None) as batch_op:
+        batch_op.drop_index('ix_sku_costs_workspace_id_sku')
+
+    op.drop_table('sku_costs')
     op.drop_table('segments')
     op.drop_table('kf_cursors')
+    op.drop_table('insight_positions')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_import_runs_file_sha256'))

@@ -19,6 +19,7 @@ def include_api(app: FastAPI) -> None:
         groups,
         imports,
         leads,
+        insights,
         metrics,
         moments,
         privacy,
@@ -49,5 +50,6 @@ def include_api(app: FastAPI) -> None:
         bindings,
         dedup,
         leads,
+        insights,
     ):
         app.include_router(module.router)

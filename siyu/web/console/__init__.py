@@ -20,6 +20,7 @@ from siyu.web.console.pages.dedup import router as dedup_router
 from siyu.web.console.pages.doctor import router as doctor_router
 from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
+from siyu.web.console.pages.insights import router as insights_router
 from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.leads import router as leads_router
@@ -33,6 +34,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)]
 _PAGES = (
     auth_router,
     dashboard_router,
+    insights_router,
     bulk_router,
     customers_router,
     segments_router,

@@ -25,6 +25,7 @@ ECHARTS = STATIC / "vendor" / "echarts.min.js"
 # The left navigation: (path, label, roles allowed or None for everyone).
 NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/", "数据看板", None),
+    ("/insights", "经营指标", None),
     ("/customers", "客户", None),
     ("/segments", "人群", ("owner", "admin", "operator")),
     ("/tags", "标签", None),

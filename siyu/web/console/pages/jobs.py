@@ -70,6 +70,7 @@ PERIODIC_LABELS = {
     "acquisition.funnel": "每晚重建渠道漏斗",
     "acquisition.leads": "检查公海客户是否已加为好友",
     "acquisition.lead_reminders": "提醒员工逾期的加好友任务",
+    "insights.refresh": "更新经营指标（回复、互动）汇总",
 }
 
 

@@ -1,0 +1,600 @@
+"""Profit, not GMV: the SKU price list, gross profit per order and the monthly P&L.
+
+Gross profit of an order = net revenue (paid − refunds) − cost of goods − platform fee
+(a rate per platform on net revenue) − brand-borne discounts when they are not already
+out of the paid amount (``discount_in_paid``). Cost of goods per line: the price list's
+unit cost valid on the business day of payment × quantity, else the line's imported
+cost, else the order's; lines refunded in part carry their cost in proportion.
+
+The P&L of a month attributes each order to the staff account that *owned* the customer
+when it was paid: the account whose still-active friendship is the oldest at that time
+(orders of customers who were no one's friend then are "not in the private domain").
+Channels inherit the owning friendship's live code; groups get the orders of customers
+who were members when they paid (a customer in two groups counts in both).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from siyu.insights.aggregates import knobs_for
+from siyu.insights.knobs import InsightKnobs
+from siyu.insights.metrics import period_of
+from siyu.kit.errors import Invalid
+from siyu.kit.money import MoneyError, yuan_to_fen
+from siyu.kit.timeutil import day_start_utc, local_day, utcnow
+from siyu.models import Channel, Follow, Group, GroupMember, Order, OrderItem, SkuCost, Staff, Workspace
+
+_NOT_EFFECTIVE = ("pending", "closed")
+_CHUNK = 500
+PRICE_LIST_COLUMNS = ("sku", "cost", "valid_from", "valid_to")
+
+
+# --- the price list ------------------------------------------------------------------------
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    value: str
+    message: str
+
+
+@dataclass
+class PriceListResult:
+    rows: int = 0
+    written: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _overlaps(a_from: date, a_to: date | None, b_from: date, b_to: date | None) -> bool:
+    return (a_to is None or b_from <= a_to) and (b_to is None or a_from <= b_to)
+
+
+def import_price_list(
+    session: Session, *, workspace_id: int, text: str, replace: bool = False, check_skus: bool = True
+) -> PriceListResult:
+    """Check every row of a price-list CSV; write all rows only when none is wrong.
+
+    Columns: ``sku``, ``cost`` (yuan per unit), ``valid_from`` (YYYY-MM-DD), ``valid_to``
+    (inclusive, empty = open-ended). ``replace`` drops the listed SKUs' earlier ranges.
+    Refused per row: missing or unknown SKU (never seen on an order line), negative or
+    non-numeric cost, bad dates, ``valid_to`` before ``valid_from``, and ranges that
+    overlap another row of the file or a stored range of the same SKU.
+    """
+    result = PriceListResult()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("sku", "cost", "valid_from") if c not in header]
+    if missing:
+        raise Invalid(
+            "price list needs the columns sku, cost, valid_from (valid_to optional); "
+            f"missing: {', '.join(missing)}",
+            field=missing[0],
+        )
+    parsed: list[tuple[int, str, int, date, date | None]] = []
+    for n, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        result.rows += 1
+        sku = row.get("sku", "")
+        errs_before = len(result.errors)
+        if not sku:
+            result.errors.append(RowError(n, "sku", "", "SKU is empty"))
+        elif len(sku) > 64:
+            result.errors.append(RowError(n, "sku", sku[:64], "SKU is longer than 64 characters"))
+        cost_fen = 0
+        try:
+            cost_fen = yuan_to_fen(row.get("cost", ""), allow_negative=True)
+            if cost_fen < 0:
+                result.errors.append(RowError(n, "cost", row.get("cost", ""), "cost is negative"))
+        except MoneyError as exc:
+            result.errors.append(
+                RowError(n, "cost", row.get("cost", ""), f"cost is not an amount in yuan ({exc})")
+            )
+        valid_from: date | None = None
+        valid_to: date | None = None
+        try:
+            valid_from = date.fromisoformat(row.get("valid_from", ""))
+        except ValueError:
+            result.errors.append(
+                RowError(n, "valid_from", row.get("valid_from", ""), "not a date YYYY-MM-DD")
+            )
+        if row.get("valid_to"):
+            try:
+                valid_to = date.fromisoformat(row["valid_to"])
+            except ValueError:
+                result.errors.append(RowError(n, "valid_to", row["valid_to"], "not a date YYYY-MM-DD"))
+        if valid_from and valid_to and valid_to < valid_from:
+            result.errors.append(RowError(n, "valid_to", row["valid_to"], "valid_to is before valid_from"))
+        if len(result.errors) == errs_before and valid_from is not None:
+            parsed.append((n, sku, cost_fen, valid_from, valid_to))
+    skus = sorted({p[1] for p in parsed})
+    known: set[str] = set()
+    stored: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
+    for chunk in (skus[i : i + _CHUNK] for i in range(0, len(skus), _CHUNK)):
+        known.update(
+            session.scalars(
+                select(OrderItem.sku)
+                .where(OrderItem.workspace_id == workspace_id, OrderItem.sku.in_(chunk))
+                .distinct()
+            )
+        )
+        if not replace:
+            for sku, f, t in session.execute(
+                select(SkuCost.sku, SkuCost.valid_from, SkuCost.valid_to).where(
+                    SkuCost.workspace_id == workspace_id, SkuCost.sku.in_(chunk)
+                )
+            ):
+                stored[sku].append((f, t))
+    seen: dict[str, list[tuple[int, date, date | None]]] = defaultdict(list)
+    for n, sku, _cost, f, t in parsed:
+        if check_skus and sku not in known:
+            result.errors.append(RowError(n, "sku", sku, "unknown SKU: no order line has it"))
+            continue
+        clash = next((line for line, sf, st in seen[sku] if _overlaps(f, t, sf, st)), None)
+        if clash is not None:
+            result.errors.append(
+                RowError(n, "valid_from", f.isoformat(), f"validity overlaps line {clash} for SKU {sku}")
+            )
+        elif any(_overlaps(f, t, sf, st) for sf, st in stored[sku]):
+            result.errors.append(
+                RowError(
+                    n,
+                    "valid_from",
+                    f.isoformat(),
+                    f"validity overlaps a stored cost of SKU {sku} (use --replace)",
+                )
+            )
+        seen[sku].append((n, f, t))
+    result.errors.sort(key=lambda e: e.line)
+    if result.errors:
+        return result
+    if replace:
+        for chunk in (skus[i : i + _CHUNK] for i in range(0, len(skus), _CHUNK)):
+            session.execute(
+                delete(SkuCost).where(SkuCost.workspace_id == workspace_id, SkuCost.sku.in_(chunk))
+            )
+    session.add_all(
+        SkuCost(workspace_id=workspace_id, sku=sku, cost_fen=cost, valid_from=f, valid_to=t)
+        for _n, sku, cost, f, t in parsed
+    )
+    session.flush()
+    result.written = len(parsed)
+    return result
+
+
+def import_price_list_file(
+    session: Session, *, workspace_id: int, path: Path, replace: bool = False
+) -> PriceListResult:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Invalid(f"cannot read price list {path}: {exc}", field="path") from exc
+    return import_price_list(session, workspace_id=workspace_id, text=text, replace=replace)
+
+
+# --- gross profit per order ------------------------------------------------------------------
+
+
+@dataclass
+class OrderProfit:
+    order_id: int
+    customer_id: int | None
+    platform: str
+    paid_at: datetime
+    paid_fen: int
+    net_fen: int
+    cogs_fen: int
+    fee_fen: int
+    discount_fen: int
+    cost_known: bool
+
+    @property
+    def gross_fen(self) -> int:
+        return self.net_fen - self.cogs_fen - self.fee_fen - self.discount_fen
+
+
+def _cost_table(session: Session, workspace_id: int) -> dict[str, list[tuple[date, date | None, int]]]:
+    table: dict[str, list[tuple[date, date | None, int]]] = defaultdict(list)
+    for sku, f, t, cost in session.execute(
+        select(SkuCost.sku, SkuCost.valid_from, SkuCost.valid_to, SkuCost.cost_fen).where(
+            SkuCost.workspace_id == workspace_id
+        )
+    ):
+        table[sku].append((f, t, int(cost)))
+    return table
+
+
+def _unit_cost(
+    table: dict[str, list[tuple[date, date | None, int]]], sku: str | None, day: date
+) -> int | None:
+    if sku is None:
+        return None
+    for f, t, cost in table.get(sku, ()):
+        if f <= day and (t is None or day <= t):
+            return cost
+    return None
+
+
+def order_profits(
+    session: Session,
+    workspace_id: int,
+    since: datetime,
+    until: datetime,
+    *,
+    knobs: InsightKnobs | None = None,
+    customer_ids: Sequence[int] | None = None,
+) -> list[OrderProfit]:
+    """Gross profit of every effective order paid in [since, until) (optionally of some customers)."""
+    knobs = knobs or knobs_for(session, workspace_id)
+    tz = knobs.hours.tz
+    table = _cost_table(session, workspace_id)
+    conds = [
+        Order.workspace_id == workspace_id,
+        Order.paid_at >= since,
+        Order.paid_at < until,
+        Order.status.not_in(_NOT_EFFECTIVE),
+    ]
+    batches: Iterable[Sequence[int] | None] = (
+        [None]
+        if customer_ids is None
+        else [customer_ids[i : i + _CHUNK] for i in range(0, len(customer_ids), _CHUNK)]
+    )
+    orders: dict[int, Any] = {}
+    for ids in batches:
+        stmt = select(
+            Order.id, Order.customer_id, Order.platform, Order.paid_at, Order.paid_fen, Order.refunded_fen,
+            Order.discount_fen, Order.cost_fen,
+        ).where(*conds)  # fmt: skip
+        if ids is not None:
+            stmt = stmt.where(Order.customer_id.in_(ids))
+        for row in session.execute(stmt):
+            orders[row[0]] = row
+    lines: dict[int, list[Any]] = defaultdict(list)
+    if orders:
+        item_stmt = (
+            select(
+                OrderItem.order_id,
+                OrderItem.sku,
+                OrderItem.quantity,
+                OrderItem.amount_fen,
+                OrderItem.refunded_fen,
+                OrderItem.cost_fen,
+            )
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(*conds)
+        )
+        if customer_ids is not None:
+            ids_list = list(orders)
+            for chunk in (ids_list[i : i + _CHUNK] for i in range(0, len(ids_list), _CHUNK)):
+                for irow in session.execute(
+                    select(
+                        OrderItem.order_id,
+                        OrderItem.sku,
+                        OrderItem.quantity,
+                        OrderItem.amount_fen,
+                        OrderItem.refunded_fen,
+                        OrderItem.cost_fen,
+                    ).where(OrderItem.order_id.in_(chunk))
+                ):
+                    lines[irow[0]].append(irow)
+        else:
+            for irow in session.execute(item_stmt):
+                lines[irow[0]].append(irow)
+    out = []
+    for oid, (_id, customer_id, platform, paid_at, paid, refunded, discount, order_cost) in orders.items():
+        net = max(0, int(paid) - int(refunded))
+        day = local_day(paid_at, tz)
+        cogs = 0
+        known = True
+        items = lines.get(oid, [])
+        if items:
+            for _o, sku, qty, amount, item_refunded, line_cost in items:
+                kept = 1.0 if amount <= 0 else max(0.0, 1 - int(item_refunded) / int(amount))
+                unit = _unit_cost(table, sku, day)
+                if unit is not None:
+                    cogs += round(unit * int(qty) * kept)
+                elif line_cost is not None:
+                    cogs += round(int(line_cost) * kept)
+                else:
+                    known = False
+        elif order_cost is not None:
+            cogs = round(int(order_cost) * (net / paid if paid else 0))
+        else:
+            known = False
+        fee = round(net * knobs.platform_fee_rates.get(platform, 0.0))
+        disc = 0 if knobs.discount_in_paid or net == 0 else int(discount)
+        out.append(OrderProfit(oid, customer_id, platform, paid_at, int(paid), net, cogs, fee, disc, known))
+    return out
+
+
+# --- the P&L -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    orders: int = 0
+    buyers: set[int] = field(default_factory=set)
+    gmv_fen: int = 0
+    net_fen: int = 0
+    cogs_fen: int = 0
+    fee_fen: int = 0
+    discount_fen: int = 0
+    gross_fen: int = 0
+    cost_unknown: int = 0
+
+    def take(self, p: OrderProfit) -> None:
+        self.orders += 1
+        if p.customer_id is not None:
+            self.buyers.add(p.customer_id)
+        self.gmv_fen += p.paid_fen
+        self.net_fen += p.net_fen
+        self.cogs_fen += p.cogs_fen
+        self.fee_fen += p.fee_fen
+        self.discount_fen += p.discount_fen
+        self.gross_fen += p.gross_fen
+        self.cost_unknown += 0 if p.cost_known else 1
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "orders": self.orders,
+            "buyers": len(self.buyers),
+            "gmv_fen": self.gmv_fen,
+            "net_fen": self.net_fen,
+            "cogs_fen": self.cogs_fen,
+            "platform_fee_fen": self.fee_fen,
+            "brand_discount_fen": self.discount_fen,
+            "gross_profit_fen": self.gross_fen,
+            "margin": round(self.gross_fen / self.net_fen, 4) if self.net_fen else None,
+            "orders_cost_unknown": self.cost_unknown,
+        }
+
+
+@dataclass(frozen=True)
+class _Friendship:
+    staff_id: int
+    added_at: datetime
+    deleted_at: datetime | None
+    state: str | None
+
+
+def _friendships(
+    session: Session, workspace_id: int, customer_ids: list[int]
+) -> dict[int, list[_Friendship]]:
+    out: dict[int, list[_Friendship]] = defaultdict(list)
+    for chunk in (customer_ids[i : i + _CHUNK] for i in range(0, len(customer_ids), _CHUNK)):
+        for cid, sid, added, deleted, state in session.execute(
+            select(
+                Follow.customer_id,
+                Follow.staff_id,
+                Follow.added_at,
+                Follow.deleted_at,
+                Follow.live_code_state,
+            )
+            # By customer only (the ids imply the workspace), so the planner takes the
+            # customer index rather than (workspace_id, added_at).
+            .where(Follow.customer_id.in_(chunk))
+            .order_by(Follow.added_at, Follow.id)
+        ):
+            if added is not None:
+                out[cid].append(_Friendship(sid, added, deleted, state))
+    return out
+
+
+def owner_at(friendships: list[_Friendship], at: datetime) -> _Friendship | None:
+    """The stated ownership rule: the oldest friendship still active at ``at``."""
+    for f in friendships:
+        if f.added_at <= at and (f.deleted_at is None or f.deleted_at > at):
+            return f
+    return None
+
+
+def _memberships(
+    session: Session, workspace_id: int, customer_ids: list[int]
+) -> dict[int, list[tuple[int, Any, Any]]]:
+    out: dict[int, list[tuple[int, Any, Any]]] = defaultdict(list)
+    for chunk in (customer_ids[i : i + _CHUNK] for i in range(0, len(customer_ids), _CHUNK)):
+        for cid, gid, joined, quit_ in session.execute(
+            select(
+                GroupMember.customer_id, GroupMember.group_id, GroupMember.join_time, GroupMember.quit_time
+            ).where(GroupMember.workspace_id == workspace_id, GroupMember.customer_id.in_(chunk))
+        ):
+            if cid is not None:
+                out[cid].append((gid, joined, quit_))
+    return out
+
+
+def _month_lines(
+    session: Session, workspace_id: int, start: date, end: date, knobs: InsightKnobs
+) -> dict[str, Any]:
+    tz = knobs.hours.tz
+    since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
+    profits = order_profits(session, workspace_id, since, until, knobs=knobs)
+    customers = sorted({p.customer_id for p in profits if p.customer_id is not None})
+    friends = _friendships(session, workspace_id, customers)
+    members = _memberships(session, workspace_id, customers)
+    total, private, outside = Line(), Line(), Line()
+    by_staff: dict[int, Line] = defaultdict(Line)
+    by_state: dict[str | None, Line] = defaultdict(Line)
+    by_group: dict[int, Line] = defaultdict(Line)
+    for p in profits:
+        total.take(p)
+        owner = owner_at(friends.get(p.customer_id or 0, []), p.paid_at) if p.customer_id else None
+        if owner is None:
+            outside.take(p)
+        else:
+            private.take(p)
+            by_staff[owner.staff_id].take(p)
+            by_state[owner.state].take(p)
+        for gid, joined, quit_ in members.get(p.customer_id or 0, []):
+            if joined is not None and joined <= p.paid_at and (quit_ is None or quit_ > p.paid_at):
+                by_group[gid].take(p)
+    return {
+        "since": since, "until": until, "total": total, "private": private, "outside": outside,
+        "staff": by_staff, "states": by_state, "groups": by_group,
+    }  # fmt: skip
+
+
+def _friends_end(
+    session: Session, workspace_id: int, until: datetime
+) -> tuple[dict[int, int], dict[str, int]]:
+    alive = (
+        Follow.workspace_id == workspace_id,
+        Follow.added_at.is_not(None),
+        Follow.added_at < until,
+        or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until),
+    )
+    per_staff = {int(s): int(n) for s, n in session.execute(
+        select(Follow.staff_id, func.count()).where(*alive).group_by(Follow.staff_id))}  # fmt: skip
+    per_state = {str(s): int(n) for s, n in session.execute(
+        select(Follow.live_code_state, func.count()).where(*alive, Follow.live_code_state.is_not(None))
+        .group_by(Follow.live_code_state))}  # fmt: skip
+    return per_staff, per_state
+
+
+def _flag(cur: dict[str, Any], prev: dict[str, Any]) -> bool:
+    """GMV up while margin down against the previous month."""
+    return bool(
+        prev["gmv_fen"] > 0
+        and cur["gmv_fen"] > prev["gmv_fen"]
+        and cur["margin"] is not None
+        and prev["margin"] is not None
+        and cur["margin"] < prev["margin"]
+    )
+
+
+def pnl(
+    session: Session, *, workspace_id: int, on: date | None = None, staff_id: int | None = None
+) -> dict[str, Any]:
+    """The P&L of the calendar month holding ``on``: total, per account, channel and group.
+
+    ``staff_id`` keeps one account (a staff user's view): its line, its channels and groups.
+    """
+    knobs = knobs_for(session, workspace_id)
+    ws = session.get(Workspace, workspace_id)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    start, end = period_of("month", on or local_day(utcnow(), tz))
+    p_start, p_end = period_of("month", start - timedelta(days=1))
+    cur = _month_lines(session, workspace_id, start, end, knobs)
+    prev = _month_lines(session, workspace_id, p_start, p_end, knobs)
+    friends_staff, friends_state = _friends_end(session, workspace_id, cur["until"])
+    staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id))}
+    accounts = []
+    for sid in sorted(set(cur["staff"]) | {s.id for s in staff.values() if s.status == "active"}):
+        if staff_id is not None and sid != staff_id:
+            continue
+        s = staff.get(sid)
+        line = cur["staff"].get(sid, Line()).out()
+        before = prev["staff"].get(sid, Line()).out()
+        cost = knobs.account_cost_fen.get(s.userid, 0) if s is not None else 0
+        n_friends = friends_staff.get(sid, 0)
+        contribution = line["gross_profit_fen"] - cost
+        accounts.append(
+            {
+                "staff_id": sid,
+                "userid": s.userid if s else "",
+                "name": s.name if s else "",
+                "team": s.department if s else None,
+            }
+            | line
+            | {
+                "account_cost_fen": cost,
+                "contribution_fen": contribution,
+                "friends": n_friends,
+                "profit_per_friend_fen": round(contribution / n_friends) if n_friends else None,
+                "previous": {"gmv_fen": before["gmv_fen"], "margin": before["margin"]},
+                "gmv_up_margin_down": _flag(line, before),
+            }
+        )
+    accounts.sort(key=lambda a: -a["contribution_fen"])
+    channels = []
+    adds: dict[str, int] = {
+        str(state): int(n)
+        for state, n in session.execute(
+            select(Follow.live_code_state, func.count())
+            .where(
+                Follow.workspace_id == workspace_id,
+                Follow.added_at >= cur["since"],
+                Follow.added_at < cur["until"],
+                Follow.live_code_state.is_not(None),
+                *([Follow.staff_id == staff_id] if staff_id is not None else []),
+            )
+            .group_by(Follow.live_code_state)
+        )
+    }
+    for ch in session.scalars(
+        select(Channel).where(Channel.workspace_id == workspace_id, Channel.deleted_at.is_(None))
+    ):
+        line = cur["states"].get(ch.state, Line()).out() if staff_id is None else Line().out()
+        before = prev["states"].get(ch.state, Line()).out() if staff_id is None else Line().out()
+        n_adds = adds.get(ch.state, 0)
+        cost = (ch.cost_fen or 0) * n_adds
+        if staff_id is not None and n_adds == 0:
+            continue
+        contribution = line["gross_profit_fen"] - cost
+        n_friends = friends_state.get(ch.state, 0)
+        channels.append(
+            {
+                "channel_id": ch.id,
+                "name": ch.name,
+                "state": ch.state,
+                "adds": n_adds,
+                "cost_per_add_fen": ch.cost_fen,
+            }
+            | line
+            | {
+                "channel_cost_fen": cost,
+                "contribution_fen": contribution,
+                "friends": n_friends,
+                "profit_per_friend_fen": round(contribution / n_friends) if n_friends else None,
+                "previous": {"gmv_fen": before["gmv_fen"], "margin": before["margin"]},
+                "gmv_up_margin_down": _flag(line, before),
+            }
+        )
+    channels.sort(key=lambda c: -c["contribution_fen"])
+    groups = []
+    group_rows = {g.id: g for g in session.scalars(select(Group).where(Group.workspace_id == workspace_id))}
+    for gid, gl in cur["groups"].items():
+        g = group_rows.get(gid)
+        if g is None or (staff_id is not None and g.owner_staff_id != staff_id):
+            continue
+        groups.append({"group_id": gid, "name": g.name, "owner_staff_id": g.owner_staff_id} | gl.out())
+    groups.sort(key=lambda g: -g["gross_profit_fen"])
+    total = cur["total"].out() if staff_id is None else cur["staff"].get(staff_id, Line()).out()
+    prev_total = prev["total"].out() if staff_id is None else prev["staff"].get(staff_id, Line()).out()
+    account_costs = sum(a["account_cost_fen"] for a in accounts)
+    return {
+        "month": start.strftime("%Y-%m"),
+        "start": start,
+        "end": end,
+        "timezone": tz,
+        "staff_id": staff_id,
+        "rule": "订单归属：付款时仍是好友的最早添加的员工账号；付款时不是任何账号好友的订单算私域外。",
+        "platform_fee_rates": dict(knobs.platform_fee_rates),
+        "discount_in_paid": knobs.discount_in_paid,
+        "total": total
+        | {
+            "account_costs_fen": account_costs,
+            "channel_costs_fen": sum(c["channel_cost_fen"] for c in channels),
+            "previous": {"gmv_fen": prev_total["gmv_fen"], "margin": prev_total["margin"]},
+            "gmv_up_margin_down": _flag(total, prev_total),
+        },
+        "private_domain": cur["private"].out() if staff_id is None else None,
+        "outside": cur["outside"].out() if staff_id is None else None,
+        "accounts": accounts,
+        "channels": channels,
+        "groups": groups,
+        "flags": [a["name"] or a["userid"] for a in accounts if a["gmv_up_margin_down"]]
+        + [c["name"] for c in channels if c["gmv_up_margin_down"]],
+    }

@@ -1,0 +1,121 @@
+"""Insights' maintained aggregates (conversations, per staff per day, interactions) and SKU costs.
+
+Everything here is derived from ``messages`` and ``events`` by ``siyu.insights.aggregates``
+(rebuildable at any time) except ``sku_costs``, the brand's price list.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.models.base import Base, JSONType, UTCDateTime, created_at, fk, pk, updated_at, workspace_fk
+
+
+class Conversation(Base):
+    """A customer-initiated 1:1 conversation: a customer message after N minutes of silence.
+
+    ``day`` is the business day of ``started_at`` (workspace zone). ``reply_work_s`` is the
+    working time (seconds) from the start to the first staff reply; NULL when no reply came
+    within the reply horizon. ``exempt``: every customer message before the reply was a
+    closing word ("谢谢", "好的" ...), so the conversation does not count.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "staff_id", "customer_id", "started_at"),
+        Index("ix_conversations_workspace_id_staff_id_day", "workspace_id", "staff_id", "day"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    customer_id: Mapped[int] = fk("customers.id", index=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reply_work_s: Mapped[int | None] = mapped_column(Integer)
+    exempt: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class StaffMetricDay(Base):
+    """Reply figures of one staff account on one business day (from ``conversations``).
+
+    ``reply_hist`` counts replies by working-time bucket (``siyu.insights.aggregates.BUCKETS``)
+    so that medians and p90 of a month add up from day rows without reading conversations.
+    """
+
+    __tablename__ = "staff_metric_days"
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id", "day"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    conversations: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    exempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    replied: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    replied_10m: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    unanswered: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    reply_work_s_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    reply_hist: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class InteractionDay(Base):
+    """Touches between one staff account and one customer on one business day.
+
+    ``msgs_in`` / ``msgs_out``: 1:1 messages the customer / the staff account wrote;
+    ``moments``: the customer liked or commented on the account's moments.
+    """
+
+    __tablename__ = "interaction_days"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "staff_id", "customer_id", "day"),
+        Index("ix_interaction_days_workspace_id_day_staff_id", "workspace_id", "day", "staff_id"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    customer_id: Mapped[int] = fk("customers.id", index=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    msgs_in: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    msgs_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    moments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class InsightPosition(Base):
+    """How far the aggregates have read a source (``messages`` or ``events``), by row id."""
+
+    __tablename__ = "insight_positions"
+    __table_args__ = (UniqueConstraint("workspace_id", "source"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class SkuCost(Base):
+    """Cost of goods of one SKU (per unit, fen) over a validity range of business days.
+
+    ``valid_to`` is inclusive; NULL = open-ended. Ranges of one SKU never overlap (the
+    price-list import refuses it).
+    """
+
+    __tablename__ = "sku_costs"
+    __table_args__ = (Index("ix_sku_costs_workspace_id_sku", "workspace_id", "sku"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    cost_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    valid_from: Mapped[date] = mapped_column(Date, nullable=False)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = created_at()
