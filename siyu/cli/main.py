@@ -57,11 +57,11 @@ def version() -> None:
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.acquisition.cli import app as channels_app
-    from siyu.automation.moments.cli import app as moments_app
     from siyu.acquisition.cli_binding import app as bind_app
     from siyu.acquisition.cli_dedup import app as dedup_app
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.acquisition.cli_leads import app as leads_app
+    from siyu.automation.moments.cli import app as moments_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.insights.cli import app as insights_app

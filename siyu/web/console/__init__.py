@@ -22,8 +22,8 @@ from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.insights import router as insights_router
 from siyu.web.console.pages.jobs import router as jobs_router
-from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.leads import router as leads_router
+from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
