@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from siyu.customers.repository import identity_owners
 from siyu.kit import audit
 from siyu.kit.errors import Forbidden, Invalid, NotFound
+from siyu.kit.events import record_event
 from siyu.kit.pii import PIIError, get_vault
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, Follow, FriendAccept, Group, Message, Staff, Workspace
@@ -364,6 +365,18 @@ def record_accept(
     else:
         row.requested_at, row.accepted_at, row.recorded_by = requested_at, accepted_at, actor
     session.flush()
+    # the request on the customer's timeline: the pass rate's accept times read it
+    record_event(
+        session,
+        workspace_id=workspace_id,
+        kind="friend.request",
+        occurred_at=requested_at,
+        source="staff",
+        customer_id=follow.customer_id,
+        staff_id=staff.id,
+        dedup_key=f"friend.request:{staff.id}:{follow.customer_id}:{requested_at.isoformat()}",
+        payload={"accepted_at": accepted_at.isoformat(), "recorded_by": actor},
+    )
     audit.record(
         session,
         workspace_id=workspace_id,

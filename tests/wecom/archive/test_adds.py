@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from siyu.customers.follows import follow_added
 from siyu.customers.service import IdentityInput, resolve_customer
 from siyu.kit.db import session_scope
-from siyu.models import Channel, FriendAccept
+from siyu.models import Channel, Event, FriendAccept
 from tests.conftest import CliRun
 from tests.wecom.archive.conftest import T0, Corp
 
@@ -50,6 +50,11 @@ def test_add_share_and_recorded_accepts(cli: CliRun, corp: Corp, session: Sessio
     row = session.scalar(select(FriendAccept))
     assert row is not None
     assert row.accepted_at - row.requested_at == timedelta(minutes=10)
+    # the request is on the timeline, where the pass rate's accept times are read
+    asked = session.scalar(select(Event).where(Event.kind == "friend.request"))
+    assert asked is not None
+    assert asked.occurred_at == row.requested_at
+    assert asked.staff_id == row.staff_id
     out = cli(
         "wecom",
         "archive",
