@@ -21,6 +21,7 @@ from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
+from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
 from siyu.models.tasks import StaffTask
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
 from siyu.models.workspace import (
@@ -65,6 +66,9 @@ __all__ = [
     "OrderItem",
     "PeriodicTask",
     "Segment",
+    "SopEnrollment",
+    "SopPlan",
+    "SopStepRun",
     "Staff",
     "StaffDailyStats",
     "StaffTask",
