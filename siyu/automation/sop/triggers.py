@@ -121,6 +121,7 @@ def matches_now(
     kind = trigger["kind"]
     now = utcnow()
     out: list[Match] = []
+    stmt: Any
     if kind == "friend_added":
         stmt = select(Follow.customer_id, Follow.staff_id, Follow.added_at).where(
             Follow.workspace_id == workspace_id, Follow.state == "active"
