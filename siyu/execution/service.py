@@ -110,8 +110,12 @@ def add_tasks_bulk(session: Session, *, workspace_id: int, tasks: list[NewTask],
     made = 0
     for n in range(0, len(tasks), chunk):
         rows = [_row(workspace_id, t, now) for t in tasks[n : n + chunk]]
-        result = session.execute(ins.values(rows).on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"]))
-        made += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        result = session.execute(
+            ins.values(rows)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
+            .returning(StaffTask.id)
+        )
+        made += len(result.all())
     return made
 
 

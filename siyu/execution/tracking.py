@@ -331,6 +331,8 @@ def completion(
     until = until or utcnow()
     now = utcnow()
     ws = viewer.workspace_id
+    on_time_col = (StaffTask.done_at <= StaffTask.due_at).label("on_time")
+    past_col = (StaffTask.due_at < now).label("past")
     stmt = (
         select(
             StaffTask.staff_id,
@@ -339,8 +341,8 @@ def completion(
             Staff.department,
             StaffTask.status,
             StaffTask.done_how,
-            StaffTask.done_at <= StaffTask.due_at,
-            StaffTask.due_at < now,
+            on_time_col,
+            past_col,
             func.count(),
         )
         .outerjoin(Staff, Staff.id == StaffTask.staff_id)
@@ -348,7 +350,7 @@ def completion(
         .where(StaffTask.kind != "escalation")
         .group_by(
             StaffTask.staff_id, Staff.name, Staff.userid, Staff.department, StaffTask.status, StaffTask.done_how,
-            StaffTask.done_at <= StaffTask.due_at, StaffTask.due_at < now,
+            on_time_col, past_col,
         )
     )
     if not viewer.sees_all_customers:

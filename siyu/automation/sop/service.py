@@ -353,9 +353,11 @@ def _insert_enrollments(
             for m in matches[n : n + ENROLL_CHUNK]
         ]
         result = session.execute(
-            ins.values(rows).on_conflict_do_nothing(index_elements=["plan_id", "customer_id", "trigger_key"])
+            ins.values(rows)
+            .on_conflict_do_nothing(index_elements=["plan_id", "customer_id", "trigger_key"])
+            .returning(SopEnrollment.id)
         )
-        total += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        total += len(result.all())
     return total
 
 
