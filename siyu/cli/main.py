@@ -57,7 +57,9 @@ def version() -> None:
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.customers.cli import app as customers_app
+    from siyu.automation.sop.cli import app as sop_app
     from siyu.demo.cli import register as register_demo
+    from siyu.execution.cli import app as tasks_app
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app
@@ -74,6 +76,8 @@ def _register() -> None:
     app.add_typer(wecom_app, name="wecom")
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(sop_app, name="sop")
+    app.add_typer(tasks_app, name="tasks")
     register_web(app)
     register_demo(app)
     register_worker(app)

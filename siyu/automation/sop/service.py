@@ -628,3 +628,31 @@ def customer_enrollments(session: Session, *, workspace_id: int, customer_id: in
             }
         )
     return out
+
+
+def run_all_due(session: Session, *, workspace_id: int, limit: int = 100_000) -> StepsRun:
+    """Run every step due now in this workspace in the caller's transaction (CLI, demo, tests)."""
+    total = StepsRun()
+    while True:
+        now = utcnow()
+        pairs = session.execute(
+            select(SopEnrollment.id, SopEnrollment.current_step)
+            .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+            .where(
+                SopEnrollment.workspace_id == workspace_id,
+                SopEnrollment.status == "active",
+                SopEnrollment.next_due_at <= now,
+                SopPlan.status == "active",
+            )
+            .order_by(SopEnrollment.id)
+            .limit(JOB_PAIRS)
+        ).all()
+        if not pairs or total.ran >= limit:
+            return total
+        got = run_steps(session, workspace_id=workspace_id, pairs=[(e, s) for e, s in pairs])
+        total.ran += got.ran
+        total.exited += got.exited
+        total.already += got.already
+        session.flush()
+        if got.ran == 0 and got.exited == 0:
+            return total
