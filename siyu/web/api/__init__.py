@@ -17,8 +17,10 @@ def include_api(app: FastAPI) -> None:
         privacy,
         rules,
         segments,
+        sop,
         staff,
         tags,
+        tasks,
     )
 
     for module in (
@@ -33,5 +35,7 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        sop,
+        tasks,
     ):
         app.include_router(module.router)
