@@ -19,6 +19,8 @@ from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
+from siyu.web.console.pages.sop import router as sop_router
+from siyu.web.console.pages.tasks import router as tasks_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])
@@ -33,6 +35,8 @@ _PAGES = (
     jobs_router,
     admin_router,
     sessions_router,
+    tasks_router,
+    sop_router,
 )
 for _pages in _PAGES:
     router.include_router(_pages)

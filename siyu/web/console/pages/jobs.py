@@ -32,16 +32,26 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "automation.sop_steps": "执行到期的 SOP 步骤",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "automation.sop_enroll": "SOP 计划：按事件加入客户",
+    "execution.churn": "流失提醒（客户删除好友）",
+    "execution.detect_events": "任务完成识别（朋友圈评论、确认发送）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "automation.sop_scan": "SOP 计划：按状态加入客户",
+    "automation.sop_plan": "SOP 计划：排期到期步骤",
+    "execution.morning": "生成每日任务清单",
+    "execution.slas": "待回复与新好友问候任务",
+    "execution.detect": "识别已完成的任务",
+    "execution.escalate": "逾期任务上报组长",
 }
 
 
