@@ -56,8 +56,8 @@ def version() -> None:
 
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
-    from siyu.customers.cli import app as customers_app
     from siyu.automation.sop.cli import app as sop_app
+    from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.execution.cli import app as tasks_app
     from siyu.kit.audit_cli import app as audit_app

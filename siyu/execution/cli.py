@@ -13,7 +13,9 @@ from siyu.execution import sources, tracking
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 from siyu.kit.timeutil import day_start_utc, local_day, local_to_utc, utcnow
 
-app = typer.Typer(help="Staff task lists: what each account should do, and whether it was done.", no_args_is_help=True)
+app = typer.Typer(
+    help="Staff task lists: what each account should do, and whether it was done.", no_args_is_help=True
+)
 
 StaffOpt = Annotated[str | None, typer.Option("--staff", help="The staff account's WeCom userid.")]
 
@@ -32,21 +34,28 @@ def list_cmd(
     as_json: JsonOpt = False,
     staff: StaffOpt = None,
     status: Annotated[str, typer.Option("--status", help="open, done, cancelled or all.")] = "open",
-    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind (greet, reply_sla, coverage, sop_step ...).")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only this kind (greet, reply_sla, coverage, sop_step ...).")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many (1 to 500).")] = 100,
 ) -> None:
     """Tasks, most urgent first, with the customer's profile summary."""
     with workspace_session(workspace) as (session, ws):
         sid = tracking.find_staff_id(session, workspace_id=ws.id, userid=staff) if staff else None
         data = tracking.list_tasks(
-            session, WholeWorkspace(ws.id), staff_id=sid, status=None if status == "all" else status, kind=kind, limit=limit
+            session,
+            WholeWorkspace(ws.id),
+            staff_id=sid,
+            status=None if status == "all" else status,
+            kind=kind,
+            limit=limit,
         )
     _out(
         data,
         as_json,
         [
-            f"{d['id']:>6} P{d['priority']} {d['due_at'][:16]} {'逾期 ' if d['overdue'] else ''}{d['status']:<5} "
-            f"{d['staff'] or '-'}: {d['title']}"
+            f"{d['id']:>6} P{d['priority']} {d['due_at'][:16]} {'逾期 ' if d['overdue'] else ''}"
+            f"{d['status']:<5} {d['staff'] or '-'}: {d['title']}"
             for d in data
         ]
         or ["no tasks"],
@@ -62,7 +71,9 @@ def add_cmd(
     as_json: JsonOpt = False,
     customer: Annotated[int | None, typer.Option("--customer", help="The customer's id.")] = None,
     body: Annotated[str | None, typer.Option("--body", help="Suggested words to send.")] = None,
-    content: Annotated[int | None, typer.Option("--content", help="Suggested content from the library (id).")] = None,
+    content: Annotated[
+        int | None, typer.Option("--content", help="Suggested content from the library (id).")
+    ] = None,
     priority: Annotated[int, typer.Option("--priority", help="1 high, 2 normal, 3 low.")] = 2,
 ) -> None:
     """Set a task by hand for a staff account."""
@@ -73,8 +84,16 @@ def add_cmd(
     with workspace_session(workspace) as (session, ws):
         sid = tracking.find_staff_id(session, workspace_id=ws.id, userid=staff)
         tid = tracking.add_manual(
-            session, workspace_id=ws.id, staff_id=sid, title=title, due_at=local_to_utc(local, ws.timezone),
-            customer_id=customer, body=body, content_id=content, priority=priority, actor="cli",
+            session,
+            workspace_id=ws.id,
+            staff_id=sid,
+            title=title,
+            due_at=local_to_utc(local, ws.timezone),
+            customer_id=customer,
+            body=body,
+            content_id=content,
+            priority=priority,
+            actor="cli",
         )
     _out({"id": tid}, as_json, [f"task {tid} added for {staff}"])
 
@@ -84,7 +103,9 @@ def done_cmd(
     task_id: Annotated[int, typer.Argument(help="The task's id.")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    how: Annotated[str, typer.Option("--how", help="self_reported (staff say so) or operator.")] = "self_reported",
+    how: Annotated[
+        str, typer.Option("--how", help="self_reported (staff say so) or operator.")
+    ] = "self_reported",
 ) -> None:
     """Mark a task done, saying how it is known."""
     with workspace_session(workspace) as (session, ws):
@@ -97,7 +118,13 @@ def done_cmd(
 def generate_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    morning: Annotated[bool, typer.Option("--morning/--no-morning", help="Also the morning lists (coverage, wake-ups, post-purchase, group entrants).")] = True,
+    morning: Annotated[
+        bool,
+        typer.Option(
+            "--morning/--no-morning",
+            help="Also the morning lists (coverage, wake-ups, post-purchase, group entrants).",
+        ),
+    ] = True,
 ) -> None:
     """Run the task sources now (the worker runs SLAs every minute and the morning lists at 07:00)."""
     with workspace_session(workspace) as (session, ws):
@@ -127,17 +154,24 @@ def escalate_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> No
 def summary_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    days: Annotated[int, typer.Option("--days", help="Tasks due in the last N days (local), today included.")] = 7,
+    days: Annotated[
+        int, typer.Option("--days", help="Tasks due in the last N days (local), today included.")
+    ] = 7,
 ) -> None:
     """Completion per account and per team: done, on time, late, overdue, detected or self-reported."""
     if not 1 <= days <= 366:
         fail("--days is 1 to 366 (days)")
     with workspace_session(workspace) as (session, ws):
         since = day_start_utc(local_day(utcnow(), ws.timezone) - timedelta(days=days - 1), ws.timezone)
-        data = tracking.completion(session, WholeWorkspace(ws.id), since=since, until=utcnow() + timedelta(days=1))
+        data = tracking.completion(
+            session, WholeWorkspace(ws.id), since=since, until=utcnow() + timedelta(days=1)
+        )
     lines = ["accounts:"] + [
-        f"  {a['staff']:<12} {a['done']}/{a['total']} ({a['rate']:.0%}) on time {a['on_time']} late {a['late']} overdue {a['overdue']} self-reported {a['self_reported']}"
+        f"  {a['staff']:<12} {a['done']}/{a['total']} ({a['rate']:.0%}) on time {a['on_time']} "
+        f"late {a['late']} overdue {a['overdue']} self-reported {a['self_reported']}"
         for a in data["accounts"]
     ]
-    lines += ["teams:"] + [f"  {t['team']:<12} {t['done']}/{t['total']} ({t['rate']:.0%})" for t in data["teams"]]
+    lines += ["teams:"] + [
+        f"  {t['team']:<12} {t['done']}/{t['total']} ({t['rate']:.0%})" for t in data["teams"]
+    ]
     _out(data, as_json, lines)

@@ -54,7 +54,7 @@ def az_key(name: str | None) -> tuple[str, ...]:
     """The A-to-Z order of a remark name as staff read it: by pinyin, then by the name."""
     if not name:
         return ("~",)
-    return tuple(_char_key(c) for c in name.strip()[:8]) + (name,)
+    return (*tuple(_char_key(c) for c in name.strip()[:8]), name)
 
 
 def coverage_day(position: int, friends: int, days: int) -> int:
@@ -96,9 +96,15 @@ def reply_sla(session: Session, workspace_id: int, s: TaskSettings, now: datetim
     ).all()
     tasks = [
         NewTask(
-            staff_id=sid, kind="reply_sla", title=f"客户消息超过 {s.reply_sla_minutes} 分钟未回复",
-            due_at=now + timedelta(minutes=s.reply_sla_minutes), customer_id=cid, priority=1,
-            source="sla", source_ref=f"message:{mid}", dedup_key=f"reply:{mid}",
+            staff_id=sid,
+            kind="reply_sla",
+            title=f"客户消息超过 {s.reply_sla_minutes} 分钟未回复",
+            due_at=now + timedelta(minutes=s.reply_sla_minutes),
+            customer_id=cid,
+            priority=1,
+            source="sla",
+            source_ref=f"message:{mid}",
+            dedup_key=f"reply:{mid}",
             extra={"waiting_since": (first if first.tzinfo else first.replace(tzinfo=UTC)).isoformat()},
         )
         for sid, cid, mid, first in rows
@@ -126,9 +132,16 @@ def greet(session: Session, workspace_id: int, s: TaskSettings, now: datetime) -
     ).all()
     tasks = [
         NewTask(
-            staff_id=sid, kind="greet", title="新好友还没打招呼", due_at=now + timedelta(hours=2),
-            customer_id=cid, priority=1, content_id=s.content.get("greet"), source="sla",
-            source_ref=f"follow:{fid}", dedup_key=f"greet:{fid}",
+            staff_id=sid,
+            kind="greet",
+            title="新好友还没打招呼",
+            due_at=now + timedelta(hours=2),
+            customer_id=cid,
+            priority=1,
+            content_id=s.content.get("greet"),
+            source="sla",
+            source_ref=f"follow:{fid}",
+            dedup_key=f"greet:{fid}",
         )
         for fid, sid, cid in rows
     ]
@@ -138,7 +151,9 @@ def greet(session: Session, workspace_id: int, s: TaskSettings, now: datetime) -
 def lead_add(session: Session, workspace_id: int, s: TaskSettings, now: datetime) -> int:
     """A group entrant who is nobody's friend a day after joining: the owner adds them."""
     friend = exists().where(
-        Follow.workspace_id == workspace_id, Follow.customer_id == GroupMember.customer_id, Follow.state == "active"
+        Follow.workspace_id == workspace_id,
+        Follow.customer_id == GroupMember.customer_id,
+        Follow.state == "active",
     )
     rows = session.execute(
         select(GroupMember.group_id, GroupMember.customer_id, Group.owner_staff_id, Group.name)
@@ -155,16 +170,24 @@ def lead_add(session: Session, workspace_id: int, s: TaskSettings, now: datetime
     ).all()
     tasks = [
         NewTask(
-            staff_id=owner, kind="lead_add", title=f"群「{name or '未命名'}」新成员还不是好友，加为好友",
-            due_at=_due(local_day(now, s.tz), s), customer_id=cid, group_id=gid, source="sla",
-            source_ref=f"group:{gid}", dedup_key=f"lead_add:{gid}:{cid}",
+            staff_id=owner,
+            kind="lead_add",
+            title=f"群「{name or '未命名'}」新成员还不是好友，加为好友",
+            due_at=_due(local_day(now, s.tz), s),
+            customer_id=cid,
+            group_id=gid,
+            source="sla",
+            source_ref=f"group:{gid}",
+            dedup_key=f"lead_add:{gid}:{cid}",
         )
         for gid, cid, owner, name in rows
     ]
     return add_tasks_bulk(session, workspace_id=workspace_id, tasks=tasks)
 
 
-def _friends_by_staff(session: Session, workspace_id: int) -> Iterator[tuple[int, list[tuple[int, str | None]]]]:
+def _friends_by_staff(
+    session: Session, workspace_id: int
+) -> Iterator[tuple[int, list[tuple[int, str | None]]]]:
     rows = session.execute(
         select(Follow.staff_id, Follow.customer_id, func.coalesce(Follow.remark, Customer.name))
         .join(Customer, Customer.id == Follow.customer_id)
@@ -204,9 +227,16 @@ def coverage(session: Session, workspace_id: int, s: TaskSettings, now: datetime
                 continue
             tasks.append(
                 NewTask(
-                    staff_id=sid, kind="coverage", title=f"本月触达：{name or '客户'}"[:200], due_at=due,
-                    customer_id=cid, priority=3, content_id=content, source="coverage",
-                    source_ref=month, dedup_key=f"cov:{month}:{sid}:{cid}",
+                    staff_id=sid,
+                    kind="coverage",
+                    title=f"本月触达：{name or '客户'}"[:200],
+                    due_at=due,
+                    customer_id=cid,
+                    priority=3,
+                    content_id=content,
+                    source="coverage",
+                    source_ref=month,
+                    dedup_key=f"cov:{month}:{sid}:{cid}",
                 )
             )
         if len(tasks) >= 5000:
@@ -250,9 +280,17 @@ def wakeup(session: Session, workspace_id: int, s: TaskSettings, now: datetime) 
     )
     tasks = [
         NewTask(
-            staff_id=sid, kind="wakeup", title=f"{s.wakeup_days} 天未复购，唤醒一下", due_at=_due(today, s),
-            customer_id=cid, priority=2, content_id=s.content.get("wakeup"), source="wakeup",
-            source_ref=day.isoformat(), dedup_key=f"wake:{cid}:{day.isoformat()}", extra={"net_fen": net},
+            staff_id=sid,
+            kind="wakeup",
+            title=f"{s.wakeup_days} 天未复购，唤醒一下",
+            due_at=_due(today, s),
+            customer_id=cid,
+            priority=2,
+            content_id=s.content.get("wakeup"),
+            source="wakeup",
+            source_ref=day.isoformat(),
+            dedup_key=f"wake:{cid}:{day.isoformat()}",
+            extra={"net_fen": net},
         )
         for cid, sid, net in rows
     ]
@@ -278,16 +316,28 @@ def post_purchase(session: Session, workspace_id: int, s: TaskSettings, now: dat
     )
     tasks = [
         NewTask(
-            staff_id=sid, kind="post_purchase", title="昨天下单，做个售后关怀", due_at=_due(today, s),
-            customer_id=cid, priority=2, content_id=s.content.get("post_purchase"), source="orders",
-            source_ref=f"order:{oid}", dedup_key=f"post:{oid}",
+            staff_id=sid,
+            kind="post_purchase",
+            title="昨天下单，做个售后关怀",
+            due_at=_due(today, s),
+            customer_id=cid,
+            priority=2,
+            content_id=s.content.get("post_purchase"),
+            source="orders",
+            source_ref=f"order:{oid}",
+            dedup_key=f"post:{oid}",
         )
         for cid, sid, oid in rows
     ]
     return add_tasks_bulk(session, workspace_id=workspace_id, tasks=tasks)
 
 
-def morning(session: Session, *, workspace_id: int, only: tuple[str, ...] = ("coverage", "wakeup", "post_purchase", "lead_add")) -> dict[str, int]:
+def morning(
+    session: Session,
+    *,
+    workspace_id: int,
+    only: tuple[str, ...] = ("coverage", "wakeup", "post_purchase", "lead_add"),
+) -> dict[str, int]:
     """The morning's lists: coverage, wake-ups, post-purchase follow-ups, group entrants."""
     s = task_settings(session, workspace_id)
     now = utcnow()
@@ -299,7 +349,10 @@ def slas(session: Session, *, workspace_id: int) -> dict[str, int]:
     """The SLA sources that run every minute: unanswered messages, ungreeted friends."""
     s = task_settings(session, workspace_id)
     now = utcnow()
-    return {"reply_sla": reply_sla(session, workspace_id, s, now), "greet": greet(session, workspace_id, s, now)}
+    return {
+        "reply_sla": reply_sla(session, workspace_id, s, now),
+        "greet": greet(session, workspace_id, s, now),
+    }
 
 
 def churn(
@@ -326,15 +379,24 @@ def churn(
         session,
         workspace_id=workspace_id,
         task=NewTask(
-            staff_id=staff_id, kind="churn", title=f"流失提醒：{name or '客户'} 删除了好友"[:200],
-            due_at=at + timedelta(days=1), customer_id=customer_id, body=body, priority=1 if net > 0 else 2,
-            source="wecom", source_ref=ref, dedup_key=f"churn:{ref}",
+            staff_id=staff_id,
+            kind="churn",
+            title=f"流失提醒：{name or '客户'} 删除了好友"[:200],
+            due_at=at + timedelta(days=1),
+            customer_id=customer_id,
+            body=body,
+            priority=1 if net > 0 else 2,
+            source="wecom",
+            source_ref=ref,
+            dedup_key=f"churn:{ref}",
             extra={"net_fen": net, "orders": orders, "after": after, "tz": s.tz},
         ),
     )
 
 
-def _last_touch(session: Session, workspace_id: int, customer_id: int, staff_id: int | None, before: datetime) -> dict[str, Any]:
+def _last_touch(
+    session: Session, workspace_id: int, customer_id: int, staff_id: int | None, before: datetime
+) -> dict[str, Any]:
     """What the staff account last did to the customer before the deletion."""
     msg = session.execute(
         select(Message.sent_at, Message.msgtype)

@@ -65,8 +65,12 @@ def churn_alerts(session: Session, events: Sequence[Delivered]) -> None:
         if ev.customer_id is None:
             continue
         sources.churn(
-            session, workspace_id=ev.workspace_id, customer_id=ev.customer_id, staff_id=ev.staff_id,
-            at=ev.occurred_at, ref=f"event:{ev.id}",
+            session,
+            workspace_id=ev.workspace_id,
+            customer_id=ev.customer_id,
+            staff_id=ev.staff_id,
+            at=ev.occurred_at,
+            ref=f"event:{ev.id}",
         )
 
 
@@ -76,6 +80,10 @@ def complete_from_events(session: Session, events: Sequence[Delivered]) -> None:
     for ev in events:
         task_id = ev.payload.get("task_id")
         tracking.complete_on_event(
-            session, workspace_id=ev.workspace_id, staff_id=ev.staff_id, customer_id=ev.customer_id,
-            at=ev.occurred_at, task_id=int(task_id) if task_id else None,
+            session,
+            workspace_id=ev.workspace_id,
+            staff_id=ev.staff_id,
+            customer_id=ev.customer_id,
+            at=ev.occurred_at,
+            task_id=int(task_id) if task_id else None,
         )

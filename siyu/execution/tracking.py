@@ -85,7 +85,9 @@ def list_tasks(
         )
         .outerjoin(Staff, Staff.id == StaffTask.staff_id)
         .outerjoin(Customer, Customer.id == StaffTask.customer_id)
-        .outerjoin(Follow, and_(Follow.customer_id == StaffTask.customer_id, Follow.staff_id == StaffTask.staff_id))
+        .outerjoin(
+            Follow, and_(Follow.customer_id == StaffTask.customer_id, Follow.staff_id == StaffTask.staff_id)
+        )
         .outerjoin(CustomerScore, CustomerScore.customer_id == StaffTask.customer_id)
         .outerjoin(CustomerStats, CustomerStats.customer_id == StaffTask.customer_id)
         .outerjoin(ContentItem, ContentItem.id == StaffTask.content_id)
@@ -170,8 +172,16 @@ def add_manual(
         session,
         workspace_id=workspace_id,
         task=NewTask(
-            staff_id=staff_id, kind="manual", title=title, due_at=due_at, customer_id=customer_id, body=body,
-            content_id=content_id, priority=priority, source="manual", source_ref=actor[:64],
+            staff_id=staff_id,
+            kind="manual",
+            title=title,
+            due_at=due_at,
+            customer_id=customer_id,
+            body=body,
+            content_id=content_id,
+            priority=priority,
+            source="manual",
+            source_ref=actor[:64],
         ),
     )
     assert tid is not None
@@ -220,7 +230,12 @@ def detect_completion(session: Session, *, workspace_id: int, limit: int = DETEC
 
 
 def complete_on_event(
-    session: Session, *, workspace_id: int, staff_id: int | None, customer_id: int | None, at: datetime,
+    session: Session,
+    *,
+    workspace_id: int,
+    staff_id: int | None,
+    customer_id: int | None,
+    at: datetime,
     task_id: int | None = None,
 ) -> int:
     """A moment comment or a confirmed send: the matching open tasks are done, detected."""
@@ -279,22 +294,35 @@ def escalate_overdue(session: Session, *, workspace_id: int) -> dict[str, int]:
         staff = session.get(Staff, sid) if sid is not None else None
         lead_userid = s.team_leads.get(staff.department or "") if staff is not None else None
         lead = (
-            session.scalar(select(Staff.id).where(Staff.workspace_id == workspace_id, Staff.userid == lead_userid))
+            session.scalar(
+                select(Staff.id).where(Staff.workspace_id == workspace_id, Staff.userid == lead_userid)
+            )
             if lead_userid
             else None
         )
         record_event(
-            session, workspace_id=workspace_id, kind="task.escalated", occurred_at=now, source="siyu",
-            staff_id=sid, payload={"overdue": int(n), "lead_staff_id": lead},
+            session,
+            workspace_id=workspace_id,
+            kind="task.escalated",
+            occurred_at=now,
+            source="siyu",
+            staff_id=sid,
+            payload={"overdue": int(n), "lead_staff_id": lead},
         )
         if lead is not None and lead != sid and staff is not None:
             made = create_task(
                 session,
                 workspace_id=workspace_id,
                 task=NewTask(
-                    staff_id=lead, kind="escalation", title=f"{staff.name or staff.userid} 有任务逾期未完成",
-                    body=f"逾期 {n} 个任务（{day}）", due_at=now + timedelta(hours=4), priority=1,
-                    source="escalation", source_ref=f"staff:{sid}", dedup_key=f"esc:{lead}:{sid}:{day}",
+                    staff_id=lead,
+                    kind="escalation",
+                    title=f"{staff.name or staff.userid} 有任务逾期未完成",
+                    body=f"逾期 {n} 个任务（{day}）",
+                    due_at=now + timedelta(hours=4),
+                    priority=1,
+                    source="escalation",
+                    source_ref=f"staff:{sid}",
+                    dedup_key=f"esc:{lead}:{sid}:{day}",
                     extra={"staff_id": sid, "overdue": int(n)},
                 ),
             )
@@ -349,8 +377,14 @@ def completion(
         .where(StaffTask.workspace_id == ws, StaffTask.due_at >= since, StaffTask.due_at < until)
         .where(StaffTask.kind != "escalation")
         .group_by(
-            StaffTask.staff_id, Staff.name, Staff.userid, Staff.department, StaffTask.status, StaffTask.done_how,
-            on_time_col, past_col,
+            StaffTask.staff_id,
+            Staff.name,
+            Staff.userid,
+            Staff.department,
+            StaffTask.status,
+            StaffTask.done_how,
+            on_time_col,
+            past_col,
         )
     )
     if not viewer.sees_all_customers:
@@ -388,7 +422,11 @@ def completion(
 def open_counts(session: Session, *, workspace_id: int, staff_ids: Sequence[int]) -> dict[int, int]:
     rows = session.execute(
         select(StaffTask.staff_id, func.count())
-        .where(StaffTask.workspace_id == workspace_id, StaffTask.status == "open", StaffTask.staff_id.in_(list(staff_ids)))
+        .where(
+            StaffTask.workspace_id == workspace_id,
+            StaffTask.status == "open",
+            StaffTask.staff_id.in_(list(staff_ids)),
+        )
         .group_by(StaffTask.staff_id)
     )
     return {int(s or 0): int(n) for s, n in rows}

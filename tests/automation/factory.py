@@ -17,7 +17,9 @@ _seq = count(1)
 
 
 def staff(session: Session, workspace_id: int, userid: str, department: str = "一组") -> int:
-    return ensure_staff(session, workspace_id=workspace_id, userid=userid, name=userid, department=department).id
+    return ensure_staff(
+        session, workspace_id=workspace_id, userid=userid, name=userid, department=department
+    ).id
 
 
 def friend(
@@ -36,20 +38,34 @@ def friend(
         session, workspace_id=workspace_id, identities=[IdentityInput("external_userid", ext)], source="test"
     )
     change = follow_added(
-        session, workspace_id=workspace_id, staff_id=staff_id, customer_id=customer.id, at=at,
-        external_userid=ext, live_code_state=state,
+        session,
+        workspace_id=workspace_id,
+        staff_id=staff_id,
+        customer_id=customer.id,
+        at=at,
+        external_userid=ext,
+        live_code_state=state,
     )
     if remark is not None:
-        from siyu.models import Follow
         from sqlalchemy import select
 
-        f = session.scalar(select(Follow).where(Follow.staff_id == staff_id, Follow.customer_id == customer.id))
+        from siyu.models import Follow
+
+        f = session.scalar(
+            select(Follow).where(Follow.staff_id == staff_id, Follow.customer_id == customer.id)
+        )
         assert f is not None
         f.remark = remark
     if event:
         record_event(
-            session, workspace_id=workspace_id, kind="friend.add", occurred_at=at, source="test",
-            customer_id=customer.id, staff_id=staff_id, dedup_key=f"test-add:{ext}",
+            session,
+            workspace_id=workspace_id,
+            kind="friend.add",
+            occurred_at=at,
+            source="test",
+            customer_id=customer.id,
+            staff_id=staff_id,
+            dedup_key=f"test-add:{ext}",
             payload={"state": state, "applied": change.applied, "half": False},
         )
     session.flush()
@@ -57,11 +73,24 @@ def friend(
 
 
 def message(
-    session: Session, workspace_id: int, *, staff_id: int, customer_id: int, at: datetime, direction: str = "out"
+    session: Session,
+    workspace_id: int,
+    *,
+    staff_id: int,
+    customer_id: int,
+    at: datetime,
+    direction: str = "out",
 ) -> int:
     m = Message(
-        workspace_id=workspace_id, source="archive", msgid=f"m{next(_seq)}", direction=direction,
-        staff_id=staff_id, customer_id=customer_id, sender="x", msgtype="text", sent_at=at,
+        workspace_id=workspace_id,
+        source="archive",
+        msgid=f"m{next(_seq)}",
+        direction=direction,
+        staff_id=staff_id,
+        customer_id=customer_id,
+        sender="x",
+        msgtype="text",
+        sent_at=at,
     )
     session.add(m)
     session.flush()

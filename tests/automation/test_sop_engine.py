@@ -29,7 +29,9 @@ def onboarding(content_id: int | None = None) -> PlanInput:
     ]
     if content_id:
         steps[1]["content_id"] = content_id
-    return PlanInput(name="新好友承接", trigger={"kind": "friend_added"}, steps=steps, exits=["bought", "opted_out"])
+    return PlanInput(
+        name="新好友承接", trigger={"kind": "friend_added"}, steps=steps, exits=["bought", "opted_out"]
+    )
 
 
 def _deliver(session: Session, workspace_id: int) -> None:
@@ -37,8 +39,18 @@ def _deliver(session: Session, workspace_id: int) -> None:
     enroll_on_events(
         session,
         [
-            Delivered(e.id, e.workspace_id, e.kind, e.occurred_at, e.source, e.customer_id, e.staff_id,
-                      e.group_id, e.order_id, e.payload)
+            Delivered(
+                e.id,
+                e.workspace_id,
+                e.kind,
+                e.occurred_at,
+                e.source,
+                e.customer_id,
+                e.staff_id,
+                e.group_id,
+                e.order_id,
+                e.payload,
+            )
             for e in events
         ],
     )
@@ -58,7 +70,9 @@ def _run_due(session: Session) -> service.StepsRun:
     return total
 
 
-def test_friend_enrolls_once_and_steps_run_once_at_their_local_times(session: Session, workspace_id: int) -> None:
+def test_friend_enrolls_once_and_steps_run_once_at_their_local_times(
+    session: Session, workspace_id: int
+) -> None:
     with moved_clock(T0) as advance:
         sid = staff(session, workspace_id, "amy")
         plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
@@ -75,7 +89,9 @@ def test_friend_enrolls_once_and_steps_run_once_at_their_local_times(session: Se
         assert _run_due(session).ran == 1
         assert _run_due(session).ran == 0
         task = session.scalars(select(StaffTask).where(StaffTask.customer_id == cid)).one()
-        assert task.kind == "sop_step" and task.staff_id == sid and task.title.endswith("问候新好友")
+        assert task.kind == "sop_step"
+        assert task.staff_id == sid
+        assert task.title.endswith("问候新好友")
         # day 3 crosses the month: 2026-04-03 20:00 local
         session.refresh(enr)
         assert enr.next_due_at == datetime(2026, 4, 3, 12, 0, tzinfo=UTC)
@@ -104,20 +120,29 @@ def test_pause_stops_new_steps_and_resume_runs_them(session: Session, workspace_
         assert _run_due(session).ran == 1
 
 
-def test_activation_counts_and_optionally_enrolls_those_who_already_match(session: Session, workspace_id: int) -> None:
+def test_activation_counts_and_optionally_enrolls_those_who_already_match(
+    session: Session, workspace_id: int
+) -> None:
     with moved_clock(T0):
         sid = staff(session, workspace_id, "amy")
         for _ in range(3):
             friend(session, workspace_id, sid, T0 - timedelta(days=2), event=False)
         plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
-        dry = service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=True, dry_run=True)
-        assert dry.already_matching == 3 and dry.enrolled == 0
+        dry = service.activate(
+            session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=True, dry_run=True
+        )
+        assert dry.already_matching == 3
+        assert dry.enrolled == 0
         assert session.scalar(select(func.count()).select_from(SopEnrollment)) == 0
         done = service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=True)
         assert done.enrolled == 3
         other = service.copy_plan(session, workspace_id=workspace_id, plan_id=plan.id)
-        skipped = service.activate(session, workspace_id=workspace_id, plan_id=other.id, enroll_existing=False)
-        assert skipped.already_matching == 3 and skipped.enrolled == 0 and skipped.skipped == 3
+        skipped = service.activate(
+            session, workspace_id=workspace_id, plan_id=other.id, enroll_existing=False
+        )
+        assert skipped.already_matching == 3
+        assert skipped.enrolled == 0
+        assert skipped.skipped == 3
 
 
 def test_exit_when_the_customer_opts_out(session: Session, workspace_id: int) -> None:
@@ -135,7 +160,8 @@ def test_exit_when_the_customer_opts_out(session: Session, workspace_id: int) ->
         advance(timedelta(hours=11))
         _run_due(session)
         enr = session.scalars(select(SopEnrollment)).one()
-        assert enr.status == "exited" and enr.exit_reason == "opted_out"
+        assert enr.status == "exited"
+        assert enr.exit_reason == "opted_out"
         assert session.scalar(select(func.count()).select_from(StaffTask)) == 0
 
 
@@ -161,7 +187,9 @@ def test_save_refuses_bad_expression_deleted_content_and_loops(session: Session,
         service.create_plan(session, workspace_id=workspace_id, data=loop)
     assert exc.value.field == "steps[0]"
     with pytest.raises(Invalid) as exc:
-        service.create_plan(session, workspace_id=workspace_id, data=PlanInput(name="x", trigger={"kind": "nope"}, steps=[{}]))
+        service.create_plan(
+            session, workspace_id=workspace_id, data=PlanInput(name="x", trigger={"kind": "nope"}, steps=[{}])
+        )
     assert exc.value.field == "trigger.kind"
     from siyu.models import SopPlan
 

@@ -36,7 +36,9 @@ def _start(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     siyu = Path(sys.executable).with_name("siyu")
     log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen([str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    return subprocess.Popen(
+        [str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
 
 
 def _seed(workspace_id: int) -> None:
@@ -52,7 +54,10 @@ def _seed(workspace_id: int) -> None:
             data=PlanInput(
                 name="批量承接",
                 trigger={"kind": "tag_added", "tag": "新客"},
-                steps=[{"day": 0, "action": "task", "title": "问候"}, {"day": 0, "action": "tag", "add_tags": ["已问候"]}],
+                steps=[
+                    {"day": 0, "action": "task", "title": "问候"},
+                    {"day": 0, "action": "tag", "add_tags": ["已问候"]},
+                ],
             ),
         )
         service.activate(s, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
@@ -60,16 +65,27 @@ def _seed(workspace_id: int) -> None:
             r[0]
             for r in s.execute(
                 insert(Customer).returning(Customer.id),
-                [{"workspace_id": workspace_id, "name": f"客户{n}", "created_at": now, "updated_at": now} for n in range(N)],
+                [
+                    {"workspace_id": workspace_id, "name": f"客户{n}", "created_at": now, "updated_at": now}
+                    for n in range(N)
+                ],
             )
         ]
         s.execute(
             insert(SopEnrollment),
             [
                 {
-                    "workspace_id": workspace_id, "plan_id": plan.id, "customer_id": cid, "staff_id": sid,
-                    "trigger_key": "seed", "status": "active", "entered_at": now, "current_step": 0,
-                    "next_due_at": now, "created_at": now, "updated_at": now,
+                    "workspace_id": workspace_id,
+                    "plan_id": plan.id,
+                    "customer_id": cid,
+                    "staff_id": sid,
+                    "trigger_key": "seed",
+                    "status": "active",
+                    "entered_at": now,
+                    "current_step": 0,
+                    "next_due_at": now,
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for cid in ids
             ],
@@ -79,11 +95,18 @@ def _seed(workspace_id: int) -> None:
 def _progress(session: Session) -> tuple[int, int]:
     session.expire_all()
     runs = session.scalar(select(func.count()).select_from(SopStepRun)) or 0
-    done = session.scalar(select(func.count()).select_from(SopEnrollment).where(SopEnrollment.status == "completed")) or 0
+    done = (
+        session.scalar(
+            select(func.count()).select_from(SopEnrollment).where(SopEnrollment.status == "completed")
+        )
+        or 0
+    )
     return int(runs), int(done)
 
 
-def _wait(session: Session, runs: int, timeout: float, workers: list[subprocess.Popen[bytes]], done: int = 0) -> None:
+def _wait(
+    session: Session, runs: int, timeout: float, workers: list[subprocess.Popen[bytes]], done: int = 0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = _progress(session)
@@ -110,12 +133,22 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
 def _check_once(session: Session) -> None:
     session.expire_all()
     runs = Counter(session.execute(select(SopStepRun.enrollment_id, SopStepRun.step_index)).all())
-    assert len(runs) == 2 * N and max(runs.values()) == 1
-    assert session.scalar(select(func.count()).select_from(SopEnrollment).where(SopEnrollment.status != "completed")) == 0
+    assert len(runs) == 2 * N
+    assert max(runs.values()) == 1
+    assert (
+        session.scalar(
+            select(func.count()).select_from(SopEnrollment).where(SopEnrollment.status != "completed")
+        )
+        == 0
+    )
     tasks = Counter(session.scalars(select(StaffTask.customer_id).where(StaffTask.kind == "sop_step")))
-    assert len(tasks) == N and max(tasks.values()) == 1
+    assert len(tasks) == N
+    assert max(tasks.values()) == 1
     tagged = session.scalar(
-        select(func.count()).select_from(CustomerTag).join(Tag, Tag.id == CustomerTag.tag_id).where(Tag.name == "已问候")
+        select(func.count())
+        .select_from(CustomerTag)
+        .join(Tag, Tag.id == CustomerTag.tag_id)
+        .where(Tag.name == "已问候")
     )
     assert tagged == N
 

@@ -13,7 +13,9 @@ from siyu.automation.sop.service import PlanInput
 from siyu.automation.sop.templates import TEMPLATES, template
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 
-app = typer.Typer(help="SOP plans: timed steps after a trigger, run once per enrolled customer.", no_args_is_help=True)
+app = typer.Typer(
+    help="SOP plans: timed steps after a trigger, run once per enrolled customer.", no_args_is_help=True
+)
 
 PlanArg = Annotated[int, typer.Argument(help="The plan's id.")]
 
@@ -40,17 +42,29 @@ def _read(path: Path) -> dict[str, Any]:
 def templates_cmd(as_json: JsonOpt = False) -> None:
     """The plan templates shipped with siyu."""
     data = [{"template": k, **v} for k, v in TEMPLATES.items()]
-    _out(data, as_json, [f"{d['template']:<18} {d['name']}  ({len(d['steps'])} steps) {d['description']}" for d in data])
+    _out(
+        data,
+        as_json,
+        [f"{d['template']:<18} {d['name']}  ({len(d['steps'])} steps) {d['description']}" for d in data],
+    )
 
 
 @app.command("create")
 def create_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    file: Annotated[Path | None, typer.Option("--file", help="A plan as JSON (name, trigger, audience, steps, exits).")] = None,
-    from_template: Annotated[str | None, typer.Option("--template", help="Start from a template (see `siyu sop templates`).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The plan's name (overrides the file's or template's).")] = None,
-    audience: Annotated[str | None, typer.Option("--audience", help="Only customers matching this audience expression.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A plan as JSON (name, trigger, audience, steps, exits).")
+    ] = None,
+    from_template: Annotated[
+        str | None, typer.Option("--template", help="Start from a template (see `siyu sop templates`).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The plan's name (overrides the file's or template's).")
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option("--audience", help="Only customers matching this audience expression.")
+    ] = None,
 ) -> None:
     """Create a draft plan (checked whole: nothing is saved when any part is wrong)."""
     if (file is None) == (from_template is None):
@@ -75,7 +89,9 @@ def update_cmd(
 ) -> None:
     """Replace a plan's parts; enrolled customers stay enrolled, once."""
     with workspace_session(workspace) as (session, ws):
-        plan = service.update_plan(session, workspace_id=ws.id, plan_id=plan_id, data=PlanInput.from_dict(_read(file)), actor="cli")
+        plan = service.update_plan(
+            session, workspace_id=ws.id, plan_id=plan_id, data=PlanInput.from_dict(_read(file)), actor="cli"
+        )
         out = service.plan_dict(plan)
     _out(out, as_json, [f"plan {plan_id} saved (version {out['version']})"])
 
@@ -97,10 +113,21 @@ def list_cmd(
     """Plans with their enrollment counts."""
     with workspace_session(workspace) as (session, ws):
         data = [
-            {**service.plan_dict(p), "enrollments": service.enrollment_counts(session, workspace_id=ws.id, plan_id=p.id)}
+            {
+                **service.plan_dict(p),
+                "enrollments": service.enrollment_counts(session, workspace_id=ws.id, plan_id=p.id),
+            }
             for p in service.list_plans(session, workspace_id=ws.id, status=status)
         ]
-    _out(data, as_json, [f"{d['id']:>4} {d['status']:<8} {d['name']}  {d['trigger']['kind']}  {d['enrollments']}" for d in data] or ["no plans yet"])
+    _out(
+        data,
+        as_json,
+        [
+            f"{d['id']:>4} {d['status']:<8} {d['name']}  {d['trigger']['kind']}  {d['enrollments']}"
+            for d in data
+        ]
+        or ["no plans yet"],
+    )
 
 
 @app.command("show")
@@ -110,8 +137,15 @@ def show_cmd(plan_id: PlanArg, workspace: WorkspaceOpt = None, as_json: JsonOpt 
         plan = service.plan_dict(service.get_plan(session, workspace_id=ws.id, plan_id=plan_id))
         prev = service.preview(session, workspace_id=ws.id, plan_id=plan_id)
     data = {**plan, "preview": prev}
-    lines = [f"{plan['id']} {plan['name']} [{plan['status']}] trigger={plan['trigger']} audience={plan['audience'] or '-'}"]
-    lines += [f"  step {s['index']}: day {s['day']} {s['at'] or ''} {s['action']:<13} {s['title']}  reach now {s['reach_now']}" for s in prev["steps"]]
+    lines = [
+        f"{plan['id']} {plan['name']} [{plan['status']}] trigger={plan['trigger']} "
+        f"audience={plan['audience'] or '-'}"
+    ]
+    lines += [
+        f"  step {s['index']}: day {s['day']} {s['at'] or ''} {s['action']:<13} {s['title']}  "
+        f"reach now {s['reach_now']}"
+        for s in prev["steps"]
+    ]
     lines.append(f"  enrollments: {prev['counts']}")
     _out(data, as_json, lines)
 
@@ -122,23 +156,46 @@ def activate_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     existing: Annotated[
-        bool, typer.Option("--existing/--no-existing", help="Enroll the customers who already match (or only new ones).")
+        bool,
+        typer.Option(
+            "--existing/--no-existing", help="Enroll the customers who already match (or only new ones)."
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say how many already match.")] = False,
 ) -> None:
     """Start or resume a plan; says how many customers already match and whether they enroll."""
     with workspace_session(workspace) as (session, ws):
-        act = service.activate(session, workspace_id=ws.id, plan_id=plan_id, enroll_existing=existing, dry_run=dry_run, actor="cli")
+        act = service.activate(
+            session,
+            workspace_id=ws.id,
+            plan_id=plan_id,
+            enroll_existing=existing,
+            dry_run=dry_run,
+            actor="cli",
+        )
     data = act.__dict__
-    verb = "would enroll" if dry_run and existing else ("enrolled" if existing else "left out (only new occurrences enroll)")
-    _out(data, as_json, [f"plan {plan_id}: {act.already_matching} customers already match; {verb}" + ("" if dry_run else f"; status {act.status}")])
+    verb = (
+        "would enroll"
+        if dry_run and existing
+        else ("enrolled" if existing else "left out (only new occurrences enroll)")
+    )
+    _out(
+        data,
+        as_json,
+        [
+            f"plan {plan_id}: {act.already_matching} customers already match; {verb}"
+            + ("" if dry_run else f"; status {act.status}")
+        ],
+    )
 
 
 @app.command("pause")
 def pause_cmd(plan_id: PlanArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Pause: no new steps run and nobody new enrolls until it is activated again."""
     with workspace_session(workspace) as (session, ws):
-        out = service.plan_dict(service.set_status(session, workspace_id=ws.id, plan_id=plan_id, status="paused", actor="cli"))
+        out = service.plan_dict(
+            service.set_status(session, workspace_id=ws.id, plan_id=plan_id, status="paused", actor="cli")
+        )
     _out(out, as_json, [f"plan {plan_id} paused"])
 
 
@@ -146,7 +203,9 @@ def pause_cmd(plan_id: PlanArg, workspace: WorkspaceOpt = None, as_json: JsonOpt
 def archive_cmd(plan_id: PlanArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Archive a plan (kept for its history)."""
     with workspace_session(workspace) as (session, ws):
-        out = service.plan_dict(service.set_status(session, workspace_id=ws.id, plan_id=plan_id, status="archived", actor="cli"))
+        out = service.plan_dict(
+            service.set_status(session, workspace_id=ws.id, plan_id=plan_id, status="archived", actor="cli")
+        )
     _out(out, as_json, [f"plan {plan_id} archived"])
 
 
@@ -159,7 +218,16 @@ def enrollments_cmd(
     """A customer's SOP enrollments: plan, state, next step, exit."""
     with workspace_session(workspace) as (session, ws):
         data = service.customer_enrollments(session, workspace_id=ws.id, customer_id=customer_id)
-    _out(data, as_json, [f"{d['plan']} [{d['status']}] step {d['current_step']}/{d['steps']} next {d['next_step'] or '-'} {d['exit_reason'] or ''}" for d in data] or ["not enrolled in any plan"])
+    _out(
+        data,
+        as_json,
+        [
+            f"{d['plan']} [{d['status']}] step {d['current_step']}/{d['steps']} "
+            f"next {d['next_step'] or '-'} {d['exit_reason'] or ''}"
+            for d in data
+        ]
+        or ["not enrolled in any plan"],
+    )
 
 
 @app.command("run")

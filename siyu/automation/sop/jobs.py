@@ -14,12 +14,19 @@ from siyu.kit.timeutil import local_day
 from siyu.models import Group, SopPlan, Tag
 
 ENROLL_ON = ["friend.add", "tag.add", "tag.remove", "group.join", "stats.refreshed"]
-_EVENT_TRIGGER = {"friend.add": "friend_added", "tag.add": "tag_added", "tag.remove": "tag_removed", "group.join": "joined_group"}
+_EVENT_TRIGGER = {
+    "friend.add": "friend_added",
+    "tag.add": "tag_added",
+    "tag.remove": "tag_removed",
+    "group.join": "joined_group",
+}
 
 
 def _active(session: Session, workspace_id: int) -> list[SopPlan]:
     return list(
-        session.scalars(select(SopPlan).where(SopPlan.workspace_id == workspace_id, SopPlan.status == "active"))
+        session.scalars(
+            select(SopPlan).where(SopPlan.workspace_id == workspace_id, SopPlan.status == "active")
+        )
     )
 
 
@@ -48,12 +55,18 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
                 if plan.trigger.get("channel"):
                     from siyu.automation.sop.triggers import channel_state
 
-                    want = channel_state(session, workspace_id=ev.workspace_id, channel=plan.trigger["channel"])
+                    want = channel_state(
+                        session, workspace_id=ev.workspace_id, channel=plan.trigger["channel"]
+                    )
                     if ev.payload.get("state") != want:
                         continue
                 service.enroll_event(
-                    session, plan, customer_id=ev.customer_id, key=f"friend:{ev.staff_id}:{day}",
-                    at=ev.occurred_at, staff_id=ev.staff_id,
+                    session,
+                    plan,
+                    customer_id=ev.customer_id,
+                    key=f"friend:{ev.staff_id}:{day}",
+                    at=ev.occurred_at,
+                    staff_id=ev.staff_id,
                 )
             elif kind in ("tag_added", "tag_removed"):
                 tag_id = ev.payload.get("tag_id")
@@ -71,12 +84,19 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
                 if want_group and want_group not in (group.name, group.chat_id):
                     continue
                 service.enroll_event(
-                    session, plan, customer_id=ev.customer_id, key=f"group:{group.id}:{day}",
-                    at=ev.occurred_at, staff_id=group.owner_staff_id, group_id=group.id,
+                    session,
+                    plan,
+                    customer_id=ev.customer_id,
+                    key=f"group:{group.id}:{day}",
+                    at=ev.occurred_at,
+                    staff_id=group.owner_staff_id,
+                    group_id=group.id,
                 )
 
 
-@periodic("automation.sop_scan", every=600, description="enroll customers who now match SOP plans' state triggers")
+@periodic(
+    "automation.sop_scan", every=600, description="enroll customers who now match SOP plans' state triggers"
+)
 def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
     out: dict[str, int] = {}
     with factory() as s:
@@ -106,6 +126,9 @@ def plan_steps(factory: sessionmaker[Session]) -> Mapping[str, Any]:
 @job_handler(service.STEP_JOB)
 def run_steps_job(ctx: JobContext) -> Mapping[str, Any]:
     """Run a batch of due SOP steps, each once."""
-    assert ctx.session is not None and ctx.workspace_id is not None
-    result = service.run_steps(ctx.session, workspace_id=ctx.workspace_id, pairs=ctx.payload.get("pairs") or [])
+    assert ctx.session is not None
+    assert ctx.workspace_id is not None
+    result = service.run_steps(
+        ctx.session, workspace_id=ctx.workspace_id, pairs=ctx.payload.get("pairs") or []
+    )
     return {"ran": result.ran, "already": result.already, "exited": result.exited, "waiting": result.waiting}

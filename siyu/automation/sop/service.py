@@ -32,13 +32,13 @@ from siyu.kit.timeutil import utcnow
 from siyu.models import (
     Customer,
     CustomerStats,
+    CustomerTag,
     Follow,
     Message,
     SopEnrollment,
     SopPlan,
     SopStepRun,
     Tag,
-    CustomerTag,
     Workspace,
 )
 from siyu.segments.audience import AudienceSyntaxError, parse
@@ -105,7 +105,10 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
             parse(audience)
         except AudienceSyntaxError as exc:
             raise Invalid(f"audience: {exc}", field="audience") from None
-    if trigger["kind"] == "segment" and find_segment(session, workspace_id=workspace_id, name=trigger["segment"]) is None:
+    if (
+        trigger["kind"] == "segment"
+        and find_segment(session, workspace_id=workspace_id, name=trigger["segment"]) is None
+    ):
         raise Invalid(f"no saved segment named {trigger['segment']!r}", field="trigger.segment")
     for n, step in enumerate(steps):
         if "content_id" in step:
@@ -137,8 +140,13 @@ def create_plan(session: Session, *, workspace_id: int, data: PlanInput, actor: 
     session.add(plan)
     session.flush()
     audit.record(
-        session, workspace_id=workspace_id, actor=actor, action="sop.create", target_type="sop_plan",
-        target_id=str(plan.id), detail={"name": plan.name},
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="sop.create",
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail={"name": plan.name},
     )
     return plan
 
@@ -172,8 +180,13 @@ def update_plan(
     plan.version += 1
     _reschedule(session, plan)
     audit.record(
-        session, workspace_id=workspace_id, actor=actor, action="sop.update", target_type="sop_plan",
-        target_id=str(plan.id), detail={"version": plan.version},
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="sop.update",
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail={"version": plan.version},
     )
     return plan
 
@@ -223,11 +236,16 @@ class Activation:
 
 def _matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> list[Match]:
     tz, _ = workspace_zone(session, plan.workspace_id)
-    found = matches_now(session, workspace_id=plan.workspace_id, trigger=plan.trigger, tz=tz, customer_ids=customer_ids)
+    found = matches_now(
+        session, workspace_id=plan.workspace_id, trigger=plan.trigger, tz=tz, customer_ids=customer_ids
+    )
     if not found:
         return []
     admitted = in_audience(
-        session, workspace_id=plan.workspace_id, audience=plan.audience, customer_ids=[m.customer_id for m in found]
+        session,
+        workspace_id=plan.workspace_id,
+        audience=plan.audience,
+        customer_ids=[m.customer_id for m in found],
     )
     return [m for m in found if m.customer_id in admitted]
 
@@ -255,7 +273,7 @@ def activate(
         if not dry_run:
             plan.status = "active"
             _audit_status(session, plan, actor, "sop.resume")
-        return Activation(plan.id, plan.status if not dry_run else plan.status, len(fresh), enroll_existing, 0, 0, dry_run)
+        return Activation(plan.id, plan.status, len(fresh), enroll_existing, 0, 0, dry_run)
     now = utcnow()
     plan.status = "active"
     plan.activated_at = now
@@ -266,7 +284,9 @@ def activate(
     else:
         enrolled = 0
         skipped = _insert_enrollments(session, plan, fresh, now=now, status="skipped")
-    _audit_status(session, plan, actor, "sop.activate", {"enroll_existing": enroll_existing, "matching": len(fresh)})
+    _audit_status(
+        session, plan, actor, "sop.activate", {"enroll_existing": enroll_existing, "matching": len(fresh)}
+    )
     return Activation(plan.id, plan.status, len(fresh), enroll_existing, enrolled, skipped, False)
 
 
@@ -274,12 +294,19 @@ def _audit_status(
     session: Session, plan: SopPlan, actor: str, action: str, detail: dict[str, Any] | None = None
 ) -> None:
     audit.record(
-        session, workspace_id=plan.workspace_id, actor=actor, action=action, target_type="sop_plan",
-        target_id=str(plan.id), detail=detail or {},
+        session,
+        workspace_id=plan.workspace_id,
+        actor=actor,
+        action=action,
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail=detail or {},
     )
 
 
-def set_status(session: Session, *, workspace_id: int, plan_id: int, status: str, actor: str = "system") -> SopPlan:
+def set_status(
+    session: Session, *, workspace_id: int, plan_id: int, status: str, actor: str = "system"
+) -> SopPlan:
     """Pause (no new steps run; enrollment waits) or archive a plan."""
     if status not in ("paused", "archived"):
         raise Invalid("status is paused or archived (activate to start or resume)", field="status")
@@ -327,7 +354,11 @@ def _insert_enrollments(
     if not matches:
         return 0
     tz, quiet = workspace_zone(session, plan.workspace_id)
-    staff = owners(session, workspace_id=plan.workspace_id, customer_ids=[m.customer_id for m in matches if m.staff_id is None])
+    staff = owners(
+        session,
+        workspace_id=plan.workspace_id,
+        customer_ids=[m.customer_id for m in matches if m.staff_id is None],
+    )
     first_due = None
     if status == "active":
         first_due = spec.due_at(plan.steps[0], now, tz=tz, quiet=quiet)
@@ -370,7 +401,9 @@ def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: da
         # Without existing customers, only occurrences since the activation count (those
         # without a time were marked skipped at activation).
         matches = [m for m in matches if m.at is None or m.at >= plan.activated_at]
-    return _insert_enrollments(session, plan, _not_enrolled(session, plan, matches), now=when, status="active")
+    return _insert_enrollments(
+        session, plan, _not_enrolled(session, plan, matches), now=when, status="active"
+    )
 
 
 def enroll_matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> int:
@@ -379,11 +412,19 @@ def enroll_matching(session: Session, plan: SopPlan, customer_ids: Sequence[int]
 
 
 def enroll_event(
-    session: Session, plan: SopPlan, *, customer_id: int, key: str, at: datetime,
-    staff_id: int | None = None, group_id: int | None = None,
+    session: Session,
+    plan: SopPlan,
+    *,
+    customer_id: int,
+    key: str,
+    at: datetime,
+    staff_id: int | None = None,
+    group_id: int | None = None,
 ) -> int:
     """Enroll one customer for one event occurrence, if the audience admits them."""
-    if customer_id not in in_audience(session, workspace_id=plan.workspace_id, audience=plan.audience, customer_ids=[customer_id]):
+    if customer_id not in in_audience(
+        session, workspace_id=plan.workspace_id, audience=plan.audience, customer_ids=[customer_id]
+    ):
         return 0
     return enroll(session, plan, [Match(customer_id, key, at, staff_id, group_id)])
 
@@ -412,7 +453,7 @@ def plan_due(session: Session, *, limit: int = PLAN_BATCH) -> int:
     for ws, pairs in by_ws.items():
         for n in range(0, len(pairs), JOB_PAIRS):
             chunk = pairs[n : n + JOB_PAIRS]
-            digest = hashlib.sha1(repr(chunk).encode()).hexdigest()[:16]
+            digest = hashlib.sha256(repr(chunk).encode()).hexdigest()[:16]
             enqueue(
                 session,
                 kind=STEP_JOB,
@@ -442,7 +483,9 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
     plans: dict[int, SopPlan] = {}
     tz, quiet = workspace_zone(session, workspace_id)
     for eid, index in pairs:
-        stmt = select(SopEnrollment).where(SopEnrollment.id == eid, SopEnrollment.workspace_id == workspace_id)
+        stmt = select(SopEnrollment).where(
+            SopEnrollment.id == eid, SopEnrollment.workspace_id == workspace_id
+        )
         enr = session.scalar(stmt.with_for_update())
         if enr is None or enr.status != "active" or enr.current_step != index:
             out.already += 1
@@ -472,8 +515,13 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         got = session.execute(
             _insert(session)(SopStepRun)
             .values(
-                workspace_id=workspace_id, enrollment_id=enr.id, step_index=index,
-                action=step["action"], outcome="running", ran_at=now, detail={},
+                workspace_id=workspace_id,
+                enrollment_id=enr.id,
+                step_index=index,
+                action=step["action"],
+                outcome="running",
+                ran_at=now,
+                detail={},
             )
             .on_conflict_do_nothing(index_elements=["enrollment_id", "step_index"])
             .returning(SopStepRun.id)
@@ -481,7 +529,9 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         if got is None:
             out.already += 1
             continue
-        owner = owners(session, workspace_id=workspace_id, customer_ids=[enr.customer_id]).get(enr.customer_id)
+        owner = owners(session, workspace_id=workspace_id, customer_ids=[enr.customer_id]).get(
+            enr.customer_id
+        )
         result = run_action(
             session, StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
         )
@@ -518,14 +568,18 @@ def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | No
                 return "opted_out"
         elif kind == "left":
             active = session.scalar(
-                select(func.count()).select_from(Follow).where(Follow.customer_id == cid, Follow.state == "active")
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.customer_id == cid, Follow.state == "active")
             )
             if not active:
                 return "left"
         elif kind == "replied":
             replied = session.scalar(
                 select(Message.id)
-                .where(Message.customer_id == cid, Message.direction == "in", Message.sent_at > enr.entered_at)
+                .where(
+                    Message.customer_id == cid, Message.direction == "in", Message.sent_at > enr.entered_at
+                )
                 .limit(1)
             )
             if replied is not None:
@@ -534,7 +588,11 @@ def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | No
             has = session.scalar(
                 select(CustomerTag.id)
                 .join(Tag, Tag.id == CustomerTag.tag_id)
-                .where(CustomerTag.customer_id == cid, Tag.name == ex["tag"], CustomerTag.created_at > enr.entered_at)
+                .where(
+                    CustomerTag.customer_id == cid,
+                    Tag.name == ex["tag"],
+                    CustomerTag.created_at > enr.entered_at,
+                )
                 .limit(1)
             )
             if has is not None:
@@ -577,7 +635,11 @@ def preview(session: Session, *, workspace_id: int, plan_id: int) -> dict[str, A
     plan = get_plan(session, workspace_id=workspace_id, plan_id=plan_id)
     tz, quiet = workspace_zone(session, workspace_id)
     now = utcnow()
-    waiting = len(_not_enrolled(session, plan, _matching(session, plan))) if plan.status in ("draft", "paused") or plan.enroll_existing else 0
+    waiting = (
+        len(_not_enrolled(session, plan, _matching(session, plan)))
+        if plan.status in ("draft", "paused") or plan.enroll_existing
+        else 0
+    )
     at_step = dict(
         session.execute(
             select(SopEnrollment.current_step, func.count())
@@ -599,7 +661,12 @@ def preview(session: Session, *, workspace_id: int, plan_id: int) -> dict[str, A
                 "reach_now": enrolled_before + waiting,
             }
         )
-    return {"plan_id": plan.id, "matching_not_enrolled": waiting, "steps": steps, "counts": enrollment_counts(session, workspace_id=workspace_id, plan_id=plan.id)}
+    return {
+        "plan_id": plan.id,
+        "matching_not_enrolled": waiting,
+        "steps": steps,
+        "counts": enrollment_counts(session, workspace_id=workspace_id, plan_id=plan.id),
+    }
 
 
 def customer_enrollments(session: Session, *, workspace_id: int, customer_id: int) -> list[dict[str, Any]]:
@@ -621,7 +688,9 @@ def customer_enrollments(session: Session, *, workspace_id: int, customer_id: in
                 "entered_at": enr.entered_at.isoformat(),
                 "current_step": enr.current_step,
                 "steps": len(steps),
-                "next_step": steps[enr.current_step]["title"] if enr.status == "active" and enr.current_step < len(steps) else None,
+                "next_step": steps[enr.current_step]["title"]
+                if enr.status == "active" and enr.current_step < len(steps)
+                else None,
                 "next_due_at": enr.next_due_at.isoformat() if enr.next_due_at else None,
                 "exit_reason": enr.exit_reason,
                 "exited_at": enr.exited_at.isoformat() if enr.exited_at else None,

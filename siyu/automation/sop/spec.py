@@ -135,7 +135,10 @@ def check_steps(raw: Any) -> list[dict[str, Any]]:
     steps = [check_step(s, n) for n, s in enumerate(raw)]
     for n in range(1, len(steps)):
         if _offset(steps[n]) < _offset(steps[n - 1]):
-            raise Invalid(f"steps[{n}] comes before steps[{n - 1}]: order steps by day and time", field=f"steps[{n}].day")
+            raise Invalid(
+                f"steps[{n}] comes before steps[{n - 1}]: order steps by day and time",
+                field=f"steps[{n}].day",
+            )
     return steps
 
 
@@ -149,7 +152,7 @@ def check_exits(raw: Any) -> list[dict[str, Any]]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):
-        raise Invalid("exits is a list such as [{\"kind\": \"bought\"}]", field="exits")
+        raise Invalid('exits is a list such as [{"kind": "bought"}]', field="exits")
     out: list[dict[str, Any]] = []
     for n, e in enumerate(raw):
         item = {"kind": e} if isinstance(e, str) else e
@@ -224,5 +227,7 @@ def due_at(step: dict[str, Any], entered_at: datetime, *, tz: str | None, quiet:
         if wanted < local_entry:
             wanted = local_entry
     else:
-        wanted = (entered_at + timedelta(days=step["day"], minutes=int(step.get("delay_minutes", 0)))).astimezone(z)
+        wanted = (
+            entered_at + timedelta(days=step["day"], minutes=int(step.get("delay_minutes", 0)))
+        ).astimezone(z)
     return quiet.push_out(wanted).astimezone(UTC)

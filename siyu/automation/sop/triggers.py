@@ -163,7 +163,9 @@ def matches_now(
             col,
             CustomerStats.categories,
         ).where(CustomerStats.workspace_id == workspace_id, col >= since)
-        for cid, first_id, last_id, at, cats in session.execute(_limit(stmt, CustomerStats.customer_id, customer_ids)):
+        for cid, first_id, last_id, at, cats in session.execute(
+            _limit(stmt, CustomerStats.customer_id, customer_ids)
+        ):
             if kind == "first_order":
                 out.append(Match(cid, f"first:{first_id}", at))
             elif trigger["category"] in (cats or {}):
@@ -183,7 +185,11 @@ def matches_now(
             and_(col <= cross, col > cross - timedelta(days=SILENT_WINDOW_DAYS)),
         )
         for cid, last in session.execute(_limit(stmt, CustomerStats.customer_id, customer_ids)):
-            out.append(Match(cid, f"silent:{trigger['what']}:{_day(last, tz)}", last + timedelta(days=trigger["days"])))
+            out.append(
+                Match(
+                    cid, f"silent:{trigger['what']}:{_day(last, tz)}", last + timedelta(days=trigger["days"])
+                )
+            )
     elif kind == "date_field":
         target = (now.astimezone(zone(tz)) + timedelta(days=trigger["days_before"])).date()
         stmt = select(Customer.id, Customer.birthday).where(

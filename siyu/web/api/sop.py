@@ -25,7 +25,9 @@ class PlanIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     trigger: dict[str, Any] = Field(description="{kind: friend_added | tag_added | ... , ...} (docs/sop.md)")
     steps: list[dict[str, Any]] = Field(min_length=1, max_length=30)
-    audience: str | None = Field(None, max_length=2000, description="Audience expression (docs/audiences.md).")
+    audience: str | None = Field(
+        None, max_length=2000, description="Audience expression (docs/audiences.md)."
+    )
     exits: list[Any] = Field(default_factory=list, max_length=10)
     description: str | None = Field(None, max_length=2000)
 
@@ -50,9 +52,14 @@ def list_templates(user: CurrentUser) -> list[dict[str, Any]]:
 
 
 @router.get("/plans", summary="SOP plans with their enrollment counts")
-def list_plans(user: CurrentUser, db: DbSession, status: Literal["draft", "active", "paused", "archived"] | None = None) -> list[dict[str, Any]]:
+def list_plans(
+    user: CurrentUser, db: DbSession, status: Literal["draft", "active", "paused", "archived"] | None = None
+) -> list[dict[str, Any]]:
     return [
-        {**service.plan_dict(p), "enrollments": service.enrollment_counts(db, workspace_id=user.workspace_id, plan_id=p.id)}
+        {
+            **service.plan_dict(p),
+            "enrollments": service.enrollment_counts(db, workspace_id=user.workspace_id, plan_id=p.id),
+        }
         for p in service.list_plans(db, workspace_id=user.workspace_id, status=status)
     ]
 
@@ -68,19 +75,26 @@ def create_from_template(body: FromTemplate, user: OperatorUser, db: DbSession) 
     data = template(body.template)
     if body.name:
         data["name"] = body.name
-    plan = service.create_plan(db, workspace_id=user.workspace_id, data=PlanInput.from_dict(data), actor=user.actor)
+    plan = service.create_plan(
+        db, workspace_id=user.workspace_id, data=PlanInput.from_dict(data), actor=user.actor
+    )
     return service.plan_dict(plan)
 
 
 @router.get("/plans/{plan_id}", summary="A plan with its timeline and each step's reach now")
 def get_plan(plan_id: Id, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     plan = service.get_plan(db, workspace_id=user.workspace_id, plan_id=plan_id)
-    return {**service.plan_dict(plan), "preview": service.preview(db, workspace_id=user.workspace_id, plan_id=plan_id)}
+    return {
+        **service.plan_dict(plan),
+        "preview": service.preview(db, workspace_id=user.workspace_id, plan_id=plan_id),
+    }
 
 
 @router.put("/plans/{plan_id}", summary="Replace a plan's parts (enrolled customers stay, once)")
 def update_plan(plan_id: Id, body: PlanIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
-    plan = service.update_plan(db, workspace_id=user.workspace_id, plan_id=plan_id, data=_input(body), actor=user.actor)
+    plan = service.update_plan(
+        db, workspace_id=user.workspace_id, plan_id=plan_id, data=_input(body), actor=user.actor
+    )
     return service.plan_dict(plan)
 
 
@@ -93,15 +107,21 @@ def copy_plan(plan_id: Id, user: OperatorUser, db: DbSession) -> dict[str, Any]:
 @router.post("/plans/{plan_id}/activate", summary="Start or resume; says how many already match")
 def activate(plan_id: Id, body: ActivateIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
     act = service.activate(
-        db, workspace_id=user.workspace_id, plan_id=plan_id, enroll_existing=body.enroll_existing,
-        dry_run=body.dry_run, actor=user.actor,
+        db,
+        workspace_id=user.workspace_id,
+        plan_id=plan_id,
+        enroll_existing=body.enroll_existing,
+        dry_run=body.dry_run,
+        actor=user.actor,
     )
     return dict(act.__dict__)
 
 
 @router.post("/plans/{plan_id}/pause", summary="Pause: no new steps run")
 def pause(plan_id: Id, user: OperatorUser, db: DbSession) -> dict[str, Any]:
-    plan = service.set_status(db, workspace_id=user.workspace_id, plan_id=plan_id, status="paused", actor=user.actor)
+    plan = service.set_status(
+        db, workspace_id=user.workspace_id, plan_id=plan_id, status="paused", actor=user.actor
+    )
     return service.plan_dict(plan)
 
 

@@ -46,16 +46,28 @@ def list_tasks(
     limit: int = Query(100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     return tracking.list_tasks(
-        db, user, staff_id=staff_id, status=None if status == "all" else status, kind=kind,
-        customer_id=customer_id, limit=limit,
+        db,
+        user,
+        staff_id=staff_id,
+        status=None if status == "all" else status,
+        kind=kind,
+        customer_id=customer_id,
+        limit=limit,
     )
 
 
 @router.post("", status_code=201, summary="Set a task by hand")
 def add_task(body: TaskIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
     tid = tracking.add_manual(
-        db, workspace_id=user.workspace_id, staff_id=body.staff_id, title=body.title, due_at=body.due_at,
-        customer_id=body.customer_id, body=body.body, content_id=body.content_id, priority=body.priority,
+        db,
+        workspace_id=user.workspace_id,
+        staff_id=body.staff_id,
+        title=body.title,
+        due_at=body.due_at,
+        customer_id=body.customer_id,
+        body=body.body,
+        content_id=body.content_id,
+        priority=body.priority,
         actor=user.actor,
     )
     return {"id": tid}

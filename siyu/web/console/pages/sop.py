@@ -38,22 +38,40 @@ TRIGGER_LABELS = {
     "date_field": "生日/日期字段",
     "segment": "进入人群",
 }
-ACTION_LABELS = {"task": "员工任务", "send": "1 对 1 发送", "group_message": "群发", "tag": "调整标签", "moment": "朋友圈"}
-ENROLL_LABELS = {"active": "进行中", "completed": "已完成", "exited": "已退出", "skipped": "激活前已符合（未加入）"}
+ACTION_LABELS = {
+    "task": "员工任务",
+    "send": "1 对 1 发送",
+    "group_message": "群发",
+    "tag": "调整标签",
+    "moment": "朋友圈",
+}
+ENROLL_LABELS = {
+    "active": "进行中",
+    "completed": "已完成",
+    "exited": "已退出",
+    "skipped": "激活前已符合（未加入）",
+}
 
 
 @router.get("/sop", response_class=HTMLResponse)
 def sop_list(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
     plans = [
-        {**service.plan_dict(p), "counts": service.enrollment_counts(db, workspace_id=user.workspace_id, plan_id=p.id)}
+        {
+            **service.plan_dict(p),
+            "counts": service.enrollment_counts(db, workspace_id=user.workspace_id, plan_id=p.id),
+        }
         for p in service.list_plans(db, workspace_id=user.workspace_id)
     ]
     return render(
         request,
         "sop.html",
         {
-            "plans": plans, "templates": TEMPLATES, "status_labels": STATUS_LABELS,
-            "trigger_labels": TRIGGER_LABELS, "enroll_labels": ENROLL_LABELS, "active": "/sop",
+            "plans": plans,
+            "templates": TEMPLATES,
+            "status_labels": STATUS_LABELS,
+            "trigger_labels": TRIGGER_LABELS,
+            "enroll_labels": ENROLL_LABELS,
+            "active": "/sop",
         },
     )
 
@@ -71,12 +89,24 @@ def sop_from_template(user: OperatorPage, db: DbSession, name: Annotated[str, Fo
 
 
 def _editor(
-    request: Request, db: Session, user: Principal, plan_id: int, *, text: str | None = None, error: str | None = None
+    request: Request,
+    db: Session,
+    user: Principal,
+    plan_id: int,
+    *,
+    text: str | None = None,
+    error: str | None = None,
 ) -> HTMLResponse:
     plan = service.get_plan(db, workspace_id=user.workspace_id, plan_id=plan_id)
     data = service.plan_dict(plan)
     editable = {k: data[k] for k in ("name", "description", "trigger", "audience", "steps", "exits")}
-    dry = service.activate(db, workspace_id=user.workspace_id, plan_id=plan_id, enroll_existing=True, dry_run=True) if plan.status != "archived" else None
+    dry = (
+        service.activate(
+            db, workspace_id=user.workspace_id, plan_id=plan_id, enroll_existing=True, dry_run=True
+        )
+        if plan.status != "archived"
+        else None
+    )
     return render(
         request,
         "sop_plan.html",
@@ -111,7 +141,13 @@ def sop_save(
             data: Any = json.loads(plan)
         except ValueError as exc:
             raise Invalid(f"计划不是有效的 JSON：{exc}", field="plan") from None
-        service.update_plan(db, workspace_id=user.workspace_id, plan_id=plan_id, data=PlanInput.from_dict(data), actor=user.actor)
+        service.update_plan(
+            db,
+            workspace_id=user.workspace_id,
+            plan_id=plan_id,
+            data=PlanInput.from_dict(data),
+            actor=user.actor,
+        )
     except SiyuError as exc:
         db.rollback()
         where = f"（{exc.field}）" if exc.field else ""
@@ -120,20 +156,34 @@ def sop_save(
 
 
 @router.post("/sop/{plan_id}/activate")
-def sop_activate(plan_id: int, user: OperatorPage, db: DbSession, existing: Annotated[str, Form()] = "") -> Response:
+def sop_activate(
+    plan_id: int, user: OperatorPage, db: DbSession, existing: Annotated[str, Form()] = ""
+) -> Response:
     try:
-        act = service.activate(db, workspace_id=user.workspace_id, plan_id=plan_id, enroll_existing=bool(existing), actor=user.actor)
+        act = service.activate(
+            db,
+            workspace_id=user.workspace_id,
+            plan_id=plan_id,
+            enroll_existing=bool(existing),
+            actor=user.actor,
+        )
     except SiyuError as exc:
         db.rollback()
         return redirect_with_flash(f"/sop/{plan_id}", f"无法启动：{exc.message}", "error")
-    how = f"已加入 {act.enrolled:,} 位已符合的客户" if existing else f"{act.already_matching:,} 位已符合的客户不加入，只有之后触发的客户加入"
+    how = (
+        f"已加入 {act.enrolled:,} 位已符合的客户"
+        if existing
+        else f"{act.already_matching:,} 位已符合的客户不加入，只有之后触发的客户加入"
+    )
     return redirect_with_flash(f"/sop/{plan_id}", f"计划已启动；{how}")
 
 
 @router.post("/sop/{plan_id}/pause")
 def sop_pause(plan_id: int, user: OperatorPage, db: DbSession) -> Response:
     try:
-        service.set_status(db, workspace_id=user.workspace_id, plan_id=plan_id, status="paused", actor=user.actor)
+        service.set_status(
+            db, workspace_id=user.workspace_id, plan_id=plan_id, status="paused", actor=user.actor
+        )
     except SiyuError as exc:
         db.rollback()
         return redirect_with_flash(f"/sop/{plan_id}", f"无法暂停：{exc.message}", "error")

@@ -56,7 +56,13 @@ def tasks_page(
     chosen = status if status in ("open", "done") else "open"
     rows = tracking.list_tasks(db, user, staff_id=staff, status=chosen, limit=200)
     accounts = (
-        list(db.execute(select(Staff.id, Staff.name, Staff.userid).where(Staff.workspace_id == user.workspace_id).order_by(Staff.name)))
+        list(
+            db.execute(
+                select(Staff.id, Staff.name, Staff.userid)
+                .where(Staff.workspace_id == user.workspace_id)
+                .order_by(Staff.name)
+            )
+        )
         if user.sees_all_customers
         else []
     )
