@@ -74,7 +74,8 @@ def test_friend_added_in_the_simulator_runs_the_onboarding_plan(
             follow.staff_id,
             follow.customer_id,
         )
-        assert task.title == "【新好友承接】发送欢迎语和新人礼" and task.body
+        assert task.title == "【新好友承接】发送欢迎语和新人礼"
+        assert task.body
         # 小美 greets 王芳 (the archive brings the message): the task is done, detected
         advance(timedelta(minutes=3))
         with session_scope() as s:
@@ -97,7 +98,8 @@ def test_friend_added_in_the_simulator_runs_the_onboarding_plan(
         assert run() == 0
         session.expire_all()
         enr = session.scalars(select(SopEnrollment)).one()
-        assert enr.current_step == 2 and enr.next_due_at == datetime(2026, 6, 4, 12, 0, tzinfo=UTC)
+        assert enr.current_step == 2
+        assert enr.next_due_at == datetime(2026, 6, 4, 12, 0, tzinfo=UTC)
         advance(timedelta(minutes=1))
         assert run() == 1
 
