@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -157,15 +157,22 @@ def summary_cmd(
     days: Annotated[
         int, typer.Option("--days", help="Tasks due in the last N days (local), today included.")
     ] = 7,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Count back from this day (YYYY-MM-DD) instead of today.")
+    ] = None,
 ) -> None:
     """Completion per account and per team: done, on time, late, overdue, detected or self-reported."""
     if not 1 <= days <= 366:
         fail("--days is 1 to 366 (days)")
+    try:
+        last = date.fromisoformat(until) if until else None
+    except ValueError:
+        fail(f"--until is YYYY-MM-DD, not {until!r} (until)")
     with workspace_session(workspace) as (session, ws):
-        since = day_start_utc(local_day(utcnow(), ws.timezone) - timedelta(days=days - 1), ws.timezone)
-        data = tracking.completion(
-            session, WholeWorkspace(ws.id), since=since, until=utcnow() + timedelta(days=1)
-        )
+        last = last or local_day(utcnow(), ws.timezone)
+        since = day_start_utc(last - timedelta(days=days - 1), ws.timezone)
+        end = day_start_utc(last + timedelta(days=1), ws.timezone)
+        data = tracking.completion(session, WholeWorkspace(ws.id), since=since, until=end)
     lines = ["accounts:"] + [
         f"  {a['staff']:<12} {a['done']}/{a['total']} ({a['rate']:.0%}) on time {a['on_time']} "
         f"late {a['late']} overdue {a['overdue']} self-reported {a['self_reported']}"

@@ -267,14 +267,15 @@ def activate(
         raise Conflict(f"plan {plan_id} is archived", field="plan_id")
     check_plan(session, workspace_id=workspace_id, data=PlanInput.from_dict(plan_dict(plan)))
     resuming = plan.status == "paused"
-    found = [] if resuming else _matching(session, plan)
+    now = utcnow()
+    # An occurrence cannot lie ahead of now (imported data may say so): those wait.
+    found = [] if resuming else [m for m in _matching(session, plan) if m.at is None or m.at <= now]
     fresh = _not_enrolled(session, plan, found)
     if dry_run or resuming:
         if not dry_run:
             plan.status = "active"
             _audit_status(session, plan, actor, "sop.resume")
         return Activation(plan.id, plan.status, len(fresh), enroll_existing, 0, 0, dry_run)
-    now = utcnow()
     plan.status = "active"
     plan.activated_at = now
     plan.enroll_existing = enroll_existing
@@ -397,6 +398,7 @@ def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: da
     if plan.status != "active":
         return 0
     when = now or utcnow()
+    matches = [m for m in matches if m.at is None or m.at <= when]
     if not plan.enroll_existing and plan.activated_at is not None:
         # Without existing customers, only occurrences since the activation count (those
         # without a time were marked skipped at activation).
