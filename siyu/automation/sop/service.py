@@ -484,11 +484,23 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
     out = StepsRun()
     plans: dict[int, SopPlan] = {}
     tz, quiet = workspace_zone(session, workspace_id)
-    for eid, index in pairs:
-        stmt = select(SopEnrollment).where(
-            SopEnrollment.id == eid, SopEnrollment.workspace_id == workspace_id
+    wanted = [(int(e), int(i)) for e, i in pairs]
+    # One locking read, in id order (two workers on PostgreSQL queue behind each other
+    # instead of deadlocking); the loser then finds the step taken.
+    loaded = {
+        e.id: e
+        for e in session.scalars(
+            select(SopEnrollment)
+            .where(SopEnrollment.workspace_id == workspace_id, SopEnrollment.id.in_([e for e, _ in wanted]))
+            .order_by(SopEnrollment.id)
+            .with_for_update()
         )
-        enr = session.scalar(stmt.with_for_update())
+    }
+    owner_of = owners(
+        session, workspace_id=workspace_id, customer_ids=[e.customer_id for e in loaded.values()]
+    )
+    for eid, index in wanted:
+        enr = loaded.get(eid)
         if enr is None or enr.status != "active" or enr.current_step != index:
             out.already += 1
             continue
@@ -531,9 +543,7 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         if got is None:
             out.already += 1
             continue
-        owner = owners(session, workspace_id=workspace_id, customer_ids=[enr.customer_id]).get(
-            enr.customer_id
-        )
+        owner = owner_of.get(enr.customer_id)
         result = run_action(
             session, StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
         )
