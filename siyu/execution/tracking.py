@@ -166,8 +166,17 @@ def add_manual(
     actor: str = "operator",
 ) -> int:
     """A task set by hand by an operator."""
-    if session.get(Staff, staff_id) is None:
+    staff = session.get(Staff, staff_id)
+    if staff is None or staff.workspace_id != workspace_id:
         raise NotFound(f"no staff account {staff_id}", field="staff")
+    if customer_id is not None:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.workspace_id != workspace_id:
+            raise NotFound(f"no customer {customer_id}", field="customer_id")
+    if content_id is not None:
+        from siyu.automation.content import get_content
+
+        get_content(session, workspace_id=workspace_id, content_id=content_id)
     tid = create_task(
         session,
         workspace_id=workspace_id,

@@ -106,6 +106,8 @@ def check_step(raw: Any, n: int) -> dict[str, Any]:
     if raw.get("body"):
         out["body"] = _text(raw["body"], f"{f}.body", 2000)
     out["priority"] = _int(raw.get("priority", 2), f"{f}.priority", 1, 3)
+    if raw.get("due_hours") is not None:
+        out["due_hours"] = _int(raw["due_hours"], f"{f}.due_hours", 1, 24 * 30)
     if action == "tag":
         add = [_text(t, f"{f}.add_tags", 64) for t in raw.get("add_tags") or []]
         remove = [_text(t, f"{f}.remove_tags", 64) for t in raw.get("remove_tags") or []]
