@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -499,6 +499,14 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
     owner_of = owners(
         session, workspace_id=workspace_id, customer_ids=[e.customer_id for e in loaded.values()]
     )
+    ran_before = set(
+        session.execute(
+            select(SopStepRun.enrollment_id, SopStepRun.step_index).where(
+                SopStepRun.enrollment_id.in_(list(loaded))
+            )
+        ).all()
+    )
+    runs: list[dict[str, Any]] = []
     for eid, index in wanted:
         enr = loaded.get(eid)
         if enr is None or enr.status != "active" or enr.current_step != index:
@@ -526,34 +534,33 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             enr.status, enr.next_due_at, enr.planned_at = "completed", None, None
             continue
         step = plan.steps[index]
-        got = session.execute(
-            _insert(session)(SopStepRun)
-            .values(
-                workspace_id=workspace_id,
-                enrollment_id=enr.id,
-                step_index=index,
-                action=step["action"],
-                outcome="running",
-                ran_at=now,
-                detail={},
-            )
-            .on_conflict_do_nothing(index_elements=["enrollment_id", "step_index"])
-            .returning(SopStepRun.id)
-        ).scalar_one_or_none()
-        if got is None:
+        if (enr.id, index) in ran_before:  # recorded, but the enrollment did not move: repair it
+            _advance(enr, plan, tz, quiet)
             out.already += 1
             continue
         owner = owner_of.get(enr.customer_id)
         result = run_action(
             session, StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
         )
-        session.execute(
-            update(SopStepRun)
-            .where(SopStepRun.id == got)
-            .values(outcome=result.outcome, task_id=result.task_id, detail=result.detail or {})
+        runs.append(
+            {
+                "workspace_id": workspace_id,
+                "enrollment_id": enr.id,
+                "step_index": index,
+                "action": step["action"],
+                "outcome": result.outcome,
+                "task_id": result.task_id,
+                "detail": result.detail or {},
+                "ran_at": now,
+            }
         )
         _advance(enr, plan, tz, quiet)
         out.ran += 1
+    if runs:
+        # One statement for the batch; the unique (enrollment, step) pair is the last
+        # guard: a duplicate aborts the whole transaction (the job is retried and finds
+        # the steps done) rather than letting a step count twice.
+        session.execute(insert(SopStepRun), runs)
     return out
 
 
