@@ -1,3 +1,9 @@
-"""Background work of the automation domain (found by ``siyu.kit.ops.discover``)."""
+"""Background work of the automation domain (found by ``siyu.kit.ops.discover``).
 
-import siyu.automation.moments.tasks  # noqa: F401  (moments: create, result, track, fetch)
+``siyu.automation.<part>.tasks`` modules are found on their own (``discover`` walks
+sub-packages); the SOP engine declares its work in ``sop/jobs.py``, imported here.
+"""
+
+from siyu.automation.sop import jobs as sop_jobs
+
+__all__ = ["sop_jobs"]

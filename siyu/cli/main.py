@@ -65,6 +65,10 @@ def _register() -> None:
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.insights.cli import app as insights_app
+    from siyu.automation.sop.cli import app as sop_app
+    from siyu.customers.cli import app as customers_app
+    from siyu.demo.cli import register as register_demo
+    from siyu.execution.cli import app as tasks_app
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app
@@ -92,6 +96,8 @@ def _register() -> None:
     app.add_typer(dedup_app, name="dedup")
     app.add_typer(leads_app, name="leads")
     app.add_typer(insights_app, name="insights")
+    app.add_typer(sop_app, name="sop")
+    app.add_typer(tasks_app, name="tasks")
     register_web(app)
     register_demo(app)
     register_worker(app)

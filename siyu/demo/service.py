@@ -219,6 +219,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.funnel:seed",
     ),
     DemoStep(
+        "sop",
+        "Running the SOP templates and task lists",
+        lambda ctx: importlib.import_module("siyu.demo.sop").seed(ctx),
+        requires="siyu.demo.sop:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

@@ -95,6 +95,52 @@ def create_tasks(session: Session, *, workspace_id: int, tasks: list[NewTask]) -
     return ids
 
 
+def add_tasks_bulk(session: Session, *, workspace_id: int, tasks: list[NewTask], chunk: int = 1000) -> int:
+    """Insert many tasks at once (multi-row, skipping used ``dedup_key``s); how many were new.
+
+    The morning lists use it (tens of thousands of rows); it returns no ids.
+    """
+    for t in tasks:
+        _check(t)
+    if not tasks:
+        return 0
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StaffTask)
+    made = 0
+    for n in range(0, len(tasks), chunk):
+        rows = [_row(workspace_id, t, now) for t in tasks[n : n + chunk]]
+        result = session.execute(
+            ins.values(rows)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"])
+            .returning(StaffTask.id)
+        )
+        made += len(result.all())
+    return made
+
+
+def _row(workspace_id: int, t: NewTask, now: datetime) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "staff_id": t.staff_id,
+        "customer_id": t.customer_id,
+        "group_id": t.group_id,
+        "kind": t.kind,
+        "title": t.title.strip(),
+        "body": t.body,
+        "content_id": t.content_id,
+        "priority": t.priority,
+        "due_at": t.due_at,
+        "status": "open",
+        "source": t.source,
+        "source_ref": t.source_ref,
+        "dedup_key": t.dedup_key,
+        "extra": dict(t.extra or {}),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def create_task(session: Session, *, workspace_id: int, task: NewTask) -> int | None:
     """One task; its id, or None when its ``dedup_key`` was used before."""
     ids = create_tasks(session, workspace_id=workspace_id, tasks=[task])

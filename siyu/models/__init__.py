@@ -27,6 +27,7 @@ from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.segments import AutoTagRule, Segment
+from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
 from siyu.models.tasks import StaffTask
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
 from siyu.models.workspace import (
@@ -90,6 +91,9 @@ __all__ = [
     "PeriodicTask",
     "Segment",
     "SkuCost",
+    "SopEnrollment",
+    "SopPlan",
+    "SopStepRun",
     "Staff",
     "StaffDailyStats",
     "StaffMetricDay",

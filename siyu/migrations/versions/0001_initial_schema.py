@@ -364,6 +364,29 @@ def upgrade() -> None:
     with op.batch_alter_table('sku_costs', schema=None) as batch_op:
         batch_op.create_index('ix_sku_costs_workspace_id_sku', ['workspace_id', 'sku'], unique=False)
 
+    op.create_table('sop_plans',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('trigger', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('audience', sa.Text(), nullable=True),
+    sa.Column('steps', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('exits', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('template', sa.String(length=32), nullable=True),
+    sa.Column('enroll_existing', sa.Boolean(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('activated_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sop_plans_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sop_plans'))
+    )
+    with op.batch_alter_table('sop_plans', schema=None) as batch_op:
+        batch_op.create_index('ix_sop_plans_workspace_id_status', ['workspace_id', 'status'], unique=False)
+
     op.create_table('staff',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1186,6 +1209,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('sop_enrollments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('trigger_key', sa.String(length=120), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('entered_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('current_step', sa.Integer(), nullable=False),
+    sa.Column('next_due_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('planned_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exited_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exit_reason', sa.String(length=32), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_sop_enrollments_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_sop_enrollments_group_id_groups'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['plan_id'], ['sop_plans.id'], name=op.f('fk_sop_enrollments_plan_id_sop_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_sop_enrollments_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sop_enrollments_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sop_enrollments')),
+    sa.UniqueConstraint('plan_id', 'customer_id', 'trigger_key', name=op.f('uq_sop_enrollments_plan_id_customer_id_trigger_key'))
+    )
+    with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
+        batch_op.create_index('ix_sop_enrollments_customer_id', ['customer_id'], unique=False)
+        batch_op.create_index('ix_sop_enrollments_workspace_id_status_next_due_at', ['workspace_id', 'status', 'next_due_at'], unique=False)
+
     op.create_table('staff_tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1242,9 +1294,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_sessions_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('sop_step_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('enrollment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('step_index', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=16), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('ran_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enrollment_id'], ['sop_enrollments.id'], name=op.f('fk_sop_step_runs_enrollment_id_sop_enrollments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['staff_tasks.id'], name=op.f('fk_sop_step_runs_task_id_staff_tasks'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sop_step_runs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sop_step_runs')),
+    sa.UniqueConstraint('enrollment_id', 'step_index', name=op.f('uq_sop_step_runs_enrollment_id_step_index'))
+    )
+    with op.batch_alter_table('sop_step_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sop_step_runs_workspace_id'), ['workspace_id'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('sop_step_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sop_step_runs_workspace_id'))
+
+    op.drop_table('sop_step_runs')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
@@ -1256,6 +1331,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_staff_tasks_customer_id_status')
 
     op.drop_table('staff_tasks')
+    with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
+        batch_op.drop_index('ix_sop_enrollments_workspace_id_status_next_due_at')
+        batch_op.drop_index('ix_sop_enrollments_customer_id')
+
+    op.drop_table('sop_enrollments')
     with op.batch_alter_table('order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
@@ -1433,6 +1513,10 @@ def downgrade() -> None:
 
     op.drop_table('sync_runs')
     op.drop_table('staff')
+    with op.batch_alter_table('sop_plans', schema=None) as batch_op:
+        batch_op.drop_index('ix_sop_plans_workspace_id_status')
+
+    op.drop_table('sop_plans')
     with op.batch_alter_table('sku_costs', schema=None) as batch_op:
         batch_op.drop_index('ix_sku_costs_workspace_id_sku')
 

@@ -25,9 +25,11 @@ def include_api(app: FastAPI) -> None:
         privacy,
         rules,
         segments,
+        sop,
         staff,
         tags,
         transfers,
+        tasks,
     )
 
     for module in (
@@ -51,5 +53,7 @@ def include_api(app: FastAPI) -> None:
         dedup,
         leads,
         insights,
+        sop,
+        tasks,
     ):
         app.include_router(module.router)

@@ -181,4 +181,6 @@ EVENT_LABELS = {
     "order.paid": "下单付款",
     "order.refunded": "退款",
     "order.completed": "订单完成",
+    "task.done": "完成任务",
+    "task.escalated": "任务逾期上报",
 }

@@ -113,6 +113,12 @@ CHANNEL = {
 }
 CHANNEL_PREFIX = {"store_qr_": "门店二维码", "douyin_": "抖音", "xhs_": "小红书"}
 AUDIT_ACTION = {
+    "sop.create": "新建 SOP 计划",
+    "sop.update": "修改 SOP 计划",
+    "sop.activate": "启动 SOP 计划",
+    "sop.resume": "恢复 SOP 计划",
+    "sop.pause": "暂停 SOP 计划",
+    "sop.archive": "归档 SOP 计划",
     "auth.login": "登录",
     "auth.login_failed": "登录失败",
     "auth.logout": "退出登录",
@@ -165,6 +171,7 @@ AUDIT_ACTION = {
     "channel.dedup_policy": "修改渠道去重策略",
 }
 TARGET_TYPE = {
+    "sop_plan": "SOP 计划",
     "auto_tag_rule": "自动标签规则",
     "customer": "客户",
     "customers": "客户",
@@ -186,6 +193,10 @@ TARGET_TYPE = {
 }
 # audit_log.detail keys
 DETAIL_KEY = {
+    "version": "版本",
+    "content_id": "素材",
+    "enroll_existing": "已符合的客户也加入",
+    "matching": "已符合的客户数",
     "add": "添加标签",
     "at": "时间",
     "created": "新建",

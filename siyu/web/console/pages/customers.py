@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from siyu.automation.sop.service import customer_enrollments
 from siyu.customers import search
 from siyu.customers.tags import add_tags, ensure_tag, live_tags, remove_tags
 from siyu.kit.errors import Invalid, NotFound, SiyuError
@@ -138,6 +139,7 @@ def customer_page(request: Request, customer_id: int, user: ConsoleUser, db: DbS
             "platform_labels": PLATFORM_LABELS,
             "event_labels": EVENT_LABELS,
             "can_reveal": user.can_reveal_phone,
+            "sop": customer_enrollments(db, workspace_id=user.workspace_id, customer_id=p.customer.id),
         },
     )
 

@@ -42,6 +42,7 @@ KIND_LABELS = {
     "acquisition.corp_tag_push": "企业标签推送到企业微信",
     "staff.transfer": "转接客户与客户群（企业微信）",
     "staff.transfer_result": "查询客户转接结果",
+    "automation.sop_steps": "执行到期的 SOP 步骤",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -54,6 +55,9 @@ SUBSCRIBER_LABELS = {
     "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
     "acquisition.leads": "客户公海（加为好友后完成任务）",
     "staff.transfer_fail": "客户转接失败回调（客户拒绝 / 接替成员已满）",
+    "automation.sop_enroll": "SOP 计划：按事件加入客户",
+    "execution.churn": "流失提醒（客户删除好友）",
+    "execution.detect_events": "任务完成识别（朋友圈评论、确认发送）",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -71,6 +75,12 @@ PERIODIC_LABELS = {
     "acquisition.leads": "检查公海客户是否已加为好友",
     "acquisition.lead_reminders": "提醒员工逾期的加好友任务",
     "insights.refresh": "更新经营指标（回复、互动）汇总",
+    "automation.sop_scan": "SOP 计划：按状态加入客户",
+    "automation.sop_plan": "SOP 计划：排期到期步骤",
+    "execution.morning": "生成每日任务清单",
+    "execution.slas": "待回复与新好友问候任务",
+    "execution.detect": "识别已完成的任务",
+    "execution.escalate": "逾期任务上报组长",
 }
 
 

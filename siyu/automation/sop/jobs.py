@@ -1,0 +1,134 @@
+"""The SOP engine's background work: enroll on events, scan state triggers, run steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu.automation.sop import service, spec
+from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscriber
+from siyu.kit.timeutil import local_day
+from siyu.models import Group, SopPlan, Tag
+
+ENROLL_ON = ["friend.add", "tag.add", "tag.remove", "group.join", "stats.refreshed"]
+_EVENT_TRIGGER = {
+    "friend.add": "friend_added",
+    "tag.add": "tag_added",
+    "tag.remove": "tag_removed",
+    "group.join": "joined_group",
+}
+
+
+def _active(session: Session, workspace_id: int) -> list[SopPlan]:
+    return list(
+        session.scalars(
+            select(SopPlan).where(SopPlan.workspace_id == workspace_id, SopPlan.status == "active")
+        )
+    )
+
+
+@subscriber("automation.sop_enroll", kinds=ENROLL_ON, batch=200)
+def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
+    """Enroll customers in active SOP plans whose trigger an event matches."""
+    plans: dict[int, list[SopPlan]] = {}
+    for ev in events:
+        if ev.workspace_id not in plans:
+            plans[ev.workspace_id] = _active(session, ev.workspace_id)
+        tz, _ = service.workspace_zone(session, ev.workspace_id)
+        for plan in plans[ev.workspace_id]:
+            kind = plan.trigger["kind"]
+            if ev.kind == "stats.refreshed":
+                if kind in ("first_order", "category_order", "inactive", "layer_changed"):
+                    ids = [int(c) for c in ev.payload.get("customer_ids") or []]
+                    if ids:
+                        service.enroll_matching(session, plan, ids)
+                continue
+            if ev.customer_id is None or _EVENT_TRIGGER.get(ev.kind) != kind:
+                continue
+            day = local_day(ev.occurred_at, tz).isoformat()
+            if kind == "friend_added":
+                if ev.payload.get("applied") is False:
+                    continue
+                if plan.trigger.get("channel"):
+                    from siyu.automation.sop.triggers import channel_state
+
+                    want = channel_state(
+                        session, workspace_id=ev.workspace_id, channel=plan.trigger["channel"]
+                    )
+                    if ev.payload.get("state") != want:
+                        continue
+                service.enroll_event(
+                    session,
+                    plan,
+                    customer_id=ev.customer_id,
+                    key=f"friend:{ev.staff_id}:{day}",
+                    at=ev.occurred_at,
+                    staff_id=ev.staff_id,
+                )
+            elif kind in ("tag_added", "tag_removed"):
+                tag_id = ev.payload.get("tag_id")
+                name = ev.payload.get("tag") or (session.get(Tag, tag_id).name if tag_id else None)  # type: ignore[union-attr]
+                if name != plan.trigger["tag"]:
+                    continue
+                service.enroll_event(
+                    session, plan, customer_id=ev.customer_id, key=f"tag:{tag_id}:{day}", at=ev.occurred_at
+                )
+            elif kind == "joined_group" and ev.group_id is not None:
+                group = session.get(Group, ev.group_id)
+                if group is None:
+                    continue
+                want_group = plan.trigger.get("group")
+                if want_group and want_group not in (group.name, group.chat_id):
+                    continue
+                service.enroll_event(
+                    session,
+                    plan,
+                    customer_id=ev.customer_id,
+                    key=f"group:{group.id}:{day}",
+                    at=ev.occurred_at,
+                    staff_id=group.owner_staff_id,
+                    group_id=group.id,
+                )
+
+
+@periodic(
+    "automation.sop_scan", every=600, description="enroll customers who now match SOP plans' state triggers"
+)
+def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    out: dict[str, int] = {}
+    with factory() as s:
+        plan_ids = [
+            p.id
+            for p in s.scalars(select(SopPlan).where(SopPlan.status == "active"))
+            if p.trigger.get("kind") in spec.STATE_TRIGGERS
+        ]
+    for pid in plan_ids:
+        with factory() as s:
+            plan = s.get(SopPlan, pid)
+            if plan is None or plan.status != "active":
+                continue
+            out[str(pid)] = service.enroll_matching(s, plan)
+            s.commit()
+    return {"enrolled": out}
+
+
+@periodic("automation.sop_plan", every=30, description="queue the SOP steps that are due")
+def plan_steps(factory: sessionmaker[Session]) -> Mapping[str, Any]:
+    with factory() as s:
+        n = service.plan_due(s)
+        s.commit()
+    return {"planned": n}
+
+
+@job_handler(service.STEP_JOB)
+def run_steps_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Run a batch of due SOP steps, each once."""
+    assert ctx.session is not None
+    assert ctx.workspace_id is not None
+    result = service.run_steps(
+        ctx.session, workspace_id=ctx.workspace_id, pairs=ctx.payload.get("pairs") or []
+    )
+    return {"ran": result.ran, "already": result.already, "exited": result.exited, "waiting": result.waiting}

@@ -1,0 +1,746 @@
+"""Save, activate, pause and copy plans; enroll customers; run each step exactly once.
+
+Exactly once: a step's run is a ``sop_step_runs`` row unique on ``(enrollment,
+step)``, written in the same transaction as the step's effect (a task with a
+``dedup_key``, a tag change) and the enrollment's advance. A worker killed between
+planning (the queued ``automation.sop_steps`` job) and executing leaves the job to be
+run again, which finds the step done or does it whole; two workers on PostgreSQL lock
+the enrollment row and the loser sees the step taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from siyu.automation.content import get_content
+from siyu.automation.sop import spec
+from siyu.automation.sop.actions import StepCall, run_action
+from siyu.automation.sop.triggers import Match, find_segment, in_audience, matches_now, owners
+from siyu.kit import audit
+from siyu.kit.errors import Conflict, Invalid, NotFound
+from siyu.kit.jobs import enqueue
+from siyu.kit.timeutil import utcnow
+from siyu.models import (
+    Customer,
+    CustomerStats,
+    CustomerTag,
+    Follow,
+    Message,
+    SopEnrollment,
+    SopPlan,
+    SopStepRun,
+    Tag,
+    Workspace,
+)
+from siyu.segments.audience import AudienceSyntaxError, parse
+
+STATUSES = ("draft", "active", "paused", "archived")
+STEP_JOB = "automation.sop_steps"
+JOB_PAIRS = 200  # (enrollment, step) pairs per job: short transactions, callbacks get in between
+PLAN_BATCH = 5000  # pairs planned per tick
+REPLAN_AFTER = timedelta(hours=1)  # a planned step whose job vanished is planned again
+ENROLL_CHUNK = 1000
+NAME_MAX = 100
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def workspace_zone(session: Session, workspace_id: int) -> tuple[str, spec.Quiet]:
+    ws = session.get(Workspace, workspace_id)
+    if ws is None:
+        raise NotFound(f"no workspace {workspace_id}", field="workspace_id")
+    return ws.timezone, spec.Quiet.of(ws.settings)
+
+
+# -- saving ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    name: str
+    trigger: dict[str, Any]
+    steps: list[dict[str, Any]]
+    audience: str | None = None
+    exits: list[Any] = field(default_factory=list)
+    description: str | None = None
+    template: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanInput:
+        if not isinstance(data, dict):
+            raise Invalid("a plan is an object with name, trigger and steps", field="plan")
+        return cls(
+            name=data.get("name") or "",
+            trigger=data.get("trigger") or {},
+            steps=data.get("steps") or [],
+            audience=data.get("audience") or None,
+            exits=data.get("exits") or [],
+            description=data.get("description"),
+            template=data.get("template"),
+        )
+
+
+def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[str, Any]:
+    """The plan's parts normalised, or Invalid naming the field (nothing is written)."""
+    name = (data.name or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise Invalid(f"a plan needs a name of 1 to {NAME_MAX} characters", field="name")
+    trigger = spec.check_trigger(data.trigger)
+    steps = spec.check_steps(data.steps)
+    exits = spec.check_exits(data.exits)
+    audience = (data.audience or "").strip() or None
+    if audience is not None:
+        try:
+            parse(audience)
+        except AudienceSyntaxError as exc:
+            raise Invalid(f"audience: {exc}", field="audience") from None
+    if (
+        trigger["kind"] == "segment"
+        and find_segment(session, workspace_id=workspace_id, name=trigger["segment"]) is None
+    ):
+        raise Invalid(f"no saved segment named {trigger['segment']!r}", field="trigger.segment")
+    for n, step in enumerate(steps):
+        if "content_id" in step:
+            try:
+                get_content(session, workspace_id=workspace_id, content_id=step["content_id"])
+            except NotFound as exc:
+                raise Invalid(f"steps[{n}] refers to {exc.message}", field=f"steps[{n}].content_id") from None
+    looped = spec.loop_in(trigger, steps)
+    if looped is not None:
+        raise Invalid(
+            f"steps[{looped}] changes the tag {trigger['tag']!r} that triggers this plan: it would loop",
+            field=f"steps[{looped}]",
+        )
+    return {
+        "name": name,
+        "trigger": trigger,
+        "steps": steps,
+        "exits": exits,
+        "audience": audience,
+        "description": (data.description or None),
+        "template": data.template,
+    }
+
+
+def create_plan(session: Session, *, workspace_id: int, data: PlanInput, actor: str = "system") -> SopPlan:
+    """A new draft plan (checked whole first)."""
+    parts = check_plan(session, workspace_id=workspace_id, data=data)
+    plan = SopPlan(workspace_id=workspace_id, status="draft", created_by=actor, version=1, **parts)
+    session.add(plan)
+    session.flush()
+    audit.record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="sop.create",
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail={"name": plan.name},
+    )
+    return plan
+
+
+def get_plan(session: Session, *, workspace_id: int, plan_id: int, lock: bool = False) -> SopPlan:
+    stmt = select(SopPlan).where(SopPlan.workspace_id == workspace_id, SopPlan.id == plan_id)
+    plan = session.scalar(stmt.with_for_update() if lock else stmt)
+    if plan is None:
+        raise NotFound(f"no SOP plan {plan_id}", field="plan_id")
+    return plan
+
+
+def list_plans(session: Session, *, workspace_id: int, status: str | None = None) -> list[SopPlan]:
+    stmt = select(SopPlan).where(SopPlan.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(SopPlan.status == status)
+    return list(session.scalars(stmt.order_by(SopPlan.id)))
+
+
+def update_plan(
+    session: Session, *, workspace_id: int, plan_id: int, data: PlanInput, actor: str = "system"
+) -> SopPlan:
+    """Replace a plan's parts. Enrolled customers stay enrolled (once); they go on with
+    the new steps from the step they are at."""
+    plan = get_plan(session, workspace_id=workspace_id, plan_id=plan_id, lock=True)
+    if plan.status == "archived":
+        raise Conflict(f"plan {plan_id} is archived", field="plan_id")
+    parts = check_plan(session, workspace_id=workspace_id, data=data)
+    for key, value in parts.items():
+        setattr(plan, key, value)
+    plan.version += 1
+    _reschedule(session, plan)
+    audit.record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="sop.update",
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail={"version": plan.version},
+    )
+    return plan
+
+
+def copy_plan(session: Session, *, workspace_id: int, plan_id: int, actor: str = "system") -> SopPlan:
+    """A draft copy of a plan (its parts as they are now; no enrollments)."""
+    src = get_plan(session, workspace_id=workspace_id, plan_id=plan_id)
+    data = PlanInput(
+        name=f"{src.name} 副本"[:NAME_MAX],
+        trigger=dict(src.trigger),
+        steps=[dict(s) for s in src.steps],
+        audience=src.audience,
+        exits=[dict(e) for e in src.exits],
+        description=src.description,
+        template=src.template,
+    )
+    return create_plan(session, workspace_id=workspace_id, data=data, actor=actor)
+
+
+def _reschedule(session: Session, plan: SopPlan) -> None:
+    """After an edit: each active enrollment's next step time from the new steps."""
+    tz, quiet = workspace_zone(session, plan.workspace_id)
+    rows = session.scalars(
+        select(SopEnrollment).where(SopEnrollment.plan_id == plan.id, SopEnrollment.status == "active")
+    )
+    for enr in rows:
+        if enr.current_step >= len(plan.steps):
+            enr.status, enr.next_due_at = "completed", None
+        else:
+            enr.next_due_at = spec.due_at(plan.steps[enr.current_step], enr.entered_at, tz=tz, quiet=quiet)
+        enr.planned_at = None
+
+
+# -- activation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activation:
+    plan_id: int
+    status: str
+    already_matching: int
+    enroll_existing: bool
+    enrolled: int
+    skipped: int
+    dry_run: bool
+
+
+def _matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> list[Match]:
+    tz, _ = workspace_zone(session, plan.workspace_id)
+    found = matches_now(
+        session, workspace_id=plan.workspace_id, trigger=plan.trigger, tz=tz, customer_ids=customer_ids
+    )
+    if not found:
+        return []
+    admitted = in_audience(
+        session,
+        workspace_id=plan.workspace_id,
+        audience=plan.audience,
+        customer_ids=[m.customer_id for m in found],
+    )
+    return [m for m in found if m.customer_id in admitted]
+
+
+def activate(
+    session: Session,
+    *,
+    workspace_id: int,
+    plan_id: int,
+    enroll_existing: bool,
+    dry_run: bool = False,
+    actor: str = "system",
+) -> Activation:
+    """Start (or resume) a plan. ``already_matching`` says how many customers match it
+    now; with ``enroll_existing`` they are enrolled, without it they are marked
+    ``skipped`` (so that only later occurrences enroll). ``dry_run`` changes nothing."""
+    plan = get_plan(session, workspace_id=workspace_id, plan_id=plan_id, lock=not dry_run)
+    if plan.status == "archived":
+        raise Conflict(f"plan {plan_id} is archived", field="plan_id")
+    check_plan(session, workspace_id=workspace_id, data=PlanInput.from_dict(plan_dict(plan)))
+    resuming = plan.status == "paused"
+    now = utcnow()
+    # An occurrence cannot lie ahead of now (imported data may say so): those wait.
+    found = [] if resuming else [m for m in _matching(session, plan) if m.at is None or m.at <= now]
+    fresh = _not_enrolled(session, plan, found)
+    if dry_run or resuming:
+        if not dry_run:
+            plan.status = "active"
+            _audit_status(session, plan, actor, "sop.resume")
+        return Activation(plan.id, plan.status, len(fresh), enroll_existing, 0, 0, dry_run)
+    plan.status = "active"
+    plan.activated_at = now
+    plan.enroll_existing = enroll_existing
+    if enroll_existing:
+        enrolled = enroll(session, plan, fresh, now=now)
+        skipped = 0
+    else:
+        enrolled = 0
+        skipped = _insert_enrollments(session, plan, fresh, now=now, status="skipped")
+    _audit_status(
+        session, plan, actor, "sop.activate", {"enroll_existing": enroll_existing, "matching": len(fresh)}
+    )
+    return Activation(plan.id, plan.status, len(fresh), enroll_existing, enrolled, skipped, False)
+
+
+def _audit_status(
+    session: Session, plan: SopPlan, actor: str, action: str, detail: dict[str, Any] | None = None
+) -> None:
+    audit.record(
+        session,
+        workspace_id=plan.workspace_id,
+        actor=actor,
+        action=action,
+        target_type="sop_plan",
+        target_id=str(plan.id),
+        detail=detail or {},
+    )
+
+
+def set_status(
+    session: Session, *, workspace_id: int, plan_id: int, status: str, actor: str = "system"
+) -> SopPlan:
+    """Pause (no new steps run; enrollment waits) or archive a plan."""
+    if status not in ("paused", "archived"):
+        raise Invalid("status is paused or archived (activate to start or resume)", field="status")
+    plan = get_plan(session, workspace_id=workspace_id, plan_id=plan_id, lock=True)
+    if status == "paused" and plan.status != "active":
+        raise Conflict(f"plan {plan_id} is {plan.status}, not active", field="plan_id")
+    plan.status = status
+    _audit_status(session, plan, actor, f"sop.{'pause' if status == 'paused' else 'archive'}")
+    return plan
+
+
+# -- enrollment ----------------------------------------------------------------------------
+
+
+def _not_enrolled(session: Session, plan: SopPlan, found: Sequence[Match]) -> list[Match]:
+    """Matches whose occurrence has no enrollment yet and whose customer is not in the plan now."""
+    if not found:
+        return []
+    ids = sorted({m.customer_id for m in found})
+    taken: set[tuple[int, str]] = set()
+    active: set[int] = set()
+    for n in range(0, len(ids), ENROLL_CHUNK):
+        rows = session.execute(
+            select(SopEnrollment.customer_id, SopEnrollment.trigger_key, SopEnrollment.status).where(
+                SopEnrollment.plan_id == plan.id, SopEnrollment.customer_id.in_(ids[n : n + ENROLL_CHUNK])
+            )
+        )
+        for cid, key, status in rows:
+            taken.add((cid, key))
+            if status == "active":
+                active.add(cid)
+    seen: set[int] = set()
+    out: list[Match] = []
+    for m in found:
+        if (m.customer_id, m.key) in taken or m.customer_id in active or m.customer_id in seen:
+            continue
+        seen.add(m.customer_id)
+        out.append(m)
+    return out
+
+
+def _insert_enrollments(
+    session: Session, plan: SopPlan, matches: Sequence[Match], *, now: datetime, status: str
+) -> int:
+    if not matches:
+        return 0
+    tz, quiet = workspace_zone(session, plan.workspace_id)
+    staff = owners(
+        session,
+        workspace_id=plan.workspace_id,
+        customer_ids=[m.customer_id for m in matches if m.staff_id is None],
+    )
+    first_due = None
+    if status == "active":
+        first_due = spec.due_at(plan.steps[0], now, tz=tz, quiet=quiet)
+    ins = _insert(session)(SopEnrollment)
+    total = 0
+    for n in range(0, len(matches), ENROLL_CHUNK):
+        rows = [
+            {
+                "workspace_id": plan.workspace_id,
+                "plan_id": plan.id,
+                "customer_id": m.customer_id,
+                "staff_id": m.staff_id if m.staff_id is not None else staff.get(m.customer_id),
+                "group_id": m.group_id,
+                "trigger_key": m.key[:120],
+                "status": status,
+                "entered_at": now,
+                "current_step": 0,
+                "next_due_at": first_due,
+                "exit_reason": None if status == "active" else "already_matching",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for m in matches[n : n + ENROLL_CHUNK]
+        ]
+        result = session.execute(
+            ins.values(rows)
+            .on_conflict_do_nothing(index_elements=["plan_id", "customer_id", "trigger_key"])
+            .returning(SopEnrollment.id)
+        )
+        total += len(result.all())
+    return total
+
+
+def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: datetime | None = None) -> int:
+    """Enroll these matches (audience already applied) once each; how many entered."""
+    if plan.status != "active":
+        return 0
+    when = now or utcnow()
+    matches = [m for m in matches if m.at is None or m.at <= when]
+    if not plan.enroll_existing and plan.activated_at is not None:
+        # Without existing customers, only occurrences since the activation count (those
+        # without a time were marked skipped at activation).
+        matches = [m for m in matches if m.at is None or m.at >= plan.activated_at]
+    return _insert_enrollments(
+        session, plan, _not_enrolled(session, plan, matches), now=when, status="active"
+    )
+
+
+def enroll_matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> int:
+    """Enroll whoever matches the plan now (the scan of state triggers)."""
+    return enroll(session, plan, _matching(session, plan, customer_ids))
+
+
+def enroll_event(
+    session: Session,
+    plan: SopPlan,
+    *,
+    customer_id: int,
+    key: str,
+    at: datetime,
+    staff_id: int | None = None,
+    group_id: int | None = None,
+) -> int:
+    """Enroll one customer for one event occurrence, if the audience admits them."""
+    if customer_id not in in_audience(
+        session, workspace_id=plan.workspace_id, audience=plan.audience, customer_ids=[customer_id]
+    ):
+        return 0
+    return enroll(session, plan, [Match(customer_id, key, at, staff_id, group_id)])
+
+
+# -- running steps ---------------------------------------------------------------------------
+
+
+def plan_due(session: Session, *, limit: int = PLAN_BATCH) -> int:
+    """Queue jobs for the steps now due (active plans only); how many steps were queued."""
+    now = utcnow()
+    rows = session.execute(
+        select(SopEnrollment.id, SopEnrollment.current_step, SopEnrollment.workspace_id)
+        .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+        .where(
+            SopEnrollment.status == "active",
+            SopEnrollment.next_due_at <= now,
+            (SopEnrollment.planned_at.is_(None)) | (SopEnrollment.planned_at < now - REPLAN_AFTER),
+            SopPlan.status == "active",
+        )
+        .order_by(SopEnrollment.next_due_at, SopEnrollment.id)
+        .limit(limit)
+    ).all()
+    by_ws: dict[int, list[tuple[int, int]]] = {}
+    for eid, step, ws in rows:
+        by_ws.setdefault(ws, []).append((eid, step))
+    for ws, pairs in by_ws.items():
+        for n in range(0, len(pairs), JOB_PAIRS):
+            chunk = pairs[n : n + JOB_PAIRS]
+            digest = hashlib.sha256(repr(chunk).encode()).hexdigest()[:16]
+            enqueue(
+                session,
+                kind=STEP_JOB,
+                workspace_id=ws,
+                payload={"pairs": [list(p) for p in chunk]},
+                dedup_key=f"sop-steps:{chunk[0][0]}:{chunk[0][1]}:{digest}",
+            )
+            session.execute(
+                update(SopEnrollment)
+                .where(SopEnrollment.id.in_([p[0] for p in chunk]))
+                .values(planned_at=now)
+            )
+    return len(rows)
+
+
+@dataclass
+class StepsRun:
+    ran: int = 0
+    already: int = 0
+    exited: int = 0
+    waiting: int = 0
+
+
+def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[int]]) -> StepsRun:
+    """Run each ``(enrollment, step)`` that is still due, once."""
+    out = StepsRun()
+    plans: dict[int, SopPlan] = {}
+    tz, quiet = workspace_zone(session, workspace_id)
+    wanted = [(int(e), int(i)) for e, i in pairs]
+    # One locking read, in id order (two workers on PostgreSQL queue behind each other
+    # instead of deadlocking); the loser then finds the step taken.
+    loaded = {
+        e.id: e
+        for e in session.scalars(
+            select(SopEnrollment)
+            .where(SopEnrollment.workspace_id == workspace_id, SopEnrollment.id.in_([e for e, _ in wanted]))
+            .order_by(SopEnrollment.id)
+            .with_for_update()
+        )
+    }
+    owner_of = owners(
+        session, workspace_id=workspace_id, customer_ids=[e.customer_id for e in loaded.values()]
+    )
+    ran_before = set(
+        session.execute(
+            select(SopStepRun.enrollment_id, SopStepRun.step_index).where(
+                SopStepRun.enrollment_id.in_(list(loaded))
+            )
+        ).all()
+    )
+    runs: list[dict[str, Any]] = []
+    for eid, index in wanted:
+        enr = loaded.get(eid)
+        if enr is None or enr.status != "active" or enr.current_step != index:
+            out.already += 1
+            continue
+        plan = plans.get(enr.plan_id) or session.get(SopPlan, enr.plan_id)
+        assert plan is not None
+        plans[plan.id] = plan
+        if plan.status != "active":  # paused: the step waits for the resume
+            enr.planned_at = None
+            out.waiting += 1
+            continue
+        now = utcnow()
+        if enr.next_due_at is not None and enr.next_due_at > now:
+            enr.planned_at = None
+            out.waiting += 1
+            continue
+        reason = exit_reason(session, plan, enr)
+        if reason is not None:
+            enr.status, enr.exit_reason, enr.exited_at = "exited", reason, now
+            enr.next_due_at = enr.planned_at = None
+            out.exited += 1
+            continue
+        if index >= len(plan.steps):
+            enr.status, enr.next_due_at, enr.planned_at = "completed", None, None
+            continue
+        step = plan.steps[index]
+        if (enr.id, index) in ran_before:  # recorded, but the enrollment did not move: repair it
+            _advance(enr, plan, tz, quiet)
+            out.already += 1
+            continue
+        owner = owner_of.get(enr.customer_id)
+        result = run_action(
+            session, StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
+        )
+        runs.append(
+            {
+                "workspace_id": workspace_id,
+                "enrollment_id": enr.id,
+                "step_index": index,
+                "action": step["action"],
+                "outcome": result.outcome,
+                "task_id": result.task_id,
+                "detail": result.detail or {},
+                "ran_at": now,
+            }
+        )
+        _advance(enr, plan, tz, quiet)
+        out.ran += 1
+    if runs:
+        # One statement for the batch; the unique (enrollment, step) pair is the last
+        # guard: a duplicate aborts the whole transaction (the job is retried and finds
+        # the steps done) rather than letting a step count twice.
+        session.execute(insert(SopStepRun), runs)
+    return out
+
+
+def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> None:
+    enr.current_step += 1
+    enr.planned_at = None
+    if enr.current_step >= len(plan.steps):
+        enr.status, enr.next_due_at = "completed", None
+    else:
+        enr.next_due_at = spec.due_at(plan.steps[enr.current_step], enr.entered_at, tz=tz, quiet=quiet)
+
+
+def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
+    """The first exit condition the customer meets since entering, if any."""
+    for ex in plan.exits:
+        kind = ex["kind"]
+        cid = enr.customer_id
+        if kind == "bought":
+            last = session.scalar(select(CustomerStats.last_paid_at).where(CustomerStats.customer_id == cid))
+            if last is not None and last > enr.entered_at:
+                return "bought"
+        elif kind == "opted_out":
+            if session.scalar(select(Customer.opt_out).where(Customer.id == cid)):
+                return "opted_out"
+        elif kind == "left":
+            active = session.scalar(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.customer_id == cid, Follow.state == "active")
+            )
+            if not active:
+                return "left"
+        elif kind == "replied":
+            replied = session.scalar(
+                select(Message.id)
+                .where(
+                    Message.customer_id == cid, Message.direction == "in", Message.sent_at > enr.entered_at
+                )
+                .limit(1)
+            )
+            if replied is not None:
+                return "replied"
+        elif kind == "tag_added":
+            has = session.scalar(
+                select(CustomerTag.id)
+                .join(Tag, Tag.id == CustomerTag.tag_id)
+                .where(
+                    CustomerTag.customer_id == cid,
+                    Tag.name == ex["tag"],
+                    CustomerTag.created_at > enr.entered_at,
+                )
+                .limit(1)
+            )
+            if has is not None:
+                return "tag_added"
+    return None
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def plan_dict(plan: SopPlan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "description": plan.description,
+        "status": plan.status,
+        "trigger": plan.trigger,
+        "audience": plan.audience,
+        "steps": plan.steps,
+        "exits": plan.exits,
+        "template": plan.template,
+        "enroll_existing": plan.enroll_existing,
+        "version": plan.version,
+        "activated_at": plan.activated_at.isoformat() if plan.activated_at else None,
+    }
+
+
+def enrollment_counts(session: Session, *, workspace_id: int, plan_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(SopEnrollment.status, func.count())
+        .where(SopEnrollment.workspace_id == workspace_id, SopEnrollment.plan_id == plan_id)
+        .group_by(SopEnrollment.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def preview(session: Session, *, workspace_id: int, plan_id: int) -> dict[str, Any]:
+    """The timeline (when each step runs for someone entering now) and each step's reach
+    now: customers enrolled and not past it, plus those who match and are not enrolled."""
+    plan = get_plan(session, workspace_id=workspace_id, plan_id=plan_id)
+    tz, quiet = workspace_zone(session, workspace_id)
+    now = utcnow()
+    waiting = (
+        len(_not_enrolled(session, plan, _matching(session, plan)))
+        if plan.status in ("draft", "paused") or plan.enroll_existing
+        else 0
+    )
+    at_step = dict(
+        session.execute(
+            select(SopEnrollment.current_step, func.count())
+            .where(SopEnrollment.plan_id == plan.id, SopEnrollment.status == "active")
+            .group_by(SopEnrollment.current_step)
+        ).all()
+    )
+    steps = []
+    for n, step in enumerate(plan.steps):
+        enrolled_before = sum(int(c) for s, c in at_step.items() if s <= n)
+        steps.append(
+            {
+                "index": n,
+                "day": step["day"],
+                "at": step.get("at"),
+                "action": step["action"],
+                "title": step["title"],
+                "runs_at": spec.due_at(step, now, tz=tz, quiet=quiet).isoformat(),
+                "reach_now": enrolled_before + waiting,
+            }
+        )
+    return {
+        "plan_id": plan.id,
+        "matching_not_enrolled": waiting,
+        "steps": steps,
+        "counts": enrollment_counts(session, workspace_id=workspace_id, plan_id=plan.id),
+    }
+
+
+def customer_enrollments(session: Session, *, workspace_id: int, customer_id: int) -> list[dict[str, Any]]:
+    """The customer's SOP enrollments (for the profile): plan, state, step, exit."""
+    rows = session.execute(
+        select(SopEnrollment, SopPlan.name, SopPlan.steps)
+        .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+        .where(SopEnrollment.workspace_id == workspace_id, SopEnrollment.customer_id == customer_id)
+        .where(SopEnrollment.status != "skipped")
+        .order_by(SopEnrollment.entered_at.desc())
+    ).all()
+    out = []
+    for enr, name, steps in rows:
+        out.append(
+            {
+                "plan_id": enr.plan_id,
+                "plan": name,
+                "status": enr.status,
+                "entered_at": enr.entered_at.isoformat(),
+                "current_step": enr.current_step,
+                "steps": len(steps),
+                "next_step": steps[enr.current_step]["title"]
+                if enr.status == "active" and enr.current_step < len(steps)
+                else None,
+                "next_due_at": enr.next_due_at.isoformat() if enr.next_due_at else None,
+                "exit_reason": enr.exit_reason,
+                "exited_at": enr.exited_at.isoformat() if enr.exited_at else None,
+            }
+        )
+    return out
+
+
+def run_all_due(session: Session, *, workspace_id: int, limit: int = 100_000) -> StepsRun:
+    """Run every step due now in this workspace in the caller's transaction (CLI, demo, tests)."""
+    total = StepsRun()
+    while True:
+        now = utcnow()
+        pairs = session.execute(
+            select(SopEnrollment.id, SopEnrollment.current_step)
+            .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+            .where(
+                SopEnrollment.workspace_id == workspace_id,
+                SopEnrollment.status == "active",
+                SopEnrollment.next_due_at <= now,
+                SopPlan.status == "active",
+            )
+            .order_by(SopEnrollment.id)
+            .limit(JOB_PAIRS)
+        ).all()
+        if not pairs or total.ran >= limit:
+            return total
+        got = run_steps(session, workspace_id=workspace_id, pairs=[(e, s) for e, s in pairs])
+        total.ran += got.ran
+        total.exited += got.exited
+        total.already += got.already
+        session.flush()
+        if got.ran == 0 and got.exited == 0:
+            return total

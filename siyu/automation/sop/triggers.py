@@ -1,0 +1,210 @@
+"""Who matches a plan's trigger now, and under which occurrence key.
+
+Each match is ``(customer_id, trigger_key, at, staff_id, group_id)``: ``trigger_key``
+names the occurrence (a friendship's day, a first order, a silent spell ...), ``at``
+is when it happened (None when the data cannot say, such as a layer reached), so an
+activation that does not take existing customers can tell old from new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from siyu.kit.timeutil import local_day, utcnow, zone
+from siyu.models import (
+    Channel,
+    Customer,
+    CustomerScore,
+    CustomerStats,
+    CustomerTag,
+    Follow,
+    Group,
+    GroupMember,
+    Segment,
+    Tag,
+)
+from siyu.segments.audience import customer_ids_query, parse
+
+# First and category orders older than this are no longer "just bought".
+FRESH_DAYS = 7
+# A silent spell is caught within this many days of crossing the threshold.
+SILENT_WINDOW_DAYS = 30
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Match:
+    customer_id: int
+    key: str
+    at: datetime | None
+    staff_id: int | None = None
+    group_id: int | None = None
+
+
+def _day(at: datetime | None, tz: str | None) -> str:
+    return local_day(at or utcnow(), tz).isoformat()
+
+
+def channel_state(session: Session, *, workspace_id: int, channel: str) -> str:
+    """A channel named by its name or its state: the state WeCom reports on friend.add."""
+    state = session.scalar(
+        select(Channel.state).where(
+            Channel.workspace_id == workspace_id, (Channel.name == channel) | (Channel.state == channel)
+        )
+    )
+    return state or channel
+
+
+def find_tag_id(session: Session, *, workspace_id: int, name: str) -> int | None:
+    return session.scalar(
+        select(Tag.id).where(Tag.workspace_id == workspace_id, Tag.name == name, Tag.deleted_at.is_(None))
+    )
+
+
+def find_segment(session: Session, *, workspace_id: int, name: str) -> Segment | None:
+    return session.scalar(select(Segment).where(Segment.workspace_id == workspace_id, Segment.name == name))
+
+
+def owners(session: Session, *, workspace_id: int, customer_ids: Iterable[int]) -> dict[int, int]:
+    """Each customer's owning staff account: the earliest active friendship."""
+    ids = sorted(set(customer_ids))
+    out: dict[int, int] = {}
+    for n in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(Follow.customer_id, Follow.staff_id)
+            .where(
+                Follow.workspace_id == workspace_id,
+                Follow.customer_id.in_(ids[n : n + CHUNK]),
+                Follow.state == "active",
+            )
+            .order_by(Follow.customer_id, Follow.added_at.desc(), Follow.id.desc())
+        )
+        for cid, sid in rows:
+            out[cid] = sid  # the last written is the earliest added
+    return out
+
+
+def in_audience(
+    session: Session, *, workspace_id: int, audience: str | None, customer_ids: Sequence[int]
+) -> set[int]:
+    """Which of ``customer_ids`` the plan's audience condition admits."""
+    ids = sorted(set(customer_ids))
+    if not audience:
+        return set(ids)
+    sub = customer_ids_query(session, workspace_id=workspace_id, expr=parse(audience)).subquery()
+    col = sub.c[0]
+    got: set[int] = set()
+    for n in range(0, len(ids), CHUNK):
+        got.update(session.scalars(select(col).where(col.in_(ids[n : n + CHUNK]))))
+    return got
+
+
+def _limit(stmt: Any, column: Any, customer_ids: Sequence[int] | None) -> Any:
+    return stmt if customer_ids is None else stmt.where(column.in_(list(customer_ids)))
+
+
+def matches_now(
+    session: Session,
+    *,
+    workspace_id: int,
+    trigger: dict[str, Any],
+    tz: str | None,
+    customer_ids: Sequence[int] | None = None,
+) -> list[Match]:
+    """The customers who match ``trigger`` at this moment (before the audience condition)."""
+    kind = trigger["kind"]
+    now = utcnow()
+    out: list[Match] = []
+    stmt: Any
+    if kind == "friend_added":
+        stmt = select(Follow.customer_id, Follow.staff_id, Follow.added_at).where(
+            Follow.workspace_id == workspace_id, Follow.state == "active"
+        )
+        if trigger.get("channel"):
+            state = channel_state(session, workspace_id=workspace_id, channel=trigger["channel"])
+            stmt = stmt.where(Follow.live_code_state == state)
+        for cid, sid, at in session.execute(_limit(stmt, Follow.customer_id, customer_ids)):
+            out.append(Match(cid, f"friend:{sid}:{_day(at, tz)}", at, sid))
+    elif kind == "tag_added":
+        tag_id = find_tag_id(session, workspace_id=workspace_id, name=trigger["tag"])
+        if tag_id is not None:
+            stmt = select(CustomerTag.customer_id, CustomerTag.created_at).where(
+                CustomerTag.workspace_id == workspace_id, CustomerTag.tag_id == tag_id
+            )
+            for cid, at in session.execute(_limit(stmt, CustomerTag.customer_id, customer_ids)):
+                out.append(Match(cid, f"tag:{tag_id}:{_day(at, tz)}", at))
+    elif kind == "joined_group":
+        stmt = (
+            select(GroupMember.customer_id, GroupMember.group_id, GroupMember.join_time, Group.owner_staff_id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(
+                GroupMember.workspace_id == workspace_id,
+                GroupMember.state == "active",
+                GroupMember.customer_id.is_not(None),
+            )
+        )
+        if trigger.get("group"):
+            stmt = stmt.where((Group.name == trigger["group"]) | (Group.chat_id == trigger["group"]))
+        for cid, gid, at, owner in session.execute(_limit(stmt, GroupMember.customer_id, customer_ids)):
+            out.append(Match(cid, f"group:{gid}:{_day(at, tz)}", at, owner, gid))
+    elif kind in ("first_order", "category_order"):
+        since = now - timedelta(days=FRESH_DAYS)
+        col = CustomerStats.first_paid_at if kind == "first_order" else CustomerStats.last_paid_at
+        stmt = select(
+            CustomerStats.customer_id,
+            CustomerStats.first_order_id,
+            CustomerStats.last_order_id,
+            col,
+            CustomerStats.categories,
+        ).where(CustomerStats.workspace_id == workspace_id, col >= since)
+        for cid, first_id, last_id, at, cats in session.execute(
+            _limit(stmt, CustomerStats.customer_id, customer_ids)
+        ):
+            if kind == "first_order":
+                out.append(Match(cid, f"first:{first_id}", at))
+            elif trigger["category"] in (cats or {}):
+                out.append(Match(cid, f"cat:{trigger['category']}:{last_id}", at))
+    elif kind == "layer_changed":
+        field = getattr(CustomerScore, trigger["field"])
+        stmt = select(CustomerScore.customer_id).where(
+            CustomerScore.workspace_id == workspace_id, field == trigger["to"]
+        )
+        for (cid,) in session.execute(_limit(stmt, CustomerScore.customer_id, customer_ids)):
+            out.append(Match(cid, f"{trigger['field']}:{trigger['to']}", None))
+    elif kind == "inactive":
+        col = CustomerStats.last_paid_at if trigger["what"] == "order" else CustomerStats.last_interaction_at
+        cross = now - timedelta(days=trigger["days"])
+        stmt = select(CustomerStats.customer_id, col).where(
+            CustomerStats.workspace_id == workspace_id,
+            and_(col <= cross, col > cross - timedelta(days=SILENT_WINDOW_DAYS)),
+        )
+        for cid, last in session.execute(_limit(stmt, CustomerStats.customer_id, customer_ids)):
+            out.append(
+                Match(
+                    cid, f"silent:{trigger['what']}:{_day(last, tz)}", last + timedelta(days=trigger["days"])
+                )
+            )
+    elif kind == "date_field":
+        target = (now.astimezone(zone(tz)) + timedelta(days=trigger["days_before"])).date()
+        stmt = select(Customer.id, Customer.birthday).where(
+            Customer.workspace_id == workspace_id,
+            Customer.birthday.is_not(None),
+            Customer.merged_into_id.is_(None),
+        )
+        for cid, bday in session.execute(_limit(stmt, Customer.id, customer_ids)):
+            if (bday.month, bday.day) == (target.month, target.day):
+                out.append(Match(cid, f"birthday:{target.year}", None))
+    elif kind == "segment":
+        seg = find_segment(session, workspace_id=workspace_id, name=trigger["segment"])
+        if seg is not None:
+            q = customer_ids_query(session, workspace_id=workspace_id, expr=parse(seg.expression)).subquery()
+            stmt = select(q.c[0])
+            for (cid,) in session.execute(_limit(stmt, q.c[0], customer_ids)):
+                out.append(Match(cid, f"segment:{seg.id}", None))
+    return out

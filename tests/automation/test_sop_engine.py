@@ -1,0 +1,196 @@
+"""SOP plans: saving refuses what cannot run; enrollment is once; each step runs once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.automation.content import create_content
+from siyu.automation.sop import service
+from siyu.automation.sop.jobs import enroll_on_events
+from siyu.automation.sop.service import PlanInput
+from siyu.kit.errors import Invalid
+from siyu.kit.ops import Delivered
+from siyu.kit.timeutil import moved_clock
+from siyu.models import Event, SopEnrollment, SopStepRun, StaffTask
+from tests.automation.factory import friend, staff
+
+# 2026-03-31 10:00 in Shanghai
+T0 = datetime(2026, 3, 31, 2, 0, tzinfo=UTC)
+
+
+def onboarding(content_id: int | None = None) -> PlanInput:
+    steps = [
+        {"day": 0, "at": "20:00", "action": "task", "title": "问候新好友", "body": "您好，欢迎！"},
+        {"day": 3, "at": "20:00", "action": "task", "title": "介绍爆品"},
+    ]
+    if content_id:
+        steps[1]["content_id"] = content_id
+    return PlanInput(
+        name="新好友承接", trigger={"kind": "friend_added"}, steps=steps, exits=["bought", "opted_out"]
+    )
+
+
+def _deliver(session: Session, workspace_id: int) -> None:
+    events = session.scalars(select(Event).where(Event.workspace_id == workspace_id).order_by(Event.id)).all()
+    enroll_on_events(
+        session,
+        [
+            Delivered(
+                e.id,
+                e.workspace_id,
+                e.kind,
+                e.occurred_at,
+                e.source,
+                e.customer_id,
+                e.staff_id,
+                e.group_id,
+                e.order_id,
+                e.payload,
+            )
+            for e in events
+        ],
+    )
+
+
+def _run_due(session: Session) -> service.StepsRun:
+    total = service.StepsRun()
+    service.plan_due(session)
+    from siyu.models import Job
+
+    for job in session.scalars(select(Job).where(Job.kind == service.STEP_JOB, Job.status == "queued")).all():
+        r = service.run_steps(session, workspace_id=job.workspace_id or 0, pairs=job.payload["pairs"])
+        job.status = "done"
+        total.ran += r.ran
+        total.already += r.already
+    session.flush()
+    return total
+
+
+def test_friend_enrolls_once_and_steps_run_once_at_their_local_times(
+    session: Session, workspace_id: int
+) -> None:
+    with moved_clock(T0) as advance:
+        sid = staff(session, workspace_id, "amy")
+        plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
+        act = service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        assert act.status == "active"
+        cid = friend(session, workspace_id, sid, T0)
+        _deliver(session, workspace_id)
+        _deliver(session, workspace_id)  # a re-delivery enrolls nobody twice
+        enr = session.scalars(select(SopEnrollment).where(SopEnrollment.customer_id == cid)).one()
+        # day 0 at 20:00 Shanghai = 12:00 UTC
+        assert enr.next_due_at == datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+        assert _run_due(session).ran == 0
+        advance(timedelta(hours=10))
+        assert _run_due(session).ran == 1
+        assert _run_due(session).ran == 0
+        task = session.scalars(select(StaffTask).where(StaffTask.customer_id == cid)).one()
+        assert task.kind == "sop_step"
+        assert task.staff_id == sid
+        assert task.title.endswith("问候新好友")
+        # day 3 crosses the month: 2026-04-03 20:00 local
+        session.refresh(enr)
+        assert enr.next_due_at == datetime(2026, 4, 3, 12, 0, tzinfo=UTC)
+        # editing the plan does not enroll anyone again
+        service.update_plan(session, workspace_id=workspace_id, plan_id=plan.id, data=onboarding())
+        _deliver(session, workspace_id)
+        assert session.scalar(select(func.count()).select_from(SopEnrollment)) == 1
+        advance(timedelta(days=3))
+        assert _run_due(session).ran == 1
+        session.refresh(enr)
+        assert enr.status == "completed"
+        assert session.scalar(select(func.count()).select_from(SopStepRun)) == 2
+
+
+def test_pause_stops_new_steps_and_resume_runs_them(session: Session, workspace_id: int) -> None:
+    with moved_clock(T0) as advance:
+        sid = staff(session, workspace_id, "amy")
+        plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        friend(session, workspace_id, sid, T0)
+        _deliver(session, workspace_id)
+        service.set_status(session, workspace_id=workspace_id, plan_id=plan.id, status="paused")
+        advance(timedelta(hours=11))
+        assert _run_due(session).ran == 0
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        assert _run_due(session).ran == 1
+
+
+def test_activation_counts_and_optionally_enrolls_those_who_already_match(
+    session: Session, workspace_id: int
+) -> None:
+    with moved_clock(T0):
+        sid = staff(session, workspace_id, "amy")
+        for _ in range(3):
+            friend(session, workspace_id, sid, T0 - timedelta(days=2), event=False)
+        plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
+        dry = service.activate(
+            session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=True, dry_run=True
+        )
+        assert dry.already_matching == 3
+        assert dry.enrolled == 0
+        assert session.scalar(select(func.count()).select_from(SopEnrollment)) == 0
+        done = service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=True)
+        assert done.enrolled == 3
+        other = service.copy_plan(session, workspace_id=workspace_id, plan_id=plan.id)
+        skipped = service.activate(
+            session, workspace_id=workspace_id, plan_id=other.id, enroll_existing=False
+        )
+        assert skipped.already_matching == 3
+        assert skipped.enrolled == 0
+        assert skipped.skipped == 3
+
+
+def test_exit_when_the_customer_opts_out(session: Session, workspace_id: int) -> None:
+    from siyu.models import Customer
+
+    with moved_clock(T0) as advance:
+        sid = staff(session, workspace_id, "amy")
+        plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        cid = friend(session, workspace_id, sid, T0)
+        _deliver(session, workspace_id)
+        c = session.get(Customer, cid)
+        assert c is not None
+        c.opt_out = True
+        advance(timedelta(hours=11))
+        _run_due(session)
+        enr = session.scalars(select(SopEnrollment)).one()
+        assert enr.status == "exited"
+        assert enr.exit_reason == "opted_out"
+        assert session.scalar(select(func.count()).select_from(StaffTask)) == 0
+
+
+def test_save_refuses_bad_expression_deleted_content_and_loops(session: Session, workspace_id: int) -> None:
+    item = create_content(session, workspace_id=workspace_id, kind="text", title="爆品介绍", text="…")
+    from siyu.kit.timeutil import utcnow
+
+    item.deleted_at = utcnow()
+    session.flush()
+    with pytest.raises(Invalid) as exc:
+        service.create_plan(session, workspace_id=workspace_id, data=onboarding(item.id))
+    assert exc.value.field == "steps[1].content_id"
+    bad = PlanInput(name="x", trigger={"kind": "friend_added"}, steps=[{"day": 0}], audience="tag:(")
+    with pytest.raises(Invalid) as exc:
+        service.create_plan(session, workspace_id=workspace_id, data=bad)
+    assert exc.value.field == "audience"
+    loop = PlanInput(
+        name="loop",
+        trigger={"kind": "tag_added", "tag": "VIP"},
+        steps=[{"day": 0, "action": "tag", "add_tags": ["VIP"]}],
+    )
+    with pytest.raises(Invalid) as exc:
+        service.create_plan(session, workspace_id=workspace_id, data=loop)
+    assert exc.value.field == "steps[0]"
+    with pytest.raises(Invalid) as exc:
+        service.create_plan(
+            session, workspace_id=workspace_id, data=PlanInput(name="x", trigger={"kind": "nope"}, steps=[{}])
+        )
+    assert exc.value.field == "trigger.kind"
+    from siyu.models import SopPlan
+
+    assert session.scalar(select(func.count()).select_from(SopPlan)) == 0

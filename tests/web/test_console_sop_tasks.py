@@ -1,0 +1,93 @@
+"""The SOP plan editor and the task pages in the console (phone-sized cards)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.execution import tracking
+from siyu.kit.db import session_scope
+from siyu.kit.timeutil import utcnow
+from siyu.models import SopPlan, Staff, StaffTask
+from tests.web.test_console import client, csrf_of, login, seeded
+
+_ = (client, seeded)
+
+
+def test_plan_from_template_edit_refused_then_activated(
+    client: TestClient,
+    seeded: int,
+    session: Session,
+) -> None:
+    login(client)
+    page = client.get("/sop")
+    assert page.status_code == 200
+    assert "新好友承接" in page.text
+    res = client.post(
+        "/sop/from-template",
+        data={"name": "onboarding", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert res.status_code == 303
+    url = res.headers["location"]
+    editor = client.get(url)
+    assert "时间线" in editor.text
+    assert "此刻触达" in editor.text
+    assert 'id="already-matching">1<' in editor.text  # 王芳 is 小美's friend
+    # a loop is refused at save, with the field, and nothing changes
+    plan = json.loads(
+        editor.text.split('<textarea name="plan" rows="24" class="mono">')[1]
+        .split("</textarea>")[0]
+        .replace("&#34;", '"')
+        .replace("&quot;", '"')
+    )
+    plan["trigger"] = {"kind": "tag_added", "tag": "新客培育完成"}
+    bad = client.post(
+        url, data={"plan": json.dumps(plan, ensure_ascii=False), "csrf_token": csrf_of(editor.text)}
+    )
+    assert bad.status_code == 422
+    assert "steps[3]" in bad.text
+    session.expire_all()
+    assert session.scalar(select(SopPlan.version)) == 1
+    act = client.post(
+        f"{url}/activate", data={"existing": "1", "csrf_token": csrf_of(editor.text)}, follow_redirects=True
+    )
+    assert "计划已启动" in act.text
+    session.expire_all()
+    assert session.scalar(select(SopPlan.status)) == "active"
+
+
+def test_staff_sees_own_tasks_on_a_card_and_marks_one_done(
+    client: TestClient,
+    seeded: int,
+    session: Session,
+) -> None:
+    with session_scope() as s:
+        sid = s.scalar(select(Staff.id).where(Staff.userid == "xiaomei"))
+        assert sid is not None
+        tid = tracking.add_manual(
+            s,
+            workspace_id=seeded,
+            staff_id=sid,
+            title="点赞王芳的朋友圈",
+            due_at=utcnow() + timedelta(hours=2),
+        )
+    login(client, "mei")
+    page = client.get("/tasks")
+    assert page.status_code == 200
+    assert "点赞王芳的朋友圈" in page.text
+    assert "我已完成" in page.text
+    res = client.post(f"/tasks/{tid}/done", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True)
+    assert "员工自报" in res.text
+    session.expire_all()
+    assert session.scalar(select(StaffTask.done_how).where(StaffTask.id == tid)) == "self_reported"
+    assert client.get("/tasks/completion").status_code == 403
+    login(client)
+    comp = client.get("/tasks/completion")
+    assert comp.status_code == 200
+    assert "小美" in comp.text
+    assert "100%" in comp.text
