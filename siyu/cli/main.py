@@ -62,13 +62,11 @@ def _register() -> None:
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.acquisition.cli_leads import app as leads_app
     from siyu.automation.moments.cli import app as moments_app
-    from siyu.customers.cli import app as customers_app
-    from siyu.demo.cli import register as register_demo
-    from siyu.insights.cli import app as insights_app
     from siyu.automation.sop.cli import app as sop_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.execution.cli import app as tasks_app
+    from siyu.insights.cli import app as insights_app
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
     from siyu.segments.cli import app as segments_app

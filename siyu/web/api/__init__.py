@@ -28,8 +28,8 @@ def include_api(app: FastAPI) -> None:
         sop,
         staff,
         tags,
-        transfers,
         tasks,
+        transfers,
     )
 
     for module in (

@@ -27,9 +27,9 @@ from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
-from siyu.web.console.pages.transfers import router as transfers_router
 from siyu.web.console.pages.sop import router as sop_router
 from siyu.web.console.pages.tasks import router as tasks_router
+from siyu.web.console.pages.transfers import router as transfers_router
 from siyu.web.console.render import STATIC
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_console)])

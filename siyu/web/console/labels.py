@@ -251,7 +251,6 @@ DETAIL_KEY = {
     "criteria": "查询条件",
     "shown": "显示条数",
     "minutes": "分钟",
-    "version": "版本",
     "customers_linked": "补上的客户",
     "staff_linked": "补上的员工",
     "groups_linked": "补上的群",
