@@ -18,8 +18,10 @@ from siyu.models.customers import (
 from siyu.models.events import Event, EventSubscription
 from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
+from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule, SensitiveWord
 from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
+from siyu.models.profile import CustomerFieldValue, CustomerNote, OrderBinding, ProfileField
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.tasks import StaffTask
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
@@ -37,6 +39,7 @@ from siyu.models.workspace import (
 
 __all__ = [
     "ORDER_PERSONAL_FIELDS",
+    "Alert",
     "ApiToken",
     "AudienceChange",
     "AuditChainHead",
@@ -46,7 +49,9 @@ __all__ = [
     "Channel",
     "ContentItem",
     "Customer",
+    "CustomerFieldValue",
     "CustomerIdentity",
+    "CustomerNote",
     "CustomerScore",
     "CustomerStats",
     "CustomerTag",
@@ -59,12 +64,18 @@ __all__ = [
     "ImportRowError",
     "ImportRun",
     "Job",
+    "KeywordHit",
+    "KeywordPosition",
+    "KeywordRule",
     "LoginThrottle",
     "Message",
     "Order",
+    "OrderBinding",
     "OrderItem",
     "PeriodicTask",
+    "ProfileField",
     "Segment",
+    "SensitiveWord",
     "Staff",
     "StaffDailyStats",
     "StaffTask",

@@ -14,7 +14,24 @@ words = st.text(alphabet=ALPHABET, min_size=1, max_size=4)
 texts = st.text(alphabet=ALPHABET, max_size=30)
 
 REGEX_PIECES = st.sampled_from(
-    ["a", "b", "退款", ".", "a+", "b*", "[ab]", "(?:a|b)", "\\d", "发货?", "^", "$", "(a)", "款.*货", "ß", "K"]
+    [
+        "a",
+        "b",
+        "退款",
+        ".",
+        "a+",
+        "b*",
+        "[ab]",
+        "(?:a|b)",
+        "\\d",
+        "发货?",
+        "^",
+        "$",
+        "(a)",
+        "款.*货",
+        "ß",
+        "K",
+    ]
 )
 
 
@@ -34,7 +51,13 @@ def pattern_sets(draw: st.DrawFn) -> list[Pattern]:
     for i in range(draw(st.integers(min_value=0, max_value=80))):
         kind = draw(st.sampled_from(["exact", "contains", "regex"]))
         text = draw(regexes()) if kind == "regex" else draw(words)
-        out.append(Pattern(rule_id=draw(st.integers(min_value=1, max_value=40)) if i % 3 else i + 100, kind=kind, text=text))
+        out.append(
+            Pattern(
+                rule_id=draw(st.integers(min_value=1, max_value=40)) if i % 3 else i + 100,
+                kind=kind,
+                text=text,
+            )
+        )
     return out
 
 
@@ -57,7 +80,11 @@ def test_required_literal_is_in_every_match(pattern: str, text: str) -> None:
 
 def test_many_regexes_in_chunks_with_backrefs() -> None:
     patterns = [Pattern(i, "regex", f"x{i}y") for i in range(200)]
-    patterns += [Pattern(900, "regex", r"(\d)\1"), Pattern(901, "regex", "[0-9]{3}"), Pattern(902, "regex", "(?i)abc")]
+    patterns += [
+        Pattern(900, "regex", r"(\d)\1"),
+        Pattern(901, "regex", "[0-9]{3}"),
+        Pattern(902, "regex", "(?i)abc"),
+    ]
     m = Matcher(patterns)
     for text in ["x17y and 44", "nothing", "ABC 123", "x199y", "x1y x2y"]:
         assert m.match(text) == plain_loop(patterns, text)

@@ -59,7 +59,7 @@ def required_literal(pattern: str) -> str | None:
     parser; a pattern it cannot read is simply not gated.
     """
     try:
-        import re._parser as sre_parse  # noqa: PLC0415
+        import re._parser as sre_parse
 
         parsed = sre_parse.parse(pattern)
     except Exception:  # an older or newer parser: no gate, still correct
@@ -159,7 +159,7 @@ class Matcher:
 
 def _combine(patterns: list[str]) -> re.Pattern[str] | None:
     """One alternation that matches where any of ``patterns`` does (None: try each)."""
-    if any(_BACKREF.search(p) or p.lstrip().startswith("(?") and _global_flags(p) for p in patterns):
+    if any(_BACKREF.search(p) or (p.lstrip().startswith("(?") and _global_flags(p)) for p in patterns):
         return None
     try:
         return re.compile("|".join(f"(?:{p})" for p in patterns))

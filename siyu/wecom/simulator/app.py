@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 import siyu.wecom.simulator.groupchats
 import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/moment handlers)
+import siyu.wecom.simulator.sidebar as sim_sidebar  # kf replies, jsapi tickets, OAuth2, JS-SDK stand-in
 from siyu.wecom.crypto import CallbackCrypto
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
@@ -132,4 +133,5 @@ def create_app(sim: Simulator) -> FastAPI:
     def snapshot() -> dict[str, Any]:
         return sim.scenario.snapshot()
 
+    sim_sidebar.mount(app, state)
     return app
