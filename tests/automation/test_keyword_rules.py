@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from sim_fixtures are parameters by name)
 """Keyword rules through the CLI: saving (refusals), matching new messages, actions,
 priorities, cooldowns, idempotency, sensitive-word and deleted-customer alerts."""
 
@@ -44,7 +45,9 @@ def test_invalid_regex_is_refused_naming_the_keyword_and_position(cli: Any, sess
     r = cli(
         "keywords", "add", "坏规则", "--match", "regex", "-k", "退款", "-k", "订单(号", "--tag", "x", expect=2
     )
-    assert "keyword 2" in r.stderr and "position 2" in r.stderr and "keywords[1]" in r.stderr
+    assert "keyword 2" in r.stderr
+    assert "position 2" in r.stderr
+    assert "keywords[1]" in r.stderr
     r = cli("keywords", "add", "空", "-k", "  ", "--tag", "x", expect=2)
     assert "keyword 1 is empty" in r.stderr
     r = cli("keywords", "add", "无动作", "-k", "退款", expect=2)
@@ -158,7 +161,8 @@ def test_kf_reply_is_queued_inside_48_hours_only(cli: Any, session: Session, wor
     cli("keywords", "scan")
     session.expire_all()
     jobs = session.scalars(select(Job).where(Job.kind == "keywords.kf_reply")).all()
-    assert len(jobs) == 1 and jobs[0].payload["text"] == "一般48小时内发货"
+    assert len(jobs) == 1
+    assert jobs[0].payload["text"] == "一般48小时内发货"
     dones = sorted(str(d) for d in session.scalars(select(KeywordHit.done)))
     assert dones == ["{'reply': 'queued'}", "{'reply': 'window_closed'}"]
     assert session.scalar(select(func.count()).select_from(StaffTask)) == 0
@@ -176,9 +180,15 @@ def test_sensitive_words_and_staff_deleting_a_customer_raise_alerts(
     h.message(session, workspace_id, "别投诉了", direction="out", customer_id=cid, staff_id=st.id)
     h.message(session, workspace_id, "好的", customer_id=cid, staff_id=st.id)
     record_event(
-        session, workspace_id=workspace_id, kind="friend.delete_by_staff", occurred_at=utcnow(), source="wecom",
-        customer_id=cid, staff_id=st.id, payload={"userid": "lisi"},
-    )  # fmt: skip
+        session,
+        workspace_id=workspace_id,
+        kind="friend.delete_by_staff",
+        occurred_at=utcnow(),
+        source="wecom",
+        customer_id=cid,
+        staff_id=st.id,
+        payload={"userid": "lisi"},
+    )
     session.commit()
     assert _json(cli("keywords", "scan", "--json"))["alerts"] == 2
     ev = session.scalars(select(Event).where(Event.kind == "friend.delete_by_staff")).one()

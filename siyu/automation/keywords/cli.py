@@ -188,11 +188,8 @@ def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         console.print("no keyword rules yet")
     for d in data:
         state = "on" if d["enabled"] else "off"
-        console.print(
-            escape(
-                f"{d['id']:>4} [{state}] p{d['priority']} {d['name']}: {d['match']} {d['keywords']} -> {d['actions']}"
-            )
-        )
+        line = f"{d['id']:>4} [{state}] p{d['priority']} {d['name']}: {d['match']} {d['keywords']}"
+        console.print(escape(f"{line} -> {d['actions']}"))
 
 
 @app.command("delete")
@@ -204,7 +201,7 @@ def delete_cmd(rule_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt = 
 
 
 @app.command("test")
-def test_cmd(
+def try_cmd(
     text: Annotated[str, typer.Argument(help="A message to try.")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,

@@ -21,6 +21,7 @@ folded, in the folded text: the gate never hides a match.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,8 +60,7 @@ def required_literal(pattern: str) -> str | None:
     parser; a pattern it cannot read is simply not gated.
     """
     try:
-        import re._parser as sre_parse
-
+        sre_parse: Any = importlib.import_module("re._parser")
         parsed = sre_parse.parse(pattern)
     except Exception:  # an older or newer parser: no gate, still correct
         return None
@@ -68,7 +68,7 @@ def required_literal(pattern: str) -> str | None:
         return None
     best: list[str] = []
     run: list[str] = []
-    literal = sre_parse.LITERAL  # type: ignore[attr-defined]
+    literal = sre_parse.LITERAL
     for op, av in parsed.data:
         if op is literal:
             run.append(chr(av))

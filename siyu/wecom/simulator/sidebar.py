@@ -113,7 +113,7 @@ def valid_signature(
         if until < state.now():
             continue
         raw = f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={timestamp}&url={url}"
-        if hashlib.sha1(raw.encode()).hexdigest() == signature:
+        if hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest() == signature:  # WeCom's scheme
             return None
     return "invalid signature"
 
@@ -134,7 +134,7 @@ def mount(app: FastAPI, state: SimState) -> None:
             code = secrets.token_urlsafe(16)
             sidebar_state(state).codes[code] = (userid, state.now() + CODE_TTL)
         parts = urlsplit(redirect)
-        query = parse_qsl(parts.query) + [("code", code), ("state", q.get("state", ""))]
+        query = [*parse_qsl(parts.query), ("code", code), ("state", q.get("state", ""))]
         return RedirectResponse(urlunsplit(parts._replace(query=urlencode(query))), status_code=302)
 
     @app.get("/_sim/jssdk.js")
