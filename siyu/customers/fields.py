@@ -149,7 +149,7 @@ def customer_values(session: Session, *, workspace_id: int, customer_id: int) ->
             CustomerFieldValue.customer_id == customer_id,
         )
     )
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows}
 
 
 def values_for_field(session: Session, *, workspace_id: int, key: str) -> dict[int, str]:
@@ -159,4 +159,4 @@ def values_for_field(session: Session, *, workspace_id: int, key: str) -> dict[i
         .join(ProfileField, ProfileField.id == CustomerFieldValue.field_id)
         .where(ProfileField.workspace_id == workspace_id, ProfileField.key == key)
     )
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows}

@@ -94,14 +94,14 @@ def compiled_for(session: Session, workspace_id: int) -> Compiled:
     words = list(
         session.execute(
             select(SensitiveWord.id, SensitiveWord.word).where(SensitiveWord.workspace_id == workspace_id)
-        ).tuples()
+        )
     )
     compiled = Compiled(
         signature=sig,
         matcher=Matcher(patterns),
         rules=views,
-        words=Matcher(Pattern(wid, "contains", w) for wid, w in words),
-        word_text=dict(words),
+        words=Matcher(Pattern(row[0], "contains", row[1]) for row in words),
+        word_text={row[0]: row[1] for row in words},
     )
     _CACHE[workspace_id] = compiled
     return compiled

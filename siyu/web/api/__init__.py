@@ -13,6 +13,7 @@ def include_api(app: FastAPI) -> None:
         customers,
         groups,
         imports,
+        keywords,
         metrics,
         privacy,
         rules,
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        keywords,
     ):
         app.include_router(module.router)
