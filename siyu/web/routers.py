@@ -13,6 +13,9 @@ def include_routers(app: FastAPI) -> None:
     from siyu.wecom.endpoints import router as wecom_callback_router
 
     app.include_router(wecom_callback_router)
+    from siyu.web.sidebar import router as sidebar_router
+
+    app.include_router(sidebar_router)
     from siyu.web.api import include_api
 
     include_api(app)

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from siyu.wecom.simulator.handlers import HANDLERS, need
@@ -42,6 +43,7 @@ class SidebarSim:
     codes: dict[str, tuple[str, float]] = field(default_factory=dict)
     # what the simulated client shows: set by the test
     context: dict[str, Any] = field(default_factory=lambda: {"entry": "single_chat_tools"})
+    trusted_host: str | None = None  # the app's trusted domain (host:port); None: any
 
 
 def sidebar_state(state: SimState) -> SidebarSim:
@@ -108,6 +110,9 @@ def valid_signature(
     """None when ``signature`` is right for one of the live tickets; else what is wrong."""
     if "#" in url:
         return "the url must not contain #"
+    trusted = sidebar_state(state).trusted_host
+    if trusted and urlsplit(url).netloc != trusted:
+        return f"url domain not trusted: {urlsplit(url).netloc} is not {trusted}"
     sim = sidebar_state(state)
     for ticket, until in sim.tickets.items():
         if until < state.now():
@@ -120,6 +125,10 @@ def valid_signature(
 
 def mount(app: FastAPI, state: SimState) -> None:
     """The browser-facing routes: OAuth2 authorize, the JS-SDK stand-in and its checks."""
+    # The stand-in runs in siyu's page (another origin) and calls back here.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"]
+    )
 
     @app.get("/connect/oauth2/authorize")
     def authorize(request: Request) -> Response:
@@ -161,7 +170,9 @@ def mount(app: FastAPI, state: SimState) -> None:
     @app.post("/_sim/jssdk/context")
     def set_context(body: dict[str, Any]) -> dict[str, Any]:
         with state.lock:
-            sidebar_state(state).context = dict(body)
+            sim = sidebar_state(state)
+            sim.trusted_host = body.pop("trusted_host", sim.trusted_host)
+            sim.context = dict(body)
         return {"ok": True}
 
     @app.post("/_sim/jssdk/sent")
