@@ -73,8 +73,7 @@ def sign_in(api: TestClient, sim: Simulator, userid: str, slug: str = "default")
     page = api.get(f"/sidebar/{slug}/")
     assert page.status_code == 200
     assert "/static/sidebar/sidebar.js" in page.text
-    token = page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
-    return token
+    return page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
 
 
 def test_sign_in_config_and_the_ticket_is_fetched_once(

@@ -89,7 +89,9 @@ class Matcher:
         self.size = 0
         # automaton value: (contains rule ids, gated regex indexes)
         words: dict[str, tuple[set[int], set[int]]] = {}
-        self.regexes: list[tuple[int, re.Pattern[str]]] = []
+        # one entry per distinct regex text: (rule ids, compiled)
+        self.regexes: list[tuple[set[int], re.Pattern[str]]] = []
+        by_text: dict[str, int] = {}
         ungated: list[int] = []
         for p in patterns:
             self.size += 1
@@ -102,9 +104,11 @@ class Matcher:
                 if key:
                     words.setdefault(key, (set(), set()))[0].add(p.rule_id)
             elif p.kind == "regex":
-                compiled = re.compile(p.text)
-                idx = len(self.regexes)
-                self.regexes.append((p.rule_id, compiled))
+                if p.text in by_text:
+                    self.regexes[by_text[p.text]][0].add(p.rule_id)
+                    continue
+                idx = by_text[p.text] = len(self.regexes)
+                self.regexes.append(({p.rule_id}, re.compile(p.text)))
                 gate = required_literal(p.text)
                 if gate:
                     words.setdefault(fold(gate), (set(), set()))[1].add(idx)
@@ -119,9 +123,13 @@ class Matcher:
                 auto.add_word(key, value)
             auto.make_automaton()
             self.automaton = auto
+        # Regexes that cannot share an alternation (backreferences, group names, global
+        # flags) are tried alone; the others in chunks, each chunk one alternation first.
+        self.solo = [i for i in ungated if not _combinable(self.regexes[i][1].pattern)]
+        rest = [i for i in ungated if _combinable(self.regexes[i][1].pattern)]
         self.chunks: list[tuple[re.Pattern[str] | None, list[int]]] = []
-        for start in range(0, len(ungated), CHUNK):
-            members = ungated[start : start + CHUNK]
+        for start in range(0, len(rest), CHUNK):
+            members = rest[start : start + CHUNK]
             self.chunks.append((_combine([self.regexes[i][1].pattern for i in members]), members))
 
     def match(self, text: str) -> set[int]:
@@ -129,9 +137,9 @@ class Matcher:
         hits: set[int] = set()
         if not text:
             # Only a regex such as ``^$`` can match an empty message.
-            for rule_id, rx in self.regexes:
+            for rule_ids, rx in self.regexes:
                 if rx.search(text):
-                    hits.add(rule_id)
+                    hits |= rule_ids
             return hits
         exact = self.exact.get(exact_key(text)) if self.exact else None
         if exact:
@@ -144,23 +152,29 @@ class Matcher:
                 if gated:
                     run |= gated
         for idx in run:
-            rule_id, rx = self.regexes[idx]
-            if rule_id not in hits and rx.search(text):
-                hits.add(rule_id)
+            self._try(idx, text, hits)
+        for idx in self.solo:
+            self._try(idx, text, hits)
         for combined, members in self.chunks:
             if combined is not None and not combined.search(text):
                 continue
             for idx in members:
-                rule_id, rx = self.regexes[idx]
-                if rule_id not in hits and rx.search(text):
-                    hits.add(rule_id)
+                self._try(idx, text, hits)
         return hits
+
+    def _try(self, idx: int, text: str, hits: set[int]) -> None:
+        rule_ids, rx = self.regexes[idx]
+        if not rule_ids <= hits and rx.search(text):
+            hits |= rule_ids
+
+
+def _combinable(pattern: str) -> bool:
+    """Whether ``(?:pattern)`` means the same inside a larger alternation."""
+    return not (_BACKREF.search(pattern) or _global_flags(pattern))
 
 
 def _combine(patterns: list[str]) -> re.Pattern[str] | None:
     """One alternation that matches where any of ``patterns`` does (None: try each)."""
-    if any(_BACKREF.search(p) or (p.lstrip().startswith("(?") and _global_flags(p)) for p in patterns):
-        return None
     try:
         return re.compile("|".join(f"(?:{p})" for p in patterns))
     except re.error:
