@@ -16,6 +16,7 @@ from siyu.web.console.pages.customers import router as customers_router
 from siyu.web.console.pages.dashboard import router as dashboard_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
+from siyu.web.console.pages.keywords import router as keywords_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
 from siyu.web.console.pages.sessions import router as sessions_router
@@ -29,6 +30,7 @@ _PAGES = (
     customers_router,
     segments_router,
     rules_router,
+    keywords_router,
     imports_router,
     jobs_router,
     admin_router,

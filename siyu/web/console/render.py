@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/segments", "人群", ("owner", "admin", "operator")),
     ("/tags", "标签", None),
     ("/rules", "自动标签", ("owner", "admin", "operator")),
+    ("/keywords", "关键词与预警", ("owner", "admin", "operator")),
     ("/imports", "订单导入", ("owner", "admin", "operator")),
     ("/staff", "员工", None),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),

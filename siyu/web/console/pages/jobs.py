@@ -32,16 +32,19 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "keywords.kf_reply": "关键词自动回复（微信客服）",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
     "wecom.refetch": "企业微信回调后补拉详情",
+    "keywords.staff_deleted": "员工删除客户预警",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "keywords.scan": "关键词规则与敏感词扫描新消息",
 }
 
 
