@@ -58,6 +58,7 @@ def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
     from siyu.automation.keywords.cli import app as keywords_app
     from siyu.customers.cli import app as customers_app
+    from siyu.customers.fields_cli import app as fields_app
     from siyu.demo.cli import register as register_demo
     from siyu.kit.audit_cli import app as audit_app
     from siyu.orders.cli import import_app
@@ -76,6 +77,7 @@ def _register() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
     app.add_typer(keywords_app, name="keywords")
+    app.add_typer(fields_app, name="fields")
     register_web(app)
     register_demo(app)
     register_worker(app)

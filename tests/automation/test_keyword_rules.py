@@ -254,3 +254,15 @@ def test_kf_reply_job_sends_through_the_simulator_within_the_window(
     simulator.state.clock.advance(49 * 3600)
     with pytest.raises(WeComError), client_for(simulator) as c:
         kf_send_text(c, open_kfid="wkBBB", touser="wm_kf", text="迟到的回复")
+
+
+def test_profile_fields_cli_and_a_rule_that_sets_one(cli: Any, session: Session, workspace_id: int) -> None:
+    cli("fields", "define", "skin", "肤质", "--kind", "choice", "--option", "油皮", "--option", "干皮")
+    cli("fields", "define", "birthday", "生日", "--kind", "date")
+    cli("fields", "define", "Bad Key", "x", expect=2)
+    cli("fields", "define", "mood", "心情", "--kind", "choice", expect=2)
+    assert [f["key"] for f in _json(cli("fields", "list", "--json"))] == ["skin", "birthday"]
+    r = cli("keywords", "add", "肤质", "-k", "干", "--field", "skin=混油", expect=2)
+    assert "肤质 is one of 油皮, 干皮" in r.stderr
+    r = cli("keywords", "add", "肤质", "-k", "干", "--field", "nosuch=1", expect=2)
+    assert "no profile field 'nosuch'" in r.stderr

@@ -68,3 +68,17 @@ def test_rules_words_and_alerts_over_http(api: TestClient, world: World, session
     assert session.scalar(select(func.count()).select_from(KeywordRule)) == 1  # soft-deleted
     actions = set(session.scalars(select(AuditLog.action).where(AuditLog.target_type == "keyword_rule")))
     assert actions == {"keyword_rule.create", "keyword_rule.update", "keyword_rule.delete"}
+
+
+def test_profile_fields_over_http(api: TestClient, world: World) -> None:
+    body = {"key": "skin", "label": "肤质", "kind": "choice", "options": ["油皮", "干皮"]}
+    assert_error(api.post("/api/v1/profile-fields", headers=world.h("operator"), json=body), 403)
+    assert api.post("/api/v1/profile-fields", headers=world.h("admin"), json=body).status_code == 201
+    assert_error(
+        api.post("/api/v1/profile-fields", headers=world.h("admin"), json={**body, "key": "1x"}),
+        422,
+        field="key",
+    )
+    assert [f["key"] for f in api.get("/api/v1/profile-fields", headers=world.h("operator")).json()] == [
+        "skin"
+    ]

@@ -1,4 +1,4 @@
-"""``/api/v1/keyword-rules``, ``/api/v1/sensitive-words``, ``/api/v1/alerts``.
+"""``/api/v1/keyword-rules``, ``/api/v1/sensitive-words``, ``/api/v1/alerts``, ``/api/v1/profile-fields``.
 
 Rules and words: operators and above. Alerts (sensitive words, staff deleting
 customers): operators and above read them; the boss (owner, admin) deals with them.
@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from siyu.automation.keywords import alerts as alerts_service
 from siyu.automation.keywords import rules as rules_service
+from siyu.customers import fields as fields_service
+from siyu.kit import audit
 from siyu.web.api.common import ERRORS, Id
 from siyu.web.auth import AdminUser, DbSession, OperatorUser
 
@@ -114,3 +116,40 @@ def ack_alert(alert_id: Id, body: AckIn, user: AdminUser, db: DbSession) -> dict
         db, workspace_id=user.workspace_id, alert_id=alert_id, actor=user.actor, note=body.note
     )
     return alerts_service.alert_json(a)
+
+
+class FieldIn(BaseModel):
+    key: str = Field(max_length=40, description="Stable key, e.g. birthday.")
+    label: str = Field(max_length=40)
+    kind: str = Field("text", description="text, date, number or choice.")
+    options: list[str] = Field(default_factory=list, max_length=50)
+
+
+@router.get("/profile-fields", summary="Custom profile fields (the sidebar's 客户资料)")
+def list_fields(user: OperatorUser, db: DbSession) -> list[dict[str, Any]]:
+    return [
+        {"key": f.key, "label": f.label, "kind": f.kind, "options": list(f.options)}
+        for f in fields_service.list_fields(db, workspace_id=user.workspace_id)
+    ]
+
+
+@router.post("/profile-fields", status_code=201, summary="Create or change a custom profile field")
+def define_field(body: FieldIn, user: AdminUser, db: DbSession) -> dict[str, Any]:
+    f = fields_service.define_field(
+        db,
+        workspace_id=user.workspace_id,
+        key=body.key,
+        label=body.label,
+        kind=body.kind,
+        options=body.options,
+    )
+    audit.record(
+        db,
+        workspace_id=user.workspace_id,
+        actor=user.actor,
+        action="profile_field.define",
+        target_type="profile_field",
+        target_id=f.id,
+        detail={"key": f.key, "kind": f.kind},
+    )
+    return {"key": f.key, "label": f.label, "kind": f.kind, "options": list(f.options)}
