@@ -67,6 +67,7 @@ def _register() -> None:
     from siyu.staff.cli import app as staff_app
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
+    from siyu.wecom.sidebar_cli import app as sidebar_app
     from siyu.worker.cli import register as register_worker
 
     app.add_typer(import_app, name="import")
@@ -78,6 +79,7 @@ def _register() -> None:
     app.add_typer(staff_app, name="staff")
     app.add_typer(keywords_app, name="keywords")
     app.add_typer(fields_app, name="fields")
+    app.add_typer(sidebar_app, name="sidebar")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -14,6 +14,7 @@ def include_routers(app: FastAPI) -> None:
 
     app.include_router(wecom_callback_router)
     from siyu.web.sidebar import router as sidebar_router
+    from siyu.web.sidebar import verify_router
 
     app.include_router(sidebar_router)
     from siyu.web.api import include_api
@@ -22,3 +23,4 @@ def include_routers(app: FastAPI) -> None:
     from siyu.web.console import mount as mount_console
 
     mount_console(app)
+    app.include_router(verify_router)  # /WW_verify_….txt, after every other route

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from siyu.wecom.gateway import client_for
 from siyu.wecom.settings import AppConfig, resolve_app
 
 router = APIRouter(prefix="/sidebar", include_in_schema=False)
+VERIFY_NAME = re.compile(r"^WW_verify_[A-Za-z0-9]{1,64}\.txt$")
 COOKIE = "siyu_sidebar"
 COOKIE_TTL = 8 * 3600
 TOKEN_HEADER = "X-Sidebar-Token"  # noqa: S105  (a header name)
@@ -155,6 +157,24 @@ def _page_url(request: Request, slug: str) -> str:
     return str(request.url.replace(query=None, fragment=None)).rstrip("/").rsplit("/sidebar/", 1)[0] + (
         f"/sidebar/{slug}/"
     )
+
+
+# --- WeCom's domain verification file -------------------------------------------------
+
+verify_router = APIRouter(include_in_schema=False)
+
+
+@verify_router.get("/WW_verify_{code}.txt")
+def verify_file(code: str, db: DbSession) -> Response:
+    """``/WW_verify_….txt``: the file WeCom fetches to trust siyu's domain (可信域名)."""
+    name = f"WW_verify_{code}.txt"
+    if not VERIFY_NAME.match(name):
+        raise NotFound("no such file", field="name")
+    for settings in db.scalars(select(Workspace.settings)):
+        content = ((settings or {}).get("wecom_verify_files") or {}).get(name)
+        if content:
+            return Response(content, media_type="text/plain")
+    raise NotFound("no such file", field="name")
 
 
 # --- the page --------------------------------------------------------------------------

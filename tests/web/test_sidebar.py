@@ -4,7 +4,10 @@ the customer and group cards (a staff member sees only their own), and the write
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -205,3 +208,21 @@ def test_group_card_shows_customers_to_the_owner_only(
     sign_in(api, simulator, "bob")
     err = assert_error(api.get("/sidebar/default/api/group", params={"chat_id": "wrGROUP1"}), 403)
     assert err["field"] == "permission"
+
+
+def test_domain_verification_file_and_the_page_url(cli: Any, env: Settings, tmp_path: Path) -> None:
+    f = tmp_path / "WW_verify_AbC123xyz.txt"
+    f.write_text("kq8Zp1sD9QwE\n", encoding="utf-8")
+    cli("sidebar", "verify-file", f)
+    bad = tmp_path / "verify.txt"
+    bad.write_text("x", encoding="utf-8")
+    assert "not a WeCom verification file name" in cli("sidebar", "verify-file", bad, expect=2).stderr
+    with client() as c:
+        got = c.get("/WW_verify_AbC123xyz.txt")
+        assert got.status_code == 200
+        assert got.text == "kq8Zp1sD9QwE"
+        assert c.get("/WW_verify_other.txt").status_code == 404
+    out = json.loads(cli("sidebar", "url", "https://scrm.example.com", "--json").stdout)
+    assert out["page_url"] == "https://scrm.example.com/sidebar/default/"
+    assert out["trusted_domain"] == "scrm.example.com"
+    cli("sidebar", "url", "http://scrm.example.com", expect=2)

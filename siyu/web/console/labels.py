@@ -154,6 +154,7 @@ AUDIT_ACTION = {
     "customer.note": "写跟进记录",
     "customer.fields": "修改客户资料",
     "order.bind": "绑定订单号",
+    "sidebar.verify_file": "上传企业微信域名校验文件",
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
 }
