@@ -75,7 +75,10 @@ def url_cmd(
             "problems": [
                 p
                 for p, bad in (
-                    ("no agent id: set the app's AgentId (siyu wecom app --agent-id ...)", not cfg.agent_id),
+                    (
+                        "no agent id: set the app's AgentId (siyu wecom configure --agent-id ...)",
+                        not cfg.agent_id,
+                    ),
                     ("no app secret configured", not cfg.secret),
                 )
                 if bad

@@ -48,12 +48,25 @@
   }
 
   if (window.__SIM_MODE__ !== "wx") {
+    var registered = null;
+    var agentConfig = null;
     window.ww = {
-      register: function (opts) {
-        Promise.resolve(opts.getAgentConfigSignature(location.href.split("#")[0]))
-          .then(function (sig) { return check(opts.corpId, sig); })
-          .then(function () { if (opts.onAgentConfigSuccess) opts.onAgentConfigSuccess({ errMsg: "agentConfig:ok" }); },
-                function (e) { if (opts.onAgentConfigFail) opts.onAgentConfigFail(e); });
+      // Like @wecom/jssdk: register() only stores the options; agentConfig runs when
+      // ensureAgentConfigReady() (or an API that needs it) asks for it.
+      register: function (opts) { registered = opts; agentConfig = null; },
+      ensureAgentConfigReady: function () {
+        if (!registered) return Promise.reject({ errMsg: "agentConfig:fail register() not called" });
+        var opts = registered;
+        if (!agentConfig) {
+          agentConfig = Promise.resolve(opts.getAgentConfigSignature(location.href.split("#")[0]))
+            .then(function (sig) { return check(opts.corpId, sig); })
+            .then(function () {
+              var res = { errMsg: "agentConfig:ok" };
+              if (opts.onAgentConfigSuccess) opts.onAgentConfigSuccess(res);
+              return { result: res };
+            }, function (e) { if (opts.onAgentConfigFail) opts.onAgentConfigFail(e); throw e; });
+        }
+        return agentConfig;
       },
       getContext: function () { return call("getContext"); },
       getCurExternalContact: function () { return call("getCurExternalContact"); },

@@ -66,8 +66,11 @@
           agentId: cfg.agentid,
           jsApiList: JSAPI,
           getAgentConfigSignature: function () { return sig; },
-          onAgentConfigSuccess: function () { resolve(); },
           onAgentConfigFail: function (res) { reject(new StepError(classify(res && res.errMsg), res && res.errMsg)); }
+        });
+        // @wecom/jssdk runs agentConfig lazily: trigger it now and wait for it.
+        ww.ensureAgentConfigReady().then(function () { resolve(); }, function (res) {
+          reject(new StepError(classify(res && (res.errMsg || res.message)), res && (res.errMsg || res.message)));
         });
       }).then(function () {
         return {
