@@ -56,7 +56,20 @@
     return "signature";
   }
 
+  function withTimeout(promise, ms) {
+    // Outside the WeCom client the SDK waits for a bridge that never comes.
+    return Promise.race([promise, new Promise(function (_, reject) {
+      setTimeout(function () {
+        reject(new StepError("jssdk", "WeCom did not answer within " + ms / 1000 + " s: open this page inside the WeCom client"));
+      }, ms);
+    })]);
+  }
+
   function connect(cfg) {
+    return withTimeout(connectSdk(cfg), 15000);
+  }
+
+  function connectSdk(cfg) {
     var sig = { timestamp: cfg.timestamp, nonceStr: cfg.nonceStr, signature: cfg.signature };
     if (window.ww && typeof window.ww.register === "function") {
       var ww = window.ww;
