@@ -48,6 +48,8 @@ def test_invalid_regex_is_refused_naming_the_keyword_and_position(cli: Any, sess
     assert "keyword 2" in r.stderr
     assert "position 2" in r.stderr
     assert "keywords[1]" in r.stderr
+    r = cli("keywords", "add", "慢", "--match", "regex", "-k", "(a+)+$", "--tag", "x", expect=2)
+    assert "repeats a group that itself repeats" in r.stderr
     r = cli("keywords", "add", "空", "-k", "  ", "--tag", "x", expect=2)
     assert "keyword 1 is empty" in r.stderr
     r = cli("keywords", "add", "无动作", "-k", "退款", expect=2)

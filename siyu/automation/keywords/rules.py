@@ -21,6 +21,8 @@ MAX_KEYWORD = 200
 MAX_COOLDOWN_S = 90 * 86400
 REPLY_MAX = 2048  # WeChat customer service text limit (characters)
 TAG_GROUP = "关键词"
+# A group with a quantifier inside, itself quantified: (a+)+, (\w*)*, (?:x+){2,} …
+_NESTED = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)[+*{]")
 
 
 @dataclass
@@ -51,6 +53,13 @@ def check_regex(pattern: str, index: int) -> None:
             f"keyword {index + 1} {pattern!r} is not a valid regular expression{where}: {exc.msg}",
             field=f"keywords[{index}]",
         ) from exc
+    nested = _NESTED.search(pattern)
+    if nested:
+        raise Invalid(
+            f"keyword {index + 1} {pattern!r} repeats a group that itself repeats (at position "
+            f"{nested.start()}): such a pattern can take minutes on one message; drop the outer + or *",
+            field=f"keywords[{index}]",
+        )
     if re.search(pattern, "") is not None and pattern.strip() in ("", "^", "$", "^$", ".*", "(?:)"):
         raise Invalid(f"keyword {index + 1} {pattern!r} matches every message", field=f"keywords[{index}]")
 
