@@ -268,3 +268,21 @@ def test_profile_fields_cli_and_a_rule_that_sets_one(cli: Any, session: Session,
     assert "肤质 is one of 油皮, 干皮" in r.stderr
     r = cli("keywords", "add", "肤质", "-k", "干", "--field", "nosuch=1", expect=2)
     assert "no profile field 'nosuch'" in r.stderr
+
+
+def test_the_periodic_scan_leaves_fresh_messages_for_the_next_run(
+    cli: Any, session: Session, workspace_id: int
+) -> None:
+    from siyu.automation.keywords.tasks import scan
+    from siyu.kit.db import session_factory
+
+    cli("keywords", "add", "问价", "-k", "价格", "--tag", "问价")
+    cid = h.customer(session, workspace_id, "wm_p")
+    h.message(session, workspace_id, "价格？", customer_id=cid)
+    session.commit()
+    assert scan(session_factory()) == {}  # younger than the settle window
+    with moved_clock(utcnow() + timedelta(seconds=5)):
+        assert scan(session_factory()) == {
+            str(workspace_id): {"messages": 1, "hits": 1, "acted": 1, "alerts": 0}
+        }
+        assert scan(session_factory()) == {}
