@@ -160,15 +160,18 @@ def process_new(
     if not msgs:
         return counts
     compiled = compiled_for(session, workspace_id)
+    tag_ids: dict[str, int] = {}  # tag name -> id, within this batch
     for m in msgs:
-        _handle(session, compiled, m, counts)
+        _handle(session, compiled, m, counts, tag_ids)
     pos.last_message_id = msgs[-1].id
     pos.updated_at = utcnow()
     session.flush()
     return counts
 
 
-def _handle(session: Session, c: Compiled, m: Message, counts: dict[str, int]) -> None:
+def _handle(
+    session: Session, c: Compiled, m: Message, counts: dict[str, int], tag_ids: dict[str, int]
+) -> None:
     if m.direction not in ("in", "out") or m.revoked_at is not None:
         return
     text = message_text(m)
@@ -222,7 +225,7 @@ def _handle(session: Session, c: Compiled, m: Message, counts: dict[str, int]) -
         ).scalar_one_or_none()
         if hit_id is None or outcome != "acted":
             continue
-        done = _act(session, rule, m, src)
+        done = _act(session, rule, m, src, tag_ids)
         session.get(KeywordHit, hit_id).done = done  # type: ignore[union-attr]
         counts["acted"] += 1
         if rule.stop:
@@ -265,15 +268,17 @@ def _reply_text(session: Session, m: Message, actions: dict[str, Any]) -> tuple[
     return text, content_id
 
 
-def _act(session: Session, rule: RuleView, m: Message, src: str) -> dict[str, Any]:
+def _act(session: Session, rule: RuleView, m: Message, src: str, tag_cache: dict[str, int]) -> dict[str, Any]:
     done: dict[str, Any] = {}
     a = rule.actions
     ref = f"keyword_rule:{rule.id}"
     if a.get("tags") and m.customer_id is not None:
-        tag_ids = [
-            ensure_tag(session, workspace_id=m.workspace_id, name=name, group_name=TAG_GROUP).id
-            for name in a["tags"]
-        ]
+        for name in a["tags"]:
+            if name not in tag_cache:
+                tag_cache[name] = ensure_tag(
+                    session, workspace_id=m.workspace_id, name=name, group_name=TAG_GROUP
+                ).id
+        tag_ids = [tag_cache[name] for name in a["tags"]]
         # The push of these tags to WeCom (mark_tag) is the tagging domain's work.
         done["tags_added"] = add_tags(
             session,
