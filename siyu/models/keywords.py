@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import (
     Base,
-    BigIntPK,
     JSONType,
     UTCDateTime,
     created_at,
@@ -77,10 +76,10 @@ class KeywordPosition(Base):
     """How far the keyword consumer has read ``messages`` (by id), per workspace."""
 
     __tablename__ = "keyword_positions"
+    __table_args__ = (UniqueConstraint("workspace_id"),)
 
-    workspace_id: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
     last_message_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     updated_at: Mapped[datetime] = updated_at()
 

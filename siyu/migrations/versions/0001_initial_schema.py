@@ -254,11 +254,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_import_runs_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('keyword_positions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('last_message_id', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_keyword_positions_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('workspace_id', name=op.f('pk_keyword_positions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_keyword_positions')),
+    sa.UniqueConstraint('workspace_id', name=op.f('uq_keyword_positions_workspace_id'))
     )
     op.create_table('keyword_rules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
