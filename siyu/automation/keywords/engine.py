@@ -160,18 +160,35 @@ def process_new(
     if not msgs:
         return counts
     compiled = compiled_for(session, workspace_id)
-    tag_ids: dict[str, int] = {}  # tag name -> id, within this batch
+    batch = Batch()
     for m in msgs:
-        _handle(session, compiled, m, counts, tag_ids)
+        _handle(session, compiled, m, counts, batch)
+    # Tags are added once per rule and tag set for the whole batch, not once per hit.
+    for (rule_id, tag_ids), customer_ids in batch.pending_tags.items():
+        # The push of these tags to WeCom (mark_tag) is the tagging domain's work.
+        add_tags(
+            session,
+            workspace_id=workspace_id,
+            customer_ids=customer_ids,
+            tag_ids=tag_ids,
+            source="keyword",
+            source_ref=f"keyword_rule:{rule_id}",
+        )
     pos.last_message_id = msgs[-1].id
     pos.updated_at = utcnow()
     session.flush()
     return counts
 
 
-def _handle(
-    session: Session, c: Compiled, m: Message, counts: dict[str, int], tag_ids: dict[str, int]
-) -> None:
+@dataclass
+class Batch:
+    """What one ``process_new`` call gathers: tag ids by name, tags to add at the end."""
+
+    tag_ids: dict[str, int] = field(default_factory=dict)
+    pending_tags: dict[tuple[int, tuple[int, ...]], set[int]] = field(default_factory=dict)
+
+
+def _handle(session: Session, c: Compiled, m: Message, counts: dict[str, int], batch: Batch) -> None:
     if m.direction not in ("in", "out") or m.revoked_at is not None:
         return
     text = message_text(m)
@@ -225,7 +242,7 @@ def _handle(
         ).scalar_one_or_none()
         if hit_id is None or outcome != "acted":
             continue
-        done = _act(session, rule, m, src, tag_ids)
+        done = _act(session, rule, m, src, batch)
         session.get(KeywordHit, hit_id).done = done  # type: ignore[union-attr]
         counts["acted"] += 1
         if rule.stop:
@@ -268,26 +285,18 @@ def _reply_text(session: Session, m: Message, actions: dict[str, Any]) -> tuple[
     return text, content_id
 
 
-def _act(session: Session, rule: RuleView, m: Message, src: str, tag_cache: dict[str, int]) -> dict[str, Any]:
+def _act(session: Session, rule: RuleView, m: Message, src: str, batch: Batch) -> dict[str, Any]:
     done: dict[str, Any] = {}
     a = rule.actions
-    ref = f"keyword_rule:{rule.id}"
     if a.get("tags") and m.customer_id is not None:
         for name in a["tags"]:
-            if name not in tag_cache:
-                tag_cache[name] = ensure_tag(
+            if name not in batch.tag_ids:
+                batch.tag_ids[name] = ensure_tag(
                     session, workspace_id=m.workspace_id, name=name, group_name=TAG_GROUP
                 ).id
-        tag_ids = [tag_cache[name] for name in a["tags"]]
-        # The push of these tags to WeCom (mark_tag) is the tagging domain's work.
-        done["tags_added"] = add_tags(
-            session,
-            workspace_id=m.workspace_id,
-            customer_ids=[m.customer_id],
-            tag_ids=tag_ids,
-            source="keyword",
-            source_ref=ref,
-        )
+        key = (rule.id, tuple(sorted(batch.tag_ids[name] for name in a["tags"])))
+        batch.pending_tags.setdefault(key, set()).add(m.customer_id)
+        done["tags"] = list(a["tags"])
     if a.get("field") and m.customer_id is not None:
         try:
             profile_fields.set_values(
