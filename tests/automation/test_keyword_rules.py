@@ -286,3 +286,24 @@ def test_the_periodic_scan_leaves_fresh_messages_for_the_next_run(
             str(workspace_id): {"messages": 1, "hits": 1, "acted": 1, "alerts": 0}
         }
         assert scan(session_factory()) == {}
+
+
+def test_group_messages_reach_group_rules_and_the_task_goes_to_the_group_owner(
+    cli: Any, session: Session, workspace_id: int
+) -> None:
+    from siyu.models import Group
+
+    owner = h.staff(session, workspace_id, "wangwu", "王五")
+    group = Group(workspace_id=workspace_id, chat_id="wrG1", name="面霜群", owner_staff_id=owner.id)
+    session.add(group)
+    session.commit()
+    cli("keywords", "add", "群问价", "-k", "多少钱", "--reply", "群里统一价 199 元", "--source", "group")
+    cli("keywords", "add", "单聊问价", "-k", "多少钱", "--tag", "单聊问价", "--source", "archive")
+    cid = h.customer(session, workspace_id, "wm_g")
+    h.message(session, workspace_id, "这个多少钱", customer_id=cid, group_id=group.id)
+    session.commit()
+    assert _json(cli("keywords", "scan", "--json"))["acted"] == 1
+    session.expire_all()
+    task = session.scalars(select(StaffTask)).one()
+    assert (task.staff_id, task.group_id, task.body) == (owner.id, group.id, "群里统一价 199 元")
+    assert session.scalar(select(func.count()).select_from(CustomerTag)) == 0
