@@ -1,7 +1,8 @@
 """Install the console's and the API docs' front-end packages from the npm registry
 (run by `make setup`).
 
-Nothing is ever loaded from a CDN: ECharts (console charts) and swagger-ui-dist (the
+Nothing is ever loaded from a CDN: ECharts (console charts), @wecom/jssdk (the chat
+sidebar's JS-SDK) and swagger-ui-dist (the
 interactive API docs at /api/docs) are fetched once at set-up with `npm pack`, each
 file checked against a pinned SHA-256 and copied to siyu/web/static/vendor/
 (git-ignored). Without them the console still works and says charts are unavailable,
@@ -29,6 +30,14 @@ ASSETS: dict[str, list[tuple[str, str, str]]] = {
             "package/dist/echarts.min.js",
             "echarts.min.js",
             "b66b25aeb4df84e33199dc21694014d336d222cbd9deb0e5a7c14bd6aa0d0fd0",
+        ),
+    ],
+    # The chat sidebar's JS-SDK (ww.register …), served at /static/vendor/wecom/jssdk.js (MIT).
+    "@wecom/jssdk@2.4.4": [
+        (
+            "package/dist/wecom.global.prod.js",
+            "wecom/jssdk.js",
+            "6a99cd5a09794bc4a267be3103c33dd0e5782491891121c66014e4fdf518ad8a",
         ),
     ],
     "swagger-ui-dist@5.36.0": [

@@ -61,9 +61,11 @@ def _register() -> None:
     from siyu.acquisition.cli_dedup import app as dedup_app
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.acquisition.cli_leads import app as leads_app
+    from siyu.automation.keywords.cli import app as keywords_app
     from siyu.automation.moments.cli import app as moments_app
     from siyu.automation.sop.cli import app as sop_app
     from siyu.customers.cli import app as customers_app
+    from siyu.customers.fields_cli import app as fields_app
     from siyu.demo.cli import register as register_demo
     from siyu.execution.cli import app as tasks_app
     from siyu.insights.cli import app as insights_app
@@ -76,6 +78,7 @@ def _register() -> None:
     from siyu.web.cli import register as register_web
     from siyu.wecom.cli import app as wecom_app
     from siyu.wecom.cli_doctor import doctor_cmd
+    from siyu.wecom.sidebar_cli import app as sidebar_app
     from siyu.worker.cli import register as register_worker
 
     app.add_typer(import_app, name="import")
@@ -96,6 +99,9 @@ def _register() -> None:
     app.add_typer(insights_app, name="insights")
     app.add_typer(sop_app, name="sop")
     app.add_typer(tasks_app, name="tasks")
+    app.add_typer(keywords_app, name="keywords")
+    app.add_typer(fields_app, name="fields")
+    app.add_typer(sidebar_app, name="sidebar")
     register_web(app)
     register_demo(app)
     register_worker(app)

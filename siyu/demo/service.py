@@ -225,6 +225,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.sop:seed",
     ),
     DemoStep(
+        "keywords",
+        "Keyword rules, sensitive words, profile fields and scripts",
+        lambda ctx: importlib.import_module("siyu.demo.keywords").seed(ctx),
+        requires="siyu.demo.keywords:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

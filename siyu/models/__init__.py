@@ -23,9 +23,11 @@ from siyu.models.groups import Group, GroupMember
 from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
 from siyu.models.insights import Conversation, InsightPosition, InteractionDay, SkuCost, StaffMetricDay
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
+from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule, SensitiveWord
 from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
+from siyu.models.profile import CustomerFieldValue, CustomerNote, ProfileField
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
 from siyu.models.tasks import StaffTask
@@ -44,6 +46,7 @@ from siyu.models.workspace import (
 
 __all__ = [
     "ORDER_PERSONAL_FIELDS",
+    "Alert",
     "ApiToken",
     "ArchiveCursor",
     "ArchiveKey",
@@ -60,7 +63,9 @@ __all__ = [
     "ContentItem",
     "Conversation",
     "Customer",
+    "CustomerFieldValue",
     "CustomerIdentity",
+    "CustomerNote",
     "CustomerOwnership",
     "CustomerScore",
     "CustomerStats",
@@ -79,6 +84,9 @@ __all__ = [
     "InsightPosition",
     "InteractionDay",
     "Job",
+    "KeywordHit",
+    "KeywordPosition",
+    "KeywordRule",
     "KfCursor",
     "LoginThrottle",
     "Message",
@@ -89,7 +97,9 @@ __all__ = [
     "OrderBinding",
     "OrderItem",
     "PeriodicTask",
+    "ProfileField",
     "Segment",
+    "SensitiveWord",
     "SkuCost",
     "SopEnrollment",
     "SopPlan",

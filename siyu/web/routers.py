@@ -19,9 +19,14 @@ def include_routers(app: FastAPI) -> None:
     from siyu.acquisition.bind_page import router as bind_router
 
     app.include_router(bind_router)
+    from siyu.web.sidebar import router as sidebar_router
+    from siyu.web.sidebar import verify_router
+
+    app.include_router(sidebar_router)
     from siyu.web.api import include_api
 
     include_api(app)
     from siyu.web.console import mount as mount_console
 
     mount_console(app)
+    app.include_router(verify_router)  # /WW_verify_….txt, after every other route

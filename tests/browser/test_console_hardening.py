@@ -154,6 +154,7 @@ def test_every_page_reads_in_chinese(page: Any, everything: int, session: Any) -
         "/wecom",
         "/audit",
         "/rules",
+        "/keywords",
         "/jobs",
         "/moments",
         "/archive",

@@ -323,6 +323,37 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_positions')),
     sa.UniqueConstraint('workspace_id', 'source', name=op.f('uq_insight_positions_workspace_id_source'))
     )
+    op.create_table('keyword_positions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('last_message_id', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_keyword_positions_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_keyword_positions')),
+    sa.UniqueConstraint('workspace_id', name=op.f('uq_keyword_positions_workspace_id'))
+    )
+    op.create_table('keyword_rules',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('match', sa.String(length=16), nullable=False),
+    sa.Column('keywords', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('sources', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('actions', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('stop', sa.Boolean(), nullable=False),
+    sa.Column('cooldown_s', sa.Integer(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_keyword_rules_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_keyword_rules'))
+    )
+    with op.batch_alter_table('keyword_rules', schema=None) as batch_op:
+        batch_op.create_index('ix_keyword_rules_workspace_id_enabled', ['workspace_id', 'enabled'], unique=False)
+
     op.create_table('kf_cursors',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -333,6 +364,20 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_kf_cursors_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kf_cursors')),
     sa.UniqueConstraint('workspace_id', 'open_kfid', name=op.f('uq_kf_cursors_workspace_id_open_kfid'))
+    )
+    op.create_table('profile_fields',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('label', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('options', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_profile_fields_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_profile_fields')),
+    sa.UniqueConstraint('workspace_id', 'key', name=op.f('uq_profile_fields_workspace_id_key'))
     )
     op.create_table('segments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -349,6 +394,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_segments_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
     sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_segments_workspace_id_name'))
+    )
+    op.create_table('sensitive_words',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('word', sa.String(length=100), nullable=False),
+    sa.Column('created_by', sa.String(length=128), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sensitive_words_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sensitive_words')),
+    sa.UniqueConstraint('workspace_id', 'word', name=op.f('uq_sensitive_words_workspace_id_word'))
     )
     op.create_table('sku_costs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -523,6 +578,25 @@ def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.create_index('ix_conversations_workspace_id_staff_id_day', ['workspace_id', 'staff_id', 'day'], unique=False)
 
+    op.create_table('customer_field_values',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('field_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('value', sa.String(length=500), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_field_values_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['field_id'], ['profile_fields.id'], name=op.f('fk_customer_field_values_field_id_profile_fields'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_customer_field_values_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_field_values_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_field_values')),
+    sa.UniqueConstraint('customer_id', 'field_id', name=op.f('uq_customer_field_values_customer_id_field_id'))
+    )
+    with op.batch_alter_table('customer_field_values', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_field_values_workspace_id_field_id', ['workspace_id', 'field_id'], unique=False)
+
     op.create_table('customer_identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -544,6 +618,22 @@ def upgrade() -> None:
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_customer_identities_workspace_id_phone_last4', ['workspace_id', 'phone_last4'], unique=False)
+
+    op.create_table('customer_notes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_notes_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_customer_notes_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customer_notes_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_notes'))
+    )
+    with op.batch_alter_table('customer_notes', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_notes_customer_id_created_at', ['customer_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_notes_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('customer_scores',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1294,6 +1384,52 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_sessions_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('alerts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('summary', sa.String(length=300), nullable=False),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('occurred_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('acked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acked_by', sa.String(length=128), nullable=True),
+    sa.Column('dedup_key', sa.String(length=200), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_alerts_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_alerts_message_id_messages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_alerts_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_alerts_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
+    sa.UniqueConstraint('workspace_id', 'dedup_key', name=op.f('uq_alerts_workspace_id_dedup_key'))
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_workspace_id_occurred_at', ['workspace_id', 'occurred_at'], unique=False)
+
+    op.create_table('keyword_hits',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('matched_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('done', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_keyword_hits_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_keyword_hits_message_id_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['rule_id'], ['keyword_rules.id'], name=op.f('fk_keyword_hits_rule_id_keyword_rules'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_keyword_hits_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_keyword_hits')),
+    sa.UniqueConstraint('rule_id', 'message_id', name=op.f('uq_keyword_hits_rule_id_message_id'))
+    )
+    with op.batch_alter_table('keyword_hits', schema=None) as batch_op:
+        batch_op.create_index('ix_keyword_hits_rule_id_customer_id_matched_at', ['rule_id', 'customer_id', 'matched_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_keyword_hits_workspace_id'), ['workspace_id'], unique=False)
+
     op.create_table('sop_step_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1320,6 +1456,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sop_step_runs_workspace_id'))
 
     op.drop_table('sop_step_runs')
+    with op.batch_alter_table('keyword_hits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_keyword_hits_workspace_id'))
+        batch_op.drop_index('ix_keyword_hits_rule_id_customer_id_matched_at')
+
+    op.drop_table('keyword_hits')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_workspace_id_occurred_at')
+
+    op.drop_table('alerts')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
@@ -1484,11 +1629,20 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_scores_workspace_id_rfm8')
 
     op.drop_table('customer_scores')
+    with op.batch_alter_table('customer_notes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_notes_workspace_id'))
+        batch_op.drop_index('ix_customer_notes_customer_id_created_at')
+
+    op.drop_table('customer_notes')
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_identities_workspace_id_phone_last4')
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
+    with op.batch_alter_table('customer_field_values', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_field_values_workspace_id_field_id')
+
+    op.drop_table('customer_field_values')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index('ix_conversations_workspace_id_staff_id_day')
 
@@ -1521,8 +1675,15 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sku_costs_workspace_id_sku')
 
     op.drop_table('sku_costs')
+    op.drop_table('sensitive_words')
     op.drop_table('segments')
+    op.drop_table('profile_fields')
     op.drop_table('kf_cursors')
+    with op.batch_alter_table('keyword_rules', schema=None) as batch_op:
+        batch_op.drop_index('ix_keyword_rules_workspace_id_enabled')
+
+    op.drop_table('keyword_rules')
+    op.drop_table('keyword_positions')
     op.drop_table('insight_positions')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_workspace_id'))

@@ -19,6 +19,7 @@ def include_api(app: FastAPI) -> None:
         groups,
         imports,
         insights,
+        keywords,
         leads,
         metrics,
         moments,
@@ -55,5 +56,6 @@ def include_api(app: FastAPI) -> None:
         insights,
         sop,
         tasks,
+        keywords,
     ):
         app.include_router(module.router)

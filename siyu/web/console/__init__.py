@@ -22,6 +22,7 @@ from siyu.web.console.pages.funnel import router as funnel_router
 from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.insights import router as insights_router
 from siyu.web.console.pages.jobs import router as jobs_router
+from siyu.web.console.pages.keywords import router as keywords_router
 from siyu.web.console.pages.leads import router as leads_router
 from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.rules import router as rules_router
@@ -41,6 +42,7 @@ _PAGES = (
     customers_router,
     segments_router,
     rules_router,
+    keywords_router,
     imports_router,
     jobs_router,
     moments_router,

@@ -150,6 +150,17 @@ AUDIT_ACTION = {
     "user.password": "修改密码",
     "user.update": "修改用户",
     "import.start": "开始导入",
+    "keyword_rule.create": "新建关键词规则",
+    "keyword_rule.update": "修改关键词规则",
+    "keyword_rule.delete": "删除关键词规则",
+    "sensitive_word.add": "添加敏感词",
+    "sensitive_word.remove": "删除敏感词",
+    "alert.ack": "处理预警",
+    "profile_field.define": "定义客户资料字段",
+    "customer.note": "写跟进记录",
+    "customer.fields": "修改客户资料",
+    "order.bind": "绑定订单号",
+    "sidebar.verify_file": "上传企业微信域名校验文件",
     "job.retry": "重试后台任务",
     "job.cancel": "取消后台任务",
     "moment.plan": "计划朋友圈",
@@ -190,6 +201,11 @@ TARGET_TYPE = {
     "follow": "好友关系",
     "staff": "员工",
     "channel": "渠道",
+    "keyword_rule": "关键词规则",
+    "sensitive_word": "敏感词",
+    "alert": "预警",
+    "profile_field": "客户资料字段",
+    "order_binding": "订单绑定",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -304,6 +320,16 @@ WELCOME_REASON = {
     "batch": "批次",
     "groups": "客户群",
     "rule": "分配规则",
+    "match": "匹配方式",
+    "keywords": "关键词数",
+    "fields": "字段",
+    "order_no": "订单号",
+    "key": "字段键",
+    "direction": "方向",
+    "source": "来源",
+    "words": "敏感词",
+    "event_id": "动态",
+    "userid": "企微账号",
 }
 ROLE = {"owner": "所有者", "admin": "管理员", "operator": "运营", "staff": "员工"}
 ACTOR = {
@@ -343,7 +369,13 @@ IMPORT_FIELD = {
     "price": "单价",
 }
 
+ALERT_KIND = {"sensitive_word": "敏感词", "staff_deleted_customer": "员工删除客户"}
+KEYWORD_MATCH = {"exact": "完全匹配", "contains": "包含", "regex": "正则表达式"}
+KEYWORD_SOURCE = {"kf": "微信客服", "archive": "单聊存档", "group": "群聊存档"}
 KINDS: dict[str, dict[str, str]] = {
+    "alert_kind": ALERT_KIND,
+    "keyword_match": KEYWORD_MATCH,
+    "keyword_source": KEYWORD_SOURCE,
     "platform": PLATFORM,
     "order_status": ORDER_STATUS,
     "import_format": IMPORT_FORMAT,
@@ -387,6 +419,9 @@ UNKNOWN = {
     "routing_state": "其他状态",
     "welcome_status": "其他状态",
     "welcome_reason": "其他原因",
+    "alert_kind": "其他预警",
+    "keyword_match": "其他方式",
+    "keyword_source": "其他来源",
 }
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 

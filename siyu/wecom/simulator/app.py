@@ -13,6 +13,7 @@ import siyu.wecom.simulator.acquisition
 import siyu.wecom.simulator.groupchats
 import siyu.wecom.simulator.handover
 import siyu.wecom.simulator.kf  # noqa: F401  (customer service: kf/sync_msg)
+import siyu.wecom.simulator.sidebar as sim_sidebar  # kf replies, jsapi tickets, OAuth2, JS-SDK stand-in
 from siyu.wecom.crypto import CallbackCrypto
 from siyu.wecom.simulator import transfers as _transfers  # noqa: F401  (resignations, group handovers)
 from siyu.wecom.simulator.callbacks import CallbackSender
@@ -143,4 +144,5 @@ def create_app(sim: Simulator) -> FastAPI:
     def snapshot() -> dict[str, Any]:
         return sim.scenario.snapshot()
 
+    sim_sidebar.mount(app, state)
     return app

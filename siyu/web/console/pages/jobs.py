@@ -43,6 +43,7 @@ KIND_LABELS = {
     "staff.transfer": "转接客户与客户群（企业微信）",
     "staff.transfer_result": "查询客户转接结果",
     "automation.sop_steps": "执行到期的 SOP 步骤",
+    "keywords.kf_reply": "关键词自动回复（微信客服）",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -58,6 +59,7 @@ SUBSCRIBER_LABELS = {
     "automation.sop_enroll": "SOP 计划：按事件加入客户",
     "execution.churn": "流失提醒（客户删除好友）",
     "execution.detect_events": "任务完成识别（朋友圈评论、确认发送）",
+    "keywords.staff_deleted": "员工删除客户预警",
 }
 PERIODIC_LABELS = {
     "wecom.callbacks": "处理待处理的企业微信回调",
@@ -81,6 +83,7 @@ PERIODIC_LABELS = {
     "execution.slas": "待回复与新好友问候任务",
     "execution.detect": "识别已完成的任务",
     "execution.escalate": "逾期任务上报组长",
+    "keywords.scan": "关键词规则与敏感词扫描新消息",
 }
 
 
