@@ -34,7 +34,7 @@ from siyu.models import BindingAttempt, Follow, Order, OrderBinding, Staff
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=30)
 _LAST4 = re.compile(r"(\d{4})\s*$")
-_ORDER_NO = re.compile(r"^[A-Za-z0-9_\-]{4,64}$")
+_ORDER_NO = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
 class TooManyTries(SiyuError):
@@ -188,10 +188,10 @@ def bind_order(
             Invalid("no order with this number; check it and try again", field="order_no"),
         )
     given = re.sub(r"\D", "", last4 or "")
-    # an operator (staff in the sidebar, an admin) vouches for the order: no phone digits asked
+    # staff in the sidebar vouch for the friend in front of them: no phone digits asked
     matching = (
         orders
-        if source == "operator"
+        if source == "sidebar"
         else [o for o in orders if needs_last4(o) is None or needs_last4(o) == given]
     )
     if not matching:

@@ -322,7 +322,7 @@ def bind_order(
     """Bind an imported order to this friend of the staff member (the sidebar's form).
 
     The binding itself is acquisition's (``siyu.acquisition.binding.bind_order``, the
-    same as the parcel-card page, as an operator: no tries limit, no last four digits
+    same as the parcel-card page, from the sidebar: no tries limit, no last four digits
     asked of staff): the order joins the friend's profile through OneID.
     """
     follow = _follow(session, workspace_id, staff_id, customer_id=customer_id)
@@ -334,7 +334,7 @@ def bind_order(
         workspace_id=workspace_id,
         follow_id=follow.id,
         order_no=order_no,
-        source="operator",
+        source="sidebar",
         actor=actor,
     )
     return dict(bound.as_dict())

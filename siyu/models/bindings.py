@@ -29,7 +29,7 @@ class OrderBinding(Base):
     customer_id: Mapped[int] = fk("customers.id")
     follow_id: Mapped[int | None] = fk("follows.id", nullable=True, ondelete="SET NULL", index=False)
     state: Mapped[str | None] = mapped_column(String(64))
-    # page | operator | demo
+    # page | operator | sidebar | demo
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="page")
     actor: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
