@@ -20,6 +20,7 @@ from siyu.models.groups import Group, GroupMember
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.messages import Message
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
+from siyu.models.outbound import MassReceipt, Send, SendBatch, SendRecipient, TrackedLink, WeComMassMsg
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.tasks import StaffTask
 from siyu.models.wecom import StaffDailyStats, SyncRun, WeComCallback
@@ -60,21 +61,27 @@ __all__ = [
     "ImportRun",
     "Job",
     "LoginThrottle",
+    "MassReceipt",
     "Message",
     "Order",
     "OrderItem",
     "PeriodicTask",
     "Segment",
+    "Send",
+    "SendBatch",
+    "SendRecipient",
     "Staff",
     "StaffDailyStats",
     "StaffTask",
     "SyncRun",
     "Tag",
     "TagGroup",
+    "TrackedLink",
     "User",
     "UserSession",
     "WeComApp",
     "WeComCallback",
+    "WeComMassMsg",
     "WorkerHeartbeat",
     "Workspace",
 ]
