@@ -56,6 +56,8 @@ def version() -> None:
 
 def _register() -> None:
     # Each domain owns its commands; the root only wires them in.
+    from siyu.automation.library_cli import app as content_app
+    from siyu.automation.sends.cli import app as sends_app
     from siyu.customers.cli import app as customers_app
     from siyu.demo.cli import register as register_demo
     from siyu.kit.audit_cli import app as audit_app
@@ -74,6 +76,8 @@ def _register() -> None:
     app.add_typer(wecom_app, name="wecom")
     app.add_typer(audit_app, name="audit")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(content_app, name="content")
+    app.add_typer(sends_app, name="sends")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -140,9 +140,14 @@ def create_send(session: Session, *, workspace_id: int, new: NewSend, actor: str
         _schedule(session, send)
     detail = {"title": send.title, "live_count": size, "status": send.status}
     record(
-        session, workspace_id=workspace_id, actor=actor, action="send.create", target_type="send",
-        target_id=str(send.id), detail=detail,
-    )  # fmt: skip
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="send.create",
+        target_type="send",
+        target_id=str(send.id),
+        detail=detail,
+    )
     return send
 
 
@@ -166,8 +171,15 @@ def approve(session: Session, *, workspace_id: int, send_id: int, actor: str, ro
         raise Conflict(f"send {send_id} is {send.status}, not waiting for approval", field="send_id")
     send.approved_by, send.approved_at = actor, utcnow()
     _schedule(session, send)
-    record(session, workspace_id=workspace_id, actor=actor, action="send.approve", target_type="send",
-           target_id=str(send.id), detail={"live_count": send.counts.get("live_count")})  # fmt: skip
+    record(
+        session,
+        workspace_id=workspace_id,
+        actor=actor,
+        action="send.approve",
+        target_type="send",
+        target_id=str(send.id),
+        detail={"live_count": send.counts.get("live_count")},
+    )
     return send
 
 
@@ -185,17 +197,26 @@ def plan(session: Session, send: Send, *, now: datetime | None = None) -> PlanRe
         session.flush()
         key = f"{PLAN_KIND}:{send.id}:{send.scheduled_at.isoformat()}"
         enqueue(
-            session, kind=PLAN_KIND, workspace_id=send.workspace_id, payload={"send_id": send.id},
-            run_after=send.scheduled_at, dedup_key=key,
-        )  # fmt: skip
+            session,
+            kind=PLAN_KIND,
+            workspace_id=send.workspace_id,
+            payload={"send_id": send.id},
+            run_after=send.scheduled_at,
+            dedup_key=key,
+        )
         return None
     report = (plan_groups if send.kind == "group" else plan_customers)(session, send, knobs, now)
     if knobs.approval_over and report.targeted > knobs.approval_over and send.approved_at is None:
         raise NeedsApproval(report.targeted)
     send.status, send.planned_at = "planned", now
     send.counts = {**send.counts, **report.as_dict()}
-    enqueue(session, kind=DELIVER_KIND, workspace_id=send.workspace_id, payload={"send_id": send.id},
-            dedup_key=f"{DELIVER_KIND}:{send.id}")  # fmt: skip
+    enqueue(
+        session,
+        kind=DELIVER_KIND,
+        workspace_id=send.workspace_id,
+        payload={"send_id": send.id},
+        dedup_key=f"{DELIVER_KIND}:{send.id}",
+    )
     _next_occurrence(session, send)
     return report
 
