@@ -63,13 +63,28 @@ def test_send_end_to_end(cli: CliRun, session: Session, workspace_id: int, corp:
     # One customer opts out just before the freeze; one was already reached by a
     # staff-made send this period with a day1 quota (siyu only learns it from results).
     with session_scope() as s:
-        set_opt_out(s, workspace_id=workspace_id, customer_id=_customer(s, "wmcust005"), opt_out=True, actor="t")
+        set_opt_out(
+            s, workspace_id=workspace_id, customer_id=_customer(s, "wmcust005"), opt_out=True, actor="t"
+        )
     sim.config.quota_mode = "day1"
     key, _ = sim.state.quota_period(sim.state.now())
     sim.state.quota_used[("wmcust011", key)] = 1
 
-    created = _js(cli("sends", "create", "--title", "双12 预告", "--text", "您好，我是{员工姓名}",
-                      "--audience", "staff:amy or staff:bob or staff:cat", "--holdout", "20", "--json"))  # fmt: skip
+    created = _js(
+        cli(
+            "sends",
+            "create",
+            "--title",
+            "双12 预告",
+            "--text",
+            "您好，我是{员工姓名}",
+            "--audience",
+            "staff:amy or staff:bob or staff:cat",
+            "--holdout",
+            "20",
+            "--json",
+        )
+    )
     assert created["status"] == "scheduled"
     assert created["counts"]["live_count"] == 60
     planned = _js(cli("sends", "plan", created["id"], "--json"))
@@ -106,7 +121,10 @@ def test_send_end_to_end(cli: CliRun, session: Session, workspace_id: int, corp:
     waiting = _js(cli("sends", "waiting", "--staff", "amy", "--json"))
     assert [w["send_id"] for w in waiting] == [created["id"]]
     session.expire_all()
-    assert session.scalar(select(StaffTask.kind).where(StaffTask.source_ref == str(created["id"]))) == "send_confirm"
+    assert (
+        session.scalar(select(StaffTask.kind).where(StaffTask.source_ref == str(created["id"])))
+        == "send_confirm"
+    )
 
     # amy and bob confirm; cat does not. remind works 3 times a day, then stops.
     by_user = {u: m.msgid for m in msgs for u in m.targets}
@@ -146,12 +164,25 @@ def test_send_end_to_end(cli: CliRun, session: Session, workspace_id: int, corp:
     with session_scope() as s:
         plan_at = s.get(Send, created["id"]).planned_at  # type: ignore[union-attr]
         for n, r in enumerate(
-            s.scalars(select(SendRecipient).where(SendRecipient.send_id == created["id"], SendRecipient.arm != "removed"))
+            s.scalars(
+                select(SendRecipient).where(
+                    SendRecipient.send_id == created["id"], SendRecipient.arm != "removed"
+                )
+            )
         ):
             if r.arm == "target" and n % 2 == 0:
-                s.add(Order(workspace_id=workspace_id, customer_id=r.customer_id, platform="tmall",
-                            external_id=f"o{n}", status="paid", paid_at=plan_at + timedelta(hours=2),
-                            paid_fen=10000, cost_fen=6000))  # fmt: skip
+                s.add(
+                    Order(
+                        workspace_id=workspace_id,
+                        customer_id=r.customer_id,
+                        platform="tmall",
+                        external_id=f"o{n}",
+                        status="paid",
+                        paid_at=plan_at + timedelta(hours=2),
+                        paid_fen=10000,
+                        cost_fen=6000,
+                    )
+                )
     lift = _js(cli("sends", "lift", created["id"], "--json"))
     week = next(w for w in lift["windows"] if w["days"] == 7)
     assert week["net_fen"]["holdout_mean"] == 0
@@ -167,8 +198,19 @@ def test_bad_input_names_the_field(cli: CliRun, session: Session, workspace_id: 
     assert "4000 bytes" in r.stderr
     r = cli("sends", "create", "--title", "x", "--text", "hi", "--audience", "layer:(", expect=2)
     assert "(audience)" in r.stderr
-    r = cli("sends", "create", "--title", "x", "--text", "hi", "--audience", "layer:vip",
-            "--at", "2026-12-01T23:30+08:00", expect=2)  # fmt: skip
+    r = cli(
+        "sends",
+        "create",
+        "--title",
+        "x",
+        "--text",
+        "hi",
+        "--audience",
+        "layer:vip",
+        "--at",
+        "2026-12-01T23:30+08:00",
+        expect=2,
+    )
     assert "quiet hours" in r.stderr
     assert session.scalar(select(Send.id)) is None
     assert session.scalar(select(SendBatch.id)) is None

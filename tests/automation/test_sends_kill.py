@@ -67,7 +67,9 @@ def _worker(tmp_path: Path, name: str, sim_url: str) -> subprocess.Popen[bytes]:
     }
     siyu = Path(sys.executable).with_name("siyu")
     log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen([str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    return subprocess.Popen(
+        [str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
 
 
 def _wait(cond: Any, timeout: float, what: str) -> None:
@@ -88,8 +90,13 @@ def test_kill_during_calls_sends_each_customer_once(
         for c in range(PER_STAFF):
             ext = sc.new_customer(f"c{s}-{c}", external_userid=f"wm{s:02d}x{c:03d}")
             sc.add_friend(ext, userid=f"staff{s:02d}")
-    client = WeComClient(corp_id=CORP, secret=SECRET, api_base=slow_sim.url,  # type: ignore[attr-defined]
-                         token_cache=TokenCache(), limiter=RateLimiter())  # fmt: skip
+    client = WeComClient(
+        corp_id=CORP,
+        secret=SECRET,
+        api_base=slow_sim.url,  # type: ignore[attr-defined]
+        token_cache=TokenCache(),
+        limiter=RateLimiter(),
+    )
     full_sync(session_factory(), workspace_id=workspace_id, gateway=client)
     client.close()
     with session_scope() as s:

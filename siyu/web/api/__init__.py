@@ -17,6 +17,7 @@ def include_api(app: FastAPI) -> None:
         privacy,
         rules,
         segments,
+        sends,
         staff,
         tags,
     )
@@ -33,5 +34,6 @@ def include_api(app: FastAPI) -> None:
         staff,
         groups,
         metrics,
+        sends,
     ):
         app.include_router(module.router)
