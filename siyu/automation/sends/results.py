@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from siyu.automation.sends.delivery import SendGateway
 from siyu.automation.sends.knobs import OutboundKnobs
+from siyu.kit.audit import record
 from siyu.kit.errors import Conflict
 from siyu.kit.events import record_event
 from siyu.kit.timeutil import utcnow
@@ -235,7 +236,17 @@ def cancel(session: Session, send: Send, gateway: SendGateway | None, actor: str
                 )
                 .values(status="cancelled")
             )
+    before = send.status
     send.status, send.cancelled_at = "cancelled", now
+    record(
+        session,
+        workspace_id=send.workspace_id,
+        actor=actor,
+        action="send.cancel",
+        target_type="send",
+        target_id=str(send.id),
+        detail={"status": before},
+    )
     send.counts = {**send.counts, "results": result_counts(session, send.id), "cancelled_by": actor}
     return {"send_id": send.id, "batches_stopped": stopped}
 

@@ -49,6 +49,11 @@ def knobs_of(session: Session, workspace_id: int) -> OutboundKnobs:
     return knobs_from_settings(ws.settings if ws else None)
 
 
+def zone_name(session: Session, workspace_id: int) -> str:
+    ws = session.get(Workspace, workspace_id)
+    return ws.timezone if ws else "Asia/Shanghai"
+
+
 def get_send(session: Session, *, workspace_id: int, send_id: int, lock: bool = False) -> Send:
     q = select(Send).where(Send.workspace_id == workspace_id, Send.id == send_id)
     if lock and session.get_bind().dialect.name == "postgresql":

@@ -18,6 +18,7 @@ from siyu.web.console.pages.imports import router as imports_router
 from siyu.web.console.pages.jobs import router as jobs_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
+from siyu.web.console.pages.sends import router as sends_router
 from siyu.web.console.pages.sessions import router as sessions_router
 from siyu.web.console.render import STATIC
 
@@ -29,6 +30,7 @@ _PAGES = (
     customers_router,
     segments_router,
     rules_router,
+    sends_router,
     imports_router,
     jobs_router,
     admin_router,

@@ -29,6 +29,8 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/segments", "人群", ("owner", "admin", "operator")),
     ("/tags", "标签", None),
     ("/rules", "自动标签", ("owner", "admin", "operator")),
+    ("/sends", "群发", None),
+    ("/content", "素材库", ("owner", "admin", "operator")),
     ("/imports", "订单导入", ("owner", "admin", "operator")),
     ("/staff", "员工", None),
     ("/wecom", "企业微信", ("owner", "admin", "operator")),
