@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import BigInteger, Column, MetaData, Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends.knobs import OutboundKnobs, quota_window
@@ -77,83 +77,107 @@ def audience_query(session: Session, send: Send, now: datetime) -> Any:
     return customer_ids_query(session, workspace_id=send.workspace_id, expr=expr, now=now)
 
 
-def _counted(session: Session, workspace_id: int, since: datetime, until: datetime) -> Any:
-    """Per customer: mass messages received (or pending) in [since, until)."""
+TMP = Table(
+    "tmp_send_audience", MetaData(), Column("id", BigInteger, primary_key=True), prefixes=["TEMPORARY"]
+)
+
+
+def _counted(session: Session, workspace_id: int, since: datetime, until: datetime) -> dict[int, int]:
+    """Per audience customer: mass messages received (or pending) in [since, until)."""
     ours = select(SendRecipient.customer_id.label("cid")).where(
         SendRecipient.workspace_id == workspace_id,
         SendRecipient.arm == "target",
         SendRecipient.status.in_(COUNTED),
-        SendRecipient.customer_id.is_not(None),
+        SendRecipient.customer_id.in_(select(TMP.c.id)),
         SendRecipient.created_at >= since,
         SendRecipient.created_at < until,
     )
     theirs = select(MassReceipt.customer_id.label("cid")).where(
         MassReceipt.workspace_id == workspace_id,
-        MassReceipt.customer_id.is_not(None),
+        MassReceipt.customer_id.in_(select(TMP.c.id)),
         MassReceipt.sent_at >= since,
         MassReceipt.sent_at < until,
     )
     both = ours.union_all(theirs).subquery()
-    return select(both.c.cid, func.count().label("n")).group_by(both.c.cid).subquery()
+    rows = session.execute(select(both.c.cid, func.count()).group_by(both.c.cid))
+    return {int(c): int(n) for c, n in rows if c is not None}
 
 
 def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> Iterator[Any]:
+    """(customer, opted out, staff, external_userid, added, last chat, cap count, quota count) rows.
+
+    The audience goes into a temporary table first; each fact is then one indexed join
+    against it, merged here in customer order (no per-row subqueries).
+    """
     ws = send.workspace_id
-    aud = audience_query(session, send, now).subquery()
-    aud_id = next(iter(aud.c))
-    cap = _counted(session, ws, now - timedelta(days=7), now + timedelta(days=1))
-    q_start, q_end, _ = quota_window(knobs.wecom_quota, now)
-    quota = _counted(session, ws, q_start, q_end)
-    last_chat = (
-        select(Message.customer_id, Message.staff_id, func.max(Message.sent_at).label("last_at"))
-        .where(
-            Message.workspace_id == ws,
-            Message.customer_id.in_(select(aud_id)),
-            Message.staff_id.is_not(None),
+    conn = session.connection()
+    TMP.drop(conn, checkfirst=True)
+    TMP.create(conn)
+    try:
+        session.execute(insert(TMP).from_select(["id"], audience_query(session, send, now)))
+        cap = _counted(session, ws, now - timedelta(days=7), now + timedelta(days=1))
+        q_start, q_end, _ = quota_window(knobs.wecom_quota, now)
+        quota = _counted(session, ws, q_start, q_end)
+        out = {
+            int(c)
+            for c in session.scalars(
+                select(Customer.id)
+                .join(TMP, TMP.c.id == Customer.id)
+                .where(or_(Customer.opt_out.is_(True), Customer.anonymised_at.is_not(None)))
+            )
+        }
+        last_chat = {
+            (c, st): at
+            for c, st, at in session.execute(
+                select(Message.customer_id, Message.staff_id, func.max(Message.sent_at))
+                .join(TMP, TMP.c.id == Message.customer_id)
+                .where(Message.workspace_id == ws, Message.staff_id.is_not(None))
+                .group_by(Message.customer_id, Message.staff_id)
+            )
+        }
+        active_staff = select(Staff.id).where(Staff.workspace_id == ws, Staff.status == "active")
+        follows = conn.execute(
+            select(Follow.customer_id, Follow.staff_id, Follow.external_userid, Follow.id)
+            .join(TMP, TMP.c.id == Follow.customer_id)
+            .where(
+                Follow.workspace_id == ws,
+                Follow.state == "active",
+                Follow.external_userid.is_not(None),
+                Follow.staff_id.in_(active_staff),
+            )
+            .order_by(Follow.customer_id)
+            .execution_options(yield_per=20_000)
         )
-        .group_by(Message.customer_id, Message.staff_id)
-        .subquery()
-    )
-    live_follow = and_(
-        Follow.customer_id == aud_id,
-        Follow.workspace_id == ws,
-        Follow.state == "active",
-        Follow.external_userid.is_not(None),
-        Follow.staff_id.in_(select(Staff.id).where(Staff.workspace_id == ws, Staff.status == "active")),
-    )
-    q = (
-        select(
-            aud_id,
-            or_(Customer.opt_out, Customer.anonymised_at.is_not(None)).label("out"),
-            Follow.staff_id,
-            Follow.external_userid,
-            Follow.added_at,
-            last_chat.c.last_at,
-            func.coalesce(cap.c.n, 0),
-            func.coalesce(quota.c.n, 0),
-        )
-        .select_from(aud)
-        .join(Customer, Customer.id == aud_id)
-        .outerjoin(Follow, live_follow)
-        .outerjoin(
-            last_chat, and_(last_chat.c.customer_id == aud_id, last_chat.c.staff_id == Follow.staff_id)
-        )
-        .outerjoin(cap, cap.c.cid == aud_id)
-        .outerjoin(quota, quota.c.cid == aud_id)
-        .order_by(aud_id)
-    )
-    yield from session.execute(q.execution_options(yield_per=10_000))
+        ids = conn.execute(select(TMP.c.id).order_by(TMP.c.id).execution_options(yield_per=20_000)).scalars()
+        pending = next(follows, None)
+        for cid in ids:
+            n_cap, n_quota, opted = cap.get(cid, 0), quota.get(cid, 0), cid in out
+            found = False
+            while pending is not None and pending[0] <= cid:
+                if pending[0] == cid:
+                    found = True
+                    st = pending[1]
+                    yield cid, opted, st, pending[2], pending[3], last_chat.get((cid, st)), n_cap, n_quota
+                pending = next(follows, None)
+            if not found:
+                yield cid, opted, None, None, None, None, n_cap, n_quota
+    finally:
+        TMP.drop(session.connection(), checkfirst=True)
 
 
 def _pick(follows: list[Any], sender: int | None) -> Any:
-    """The account that sends: the named sender, else who last chatted, else the oldest friend."""
+    """The account that sends: the named sender, else who last chatted, else the first friend.
+
+    ``follows``: (staff id, external_userid, follow row id, last chat); the lowest
+    follow id is the relationship siyu recorded first.
+    """
     for f in follows:
         if f[0] == sender:
             return f
     chatted = [f for f in follows if f[3] is not None]
     if chatted:
         return max(chatted, key=lambda f: (f[3], -f[0]))
-    return min(follows, key=lambda f: (f[2] is None, f[2].timestamp() if f[2] else 0.0, f[0]))
+    return min(follows, key=lambda f: f[2])
 
 
 def _grouped(rows: Iterator[Any]) -> Iterator[tuple[int, bool, list[Any], int, int]]:
@@ -172,48 +196,81 @@ def _grouped(rows: Iterator[Any]) -> Iterator[tuple[int, bool, list[Any], int, i
         yield current, out, follows, cap_n, quota_n
 
 
+RECIPIENT_COLUMNS = (
+    "workspace_id",
+    "send_id",
+    "customer_id",
+    "staff_id",
+    "target",
+    "arm",
+    "reason",
+    "batch_seq",
+    "status",
+    "created_at",
+)
+
+
+def _raw_inserter(session: Session, now: datetime) -> tuple[Any, Any]:
+    """(insert(rows), created_at value): a plain DB-API executemany of recipient tuples.
+
+    A million recipients through the ORM's per-row type processing cost more than the
+    planning itself; the rows here are plain ints and strings, and ``created_at`` is
+    given in the form the dialect stores (naive UTC text on SQLite).
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in RECIPIENT_COLUMNS)
+    sql = f"INSERT INTO send_recipients ({', '.join(RECIPIENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    stamp: Any = now
+    if dialect.name == "sqlite":
+        stamp = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def insert_rows(rows: list[tuple[Any, ...]]) -> None:
+        conn.exec_driver_sql(sql, rows)
+
+    return insert_rows, stamp
+
+
 def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> PlanReport:
     """Freeze the audience of a customer send into recipients and batches (no commit)."""
     report = PlanReport()
+    removed = report.removed
     _, _, allowed = quota_window(knobs.wecom_quota, now)
+    cap_limit = knobs.freq_cap_per_7d
     rng = random.Random(send.holdout_seed)
+    draw = rng.random
+    pct = send.holdout_pct
+    sender = send.sender_staff_id
+    ws, send_id = send.workspace_id, send.id
     per_staff: dict[int, int] = {}
     batch_of: dict[tuple[int, int], int] = {}
     sizes: dict[int, int] = {}
     batch_staff: dict[int, int] = {}
-    buf: list[dict[str, Any]] = []
-    base = {"workspace_id": send.workspace_id, "send_id": send.id, "created_at": now}
-
-    def flush() -> None:
-        if buf:
-            session.execute(insert(SendRecipient), buf)
-            buf.clear()
-
+    buf: list[tuple[Any, ...]] = []
+    insert_rows, stamp = _raw_inserter(session, now)
+    holdout = targeted = audience = 0
     for cid, opted, follows, n_cap, n_quota in _grouped(_rows(session, send, knobs, now)):
-        report.audience += 1
+        audience += 1
         reason: str | None = None
-        chosen = None
+        staff_id = target = None
         if opted:
             reason = "opt_out"
         elif not follows:
             reason = "no_friend"
         else:
-            chosen = _pick(follows, send.sender_staff_id)
-            if n_cap >= knobs.freq_cap_per_7d:
+            staff_id, target = _pick(follows, sender)[:2]
+            if n_cap >= cap_limit:
                 reason = "freq_cap"
             elif n_quota >= allowed:
                 reason = "wecom_quota"
-        row = {**base, "customer_id": cid, "staff_id": chosen[0] if chosen else None}
-        row["target"] = chosen[1] if chosen else None
         if reason is not None:
-            report.removed[reason] += 1
-            buf.append({**row, "arm": "removed", "reason": reason, "batch_seq": None, "status": None})
-        elif send.holdout_pct and rng.random() * 100 < send.holdout_pct:
-            report.holdout += 1
-            buf.append({**row, "arm": "holdout", "reason": None, "batch_seq": None, "status": None})
+            removed[reason] += 1
+            buf.append((ws, send_id, cid, staff_id, target, "removed", reason, None, None, stamp))
+        elif pct and draw() * 100 < pct:
+            holdout += 1
+            buf.append((ws, send_id, cid, staff_id, target, "holdout", None, None, None, stamp))
         else:
-            assert chosen is not None
-            staff_id = chosen[0]
+            assert staff_id is not None
             k = per_staff.get(staff_id, 0)
             per_staff[staff_id] = k + 1
             key = (staff_id, k // MAX_PER_CALL)
@@ -222,12 +279,15 @@ def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: date
                 seq = batch_of[key] = len(batch_of) + 1
                 batch_staff[seq] = staff_id
             sizes[seq] = sizes.get(seq, 0) + 1
-            report.targeted += 1
-            buf.append({**row, "arm": "target", "reason": None, "batch_seq": seq, "status": "pending"})
+            targeted += 1
+            buf.append((ws, send_id, cid, staff_id, target, "target", None, seq, "pending", stamp))
         if len(buf) >= INSERT_CHUNK:
-            flush()
-    flush()
+            insert_rows(buf)
+            buf = []
+    if buf:
+        insert_rows(buf)
     _store_batches(session, send, batch_staff, sizes, now)
+    report.audience, report.holdout, report.targeted = audience, holdout, targeted
     report.staff = len(per_staff)
     report.calls = len(batch_of)
     report.min_calls = sum(-(-n // MAX_PER_CALL) for n in per_staff.values())
