@@ -1,4 +1,4 @@
-# ruff: noqa: E501, S608, T201
+# ruff: noqa: E501
 """Planning a mass send to a large audience over 200 staff accounts: time, peak memory, WeCom calls.
 
 Run: ``.venv/bin/python bench/bench_send.py --customers 1000000`` (default 200,000 on a
@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_audience import build  # noqa: E402
+from bench_audience import build
 
-from siyu.kit.db import make_engine  # noqa: E402
+from siyu.kit.db import make_engine
 
 
 def prepare(path: Path, n: int) -> None:

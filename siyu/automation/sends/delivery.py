@@ -271,7 +271,7 @@ def deliver(factory: sessionmaker[Session], send_id: int, gateway: SendGateway) 
             _drop_late_opt_outs(s, send, batch)
             targets = [t for _, t in _targets(s, batch)]
             text = text_for(send, staff, s)
-            attachments = attachments_for(s, send, staff)
+            attachments = attachments_for(s, send, staff, gateway)
             claimed = _claimed_msgids(s, send.workspace_id)
             chat_type = send.kind
         if how[0] == "recover":

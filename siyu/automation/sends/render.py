@@ -12,8 +12,9 @@ from siyu.kit.errors import Invalid
 from siyu.models import ContentItem, Send, Staff
 
 MAX_ATTACHMENTS = 9
-# Kinds a mass send can carry today (media kinds need media/upload first; see docs/outbound.md).
-SENDABLE = ("text", "script", "link")
+# Kinds a mass send can carry (files go up as temporary media when the batch is called).
+SENDABLE = ("text", "script", "link", "image", "video", "file")
+MEDIA = ("image", "video", "file")
 
 
 def check_message(session: Session, *, workspace_id: int, text: str | None, content_ids: list[int]) -> None:
@@ -49,9 +50,15 @@ def text_for(send: Send, staff: Staff, session: Session | None = None) -> str:
     return fill(text, {"staff_name": staff.name or staff.userid})
 
 
-def attachments_for(session: Session, send: Send, staff: Staff) -> list[dict[str, Any]]:
+def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = None) -> list[dict[str, Any]]:
+    """WeCom attachments of the send (files uploaded or re-uploaded through ``gateway``)."""
+    from siyu.automation.media import ensure_media
+
     out: list[dict[str, Any]] = []
     for item in _items(session, send):
+        if item.kind in MEDIA:
+            out.append({"msgtype": item.kind, item.kind: {"media_id": ensure_media(item, gateway)}})
+            continue
         if item.kind == "link":
             body = item.body or {}
             link = {"title": item.title, "url": str(body["url"]), "desc": str(body.get("desc") or "")}

@@ -355,9 +355,20 @@ def _pull_one(session: Session, workspace_id: int, gateway: SendGateway, msgid: 
     )
     for row in rows:
         row["customer_id"] = owners.get(row["external_userid"])
+    def stored() -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(MassReceipt)
+                .where(MassReceipt.workspace_id == workspace_id, MassReceipt.msgid == msgid)
+            )
+            or 0
+        )
+
+    before = stored()
     is_pg = session.get_bind().dialect.name == "postgresql"
     ins = (pg_insert if is_pg else sqlite_insert)(MassReceipt)
     session.execute(
         ins.on_conflict_do_nothing(index_elements=["workspace_id", "msgid", "external_userid"]), rows
     )
-    return len(rows)
+    return stored() - before

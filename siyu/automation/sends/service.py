@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends.knobs import OutboundKnobs, after_quiet_hours, in_quiet_hours, knobs_from_settings
@@ -17,7 +17,7 @@ from siyu.kit.audit import record
 from siyu.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from siyu.kit.jobs import enqueue
 from siyu.kit.timeutil import utcnow, zone
-from siyu.models import Send, SendBatch, SendRecipient, Staff, Workspace
+from siyu.models import ContentItem, Send, SendBatch, SendRecipient, Staff, Workspace
 from siyu.segments.audience import AudienceSyntaxError, parse
 
 PLAN_KIND = "sends.plan"
@@ -137,6 +137,10 @@ def create_send(session: Session, *, workspace_id: int, new: NewSend, actor: str
     )
     session.add(send)
     session.flush()
+    if new.content_ids:
+        session.execute(
+            update(ContentItem).where(ContentItem.id.in_(new.content_ids)).values(uses=ContentItem.uses + 1)
+        )
     size = live_count(session, send, now) if new.kind == "customer" else len(new.chat_ids)
     send.counts = {"live_count": size}
     if knobs.approval_over and size > knobs.approval_over:

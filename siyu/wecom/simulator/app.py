@@ -14,6 +14,7 @@ import siyu.wecom.simulator.handover  # noqa: F401  (registers the handover/mome
 from siyu.wecom.crypto import CallbackCrypto
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.simulator.outbound import install as install_outbound
 from siyu.wecom.simulator.scenario import Scenario
 from siyu.wecom.simulator.state import SimClock, SimConfig, SimError, SimState
 
@@ -132,4 +133,5 @@ def create_app(sim: Simulator) -> FastAPI:
     def snapshot() -> dict[str, Any]:
         return sim.scenario.snapshot()
 
+    install_outbound(app, state)  # media/upload, checked attachments
     return app
