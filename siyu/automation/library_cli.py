@@ -133,3 +133,28 @@ def folders_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
         return
     for r in rows:
         console.print(f"{r['folder'] or '(none)'}: {r['items']}")
+
+
+@app.command("link")
+def link_cmd(
+    content_id: int,
+    customer: Annotated[int, typer.Option("--customer", help="The customer's id (who will open it).")],
+    staff: Annotated[str, typer.Option("--staff", help="The staff userid who sends it.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A tracked link (内容雷达) for one customer: opens are recorded and the staff is told."""
+    from sqlalchemy import select
+
+    from siyu.automation.content import get_content
+    from siyu.automation.radar import tracked_url
+    from siyu.kit.cli import fail
+    from siyu.models import Staff
+
+    with workspace_session(workspace) as (s, ws):
+        staff_id = s.scalar(select(Staff.id).where(Staff.workspace_id == ws.id, Staff.userid == staff))
+        if staff_id is None:
+            fail(f"no staff account {staff!r} (staff)")
+        item = get_content(s, workspace_id=ws.id, content_id=content_id)
+        url = tracked_url(s, item=item, staff_id=staff_id, customer_id=customer)
+    _out({"url": url}) if as_json else console.print(url)

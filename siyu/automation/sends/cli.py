@@ -199,12 +199,17 @@ def list_cmd(
 @app.command("show")
 def show(send_id: IdArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """One send: counts, staff confirmation progress, per-customer results."""
+    from siyu.automation.radar import send_opens
     from siyu.automation.sends.results import result_counts, staff_progress
     from siyu.automation.sends.service import get_send, send_json
 
     with workspace_session(workspace) as (s, ws):
         send = get_send(s, workspace_id=ws.id, send_id=send_id)
-        data = send_json(send) | {"staff": staff_progress(s, send.id), "results": result_counts(s, send.id)}
+        data = send_json(send) | {
+            "staff": staff_progress(s, send.id),
+            "results": result_counts(s, send.id),
+            "opens": send_opens(s, send.id),
+        }
     if as_json:
         _out(data)
         return

@@ -61,7 +61,10 @@ def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = N
             continue
         if item.kind == "link":
             body = item.body or {}
-            link = {"title": item.title, "url": str(body["url"]), "desc": str(body.get("desc") or "")}
+            from siyu.automation.radar import tracked_url
+
+            url = tracked_url(session, item=item, send_id=send.id, staff_id=staff.id)
+            link = {"title": item.title, "url": url, "desc": str(body.get("desc") or "")}
             if body.get("picurl"):
                 link["picurl"] = str(body["picurl"])
             out.append({"msgtype": "link", "link": link})

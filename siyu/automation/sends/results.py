@@ -355,6 +355,7 @@ def _pull_one(session: Session, workspace_id: int, gateway: SendGateway, msgid: 
     )
     for row in rows:
         row["customer_id"] = owners.get(row["external_userid"])
+
     def stored() -> int:
         return int(
             session.scalar(
