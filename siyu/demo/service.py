@@ -194,6 +194,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.segments.service:recompute",
     ),
     DemoStep(
+        "sends",
+        "A month of past mass sends with holdouts",
+        lambda ctx: importlib.import_module("siyu.demo.outbound").seed(ctx),
+        requires="siyu.demo.outbound:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

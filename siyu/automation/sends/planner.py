@@ -144,6 +144,7 @@ def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> 
                 Follow.state == "active",
                 Follow.external_userid.is_not(None),
                 Follow.staff_id.in_(active_staff),
+                or_(Follow.added_at.is_(None), Follow.added_at <= now),
             )
             .order_by(Follow.customer_id)
             .execution_options(yield_per=20_000)
