@@ -123,7 +123,10 @@ def main() -> None:
     path = folder / f"send-{args.customers}.db"
     if not path.exists():
         t0 = time.perf_counter()
-        prepare(path, args.customers)
+        partial = path.with_suffix(".partial")  # a killed build never passes for a whole one
+        partial.unlink(missing_ok=True)
+        prepare(partial, args.customers)
+        partial.rename(path)
         print(f"built {args.customers:,} customers in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     out = subprocess.run(
         [sys.executable, __file__, "--measure", f"sqlite:///{path}"],

@@ -112,6 +112,8 @@ def create_send(session: Session, *, workspace_id: int, new: NewSend, actor: str
         )
     if new.recurrence is not None and new.recurrence not in RECURRENCES:
         raise Invalid("recurrence is daily or weekly", field="recurrence")
+    if new.recurrence_until is not None and new.recurrence_until.tzinfo is None:
+        raise Invalid("recurrence_until must carry a time zone", field="recurrence_until")
     send = Send(
         workspace_id=workspace_id,
         kind=new.kind,

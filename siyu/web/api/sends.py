@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from siyu.automation import library
 from siyu.automation.content import get_content
+from siyu.automation.radar import send_opens
 from siyu.automation.sends import results, service
 from siyu.automation.sends.lift import lift_report
 from siyu.automation.sends.tasks import GATEWAY
@@ -46,6 +47,7 @@ def _full(db: Any, send: Any) -> dict[str, Any]:
     return service.send_json(send) | {
         "staff": results.staff_progress(db, send.id),
         "results": results.result_counts(db, send.id),
+        "opens": send_opens(db, send.id),
     }
 
 

@@ -32,6 +32,8 @@ KIND_LABELS = {
     "segments.recompute": "重算 RFM / 分层 / CLV",
     "wecom.refetch": "企业微信补拉（客户、群、标签）",
     "events.redeliver": "事件重新投递",
+    "sends.plan": "群发：锁定名单",
+    "sends.deliver": "群发：创建企业微信群发",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -42,6 +44,8 @@ PERIODIC_LABELS = {
     "wecom.reconcile": "企业微信全量对账",
     "wecom.behavior": "同步企业微信联系客户统计",
     "segments.recompute": "每晚重算 RFM、分层与 CLV",
+    "sends.follow": "跟进群发的员工确认与结果",
+    "sends.receipts": "拉取员工自建群发（额度计数）",
 }
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from siyu.automation import library
+from siyu.automation.radar import send_opens
 from siyu.automation.sends import results, service
 from siyu.automation.sends.lift import lift_report
 from siyu.automation.sends.tasks import GATEWAY
@@ -130,6 +131,7 @@ def send_page(request: Request, send_id: int, user: OperatorPage, db: DbSession)
         "send": send,
         "staff": results.staff_progress(db, send.id),
         "results": results.result_counts(db, send.id),
+        "opens": send_opens(db, send.id),
         "lift": lift,
         "chart_data": chart,
     }
