@@ -336,6 +336,8 @@ def plan_groups(session: Session, send: Send, knobs: OutboundKnobs, now: datetim
             Staff.workspace_id == send.workspace_id, Staff.userid.in_(flt["owners"])
         )
         q = q.where(Group.owner_staff_id.in_(owners))
+    if flt.get("group_type"):
+        q = q.where(Group.group_type == str(flt["group_type"]))
     if flt.get("name_contains"):
         q = q.where(Group.name.contains(str(flt["name_contains"])))
     q_start, q_end, allowed = quota_window(knobs.wecom_quota, now)
