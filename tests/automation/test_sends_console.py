@@ -50,7 +50,7 @@ def test_operator_creates_a_send_and_staff_see_it(
     assert "wmwangfang" in res.text
     assert session.scalar(select(Send.id)) is None
     bad = client.post("/sends", data={**form, "text": "您好 {客户昵称}", "action": "create"})
-    assert "未能保存" in bad.text
+    assert "未能保存：消息内容：群发是同一条消息发给所有人" in bad.text
     res = client.post("/sends", data={**form, "action": "create"}, follow_redirects=True)
     assert "已创建群发「双12 预告」" in res.text
     send_id = session.scalar(select(Send.id))

@@ -185,3 +185,52 @@ def test_files_go_up_as_media_and_are_uploaded_again_when_expired(
     third = send()
     assert third != first
     assert session.scalar(select(func.count()).select_from(SendRecipient)) == 12
+
+
+def test_late_opt_out_is_dropped_and_cancel_stops_the_rest(
+    cli: CliRun, session: Session, live: Simulator
+) -> None:
+    from siyu.models import Follow, Send
+    from siyu.privacy.service import set_opt_out
+    from siyu.wecom.simulator.state import SimError
+
+    made = _js(
+        cli(
+            "sends",
+            "create",
+            "--title",
+            "x",
+            "--text",
+            "hi",
+            "--audience",
+            "staff:amy or staff:bob",
+            "--holdout",
+            "0",
+            "--json",
+        )
+    )
+    cli("sends", "plan", made["id"])
+    with session_scope() as s:  # opts out after the freeze, before the WeCom call
+        cid = s.scalar(select(Follow.customer_id).where(Follow.external_userid == "wmm03"))
+        assert cid is not None
+        set_opt_out(
+            s, workspace_id=s.scalar(select(Workspace.id)) or 0, customer_id=cid, opt_out=True, actor="t"
+        )
+    cli("sends", "deliver", made["id"])
+    sent_to = {e for m in live.state.mass_sends.values() for t in m.targets.values() for e in t}
+    assert "wmm03" not in sent_to
+    assert len(sent_to) == 11
+    by_user = {u: m.msgid for m in live.state.mass_sends.values() for u in m.targets}
+    live.scenario.confirm_mass_send(by_user["bob"], "bob")
+    cli("sends", "follow")
+    out = _js(cli("sends", "cancel", made["id"], "--json"))
+    assert out["batches_stopped"] == 1
+    assert live.state.mass_sends[by_user["amy"]].cancelled
+    with pytest.raises(SimError):
+        live.scenario.confirm_mass_send(by_user["amy"], "amy")
+    shown = _js(cli("sends", "show", made["id"], "--json"))
+    assert shown["status"] == "cancelled"
+    assert shown["results"] == {"sent": 4, "cancelled": 7}
+    cli("sends", "cancel", made["id"], expect=2)
+    session.expire_all()
+    assert session.scalar(select(Send.status)) == "cancelled"

@@ -25,6 +25,51 @@ from siyu.web.console.render import redirect_with_flash, render
 
 router = APIRouter()
 
+FIELD = {
+    "title": "标题",
+    "text": "消息内容",
+    "audience": "人群表达式",
+    "scheduled_at": "计划时间",
+    "content_ids": "素材",
+    "holdout_pct": "对照组比例",
+    "sender": "指定发送员工",
+    "chat_ids": "群",
+    "recurrence": "重复",
+    "recurrence_until": "重复截止",
+    "url": "链接地址",
+    "kind": "类型",
+    "send_id": "群发",
+    "role": "角色",
+    "path": "文件",
+}
+# (words in the service's message, what the console says)
+REASONS = (
+    ("quiet hours", "计划时间在免打扰时段内，请换一个时间"),
+    ("4000 bytes", "消息超过 4000 字节（企业微信上限）"),
+    ("filled per customer", "群发是同一条消息发给所有人，不能用 {客户昵称}，只能用 {员工姓名}"),
+    ("unknown variable", "未知变量，可用 {员工姓名}、{客户昵称}"),
+    ("audience expression or a saved segment", "请填写人群表达式"),
+    ("needs a text or at least one", "请填写消息内容或选择素材"),
+    ("at most 9 attachments", "最多 9 个附件"),
+    ("title of 1 to 200", "标题需 1 到 200 个字"),
+    ("audience:", "人群表达式有误"),
+    ("is deleted", "素材已删除"),
+    ("is unknown", "素材不存在"),
+    ("needs chat ids, owners", "请填写群或群主"),
+    ("http:// or https://", "链接地址需以 http:// 或 https:// 开头"),
+    ("no staff account", "没有这个员工账号"),
+    ("only an owner or admin", "只有所有者或管理员可以审批"),
+)
+
+
+def zh_error(exc: SiyuError) -> str:
+    """The service's (English) refusal in the console's words, naming the field."""
+    where = FIELD.get(exc.field or "", "输入")
+    for words, said in REASONS:
+        if words in exc.message:
+            return f"{where}：{said}"
+    return f"{where}有误，请检查后重试"
+
 
 def _new(form: dict[str, str], tz: str) -> service.NewSend:
     at: datetime | None = None
@@ -113,7 +158,7 @@ def sends_create(
         send = service.create_send(db, workspace_id=user.workspace_id, new=new, actor=user.actor)
     except SiyuError as exc:
         db.rollback()
-        return _list(request, db, user, form=form, error=exc)
+        return _list(request, db, user, form=form, error=zh_error(exc))
     word = "待管理员审批" if send.status == "pending_approval" else "已排期"
     return redirect_with_flash(f"/sends/{send.id}", f"已创建群发「{send.title}」，{word}")
 
@@ -155,7 +200,7 @@ def _act(send_id: int, user: Any, db: Any, what: str) -> Response:
             message = "已取消群发（已确认发送的员工不受影响）"
     except SiyuError as exc:
         db.rollback()
-        return redirect_with_flash(f"/sends/{send_id}", f"未能完成：{exc.message}", "error")
+        return redirect_with_flash(f"/sends/{send_id}", f"未能完成：{zh_error(exc)}", "error")
     return redirect_with_flash(f"/sends/{send_id}", message)
 
 
@@ -213,7 +258,7 @@ def content_add(
         )
     except SiyuError as exc:
         db.rollback()
-        return redirect_with_flash("/content", f"未能保存：{exc.message}", "error")
+        return redirect_with_flash("/content", f"未能保存：{zh_error(exc)}", "error")
     return redirect_with_flash("/content", f"已添加素材「{item.title}」")
 
 
@@ -223,5 +268,5 @@ def content_delete(content_id: int, user: OperatorPage, db: DbSession) -> Respon
         item = library.delete_item(db, workspace_id=user.workspace_id, content_id=content_id)
     except SiyuError as exc:
         db.rollback()
-        return redirect_with_flash("/content", f"未能删除：{exc.message}", "error")
+        return redirect_with_flash("/content", f"未能删除：{zh_error(exc)}", "error")
     return redirect_with_flash("/content", f"已删除素材「{item.title}」")
