@@ -30,6 +30,7 @@ MEDIA_LIMITS: dict[str, tuple[int, tuple[str, ...]]] = {
     "file": (20 * MB, ()),
 }
 TEXT_MAX_BYTES = 4000
+FOLDER_MAX = 100
 VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
 # Variables siyu fills: per staff account (usable in mass sends) and per customer
 # (usable only where one message goes to one customer: welcomes, tasks, the sidebar).
@@ -139,6 +140,8 @@ def add_item(
             target = store_dir / f"{digest}{path.suffix.lower()}"
             target.write_bytes(raw)
             data["stored_path"] = str(target)
+    if len(folder.strip()) > FOLDER_MAX:
+        raise Invalid(f"a folder name is at most {FOLDER_MAX} characters", field="folder")
     if kind in ("text", "script") and not (text or "").strip():
         raise Invalid(f"a {kind} needs its text", field="text")
     check_text(text, per_customer=True)
@@ -210,6 +213,8 @@ def update_item(
         check_text(text, per_customer=True)
         item.text = text
     if folder is not None:
+        if len(folder.strip()) > FOLDER_MAX:
+            raise Invalid(f"a folder name is at most {FOLDER_MAX} characters", field="folder")
         item.folder = folder.strip()
     if tags is not None:
         item.tags = [t.strip() for t in tags if t.strip()]

@@ -15,11 +15,17 @@ from siyu.models import Send, Workspace
 
 
 def gateway_for(session: Session, workspace_id: int) -> SendGateway:
+    """The workspace's WeCom client; Conflict (a 409, exit 2) when no WeCom app is set up."""
+    from siyu.kit.errors import Conflict
+    from siyu.wecom.errors import WeComError
     from siyu.wecom.gateway import client_for
 
     ws = session.get(Workspace, workspace_id)
     assert ws is not None
-    return client_for(session, ws)
+    try:
+        return client_for(session, ws)
+    except WeComError as exc:
+        raise Conflict(f"WeCom is not set up for this workspace: {exc}", field="wecom") from exc
 
 
 # Tests and the demo may point sends at another gateway (a simulator client).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -15,16 +15,19 @@ from siyu.automation.sends import results, service
 from siyu.automation.sends.lift import lift_report
 from siyu.automation.sends.tasks import GATEWAY
 from siyu.kit.errors import Forbidden
-from siyu.web.api.common import ERRORS, Id
+from siyu.web.api.common import ERRORS, MAX_ID, Id
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser
 
 router = APIRouter(prefix="/api/v1", tags=["sends"], responses=ERRORS)
 
 
+ContentId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class SendIn(BaseModel):
     title: str
     text: str | None = None
-    content_ids: list[int] = Field(default_factory=list)
+    content_ids: list[ContentId] = Field(default_factory=list)
     audience: str | None = Field(None, description="An audience expression (or give `segment`).")
     segment: str | None = Field(None, description="A saved segment's name.")
     chat_ids: list[str] = Field(default_factory=list, description="Group send: chosen groups.")
