@@ -71,6 +71,29 @@ def add_msg_template(state: SimState, q: dict[str, str], b: dict[str, Any]) -> d
 HANDLERS["externalcontact/add_msg_template"] = add_msg_template
 
 
+_get_groupmsg_list_v2 = HANDLERS["externalcontact/get_groupmsg_list_v2"]
+
+
+def get_groupmsg_list_v2(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    """``filter_type``: 0 sends the corp created (API, admin console), 1 staff-made, 2 all (default)."""
+    filter_type = b.get("filter_type", 2)
+    if filter_type not in (0, 1, 2):
+        raise SimError(40058, "filter_type must be 0, 1 or 2")
+    if filter_type == 2:
+        return _get_groupmsg_list_v2(state, q, b)
+    everything = list(state.mass_sends.items())  # same dict, same order afterwards
+    state.mass_sends.clear()
+    state.mass_sends.update((k, m) for k, m in everything if m.create_type == filter_type)
+    try:
+        return _get_groupmsg_list_v2(state, q, b)
+    finally:
+        state.mass_sends.clear()
+        state.mass_sends.update(everything)
+
+
+HANDLERS["externalcontact/get_groupmsg_list_v2"] = get_groupmsg_list_v2
+
+
 def staff_mass_send(state: SimState, userid: str, external_userids: list[str], text: str) -> str:
     """A staff member's own mass send from the client (create_type 1); returns its msgid."""
     with state.lock:
