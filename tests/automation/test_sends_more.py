@@ -17,6 +17,7 @@ from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.models import ContentItem, MassReceipt, SendRecipient, Workspace
 from siyu.wecom.client import RateLimiter, TokenCache, WeComClient
+from siyu.wecom.schemas import GroupMsgListRequest
 from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
 from siyu.wecom.simulator.outbound import staff_mass_send
 from siyu.wecom.sync.run import full_sync
@@ -116,6 +117,12 @@ def test_staff_made_sends_count_against_the_quota(cli: CliRun, session: Session,
     planned = _js(cli("sends", "plan", made["id"], "--json"))
     assert planned["removed"]["wecom_quota"] == 5
     assert planned["targeted"] == 7
+    cli("sends", "deliver", made["id"])
+    now = int(utcnow().timestamp())
+    client: WeComClient = live.client  # type: ignore[attr-defined]
+    for filter_type, want in ((1, {msgid}), (2, set(live.state.mass_sends))):
+        req = GroupMsgListRequest(start_time=now - 3600, end_time=now + 60, filter_type=filter_type)
+        assert {m.msgid for m in client.get_groupmsg_list_v2(req).group_msg_list} == want
     # A second send the same day: everyone already has their one message (pending counts).
     again = _js(
         cli(
