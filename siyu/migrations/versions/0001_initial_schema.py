@@ -894,10 +894,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_send_recipients'))
     )
     with op.batch_alter_table('send_recipients', schema=None) as batch_op:
-        batch_op.create_index('ix_send_recipients_customer_id_created_at', ['customer_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_send_recipients_send_id_arm', ['send_id', 'arm'], unique=False)
-        batch_op.create_index('ix_send_recipients_send_id_batch_seq', ['send_id', 'batch_seq'], unique=False)
-        batch_op.create_index(batch_op.f('ix_send_recipients_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_send_recipients_send_id_arm_batch_seq', ['send_id', 'arm', 'batch_seq'], unique=False)
+        batch_op.create_index('ix_send_recipients_workspace_id_customer_id_created_at', ['workspace_id', 'customer_id', 'created_at'], unique=False)
 
     op.create_table('staff_tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -999,10 +997,8 @@ def downgrade() -> None:
 
     op.drop_table('staff_tasks')
     with op.batch_alter_table('send_recipients', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_send_recipients_workspace_id'))
-        batch_op.drop_index('ix_send_recipients_send_id_batch_seq')
-        batch_op.drop_index('ix_send_recipients_send_id_arm')
-        batch_op.drop_index('ix_send_recipients_customer_id_created_at')
+        batch_op.drop_index('ix_send_recipients_workspace_id_customer_id_created_at')
+        batch_op.drop_index('ix_send_recipients_send_id_arm_batch_seq')
 
     op.drop_table('send_recipients')
     with op.batch_alter_table('send_batches', schema=None) as batch_op:
