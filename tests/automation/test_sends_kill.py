@@ -143,3 +143,71 @@ def test_kill_during_calls_sends_each_customer_once(
         select(SendRecipient.target).where(SendRecipient.send_id == send_id, SendRecipient.arm == "target")
     )
     assert set(pending) == set(got)
+
+
+def test_kill_during_planning_leaves_nothing_half_planned(
+    env: Settings, session: Session, workspace_id: int, tmp_path: Path
+) -> None:
+    """``siyu sends plan`` killed mid-way: no recipient, no batch; a rerun plans it whole."""
+    from sqlalchemy import func, insert
+
+    from siyu.models import Customer, Follow, Staff
+
+    n = 60_000
+    with session_scope() as s:
+        ws = s.get(Workspace, workspace_id)
+        assert ws is not None
+        ws.settings = {**ws.settings, "outbound": {"quiet_hours": "", "approval_over": 0}}
+        staff = [Staff(workspace_id=workspace_id, userid=f"p{i:02d}", name=f"p{i}") for i in range(20)]
+        s.add_all(staff)
+        s.flush()
+        first = int(s.scalar(select(func.coalesce(func.max(Customer.id), 0))) or 0) + 1
+        s.execute(
+            insert(Customer),
+            [{"id": first + k, "workspace_id": workspace_id, "name": f"c{k}"} for k in range(n)],
+        )
+        s.execute(
+            insert(Follow),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "staff_id": staff[k % 20].id,
+                    "customer_id": first + k,
+                    "external_userid": f"wmp{k}",
+                    "state": "active",
+                }
+                for k in range(n)
+            ],
+        )
+        send_id = create_send(
+            s,
+            workspace_id=workspace_id,
+            new=NewSend(title="big", text="hi", audience=" or ".join(f"staff:p{i:02d}" for i in range(20))),
+            actor="test",
+        ).id
+    siyu = Path(sys.executable).with_name("siyu")
+    env_vars = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([str(siyu), "sends", "plan", str(send_id)], env=env_vars, cwd=tmp_path)
+    time.sleep(2.5)
+    still_planning = proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    session.expire_all()
+    if still_planning:
+        assert session.scalar(select(Send.status).where(Send.id == send_id)) == "scheduled"
+        assert session.scalar(select(func.count()).select_from(SendRecipient)) == 0
+        assert session.scalar(select(func.count()).select_from(SendBatch)) == 0
+    done = subprocess.run(
+        [str(siyu), "sends", "plan", str(send_id), "--json"],
+        env=env_vars,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    session.expire_all()
+    if still_planning:
+        assert done.returncode == 0, done.stderr
+    assert session.scalar(select(Send.status).where(Send.id == send_id)) == "planned"
+    assert session.scalar(select(func.count()).select_from(SendRecipient)) == n
+    assert session.scalar(select(func.count(func.distinct(SendRecipient.customer_id)))) == n
