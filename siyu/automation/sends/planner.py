@@ -136,7 +136,8 @@ def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> 
             )
         }
         active_staff = select(Staff.id).where(Staff.workspace_id == ws, Staff.status == "active")
-        follows = conn.execute(
+        follows = _raw_rows(
+            conn,
             select(Follow.customer_id, Follow.staff_id, Follow.external_userid, Follow.id)
             .join(TMP, TMP.c.id == Follow.customer_id)
             .where(
@@ -146,10 +147,9 @@ def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> 
                 Follow.staff_id.in_(active_staff),
                 or_(Follow.added_at.is_(None), Follow.added_at <= now),
             )
-            .order_by(Follow.customer_id)
-            .execution_options(yield_per=20_000)
+            .order_by(Follow.customer_id),
         )
-        ids = conn.execute(select(TMP.c.id).order_by(TMP.c.id).execution_options(yield_per=20_000)).scalars()
+        ids = (row[0] for row in _raw_rows(conn, select(TMP.c.id).order_by(TMP.c.id)))
         pending = next(follows, None)
         for cid in ids:
             n_cap, n_quota, opted = cap.get(cid, 0), quota.get(cid, 0), cid in out
@@ -164,6 +164,28 @@ def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> 
                 yield cid, opted, None, None, None, None, n_cap, n_quota
     finally:
         TMP.drop(session.connection(), checkfirst=True)
+
+
+def _raw_rows(conn: Any, stmt: Any, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """The statement's rows, streamed; on SQLite as the driver gives them (ints, strings).
+
+    SQLAlchemy's row objects cost more than the planning itself at a million rows, so
+    SQLite's cursor is read directly (its results are not prefetched: nothing is lost).
+    PostgreSQL streams through a server-side cursor in ``chunk``-row partitions.
+    """
+    if conn.dialect.name != "sqlite":
+        yield from conn.execute(stmt.execution_options(yield_per=chunk))
+        return
+    result = conn.execute(stmt)
+    cursor = result.cursor
+    try:
+        while True:
+            rows = cursor.fetchmany(chunk)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        result.close()
 
 
 def _pick(follows: list[Any], sender: int | None) -> Any:
