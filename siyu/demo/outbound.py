@@ -65,6 +65,7 @@ def seed(ctx: DemoContext) -> None:
                 actor="demo",
             )
             send.approved_by, send.approved_at = "demo", at
+            send.holdout_seed = ctx.seed * 1000 + days_ago  # the same demo every time
             send.status = "scheduled"
             report = plan(s, send, now=at)
             if report is None:
