@@ -64,6 +64,8 @@ def _register() -> None:
     from siyu.automation.keywords.cli import app as keywords_app
     from siyu.automation.moments.cli import app as moments_app
     from siyu.automation.sop.cli import app as sop_app
+    from siyu.automation.library_cli import app as content_app
+    from siyu.automation.sends.cli import app as sends_app
     from siyu.customers.cli import app as customers_app
     from siyu.customers.fields_cli import app as fields_app
     from siyu.demo.cli import register as register_demo
@@ -102,6 +104,8 @@ def _register() -> None:
     app.add_typer(keywords_app, name="keywords")
     app.add_typer(fields_app, name="fields")
     app.add_typer(sidebar_app, name="sidebar")
+    app.add_typer(content_app, name="content")
+    app.add_typer(sends_app, name="sends")
     register_web(app)
     register_demo(app)
     register_worker(app)

@@ -231,6 +231,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.keywords:seed",
     ),
     DemoStep(
+        "sends",
+        "A month of past mass sends with holdouts",
+        lambda ctx: importlib.import_module("siyu.demo.outbound").seed(ctx),
+        requires="siyu.demo.outbound:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

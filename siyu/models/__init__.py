@@ -28,6 +28,7 @@ from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
 from siyu.models.profile import CustomerFieldValue, CustomerNote, ProfileField
+from siyu.models.outbound import MassReceipt, Send, SendBatch, SendRecipient, TrackedLink, WeComMassMsg
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
 from siyu.models.tasks import StaffTask
@@ -89,6 +90,7 @@ __all__ = [
     "KeywordRule",
     "KfCursor",
     "LoginThrottle",
+    "MassReceipt",
     "Message",
     "Moment",
     "MomentInteraction",
@@ -104,6 +106,9 @@ __all__ = [
     "SopEnrollment",
     "SopPlan",
     "SopStepRun",
+    "Send",
+    "SendBatch",
+    "SendRecipient",
     "Staff",
     "StaffDailyStats",
     "StaffMetricDay",
@@ -111,12 +116,14 @@ __all__ = [
     "SyncRun",
     "Tag",
     "TagGroup",
+    "TrackedLink",
     "User",
     "UserSession",
     "WeComApp",
     "WeComCallback",
     "WelcomeDefault",
     "WelcomeSend",
+    "WeComMassMsg",
     "WorkerHeartbeat",
     "Workspace",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import Base, JSONType, UTCDateTime, created_at, pk, updated_at, workspace_fk
@@ -37,3 +37,9 @@ class ContentItem(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The WeCom temporary media of the file (media/upload, valid 3 days): re-uploaded
+    # when used after ``media_expires_at``.
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    media_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How often the item was used in a send, moment or welcome (the library sorts by it).
+    uses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -26,6 +26,9 @@ def include_routers(app: FastAPI) -> None:
     from siyu.web.api import include_api
 
     include_api(app)
+    from siyu.web.radar import router as radar_router
+
+    app.include_router(radar_router)
     from siyu.web.console import mount as mount_console
 
     mount_console(app)

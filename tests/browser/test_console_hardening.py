@@ -161,6 +161,8 @@ def test_every_page_reads_in_chinese(page: Any, everything: int, session: Any) -
         "/tasks",
         "/tasks/completion",
         "/sop",
+        "/sends",
+        "/content",
     ]
     paths += [f"/customers/{c}" for c in customers] + [f"/imports/{r}" for r in runs]
     paths += ["/customers/999999", "/customers?q=city:杭州 AND"]

@@ -249,6 +249,9 @@ def upgrade() -> None:
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('media_id', sa.String(length=200), nullable=True),
+    sa.Column('media_expires_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('uses', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_content_items_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_content_items'))
     )
@@ -365,6 +368,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kf_cursors')),
     sa.UniqueConstraint('workspace_id', 'open_kfid', name=op.f('uq_kf_cursors_workspace_id_open_kfid'))
     )
+    op.create_table('mass_receipts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('msgid', sa.String(length=128), nullable=False),
+    sa.Column('external_userid', sa.String(length=128), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('creator', sa.String(length=64), nullable=True),
+    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_mass_receipts_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mass_receipts')),
+    sa.UniqueConstraint('workspace_id', 'msgid', 'external_userid', name=op.f('uq_mass_receipts_workspace_id_msgid_external_userid'))
+    )
+    with op.batch_alter_table('mass_receipts', schema=None) as batch_op:
+        batch_op.create_index('ix_mass_receipts_customer_id_sent_at', ['customer_id', 'sent_at'], unique=False)
+
     op.create_table('profile_fields',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -525,6 +544,21 @@ def upgrade() -> None:
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wecom_callbacks_status'), ['status'], unique=False)
 
+    op.create_table('wecom_mass_msgs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('msgid', sa.String(length=128), nullable=False),
+    sa.Column('chat_type', sa.String(length=8), nullable=False),
+    sa.Column('creator', sa.String(length=64), nullable=True),
+    sa.Column('create_type', sa.Integer(), nullable=False),
+    sa.Column('created_time', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ours', sa.Boolean(), nullable=False),
+    sa.Column('pulled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_wecom_mass_msgs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wecom_mass_msgs')),
+    sa.UniqueConstraint('workspace_id', 'msgid', name=op.f('uq_wecom_mass_msgs_workspace_id_msgid'))
+    )
     op.create_table('welcome_defaults',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -917,6 +951,44 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_customer_id_paid_at', ['customer_id', 'paid_at'], unique=False)
         batch_op.create_index('ix_orders_workspace_id_paid_at', ['workspace_id', 'paid_at'], unique=False)
 
+    op.create_table('sends',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('text', sa.Text(), nullable=True),
+    sa.Column('content_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('audience', sa.Text(), nullable=True),
+    sa.Column('segment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_filter', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('sender_staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('holdout_pct', sa.Integer(), nullable=False),
+    sa.Column('holdout_seed', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('scheduled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('recurrence', sa.String(length=16), nullable=True),
+    sa.Column('recurrence_until', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('parent_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('planned_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('settled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('counts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('approved_by', sa.String(length=64), nullable=True),
+    sa.Column('approved_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['parent_id'], ['sends.id'], name=op.f('fk_sends_parent_id_sends'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['segment_id'], ['segments.id'], name=op.f('fk_sends_segment_id_segments'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['sender_staff_id'], ['staff.id'], name=op.f('fk_sends_sender_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_sends_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sends'))
+    )
+    with op.batch_alter_table('sends', schema=None) as batch_op:
+        batch_op.create_index('ix_sends_workspace_id_status', ['workspace_id', 'status'], unique=False)
+
     op.create_table('staff_daily_stats',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1299,6 +1371,55 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('send_batches',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('msgid', sa.String(length=128), nullable=True),
+    sa.Column('calling_since', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('fail_count', sa.Integer(), nullable=False),
+    sa.Column('confirmed_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminds', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_send_batches_send_id_sends'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_send_batches_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_send_batches_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_send_batches')),
+    sa.UniqueConstraint('send_id', 'seq', name=op.f('uq_send_batches_send_id_seq'))
+    )
+    with op.batch_alter_table('send_batches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_send_batches_msgid'), ['msgid'], unique=False)
+        batch_op.create_index('ix_send_batches_workspace_id_state', ['workspace_id', 'state'], unique=False)
+
+    op.create_table('send_recipients',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('target', sa.String(length=128), nullable=True),
+    sa.Column('arm', sa.String(length=8), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=True),
+    sa.Column('batch_seq', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_send_recipients_send_id_sends'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_send_recipients_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_send_recipients'))
+    )
+    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
+        batch_op.create_index('ix_send_recipients_send_id_arm_batch_seq', ['send_id', 'arm', 'batch_seq'], unique=False)
+        batch_op.create_index('ix_send_recipients_workspace_id_customer_id_created_at', ['workspace_id', 'customer_id', 'created_at'], unique=False)
+
     op.create_table('sop_enrollments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1362,6 +1483,30 @@ def upgrade() -> None:
         batch_op.create_index('ix_staff_tasks_customer_id_status', ['customer_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_tasks_group_id'), ['group_id'], unique=False)
         batch_op.create_index('ix_staff_tasks_workspace_id_staff_id_status_due_at', ['workspace_id', 'staff_id', 'status', 'due_at'], unique=False)
+
+    op.create_table('tracked_links',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('token', sa.String(length=32), nullable=False),
+    sa.Column('content_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('url', sa.String(length=1000), nullable=False),
+    sa.Column('opens', sa.Integer(), nullable=False),
+    sa.Column('first_opened_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_opened_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('seconds_read', sa.Integer(), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['content_id'], ['content_items.id'], name=op.f('fk_tracked_links_content_id_content_items'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_tracked_links_send_id_sends'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_tracked_links_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracked_links')),
+    sa.UniqueConstraint('token', name=op.f('uq_tracked_links_token'))
+    )
+    with op.batch_alter_table('tracked_links', schema=None) as batch_op:
+        batch_op.create_index('ix_tracked_links_send_id', ['send_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tracked_links_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('user_sessions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -1470,6 +1615,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
 
     op.drop_table('user_sessions')
+    with op.batch_alter_table('tracked_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tracked_links_workspace_id'))
+        batch_op.drop_index('ix_tracked_links_send_id')
+
+    op.drop_table('tracked_links')
     with op.batch_alter_table('staff_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_staff_tasks_workspace_id_staff_id_status_due_at')
         batch_op.drop_index(batch_op.f('ix_staff_tasks_group_id'))
@@ -1481,6 +1631,16 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sop_enrollments_customer_id')
 
     op.drop_table('sop_enrollments')
+    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
+        batch_op.drop_index('ix_send_recipients_workspace_id_customer_id_created_at')
+        batch_op.drop_index('ix_send_recipients_send_id_arm_batch_seq')
+
+    op.drop_table('send_recipients')
+    with op.batch_alter_table('send_batches', schema=None) as batch_op:
+        batch_op.drop_index('ix_send_batches_workspace_id_state')
+        batch_op.drop_index(batch_op.f('ix_send_batches_msgid'))
+
+    op.drop_table('send_batches')
     with op.batch_alter_table('order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
@@ -1570,6 +1730,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_staff_daily_stats_workspace_id'))
 
     op.drop_table('staff_daily_stats')
+    with op.batch_alter_table('sends', schema=None) as batch_op:
+        batch_op.drop_index('ix_sends_workspace_id_status')
+
+    op.drop_table('sends')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_workspace_id_paid_at')
         batch_op.drop_index('ix_orders_customer_id_paid_at')
@@ -1653,6 +1817,7 @@ def downgrade() -> None:
 
     op.drop_table('welcome_sends')
     op.drop_table('welcome_defaults')
+    op.drop_table('wecom_mass_msgs')
     with op.batch_alter_table('wecom_callbacks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_wecom_callbacks_status'))
 
@@ -1678,6 +1843,10 @@ def downgrade() -> None:
     op.drop_table('sensitive_words')
     op.drop_table('segments')
     op.drop_table('profile_fields')
+    with op.batch_alter_table('mass_receipts', schema=None) as batch_op:
+        batch_op.drop_index('ix_mass_receipts_customer_id_sent_at')
+
+    op.drop_table('mass_receipts')
     op.drop_table('kf_cursors')
     with op.batch_alter_table('keyword_rules', schema=None) as batch_op:
         batch_op.drop_index('ix_keyword_rules_workspace_id_enabled')

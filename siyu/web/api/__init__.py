@@ -27,6 +27,7 @@ def include_api(app: FastAPI) -> None:
         rules,
         segments,
         sop,
+        sends,
         staff,
         tags,
         tasks,
@@ -57,5 +58,6 @@ def include_api(app: FastAPI) -> None:
         sop,
         tasks,
         keywords,
+        sends,
     ):
         app.include_router(module.router)

@@ -27,6 +27,7 @@ from siyu.web.console.pages.leads import router as leads_router
 from siyu.web.console.pages.moments import router as moments_router
 from siyu.web.console.pages.rules import router as rules_router
 from siyu.web.console.pages.segments import router as segments_router
+from siyu.web.console.pages.sends import router as sends_router
 from siyu.web.console.pages.sessions import router as sessions_router
 from siyu.web.console.pages.sop import router as sop_router
 from siyu.web.console.pages.tasks import router as tasks_router
@@ -43,6 +44,7 @@ _PAGES = (
     segments_router,
     rules_router,
     keywords_router,
+    sends_router,
     imports_router,
     jobs_router,
     moments_router,

@@ -685,3 +685,16 @@ def register(
     )
     env_globals.update(label_text=text, actor_name=actor, audit_detail=audit_detail)
     env_tests.update(han=has_han)
+
+
+def _merge_outbound() -> None:
+    from siyu.web.console import labels_outbound as o
+
+    KINDS.update(o.KINDS)
+    UNKNOWN.update(o.UNKNOWN)
+    AUDIT_ACTION.update(o.AUDIT_ACTION)
+    TARGET_TYPE.update(o.TARGET_TYPE)
+    DETAIL_KEY.update(o.DETAIL_KEY)
+
+
+_merge_outbound()

@@ -34,6 +34,8 @@ NAV: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("/tasks/completion", "任务完成率", ("owner", "admin", "operator")),
     ("/sop", "SOP 计划", ("owner", "admin", "operator")),
     ("/keywords", "关键词与预警", ("owner", "admin", "operator")),
+    ("/sends", "群发", None),
+    ("/content", "素材库", ("owner", "admin", "operator")),
     ("/imports", "订单导入", ("owner", "admin", "operator")),
     ("/staff", "员工", None),
     ("/moments", "朋友圈", None),

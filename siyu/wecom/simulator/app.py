@@ -19,6 +19,7 @@ from siyu.wecom.simulator import transfers as _transfers  # noqa: F401  (resigna
 from siyu.wecom.simulator.callbacks import CallbackSender
 from siyu.wecom.simulator.handlers import HANDLERS
 from siyu.wecom.simulator.moments import ACTIONS as MOMENT_ACTIONS  # (registers the moment handlers)
+from siyu.wecom.simulator.outbound import install as install_outbound
 from siyu.wecom.simulator.scenario import Scenario
 from siyu.wecom.simulator.state import SimClock, SimConfig, SimError, SimState
 
@@ -145,4 +146,5 @@ def create_app(sim: Simulator) -> FastAPI:
         return sim.scenario.snapshot()
 
     sim_sidebar.mount(app, state)
+    install_outbound(app, state)  # media/upload, checked attachments
     return app

@@ -44,6 +44,8 @@ KIND_LABELS = {
     "staff.transfer_result": "查询客户转接结果",
     "automation.sop_steps": "执行到期的 SOP 步骤",
     "keywords.kf_reply": "关键词自动回复（微信客服）",
+    "sends.plan": "群发：锁定名单",
+    "sends.deliver": "群发：创建企业微信群发",
 }
 SUBSCRIBER_LABELS = {
     "segments.auto_tag": "自动打标签规则（订单导入后）",
@@ -84,6 +86,8 @@ PERIODIC_LABELS = {
     "execution.detect": "识别已完成的任务",
     "execution.escalate": "逾期任务上报组长",
     "keywords.scan": "关键词规则与敏感词扫描新消息",
+    "sends.follow": "跟进群发的员工确认与结果",
+    "sends.receipts": "拉取员工自建群发（额度计数）",
 }
 
 

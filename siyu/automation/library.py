@@ -1,0 +1,248 @@
+"""The content library (素材库 / 话术库): checks per kind, listing, editing, variables, limits.
+
+``siyu.automation.content`` stays the contract other domains call (``get_content``,
+``create_content``); this module adds what the library's own doors need. Files are
+checked against WeCom's media limits when they enter the library, so nothing that
+WeCom would refuse is ever planned (image 10 MB JPG/PNG, video 10 MB MP4, file 20 MB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.automation.content import KINDS, create_content, get_content
+from siyu.kit.errors import Invalid
+from siyu.kit.timeutil import utcnow
+from siyu.models import ContentItem
+
+MB = 1024 * 1024
+# WeCom temporary media limits (media/upload).
+MEDIA_LIMITS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "image": (10 * MB, (".jpg", ".jpeg", ".png")),
+    "video": (10 * MB, (".mp4",)),
+    "file": (20 * MB, ()),
+}
+TEXT_MAX_BYTES = 4000
+FOLDER_MAX = 100
+VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
+# Variables siyu fills: per staff account (usable in mass sends) and per customer
+# (usable only where one message goes to one customer: welcomes, tasks, the sidebar).
+STAFF_VARIABLES = {"员工姓名": "staff_name", "staff_name": "staff_name"}
+CUSTOMER_VARIABLES = {"客户昵称": "customer_name", "customer_name": "customer_name"}
+
+
+def variables(text: str | None) -> list[str]:
+    return VARIABLE.findall(text or "")
+
+
+def check_text(text: str | None, *, per_customer: bool, field: str = "text") -> None:
+    """Refuse unknown variables, customer variables where one text goes to many, and > 4,000 bytes."""
+    if text is None:
+        return
+    if len(text.encode()) > TEXT_MAX_BYTES:
+        raise Invalid(
+            f"a text is at most {TEXT_MAX_BYTES} bytes (UTF-8); this one has {len(text.encode())}",
+            field=field,
+        )
+    for name in variables(text):
+        if name in STAFF_VARIABLES:
+            continue
+        if name in CUSTOMER_VARIABLES:
+            if not per_customer:
+                raise Invalid(
+                    f"{{{name}}} is filled per customer; a mass send has one text for all "
+                    "(use {员工姓名} only)",
+                    field=field,
+                )
+            continue
+        raise Invalid(f"unknown variable {{{name}}}; known: 员工姓名, 客户昵称", field=field)
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """Put the values in (by variable name or its English alias)."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        key = STAFF_VARIABLES.get(name) or CUSTOMER_VARIABLES.get(name) or name
+        return values.get(key, m.group(0))
+
+    return VARIABLE.sub(one, text)
+
+
+def check_media(kind: str, name: str, size: int) -> None:
+    """WeCom's limits for a file of this kind (before anything is uploaded or planned)."""
+    if kind not in MEDIA_LIMITS:
+        return
+    limit, exts = MEDIA_LIMITS[kind]
+    if size <= 0:
+        raise Invalid(f"the {kind} file is empty", field="path")
+    if size > limit:
+        raise Invalid(
+            f"WeCom takes a {kind} of at most {limit // MB} MB; this one is {size / MB:.1f} MB", field="path"
+        )
+    if exts and Path(name).suffix.lower() not in exts:
+        raise Invalid(f"WeCom takes a {kind} as {'/'.join(e[1:].upper() for e in exts)} only", field="path")
+
+
+def check_body(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The kind's own fields, checked; returns the body to store."""
+    out = dict(body)
+    if kind == "link":
+        url = str(out.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise Invalid("a link needs a url starting with http:// or https://", field="url")
+        out.setdefault("desc", "")
+    elif kind == "miniprogram":
+        for key in ("appid", "page"):
+            if not out.get(key):
+                raise Invalid(f"a mini-program needs its {key}", field=key)
+    elif kind in MEDIA_LIMITS:
+        check_media(kind, str(out.get("name") or ""), int(out.get("size") or 0))
+    return out
+
+
+def add_item(
+    session: Session,
+    *,
+    workspace_id: int,
+    kind: str,
+    title: str,
+    text: str | None = None,
+    folder: str = "",
+    tags: Sequence[str] = (),
+    body: Mapping[str, Any] | None = None,
+    path: Path | None = None,
+    store_dir: Path | None = None,
+    actor: str = "system",
+) -> ContentItem:
+    """A new library item; a file given by ``path`` is checked and copied to ``store_dir``."""
+    if kind not in KINDS:
+        raise Invalid(f"content kind is one of {', '.join(KINDS)}, not {kind!r}", field="kind")
+    data = dict(body or {})
+    if path is not None:
+        if kind not in MEDIA_LIMITS:
+            raise Invalid(f"a {kind} has no file", field="path")
+        if not path.is_file():
+            raise Invalid(f"no such file: {path}", field="path")
+        raw = path.read_bytes()
+        check_media(kind, path.name, len(raw))
+        digest = hashlib.sha256(raw).hexdigest()
+        data.update(name=path.name, size=len(raw), sha256=digest)
+        if store_dir is not None:
+            store_dir.mkdir(parents=True, exist_ok=True)
+            target = store_dir / f"{digest}{path.suffix.lower()}"
+            target.write_bytes(raw)
+            data["stored_path"] = str(target)
+    if len(folder.strip()) > FOLDER_MAX:
+        raise Invalid(f"a folder name is at most {FOLDER_MAX} characters", field="folder")
+    if kind in ("text", "script") and not (text or "").strip():
+        raise Invalid(f"a {kind} needs its text", field="text")
+    check_text(text, per_customer=True)
+    data = check_body(kind, data)
+    return create_content(
+        session,
+        workspace_id=workspace_id,
+        kind=kind,
+        title=title,
+        text=text,
+        folder=folder.strip(),
+        tags=[t.strip() for t in tags if t.strip()],
+        body=data,
+        actor=actor,
+    )
+
+
+def list_items(
+    session: Session,
+    *,
+    workspace_id: int,
+    kind: str | None = None,
+    folder: str | None = None,
+    tag: str | None = None,
+    search: str | None = None,
+    limit: int = 200,
+) -> list[ContentItem]:
+    q = select(ContentItem).where(ContentItem.workspace_id == workspace_id, ContentItem.deleted_at.is_(None))
+    if kind:
+        q = q.where(ContentItem.kind == kind)
+    if folder is not None:
+        q = q.where(ContentItem.folder == folder)
+    if search:
+        like = f"%{search}%"
+        q = q.where(ContentItem.title.like(like) | ContentItem.text.like(like))
+    items = list(session.scalars(q.order_by(ContentItem.uses.desc(), ContentItem.id.desc()).limit(limit * 4)))
+    if tag:
+        items = [i for i in items if tag in (i.tags or [])]
+    return items[:limit]
+
+
+def folders(session: Session, *, workspace_id: int) -> list[tuple[str, int]]:
+    rows = session.execute(
+        select(ContentItem.folder, func.count())
+        .where(ContentItem.workspace_id == workspace_id, ContentItem.deleted_at.is_(None))
+        .group_by(ContentItem.folder)
+        .order_by(ContentItem.folder)
+    )
+    return [(str(f), int(n)) for f, n in rows]
+
+
+def update_item(
+    session: Session,
+    *,
+    workspace_id: int,
+    content_id: int,
+    title: str | None = None,
+    text: str | None = None,
+    folder: str | None = None,
+    tags: Sequence[str] | None = None,
+    body: Mapping[str, Any] | None = None,
+) -> ContentItem:
+    item = get_content(session, workspace_id=workspace_id, content_id=content_id)
+    if title is not None:
+        if not title.strip() or len(title) > 200:
+            raise Invalid("a title of 1 to 200 characters is needed", field="title")
+        item.title = title.strip()
+    if text is not None:
+        check_text(text, per_customer=True)
+        item.text = text
+    if folder is not None:
+        if len(folder.strip()) > FOLDER_MAX:
+            raise Invalid(f"a folder name is at most {FOLDER_MAX} characters", field="folder")
+        item.folder = folder.strip()
+    if tags is not None:
+        item.tags = [t.strip() for t in tags if t.strip()]
+    if body is not None:
+        item.body = check_body(item.kind, {**item.body, **body})
+        item.media_id = None
+        item.media_expires_at = None
+    return item
+
+
+def delete_item(session: Session, *, workspace_id: int, content_id: int) -> ContentItem:
+    item = get_content(session, workspace_id=workspace_id, content_id=content_id)
+    item.deleted_at = utcnow()
+    return item
+
+
+def item_json(item: ContentItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "title": item.title,
+        "text": item.text,
+        "folder": item.folder,
+        "tags": list(item.tags or []),
+        "body": {k: v for k, v in (item.body or {}).items() if k != "stored_path"},
+        "uses": item.uses,
+        "media_id": item.media_id,
+        "media_expires_at": item.media_expires_at.isoformat() if item.media_expires_at else None,
+        "created_by": item.created_by,
+        "created_at": item.created_at.isoformat() if item.created_at else None,
+    }

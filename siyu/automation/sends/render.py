@@ -1,0 +1,71 @@
+"""What one staff account's batch says: the text with staff variables filled, the attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.automation.content import get_content
+from siyu.automation.library import check_text, fill
+from siyu.kit.errors import Invalid
+from siyu.models import ContentItem, Send, Staff
+
+MAX_ATTACHMENTS = 9
+# Kinds a mass send can carry (files go up as temporary media when the batch is called).
+SENDABLE = ("text", "script", "link", "image", "video", "file")
+MEDIA = ("image", "video", "file")
+
+
+def check_message(session: Session, *, workspace_id: int, text: str | None, content_ids: list[int]) -> None:
+    """Refuse a message WeCom would refuse (or siyu cannot fill) before anything is planned."""
+    if not (text or "").strip() and not content_ids:
+        raise Invalid("a send needs a text or at least one library item", field="text")
+    check_text(text, per_customer=False)
+    if len(content_ids) > MAX_ATTACHMENTS:
+        raise Invalid(f"WeCom takes at most {MAX_ATTACHMENTS} attachments", field="content_ids")
+    for cid in content_ids:
+        item = get_content(session, workspace_id=workspace_id, content_id=cid)
+        if item.kind not in SENDABLE:
+            raise Invalid(
+                f"content {cid} is a {item.kind}; a mass send carries text, scripts and links",
+                field="content_ids",
+            )
+        check_text(item.text, per_customer=False, field="content_ids")
+
+
+def _items(session: Session, send: Send) -> list[ContentItem]:
+    return [
+        get_content(session, workspace_id=send.workspace_id, content_id=c, live=False)
+        for c in send.content_ids
+    ]
+
+
+def text_for(send: Send, staff: Staff, session: Session | None = None) -> str:
+    """The batch's text: the send's text, then library texts, staff variables filled."""
+    parts = [send.text or ""]
+    if session is not None:
+        parts += [i.text or "" for i in _items(session, send) if i.kind in ("text", "script")]
+    text = "\n\n".join(p for p in parts if p.strip())
+    return fill(text, {"staff_name": staff.name or staff.userid})
+
+
+def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = None) -> list[dict[str, Any]]:
+    """WeCom attachments of the send (files uploaded or re-uploaded through ``gateway``)."""
+    from siyu.automation.media import ensure_media
+
+    out: list[dict[str, Any]] = []
+    for item in _items(session, send):
+        if item.kind in MEDIA:
+            out.append({"msgtype": item.kind, item.kind: {"media_id": ensure_media(item, gateway)}})
+            continue
+        if item.kind == "link":
+            body = item.body or {}
+            from siyu.automation.radar import tracked_url
+
+            url = tracked_url(session, item=item, send_id=send.id, staff_id=staff.id)
+            link = {"title": item.title, "url": url, "desc": str(body.get("desc") or "")}
+            if body.get("picurl"):
+                link["picurl"] = str(body["picurl"])
+            out.append({"msgtype": "link", "link": link})
+    return out
