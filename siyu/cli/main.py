@@ -62,10 +62,10 @@ def _register() -> None:
     from siyu.acquisition.cli_funnel import app as funnel_app
     from siyu.acquisition.cli_leads import app as leads_app
     from siyu.automation.keywords.cli import app as keywords_app
-    from siyu.automation.moments.cli import app as moments_app
-    from siyu.automation.sop.cli import app as sop_app
     from siyu.automation.library_cli import app as content_app
+    from siyu.automation.moments.cli import app as moments_app
     from siyu.automation.sends.cli import app as sends_app
+    from siyu.automation.sop.cli import app as sop_app
     from siyu.customers.cli import app as customers_app
     from siyu.customers.fields_cli import app as fields_app
     from siyu.demo.cli import register as register_demo

@@ -27,8 +27,8 @@ from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule
 from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
-from siyu.models.profile import CustomerFieldValue, CustomerNote, ProfileField
 from siyu.models.outbound import MassReceipt, Send, SendBatch, SendRecipient, TrackedLink, WeComMassMsg
+from siyu.models.profile import CustomerFieldValue, CustomerNote, ProfileField
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
 from siyu.models.tasks import StaffTask
@@ -101,14 +101,14 @@ __all__ = [
     "PeriodicTask",
     "ProfileField",
     "Segment",
+    "Send",
+    "SendBatch",
+    "SendRecipient",
     "SensitiveWord",
     "SkuCost",
     "SopEnrollment",
     "SopPlan",
     "SopStepRun",
-    "Send",
-    "SendBatch",
-    "SendRecipient",
     "Staff",
     "StaffDailyStats",
     "StaffMetricDay",
@@ -121,9 +121,9 @@ __all__ = [
     "UserSession",
     "WeComApp",
     "WeComCallback",
+    "WeComMassMsg",
     "WelcomeDefault",
     "WelcomeSend",
-    "WeComMassMsg",
     "WorkerHeartbeat",
     "Workspace",
 ]
