@@ -75,23 +75,20 @@ def my_customer(session: Session, workspace_id: int, staff_id: int, customer_id:
 def sop_enrollment(
     session: Session, *, workspace_id: int, customer_id: int | None = None, group_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """Plans this customer (or group) is in; empty while no SOP service is installed.
+    """The SOP plans this customer is in, still running: plan, current step, next step.
 
-    Reads ``siyu.automation.sop.service.enrollments_for(session, workspace_id=...,
-    customer_id=..., group_id=...)`` when that exists (the SOP plans' contract).
+    Plans enroll customers, not groups (a group's onboarding runs per member who joins),
+    so a group card lists none.
     """
-    try:
-        sop = importlib.import_module("siyu.automation.sop.service")
-    except ImportError:
+    if customer_id is None:
         return []
-    fn = getattr(sop, "enrollments_for", None)
-    if fn is None:
-        return []
-    try:
-        rows = fn(session, workspace_id=workspace_id, customer_id=customer_id, group_id=group_id)
-    except TypeError:
-        return []
-    return [dict(r) if isinstance(r, dict) else {"plan": str(r)} for r in rows or []]
+    sop = importlib.import_module("siyu.automation.sop.service")  # automation builds on customers
+    rows = sop.customer_enrollments(session, workspace_id=workspace_id, customer_id=customer_id)
+    return [
+        {"plan": r["plan"], "step": r["next_step"] or "", "next_due_at": r["next_due_at"]}
+        for r in rows
+        if r["status"] == "active"
+    ]
 
 
 def _tasks(session: Session, workspace_id: int, staff_id: int, **where: int) -> list[dict[str, Any]]:

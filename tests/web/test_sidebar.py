@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.automation.content import create_content
+from siyu.automation.sop import service as sop
+from siyu.automation.sop.templates import template as sop_template
+from siyu.automation.sop.triggers import Match
 from siyu.config import Settings, get_settings
 from siyu.customers.fields import define_field
 from siyu.execution.service import NewTask, create_task
@@ -149,6 +152,16 @@ def test_staff_see_and_edit_only_their_own_customers(
     assert [t["name"] for t in card["tags"]] == ["VIP"]
     assert [t["title"] for t in card["tasks"]] == ["回访张三"]
     assert card["sop"] == []
+    # enrolled in the onboarding plan: the card shows the plan and its next step
+    with session_scope() as s:
+        plan = sop.create_plan(
+            s, workspace_id=world.ws, data=sop.PlanInput.from_dict(sop_template("onboarding"))
+        )
+        sop.activate(s, workspace_id=world.ws, plan_id=plan.id, enroll_existing=False)
+        sop.enroll(s, plan, [Match(customer_id=world.customers["zhang"], key="t1", at=utcnow())])
+        first_step = plan.steps[0]["title"]
+    enrolled = api.get("/sidebar/default/api/customer", params={"external_userid": "wmZ"}).json()["sop"]
+    assert [(r["plan"], r["step"]) for r in enrolled] == [(plan.name, first_step)]
     assert [f["key"] for f in card["fields"]] == ["birthday", "skin"]
     assert card["stats"]["orders"] >= 1
     scripts = api.get("/sidebar/default/api/scripts").json()
