@@ -62,28 +62,7 @@ def create_tasks(session: Session, *, workspace_id: int, tasks: list[NewTask]) -
     if not tasks:
         return []
     now = utcnow()
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "staff_id": t.staff_id,
-            "customer_id": t.customer_id,
-            "group_id": t.group_id,
-            "kind": t.kind,
-            "title": t.title.strip(),
-            "body": t.body,
-            "content_id": t.content_id,
-            "priority": t.priority,
-            "due_at": t.due_at,
-            "status": "open",
-            "source": t.source,
-            "source_ref": t.source_ref,
-            "dedup_key": t.dedup_key,
-            "extra": dict(t.extra or {}),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for t in tasks
-    ]
+    rows = [_row(workspace_id, t, now) for t in tasks]
     dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StaffTask)
     stmt = ins.on_conflict_do_nothing(index_elements=["workspace_id", "dedup_key"]).returning(StaffTask.id)
