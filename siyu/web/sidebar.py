@@ -36,6 +36,7 @@ from siyu.customers import card
 from siyu.kit.errors import Forbidden, NotFound, SiyuError
 from siyu.models import Staff, Workspace
 from siyu.staff.service import find_staff
+from siyu.web.api.common import Id
 from siyu.web.auth import DbSession
 from siyu.web.console.render import templates
 from siyu.wecom import jssdk
@@ -317,7 +318,7 @@ class TagsIn(BaseModel):
 
 
 @router.post("/{slug}/api/customers/{customer_id}/tags")
-def tags(customer_id: int, body: TagsIn, db: DbSession, who: Me = MeDep) -> list[dict[str, Any]]:
+def tags(customer_id: Id, body: TagsIn, db: DbSession, who: Me = MeDep) -> list[dict[str, Any]]:
     return card.change_tags(
         db,
         workspace_id=who.workspace_id,
@@ -333,7 +334,7 @@ class FieldsIn(BaseModel):
 
 
 @router.post("/{slug}/api/customers/{customer_id}/fields")
-def fields(customer_id: int, body: FieldsIn, db: DbSession, who: Me = MeDep) -> dict[str, str]:
+def fields(customer_id: Id, body: FieldsIn, db: DbSession, who: Me = MeDep) -> dict[str, str]:
     return card.set_fields(
         db,
         workspace_id=who.workspace_id,
@@ -349,7 +350,7 @@ class NoteIn(BaseModel):
 
 
 @router.post("/{slug}/api/customers/{customer_id}/notes", status_code=201)
-def note(customer_id: int, body: NoteIn, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
+def note(customer_id: Id, body: NoteIn, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
     n = card.add_note(
         db, workspace_id=who.workspace_id, staff_id=who.staff_id, customer_id=customer_id, text=body.text
     )
@@ -361,7 +362,7 @@ class OrderIn(BaseModel):
 
 
 @router.post("/{slug}/api/customers/{customer_id}/orders", status_code=201)
-def bind(customer_id: int, body: OrderIn, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
+def bind(customer_id: Id, body: OrderIn, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
     b = card.bind_order(
         db,
         workspace_id=who.workspace_id,
@@ -374,6 +375,6 @@ def bind(customer_id: int, body: OrderIn, db: DbSession, who: Me = MeDep) -> dic
 
 
 @router.post("/{slug}/api/tasks/{task_id}/done")
-def done(task_id: int, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
+def done(task_id: Id, db: DbSession, who: Me = MeDep) -> dict[str, Any]:
     t = card.finish_task(db, workspace_id=who.workspace_id, staff_id=who.staff_id, task_id=task_id)
     return {"id": t.id, "status": t.status, "done_how": t.done_how}

@@ -48,8 +48,8 @@ def include_api(app: FastAPI) -> None:
         metrics,
         moments,
         archive,
+        funnel,  # /channels/funnel before /channels/{channel_id}
         channels,
-        funnel,
         transfers,
         bindings,
         dedup,

@@ -14,7 +14,7 @@ from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import ApiToken, Staff, User, UserSession, Workspace
-from siyu.web.api.common import ERRORS
+from siyu.web.api.common import ERRORS, Id
 from siyu.web.auth import (
     ROLES,
     AdminUser,
@@ -255,7 +255,7 @@ def _own_or_admin_token(db: DbSession, user: Principal, token_id: int) -> ApiTok
     status_code=201,
     summary="Rotate an API token",
 )
-def rotate(token_id: int, user: CurrentUser, db: DbSession, body: RotateTokenIn | None = None) -> NewTokenOut:
+def rotate(token_id: Id, user: CurrentUser, db: DbSession, body: RotateTokenIn | None = None) -> NewTokenOut:
     """A new token (same user and name) replaces this one, which is revoked at once.
 
     Works on an expired token too; owners and admins may rotate anyone's."""
@@ -268,7 +268,7 @@ def rotate(token_id: int, user: CurrentUser, db: DbSession, body: RotateTokenIn 
 
 
 @router.delete("/auth/tokens/{token_id}", response_model=TokenOut, summary="Revoke an API token")
-def delete_token(token_id: int, user: CurrentUser, db: DbSession) -> TokenOut:
+def delete_token(token_id: Id, user: CurrentUser, db: DbSession) -> TokenOut:
     """Revoke one of the caller's tokens (owners and admins may revoke anyone's)."""
     _own_or_admin_token(db, user, token_id)
     return _token_out(revoke_token(db, workspace_id=user.workspace_id, token_id=token_id, actor=user.actor))
@@ -308,7 +308,7 @@ def new_user(body: NewUserIn, user: AdminUser, db: DbSession) -> NewTokenOut:
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"], summary="Change a user")
-def patch_user(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) -> UserOut:
+def patch_user(user_id: Id, body: UserPatch, user: AdminUser, db: DbSession) -> UserOut:
     """Change role, password, display name, or disable a user (audited)."""
     row = db.get(User, user_id)
     if row is None or row.workspace_id != user.workspace_id:
@@ -413,7 +413,7 @@ def list_sessions(user: AdminUser, db: DbSession, user_id: int | None = None) ->
 
 
 @router.delete("/sessions/{session_id}", response_model=EndedOut, tags=["users"], summary="End a session")
-def end_one_session(session_id: int, user: AdminUser, db: DbSession) -> EndedOut:
+def end_one_session(session_id: Id, user: AdminUser, db: DbSession) -> EndedOut:
     """End one console session on the server: its cookie stops working at once."""
     row = db.get(UserSession, session_id)
     if row is None or row.workspace_id != user.workspace_id:
@@ -436,7 +436,7 @@ def end_one_session(session_id: int, user: AdminUser, db: DbSession) -> EndedOut
 @router.post(
     "/users/{user_id}/sessions/end", response_model=EndedOut, tags=["users"], summary="End a user's sessions"
 )
-def end_users_sessions(user_id: int, user: AdminUser, db: DbSession) -> EndedOut:
+def end_users_sessions(user_id: Id, user: AdminUser, db: DbSession) -> EndedOut:
     """End every console session of a user (owner, admin); their tokens are not touched."""
     row = _workspace_user(db, user, user_id)
     ended = end_user_sessions(db, user_id=row.id, reason="admin")

@@ -209,6 +209,17 @@ TARGET_TYPE = {
 }
 # audit_log.detail keys
 DETAIL_KEY = {
+    "match": "匹配方式",
+    "keywords": "关键词",
+    "event_id": "事件编号",
+    "words": "命中词",
+    "direction": "方向",
+    "source": "来源",
+    "key": "字段",
+    "fields": "资料字段",
+    "batch": "批次",
+    "groups": "群",
+    "rule": "规则",
     "version": "版本",
     "content_id": "素材",
     "enroll_existing": "已符合的客户也加入",
