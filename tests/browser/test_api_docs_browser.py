@@ -18,19 +18,12 @@ def test_api_docs_render_offline(page: Any) -> None:
     page.on("requestfailed", lambda req: failed.append(req.url))
     page.on("response", lambda res: failed.append(f"{res.status} {res.url}") if res.status >= 400 else None)
     page.goto("/api/docs")
-    page.wait_for_selector(".opblock-summary-path")  # drawn from /api/openapi.json
-    assert page.locator(".opblock-summary-path", has_text="/api/v1/auth/login").count() >= 1
+    # ~150 operations: the tags are drawn folded (all of them), and open on a click
+    page.wait_for_selector(".opblock-tag")
+    tags = page.locator(".opblock-tag").all_inner_texts()
+    assert {"auth", "segments", "channels", "insights", "sends"} <= {t.split()[0] for t in tags if t}
+    page.locator(".opblock-tag", has_text="segments").first.click()
+    page.locator(".opblock-summary-path", has_text="/api/v1/segments/count").first.wait_for()
+    page.locator(".opblock-tag", has_text="sends").first.click()  # the last tag draws too
+    page.locator(".opblock-summary-path", has_text="/api/v1/sends").first.wait_for()
     assert not failed, failed
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect since the wave-2 merge (keyword rules / sidebar): Swagger UI stops drawing "
-    "operations after POST /api/v1/auth/tokens/{token_id}/rotate, though /api/openapi.json lists "
-    "every path",
-)
-def test_api_docs_draw_every_tag(page: Any) -> None:
-    page.goto("/api/docs")
-    page.wait_for_selector(".opblock-summary-path")
-    count_op = page.locator(".opblock-summary-path", has_text="/api/v1/segments/count")
-    count_op.first.wait_for(timeout=15_000)
