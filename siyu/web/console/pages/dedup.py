@@ -16,8 +16,8 @@ from siyu.web.console.render import redirect_with_flash, render
 router = APIRouter()
 POLICY_LABELS = {
     "allow": "允许（不处理）",
-    "task": "提醒第二个账号的员工（任务）",
-    "route_back": "回流到已添加的账号（活码设为同一客户专属）",
+    "task": "提醒第二个账号（任务）",
+    "route_back": "回流到已添加的账号",
 }
 BY_LABELS = {
     "external_userid": "同一微信号",
