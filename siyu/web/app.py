@@ -88,6 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "a value cannot be stored or searched: it contains a NUL character or is out of range",
         )
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite's driver refuses an integer beyond 64 bits before the database sees it
+        # (PostgreSQL answers DataError, above): the client's input, so a 422.
+        del exc
+        return _error(422, "invalid", "a number is out of range: ids and amounts are at most 2^63 - 1")
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}

@@ -7,7 +7,7 @@ WeCom code follows through the ``acquisition.channel_sync`` job.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -16,7 +16,7 @@ from siyu.acquisition import channels as svc
 from siyu.acquisition import qr, routing, welcome
 from siyu.kit.errors import NotFound
 from siyu.models import Channel
-from siyu.web.api.common import ERRORS, Id
+from siyu.web.api.common import ERRORS, MAX_ID, Id
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser, Principal
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"], responses=ERRORS)
@@ -29,9 +29,9 @@ class ChannelIn(BaseModel):
     group_name: str | None = Field(None, max_length=64)
     kind: Literal["contact_way", "join_way"] | None = None
     state: str | None = Field(None, description="≤ 30 characters; generated when absent.")
-    cost_fen: int | None = Field(None, description="What the channel costs, in fen (≥ 0).")
+    cost_fen: int | None = Field(None, le=MAX_ID, description="What the channel costs, in fen (≥ 0).")
     skip_verify: bool | None = None
-    tag_ids: list[int] | None = None
+    tag_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = None
     welcome: dict[str, Any] | None = Field(
         None,
         description="text (≤ 4,000 bytes), attachments (≤ 9), variants day/night/weekend, join_channel_id",
