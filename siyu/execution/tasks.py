@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -13,49 +13,36 @@ from siyu.kit.ops import Delivered, periodic, subscriber
 from siyu.models import Workspace
 
 
-def _workspaces(factory: sessionmaker[Session]) -> list[int]:
+def _each_workspace(factory: sessionmaker[Session], fn: Callable[..., Any]) -> Mapping[str, Any]:
+    """Run ``fn(session, workspace_id=...)`` for every workspace, one transaction each."""
     with factory() as s:
-        return list(s.scalars(select(Workspace.id)))
+        ids = list(s.scalars(select(Workspace.id)))
+    out: dict[str, Any] = {}
+    for ws in ids:
+        with factory() as s:
+            out[str(ws)] = fn(s, workspace_id=ws)
+            s.commit()
+    return out
 
 
 @periodic("execution.morning", daily="07:00", long=True, description="build each account's morning task list")
 def morning(factory: sessionmaker[Session]) -> Mapping[str, Any]:
-    out: dict[str, Any] = {}
-    for ws in _workspaces(factory):
-        with factory() as s:
-            out[str(ws)] = sources.morning(s, workspace_id=ws)
-            s.commit()
-    return out
+    return _each_workspace(factory, sources.morning)
 
 
 @periodic("execution.slas", every=60, description="tasks for unanswered messages and ungreeted friends")
 def slas(factory: sessionmaker[Session]) -> Mapping[str, Any]:
-    out: dict[str, Any] = {}
-    for ws in _workspaces(factory):
-        with factory() as s:
-            out[str(ws)] = sources.slas(s, workspace_id=ws)
-            s.commit()
-    return out
+    return _each_workspace(factory, sources.slas)
 
 
 @periodic("execution.detect", every=60, description="mark tasks done when the data shows them done")
 def detect(factory: sessionmaker[Session]) -> Mapping[str, Any]:
-    out: dict[str, Any] = {}
-    for ws in _workspaces(factory):
-        with factory() as s:
-            out[str(ws)] = tracking.detect_completion(s, workspace_id=ws)
-            s.commit()
-    return out
+    return _each_workspace(factory, tracking.detect_completion)
 
 
 @periodic("execution.escalate", every=300, description="escalate overdue tasks to team leads")
 def escalate(factory: sessionmaker[Session]) -> Mapping[str, Any]:
-    out: dict[str, Any] = {}
-    for ws in _workspaces(factory):
-        with factory() as s:
-            out[str(ws)] = tracking.escalate_overdue(s, workspace_id=ws)
-            s.commit()
-    return out
+    return _each_workspace(factory, tracking.escalate_overdue)
 
 
 @subscriber("execution.churn", kinds=["friend.delete_by_customer"], batch=200)
