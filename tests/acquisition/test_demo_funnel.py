@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.models import Order, OrderBinding
-from tests.conftest import CliRun
+from tests.conftest import CliRun, DemoBrand
 from tests.demo.test_demo_cli import ARGS
 
 
-def test_demo_binds_douyin_orders_and_fills_the_funnel(cli: CliRun, session: Session, tmp_path: Path) -> None:
-    out = cli(*ARGS, "--out", tmp_path / "demo-data").stdout
+@pytest.mark.xdist_group("demo")
+def test_demo_binds_douyin_orders_and_fills_the_funnel(
+    cli: CliRun, session: Session, tmp_path: Path, demo_brand: DemoBrand
+) -> None:
+    out = demo_brand.stdout
     assert "Order binding:" in " ".join(out.split())
     bound = session.scalar(select(func.count()).select_from(OrderBinding))
     assert bound

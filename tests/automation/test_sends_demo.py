@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.models import Order, Send, SendRecipient
-from tests.conftest import CliRun
-from tests.demo.test_demo_cli import ARGS
+from tests.conftest import CliRun, DemoBrand
 
 
-def test_demo_has_past_sends_with_lift(cli: CliRun, session: Session, tmp_path: Path) -> None:
-    cli(*ARGS, "--out", tmp_path / "demo-data")
+@pytest.mark.xdist_group("demo")
+def test_demo_has_past_sends_with_lift(cli: CliRun, session: Session, demo_brand: DemoBrand) -> None:
     sends = list(session.scalars(select(Send).where(Send.created_by == "demo").order_by(Send.id)))
     assert len(sends) == 4
     assert {s.status for s in sends} == {"settled"}

@@ -18,9 +18,10 @@ from siyu.demo.simulate import DemoData, DemoOrder, simulate
 from siyu.demo.writers import write_all
 from siyu.kit.pii import get_vault
 from siyu.models import Customer, CustomerIdentity, ImportRun, Order, Workspace
+from tests.conftest import DEMO_ARGS, DEMO_AS_OF, DemoBrand
 
-AS_OF = "2026-11-23"
-ARGS = ("demo", "--no-serve", "--customers", 300, "--seed", 1, "--as-of", AS_OF)
+AS_OF = DEMO_AS_OF
+ARGS = DEMO_ARGS
 
 
 def _fen(text: str) -> int:
@@ -223,9 +224,9 @@ def test_demo_files_are_real_formats_and_import_to_the_fen(cli, session: Session
         assert re.fullmatch(r"1\d\d\*{4}\d{4}", ident.value_masked or "")
 
 
-def test_running_the_demo_again_changes_nothing(cli, session: Session, tmp_path: Path) -> None:
-    out = tmp_path / "demo-data"
-    cli(*ARGS, "--out", out)
+@pytest.mark.xdist_group("demo")
+def test_running_the_demo_again_changes_nothing(cli, session: Session, demo_brand: DemoBrand) -> None:  # type: ignore[no-untyped-def]
+    out = demo_brand.out
     before = _db_totals(session)
     customers = session.scalar(select(func.count()).select_from(Customer))
     first_runs = session.scalar(select(func.max(ImportRun.id)))
@@ -353,13 +354,13 @@ def test_skip_accepts_only_optional_steps(cli, tmp_path: Path) -> None:  # type:
     assert not (tmp_path / "d").exists()
 
 
-def test_demo_wecom_side_ends_yesterday_with_named_guides(cli, session: Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.xdist_group("demo")
+def test_demo_wecom_side_ends_yesterday_with_named_guides(session: Session, demo_brand: DemoBrand) -> None:
     from datetime import timedelta
 
     from siyu.kit.timeutil import local_day
     from siyu.models import Follow, Staff
 
-    cli(*ARGS, "--out", tmp_path / "demo-data")
     added = session.scalars(select(Follow.added_at).where(Follow.added_at.is_not(None))).all()
     days = {local_day(a, "Asia/Shanghai") for a in added if a is not None}
     yesterday = date.fromisoformat(AS_OF) - timedelta(days=1)

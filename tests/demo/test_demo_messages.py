@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.models import CustomerScore, CustomerStats, Follow, Message, Staff
 from siyu.wecom.simulator.archive import Habit, simulate_archive
-from tests.conftest import CliRun
+from tests.conftest import DemoBrand
 from tests.wecom.archive.conftest import T0
 
 
@@ -42,21 +42,8 @@ def _answered_share(session: Session, userid: str) -> float:
     return answered / runs
 
 
-def test_demo_has_months_of_chats_and_few_silent_friends(
-    cli: CliRun, session: Session, tmp_path: Path
-) -> None:
-    cli(
-        "demo",
-        "--no-serve",
-        "--customers",
-        300,
-        "--seed",
-        1,
-        "--as-of",
-        "2026-11-20",
-        "--out",
-        tmp_path / "d",
-    )
+@pytest.mark.xdist_group("demo")
+def test_demo_has_months_of_chats_and_few_silent_friends(session: Session, demo_brand: DemoBrand) -> None:
     n = session.scalar(select(func.count()).select_from(Message))
     assert n
     assert n > 1000

@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.timeutil import local_day, utcnow
 from siyu.models import CustomerStats, Event, Moment, MomentInteraction, MomentSender
-from tests.conftest import CliRun
+from tests.conftest import CliRun, DemoBrand
 from tests.demo.test_demo_cli import ARGS
 
 
+@pytest.mark.xdist_group("demo")
 def test_demo_has_past_moments_with_reactions_and_a_planned_week(
-    cli: CliRun, session: Session, tmp_path: Path
+    cli: CliRun, session: Session, tmp_path: Path, demo_brand: DemoBrand
 ) -> None:
-    cli(*ARGS, "--out", tmp_path / "demo-data")
 
     def counts() -> tuple[int, int, int, int]:
         session.expire_all()

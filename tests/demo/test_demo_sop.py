@@ -4,19 +4,20 @@ completion that differ by account (on time, late, hardly ever)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.models import SopEnrollment, SopPlan, StaffTask
-from tests.conftest import CliRun
-from tests.demo.test_demo_cli import ARGS, AS_OF
+from tests.conftest import CliRun, DemoBrand
+from tests.demo.test_demo_cli import AS_OF
 
 
-def test_demo_runs_the_five_plans_and_accounts_differ(cli: CliRun, session: Session, tmp_path: Path) -> None:
-    cli(*ARGS, "--out", tmp_path / "demo-data")
-    session.expire_all()
+@pytest.mark.xdist_group("demo")
+def test_demo_runs_the_five_plans_and_accounts_differ(
+    cli: CliRun, session: Session, demo_brand: DemoBrand
+) -> None:
     plans = session.scalars(select(SopPlan)).all()
     assert {p.template for p in plans} == {
         "onboarding",

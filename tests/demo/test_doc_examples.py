@@ -12,8 +12,10 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from siyu.segments.audience import AudienceSyntaxError, parse
-from tests.conftest import CliRun
+from tests.conftest import CliRun, DemoBrand
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -77,8 +79,8 @@ def test_the_examples_are_found() -> None:
     assert len(got) >= 6
 
 
-def test_every_doc_example_finds_customers_in_the_demo(cli: CliRun, tmp_path: Path) -> None:
-    cli("demo", "--no-serve", "--customers", 300, "--seed", 7, "--as-of", "2026-11-23", "--out", tmp_path)
+@pytest.mark.xdist_group("demo")
+def test_every_doc_example_finds_customers_in_the_demo(cli: CliRun, demo_brand: DemoBrand) -> None:
     empty = []
     for where, expr in examples():
         n = int(cli("segments", "count", expr).stdout.strip())
