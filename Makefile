@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/siyu demo
 
 test: setup lint
-	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadgroup --durations=30
 
 lint: setup
 	$(BIN)/ruff check siyu tests bench scripts
