@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -85,7 +85,7 @@ def add_tasks_bulk(session: Session, *, workspace_id: int, tasks: list[NewTask],
         return 0
     now = utcnow()
     dialect = session.get_bind().dialect.name
-    table = StaffTask.__table__
+    table = cast(Table, StaffTask.__table__)
     # One compiled statement, executed many (SQLAlchemy batches it as multi-row VALUES):
     # compiling a fresh 1,000-row VALUES clause per chunk cost more than the writes.
     stmt = (
