@@ -38,6 +38,11 @@ def _due(day: date, s: TaskSettings) -> datetime:
     return datetime.combine(day, time(s.due_hour), tzinfo=zone(s.tz)).astimezone(UTC)
 
 
+def _local_text(iso: str, tz: str) -> str:
+    """An ISO instant as staff read it: in the workspace's zone, to the minute."""
+    return datetime.fromisoformat(iso).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
 def working_days(year: int, month: int, weekdays: tuple[int, ...]) -> list[date]:
     last = calendar.monthrange(year, month)[1]
     return [d for d in (date(year, month, n) for n in range(1, last + 1)) if d.isoweekday() in weekdays]
@@ -372,7 +377,7 @@ def churn(
     after = _last_touch(session, workspace_id, customer_id, staff_id, at)
     body = (
         f"客户：{name or customer_id}；删除前最后一次接触：{after['what']}"
-        f"{'（' + after['at'][:16].replace('T', ' ') + '）' if after.get('at') else ''}；"
+        f"{'（' + _local_text(after['at'], s.tz) + '）' if after.get('at') else ''}；"
         f"累计消费 {net / 100:.2f} 元，{orders} 单"
     )
     return create_task(

@@ -66,6 +66,7 @@ def test_staff_sees_own_tasks_on_a_card_and_marks_one_done(
     seeded: int,
     session: Session,
 ) -> None:
+    due = utcnow().replace(hour=18, minute=30, second=0, microsecond=0)
     with session_scope() as s:
         sid = s.scalar(select(Staff.id).where(Staff.userid == "xiaomei"))
         assert sid is not None
@@ -74,13 +75,16 @@ def test_staff_sees_own_tasks_on_a_card_and_marks_one_done(
             workspace_id=seeded,
             staff_id=sid,
             title="点赞王芳的朋友圈",
-            due_at=utcnow() + timedelta(hours=2),
+            due_at=due,
         )
     login(client, "mei")
     page = client.get("/tasks")
     assert page.status_code == 200
     assert "点赞王芳的朋友圈" in page.text
     assert "我已完成" in page.text
+    # Due times read in the workspace's zone (Shanghai): 18:30 UTC is 02:30 the next day.
+    assert f"截止 {(due + timedelta(days=1)):%Y-%m-%d} 02:30" in page.text
+    assert "UTC" not in page.text
     res = client.post(f"/tasks/{tid}/done", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True)
     assert "员工自报" in res.text
     session.expire_all()

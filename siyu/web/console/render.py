@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,15 @@ def _pct(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def _local(value: datetime | None, tz: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC instant shown in the workspace time zone (Asia/Shanghai by default)."""
-    if value is None:
+def _local(value: datetime | str | None, tz: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC instant (or its ISO text, as the JSON-shaped page data carries it) shown in
+    the workspace time zone (Asia/Shanghai by default)."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(zone(tz)).strftime(fmt)
 
 
