@@ -41,10 +41,11 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import and_, case, delete, false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.channels import STORE_SEP, split_state
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import local_day, utcnow
 from siyu.kit.types import UTCDateTime
-from siyu.models import Channel, ChannelFriend, ChannelFunnelDay, Follow, Order, Workspace
+from siyu.models import Channel, ChannelFriend, ChannelFunnelDay, Follow, Order, Store, Workspace
 
 T = TypeVar("T")
 Grain = Literal["day", "week", "month", "total"]
@@ -408,6 +409,7 @@ class ChannelFunnel:
     channel_id: int | None
     total: FunnelFigures
     periods: dict[str, FunnelFigures]
+    store_id: int | None = None  # a store channel's row for one store (state ``<state>~<id>``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -415,6 +417,7 @@ class ChannelFunnel:
             "name": self.name,
             "group_name": self.group_name,
             "channel_id": self.channel_id,
+            "store_id": self.store_id,
             "total": self.total.as_dict(),
             "periods": [{"period": p, **f.as_dict()} for p, f in self.periods.items()],
         }
@@ -496,6 +499,25 @@ def report(
     if group:
         in_group = {s for s, c in channels.items() if c.group_name == group}
         states = in_group if states is None else states & in_group
+    store_bases = {s for s, c in channels.items() if c.kind == "store"}
+    if states is not None and store_bases & states:
+        # a store channel's adds are credited per store: its rows are <state>~<store id>
+        for base in store_bases & states:
+            states |= set(
+                session.scalars(
+                    select(ChannelFunnelDay.state)
+                    .where(
+                        ChannelFunnelDay.workspace_id == workspace_id,
+                        ChannelFunnelDay.state.startswith(base + STORE_SEP, autoescape=True),
+                    )
+                    .distinct()
+                )
+            )
+    store_names = (
+        {st.id: st.name for st in session.scalars(select(Store).where(Store.workspace_id == workspace_id))}
+        if store_bases
+        else {}
+    )
     costs: dict[str, tuple[int, int]] = {}
     costed = [s for s, c in channels.items() if c.cost_fen is not None and (states is None or s in states)]
     if costed:
@@ -541,13 +563,23 @@ def report(
         cf = per.get(row.state)
         if cf is None:
             c = channels.get(row.state)
+            name = c.name if c else row.state
+            store_id = None
+            if c is None and STORE_SEP in row.state:
+                base, store_id = split_state(row.state)
+                c = channels.get(base) if store_id is not None else None
+                if c is not None and c.kind == "store":
+                    name = f"{c.name} · {store_names.get(store_id or 0, f'门店 {store_id}')}"
+                else:
+                    c, store_id = None, None
             cf = per[row.state] = ChannelFunnel(
                 row.state,
-                c.name if c else row.state,
+                name,
                 c.group_name if c else None,
                 c.id if c else None,
                 FunnelFigures(),
                 {},
+                store_id,
             )
         label = labels.get(row.period)
         if label is None:

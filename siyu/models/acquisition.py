@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import Base, JSONType, UTCDateTime, created_at, pk, updated_at, workspace_fk
@@ -78,7 +78,7 @@ class WelcomeSend(Base):
     external_userid: Mapped[str] = mapped_column(String(128), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="sending")
     reason: Mapped[str | None] = mapped_column(String(300))
-    # channel | staff | workspace | none: which welcome was chosen; variant: day/night/weekend
+    # campaign | channel | staff | department | workspace: which welcome; variant: day/night/weekend
     source: Mapped[str | None] = mapped_column(String(16))
     variant: Mapped[str | None] = mapped_column(String(16))
     via: Mapped[str] = mapped_column(String(16), nullable=False, default="callback")
@@ -89,13 +89,39 @@ class WelcomeSend(Base):
 
 
 class WelcomeDefault(Base):
-    """The workspace's default welcome (``staff_id`` NULL) or one staff member's default."""
+    """A default welcome: the workspace's (``staff_id`` and ``department`` NULL), one
+    department's (``department``, a path like ``华东/上海``) or one staff member's."""
 
     __tablename__ = "welcome_defaults"
-    __table_args__ = (UniqueConstraint("workspace_id", "staff_id"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id", "department"),)
 
     id: Mapped[int] = pk()
     workspace_id: Mapped[int] = workspace_fk(index=False)
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    department: Mapped[str | None] = mapped_column(String(200))
     welcome: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     updated_at: Mapped[datetime] = updated_at()
+
+
+class Store(Base):
+    """A physical store (门店) a store channel routes to: where it is and who serves there.
+
+    ``staff_ids``: the store's staff pool (its accounts' single-person codes are shown on
+    the store channel's landing page). A store channel's adds carry the state
+    ``<channel state>~<store id>``, so each friend (and the funnel) is credited to the store.
+    """
+
+    __tablename__ = "stores"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    city: Mapped[str] = mapped_column(String(32), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lng: Mapped[float] = mapped_column(Float, nullable=False)
+    staff_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
