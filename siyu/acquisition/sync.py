@@ -317,8 +317,8 @@ def workspace_quota(session: Session, workspace_id: int) -> dict[str, Any]:
         return {"error": "工作区不存在"}
     try:
         client = client_for(session, ws)
-    except NotFound:
-        return {"error": "工作区尚未配置企业微信应用（siyu wecom setup）"}
+    except (NotFound, WeComError):
+        return {"error": "工作区尚未配置企业微信应用，无法读取获客助手使用量"}
     try:
         return acquisition_quota(client)
     except WeComError as exc:

@@ -305,7 +305,7 @@ DETAIL_KEY = {
 }
 # channels.sync_status, channels.kind, routing strategies and account states, welcome outcomes
 CHANNEL_SYNC = {"pending": "同步中", "ok": "已生效", "error": "企业微信拒绝", "deleted": "已删除"}
-CHANNEL_KIND = {"contact_way": "渠道活码", "join_way": "群活码"}
+CHANNEL_KIND = {"contact_way": "渠道活码", "join_way": "群活码", "link": "获客助手链接", "store": "门店导流"}
 ROUTING_STRATEGY = {
     "wecom": "企业微信随机分配",
     "weighted": "按权重",
