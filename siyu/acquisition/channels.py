@@ -6,6 +6,13 @@ transaction, so a save never waits on WeCom and a WeCom refusal shows on the cha
 (``sync_status`` / ``sync_error``) with a retry (``retry_sync``). Bad input raises
 ``Invalid`` naming the field before anything is written.
 
+Kinds: ``contact_way`` (a live code), ``join_way`` (a group code), ``link`` (a 获客助手
+link: WeCom's URL with ``customer_channel`` = the state, for places a QR cannot go; each
+new customer uses the corp's paid quota) and ``store`` (a ``/c/{slug}`` landing that
+routes to the nearest store; each store's codes carry ``<state>~<store id>``, so adds
+are credited to the store, see ``stores.py``). ``settings.campaign`` flags a channel as
+a referral campaign (老带新) whose welcome comes first while it runs.
+
 ``pool`` (JSON) holds the staff pool and routing: ``staff_ids``, ``strategy``
 (``wecom`` | ``weighted`` | ``least_loaded`` | ``capacity_first``), ``weights``
 (staff id → weight), ``threshold`` (share of the limit, default 0.9), ``daily_caps``
