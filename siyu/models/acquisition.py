@@ -19,10 +19,11 @@ class Channel(Base):
     ``link_url`` the link with ``customer_channel`` = the state), ``store`` (a landing
     that routes to the nearest store's pool; each store's adds carry ``<state>~<store id>``).
     ``state`` (≤ 30 characters, unique in the workspace) is what WeCom hands back on
-    each add (``follows.live_code_state``), so a follow maps back to its channel. ``config_id`` is WeCom's id of the code (WeCom cannot list codes made
-    through the API: this row is the only record). ``pool`` holds the staff pool and the
-    routing settings, ``welcome`` the channel's welcome, ``tag_ids`` the entry tags,
-    ``settings`` the rest (dedup policy, order binding, store location ...).
+    each add (``follows.live_code_state``), so a follow maps back to its channel.
+    ``config_id`` is WeCom's id of the code (WeCom cannot list codes made through the
+    API: this row is the only record). ``pool`` holds the staff pool and the routing
+    settings, ``welcome`` the channel's welcome, ``tag_ids`` the entry tags, ``settings``
+    the rest (dedup policy, order binding, store codes, referral campaign ...).
     """
 
     __tablename__ = "channels"
