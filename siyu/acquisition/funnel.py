@@ -529,6 +529,22 @@ def report(
         ):
             all_adds[state] = int(n or 0)
         costs = {s: (int(channels[s].cost_fen or 0), int(all_adds.get(s) or 0)) for s in costed}
+        # A store channel's cost is shared by its stores' rows, by their adds.
+        for base in (s for s in costed if s in store_bases):
+            subs = {
+                state: int(n or 0)
+                for state, n in session.execute(
+                    select(ChannelFunnelDay.state, func.sum(ChannelFunnelDay.adds))
+                    .where(
+                        ChannelFunnelDay.workspace_id == workspace_id,
+                        ChannelFunnelDay.state.startswith(base + STORE_SEP, autoescape=True),
+                    )
+                    .group_by(ChannelFunnelDay.state)
+                )
+            }
+            every = sum(subs.values()) + int(all_adds.get(base) or 0)
+            for state in (base, *subs):
+                costs[state] = (int(channels[base].cost_fen or 0), every)
     d = ChannelFunnelDay
     t7, t30 = today - timedelta(days=7), today - timedelta(days=30)
     period = {"day": d.day, "week": d.week, "month": d.month}.get(grain)
@@ -589,7 +605,10 @@ def report(
         cf.periods[label] = figures
         cf.total.add(figures)
     # Channels set up but without adds in the range still show (with their cost share 0).
+    with_stores = {cf.state.rpartition(STORE_SEP)[0] for cf in per.values() if cf.store_id is not None}
     for state, c in channels.items():
+        if state in with_stores:
+            continue  # a store channel with rows per store: no empty row of its own
         if state not in per and (states is None or state in states):
             figures = FunnelFigures()
             figures._has_cost = c.cost_fen is not None

@@ -158,7 +158,7 @@ def test_store_channel_routes_to_the_nearest_store_and_credits_it(
                         "--lat", "39.9087",
                         "--lng", "116.4600", "--staff", "bj1", "--json").stdout)  # fmt: skip
     made = json.loads(cli("channels", "create", "--kind", "store", "--name", "门店导流", "--state", "stores",
-                          "--welcome", "欢迎来到门店", "--json").stdout)  # fmt: skip
+                          "--welcome", "欢迎来到门店", "--cost", "100", "--json").stdout)  # fmt: skip
     stack.drain()
     ch = _channel(session, made["id"])
     assert ch.sync_status == "ok", ch.sync_error
@@ -202,6 +202,8 @@ def test_store_channel_routes_to_the_nearest_store_and_credits_it(
     rep = funnel.report(session, workspace_id=ch.workspace_id, grain="total", channel="门店导流")
     rows = {c.store_id: (c.name, c.channel_id, c.total.adds) for c in rep.channels}
     assert rows[sh["id"]] == ("门店导流 · 静安店", ch.id, 1)
+    assert None not in rows  # no empty row for the store channel itself
+    assert next(c for c in rep.channels if c.store_id == sh["id"]).total.cost_fen == 10000  # its one add
 
     # A store's staff change re-syncs its codes; deleting the store removes them.
     cli("channels", "stores", "edit", str(sh["id"]), "--staff", "sh2")
