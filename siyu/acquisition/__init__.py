@@ -1,4 +1,8 @@
-"""Acquisition (引流获客): how customers arrive — channels and live codes (渠道活码),
-welcome messages. Today: the ``channel:`` audience term (``audience.py``) and the
-channel look-ups behind it (``service.py``); live-code management comes in wave 2.
+"""Acquisition (引流获客): how customers arrive.
+
+Channels (``channels.py``): live codes (渠道活码), group codes, 获客助手 links and store
+channels, kept in step with WeCom by ``sync.py``; routing among staff (``routing.py``),
+stores and the store landing (``stores.py``, ``endpoints.py``), welcomes (``welcome.py``),
+entry tags (``tagsync.py``), order binding, matrix dedup, the lead pool and the channel
+funnel (``funnel.py``). The ``channel:`` audience term is ``audience.py``.
 """

@@ -6,6 +6,13 @@ transaction, so a save never waits on WeCom and a WeCom refusal shows on the cha
 (``sync_status`` / ``sync_error``) with a retry (``retry_sync``). Bad input raises
 ``Invalid`` naming the field before anything is written.
 
+Kinds: ``contact_way`` (a live code), ``join_way`` (a group code), ``link`` (a 获客助手
+link: WeCom's URL with ``customer_channel`` = the state, for places a QR cannot go; each
+new customer uses the corp's paid quota) and ``store`` (a ``/c/{slug}`` landing that
+routes to the nearest store; each store's codes carry ``<state>~<store id>``, so adds
+are credited to the store, see ``stores.py``). ``settings.campaign`` flags a channel as
+a referral campaign (老带新) whose welcome comes first while it runs.
+
 ``pool`` (JSON) holds the staff pool and routing: ``staff_ids``, ``strategy``
 (``wecom`` | ``weighted`` | ``least_loaded`` | ``capacity_first``), ``weights``
 (staff id → weight), ``threshold`` (share of the limit, default 0.9), ``daily_caps``
@@ -23,8 +30,9 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,10 +43,14 @@ from siyu.kit.jobs import enqueue
 from siyu.kit.timeutil import utcnow
 from siyu.models import Channel, Group, Staff, Tag
 
-KINDS = ("contact_way", "join_way")
+KINDS = ("contact_way", "join_way", "link", "store")
+POOL_KINDS = ("contact_way", "link")  # kinds whose pool siyu routes (a code's or a link's members)
 STRATEGIES = ("wecom", "weighted", "least_loaded", "capacity_first")
 DEFAULT_THRESHOLD = 0.9
 MAX_STATE = 30  # WeCom's limit on a code's state
+STORE_SEP = "~"  # a store channel's per-store states: <state>~<store id>
+MAX_CUSTOMER_CHANNEL_BYTES = 64  # 获客助手: WeCom cuts customer_channel beyond this
+MAX_STORE_STATE = 20  # leaves room for ~<store id> within MAX_STATE
 MAX_WELCOME_BYTES = 4000  # send_welcome_msg text, in UTF-8 bytes
 MAX_ATTACHMENTS = 9
 MAX_JOIN_CHATS = 5  # add_join_way
@@ -63,6 +75,8 @@ class ChannelInput:
     welcome: dict[str, Any] | None = None
     pool: dict[str, Any] | None = None
     chat_ids: list[str] | None = None
+    store_ids: list[int] | None = None
+    campaign: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +99,8 @@ def check_state(session: Session, workspace_id: int, state: str, channel_id: int
             f"state {state[:12]!r}… has {len(state)} characters; WeCom allows at most {MAX_STATE}",
             field="state",
         )
+    if STORE_SEP in state:
+        raise Invalid(f"state cannot contain {STORE_SEP!r} (it marks a store's code)", field="state")
     other = session.scalar(
         select(Channel.id).where(Channel.workspace_id == workspace_id, Channel.state == state)
     )
@@ -306,10 +322,21 @@ def create_channel(session: Session, *, workspace_id: int, data: ChannelInput, a
     welcome = check_welcome(session, workspace_id, data.welcome or {})
     settings: dict[str, Any] = {}
     pool: dict[str, Any] = {}
-    if kind == "contact_way":
+    if kind == "link":
+        check_link_state(state)
+    if kind in POOL_KINDS:
         pool = check_pool(session, workspace_id, data.pool or {})
-    else:
+        if kind == "link" and pool.get("landing"):
+            raise Invalid("a 获客助手 link has no landing page; it is the link itself", field="pool")
+    elif kind == "join_way":
         settings["chat_ids"] = _check_chats(session, workspace_id, data.chat_ids or [])
+    else:  # store: the stores it routes among
+        from siyu.acquisition.stores import check_store_ids
+
+        settings["store_ids"] = check_store_ids(session, workspace_id, data.store_ids or [])
+        check_store_state(state)
+    if data.campaign:
+        settings["campaign"] = check_campaign(session, workspace_id, data.campaign)
     channel = Channel(
         workspace_id=workspace_id,
         name=name,
@@ -354,8 +381,91 @@ def find_by_slug(session: Session, slug: str) -> Channel | None:
 
 
 def channel_by_state(session: Session, *, workspace_id: int, state: str) -> Channel | None:
-    """The channel a follow's ``state`` maps back to (deleted ones included: history)."""
-    return session.scalar(select(Channel).where(Channel.workspace_id == workspace_id, Channel.state == state))
+    """The channel a follow's ``state`` maps back to (deleted ones included: history).
+
+    A store channel's adds carry ``<channel state>~<store id>`` (see ``store_state``):
+    they map to the store channel.
+    """
+    found = session.scalar(
+        select(Channel).where(Channel.workspace_id == workspace_id, Channel.state == state)
+    )
+    if found is None and STORE_SEP in state:
+        base, _, _ = state.rpartition(STORE_SEP)
+        found = session.scalar(
+            select(Channel).where(
+                Channel.workspace_id == workspace_id, Channel.state == base, Channel.kind == "store"
+            )
+        )
+    return found
+
+
+def split_state(state: str) -> tuple[str, int | None]:
+    """``(channel state, store id)`` of an add's state (store id None unless a store's)."""
+    base, sep, tail = state.rpartition(STORE_SEP)
+    if sep and tail.isdigit():
+        return base, int(tail)
+    return state, None
+
+
+def store_state(channel: Channel, store_id: int) -> str:
+    """The state of a store channel's codes at one store: credits the store on each add."""
+    return f"{channel.state}{STORE_SEP}{store_id}"
+
+
+def check_store_state(state: str) -> None:
+    if len(state) > MAX_STORE_STATE:
+        raise Invalid(
+            f"a store channel's state has at most {MAX_STORE_STATE} characters "
+            f"(each store's code adds {STORE_SEP}<store id>; WeCom allows {MAX_STATE} in all)",
+            field="state",
+        )
+
+
+def check_link_state(state: str) -> None:
+    """A link's state is its ``customer_channel``: WeCom keeps at most 64 bytes of it."""
+    size = len(state.encode("utf-8"))
+    if size > MAX_CUSTOMER_CHANNEL_BYTES:
+        raise Invalid(
+            f"state is {size} bytes; a 获客助手 link's customer_channel keeps at most "
+            f"{MAX_CUSTOMER_CHANNEL_BYTES} (UTF-8)",
+            field="state",
+        )
+
+
+def link_url(channel: Channel, base_url: str) -> str:
+    """The link to publish: WeCom's link with ``customer_channel`` = the channel's state."""
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}customer_channel={quote(channel.state, safe='')}"
+
+
+def check_campaign(session: Session, workspace_id: int, value: Mapping[str, Any]) -> dict[str, Any]:
+    """A referral campaign on a channel (老带新): a name, an optional period, its own welcome.
+
+    ``{}`` clears it. While the campaign runs (``starts_on`` ≤ today ≤ ``ends_on`` in the
+    workspace's zone, either bound optional), its welcome comes before the channel's.
+    """
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Invalid("campaign must be an object with name, welcome, starts_on, ends_on", field="campaign")
+    name = _name(str(value.get("name") or ""), "campaign.name")
+    out: dict[str, Any] = {"name": name}
+    for key in ("starts_on", "ends_on"):
+        raw = value.get(key)
+        if raw in (None, ""):
+            continue
+        try:
+            out[key] = date.fromisoformat(str(raw)).isoformat()
+        except ValueError:
+            raise Invalid(f"campaign.{key} {raw!r} is not a date (YYYY-MM-DD)", field="campaign") from None
+    if out.get("starts_on") and out.get("ends_on") and out["starts_on"] > out["ends_on"]:
+        raise Invalid("campaign.starts_on is after campaign.ends_on", field="campaign")
+    welcome = value.get("welcome") or {}
+    checked = check_welcome(session, workspace_id, welcome)
+    if not (checked["text"] or checked["attachments"]):
+        raise Invalid("campaign.welcome needs a text or an attachment", field="campaign")
+    out["welcome"] = checked
+    return out
 
 
 def list_channels(
@@ -397,9 +507,23 @@ def update_channel(
     welcome = check_welcome(session, workspace_id, data.welcome) if data.welcome is not None else None
     pool = None
     if data.pool is not None:
-        if channel.kind != "contact_way":
-            raise Invalid("only a live code (contact_way) has a staff pool", field="pool")
+        if channel.kind not in POOL_KINDS:
+            raise Invalid("only a live code (contact_way) or a 获客助手 link has a staff pool", field="pool")
         pool = check_pool(session, workspace_id, {**(channel.pool or {}), **data.pool})
+        if channel.kind == "link" and pool.get("landing"):
+            raise Invalid("a 获客助手 link has no landing page; it is the link itself", field="pool")
+    store_ids = None
+    if data.store_ids is not None:
+        if channel.kind != "store":
+            raise Invalid("only a store channel routes among stores", field="store_ids")
+        from siyu.acquisition.stores import check_store_ids
+
+        store_ids = check_store_ids(session, workspace_id, data.store_ids)
+    if state is not None and channel.kind == "store":
+        check_store_state(state)
+    if state is not None and channel.kind == "link":
+        check_link_state(state)
+    campaign = check_campaign(session, workspace_id, data.campaign) if data.campaign is not None else None
     chats = _check_chats(session, workspace_id, data.chat_ids) if data.chat_ids is not None else None
     # Everything checked: apply.
     for attr, value in (
@@ -423,6 +547,15 @@ def update_channel(
     if chats is not None and chats != (channel.settings or {}).get("chat_ids"):
         channel.settings = {**(channel.settings or {}), "chat_ids": chats}
         changes["chat_ids"] = chats
+    if store_ids is not None and store_ids != (channel.settings or {}).get("store_ids"):
+        channel.settings = {**(channel.settings or {}), "store_ids": store_ids}
+        changes["store_ids"] = store_ids
+    if campaign is not None and campaign != ((channel.settings or {}).get("campaign") or {}):
+        settings = {**(channel.settings or {}), "campaign": campaign}
+        if not campaign:
+            settings.pop("campaign")
+        channel.settings = settings
+        changes["campaign"] = "changed"
     if changes:
         channel.updated_at = utcnow()
         audit.record(
@@ -434,7 +567,7 @@ def update_channel(
             target_id=str(channel.id),
             detail=changes,
         )
-        if {"state", "pool", "skip_verify", "chat_ids", "name"} & set(changes):
+        if {"state", "pool", "skip_verify", "chat_ids", "name", "store_ids"} & set(changes):
             channel.sync_status = "pending"
             queue_sync(session, channel, reason="update")
     return channel
@@ -491,8 +624,11 @@ def channel_dict(channel: Channel) -> dict[str, Any]:
         "pool": channel.pool or {},
         "chat_ids": (channel.settings or {}).get("chat_ids", []),
         "members": (channel.settings or {}).get("members", []),
+        "store_ids": (channel.settings or {}).get("store_ids", []),
+        "campaign": (channel.settings or {}).get("campaign"),
         "config_id": channel.config_id,
         "qr_url": channel.qr_url,
+        "link_url": channel.link_url,
         "sync_status": channel.sync_status,
         "sync_error": channel.sync_error,
         "created_at": _iso(channel.created_at),

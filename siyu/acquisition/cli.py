@@ -68,6 +68,22 @@ LandingOpt = Annotated[
     bool | None, Opt("--landing/--no-landing", help="Landing page /c/SLUG with per-visit routing.")
 ]
 ChatOpt = Annotated[list[str] | None, Opt("--chat", help="Group chat id for a group code (up to 5).")]
+StoreOpt = Annotated[
+    list[str] | None,
+    Opt("--store", help="Store channel: a store (id or name) to route to; repeat (default: all)."),
+]
+CampaignOpt = Annotated[
+    str | None, Opt("--campaign", help='Referral campaign (老带新) name; "" removes the campaign.')
+]
+CampaignWelcomeOpt = Annotated[
+    str | None, Opt("--campaign-welcome", help="The campaign's welcome (before the channel's while it runs).")
+]
+CampaignFromOpt = Annotated[
+    str | None, Opt("--campaign-from", help="First day of the campaign (YYYY-MM-DD).")
+]
+CampaignUntilOpt = Annotated[
+    str | None, Opt("--campaign-until", help="Last day of the campaign (YYYY-MM-DD).")
+]
 
 
 def _staff_ids(session: Session, workspace_id: int, userids: list[str], field: str = "pool") -> list[int]:
@@ -81,6 +97,24 @@ def _staff_ids(session: Session, workspace_id: int, userids: list[str], field: s
             if s is None:
                 raise Invalid(f"staff account {part!r} does not exist", field=field)
             out.append(s.id)
+    return out
+
+
+def _store_ids(session: Session, workspace_id: int, values: list[str]) -> list[int]:
+    from siyu.acquisition import stores
+
+    by_name = {st.name: st.id for st in stores.list_stores(session, workspace_id=workspace_id)}
+    out = []
+    for v in values:
+        for part in (p.strip() for p in v.split(",")):
+            if not part:
+                continue
+            if part in by_name:
+                out.append(by_name[part])
+            elif part.isdigit():
+                out.append(int(part))
+            else:
+                raise Invalid(f"store {part!r} does not exist", field="store_ids")
     return out
 
 
@@ -151,8 +185,29 @@ def _input(
     landing: bool | None,
     chat: list[str] | None,
     current: dict[str, Any] | None = None,
+    store: list[str] | None = None,
+    campaign: str | None = None,
+    campaign_welcome: str | None = None,
+    campaign_from: str | None = None,
+    campaign_until: str | None = None,
 ) -> svc.ChannelInput:
     data = svc.ChannelInput(name=name, group_name=group, state=state, skip_verify=skip_verify, chat_ids=chat)
+    if store is not None:
+        data.store_ids = _store_ids(session, workspace_id, store)
+    if any(v is not None for v in (campaign, campaign_welcome, campaign_from, campaign_until)):
+        c: dict[str, Any] = dict((current or {}).get("campaign") or {})
+        if campaign == "":
+            data.campaign = {}
+        else:
+            if campaign is not None:
+                c["name"] = campaign
+            if campaign_welcome is not None:
+                c["welcome"] = {**(c.get("welcome") or {}), "text": campaign_welcome}
+            if campaign_from is not None:
+                c["starts_on"] = campaign_from or None
+            if campaign_until is not None:
+                c["ends_on"] = campaign_until or None
+            data.campaign = c
     if cost is not None:
         try:
             data.cost_fen = yuan_to_fen(cost, allow_negative=True)
@@ -222,6 +277,8 @@ def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False, group: Gr
         table.add_column(col)
     for d in data:
         cost = f"{d['cost_fen'] / 100:,.2f}" if d["cost_fen"] is not None else ""
+        if d["kind"] == "link" and d["link_url"]:
+            d["members"] = [*d["members"], d["link_url"]]
         sync = d["sync_status"] + (f" [red]{escape(d['sync_error'] or '')}[/]" if d["sync_error"] else "")
         table.add_row(str(d["id"]), escape(d["group_name"]), escape(d["name"]), d["kind"], escape(d["state"]),
                       escape(",".join(d["members"])), cost, sync)  # fmt: skip
@@ -234,7 +291,11 @@ def show_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOpt =
     with workspace_session(workspace) as (session, ws):
         ch = svc.get_channel(session, workspace_id=ws.id, channel_id=channel_id, deleted=True)
         data = svc.channel_dict(ch)
-        if ch.kind == "contact_way" and ch.deleted_at is None:
+        if ch.kind == "link" and ch.deleted_at is None:
+            from siyu.acquisition.sync import workspace_quota
+
+            data["acquisition_quota"] = workspace_quota(session, ws.id)
+        if ch.kind in svc.POOL_KINDS and ch.deleted_at is None:
             p = routing.plan(session, ch)
             data["routing"] = {"members": p.userids, "used_backup": p.used_backup,
                                "accounts": [a.as_dict() for a in p.accounts]}  # fmt: skip
@@ -248,7 +309,12 @@ def create_cmd(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     kind: Annotated[
-        str, Opt("--kind", help="contact_way (live code) or join_way (group code).")
+        str,
+        Opt(
+            "--kind",
+            help="contact_way (live code), join_way (group code), link (获客助手 link, paid quota) "
+            "or store (landing that routes to the nearest store).",
+        ),
     ] = "contact_way",
     group: GroupOpt = None,
     state: StateOpt = None,
@@ -269,6 +335,11 @@ def create_cmd(
     skip_verify: VerifyOpt = None,
     landing: LandingOpt = None,
     chat: ChatOpt = None,
+    store: StoreOpt = None,
+    campaign: CampaignOpt = None,
+    campaign_welcome: CampaignWelcomeOpt = None,
+    campaign_from: CampaignFromOpt = None,
+    campaign_until: CampaignUntilOpt = None,
 ) -> None:
     """Make a channel; its WeCom code is created by the worker (add_contact_way / add_join_way)."""
     if not name:
@@ -278,9 +349,10 @@ def create_cmd(
                       strategy=strategy, threshold=threshold, weight=weight, cap=cap, schedule=schedule,
                       backup=backup, tag=tag, welcome_text=welcome_text, night=night, weekend=weekend,
                       attach=attach, join=join, skip_verify=skip_verify, landing=landing,
-                      chat=chat)  # fmt: skip
+                      chat=chat, store=store, campaign=campaign, campaign_welcome=campaign_welcome,
+                      campaign_from=campaign_from, campaign_until=campaign_until)  # fmt: skip
         data.kind = kind
-        if data.pool is None and kind == "contact_way":
+        if data.pool is None and kind in svc.POOL_KINDS:
             data.pool = {}
         out = svc.channel_dict(svc.create_channel(session, workspace_id=ws.id, data=data, actor=ACTOR))
     if not _print(out, as_json):
@@ -312,6 +384,11 @@ def edit_cmd(
     skip_verify: VerifyOpt = None,
     landing: LandingOpt = None,
     chat: ChatOpt = None,
+    store: StoreOpt = None,
+    campaign: CampaignOpt = None,
+    campaign_welcome: CampaignWelcomeOpt = None,
+    campaign_from: CampaignFromOpt = None,
+    campaign_until: CampaignUntilOpt = None,
 ) -> None:
     """Change a channel; its WeCom code follows (update_contact_way)."""
     with workspace_session(workspace) as (session, ws):
@@ -320,7 +397,8 @@ def edit_cmd(
                       strategy=strategy, threshold=threshold, weight=weight, cap=cap, schedule=schedule,
                       backup=backup, tag=tag, welcome_text=welcome_text, night=night, weekend=weekend,
                       attach=attach, join=join, skip_verify=skip_verify, landing=landing, chat=chat,
-                      current=current)  # fmt: skip
+                      current=current, store=store, campaign=campaign, campaign_welcome=campaign_welcome,
+                      campaign_from=campaign_from, campaign_until=campaign_until)  # fmt: skip
         out = svc.channel_dict(
             svc.update_channel(session, workspace_id=ws.id, channel_id=channel_id, data=data, actor=ACTOR)
         )
@@ -377,8 +455,8 @@ def routing_cmd(channel_id: int, workspace: WorkspaceOpt = None, as_json: JsonOp
     """Who the live code routes to now, and why each pool account is in or out."""
     with workspace_session(workspace) as (session, ws):
         ch = svc.get_channel(session, workspace_id=ws.id, channel_id=channel_id)
-        if ch.kind != "contact_way":
-            fail("only a live code (contact_way) routes to staff (channel_id)")
+        if ch.kind not in svc.POOL_KINDS:
+            fail("only a live code (contact_way) or a 获客助手 link routes to staff (channel_id)")
         p = routing.plan(session, ch)
         data = {
             "channel_id": ch.id,
@@ -460,13 +538,51 @@ def welcome_default_cmd(
     ] = None,
     night: NightOpt = None,
     weekend: WeekendOpt = None,
+    department: Annotated[
+        str | None,
+        Opt("--department", help="A department's default (path like 华东/上海), for its staff without one."),
+    ] = None,
 ) -> None:
-    """Set the workspace's default welcome, or one staff member's."""
+    """Set the workspace's default welcome, a department's or one staff member's.
+
+    Order for an add: referral campaign > channel > staff > nearest department > workspace.
+    """
     with workspace_session(workspace) as (session, ws):
         staff_id = _staff_ids(session, ws.id, [staff], "staff")[0] if staff else None
         variants = {k: {"text": v} for k, v in (("night", night), ("weekend", weekend)) if v}
-        row = welcome.set_default(session, workspace_id=ws.id, staff_id=staff_id,
+        row = welcome.set_default(session, workspace_id=ws.id, staff_id=staff_id, department=department,
                                   welcome={"text": text, "variants": variants})  # fmt: skip
-        out = {"staff_id": row.staff_id, "welcome": row.welcome}
+        out = {"staff_id": row.staff_id, "department": row.department, "welcome": row.welcome}
     if not _print(out, as_json):
         console.print("default welcome saved")
+
+
+@app.command("welcome-defaults")
+def welcome_defaults_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Every default welcome (workspace, departments, staff)."""
+    with workspace_session(workspace) as (session, ws):
+        rows = welcome.list_defaults(session, workspace_id=ws.id)
+    if _print(rows, as_json):
+        return
+    for r in rows:
+        who = r["department"] or (f"staff {r['staff_id']}" if r["staff_id"] else "workspace")
+        console.print(f"{r['level']}: {escape(who)}: {escape(r['welcome'].get('text') or '')}")
+
+
+@app.command("quota")
+def quota_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """The corp's 获客助手 quota (paid; each new customer added through a link uses one)."""
+    from siyu.acquisition.sync import workspace_quota
+
+    with workspace_session(workspace) as (session, ws):
+        data = workspace_quota(session, ws.id)
+    if _print(data, as_json):
+        return
+    if data.get("error"):
+        fail(str(data["error"]), code=1)
+    console.print(f"获客助手使用量: {data['balance']:,} left of {data['total']:,}")
+
+
+from siyu.acquisition.cli_stores import app as stores_app  # noqa: E402 (sub-commands)
+
+app.add_typer(stores_app, name="stores")

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.channels import channel_by_state
 from siyu.execution.service import NewTask, create_task
 from siyu.kit import audit
 from siyu.kit.errors import Invalid, NotFound
@@ -234,9 +235,7 @@ def on_add(
     if new is None or new is follows[0]:
         return None
     channel = (
-        session.scalar(
-            select(Channel).where(Channel.workspace_id == workspace_id, Channel.state == new.live_code_state)
-        )
+        channel_by_state(session, workspace_id=workspace_id, state=new.live_code_state)
         if new.live_code_state
         else None
     )

@@ -41,10 +41,11 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import and_, case, delete, false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.channels import STORE_SEP, split_state
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import local_day, utcnow
 from siyu.kit.types import UTCDateTime
-from siyu.models import Channel, ChannelFriend, ChannelFunnelDay, Follow, Order, Workspace
+from siyu.models import Channel, ChannelFriend, ChannelFunnelDay, Follow, Order, Store, Workspace
 
 T = TypeVar("T")
 Grain = Literal["day", "week", "month", "total"]
@@ -408,6 +409,7 @@ class ChannelFunnel:
     channel_id: int | None
     total: FunnelFigures
     periods: dict[str, FunnelFigures]
+    store_id: int | None = None  # a store channel's row for one store (state ``<state>~<id>``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -415,6 +417,7 @@ class ChannelFunnel:
             "name": self.name,
             "group_name": self.group_name,
             "channel_id": self.channel_id,
+            "store_id": self.store_id,
             "total": self.total.as_dict(),
             "periods": [{"period": p, **f.as_dict()} for p, f in self.periods.items()],
         }
@@ -496,6 +499,25 @@ def report(
     if group:
         in_group = {s for s, c in channels.items() if c.group_name == group}
         states = in_group if states is None else states & in_group
+    store_bases = {s for s, c in channels.items() if c.kind == "store"}
+    if states is not None and store_bases & states:
+        # a store channel's adds are credited per store: its rows are <state>~<store id>
+        for base in store_bases & states:
+            states |= set(
+                session.scalars(
+                    select(ChannelFunnelDay.state)
+                    .where(
+                        ChannelFunnelDay.workspace_id == workspace_id,
+                        ChannelFunnelDay.state.startswith(base + STORE_SEP, autoescape=True),
+                    )
+                    .distinct()
+                )
+            )
+    store_names = (
+        {st.id: st.name for st in session.scalars(select(Store).where(Store.workspace_id == workspace_id))}
+        if store_bases
+        else {}
+    )
     costs: dict[str, tuple[int, int]] = {}
     costed = [s for s, c in channels.items() if c.cost_fen is not None and (states is None or s in states)]
     if costed:
@@ -507,6 +529,22 @@ def report(
         ):
             all_adds[state] = int(n or 0)
         costs = {s: (int(channels[s].cost_fen or 0), int(all_adds.get(s) or 0)) for s in costed}
+        # A store channel's cost is shared by its stores' rows, by their adds.
+        for base in (s for s in costed if s in store_bases):
+            subs = {
+                state: int(n or 0)
+                for state, n in session.execute(
+                    select(ChannelFunnelDay.state, func.sum(ChannelFunnelDay.adds))
+                    .where(
+                        ChannelFunnelDay.workspace_id == workspace_id,
+                        ChannelFunnelDay.state.startswith(base + STORE_SEP, autoescape=True),
+                    )
+                    .group_by(ChannelFunnelDay.state)
+                )
+            }
+            every = sum(subs.values()) + int(all_adds.get(base) or 0)
+            for state in (base, *subs):
+                costs[state] = (int(channels[base].cost_fen or 0), every)
     d = ChannelFunnelDay
     t7, t30 = today - timedelta(days=7), today - timedelta(days=30)
     period = {"day": d.day, "week": d.week, "month": d.month}.get(grain)
@@ -541,13 +579,23 @@ def report(
         cf = per.get(row.state)
         if cf is None:
             c = channels.get(row.state)
+            name = c.name if c else row.state
+            store_id = None
+            if c is None and STORE_SEP in row.state:
+                base, store_id = split_state(row.state)
+                c = channels.get(base) if store_id is not None else None
+                if c is not None and c.kind == "store":
+                    name = f"{c.name} · {store_names.get(store_id or 0, f'门店 {store_id}')}"
+                else:
+                    c, store_id = None, None
             cf = per[row.state] = ChannelFunnel(
                 row.state,
-                c.name if c else row.state,
+                name,
                 c.group_name if c else None,
                 c.id if c else None,
                 FunnelFigures(),
                 {},
+                store_id,
             )
         label = labels.get(row.period)
         if label is None:
@@ -557,7 +605,10 @@ def report(
         cf.periods[label] = figures
         cf.total.add(figures)
     # Channels set up but without adds in the range still show (with their cost share 0).
+    with_stores = {cf.state.rpartition(STORE_SEP)[0] for cf in per.values() if cf.store_id is not None}
     for state, c in channels.items():
+        if state in with_stores:
+            continue  # a store channel with rows per store: no empty row of its own
         if state not in per and (states is None or state in states):
             figures = FunnelFigures()
             figures._has_cost = c.cost_fen is not None

@@ -254,10 +254,29 @@ def pools_with_staff(session: Session, *, workspace_id: int, staff_ids: set[int]
 
     rows = session.scalars(
         select(Channel).where(
-            Channel.workspace_id == workspace_id, Channel.kind == "contact_way", Channel.deleted_at.is_(None)
+            Channel.workspace_id == workspace_id,
+            Channel.kind.in_(("contact_way", "link")),
+            Channel.deleted_at.is_(None),
         )
     )
     return [c for c in rows if staff_ids & set(pool_staff_ids(c))]
+
+
+def capacity_of(
+    session: Session, workspace_id: int, staff_ids: Sequence[int]
+) -> dict[int, tuple[int, int, bool]]:
+    """Per account: (friends incl. pending, limit, usable: active with contact permission)."""
+    ids = set(staff_ids)
+    rows, _ = list_capacity(session, WholeWorkspace(workspace_id))
+    return {
+        c.staff.id: (
+            c.friends + c.pending,
+            c.limit,
+            c.staff.status == "active" and c.staff.has_contact_permission,
+        )
+        for c in rows
+        if c.staff.id in ids
+    }
 
 
 def staff_by_ids(session: Session, workspace_id: int, ids: Sequence[int]) -> dict[int, Staff]:

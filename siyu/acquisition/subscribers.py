@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.acquisition import funnel, routing, tagsync
-from siyu.acquisition.channels import channel_by_state, queue_sync
+from siyu.acquisition.channels import POOL_KINDS, channel_by_state, queue_sync
 from siyu.customers.tags import add_tags
 from siyu.kit.jobs import enqueue
 from siyu.kit.ops import Delivered, periodic, subscriber
@@ -135,7 +135,7 @@ def reroute(session: Session, events: Sequence[Delivered]) -> None:
         }
         for state in states.get(ws_id, set()):
             ch = channel_by_state(session, workspace_id=ws_id, state=state)
-            if ch is not None and ch.kind == "contact_way" and ch.deleted_at is None:
+            if ch is not None and ch.kind in POOL_KINDS and ch.deleted_at is None:
                 channels[ch.id] = ch
         for ch in channels.values():
             requeue_if_changed(session, ch, dedup=f"acq.route:{ch.id}:e{last[ws_id]}")

@@ -24,7 +24,8 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from siyu.acquisition import routing
-from siyu.acquisition.channels import pool_staff_ids
+from siyu.acquisition.channels import link_url, pool_staff_ids
+from siyu.kit.errors import NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Channel
 from siyu.wecom.errors import WeComAPIError, WeComError, WeComNetworkError
@@ -48,6 +49,10 @@ PLAIN: dict[int, str] = {
     41044: "企业微信中找不到这个渠道码（可能已在别处删除）；重试会重新创建",
     90207: "群聊不存在或已解散",
 }
+
+
+# errcodes with which WeCom says a link is not there (deleted in its admin console)
+LINK_GONE = (40058, 41044)
 
 
 class JoinWayResponse(Response):
@@ -77,6 +82,12 @@ def sync_channel(session: Session, channel: Channel, gateway: Any) -> dict[str, 
             done = _delete(channel, gateway)
         elif channel.kind == "join_way":
             done = _join_way(channel, gateway)
+        elif channel.kind == "link":
+            done = _link(session, channel, gateway)
+        elif channel.kind == "store":
+            from siyu.acquisition.stores import sync_store_codes
+
+            done = sync_store_codes(session, channel, gateway)
         else:
             done = _contact_way(session, channel, gateway)
     except WeComAPIError as exc:
@@ -177,6 +188,72 @@ def _landing_codes(session: Session, channel: Channel, gateway: Any) -> int:
     return made
 
 
+class LinkResponse(Response):
+    link: dict[str, Any] = Field(default_factory=dict)
+
+
+class QuotaResponse(Response):
+    total: int = 0
+    balance: int = 0
+    quota_list: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _link(session: Session, channel: Channel, gateway: Any) -> dict[str, Any]:
+    """A 获客助手 link: ``create_link`` once, then ``update_link`` with the routed members."""
+    p = routing.plan(session, channel)
+    members = p.userids
+    if not members:
+        return {"no_staff": True}
+    body: dict[str, Any] = {
+        "link_name": channel.name[:30],
+        "range": {"user_list": members, "department_list": []},
+        "skip_verify": channel.skip_verify,
+    }
+    done: dict[str, Any] = {}
+    current = list((channel.settings or {}).get("members") or [])
+    if channel.config_id is None:
+        resp = gateway.call(f"{EC}/customer_acquisition/create_link", LinkResponse, body=body)
+        channel.config_id = str(resp.link.get("link_id") or "")
+        _settings(channel, wecom_url=resp.link.get("url"))
+        done["created"] = channel.config_id
+    else:
+        try:
+            gateway.call(
+                f"{EC}/customer_acquisition/update_link",
+                Response,
+                body={"link_id": channel.config_id, **body},
+            )
+        except WeComAPIError as exc:
+            if exc.errcode not in LINK_GONE or _link_exists(channel.config_id, gateway):
+                raise
+            channel.config_id = None  # deleted in WeCom's admin console: make it again
+            return _link(session, channel, gateway)
+        if members != current:
+            done["members_changed"] = {"from": current, "to": members}
+    base = (channel.settings or {}).get("wecom_url")
+    if base:
+        channel.link_url = link_url(channel, str(base))
+        channel.qr_url = channel.link_url  # a QR of the link, for print
+    _settings(channel, members=members, used_backup=p.used_backup)
+    return done
+
+
+def _link_exists(link_id: str, gateway: Any) -> bool:
+    try:
+        gateway.call(f"{EC}/customer_acquisition/get", LinkResponse, body={"link_id": link_id})
+    except WeComAPIError as exc:
+        if exc.errcode in LINK_GONE:
+            return False
+        raise
+    return True
+
+
+def acquisition_quota(gateway: Any) -> dict[str, Any]:
+    """The corp's 获客助手 quota (a paid WeCom package): ``total``, ``balance``, expiring lots."""
+    resp = gateway.call(f"{EC}/customer_acquisition_quota", QuotaResponse, method="GET")
+    return {"total": resp.total, "balance": resp.balance, "quota_list": resp.quota_list}
+
+
 def _join_way(channel: Channel, gateway: Any) -> dict[str, Any]:
     chats = list((channel.settings or {}).get("chat_ids") or [])
     done: dict[str, Any] = {}
@@ -197,7 +274,17 @@ def _delete(channel: Channel, gateway: Any) -> dict[str, Any]:
     removed = 0
     if channel.config_id:
         try:
-            if channel.kind == "join_way":
+            if channel.kind == "link":
+                try:
+                    gateway.call(
+                        f"{EC}/customer_acquisition/delete_link",
+                        Response,
+                        body={"link_id": channel.config_id},
+                    )
+                except WeComAPIError as exc:
+                    if exc.errcode not in LINK_GONE:
+                        raise
+            elif channel.kind == "join_way":
                 gateway.call(f"{EC}/groupchat/del_join_way", Response, body={"config_id": channel.config_id})
             else:
                 gateway.del_contact_way(channel.config_id)
@@ -205,12 +292,36 @@ def _delete(channel: Channel, gateway: Any) -> dict[str, Any]:
         except WeComAPIError as exc:
             if exc.errcode != 41044:  # already gone: fine
                 raise
-    for code in ((channel.settings or {}).get("staff_codes") or {}).values():
+    codes = list(((channel.settings or {}).get("staff_codes") or {}).values())
+    for per_store in ((channel.settings or {}).get("store_codes") or {}).values():
+        codes.extend(per_store.values())
+    for code in codes:
         try:
             gateway.del_contact_way(code["config_id"])
             removed += 1
         except WeComAPIError as exc:
             if exc.errcode != 41044:
                 raise
-    _settings(channel, staff_codes={}, members=[])
+    _settings(channel, staff_codes={}, store_codes={}, members=[])
     return {"deleted_codes": removed}
+
+
+def workspace_quota(session: Session, workspace_id: int) -> dict[str, Any]:
+    """The 获客助手 quota of the workspace's corp, or ``error`` in plain words (never raises
+    for WeCom's answers: the channel page shows it beside the link)."""
+    from siyu.models import Workspace
+    from siyu.wecom.gateway import client_for
+
+    ws = session.get(Workspace, workspace_id)
+    if ws is None:
+        return {"error": "工作区不存在"}
+    try:
+        client = client_for(session, ws)
+    except (NotFound, WeComError):
+        return {"error": "工作区尚未配置企业微信应用，无法读取获客助手使用量"}
+    try:
+        return acquisition_quota(client)
+    except WeComError as exc:
+        return {"error": plain_error(exc)}
+    finally:
+        client.close()

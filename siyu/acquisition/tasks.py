@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.acquisition import tagsync
-from siyu.acquisition.channels import SYNC_KIND
+from siyu.acquisition.channels import POOL_KINDS, SYNC_KIND
 from siyu.kit.ops import JobContext, job_handler, periodic
 from siyu.kit.timeutil import utcnow
 from siyu.models import Channel, Workspace
@@ -97,7 +97,7 @@ def replan_all(session: Session, *, workspace_id: int | None = None) -> int:
     from siyu.acquisition.subscribers import requeue_if_changed
 
     stmt = select(Channel).where(
-        Channel.kind == "contact_way", Channel.deleted_at.is_(None), Channel.config_id.is_not(None)
+        Channel.kind.in_(POOL_KINDS), Channel.deleted_at.is_(None), Channel.config_id.is_not(None)
     )
     if workspace_id is not None:
         stmt = stmt.where(Channel.workspace_id == workspace_id)

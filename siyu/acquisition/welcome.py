@@ -8,9 +8,12 @@ a crash came between. ``welcome_sends`` has one row per add (the ``friend.add``
 event's key), claimed and committed before ``send_welcome_msg`` is called, so a
 welcome goes out once whichever path gets there first.
 
-``choose`` decides: the channel's welcome (by the add's ``State``) > the staff
-member's default > the workspace default; each may have ``day`` / ``night`` /
-``weekend`` variants (night 22:00–08:00 and the weekend in the workspace's zone).
+``choose`` decides, the one component that does: the running referral campaign of the
+add's channel (by the add's ``State``) > the channel's welcome > the staff member's
+default > the nearest department default up the staff member's department path
+(``华东/上海`` before ``华东``) > the workspace default; each may have ``day`` /
+``night`` / ``weekend`` variants (night 22:00–08:00 and the weekend in the workspace's
+zone), and a level without content for the slot or a base text passes to the next.
 ``render`` fills ``{客户昵称}`` / ``{nickname}`` and ``{员工姓名}`` / ``{staff_name}``
 (WeCom has no variables). A welcome can carry a group code's join link.
 
@@ -25,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, exists, select, update
@@ -33,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.channels import channel_by_state
 from siyu.kit.db import local_write_lock
 from siyu.kit.timeutil import utcnow, zone
 from siyu.models import Channel, Customer, Follow, Staff, WelcomeDefault, WelcomeSend, Workspace
@@ -55,7 +59,7 @@ SessionFactory = Callable[[], Session]
 class Chosen:
     """The welcome an add gets: where it came from, the time-slot variant, the content."""
 
-    source: str  # channel | staff | workspace
+    source: str  # campaign | channel | staff | department | workspace
     variant: str  # base | day | night | weekend
     text: str
     attachments: list[dict[str, Any]]
@@ -90,28 +94,67 @@ def _join_link(session: Session, workspace_id: int, channel_id: int) -> dict[str
     return {"msgtype": "link", "link": {"title": f"点击加入「{join.name}」", "url": join.qr_url}}
 
 
+def departments_up(department: str | None) -> list[str]:
+    """A department and those above it, nearest first.
+
+    ``华东/上海/徐汇`` → itself, ``华东/上海``, ``华东``.
+    """
+    parts = [p.strip() for p in (department or "").split("/") if p.strip()]
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def campaign_running(channel: Channel, today: date) -> dict[str, Any] | None:
+    """The channel's referral campaign (老带新) when it runs on ``today`` (local), else None."""
+    campaign = (channel.settings or {}).get("campaign") or None
+    if not campaign:
+        return None
+    if campaign.get("starts_on") and today < date.fromisoformat(campaign["starts_on"]):
+        return None
+    if campaign.get("ends_on") and today > date.fromisoformat(campaign["ends_on"]):
+        return None
+    return dict(campaign)
+
+
 def choose(
-    session: Session, *, workspace_id: int, channel: Channel | None, staff_id: int | None, at: datetime
+    session: Session,
+    *,
+    workspace_id: int,
+    channel: Channel | None,
+    staff_id: int | None,
+    at: datetime,
+    department: str | None = None,
 ) -> Chosen | None:
-    """The welcome for an add through ``channel`` to ``staff_id`` at ``at`` (None: none set)."""
-    slot = time_slot(at.astimezone(zone(_timezone(session, workspace_id))))
+    """The welcome for an add through ``channel`` to ``staff_id`` at ``at`` (None: none set).
+
+    In order, the first that has content for the time slot (or a base text) wins: the
+    channel's running referral campaign, the channel, the staff member's default, the
+    nearest department default up ``department``'s path, the workspace default.
+    """
+    local = at.astimezone(zone(_timezone(session, workspace_id)))
+    slot = time_slot(local)
     candidates: list[tuple[str, Mapping[str, Any] | None]] = []
     if channel is not None:
+        campaign = campaign_running(channel, local.date())
+        if campaign is not None:
+            candidates.append(("campaign", campaign.get("welcome")))
         candidates.append(("channel", channel.welcome))
-    defaults = {
-        row.staff_id: row.welcome
-        for row in session.execute(
-            select(WelcomeDefault.staff_id, WelcomeDefault.welcome).where(
-                WelcomeDefault.workspace_id == workspace_id,
-                (WelcomeDefault.staff_id.is_(None) | (WelcomeDefault.staff_id == staff_id))
-                if staff_id is not None
-                else WelcomeDefault.staff_id.is_(None),
-            )
-        )
-    }
+    depts = departments_up(department)
+    cond: Any = WelcomeDefault.staff_id.is_(None)
     if staff_id is not None:
-        candidates.append(("staff", defaults.get(staff_id)))
-    candidates.append(("workspace", defaults.get(None)))
+        cond = cond | (WelcomeDefault.staff_id == staff_id)
+    rows = session.execute(
+        select(WelcomeDefault.staff_id, WelcomeDefault.department, WelcomeDefault.welcome).where(
+            WelcomeDefault.workspace_id == workspace_id, cond
+        )
+    ).all()
+    by_staff = {r.staff_id: r.welcome for r in rows if r.staff_id is not None}
+    by_dept = {r.department: r.welcome for r in rows if r.staff_id is None and r.department}
+    workspace_default = next((r.welcome for r in rows if r.staff_id is None and not r.department), None)
+    if staff_id is not None:
+        candidates.append(("staff", by_staff.get(staff_id)))
+    for d in depts:
+        candidates.append(("department", by_dept.get(d)))
+    candidates.append(("workspace", workspace_default))
     for source, welcome in candidates:
         if not welcome:
             continue
@@ -157,24 +200,66 @@ def needs_nickname(text: str) -> bool:
     return any(v in text for v in NICK_VARS)
 
 
-def set_default(
-    session: Session, *, workspace_id: int, staff_id: int | None, welcome: Mapping[str, Any]
-) -> WelcomeDefault:
-    """Store the workspace default (``staff_id`` None) or one staff member's default welcome."""
-    from siyu.acquisition.channels import check_staff, check_welcome
+MAX_DEPARTMENT = 200
 
+
+def set_default(
+    session: Session,
+    *,
+    workspace_id: int,
+    staff_id: int | None,
+    welcome: Mapping[str, Any],
+    department: str | None = None,
+) -> WelcomeDefault:
+    """Store the workspace default, one staff member's default (``staff_id``) or one
+    department's (``department``, a path such as ``华东/上海``; used for its staff who have
+    no own default, and for the departments below it that have none)."""
+    from siyu.acquisition.channels import check_staff, check_welcome
+    from siyu.kit.errors import Invalid
+
+    if staff_id is not None and department is not None:
+        raise Invalid("a default welcome is for a staff member or a department, not both", field="department")
+    if department is not None:
+        department = "/".join(p.strip() for p in department.split("/") if p.strip())
+        if not department:
+            raise Invalid("department is empty", field="department")
+        if len(department) > MAX_DEPARTMENT:
+            raise Invalid(f"department is longer than {MAX_DEPARTMENT} characters", field="department")
     if staff_id is not None:
         check_staff(session, workspace_id, [staff_id], "staff_id")
     checked = check_welcome(session, workspace_id, welcome)
-    cond = WelcomeDefault.staff_id.is_(None) if staff_id is None else WelcomeDefault.staff_id == staff_id
+    if staff_id is not None:
+        cond = WelcomeDefault.staff_id == staff_id
+    elif department is not None:
+        cond = WelcomeDefault.staff_id.is_(None) & (WelcomeDefault.department == department)
+    else:
+        cond = WelcomeDefault.staff_id.is_(None) & WelcomeDefault.department.is_(None)
     row = session.scalar(select(WelcomeDefault).where(WelcomeDefault.workspace_id == workspace_id, cond))
     if row is None:
-        row = WelcomeDefault(workspace_id=workspace_id, staff_id=staff_id, welcome=checked)
+        row = WelcomeDefault(
+            workspace_id=workspace_id, staff_id=staff_id, department=department, welcome=checked
+        )
         session.add(row)
     else:
         row.welcome = checked
     session.flush()
     return row
+
+
+def list_defaults(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
+    """Every default welcome: the workspace's, each department's, each staff member's."""
+    rows = session.scalars(
+        select(WelcomeDefault).where(WelcomeDefault.workspace_id == workspace_id).order_by(WelcomeDefault.id)
+    )
+    return [
+        {
+            "level": "staff" if r.staff_id is not None else "department" if r.department else "workspace",
+            "staff_id": r.staff_id,
+            "department": r.department,
+            "welcome": r.welcome,
+        }
+        for r in rows
+    ]
 
 
 # --- sending ------------------------------------------------------------------------
@@ -305,9 +390,7 @@ def _decide(
     userid, external, state = ev.userid, ev.external_userid, ev.state
     channel = None
     if state:
-        channel = session.scalar(
-            select(Channel).where(Channel.workspace_id == workspace_id, Channel.state == state)
-        )
+        channel = channel_by_state(session, workspace_id=workspace_id, state=state)
     values: dict[str, Any] = {
         "workspace_id": workspace_id,
         "dedup_key": ev.key,
@@ -341,6 +424,7 @@ def _decide(
         channel=channel if channel is not None and channel.deleted_at is None else None,
         staff_id=staff.id if staff is not None else None,
         at=now,
+        department=staff.department if staff is not None else None,
     )
     if chosen is None:
         return skip("no_welcome")

@@ -56,6 +56,17 @@ CHANNELS: list[tuple[str, str, str, int | None, list[str], str, str, str]] = [
     ("kol_collab", "达人合作", "投放", 5_000_000, ["qh_lin", "qh_liu"], "least_loaded", "达人",
      "你好呀，我是{员工姓名}，达人专属折扣码：QH2026"),
 ]  # fmt: skip
+# A 获客助手 link for the Douyin ads (where no QR code can go), and a store channel whose
+# landing page routes to the nearer of two stores: (name, city, lat, lng, staff userid).
+LINK = ("douyin_ads", "抖音信息流广告", "投放", 1_800_000, ["qh_lin", "qh_wang"], "抖音广告",
+        "{客户昵称}你好，我是{员工姓名}，广告里的新人礼包已为你预留，回复「礼包」领取")  # fmt: skip
+STORES = [
+    ("湖滨店", "杭州", 30.2590, 120.1650, "qh_zhao", "上城区东坡路 7 号"),
+    ("静安店", "上海", 31.2290, 121.4480, "qh_liu", "南京西路 1266 号"),
+]
+STORE_CHANNEL = ("stores", "门店导流页", "门店", "门店",
+                 "欢迎来到青禾门店，我是{员工姓名}，到店报手机号享会员价")  # fmt: skip
+LINK_FRIENDS, STORE_FRIENDS = 8, 5  # per link / per store
 NEW_FRIENDS = {"tmall_shop": 18, "oa_menu": 10, "moments_ad": 24, "sms_recall": 8, "channels_live": 14,
                "kol_collab": 16}  # fmt: skip
 NIGHT = "夜深了，{员工姓名}明早 9 点回复你，先送你一张早安券～"
@@ -111,6 +122,50 @@ def _ensure_channels(workspace_id: int) -> list[int]:
             card = svc.channel_by_state(s, workspace_id=workspace_id, state="package_card")
             if card is not None:
                 card.welcome = {**card.welcome, "join_channel_id": join.id}
+        ids.extend(_link_and_stores(s, workspace_id, staff))
+    return ids
+
+
+def _link_and_stores(s: Any, workspace_id: int, staff: dict[str, int]) -> list[int]:
+    """The 获客助手 link channel and the store channel (with its two stores)."""
+    from siyu.acquisition import stores
+
+    ids: list[int] = []
+    state, name, group, cost, pool, tag, text = LINK
+    found = svc.channel_by_state(s, workspace_id=workspace_id, state=state)
+    members = [staff[u] for u in pool if u in staff]
+    if found is None and members:
+        tag_id = ensure_tag(s, workspace_id=workspace_id, name=tag, group_name="来源").id
+        found = svc.create_channel(
+            s, workspace_id=workspace_id,
+            data=svc.ChannelInput(name=name, group_name=group, kind="link", state=state, cost_fen=cost,
+                                  tag_ids=[tag_id], pool={"staff_ids": members, "strategy": "capacity_first"},
+                                  welcome={"text": text, "variants": VARIANTS}),
+            actor=ACTOR,
+        )  # fmt: skip
+    if found is not None:
+        ids.append(found.id)
+    existing = {st.name for st in stores.list_stores(s, workspace_id=workspace_id)}
+    for sname, city, lat, lng, userid, address in STORES:
+        if sname not in existing and userid in staff:
+            stores.create_store(
+                s, workspace_id=workspace_id,
+                data=stores.StoreInput(name=sname, city=city, lat=lat, lng=lng, address=address,
+                                       staff_ids=[staff[userid]]),
+                actor=ACTOR,
+            )  # fmt: skip
+    state, name, group, tag, text = STORE_CHANNEL
+    ch = svc.channel_by_state(s, workspace_id=workspace_id, state=state)
+    if ch is None and stores.list_stores(s, workspace_id=workspace_id):
+        tag_id = ensure_tag(s, workspace_id=workspace_id, name=tag, group_name="来源").id
+        ch = svc.create_channel(
+            s, workspace_id=workspace_id,
+            data=svc.ChannelInput(name=name, group_name=group, kind="store", state=state, tag_ids=[tag_id],
+                                  welcome={"text": text}),
+            actor=ACTOR,
+        )  # fmt: skip
+    if ch is not None:
+        ids.append(ch.id)
     return ids
 
 
@@ -137,11 +192,24 @@ def _friends(ctx: DemoContext, workspace_id: int, api_base: str, gateway: Any) -
             )
         }
         known = set(s.scalars(select(Follow.external_userid).where(Follow.workspace_id == workspace_id)))
+        # (state the add carries, simulator action, its arguments but the customer, how many)
+        plan: list[tuple[str, str, dict[str, Any], int]] = [
+            (state, "add_friend", {"config_id": codes[state]}, n)
+            for state, n in NEW_FRIENDS.items()
+            if codes.get(state)
+        ]
+        link = svc.channel_by_state(s, workspace_id=workspace_id, state=LINK[0])
+        if link is not None and link.link_url:
+            plan.append((link.state, "add_friend_via_link", {"url": link.link_url}, LINK_FRIENDS))
+        store_ch = svc.channel_by_state(s, workspace_id=workspace_id, state=STORE_CHANNEL[0])
+        for store_id, per in sorted(
+            ((store_ch.settings or {}).get("store_codes") or {}).items() if store_ch else []
+        ):
+            for code in list(per.values())[:1]:
+                sub = svc.store_state(store_ch, int(store_id)) if store_ch else ""
+                plan.append((sub, "add_friend", {"config_id": code["config_id"]}, STORE_FRIENDS))
     with httpx.Client(base_url=api_base, timeout=10) as sim:
-        for state, n in NEW_FRIENDS.items():
-            config_id = codes.get(state)
-            if not config_id:
-                continue
+        for state, action, args, n in plan:
             for i in range(n):
                 ext = _id("wm", ctx.seed, state, i)
                 if ext in known:
@@ -154,9 +222,7 @@ def _friends(ctx: DemoContext, workspace_id: int, api_base: str, gateway: Any) -
                 made = sim.post("/_sim/action/new_customer", json={"name": name, "external_userid": ext})
                 if made.status_code != 200:
                     continue
-                res = sim.post(
-                    "/_sim/action/add_friend", json={"external_userid": ext, "config_id": config_id}
-                )
+                res = sim.post(f"/_sim/action/{action}", json={"external_userid": ext, **args})
                 if res.status_code != 200:
                     continue
                 userid, code = res.json()["result"]
@@ -171,15 +237,18 @@ def _entry_tags(workspace_id: int) -> int:
     tagged = 0
     with session_scope() as s:
         for ch in s.scalars(
-            select(Channel).where(Channel.workspace_id == workspace_id, Channel.kind == "contact_way")
+            select(Channel).where(
+                Channel.workspace_id == workspace_id, Channel.kind.in_(("contact_way", "link", "store"))
+            )
         ):
             if not ch.tag_ids:
                 continue
+            came = Follow.live_code_state == ch.state
+            if ch.kind == "store":  # credited per store: <state>~<store id>
+                came = Follow.live_code_state.startswith(ch.state + svc.STORE_SEP, autoescape=True)
             cids = list(
                 s.scalars(
-                    select(Follow.customer_id)
-                    .where(Follow.workspace_id == workspace_id, Follow.live_code_state == ch.state)
-                    .distinct()
+                    select(Follow.customer_id).where(Follow.workspace_id == workspace_id, came).distinct()
                 )
             )
             tagged += add_tags(s, workspace_id=workspace_id, customer_ids=cids, tag_ids=ch.tag_ids,

@@ -1,6 +1,6 @@
 """All ORM tables on one metadata, so that a migration can stand alone."""
 
-from siyu.models.acquisition import Channel, WelcomeDefault, WelcomeSend
+from siyu.models.acquisition import Channel, Store, WelcomeDefault, WelcomeSend
 from siyu.models.archive import ArchiveCursor, ArchiveKey, ArchivePending, FriendAccept, KfCursor
 from siyu.models.base import Base
 from siyu.models.bindings import BindingAttempt, OrderBinding
@@ -113,6 +113,7 @@ __all__ = [
     "StaffDailyStats",
     "StaffMetricDay",
     "StaffTask",
+    "Store",
     "SyncRun",
     "Tag",
     "TagGroup",

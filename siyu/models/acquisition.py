@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import Base, JSONType, UTCDateTime, created_at, pk, updated_at, workspace_fk
@@ -15,13 +15,15 @@ class Channel(Base):
     """One public channel a brand puts a code or link on (the parcel card, a store, a live room).
 
     ``kind``: ``contact_way`` (a 1:1 live code, single- or multi-person), ``join_way``
-    (a group live code), ``acquisition_link`` (获客助手), ``store`` (a landing that routes
-    to the nearest store's pool). ``state`` (≤ 30 characters, unique in the workspace) is
-    what WeCom hands back on each add (``follows.live_code_state``), so a follow maps back
-    to its channel. ``config_id`` is WeCom's id of the code (WeCom cannot list codes made
-    through the API: this row is the only record). ``pool`` holds the staff pool and the
-    routing settings, ``welcome`` the channel's welcome, ``tag_ids`` the entry tags,
-    ``settings`` the rest (dedup policy, order binding, store location ...).
+    (a group live code), ``link`` (a 获客助手 link; ``config_id`` is its link id and
+    ``link_url`` the link with ``customer_channel`` = the state), ``store`` (a landing
+    that routes to the nearest store's pool; each store's adds carry ``<state>~<store id>``).
+    ``state`` (≤ 30 characters, unique in the workspace) is what WeCom hands back on
+    each add (``follows.live_code_state``), so a follow maps back to its channel.
+    ``config_id`` is WeCom's id of the code (WeCom cannot list codes made through the
+    API: this row is the only record). ``pool`` holds the staff pool and the routing
+    settings, ``welcome`` the channel's welcome, ``tag_ids`` the entry tags, ``settings``
+    the rest (dedup policy, order binding, store codes, referral campaign ...).
     """
 
     __tablename__ = "channels"
@@ -78,7 +80,7 @@ class WelcomeSend(Base):
     external_userid: Mapped[str] = mapped_column(String(128), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="sending")
     reason: Mapped[str | None] = mapped_column(String(300))
-    # channel | staff | workspace | none: which welcome was chosen; variant: day/night/weekend
+    # campaign | channel | staff | department | workspace: which welcome; variant: day/night/weekend
     source: Mapped[str | None] = mapped_column(String(16))
     variant: Mapped[str | None] = mapped_column(String(16))
     via: Mapped[str] = mapped_column(String(16), nullable=False, default="callback")
@@ -89,13 +91,39 @@ class WelcomeSend(Base):
 
 
 class WelcomeDefault(Base):
-    """The workspace's default welcome (``staff_id`` NULL) or one staff member's default."""
+    """A default welcome: the workspace's (``staff_id`` and ``department`` NULL), one
+    department's (``department``, a path like ``华东/上海``) or one staff member's."""
 
     __tablename__ = "welcome_defaults"
-    __table_args__ = (UniqueConstraint("workspace_id", "staff_id"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id", "department"),)
 
     id: Mapped[int] = pk()
     workspace_id: Mapped[int] = workspace_fk(index=False)
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    department: Mapped[str | None] = mapped_column(String(200))
     welcome: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     updated_at: Mapped[datetime] = updated_at()
+
+
+class Store(Base):
+    """A physical store (门店) a store channel routes to: where it is and who serves there.
+
+    ``staff_ids``: the store's staff pool (its accounts' single-person codes are shown on
+    the store channel's landing page). A store channel's adds carry the state
+    ``<channel state>~<store id>``, so each friend (and the funnel) is credited to the store.
+    """
+
+    __tablename__ = "stores"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    city: Mapped[str] = mapped_column(String(32), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lng: Mapped[float] = mapped_column(Float, nullable=False)
+    staff_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -37,6 +37,12 @@ def test_demo_binds_douyin_orders_and_fills_the_funnel(
     # through another channel first, is not the card's buyer).
     assert card["buyers"] > bound // 2
     assert data["total"]["net_fen"] > 0
+    # The 获客助手 link channel and the store channel (one row per store) have friends.
+    rows = {c["state"]: c for c in data["channels"]}
+    assert rows["douyin_ads"]["total"]["adds"] > 0
+    stores = [c for c in data["channels"] if c["store_id"] is not None]
+    assert sorted(c["name"] for c in stores) == ["门店导流页 · 湖滨店", "门店导流页 · 静安店"]
+    assert all(c["total"]["adds"] > 0 for c in stores)
     # A second run binds nothing more.
     cli(*ARGS, "--out", tmp_path / "demo-data")
     session.expire_all()

@@ -476,6 +476,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),
     sa.UniqueConstraint('workspace_id', 'userid', name=op.f('uq_staff_workspace_id_userid'))
     )
+    op.create_table('stores',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('city', sa.String(length=32), nullable=False),
+    sa.Column('address', sa.String(length=200), nullable=True),
+    sa.Column('lat', sa.Float(), nullable=False),
+    sa.Column('lng', sa.Float(), nullable=False),
+    sa.Column('staff_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('deleted_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_stores_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stores')),
+    sa.UniqueConstraint('workspace_id', 'name', name=op.f('uq_stores_workspace_id_name'))
+    )
     op.create_table('sync_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -563,11 +579,12 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('staff_id', sa.BigInteger(), nullable=True),
+    sa.Column('department', sa.String(length=200), nullable=True),
     sa.Column('welcome', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_welcome_defaults_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_welcome_defaults')),
-    sa.UniqueConstraint('workspace_id', 'staff_id', name=op.f('uq_welcome_defaults_workspace_id_staff_id'))
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'department', name=op.f('uq_welcome_defaults_workspace_id_staff_id_department'))
     )
     op.create_table('welcome_sends',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -1831,6 +1848,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sync_runs_workspace_id'))
 
     op.drop_table('sync_runs')
+    op.drop_table('stores')
     op.drop_table('staff')
     with op.batch_alter_table('sop_plans', schema=None) as batch_op:
         batch_op.drop_index('ix_sop_plans_workspace_id_status')

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from siyu.acquisition import channels as svc
-from siyu.acquisition import qr, routing, welcome
+from siyu.acquisition import qr, routing, stores, welcome
 from siyu.kit.errors import NotFound
 from siyu.models import Channel
 from siyu.web.api.common import ERRORS, MAX_ID, Id
@@ -27,7 +27,11 @@ class ChannelIn(BaseModel):
 
     name: str | None = Field(None, max_length=64)
     group_name: str | None = Field(None, max_length=64)
-    kind: Literal["contact_way", "join_way"] | None = None
+    kind: Literal["contact_way", "join_way", "link", "store"] | None = Field(
+        None,
+        description="contact_way (live code), join_way (group code), link (获客助手 link: where a QR "
+        "cannot go; uses the paid quota), store (landing that routes to the nearest store)",
+    )
     state: str | None = Field(None, description="≤ 30 characters; generated when absent.")
     cost_fen: int | None = Field(None, le=MAX_ID, description="What the channel costs, in fen (≥ 0).")
     skip_verify: bool | None = None
@@ -42,6 +46,14 @@ class ChannelIn(BaseModel):
         "daily_caps, schedules, backup_staff_ids, landing",
     )
     chat_ids: list[str] | None = Field(None, description="Group code: up to 5 group chat ids.")
+    store_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None, description="Store channel: the stores it routes among (empty: every store)."
+    )
+    campaign: dict[str, Any] | None = Field(
+        None,
+        description="Referral campaign (老带新): name, welcome, starts_on, ends_on (YYYY-MM-DD); its "
+        "welcome comes before the channel's while it runs. {} clears it.",
+    )
 
 
 class ChannelOut(BaseModel):
@@ -58,8 +70,11 @@ class ChannelOut(BaseModel):
     pool: dict[str, Any]
     chat_ids: list[str]
     members: list[str] = Field(description="The accounts the live code holds now.")
+    store_ids: list[int] = Field(default_factory=list)
+    campaign: dict[str, Any] | None = None
     config_id: str | None
     qr_url: str | None
+    link_url: str | None = Field(None, description="A 获客助手 link with its customer_channel (the state).")
     sync_status: str = Field(description="pending | ok | error | deleted")
     sync_error: str | None = Field(description="WeCom's refusal in plain words; retry after fixing it.")
     created_at: str | None
@@ -88,6 +103,8 @@ def _input(body: ChannelIn) -> svc.ChannelInput:
         welcome=body.welcome,
         pool=body.pool,
         chat_ids=body.chat_ids,
+        store_ids=body.store_ids,
+        campaign=body.campaign,
     )
 
 
@@ -181,3 +198,108 @@ def channel_routing(channel_id: Id, user: CurrentUser, db: DbSession) -> Routing
 def welcome_outcomes(user: OperatorUser, db: DbSession) -> dict[str, int]:
     """Welcomes sent, skipped (by reason) and failed."""
     return welcome.welcome_stats(db, workspace_id=user.workspace_id)
+
+
+class QuotaOut(BaseModel):
+    total: int | None = None
+    balance: int | None = None
+    quota_list: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = Field(None, description="WeCom's refusal in plain words.")
+
+
+@router.get("/-/acquisition-quota", response_model=QuotaOut, summary="获客助手 quota")
+def acquisition_quota(user: OperatorUser, db: DbSession) -> QuotaOut:
+    """The corp's paid 获客助手 quota (total, balance) from WeCom; each new customer added
+    through a link uses one."""
+    from siyu.acquisition.sync import workspace_quota
+
+    return QuotaOut(**workspace_quota(db, user.workspace_id))
+
+
+class StoreIn(BaseModel):
+    """A store, or the fields to change."""
+
+    name: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=32)
+    address: str | None = Field(None, max_length=200)
+    lat: float | None = Field(None, description="Latitude, -90…90 degrees.")
+    lng: float | None = Field(None, description="Longitude, -180…180 degrees.")
+    staff_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = None
+
+
+class StoreOut(BaseModel):
+    id: int
+    name: str
+    city: str
+    address: str | None
+    lat: float
+    lng: float
+    staff_ids: list[int]
+
+
+def _store_input(body: StoreIn) -> stores.StoreInput:
+    return stores.StoreInput(**body.model_dump())
+
+
+@router.get("/-/stores", response_model=list[StoreOut], summary="Stores")
+def list_stores(user: CurrentUser, db: DbSession, city: str | None = None) -> list[StoreOut]:
+    return [
+        StoreOut(**stores.store_dict(s))
+        for s in stores.list_stores(db, workspace_id=user.workspace_id, city=city)
+    ]
+
+
+@router.post("/-/stores", response_model=StoreOut, status_code=201, summary="Create a store")
+def create_store(body: StoreIn, user: OperatorUser, db: DbSession) -> StoreOut:
+    st = stores.create_store(db, workspace_id=user.workspace_id, data=_store_input(body), actor=user.actor)
+    return StoreOut(**stores.store_dict(st))
+
+
+@router.patch("/-/stores/{store_id}", response_model=StoreOut, summary="Change a store")
+def update_store(store_id: Id, body: StoreIn, user: OperatorUser, db: DbSession) -> StoreOut:
+    st = stores.update_store(
+        db, workspace_id=user.workspace_id, store_id=store_id, data=_store_input(body), actor=user.actor
+    )
+    return StoreOut(**stores.store_dict(st))
+
+
+@router.delete("/-/stores/{store_id}", status_code=204, summary="Delete a store")
+def delete_store(store_id: Id, user: OperatorUser, db: DbSession) -> None:
+    stores.delete_store(db, workspace_id=user.workspace_id, store_id=store_id, actor=user.actor)
+
+
+class WelcomeDefaultIn(BaseModel):
+    """A default welcome: the workspace's (neither staff_id nor department), a department's
+    (a path like 华东/上海) or a staff member's."""
+
+    staff_id: int | None = Field(None, ge=1, le=MAX_ID)
+    department: str | None = Field(None, max_length=200)
+    welcome: dict[str, Any] = Field(description="text, attachments, variants day/night/weekend")
+
+
+class WelcomeDefaultOut(BaseModel):
+    level: str = Field(description="workspace | department | staff")
+    staff_id: int | None
+    department: str | None
+    welcome: dict[str, Any]
+
+
+@router.get("/-/welcome-defaults", response_model=list[WelcomeDefaultOut], summary="Default welcomes")
+def welcome_defaults(user: OperatorUser, db: DbSession) -> list[WelcomeDefaultOut]:
+    """Defaults used when the add's channel has none: staff > nearest department > workspace."""
+    return [WelcomeDefaultOut(**d) for d in welcome.list_defaults(db, workspace_id=user.workspace_id)]
+
+
+@router.put("/-/welcome-defaults", response_model=WelcomeDefaultOut, summary="Set a default welcome")
+def set_welcome_default(body: WelcomeDefaultIn, user: OperatorUser, db: DbSession) -> WelcomeDefaultOut:
+    row = welcome.set_default(
+        db,
+        workspace_id=user.workspace_id,
+        staff_id=body.staff_id,
+        department=body.department,
+        welcome=body.welcome,
+    )
+    level = "staff" if row.staff_id is not None else "department" if row.department else "workspace"
+    return WelcomeDefaultOut(
+        level=level, staff_id=row.staff_id, department=row.department, welcome=row.welcome
+    )

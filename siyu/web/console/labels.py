@@ -180,6 +180,9 @@ AUDIT_ACTION = {
     "channel.retry": "重试渠道同步",
     "staff.transfer": "转接客户（在职 / 离职继承）",
     "channel.dedup_policy": "修改渠道去重策略",
+    "store.create": "新建门店",
+    "store.update": "修改门店",
+    "store.delete": "删除门店",
 }
 TARGET_TYPE = {
     "sop_plan": "SOP 计划",
@@ -206,6 +209,7 @@ TARGET_TYPE = {
     "alert": "预警",
     "profile_field": "客户资料字段",
     "order_binding": "订单绑定",
+    "store": "门店",
 }
 # audit_log.detail keys
 DETAIL_KEY = {
@@ -302,10 +306,17 @@ DETAIL_KEY = {
     "skip_verify": "免验证添加",
     "cost_fen": "渠道成本（分）",
     "chat_ids": "群聊",
+    "city": "城市",
+    "lat": "纬度",
+    "lng": "经度",
+    "address": "地址",
+    "staff_ids": "员工",
+    "store_ids": "门店",
+    "campaign": "老带新活动",
 }
 # channels.sync_status, channels.kind, routing strategies and account states, welcome outcomes
 CHANNEL_SYNC = {"pending": "同步中", "ok": "已生效", "error": "企业微信拒绝", "deleted": "已删除"}
-CHANNEL_KIND = {"contact_way": "渠道活码", "join_way": "群活码"}
+CHANNEL_KIND = {"contact_way": "渠道活码", "join_way": "群活码", "link": "获客助手链接", "store": "门店导流"}
 ROUTING_STRATEGY = {
     "wecom": "企业微信随机分配",
     "weighted": "按权重",

@@ -30,6 +30,7 @@ ACTIONS = frozenset(
         "new_customer",
         "live_code",
         "add_friend",
+        "add_friend_via_link",
         "accept_friend",
         "edit_follow",
         "customer_deletes_staff",

@@ -133,6 +133,68 @@ class Scenario:
         )
         return userid, code
 
+    def add_friend_via_link(self, external_userid: str, url: str) -> tuple[str, str | None]:
+        """The customer opens a 获客助手 link (``…/ca/LINK_ID?customer_channel=X``) and adds.
+
+        A member of the link's range is picked at random; the callback's ``State`` is the
+        link's ``customer_channel`` (cut to 64 bytes). A customer new to the corp uses one
+        unit of the paid quota; with none left WeCom refuses (SimError 41101 here).
+        """
+        from urllib.parse import parse_qs, urlsplit
+
+        from siyu.wecom.simulator.acquisition import (
+            LINK_HOST,
+            MAX_CUSTOMER_CHANNEL_BYTES,
+            acquisition_balance,
+            link_users,
+        )
+
+        parts = urlsplit(url)
+        if not url.startswith(LINK_HOST):
+            raise SimError(40058, f"not an acquisition link: {url}")
+        link_id = parts.path.rsplit("/", 1)[-1]
+        raw = (parse_qs(parts.query).get("customer_channel") or [""])[0]
+        channel = raw.encode()[:MAX_CUSTOMER_CHANNEL_BYTES].decode(errors="ignore") or None
+        with self.state.lock:
+            st = self.state
+            st.get_customer(external_userid)
+            link = st.acquisition_links.get(link_id)
+            if link is None:
+                raise SimError(40058, f"invalid link_id {link_id}")
+            users = link_users(st, link)
+            if not users:
+                raise SimError(40058, "the link's range has no member who can add customers")
+            new = not any(ext == external_userid for (_, ext) in st.follows)
+            if new and acquisition_balance(st) <= 0:
+                raise SimError(41101, "customer acquisition quota exhausted")
+            userid = st.pick_staff(link_id, users)
+            staff = st.get_staff(userid)
+            if (userid, external_userid) in st.follows:
+                raise SimError(40058, "already friends")
+            if len(st.follows_of_staff(userid)) >= staff.customer_limit:
+                raise SimError(41054, "the staff member has reached the customer limit")
+            half = not link.get("skip_verify", True)
+            now = st.now()
+            st.follows[(userid, external_userid)] = Follow(
+                userid=userid,
+                external_userid=external_userid,
+                createtime=now,
+                add_way=16,  # 获客助手
+                state=channel,
+                half=half,
+            )
+            if new:
+                st.acquisition_used += 1
+            if not half:
+                st.day_stats(userid, now).new_contact_cnt += 1
+            code = secrets.token_urlsafe(24)
+            st.welcome_codes[code] = (st.clock.now() + st.config.welcome_code_ttl, False)
+        change = "add_half_external_contact" if half else "add_external_contact"
+        self._emit(
+            CONTACT, change, UserID=userid, ExternalUserID=external_userid, State=channel, WelcomeCode=code
+        )
+        return userid, code
+
     def accept_friend(self, userid: str, external_userid: str) -> None:
         """The staff member accepts a half-added customer (add_external_contact follows)."""
         with self.state.lock:

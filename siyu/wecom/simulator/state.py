@@ -62,6 +62,9 @@ class SimConfig:
     welcome_code_ttl: int = 20
     seed: int | None = 0  # multi-person live codes pick among members at random (seeded)
     transfer_takeover_seconds: int = 24 * 3600
+    # 获客助手: the paid quota of customers added through acquisition links (WeCom sells
+    # it in packs; each new customer added through a link uses one).
+    acquisition_quota: int = 1000
     # Callback target (siyu's /wecom/callback) and its crypto settings.
     callback_url: str | None = None
     callback_token: str | None = None
@@ -216,6 +219,9 @@ class SimState:
         self.tag_groups: dict[str, TagGroup] = {}
         self.contact_ways: dict[str, dict[str, Any]] = {}
         self.join_ways: dict[str, dict[str, Any]] = {}
+        # 获客助手 links (customer_acquisition/*) and the quota's balance
+        self.acquisition_links: dict[str, dict[str, Any]] = {}
+        self.acquisition_used = 0
         self.welcome_codes: dict[str, tuple[float, bool]] = {}
         self.groups: dict[str, GroupChat] = {}
         self.mass_sends: dict[str, MassSend] = {}

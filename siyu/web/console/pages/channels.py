@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from siyu.acquisition import channels as svc
-from siyu.acquisition import routing, welcome
+from siyu.acquisition import routing, stores, welcome
 from siyu.customers.tags import ensure_tag
 from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.errors import Invalid, NotFound, SiyuError
@@ -68,7 +68,12 @@ def _welcome_counts(db: DbSession, workspace_id: int) -> dict[str, int]:
 
 
 def _form_context(db: DbSession, user: Principal, ch: dict[str, Any] | None) -> dict[str, Any]:
-    return {"ch": ch, "staff": _staff(db, user.workspace_id), "strategies": svc.STRATEGIES}
+    return {
+        "ch": ch,
+        "staff": _staff(db, user.workspace_id),
+        "strategies": svc.STRATEGIES,
+        "stores": stores.list_stores(db, workspace_id=user.workspace_id),
+    }
 
 
 @router.get("/channels/new", response_class=HTMLResponse)
@@ -96,6 +101,8 @@ def _input(
     chat_ids: str,
     skip_verify: bool,
     landing: bool,
+    store_ids: list[int] | None = None,
+    campaign: dict[str, str] | None = None,
 ) -> svc.ChannelInput:
     data = svc.ChannelInput(name=name, group_name=group_name or "默认", kind=kind, skip_verify=skip_verify)
     if state.strip():
@@ -107,13 +114,15 @@ def _input(
             raise Invalid(f"cost {cost!r}: {exc}", field="cost_fen") from exc
     else:
         data.clear_cost = True
-    if (kind or "contact_way") == "contact_way":
+    if kind == "store":
+        data.store_ids = list(store_ids or [])
+    elif kind is None or kind in svc.POOL_KINDS:
         try:
             share = float(threshold) / 100 if threshold.strip() else 0.9
         except ValueError as exc:
             raise Invalid("容量阈值必须是数字（百分比）", field="pool") from exc
         data.pool = {"staff_ids": staff_ids, "strategy": strategy or "wecom", "threshold": share,
-                     "backup_staff_ids": backup_ids, "landing": landing}  # fmt: skip
+                     "backup_staff_ids": backup_ids, "landing": landing and kind != "link"}  # fmt: skip
     else:
         data.chat_ids = [c for c in chat_ids.replace("，", ",").split(",") if c.strip()]
     names = [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()]
@@ -126,11 +135,27 @@ def _input(
     data.tag_ids = tag_ids
     variants = {k: {"text": v} for k, v in (("night", night), ("weekend", weekend)) if v.strip()}
     data.welcome = {"text": welcome_text, "variants": variants}
+    if campaign is not None:
+        c = {k: v.strip() for k, v in campaign.items()}
+        data.campaign = (
+            {
+                "name": c["name"],
+                "welcome": {"text": c["welcome"]},
+                "starts_on": c["starts_on"] or None,
+                "ends_on": c["ends_on"] or None,
+            }
+            if c["name"] or c["welcome"]
+            else {}
+        )
     return data
 
 
 FormStr = Annotated[str, Form()]
 FormIds = Annotated[list[int], Form()]
+
+
+def _campaign(name: str, text: str, starts: str, ends: str) -> dict[str, str]:
+    return {"name": name, "welcome": text, "starts_on": starts, "ends_on": ends}
 
 
 @router.post("/channels")
@@ -153,13 +178,20 @@ def channel_create(
     chat_ids: FormStr = "",
     skip_verify: Annotated[bool, Form()] = False,
     landing: Annotated[bool, Form()] = False,
+    store_ids: FormIds = [],  # noqa: B006
+    campaign_name: FormStr = "",
+    campaign_welcome: FormStr = "",
+    campaign_from: FormStr = "",
+    campaign_until: FormStr = "",
 ) -> Response:
     """Create a channel from the form; WeCom's code follows in the background."""
     try:
         data = _input(db, user, name=name, group_name=group_name, kind=kind, state=state, cost=cost,
                       staff_ids=staff_ids, strategy=strategy, threshold=threshold, backup_ids=backup_ids,
                       tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
-                      skip_verify=skip_verify, landing=landing)  # fmt: skip
+                      skip_verify=skip_verify, landing=landing, store_ids=store_ids,
+                      campaign=_campaign(campaign_name, campaign_welcome, campaign_from,
+                                         campaign_until))  # fmt: skip
         ch = svc.create_channel(db, workspace_id=user.workspace_id, data=data, actor=user.actor)
     except SiyuError as exc:
         db.rollback()
@@ -167,11 +199,75 @@ def channel_create(
     return redirect_with_flash(f"/channels/{ch.id}", f"已创建渠道「{ch.name}」，正在企业微信生成活码")
 
 
+@router.get("/channels/stores", response_class=HTMLResponse)
+def stores_page(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
+    """Stores (门店) that store channels route to: list, add, delete."""
+    rows = stores.list_stores(db, workspace_id=user.workspace_id)
+    names = {s.id: s.name for s in _staff(db, user.workspace_id)}
+    return render(request, "channel_stores.html", {"rows": rows, "names": names,
+                                                   "staff": _staff(db, user.workspace_id)})  # fmt: skip
+
+
+@router.post("/channels/stores")
+def store_create(
+    user: OperatorPage,
+    db: DbSession,
+    name: FormStr = "",
+    city: FormStr = "",
+    address: FormStr = "",
+    lat: FormStr = "",
+    lng: FormStr = "",
+    staff_ids: FormIds = [],  # noqa: B006
+) -> Response:
+    try:
+        coords: dict[str, float | None] = {}
+        for key, value in (("lat", lat), ("lng", lng)):
+            try:
+                coords[key] = float(value) if value.strip() else None
+            except ValueError as exc:
+                raise Invalid(f"{key} {value!r} 不是数字", field=key) from exc
+        st = stores.create_store(
+            db,
+            workspace_id=user.workspace_id,
+            data=stores.StoreInput(
+                name=name,
+                city=city,
+                address=address or None,
+                lat=coords["lat"],
+                lng=coords["lng"],
+                staff_ids=staff_ids,
+            ),
+            actor=user.actor,
+        )
+    except SiyuError as exc:
+        db.rollback()
+        return redirect_with_flash("/channels/stores", f"无法添加门店：{exc.message}", "error")
+    return redirect_with_flash("/channels/stores", f"已添加门店「{st.name}」")
+
+
+@router.post("/channels/stores/{store_id}/delete")
+def store_delete(store_id: int, user: OperatorPage, db: DbSession) -> Response:
+    st = stores.delete_store(db, workspace_id=user.workspace_id, store_id=store_id, actor=user.actor)
+    return redirect_with_flash("/channels/stores", f"已删除门店「{st.name}」")
+
+
 @router.get("/channels/{channel_id}", response_class=HTMLResponse)
 def channel_page(request: Request, channel_id: int, user: ConsoleUser, db: DbSession) -> HTMLResponse:
     """One channel: QR preview and downloads, routing now per account, welcome and tags."""
     ch = _visible(db, user, channel_id)
-    plan = routing.plan(db, ch) if ch.kind == "contact_way" else None
+    plan = routing.plan(db, ch) if ch.kind in svc.POOL_KINDS else None
+    quota = None
+    if ch.kind == "link" and user.role in EDIT_ROLES:
+        from siyu.acquisition.sync import workspace_quota
+
+        quota = workspace_quota(db, user.workspace_id)  # paid: shown beside the link
+    store_rows = []
+    if ch.kind == "store":
+        codes = (ch.settings or {}).get("store_codes") or {}
+        store_rows = [
+            {"store": st, "codes": len(codes.get(str(st.id)) or {})} for st in stores.channel_stores(db, ch)
+        ]
+    landing = (ch.pool or {}).get("landing") or ch.kind == "store"
     return render(
         request,
         "channel.html",
@@ -179,7 +275,9 @@ def channel_page(request: Request, channel_id: int, user: ConsoleUser, db: DbSes
             "ch": svc.channel_dict(ch),
             "plan": plan,
             "can_edit": user.role in EDIT_ROLES,
-            "landing_url": f"/c/{ch.slug}" if (ch.pool or {}).get("landing") else None,
+            "landing_url": f"/c/{ch.slug}" if landing else None,
+            "quota": quota,
+            "store_rows": store_rows,
         },
     )
 
@@ -210,6 +308,11 @@ def channel_update(
     chat_ids: FormStr = "",
     skip_verify: Annotated[bool, Form()] = False,
     landing: Annotated[bool, Form()] = False,
+    store_ids: FormIds = [],  # noqa: B006
+    campaign_name: FormStr = "",
+    campaign_welcome: FormStr = "",
+    campaign_from: FormStr = "",
+    campaign_until: FormStr = "",
 ) -> Response:
     """Save the edit form; WeCom's code follows in the background."""
     try:
@@ -217,9 +320,13 @@ def channel_update(
         data = _input(db, user, name=name, group_name=group_name, kind=None, state=state, cost=cost,
                       staff_ids=staff_ids, strategy=strategy, threshold=threshold, backup_ids=backup_ids,
                       tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
-                      skip_verify=skip_verify, landing=landing)  # fmt: skip
-        if current.kind != "contact_way":
+                      skip_verify=skip_verify, landing=landing,
+                      campaign=_campaign(campaign_name, campaign_welcome, campaign_from,
+                                         campaign_until))  # fmt: skip
+        if current.kind not in svc.POOL_KINDS:
             data.pool = None
+        if current.kind == "store":
+            data.store_ids = store_ids
         svc.update_channel(
             db, workspace_id=user.workspace_id, channel_id=channel_id, data=data, actor=user.actor
         )
