@@ -289,9 +289,10 @@ def plan_customers(
     batch_staff: dict[int, int] = {}
     buf: list[tuple[Any, ...]] = []
     insert_rows, stamp = _raw_inserter(session, now)
-    holdout = targeted = audience = 0
-    for cid, opted, follows, n_cap, n_quota in _grouped(_rows(session, send, knobs, now, audience)):
-        audience += 1
+    rows = _grouped(_rows(session, send, knobs, now, audience))
+    holdout = targeted = size = 0
+    for cid, opted, follows, n_cap, n_quota in rows:
+        size += 1
         reason: str | None = None
         staff_id = target = None
         if opted:
@@ -328,7 +329,7 @@ def plan_customers(
     if buf:
         insert_rows(buf)
     _store_batches(session, send, batch_staff, sizes, now)
-    report.audience, report.holdout, report.targeted = audience, holdout, targeted
+    report.audience, report.holdout, report.targeted = size, holdout, targeted
     report.staff = len(per_staff)
     report.calls = len(batch_of)
     report.min_calls = sum(-(-n // MAX_PER_CALL) for n in per_staff.values())
