@@ -101,7 +101,7 @@ def _runs(session: Session, plan_id: int, index: int) -> dict[int, SopStepRun]:
         .join(SopStepRun, SopStepRun.enrollment_id == SopEnrollment.id)
         .where(SopEnrollment.plan_id == plan_id, SopStepRun.step_index == index)
     ).all()
-    return {cid: run for cid, run in rows}
+    return dict(rows)
 
 
 def test_send_step_goes_through_the_send_engine_once_per_staff_account(
@@ -130,7 +130,8 @@ def test_send_step_goes_through_the_send_engine_once_per_staff_account(
     assert len(sends) == 1
     send = sends[0]
     assert (send.kind, send.status, send.holdout_pct) == ("customer", "planned", 0)
-    assert send.counts["targeted"] == 7 and send.counts["removed"]["opt_out"] == 1
+    assert send.counts["targeted"] == 7
+    assert send.counts["removed"]["opt_out"] == 1
     # one batch (one add_msg_template) per staff account, each customer from their owner
     batches = list(session.scalars(select(SendBatch).where(SendBatch.send_id == send.id)))
     amy, bob = (session.scalar(select(Staff.id).where(Staff.userid == u)) for u in STAFF)
@@ -142,17 +143,21 @@ def test_send_step_goes_through_the_send_engine_once_per_staff_account(
     )
     assert sender_of[ids[0]] == amy  # friend of both: its owner (the earliest friendship) sends
     runs = _runs(session, plan_id, 0)
-    assert runs[ids[3]].outcome == "skipped" and runs[ids[3]].detail["reason"] == "opt_out"
+    assert runs[ids[3]].outcome == "skipped"
+    assert runs[ids[3]].detail["reason"] == "opt_out"
     assert {runs[c].outcome for c in ids if c != ids[3]} == {"done"}
     assert all(runs[c].detail["send_id"] == send.id for c in ids)
 
     # the delivery job: exactly one WeCom call per staff account, then the confirm tasks
     out = send_tasks.run_deliver(session_factory(), workspace_id, send.id)
-    assert out["calls"] == 2 and out["status"] == "waiting"
+    assert out["calls"] == 2
+    assert out["status"] == "waiting"
     msgs = list(corp.state.mass_sends.values())
     assert len(msgs) == 2
     got = Counter(e for m in msgs for t in m.targets.values() for e in t)
-    assert max(got.values()) == 1 and len(got) == 7 and "wmsop03" not in got
+    assert max(got.values()) == 1
+    assert len(got) == 7
+    assert "wmsop03" not in got
     assert all(m.text and m.text["content"] in ("欢迎加入，我是Amy", "欢迎加入，我是Bob") for m in msgs)
     assert send_tasks.run_deliver(session_factory(), workspace_id, send.id).get("calls", 0) == 0
     assert len(corp.state.mass_sends) == 2
