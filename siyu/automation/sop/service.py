@@ -754,6 +754,43 @@ def customer_enrollments(session: Session, *, workspace_id: int, customer_id: in
     return out
 
 
+def group_enrollments(session: Session, *, workspace_id: int, group_id: int) -> list[dict[str, Any]]:
+    """The plans running for a group (for the group card): each plan its members are in
+    through the group (``joined_group`` plans), with the next step, how many members are
+    at it and when it is next due."""
+    rows = session.execute(
+        select(
+            SopPlan.id,
+            SopPlan.name,
+            SopPlan.steps,
+            SopEnrollment.current_step,
+            func.count(),
+            func.min(SopEnrollment.next_due_at),
+        )
+        .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+        .where(
+            SopEnrollment.workspace_id == workspace_id,
+            SopEnrollment.group_id == group_id,
+            SopEnrollment.status == "active",
+        )
+        .group_by(SopPlan.id, SopPlan.name, SopPlan.steps, SopEnrollment.current_step)
+        .order_by(SopPlan.id, SopEnrollment.current_step)
+    ).all()
+    out = []
+    for pid, name, steps, current, n, due in rows:
+        out.append(
+            {
+                "plan_id": pid,
+                "plan": name,
+                "step": steps[current]["title"] if current < len(steps) else "",
+                "action": steps[current]["action"] if current < len(steps) else None,
+                "members": int(n),
+                "next_due_at": due.isoformat() if due else None,
+            }
+        )
+    return out
+
+
 def run_all_due(session: Session, *, workspace_id: int, limit: int = 100_000) -> StepsRun:
     """Run every step due now in this workspace in the caller's transaction (CLI, demo, tests)."""
     total = StepsRun()
