@@ -77,12 +77,15 @@ def sop_enrollment(
 ) -> list[dict[str, Any]]:
     """The SOP plans this customer is in, still running: plan, current step, next step.
 
-    Plans enroll customers, not groups (a group's onboarding runs per member who joins),
-    so a group card lists none.
+    For a group: the plans its members are in through the group (``joined_group`` plans:
+    a group's onboarding runs per member who joins), each with its next step and how
+    many members are at it.
     """
-    if customer_id is None:
-        return []
     sop = importlib.import_module("siyu.automation.sop.service")  # automation builds on customers
+    if customer_id is None:
+        if group_id is None:
+            return []
+        return list(sop.group_enrollments(session, workspace_id=workspace_id, group_id=group_id))
     rows = sop.customer_enrollments(session, workspace_id=workspace_id, customer_id=customer_id)
     return [
         {"plan": r["plan"], "step": r["next_step"] or "", "next_due_at": r["next_due_at"]}

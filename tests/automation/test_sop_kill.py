@@ -3,7 +3,10 @@ executing, and with two workers on PostgreSQL.
 
 Real ``siyu worker`` processes plan the due steps (the ``automation.sop_plan``
 periodic task queues ``automation.sop_steps`` jobs) and run them; one is killed with
-SIGKILL part-way, another finishes.
+SIGKILL part-way, another finishes. The plan's second step is a 1:1 send through the
+send engine against the WeCom simulator (served over HTTP, answering each
+``add_msg_template`` slowly after creating the mass send): the kill -9 test kills a
+second worker while those calls are under way. No customer is in two WeCom mass sends.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -23,17 +28,58 @@ from sqlalchemy.orm import Session
 from siyu.automation.sop import service
 from siyu.automation.sop.service import PlanInput
 from siyu.config import Settings
-from siyu.kit.db import session_scope
+from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import utcnow
-from siyu.models import Customer, CustomerTag, SopEnrollment, SopStepRun, StaffTask, Tag, Workspace
-from tests.automation.factory import staff
+from siyu.models import (
+    CustomerTag,
+    Follow,
+    Send,
+    SendBatch,
+    SopEnrollment,
+    SopStepRun,
+    StaffTask,
+    Tag,
+    Workspace,
+)
+from siyu.wecom.client import RateLimiter, TokenCache, WeComClient
+from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
+from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.sync.run import full_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 1200
+STAFF = 12
+STEPS = 3
+CORP, SECRET = "wwsopkill0000001", "sop-kill-secret"
+PATH = "externalcontact/add_msg_template"
 
 
-def _start(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+@pytest.fixture
+def slow_sim() -> Iterator[Simulator]:
+    sim = Simulator(SimConfig(corp_id=CORP, secret=SECRET), SimClock())
+    original = HANDLERS[PATH]
+
+    def slow(state: Any, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+        answer = original(state, q, b)
+        time.sleep(0.3)  # the mass send exists; the answer is still on its way
+        return answer
+
+    HANDLERS[PATH] = slow
+    server = ServerThread(sim.app).start()
+    sim.url = server.url  # type: ignore[attr-defined]
+    yield sim
+    HANDLERS[PATH] = original
+    server.stop()
+
+
+def _start(tmp_path: Path, name: str, sim: Simulator) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SIYU_WECOM_CORP_ID": CORP,
+        "SIYU_WECOM_SECRET": SECRET,
+        "SIYU_WECOM_API_BASE": sim.url,  # type: ignore[attr-defined]
+    }
     siyu = Path(sys.executable).with_name("siyu")
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
@@ -41,13 +87,32 @@ def _start(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _seed(workspace_id: int) -> None:
+def _seed(workspace_id: int, sim: Simulator) -> None:
+    """N customers over STAFF accounts in the simulator, mirrored into siyu by a full sync
+    (the workers sync from it too); each enrolled at step 0 of a task / send / tag plan."""
     now = utcnow()
+    for k in range(STAFF):
+        sim.scenario.add_staff(f"k{k:02d}")
+    for n in range(N):
+        ext = sim.scenario.new_customer(f"客户{n}", external_userid=f"wmk{n:05d}")
+        sim.scenario.add_friend(ext, userid=f"k{n % STAFF:02d}")
+    client = WeComClient(
+        corp_id=CORP,
+        secret=SECRET,
+        api_base=sim.url,  # type: ignore[attr-defined]
+        token_cache=TokenCache(),
+        limiter=RateLimiter(),
+    )
+    full_sync(session_factory(), workspace_id=workspace_id, gateway=client)
+    client.close()
     with session_scope() as s:
-        sid = staff(s, workspace_id, "amy")
         ws = s.get(Workspace, workspace_id)
         assert ws is not None
-        ws.settings = {**ws.settings, "quiet_hours": {"start": "00:00", "end": "00:00"}}  # none: run at once
+        ws.settings = {  # no quiet hours: run at once
+            **ws.settings,
+            "quiet_hours": {"start": "00:00", "end": "00:00"},
+            "outbound": {"quiet_hours": ""},
+        }
         plan = service.create_plan(
             s,
             workspace_id=workspace_id,
@@ -56,21 +121,16 @@ def _seed(workspace_id: int) -> None:
                 trigger={"kind": "tag_added", "tag": "新客"},
                 steps=[
                     {"day": 0, "action": "task", "title": "问候"},
+                    {"day": 0, "action": "send", "title": "新人礼", "body": "送您一张新人券"},
                     {"day": 0, "action": "tag", "add_tags": ["已问候"]},
                 ],
             ),
         )
         service.activate(s, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
-        ids = [
-            r[0]
-            for r in s.execute(
-                insert(Customer).returning(Customer.id),
-                [
-                    {"workspace_id": workspace_id, "name": f"客户{n}", "created_at": now, "updated_at": now}
-                    for n in range(N)
-                ],
-            )
-        ]
+        follows = s.execute(
+            select(Follow.customer_id, Follow.staff_id).where(Follow.workspace_id == workspace_id)
+        ).all()
+        assert len(follows) == N
         s.execute(
             insert(SopEnrollment),
             [
@@ -87,7 +147,7 @@ def _seed(workspace_id: int) -> None:
                     "created_at": now,
                     "updated_at": now,
                 }
-                for cid in ids
+                for cid, sid in follows
             ],
         )
 
@@ -104,13 +164,23 @@ def _progress(session: Session) -> tuple[int, int]:
     return int(runs), int(done)
 
 
+def _delivered(session: Session) -> bool:
+    statuses = set(session.scalars(select(Send.status)))
+    return bool(statuses) and statuses <= {"waiting", "settled"}
+
+
 def _wait(
-    session: Session, runs: int, timeout: float, workers: list[subprocess.Popen[bytes]], done: int = 0
+    session: Session,
+    runs: int,
+    timeout: float,
+    workers: list[subprocess.Popen[bytes]],
+    done: int = 0,
+    delivered: bool = False,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = _progress(session)
-        if got[0] >= runs and got[1] >= done:
+        if got[0] >= runs and got[1] >= done and (not delivered or _delivered(session)):
             return
         for w in workers:
             assert w.poll() is None, f"a worker exited early ({w.returncode})"
@@ -130,10 +200,10 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
             w.wait()
 
 
-def _check_once(session: Session) -> None:
+def _check_once(session: Session, sim: Simulator) -> None:
     session.expire_all()
     runs = Counter(session.execute(select(SopStepRun.enrollment_id, SopStepRun.step_index)).all())
-    assert len(runs) == 2 * N
+    assert len(runs) == STEPS * N
     assert max(runs.values()) == 1
     assert (
         session.scalar(
@@ -151,39 +221,63 @@ def _check_once(session: Session) -> None:
         .where(Tag.name == "已问候")
     )
     assert tagged == N
+    # the send step: every customer in exactly one WeCom mass send, one per batch
+    sent = session.execute(
+        select(SopStepRun.outcome, SopStepRun.detail).where(SopStepRun.action == "send")
+    ).all()
+    assert len(sent) == N
+    assert {o for o, _ in sent} == {"done"}
+    batches = list(session.scalars(select(SendBatch)))
+    assert len(sim.state.mass_sends) == len(batches) >= STAFF
+    assert {b.msgid for b in batches} == set(sim.state.mass_sends)
+    got = Counter(e for m in sim.state.mass_sends.values() for t in m.targets.values() for e in t)
+    assert len(got) == N
+    assert max(got.values()) == 1
 
 
 def test_kill_9_between_planning_and_executing_runs_each_step_once(
-    env: Settings, session: Session, workspace_id: int, tmp_path: Path
+    env: Settings, session: Session, workspace_id: int, tmp_path: Path, slow_sim: Simulator
 ) -> None:
-    _seed(workspace_id)
-    first = _start(tmp_path, "first")
+    _seed(workspace_id, slow_sim)
+    first = _start(tmp_path, "first", slow_sim)
+    second = third = None
     try:
         _wait(session, 300, timeout=120, workers=[first])
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         runs, _ = _progress(session)
-        assert runs < 2 * N, "the kill came too late to prove anything"
-        second = _start(tmp_path, "second")
-        _wait(session, 2 * N, timeout=240, workers=[second], done=N)
-        _stop([second])
+        assert runs < STEPS * N, "the kill came too late to prove anything"
+        second = _start(tmp_path, "second", slow_sim)
+        # the second dies while the send step's add_msg_template calls are under way
+        deadline = time.monotonic() + 240
+        while len(slow_sim.state.mass_sends) < 3:
+            assert time.monotonic() < deadline, "the send step's calls did not start"
+            assert second.poll() is None, "the second worker exited early"
+            time.sleep(0.05)
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=10)
+        assert len(slow_sim.state.mass_sends) < STAFF, "the kill came too late to prove anything"
+        third = _start(tmp_path, "third", slow_sim)
+        _wait(session, STEPS * N, timeout=300, workers=[third], done=N, delivered=True)
+        _stop([third])
     finally:
-        _stop([first])
-    _check_once(session)
+        _stop([w for w in (first, second, third) if w is not None])
+    _check_once(session, slow_sim)
 
 
 def test_two_workers_on_postgresql_run_each_step_once(
-    env: Settings, session: Session, workspace_id: int, tmp_path: Path, db_url: str
+    env: Settings, session: Session, workspace_id: int, tmp_path: Path, db_url: str, slow_sim: Simulator
 ) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("several workers share one queue on PostgreSQL; SQLite runs one")
-    _seed(workspace_id)
-    workers = [_start(tmp_path, "a"), _start(tmp_path, "b")]
+    _seed(workspace_id, slow_sim)
+    workers = [_start(tmp_path, "a", slow_sim), _start(tmp_path, "b", slow_sim)]
     try:
         _wait(session, 300, timeout=120, workers=workers)
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(timeout=10)
-        _wait(session, 2 * N, timeout=240, workers=workers[1:], done=N)
+        workers.append(_start(tmp_path, "c", slow_sim))
+        _wait(session, STEPS * N, timeout=300, workers=workers[1:], done=N, delivered=True)
     finally:
         _stop(workers)
-    _check_once(session)
+    _check_once(session, slow_sim)

@@ -221,6 +221,20 @@ def test_group_card_shows_customers_to_the_owner_only(
     g = api.get("/sidebar/default/api/group", params={"chat_id": "wrGROUP1"}).json()
     assert g["group"]["owner_is_me"] is True
     assert [(m["name"], m["my_friend"]) for m in g["customers"]] == [("张三", True)]
+    assert g["sop"] == []
+    # 张三 joined through the group onboarding plan: the group's SOP shows it and its step
+    with session_scope() as s:
+        from siyu.models import Group
+
+        gid = s.scalar(select(Group.id).where(Group.chat_id == "wrGROUP1"))
+        plan = sop.create_plan(
+            s, workspace_id=world.ws, data=sop.PlanInput.from_dict(sop_template("group_onboarding"))
+        )
+        sop.activate(s, workspace_id=world.ws, plan_id=plan.id, enroll_existing=False)
+        sop.enroll(s, plan, [Match(world.customers["zhang"], "group:t1", utcnow(), None, gid)])
+        first_step = plan.steps[0]["title"]
+    g = api.get("/sidebar/default/api/group", params={"chat_id": "wrGROUP1"}).json()
+    assert [(r["plan"], r["step"], r["members"]) for r in g["sop"]] == [("社群新人承接", first_step, 1)]
     api.cookies.delete(COOKIE)
     sign_in(api, simulator, "bob")
     err = assert_error(api.get("/sidebar/default/api/group", params={"chat_id": "wrGROUP1"}), 403)

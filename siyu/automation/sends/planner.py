@@ -10,7 +10,7 @@ is removed.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,7 +103,9 @@ def _counted(session: Session, workspace_id: int, since: datetime, until: dateti
     return {int(c): int(n) for c, n in rows if c is not None}
 
 
-def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> Iterator[Any]:
+def _rows(
+    session: Session, send: Send, knobs: OutboundKnobs, now: datetime, audience: Any = None
+) -> Iterator[Any]:
     """(customer, opted out, staff, external_userid, added, last chat, cap count, quota count) rows.
 
     The audience goes into a temporary table first; each fact is then one indexed join
@@ -114,7 +116,9 @@ def _rows(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> 
     TMP.drop(conn, checkfirst=True)
     TMP.create(conn)
     try:
-        session.execute(insert(TMP).from_select(["id"], audience_query(session, send, now)))
+        if audience is None:
+            audience = audience_query(session, send, now)
+        session.execute(insert(TMP).from_select(["id"], audience))
         cap = _counted(session, ws, now - timedelta(days=7), now + timedelta(days=1))
         q_start, q_end, _ = quota_window(knobs.wecom_quota, now)
         quota = _counted(session, ws, q_start, q_end)
@@ -254,8 +258,22 @@ def _raw_inserter(session: Session, now: datetime) -> tuple[Any, Any]:
     return insert_rows, stamp
 
 
-def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> PlanReport:
-    """Freeze the audience of a customer send into recipients and batches (no commit)."""
+def plan_customers(
+    session: Session,
+    send: Send,
+    knobs: OutboundKnobs,
+    now: datetime,
+    *,
+    audience: Any = None,
+    senders: Mapping[int, int] | None = None,
+) -> PlanReport:
+    """Freeze the audience of a customer send into recipients and batches (no commit).
+
+    ``audience`` (a ``SELECT customers.id``) replaces the send's expression or segment
+    and ``senders`` names the account each customer gets it from where that account is
+    still their friend: how a SOP step sends to the customers who reached it, each from
+    the staff member who owns them.
+    """
     report = PlanReport()
     removed = report.removed
     _, _, allowed = quota_window(knobs.wecom_quota, now)
@@ -271,9 +289,10 @@ def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: date
     batch_staff: dict[int, int] = {}
     buf: list[tuple[Any, ...]] = []
     insert_rows, stamp = _raw_inserter(session, now)
-    holdout = targeted = audience = 0
-    for cid, opted, follows, n_cap, n_quota in _grouped(_rows(session, send, knobs, now)):
-        audience += 1
+    rows = _grouped(_rows(session, send, knobs, now, audience))
+    holdout = targeted = size = 0
+    for cid, opted, follows, n_cap, n_quota in rows:
+        size += 1
         reason: str | None = None
         staff_id = target = None
         if opted:
@@ -281,7 +300,7 @@ def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: date
         elif not follows:
             reason = "no_friend"
         else:
-            staff_id, target = _pick(follows, sender)[:2]
+            staff_id, target = _pick(follows, senders.get(cid, sender) if senders else sender)[:2]
             if n_cap >= cap_limit:
                 reason = "freq_cap"
             elif n_quota >= allowed:
@@ -310,7 +329,7 @@ def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: date
     if buf:
         insert_rows(buf)
     _store_batches(session, send, batch_staff, sizes, now)
-    report.audience, report.holdout, report.targeted = audience, holdout, targeted
+    report.audience, report.holdout, report.targeted = size, holdout, targeted
     report.staff = len(per_staff)
     report.calls = len(batch_of)
     report.min_calls = sum(-(-n // MAX_PER_CALL) for n in per_staff.values())

@@ -1,13 +1,16 @@
-"""What a step does. Each action is a function the send engine (or a test) may replace.
+"""What a step does. Each action is a function a test (or another engine) may replace.
 
 ``task`` makes a task for the owning staff member with the step's content to send or
-copy. ``send`` (a 1:1 send through WeCom's confirm flow), ``group_message`` and
-``moment`` make a ``sop_step`` task carrying the content too, until the send engine
-registers its own function here with :func:`set_action` (it then queues the send and
-returns the task that asks the staff member to confirm it). ``tag`` changes tags
-through ``siyu.customers.tags`` and records ``tag.add`` / ``tag.remove`` events.
-Every action is idempotent for one ``(enrollment, step)``: the task's ``dedup_key``
-is ``sop:<enrollment id>:<step index>``.
+copy. ``tag`` changes tags through ``siyu.customers.tags`` and records ``tag.add`` /
+``tag.remove`` events. Both run per enrollment and are idempotent for one
+``(enrollment, step)``: the task's ``dedup_key`` is ``sop:<enrollment id>:<step index>``.
+
+``send``, ``group_message`` and ``moment`` run per *batch*: every enrollment of one
+job that reached the same step of the same plan is handed over at once
+(``BATCH_ACTIONS``, see ``siyu.automation.sop.outbound``), so that customers reaching a
+step together become one mass send per staff account (one ``add_msg_template`` call
+carries up to 10,000 customers), one group send, or one moment. They write in the
+caller's transaction, next to the step runs: the step and its send commit together.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class StepOutcome:
 
 
 ActionFn = Callable[[Session, StepCall], StepOutcome]
+# A batch action gets the calls of one (plan, step) and answers per enrollment id.
+BatchFn = Callable[[Session, list[StepCall]], dict[int, StepOutcome]]
 
 
 def _step_task(session: Session, call: StepCall) -> StepOutcome:
@@ -130,19 +135,49 @@ def _tag_event(session: Session, call: StepCall, kind: str, tag_id: int, name: s
 
 ACTIONS: dict[str, ActionFn] = {
     "task": _step_task,
-    "send": _step_task,
-    "group_message": _step_task,
-    "moment": _step_task,
     "tag": _tag,
 }
+BATCH_ACTIONS: dict[str, BatchFn] = {}
 
 
-def set_action(action: str, fn: ActionFn) -> ActionFn:
-    """Replace how ``action`` runs (the send engine's seam); the previous function."""
-    previous = ACTIONS[action]
+def _register_outbound() -> None:
+    from siyu.automation.sop import outbound
+
+    BATCH_ACTIONS.setdefault("send", outbound.send_step)
+    BATCH_ACTIONS.setdefault("group_message", outbound.group_message_step)
+    BATCH_ACTIONS.setdefault("moment", outbound.moment_step)
+
+
+def set_action(action: str, fn: ActionFn) -> ActionFn | None:
+    """Make ``action`` run per enrollment through ``fn`` (replacing a batch action too);
+    the previous per-enrollment function, if any."""
+    previous = ACTIONS.get(action)
     ACTIONS[action] = fn
+    BATCH_ACTIONS.pop(action, None)
     return previous
+
+
+def set_batch_action(action: str, fn: BatchFn) -> BatchFn | None:
+    """Make ``action`` run per batch through ``fn``; the previous batch function, if any."""
+    _register_outbound()
+    previous = BATCH_ACTIONS.get(action)
+    BATCH_ACTIONS[action] = fn
+    ACTIONS.pop(action, None)
+    return previous
+
+
+def is_batched(action: str) -> bool:
+    if action in ACTIONS:
+        return False
+    _register_outbound()
+    return action in BATCH_ACTIONS
 
 
 def run_action(session: Session, call: StepCall) -> StepOutcome:
     return ACTIONS[call.step["action"]](session, call)
+
+
+def run_batch(session: Session, calls: list[StepCall]) -> dict[int, StepOutcome]:
+    """Run one (plan, step) for several enrollments; an outcome for each enrollment id."""
+    _register_outbound()
+    return BATCH_ACTIONS[calls[0].step["action"]](session, calls)

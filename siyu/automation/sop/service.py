@@ -23,8 +23,16 @@ from sqlalchemy.orm import Session
 
 from siyu.automation.content import get_content
 from siyu.automation.sop import spec
-from siyu.automation.sop.actions import StepCall, run_action
-from siyu.automation.sop.triggers import Match, find_segment, in_audience, matches_now, owners
+from siyu.automation.sop.actions import StepCall, StepOutcome, is_batched, run_action, run_batch
+from siyu.automation.sop.outbound import check_step_refs
+from siyu.automation.sop.triggers import (
+    Match,
+    check_date_field,
+    find_segment,
+    in_audience,
+    matches_now,
+    owners,
+)
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.jobs import enqueue
@@ -46,6 +54,7 @@ from siyu.segments.audience import AudienceSyntaxError, parse
 STATUSES = ("draft", "active", "paused", "archived")
 STEP_JOB = "automation.sop_steps"
 JOB_PAIRS = 200  # (enrollment, step) pairs per job: short transactions, callbacks get in between
+BATCH_JOB_PAIRS = 2000  # at one send / group message / moment step: one send (or moment) per job
 PLAN_BATCH = 5000  # pairs planned per tick
 REPLAN_AFTER = timedelta(hours=1)  # a planned step whose job vanished is planned again
 ENROLL_CHUNK = 1000
@@ -105,6 +114,8 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
             parse(audience)
         except AudienceSyntaxError as exc:
             raise Invalid(f"audience: {exc}", field="audience") from None
+    if trigger["kind"] == "date_field":
+        check_date_field(session, workspace_id=workspace_id, key=trigger["field"])
     if (
         trigger["kind"] == "segment"
         and find_segment(session, workspace_id=workspace_id, name=trigger["segment"]) is None
@@ -116,6 +127,7 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
                 get_content(session, workspace_id=workspace_id, content_id=step["content_id"])
             except NotFound as exc:
                 raise Invalid(f"steps[{n}] refers to {exc.message}", field=f"steps[{n}].content_id") from None
+    check_step_refs(session, workspace_id=workspace_id, trigger=trigger, steps=steps)
     looped = spec.loop_in(trigger, steps)
     if looped is not None:
         raise Invalid(
@@ -435,10 +447,17 @@ def enroll_event(
 
 
 def plan_due(session: Session, *, limit: int = PLAN_BATCH) -> int:
-    """Queue jobs for the steps now due (active plans only); how many steps were queued."""
+    """Queue jobs for the steps now due (active plans only); how many steps were queued.
+
+    Pairs at a send, group-message or moment step are queued together per (plan, step),
+    up to ``BATCH_JOB_PAIRS`` a job: customers reaching a send step at the same time
+    become one mass send per staff account, not one WeCom call each.
+    """
     now = utcnow()
     rows = session.execute(
-        select(SopEnrollment.id, SopEnrollment.current_step, SopEnrollment.workspace_id)
+        select(
+            SopEnrollment.id, SopEnrollment.current_step, SopEnrollment.workspace_id, SopEnrollment.plan_id
+        )
         .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
         .where(
             SopEnrollment.status == "active",
@@ -449,17 +468,26 @@ def plan_due(session: Session, *, limit: int = PLAN_BATCH) -> int:
         .order_by(SopEnrollment.next_due_at, SopEnrollment.id)
         .limit(limit)
     ).all()
-    by_ws: dict[int, list[tuple[int, int]]] = {}
-    for eid, step, ws in rows:
-        by_ws.setdefault(ws, []).append((eid, step))
-    for ws, pairs in by_ws.items():
-        for n in range(0, len(pairs), JOB_PAIRS):
-            chunk = pairs[n : n + JOB_PAIRS]
+    plan_ids = {int(r[3]) for r in rows}
+    steps_of: dict[int, list[dict[str, Any]]] = {
+        int(pid): list(steps)
+        for pid, steps in session.execute(select(SopPlan.id, SopPlan.steps).where(SopPlan.id.in_(plan_ids)))
+    }
+    groups: dict[tuple[int, int | None, int | None], list[tuple[int, int]]] = {}
+    for eid, step, ws, pid in rows:
+        steps = steps_of.get(pid) or []
+        batched = step < len(steps) and is_batched(steps[step]["action"])
+        key = (ws, pid, step) if batched else (ws, None, None)
+        groups.setdefault(key, []).append((eid, step))
+    for (ws_id, plan_id, _), pairs in groups.items():
+        size = BATCH_JOB_PAIRS if plan_id is not None else JOB_PAIRS
+        for n in range(0, len(pairs), size):
+            chunk = pairs[n : n + size]
             digest = hashlib.sha256(repr(chunk).encode()).hexdigest()[:16]
             enqueue(
                 session,
                 kind=STEP_JOB,
-                workspace_id=ws,
+                workspace_id=ws_id,
                 payload={"pairs": [list(p) for p in chunk]},
                 dedup_key=f"sop-steps:{chunk[0][0]}:{chunk[0][1]}:{digest}",
             )
@@ -507,6 +535,8 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         ).all()
     )
     runs: list[dict[str, Any]] = []
+    # Sends, group messages and moments run per (plan, step) for the whole batch.
+    batched: dict[tuple[int, int], list[tuple[StepCall, dict[str, Any]]]] = {}
     for eid, index in wanted:
         enr = loaded.get(eid)
         if enr is None or enr.status != "active" or enr.current_step != index:
@@ -539,29 +569,35 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             out.already += 1
             continue
         owner = owner_of.get(enr.customer_id)
-        result = run_action(
-            session, StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
-        )
-        runs.append(
-            {
-                "workspace_id": workspace_id,
-                "enrollment_id": enr.id,
-                "step_index": index,
-                "action": step["action"],
-                "outcome": result.outcome,
-                "task_id": result.task_id,
-                "detail": result.detail or {},
-                "ran_at": now,
-            }
-        )
+        call = StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
+        row: dict[str, Any] = {
+            "workspace_id": workspace_id,
+            "enrollment_id": enr.id,
+            "step_index": index,
+            "action": step["action"],
+            "ran_at": now,
+        }
+        if is_batched(step["action"]):
+            batched.setdefault((plan.id, index), []).append((call, row))
+        else:
+            _outcome(row, run_action(session, call))
+        runs.append(row)
         _advance(enr, plan, tz, quiet)
         out.ran += 1
+    for items in batched.values():
+        got = run_batch(session, [c for c, _ in items])
+        for c, row in items:
+            _outcome(row, got[c.enrollment.id])
     if runs:
         # One statement for the batch; the unique (enrollment, step) pair is the last
         # guard: a duplicate aborts the whole transaction (the job is retried and finds
         # the steps done) rather than letting a step count twice.
         session.execute(insert(SopStepRun), runs)
     return out
+
+
+def _outcome(row: dict[str, Any], result: StepOutcome) -> None:
+    row.update(outcome=result.outcome, task_id=result.task_id, detail=result.detail or {})
 
 
 def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> None:
@@ -718,6 +754,43 @@ def customer_enrollments(session: Session, *, workspace_id: int, customer_id: in
     return out
 
 
+def group_enrollments(session: Session, *, workspace_id: int, group_id: int) -> list[dict[str, Any]]:
+    """The plans running for a group (for the group card): each plan its members are in
+    through the group (``joined_group`` plans), with the next step, how many members are
+    at it and when it is next due."""
+    rows = session.execute(
+        select(
+            SopPlan.id,
+            SopPlan.name,
+            SopPlan.steps,
+            SopEnrollment.current_step,
+            func.count(),
+            func.min(SopEnrollment.next_due_at),
+        )
+        .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+        .where(
+            SopEnrollment.workspace_id == workspace_id,
+            SopEnrollment.group_id == group_id,
+            SopEnrollment.status == "active",
+        )
+        .group_by(SopPlan.id, SopPlan.name, SopPlan.steps, SopEnrollment.current_step)
+        .order_by(SopPlan.id, SopEnrollment.current_step)
+    ).all()
+    out = []
+    for pid, name, steps, current, n, due in rows:
+        out.append(
+            {
+                "plan_id": pid,
+                "plan": name,
+                "step": steps[current]["title"] if current < len(steps) else "",
+                "action": steps[current]["action"] if current < len(steps) else None,
+                "members": int(n),
+                "next_due_at": due.isoformat() if due else None,
+            }
+        )
+    return out
+
+
 def run_all_due(session: Session, *, workspace_id: int, limit: int = 100_000) -> StepsRun:
     """Run every step due now in this workspace in the caller's transaction (CLI, demo, tests)."""
     total = StepsRun()
@@ -733,7 +806,7 @@ def run_all_due(session: Session, *, workspace_id: int, limit: int = 100_000) ->
                 SopPlan.status == "active",
             )
             .order_by(SopEnrollment.id)
-            .limit(JOB_PAIRS)
+            .limit(BATCH_JOB_PAIRS)
         ).all()
         if not pairs or total.ran >= limit:
             return total

@@ -6,6 +6,7 @@ tags, channels, segments) against the workspace.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -20,7 +21,11 @@ TRIGGERS = EVENT_TRIGGERS + STATE_TRIGGERS
 ACTIONS = ("task", "send", "group_message", "tag", "moment")
 EXITS = ("bought", "opted_out", "left", "replied", "tag_added")
 SCORE_FIELDS = ("layer_value", "layer_tier", "layer_age", "lifecycle", "rfm_segment", "rfm8")
-DATE_FIELDS = ("birthday",)
+# ``birthday`` is the customer's own column; any other key names a custom profile field of
+# kind ``date`` (checked against the workspace when the plan is saved).
+BUILTIN_DATE_FIELDS = ("birthday",)
+DATE_REPEATS = ("yearly", "once")
+FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_STEPS = 30
 MAX_DAY = 366
 DEFAULT_QUIET = ("22:00", "08:00")
@@ -76,10 +81,19 @@ def check_trigger(raw: Any) -> dict[str, Any]:
         out["days"] = _int(raw.get("days"), "trigger.days", 1, 3650)
     elif kind == "date_field":
         field = raw.get("field", "birthday")
-        if field not in DATE_FIELDS:
-            raise Invalid(f"trigger.field is one of {', '.join(DATE_FIELDS)}", field="trigger.field")
+        if not isinstance(field, str) or not FIELD_KEY.match(field):
+            raise Invalid(
+                "trigger.field is birthday or the key of a date profile field", field="trigger.field"
+            )
         out["field"] = field
-        out["days_before"] = _int(raw.get("days_before", 0), "trigger.days_before", 0, 60)
+        out["days_before"] = _int(raw.get("days_before", 0), "trigger.days_before", 0, 366)
+        out["days_after"] = _int(raw.get("days_after", 0), "trigger.days_after", 0, 366)
+        if out["days_before"] and out["days_after"]:
+            raise Invalid("trigger: give days_before or days_after, not both", field="trigger.days_after")
+        repeat = raw.get("repeat", "yearly")
+        if repeat not in DATE_REPEATS:
+            raise Invalid("trigger.repeat is yearly or once", field="trigger.repeat")
+        out["repeat"] = repeat
     elif kind == "segment":
         out["segment"] = _text(raw.get("segment"), "trigger.segment", 100)
     return out
@@ -116,6 +130,13 @@ def check_step(raw: Any, n: int) -> dict[str, Any]:
         out["add_tags"], out["remove_tags"] = add, remove
     elif action in ("send", "group_message", "moment") and "content_id" not in out and "body" not in out:
         raise Invalid(f"{f}: a {action} step needs content_id or body", field=f"{f}.content_id")
+    if action == "moment":
+        for key, limit in (("staff", 64), ("visible_tags", 64)):
+            raw_list = raw.get(key) or []
+            if not isinstance(raw_list, list):
+                raise Invalid(f"{f}.{key} is a list of names", field=f"{f}.{key}")
+            if raw_list:
+                out[key] = [_text(v, f"{f}.{key}", limit) for v in raw_list]
     return out
 
 

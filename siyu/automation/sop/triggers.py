@@ -8,24 +8,28 @@ activation that does not take existing customers can tell old from new.
 
 from __future__ import annotations
 
+from calendar import isleap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from siyu.kit.timeutil import local_day, utcnow, zone
+from siyu.kit.errors import Invalid
+from siyu.kit.timeutil import local_day, utcnow
 from siyu.models import (
     Channel,
     Customer,
+    CustomerFieldValue,
     CustomerScore,
     CustomerStats,
     CustomerTag,
     Follow,
     Group,
     GroupMember,
+    ProfileField,
     Segment,
     Tag,
 )
@@ -191,15 +195,11 @@ def matches_now(
                 )
             )
     elif kind == "date_field":
-        target = (now.astimezone(zone(tz)) + timedelta(days=trigger["days_before"])).date()
-        stmt = select(Customer.id, Customer.birthday).where(
-            Customer.workspace_id == workspace_id,
-            Customer.birthday.is_not(None),
-            Customer.merged_into_id.is_(None),
+        out.extend(
+            _date_matches(
+                session, workspace_id=workspace_id, trigger=trigger, tz=tz, customer_ids=customer_ids
+            )
         )
-        for cid, bday in session.execute(_limit(stmt, Customer.id, customer_ids)):
-            if (bday.month, bday.day) == (target.month, target.day):
-                out.append(Match(cid, f"birthday:{target.year}", None))
     elif kind == "segment":
         seg = find_segment(session, workspace_id=workspace_id, name=trigger["segment"])
         if seg is not None:
@@ -207,4 +207,106 @@ def matches_now(
             stmt = select(q.c[0])
             for (cid,) in session.execute(_limit(stmt, q.c[0], customer_ids)):
                 out.append(Match(cid, f"segment:{seg.id}", None))
+    return out
+
+
+# -- date triggers ---------------------------------------------------------------------------
+
+
+def check_date_field(session: Session, *, workspace_id: int, key: str) -> None:
+    """``birthday``, or a live custom profile field of kind ``date``; Invalid otherwise."""
+    if key == "birthday":
+        return
+    pf = session.scalar(
+        select(ProfileField).where(
+            ProfileField.workspace_id == workspace_id,
+            ProfileField.key == key,
+            ProfileField.deleted_at.is_(None),
+        )
+    )
+    if pf is None:
+        raise Invalid(f"no profile field {key!r} in this workspace", field="trigger.field")
+    if pf.kind != "date":
+        raise Invalid(
+            f"profile field {key!r} is a {pf.kind} field; a date trigger needs a date field",
+            field="trigger.field",
+        )
+
+
+def occurrence_day(trigger: dict[str, Any], today: date) -> date:
+    """The date value whose occurrence is relevant on ``today`` (local): ``days_before``
+    looks ahead, ``days_after`` looks back."""
+    return today + timedelta(days=int(trigger.get("days_before", 0)) - int(trigger.get("days_after", 0)))
+
+
+def anniversary_matches(value: date, target: date) -> bool:
+    """Whether ``value``'s yearly occurrence falls on ``target`` (from its own year on).
+
+    A 29 February date falls on 28 February in a year without one (it stays in its
+    month, and the occurrence belongs to the same year's key).
+    """
+    if value > target:
+        return False
+    if (value.month, value.day) == (target.month, target.day):
+        return True
+    return (
+        (value.month, value.day) == (2, 29)
+        and (target.month, target.day) == (2, 28)
+        and not isleap(target.year)
+    )
+
+
+def _date_values(
+    session: Session, *, workspace_id: int, key: str, customer_ids: Sequence[int] | None
+) -> dict[int, date]:
+    """Each live customer's date in field ``key`` (``birthday``: the customer's column,
+    else a ``birthday`` profile field staff filled in)."""
+    out: dict[int, date] = {}
+    live = Customer.merged_into_id.is_(None)
+    stmt: Any = (
+        select(CustomerFieldValue.customer_id, CustomerFieldValue.value)
+        .join(ProfileField, ProfileField.id == CustomerFieldValue.field_id)
+        .join(Customer, Customer.id == CustomerFieldValue.customer_id)
+        .where(
+            ProfileField.workspace_id == workspace_id,
+            ProfileField.key == key,
+            ProfileField.kind == "date",
+            ProfileField.deleted_at.is_(None),
+            live,
+        )
+    )
+    for cid, raw in session.execute(_limit(stmt, CustomerFieldValue.customer_id, customer_ids)):
+        try:
+            out[cid] = date.fromisoformat(str(raw))
+        except ValueError:
+            continue  # stored before the field became a date: not a date, no trigger
+    if key == "birthday":
+        stmt = select(Customer.id, Customer.birthday).where(
+            Customer.workspace_id == workspace_id, Customer.birthday.is_not(None), live
+        )
+        for cid, bday in session.execute(_limit(stmt, Customer.id, customer_ids)):
+            out[cid] = bday
+    return out
+
+
+def _date_matches(
+    session: Session,
+    *,
+    workspace_id: int,
+    trigger: dict[str, Any],
+    tz: str | None,
+    customer_ids: Sequence[int] | None,
+) -> list[Match]:
+    key = trigger["field"]
+    target = occurrence_day(trigger, local_day(utcnow(), tz))
+    yearly = trigger.get("repeat", "yearly") == "yearly"
+    out: list[Match] = []
+    for cid, value in _date_values(
+        session, workspace_id=workspace_id, key=key, customer_ids=customer_ids
+    ).items():
+        if yearly and anniversary_matches(value, target):
+            occurrence = f"birthday:{target.year}" if key == "birthday" else f"date:{key}:{target.year}"
+            out.append(Match(cid, occurrence, None))
+        elif not yearly and value == target:
+            out.append(Match(cid, f"date:{key}:{value.isoformat()}", None))
     return out

@@ -152,7 +152,11 @@
     section.hidden = false;
     var ul = $(".sop-list", section);
     ul.textContent = "";
-    rows.forEach(function (r) { ul.appendChild(el("li", (r.plan || r.name || "") + (r.step ? " · " + r.step : ""))); });
+    rows.forEach(function (r) {
+      var text = (r.plan || r.name || "") + (r.step ? " · " + r.step : "");
+      if (r.members) { text += "（" + r.members + " 位新人）"; }
+      ul.appendChild(el("li", text));
+    });
   }
 
   function tagChips(ul, tags, customerId) {
