@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
@@ -348,7 +348,7 @@ def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int
     Called by whatever sees a two-way interaction: a message, a moments like or comment,
     a friend add. A customer with no stats row yet gets one (counters zero). One
     statement per up to 5,000 customers (an upsert from a ``VALUES`` list, returning the
-    rows whose time moved). The change journal is told, so the audience index and the
+    rows whose time moved; never an earlier time, never another workspace's customer). The change journal is told, so the audience index and the
     silent layer see it. Returns the number of customers whose time moved.
     """
     if not last_at:
@@ -360,10 +360,14 @@ def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int
     moved: list[int] = []
     for start in range(0, len(items), _TOUCH_CHUNK):
         chunk = items[start : start + _TOUCH_CHUNK]
-        values = ", ".join(f"(CAST(:c{i} AS BIGINT), :a{i})" for i in range(len(chunk)))
+        # The list is padded with (NULL, NULL) to a power of two: a dozen distinct
+        # statements in the compiled cache rather than one per batch size.
+        size = min(max(16, 1 << (len(chunk) - 1).bit_length()), _TOUCH_CHUNK)
+        values = ", ".join(f"(CAST(:c{i} AS BIGINT), :a{i})" for i in range(size))
         params: dict[str, Any] = {"ws": workspace_id, "now": now}
         binds = [bindparam("now", type_=UTCDateTime())]
-        for i, (cid, at) in enumerate(chunk):
+        for i in range(size):
+            cid, at = chunk[i] if i < len(chunk) else (None, None)
             params[f"c{i}"] = cid
             params[f"a{i}"] = at
             binds.append(bindparam(f"a{i}", type_=UTCDateTime()))
