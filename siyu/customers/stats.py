@@ -348,8 +348,9 @@ def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int
     Called by whatever sees a two-way interaction: a message, a moments like or comment,
     a friend add. A customer with no stats row yet gets one (counters zero). One
     statement per up to 5,000 customers (an upsert from a ``VALUES`` list, returning the
-    rows whose time moved; never an earlier time, never another workspace's customer). The change journal is told, so the audience index and the
-    silent layer see it. Returns the number of customers whose time moved.
+    rows whose time moved; never an earlier time, never another workspace's customer).
+    The change journal is told, so the audience index and the silent layer see it.
+    Returns the number of customers whose time moved.
     """
     if not last_at:
         return 0

@@ -36,7 +36,10 @@ def test_one_statement_moves_many_customers_forward_only(
 
     ids = [
         resolve_customer(
-            session, workspace_id=workspace_id, identities=[IdentityInput("external_userid", f"wm_b{i}")], source="t"
+            session,
+            workspace_id=workspace_id,
+            identities=[IdentityInput("external_userid", f"wm_b{i}")],
+            source="t",
         ).id
         for i in range(3)
     ]
