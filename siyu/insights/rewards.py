@@ -147,9 +147,7 @@ def _int(value: str) -> int | None:
     return n if 0 < n < 2**63 else None
 
 
-def _check_row(
-    n: int, row: dict[str, str], refs: _Refs, errors: list[RowError]
-) -> dict[str, Any] | None:
+def _check_row(n: int, row: dict[str, str], refs: _Refs, errors: list[RowError]) -> dict[str, Any] | None:
     """One row's values, or ``None`` with its errors appended (all of them, not the first)."""
     before = len(errors)
 
@@ -289,9 +287,7 @@ def import_rewards(
     stored = _stored_refs(session, workspace_id, sorted(seen_refs))
     fresh = [v for _, v in good if v["ref"] is None or v["ref"] not in stored]
     result.duplicates = len(good) - len(fresh)
-    session.add_all(
-        Reward(workspace_id=workspace_id, source=source, created_by=actor, **v) for v in fresh
-    )
+    session.add_all(Reward(workspace_id=workspace_id, source=source, created_by=actor, **v) for v in fresh)
     session.flush()
     result.written = len(fresh)
     return result

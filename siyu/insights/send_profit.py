@@ -4,8 +4,9 @@ send cost, and the profit it caused beyond what its holdout shows would have com
 For each planned send and each window of 1, 7 and 30 days after ``planned_at``:
 
 - **targeted**: customers planned to receive it (arm ``target``; intention to treat, as
-  in the send's lift report), **buyers** among them and **conversion** = buyers /
-  targeted (the holdout's share beside it);
+  in the send's lift report), **buyers** among them (an effective order paid in the
+  window and not refunded in full) and **conversion** = buyers / targeted (the holdout's
+  share beside it, and the difference with its 95 % interval);
 - their effective orders paid in the window: **net revenue** and **gross profit** per
   order as in the monthly P&L (price-list cost of goods, platform fees, brand-borne
   discounts: ``siyu.insights.profit.order_profits``);
@@ -71,12 +72,15 @@ def _window(
 ) -> dict[str, Any]:
     arm_of = {cid: arm for arm, ids in arms.items() for cid in ids}
     gross: dict[str, dict[int, int]] = {"target": defaultdict(int), "holdout": defaultdict(int)}
+    bought: dict[str, set[int]] = {"target": set(), "holdout": set()}
     t_orders = t_net = t_gross = 0
     for p in profits:
         if p.paid_at >= end or p.customer_id is None or p.customer_id not in arm_of:
             continue
         arm = arm_of[p.customer_id]
         gross[arm][p.customer_id] += p.gross_fen
+        if p.net_fen > 0:
+            bought[arm].add(p.customer_id)
         if arm == "target":
             t_orders += 1
             t_net += p.net_fen
@@ -85,7 +89,7 @@ def _window(
     reward_fen = sum(amount for cid, amount, at in rewards if at < end and cid in targets)
     cost = reward_fen + send_cost
     n = {arm: len(ids) for arm, ids in arms.items()}
-    buyers = {arm: len(gross[arm]) for arm in gross}
+    buyers = {arm: len(ids) for arm, ids in bought.items()}
     out: dict[str, Any] = {
         "targeted": n["target"],
         "buyers": buyers["target"],
@@ -280,7 +284,7 @@ def send_conversion(
         profits = order_profits(
             session, workspace_id, send.planned_at, end, knobs=knobs, customer_ids=everyone
         )
-        bought = {p.customer_id for p in profits}
+        bought = {p.customer_id for p in profits if p.net_fen > 0}
         out["sends"] += 1
         out["targeted"] += len(arms["target"])
         out["buyers"] += len(bought & set(arms["target"]))
