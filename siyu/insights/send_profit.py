@@ -196,10 +196,12 @@ def send_pnl(
     days: int = 90,
     staff_id: int | None = None,
     now: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
-    """P&L of the sends planned in the last ``days`` days (or of one send), newest first,
-    and of the campaigns (recurring sends) among them. ``staff_id`` keeps one account's
-    recipients (a staff user's view)."""
+    """P&L of the sends planned in the last ``days`` days (or in ``[since, until)``, or of
+    one send), newest first, and of the campaigns (recurring sends) among them.
+    ``staff_id`` keeps one account's recipients (a staff user's view)."""
     if not 1 <= days <= MAX_DAYS:
         raise Invalid(f"days must be between 1 and {MAX_DAYS}", field="days")
     now = now or utcnow()
@@ -207,6 +209,8 @@ def send_pnl(
     stmt = select(Send).where(Send.workspace_id == workspace_id, Send.planned_at.is_not(None))
     if send_id is not None:
         stmt = stmt.where(Send.id == send_id)
+    elif since is not None and until is not None:
+        stmt = stmt.where(Send.planned_at >= since, Send.planned_at < until)
     else:
         stmt = stmt.where(Send.planned_at >= now - timedelta(days=days), Send.planned_at <= now)
     sends = list(session.scalars(stmt.order_by(Send.planned_at.desc(), Send.id.desc()).limit(MAX_SENDS)))

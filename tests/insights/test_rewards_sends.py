@@ -248,3 +248,27 @@ def test_send_pnl_api_and_reward_api(world: W, workspace_id: int) -> None:
         headers={"Authorization": f"Bearer {mine}"},  # type: ignore[attr-defined]
     ).json()
     assert staff_view["sends"][0]["windows"][2]["targeted"] == 0  # c11 is bob's recipient
+
+
+def test_console_pnl_shows_sends_and_metrics_show_send_conversion(world: W, workspace_id: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from siyu.web.app import create_app
+    from tests.web.test_console import login
+
+    with session_scope() as s:
+        create_user(s, workspace_id=workspace_id, name="boss", role="owner", password=PASSWORD)
+    with TestClient(create_app(), base_url="http://localhost") as c:
+        login(c, "boss")
+        page = c.get("/insights/pnl", params={"on": "2026-11"})
+        assert page.status_code == 200
+        assert "pnl-sends-table" in page.text
+        assert "双十一预热" in page.text
+        assert "¥131.00" in page.text  # send 1, 30 days: incremental gross 13100 − no cost
+        assert "pnl-campaigns" in page.text
+        metrics_page = c.get("/insights", params={"on": "2026-11-15"})
+        assert metrics_page.status_code == 200
+        # sends of November: 5 targeted (4 + 1), buyers c1 and c8 within 30 days; holdout 1/2
+        assert "kpi-send-conversion" in metrics_page.text
+        assert "2/5 目标客户" in metrics_page.text
+        assert "50.0%（1/2）" in metrics_page.text
