@@ -45,7 +45,7 @@ def test_one_statement_moves_many_customers_forward_only(
     ]
     early, mid, late = (datetime(2026, 10, d, 8, tzinfo=UTC) for d in (1, 10, 20))
     assert touch_interactions(session, workspace_id=workspace_id, last_at={ids[1]: mid, ids[2]: late}) == 2
-    monkeypatch.setattr(stats, "_TOUCH_CHUNK", 2)
+    monkeypatch.setattr(stats, "_TOUCH_CHUNK", 2)  # two statements of 2
     moved = touch_interactions(
         session,
         workspace_id=workspace_id,
