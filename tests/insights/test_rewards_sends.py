@@ -272,3 +272,23 @@ def test_console_pnl_shows_sends_and_metrics_show_send_conversion(world: W, work
         assert "kpi-send-conversion" in metrics_page.text
         assert "2/5 目标客户" in metrics_page.text
         assert "50.0%（1/2）" in metrics_page.text
+
+
+def test_a_merged_customers_rewards_follow_the_survivor(world: W, workspace_id: int) -> None:
+    from siyu.customers.service import merge_customers
+    from siyu.insights.rewards import record_reward
+
+    c = world.c
+    with session_scope() as s:
+        r = record_reward(
+            s,
+            workspace_id=workspace_id,
+            fields={"customer_id": c["c3"], "amount": "2", "kind": "gift", "paid_at": "2026-11-20 10:00",
+                    "referred_customer_id": c["c3"]},
+        )  # fmt: skip
+        rid = r.id
+        merge_customers(s, workspace_id=workspace_id, survivor_id=c["c1"], merged_id=c["c3"])
+    with session_scope() as s:
+        moved = s.get(Reward, rid)
+        assert moved is not None
+        assert (moved.customer_id, moved.referred_customer_id) == (c["c1"], c["c1"])
