@@ -62,6 +62,20 @@ class RewardImport:
         }
 
 
+MAX_LISTED = 100  # wrong rows named in one error message
+
+
+def error_field(e: RowError) -> str:
+    return f"line {e.line}: {e.field}"
+
+
+def errors_message(errors: Sequence[RowError]) -> str:
+    """Every wrong row (up to :data:`MAX_LISTED`) in one sentence: nothing was imported."""
+    listed = "; ".join(f"line {e.line}, {e.field} {e.value!r}: {e.message}" for e in errors[:MAX_LISTED])
+    more = f"; and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
+    return f"{len(errors)} wrong row(s), nothing imported: {listed}{more}"
+
+
 def _kind(value: str) -> str | None:
     v = value.strip()
     v = KIND_ALIASES.get(v, v.lower())
@@ -186,7 +200,7 @@ def _check_row(n: int, row: dict[str, str], refs: _Refs, errors: list[RowError])
     values["kind"] = kind
     try:
         values["paid_at"] = _when(row.get("paid_at", ""), refs.tz)
-    except ValueError:
+    except (ValueError, OverflowError):
         err(
             "paid_at",
             "paid_at is not a date-time YYYY-MM-DD HH:MM (workspace time unless an offset is given)",
@@ -247,7 +261,10 @@ def import_rewards(
     """
     result = RewardImport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise Invalid(f"rewards CSV is not readable: {exc}", field="csv") from exc
     missing = [c for c in ("amount", "kind", "paid_at") if c not in header]
     if "customer_id" not in header and "external_userid" not in header:
         missing.insert(0, "customer_id or external_userid")
@@ -261,8 +278,20 @@ def import_rewards(
     if unknown:
         raise Invalid(f"rewards CSV: unknown column(s) {', '.join(unknown)}", field="header")
     rows: list[tuple[int, dict[str, str]]] = []
-    for n, raw in enumerate(reader, start=2):
-        rows.append((n, {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}))
+    try:
+        for n, raw in enumerate(reader, start=2):
+            rows.append(
+                (
+                    n,
+                    {
+                        k.strip().lower(): (v if isinstance(v, str) else "").strip()
+                        for k, v in raw.items()
+                        if k
+                    },
+                )
+            )
+    except csv.Error as exc:
+        raise Invalid(f"rewards CSV is not readable: {exc}", field="csv") from exc
     result.rows = len(rows)
     refs = _Refs.load(session, workspace_id)
     refs.check_ids(

@@ -223,7 +223,10 @@ def test_send_pnl_api_and_reward_api(world: W, workspace_id: int) -> None:
         headers=h | {"Content-Type": "text/csv"},
     )
     assert bad.status_code == 422
-    assert [(e["line"], e["field"]) for e in bad.json()["errors"]] == [(2, "amount")]
+    assert bad.json()["error"]["field"] == "line 2: amount"
+    assert "1 wrong row(s), nothing imported: line 2, amount '0'" in bad.json()["error"]["message"]
+    nul = api.post("/api/v1/insights/rewards/import", content=b"customer_id,amount\0\n", headers=h)
+    assert nul.status_code == 422
     ok = api.post(
         "/api/v1/insights/rewards/import",
         content=f"customer_id,amount,kind,paid_at,ref\n{world.c['c8']},5,coupon,2026-11-21,RP3\n".encode(),

@@ -10,11 +10,11 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from siyu.insights import cohorts, metrics, profit, rewards, score, send_profit
 from siyu.kit import audit
+from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import day_start_utc
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
@@ -148,22 +148,20 @@ def post_reward(body: RewardIn, user: OperatorUser, db: DbSession) -> dict[str, 
     return rewards.reward_dict(r)
 
 
-@router.post("/rewards/import", summary="Import rewards from CSV text", response_model=None)
+@router.post("/rewards/import", summary="Import rewards from CSV text")
 def import_rewards(
     user: OperatorUser,
     db: DbSession,
     csv_text: Annotated[str, Body(media_type="text/csv", max_length=20_000_000)],
-) -> dict[str, Any] | JSONResponse:
-    """Columns as in docs/metrics.md; any wrong row refuses the file (422 with every error by
-    line and column); rows whose ``ref`` is stored already are counted as duplicates."""
+) -> dict[str, Any]:
+    """Columns as in docs/metrics.md; any wrong row refuses the file (422 naming every
+    wrong row by line and column, the first in ``field``); rows whose ``ref`` is stored
+    already are counted as duplicates."""
     result = rewards.import_rewards(
         db, workspace_id=user.workspace_id, text=csv_text, actor=user.actor, source="api"
     )
     if result.errors:
-        return JSONResponse(
-            status_code=422,
-            content={"detail": f"{len(result.errors)} wrong row(s): nothing imported"} | result.as_dict(),
-        )
+        raise Invalid(rewards.errors_message(result.errors), field=rewards.error_field(result.errors[0]))
     audit.record(
         db, workspace_id=user.workspace_id, actor=user.actor, action="reward.import", target_type="reward",
         detail={"written": result.written, "duplicates": result.duplicates},
