@@ -119,8 +119,13 @@ def test_rewards_csv_errors_per_row_then_idempotent(
     assert "recorded 5 rewards (0 already" in cli("insights", "rewards", "import", good).stdout
     again = json.loads(cli("insights", "rewards", "import", good, "--json").stdout)
     assert (again["written"], again["duplicates"]) == (0, 5)
+    added = cli("insights", "rewards", "add", "3.5", "礼品", "--customer", world.c["c2"], "--paid-at",
+                "2026-11-25 10:00", "--staff", "alice", "--json").stdout  # fmt: skip
+    assert (json.loads(added)["amount_fen"], json.loads(added)["kind"]) == (350, "gift")
+    assert "kind must be one of" in cli("insights", "rewards", "add", "1", "cash", "--customer",
+                                        world.c["c2"], expect=2).stderr  # fmt: skip
     listed = json.loads(cli("insights", "rewards", "list", "--on", "2026-11", "--json").stdout)
-    assert (len(listed["rewards"]), listed["total_fen"]) == (4, 888 + 100 + 500 + 2000)
+    assert (len(listed["rewards"]), listed["total_fen"]) == (5, 888 + 100 + 500 + 2000 + 350)
     first = listed["rewards"][0]
     assert (first["kind"], first["amount_fen"], first["paid_at"]) == (
         "red_packet",
