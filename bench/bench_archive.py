@@ -207,9 +207,11 @@ def report(r: dict[str, Any]) -> str:
         [
             f"{r['messages']:,} messages, {r['accounts']} accounts, {r['friends']:,} friends ({r['file_mb']:.1f} MB file)",
             f"siyu archive import: {s['seconds']:.2f} s, {s['stored'] / s['seconds']:,.0f} messages/s, "
+            f"CPU {s['cpu']:.2f} s ({s['stored'] / s['cpu']:,.0f} messages per CPU second), "
             f"peak RSS {s['rss_kb'] / 1024:.0f} MB ({s['moved']:,} customers' last interaction moved)",
             f"SQLite, same rows (json.loads + executemany): {p['seconds']:.2f} s, "
-            f"{p['stored'] / p['seconds']:,.0f} messages/s, peak RSS {p['rss_kb'] / 1024:.0f} MB",
+            f"{p['stored'] / p['seconds']:,.0f} messages/s, CPU {p['cpu']:.2f} s "
+            f"({p['stored'] / p['cpu']:,.0f} messages per CPU second), peak RSS {p['rss_kb'] / 1024:.0f} MB",
             f"SQLite copying its own rows (INSERT … SELECT): {p['copy_seconds']:.2f} s, "
             f"{p['stored'] / max(p['copy_seconds'], 1e-9):,.0f} rows/s",
             f"load average at the end: {r['load'][0]:.2f}",

@@ -21,6 +21,7 @@ from siyu.models import (
     Follow,
     GroupMember,
     Order,
+    Reward,
     Staff,
     Tag,
 )
@@ -172,6 +173,18 @@ def move_customer_rows(
         update(Event)
         .where(Event.workspace_id == workspace_id, Event.customer_id == merged_id)
         .values(customer_id=survivor_id),
+    )
+    run(
+        "rewards",
+        update(Reward)
+        .where(Reward.workspace_id == workspace_id, Reward.customer_id == merged_id)
+        .values(customer_id=survivor_id),
+    )
+    run(
+        "rewards_referred",
+        update(Reward)
+        .where(Reward.workspace_id == workspace_id, Reward.referred_customer_id == merged_id)
+        .values(referred_customer_id=survivor_id),
     )
     run(
         "group_members",

@@ -21,6 +21,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
@@ -338,36 +339,59 @@ def _sqlite_local_day(session: Session, workspace_id: int, name: str) -> str:
     return f"CASE {branches} ELSE '{used[-1][1]:+d} seconds' END"
 
 
-def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int, datetime]) -> int:
-    """Move customers' ``last_interaction_at`` forward (never back) to the given times.
+_TOUCH_CHUNK = 4096  # customers per statement (2 parameters each; under PostgreSQL's 65,535)
 
-    Called by whatever sees a two-way interaction: a message, a moments like or comment,
-    a friend add. A customer with no stats row yet gets one (counters zero). The change
-    journal is told, so the audience index and the silent layer see it. Returns the
-    number of customers whose time moved.
-    """
-    if not last_at:
-        return 0
-    dialect = session.get_bind().dialect.name
+
+@lru_cache(maxsize=64)
+def _touch_statement(size: int, dialect: str) -> Any:
+    """The upsert of ``size`` (customer, time) pairs; built once per size and dialect."""
     greatest = "greatest" if dialect == "postgresql" else "max"
-    now = utcnow()
-    stmt = text(
-        "INSERT INTO customer_stats (customer_id, workspace_id, orders_count, paid_orders_count,"  # noqa: S608
+    values = ", ".join(f"(CAST(:c{i} AS BIGINT), :a{i})" for i in range(size))
+    binds = [bindparam("now", type_=UTCDateTime())]
+    binds.extend(bindparam(f"a{i}", type_=UTCDateTime()) for i in range(size))
+    return text(
+        f"WITH v (cid, at) AS (VALUES {values})"  # noqa: S608 (placeholders only)
+        " INSERT INTO customer_stats (customer_id, workspace_id, orders_count, paid_orders_count,"
         " effective_orders_count, paid_fen, refunded_fen, net_fen, cost_fen, items_count, purchase_days,"
         " categories, products, platforms, shops, last_interaction_at, updated_at)"
-        " SELECT c.id, c.workspace_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', '{}', '{}', '{}', :at, :now"
-        " FROM customers c WHERE c.id = :cid AND c.workspace_id = :ws"
+        " SELECT c.id, c.workspace_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', '{}', '{}', '{}', v.at, :now"
+        " FROM customers c JOIN v ON c.id = v.cid WHERE c.workspace_id = :ws"
         " ON CONFLICT (customer_id) DO UPDATE SET last_interaction_at ="
         f" {greatest}(coalesce(customer_stats.last_interaction_at, excluded.last_interaction_at),"
         " excluded.last_interaction_at), updated_at = excluded.updated_at"
         " WHERE customer_stats.last_interaction_at IS NULL"
         " OR customer_stats.last_interaction_at < excluded.last_interaction_at"
-    ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
+        " RETURNING customer_id"
+    ).bindparams(*binds)
+
+
+def touch_interactions(session: Session, *, workspace_id: int, last_at: dict[int, datetime]) -> int:
+    """Move customers' ``last_interaction_at`` forward (never back) to the given times.
+
+    Called by whatever sees a two-way interaction: a message, a moments like or comment,
+    a friend add. A customer with no stats row yet gets one (counters zero). One
+    statement per up to 4,096 customers (an upsert from a ``VALUES`` list, returning the
+    rows whose time moved; never an earlier time, never another workspace's customer).
+    The change journal is told, so the audience index and the silent layer see it.
+    Returns the number of customers whose time moved.
+    """
+    if not last_at:
+        return 0
+    dialect = session.get_bind().dialect.name
+    now = utcnow()
+    items = sorted(last_at.items())
     moved: list[int] = []
-    for cid, at in sorted(last_at.items()):
-        result = session.execute(stmt, {"cid": cid, "ws": workspace_id, "at": at, "now": now})
-        if getattr(result, "rowcount", 0):
-            moved.append(cid)
+    for start in range(0, len(items), _TOUCH_CHUNK):
+        chunk = items[start : start + _TOUCH_CHUNK]
+        # Padded with (NULL, NULL) to a power of two: a dozen statement shapes, each
+        # built and compiled once, rather than one per batch size.
+        size = min(max(16, 1 << (len(chunk) - 1).bit_length()), _TOUCH_CHUNK)
+        params: dict[str, Any] = {"ws": workspace_id, "now": now}
+        for i in range(size):
+            cid, at = chunk[i] if i < len(chunk) else (None, None)
+            params[f"c{i}"] = cid
+            params[f"a{i}"] = at
+        moved.extend(int(c) for c in session.execute(_touch_statement(size, dialect), params).scalars())
     if moved:
-        changes.note(session, workspace_id, moved)
+        changes.note(session, workspace_id, sorted(moved))
     return len(moved)

@@ -301,3 +301,194 @@ def cohorts_cmd(
             f"repurchase: friends {_pct(lift['friend_rate'])} vs matched non-friends "
             f"{_pct(lift['matched_other_rate'])} → lift {lift['lift_points']:+.1f} points"
         )
+
+
+@costs_app.command("send")
+def costs_send_cmd(
+    yuan: Annotated[float, typer.Argument(help="Fixed cost of one send run in yuan (0 = none).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Set the fixed cost of each send (staff time, material), subtracted in the send P&L."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from siyu.insights.knobs import knobs_from_settings
+
+    with workspace_session(workspace) as (_session, ws):
+        settings = dict(ws.settings or {})
+        section = dict(settings.get("insights") or {})
+        section["send_cost_yuan"] = yuan
+        settings["insights"] = section
+        knobs_from_settings(settings, ws.timezone)  # refuse a bad value before writing
+        ws.settings = settings
+        flag_modified(ws, "settings")
+    console.print(f"fixed cost per send: ¥{yuan:,.2f}")
+
+
+@app.command("sends")
+def sends_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    days: Annotated[int, typer.Option("--days", help="Sends planned in the last N days (1-366).")] = 90,
+    send: Annotated[int | None, typer.Option("--send", help="One send (id).")] = None,
+    staff: Annotated[
+        str | None, typer.Option("--staff", help="One staff account's recipients (userid).")
+    ] = None,
+) -> None:
+    """P&L per send and campaign after 1, 7 and 30 days, with the holdout-adjusted profit."""
+    from siyu.insights.send_profit import send_pnl
+
+    with workspace_session(workspace) as (session, ws):
+        data = send_pnl(
+            session, workspace_id=ws.id, send_id=send, days=days, staff_id=_staff_id(session, ws.id, staff)
+        )
+    if as_json:
+        _dump(data)
+        return
+    table = Table(title="sends: 30 days after (incremental = beyond the holdout)")
+    for col in (
+        "send",
+        "title",
+        "targeted",
+        "buyers",
+        "net",
+        "gross profit",
+        "cost",
+        "profit",
+        "incremental",
+    ):
+        table.add_column(col)
+    for line in data["sends"]:
+        w = line["windows"][-1]
+        table.add_row(
+            str(line["send_id"]),
+            escape(line["title"]),
+            str(w["targeted"]),
+            f"{w['buyers']} ({_pct(w['conversion'])})",
+            _yuan(w["net_fen"]),
+            _yuan(w["gross_profit_fen"]),
+            _yuan(w["cost_fen"]),
+            _yuan(w["profit_fen"]),
+            _yuan(w["incremental_profit_fen"]),
+        )
+    console.print(table)
+    for c in data["campaigns"]:
+        w = c["windows"][-1]
+        console.print(
+            f"campaign {c['campaign_id']} {escape(c['title'])}: {c['runs']} runs, "
+            f"profit {_yuan(w['profit_fen'])}, "
+            f"incremental {_yuan(w['incremental_profit_fen'])}",
+            highlight=False,
+        )
+
+
+rewards_app = typer.Typer(
+    help="Rewards paid to customers (red packets, coupons, gifts), taken off gross profit."
+)
+app.add_typer(rewards_app, name="rewards")
+
+
+@rewards_app.command("import")
+def rewards_import_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="CSV: customer_id or external_userid, amount, kind, paid_at, ...")
+    ],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import rewards; any wrong row (named by line and column) refuses the whole file."""
+    from siyu.insights.rewards import import_rewards_file
+
+    with workspace_session(workspace) as (session, ws):
+        result = import_rewards_file(session, workspace_id=ws.id, path=path)
+    if as_json:
+        _dump(result.as_dict())
+    if result.errors:
+        if not as_json:
+            for e in result.errors:
+                console.print(f"line {e.line}, {e.field} {e.value!r}: {escape(e.message)}", highlight=False)
+        fail(f"{len(result.errors)} wrong row(s) in {path.name}: nothing imported")
+    if not as_json:
+        console.print(f"recorded {result.written:,} rewards ({result.duplicates:,} already recorded)")
+
+
+@rewards_app.command("add")
+def rewards_add_cmd(
+    amount: Annotated[str, typer.Argument(help="Amount in yuan.")],
+    kind: Annotated[str, typer.Argument(help="red_packet, coupon or gift.")],
+    customer: Annotated[int | None, typer.Option("--customer", help="Customer id.")] = None,
+    external_userid: Annotated[str | None, typer.Option("--external-userid", help="Or the WeCom id.")] = None,
+    paid_at: Annotated[str | None, typer.Option("--paid-at", help="YYYY-MM-DD HH:MM (default now).")] = None,
+    send: Annotated[int | None, typer.Option("--send", help="The send it belongs to.")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="The channel's state.")] = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="Staff userid who paid it.")] = None,
+    referred: Annotated[
+        int | None, typer.Option("--referred", help="Customer id referred (referral).")
+    ] = None,
+    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (unique).")] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record one reward."""
+    from siyu.insights.rewards import record_reward, reward_dict
+    from siyu.kit.timeutil import utcnow
+
+    fields = {
+        "customer_id": customer, "external_userid": external_userid, "amount": amount, "kind": kind,
+        "paid_at": paid_at or utcnow().isoformat(), "send_id": send, "channel": channel, "staff": staff,
+        "referred_customer_id": referred, "ref": ref, "note": note,
+    }  # fmt: skip
+    with workspace_session(workspace) as (session, ws):
+        data = reward_dict(
+            record_reward(session, workspace_id=ws.id, fields=fields, actor="cli", source="cli")
+        )
+    if as_json:
+        _dump(data)
+    else:
+        console.print(
+            f"reward {data['id']}: {_yuan(data['amount_fen'])} {data['kind']} "
+            f"to customer {data['customer_id']}"
+        )
+
+
+@rewards_app.command("list")
+def rewards_list_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    on: OnOpt = None,
+) -> None:
+    """Rewards paid in a month."""
+    from datetime import timedelta
+
+    from siyu.insights.metrics import resolve_period
+    from siyu.insights.rewards import list_rewards, reward_dict
+    from siyu.kit.timeutil import day_start_utc
+
+    with workspace_session(workspace) as (session, ws):
+        start, end, tz = resolve_period(session, ws.id, "month", _on(on))
+        items = [
+            reward_dict(r)
+            for r in list_rewards(
+                session,
+                workspace_id=ws.id,
+                since=day_start_utc(start, tz),
+                until=day_start_utc(end + timedelta(days=1), tz),
+            )
+        ]
+    data = {
+        "month": start.strftime("%Y-%m"),
+        "total_fen": sum(i["amount_fen"] for i in items),
+        "rewards": items,
+    }
+    if as_json:
+        _dump(data)
+        return
+    table = Table(title=f"rewards {data['month']}: {_yuan(data['total_fen'])}")
+    for col in ("id", "paid", "customer", "kind", "amount", "send", "ref"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(
+            str(i["id"]), str(i["paid_at"])[:16], str(i["customer_id"]), i["kind"], _yuan(i["amount_fen"]),
+            str(i["send_id"] or ""), escape(i["ref"] or ""),
+        )  # fmt: skip
+    console.print(table)

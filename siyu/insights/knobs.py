@@ -11,6 +11,7 @@ Every knob has a default (docs/metrics.md); a bad value is refused naming the se
   "platform_fee_rates": {"taobao": 0.05},
   "account_cost_yuan": {"alice": 3000},
   "discount_in_paid": true,
+  "send_cost_yuan": 0,
   "score_weights": {"pass": 1, "reply": 1, "coverage": 1, "tasks": 1}
 }}
 ```
@@ -88,6 +89,7 @@ class InsightKnobs:
     platform_fee_rates: Mapping[str, float] = field(default_factory=dict)
     account_cost_fen: Mapping[str, int] = field(default_factory=dict)
     discount_in_paid: bool = True
+    send_cost_fen: int = 0
     score_weights: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(SCORE_PARTS, 1.0))
 
 
@@ -128,6 +130,17 @@ def _rate_map(raw: Mapping[str, Any], key: str, top: float) -> dict[str, float]:
             )
         out[str(name)] = float(v)
     return out
+
+
+def _send_cost(raw: Mapping[str, Any]) -> int:
+    value = raw.get("send_cost_yuan", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10_000_000:
+        raise Invalid(
+            f"workspace setting {SETTINGS_KEY}.send_cost_yuan must be a number from 0 to 10000000, "
+            f"got {value!r}",
+            field=_field("send_cost_yuan"),
+        )
+    return round(value * 100)
 
 
 def knobs_from_settings(settings: Mapping[str, Any] | None, tz: str = "Asia/Shanghai") -> InsightKnobs:
@@ -180,5 +193,6 @@ def knobs_from_settings(settings: Mapping[str, Any] | None, tz: str = "Asia/Shan
         platform_fee_rates=_rate_map(raw, "platform_fee_rates", 1),
         account_cost_fen={k: round(v * 100) for k, v in costs.items()},
         discount_in_paid=bool(raw.get("discount_in_paid", True)),
+        send_cost_fen=_send_cost(raw),
         score_weights={**dict.fromkeys(SCORE_PARTS, 1.0), **weights},
     )

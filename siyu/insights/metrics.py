@@ -576,7 +576,31 @@ def report(
         "accounts": rows,
         "not_covered": [s.userid for s in staff if s.id not in covered],
         "trend": series,
+        "send_conversion": _send_conversion(session, workspace_id, start, end, tz, staff_id, team),
     }
+
+
+def _send_conversion(
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    tz: str,
+    staff_id: int | None,
+    team: str | None,
+) -> dict[str, Any] | None:
+    """Buyers among customers targeted by the period's sends (not per team: sends are not)."""
+    if team is not None and staff_id is None:
+        return None
+    from siyu.insights.send_profit import send_conversion  # it reads profit, which reads this module
+
+    return send_conversion(
+        session,
+        workspace_id=workspace_id,
+        since=day_start_utc(start, tz),
+        until=day_start_utc(end + timedelta(days=1), tz),
+        staff_id=staff_id,
+    )
 
 
 def _merge_uncovered(covered: _Acc, uncovered: _Acc) -> _Acc:

@@ -33,7 +33,18 @@ from siyu.insights.metrics import period_of
 from siyu.kit.errors import Invalid
 from siyu.kit.money import MoneyError, yuan_to_fen
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Channel, Follow, Group, GroupMember, Order, OrderItem, SkuCost, Staff, Workspace
+from siyu.models import (
+    Channel,
+    Follow,
+    Group,
+    GroupMember,
+    Order,
+    OrderItem,
+    Reward,
+    SkuCost,
+    Staff,
+    Workspace,
+)
 
 _NOT_EFFECTIVE = ("pending", "closed")
 _CHUNK = 500
@@ -332,6 +343,7 @@ class Line:
     fee_fen: int = 0
     discount_fen: int = 0
     gross_fen: int = 0
+    rewards_fen: int = 0
     cost_unknown: int = 0
 
     def take(self, p: OrderProfit) -> None:
@@ -346,7 +358,11 @@ class Line:
         self.gross_fen += p.gross_fen
         self.cost_unknown += 0 if p.cost_known else 1
 
+    def reward(self, amount_fen: int) -> None:
+        self.rewards_fen += amount_fen
+
     def out(self) -> dict[str, Any]:
+        gross = self.gross_fen - self.rewards_fen
         return {
             "orders": self.orders,
             "buyers": len(self.buyers),
@@ -355,8 +371,9 @@ class Line:
             "cogs_fen": self.cogs_fen,
             "platform_fee_fen": self.fee_fen,
             "brand_discount_fen": self.discount_fen,
-            "gross_profit_fen": self.gross_fen,
-            "margin": round(self.gross_fen / self.net_fen, 4) if self.net_fen else None,
+            "rewards_fen": self.rewards_fen,
+            "gross_profit_fen": gross,
+            "margin": round(gross / self.net_fen, 4) if self.net_fen else None,
             "orders_cost_unknown": self.cost_unknown,
         }
 
@@ -421,7 +438,14 @@ def _month_lines(
     tz = knobs.hours.tz
     since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
     profits = order_profits(session, workspace_id, since, until, knobs=knobs)
-    customers = sorted({p.customer_id for p in profits if p.customer_id is not None})
+    rewards = session.execute(
+        select(
+            Reward.customer_id, Reward.amount_fen, Reward.paid_at, Reward.staff_id, Reward.channel_id
+        ).where(Reward.workspace_id == workspace_id, Reward.paid_at >= since, Reward.paid_at < until)
+    ).all()
+    customers = sorted(
+        {p.customer_id for p in profits if p.customer_id is not None} | {int(r[0]) for r in rewards}
+    )
     friends = _friendships(session, workspace_id, customers)
     members = _memberships(session, workspace_id, customers)
     total, private, outside = Line(), Line(), Line()
@@ -440,6 +464,29 @@ def _month_lines(
         for gid, joined, quit_ in members.get(p.customer_id or 0, []):
             if joined is not None and joined <= p.paid_at and (quit_ is None or quit_ > p.paid_at):
                 by_group[gid].take(p)
+    # Rewards: the stated staff account and channel win over the ownership rule.
+    states = (
+        dict(
+            session.execute(
+                select(Channel.id, Channel.state).where(Channel.workspace_id == workspace_id)
+            ).all()
+        )
+        if any(r[4] is not None for r in rewards)
+        else {}
+    )
+    for cid, amount, at, r_staff, r_channel in rewards:
+        owner = owner_at(friends.get(cid, []), at)
+        total.reward(int(amount))
+        staff_of = r_staff if r_staff is not None else (owner.staff_id if owner else None)
+        (outside if staff_of is None else private).reward(int(amount))
+        if staff_of is not None:
+            by_staff[staff_of].reward(int(amount))
+        state = states.get(r_channel) if r_channel is not None else (owner.state if owner else None)
+        if state is not None:
+            by_state[state].reward(int(amount))
+        for gid, joined, quit_ in members.get(cid, []):
+            if joined is not None and joined <= at and (quit_ is None or quit_ > at):
+                by_group[gid].reward(int(amount))
     return {
         "since": since, "until": until, "total": total, "private": private, "outside": outside,
         "staff": by_staff, "states": by_state, "groups": by_group,

@@ -21,7 +21,14 @@ from siyu.models.events import Event, EventSubscription
 from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
 from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
-from siyu.models.insights import Conversation, InsightPosition, InteractionDay, SkuCost, StaffMetricDay
+from siyu.models.insights import (
+    Conversation,
+    InsightPosition,
+    InteractionDay,
+    Reward,
+    SkuCost,
+    StaffMetricDay,
+)
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule, SensitiveWord
 from siyu.models.messages import Message
@@ -100,6 +107,7 @@ __all__ = [
     "OrderItem",
     "PeriodicTask",
     "ProfileField",
+    "Reward",
     "Segment",
     "Send",
     "SendBatch",

@@ -119,3 +119,41 @@ class SkuCost(Base):
     valid_from: Mapped[date] = mapped_column(Date, nullable=False)
     valid_to: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = created_at()
+
+
+class Reward(Base):
+    """Money the brand paid a customer outside an order's price: a red packet (红包), a
+    coupon borne by the brand and not in the order's discount, a gift (at its cost).
+
+    Subtracted from gross profit in the P&L of the month of ``paid_at``: per staff account
+    (``staff_id`` when given, else the account that owned the customer then), per channel
+    (``channel_id`` when given, else the owning friendship's channel), per send and
+    campaign (``send_id``). ``referred_customer_id``: the friend a referral reward was for.
+    ``ref``: the payment's own reference (a red-packet bill number), unique in the
+    workspace, so a re-imported file records nothing twice.
+    """
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        Index("ix_rewards_workspace_id_paid_at", "workspace_id", "paid_at"),
+        Index("ix_rewards_send_id", "send_id"),
+        UniqueConstraint("workspace_id", "ref"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    customer_id: Mapped[int] = fk("customers.id")
+    amount_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    send_id: Mapped[int | None] = fk("sends.id", nullable=True, ondelete="SET NULL", index=False)
+    channel_id: Mapped[int | None] = fk("channels.id", nullable=True, ondelete="SET NULL", index=False)
+    staff_id: Mapped[int | None] = fk("staff.id", nullable=True, ondelete="SET NULL", index=False)
+    referred_customer_id: Mapped[int | None] = fk(
+        "customers.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    ref: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False, default="system")
+    created_at: Mapped[datetime] = created_at()

@@ -54,6 +54,12 @@ def _compare(sums: dict[str, tuple[float, float]], n: dict[str, int]) -> dict[st
     return out
 
 
+def compare_arms(sums: dict[str, tuple[float, float]], n: dict[str, int]) -> dict[str, Any]:
+    """The comparison of a send's report for any per-customer figure: ``sums[arm]`` is
+    (sum, sum of squares) over the arm's customers, ``n[arm]`` the arm's size."""
+    return _compare(sums, n)
+
+
 def _orders(
     session: Session, send: Send, start: datetime, end: datetime
 ) -> dict[str, dict[str, tuple[float, float]]]:

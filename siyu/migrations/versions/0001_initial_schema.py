@@ -1388,6 +1388,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_items_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_items_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('rewards',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('paid_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('channel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('referred_customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('ref', sa.String(length=64), nullable=True),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_rewards_channel_id_channels'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_rewards_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['referred_customer_id'], ['customers.id'], name=op.f('fk_rewards_referred_customer_id_customers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_rewards_send_id_sends'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_rewards_staff_id_staff'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_rewards_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rewards')),
+    sa.UniqueConstraint('workspace_id', 'ref', name=op.f('uq_rewards_workspace_id_ref'))
+    )
+    with op.batch_alter_table('rewards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rewards_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_rewards_send_id', ['send_id'], unique=False)
+        batch_op.create_index('ix_rewards_workspace_id_paid_at', ['workspace_id', 'paid_at'], unique=False)
+
     op.create_table('send_batches',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1658,6 +1688,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_send_batches_msgid'))
 
     op.drop_table('send_batches')
+    with op.batch_alter_table('rewards', schema=None) as batch_op:
+        batch_op.drop_index('ix_rewards_workspace_id_paid_at')
+        batch_op.drop_index('ix_rewards_send_id')
+        batch_op.drop_index(batch_op.f('ix_rewards_customer_id'))
+
+    op.drop_table('rewards')
     with op.batch_alter_table('order_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_items_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_items_order_id'))

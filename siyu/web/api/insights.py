@@ -1,4 +1,4 @@
-"""``/api/v1/insights``: the four metrics, the P&L, execution scores and cohorts.
+"""``/api/v1/insights``: the four metrics, the P&L (per month, per send), rewards, scores, cohorts.
 
 Staff users get their own account's numbers only (``staff_id`` and ``team`` are ignored
 for them); the definitions are in docs/metrics.md.
@@ -6,15 +6,19 @@ for them); the definitions are in docs/metrics.md.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
 
-from siyu.insights import cohorts, metrics, profit, score
+from siyu.insights import cohorts, metrics, profit, rewards, score, send_profit
+from siyu.kit import audit
+from siyu.kit.errors import Invalid
+from siyu.kit.timeutil import day_start_utc
 from siyu.web.api.common import ERRORS
 from siyu.web.auth import CurrentUser, DbSession
-from siyu.web.auth.deps import Principal
+from siyu.web.auth.deps import OperatorUser, Principal
 
 router = APIRouter(prefix="/api/v1/insights", tags=["insights"], responses=ERRORS)
 
@@ -95,4 +99,94 @@ def get_cohorts(
         "lift": cohorts.repurchase_lift(db, workspace_id=user.workspace_id, months=months)
         if sid is None
         else None,
+    }
+
+
+@router.get("/sends", summary="P&L of sends and campaigns after 1, 7 and 30 days")
+def get_send_pnl(
+    user: CurrentUser,
+    db: DbSession,
+    days: Annotated[
+        int, Query(ge=1, le=send_profit.MAX_DAYS, description="Sends planned in the last N days.")
+    ] = 90,
+    send_id: Annotated[int | None, Query(ge=1, lt=2**63, description="One send.")] = None,
+    staff_id: Annotated[int | None, Query(description="One staff account's recipients.")] = None,
+) -> dict[str, Any]:
+    """Per send and per campaign (a recurring send's runs): targeted customers, buyers and
+    conversion (the holdout's beside it), orders, net revenue, gross profit, rewards and
+    the fixed send cost, profit, and the holdout-adjusted incremental gross profit and
+    profit with the 95 % interval."""
+    return send_profit.send_pnl(
+        db, workspace_id=user.workspace_id, send_id=send_id, days=days, staff_id=own_staff(user, staff_id)
+    )
+
+
+class RewardIn(BaseModel):
+    customer_id: int | None = Field(None, ge=1, lt=2**63)
+    external_userid: str | None = Field(None, max_length=128)
+    amount: str = Field(..., max_length=32, description="Yuan, e.g. 8.88")
+    kind: str = Field(..., max_length=16, description="red_packet, coupon or gift")
+    paid_at: str = Field(..., max_length=40, description="ISO date-time; workspace time without an offset")
+    send_id: int | None = Field(None, ge=1, lt=2**63)
+    channel: str | None = Field(None, max_length=64, description="The channel's state")
+    staff: str | None = Field(None, max_length=64, description="Staff userid who paid it")
+    referred_customer_id: int | None = Field(None, ge=1, lt=2**63)
+    ref: str | None = Field(None, max_length=64, description="The payment's own reference (unique)")
+    note: str | None = Field(None, max_length=200)
+
+
+@router.post("/rewards", status_code=201, summary="Record a reward paid to a customer")
+def post_reward(body: RewardIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
+    """A red packet, brand-paid coupon or gift; subtracted from gross profit in the P&L."""
+    r = rewards.record_reward(
+        db, workspace_id=user.workspace_id, fields=body.model_dump(), actor=user.actor, source="api"
+    )
+    audit.record(
+        db, workspace_id=user.workspace_id, actor=user.actor, action="reward.create", target_type="reward",
+        target_id=r.id, detail={"amount_fen": r.amount_fen, "kind": r.kind},
+    )  # fmt: skip
+    return rewards.reward_dict(r)
+
+
+@router.post("/rewards/import", summary="Import rewards from CSV text")
+def import_rewards(
+    user: OperatorUser,
+    db: DbSession,
+    csv_text: Annotated[str, Body(media_type="text/csv", max_length=20_000_000)],
+) -> dict[str, Any]:
+    """Columns as in docs/metrics.md; any wrong row refuses the file (422 naming every
+    wrong row by line and column, the first in ``field``); rows whose ``ref`` is stored
+    already are counted as duplicates."""
+    result = rewards.import_rewards(
+        db, workspace_id=user.workspace_id, text=csv_text, actor=user.actor, source="api"
+    )
+    if result.errors:
+        raise Invalid(rewards.errors_message(result.errors), field=rewards.error_field(result.errors[0]))
+    audit.record(
+        db, workspace_id=user.workspace_id, actor=user.actor, action="reward.import", target_type="reward",
+        detail={"written": result.written, "duplicates": result.duplicates},
+    )  # fmt: skip
+    return result.as_dict()
+
+
+@router.get("/rewards", summary="Rewards paid in a month")
+def get_rewards(
+    user: CurrentUser,
+    db: DbSession,
+    on: OnQ = None,
+    send_id: Annotated[int | None, Query(ge=1, lt=2**63, description="One send's rewards.")] = None,
+) -> dict[str, Any]:
+    """The reward ledger of the calendar month holding ``on`` (staff users: the rewards
+    recorded as paid by their account)."""
+    start, end, tz = metrics.resolve_period(db, user.workspace_id, "month", on)
+    rows = rewards.list_rewards(
+        db, workspace_id=user.workspace_id, since=day_start_utc(start, tz),
+        until=day_start_utc(end + timedelta(days=1), tz), send_ids=[send_id] if send_id else None,
+    )  # fmt: skip
+    mine = own_staff(user, None)
+    items = [rewards.reward_dict(r) for r in rows if mine is None or r.staff_id == mine]
+    return {
+        "month": start.strftime("%Y-%m"),
+        "total_fen": sum(i["amount_fen"] for i in items),
+        "rewards": items,
     }

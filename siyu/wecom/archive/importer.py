@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Dialect, Table, and_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.repository import identity_owners
@@ -28,6 +29,7 @@ from siyu.kit import audit
 from siyu.kit.errors import Invalid
 from siyu.kit.events import record_event
 from siyu.kit.pii import get_vault
+from siyu.kit.timeutil import utcnow
 from siyu.models import Group, Message, Staff, Workspace
 from siyu.wecom.archive.interactions import touch_from_messages
 from siyu.wecom.archive.parse import ArchiveRecord, LineProblem, is_external, parse_line, parse_record
@@ -301,7 +303,7 @@ def import_batch(
                     dedup_key=f"archive:{rec.msgid}",
                     payload={"agree": rec.msgtype == "agree"},
                 )
-    session.connection().execute(_MESSAGES.insert(), rows)  # Core executemany: no ORM bookkeeping
+    _insert_messages(session, rows)
     report.stored += len(rows)
     # Recalls of messages stored earlier.
     for rec in records:
@@ -321,6 +323,53 @@ def import_batch(
             report.revoked += getattr(result, "rowcount", 0) or 0
     report.interactions_moved += touch_from_messages(session, workspace_id=workspace_id, rows=rows)
     return report
+
+
+_ROW_KEYS = (
+    "workspace_id", "source", "msgid", "sender", "msgtype", "sent_at", "revoked_at", "text_enc",
+    "direction", "staff_id", "customer_id", "group_id", "payload", "created_at",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def _insert_plan(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """The messages INSERT compiled once for the dialect: its SQL, the parameter order
+    (positional drivers) and each column's bind processor (dates, JSON)."""
+    compiled = _MESSAGES.insert().compile(dialect=dialect, column_keys=list(_ROW_KEYS))
+    processors = {}
+    for key in _ROW_KEYS:
+        proc = _MESSAGES.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        if proc is not None:
+            processors[key] = proc
+    order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    return compiled.string, order, processors
+
+
+def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the batch's rows (one executemany; no ORM bookkeeping).
+
+    On SQLite straight to the driver: the statement compiled once, each value through its
+    column's bind processor (the same values SQLAlchemy would send; its generic per-row
+    parameter handling was a fifth of the import's CPU time). Elsewhere SQLAlchemy's own
+    executemany (batched multi-row inserts on PostgreSQL).
+    """
+    conn = session.connection()
+    now = utcnow()
+    for row in rows:
+        row["created_at"] = now
+    if conn.dialect.name != "sqlite":
+        conn.execute(_MESSAGES.insert(), rows)
+        return
+    sql, order, processors = _insert_plan(conn.dialect)
+    keys = order or _ROW_KEYS
+    procs = [processors.get(k) for k in keys]
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple(p(row[k]) if p is not None else row[k] for p, k in zip(procs, keys, strict=True))
+            for row in rows
+        ],
+    )
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -118,7 +118,8 @@ def _kept(msgtype: str, body: Any) -> dict[str, Any]:
 def parse_line(line: str | bytes) -> ArchiveRecord | LineProblem:
     """Parse one line; never raises."""
     try:
-        obj = json.loads(line)
+        # bytes decoded here: json.loads would first sniff the encoding of every line
+        obj = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
     except (ValueError, UnicodeDecodeError) as exc:
         return LineProblem("broken", f"not JSON: {exc}")
     if not isinstance(obj, dict):

@@ -6,13 +6,14 @@ user sees their own account's numbers only.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from siyu.insights import cohorts, metrics, profit, score
+from siyu.insights import cohorts, metrics, profit, score, send_profit
+from siyu.kit.timeutil import day_start_utc
 from siyu.web.api.insights import own_staff
 from siyu.web.auth import DbSession
 from siyu.web.console.deps import ConsoleUser
@@ -95,9 +96,17 @@ def score_page(request: Request, user: ConsoleUser, db: DbSession, on: str | Non
 
 @router.get("/insights/pnl", response_class=HTMLResponse)
 def pnl_page(request: Request, user: ConsoleUser, db: DbSession, on: str | None = None) -> HTMLResponse:
-    """利润表: the month's P&L per account, channel and group."""
-    data = profit.pnl(db, workspace_id=user.workspace_id, on=_on(on), staff_id=own_staff(user, None))
-    return render(request, "insights_pnl.html", {"d": data, "on": on or "", "tab": "pnl"})
+    """利润表: the month's P&L per account, channel and group, and of the month's sends."""
+    sid = own_staff(user, None)
+    data = profit.pnl(db, workspace_id=user.workspace_id, on=_on(on), staff_id=sid)
+    sends = send_profit.send_pnl(
+        db,
+        workspace_id=user.workspace_id,
+        staff_id=sid,
+        since=day_start_utc(data["start"], data["timezone"]),
+        until=day_start_utc(data["end"] + timedelta(days=1), data["timezone"]),
+    )
+    return render(request, "insights_pnl.html", {"d": data, "sends": sends, "on": on or "", "tab": "pnl"})
 
 
 @router.get("/insights/cohorts", response_class=HTMLResponse)
