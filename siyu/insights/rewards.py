@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers.repository import identity_owners
+from siyu.insights.profit import RowError
 from siyu.kit.errors import Invalid, NotFound
 from siyu.kit.money import MoneyError, yuan_to_fen
 from siyu.kit.pii import get_vault
@@ -36,14 +37,6 @@ COLUMNS = (
     "referred_customer_id", "ref", "note",
 )  # fmt: skip
 _CHUNK = 500
-
-
-@dataclass
-class RowError:
-    line: int
-    field: str
-    value: str
-    message: str
 
 
 @dataclass
