@@ -1,11 +1,14 @@
 """Tags made or put on customers in siyu, pushed to WeCom (so staff see them while chatting).
 
-Two entry points, both queueing jobs in the caller's transaction (call them after any
-tag change made in siyu: channel entry tags, auto-tag rules, operators, SOP steps):
+Two entry points, both queueing jobs in the caller's transaction:
 
 - ``push_customer_tags(session, workspace_id, customer_ids, add_tag_ids, remove_tag_ids)``:
   ``mark_tag`` on every active WeCom relation (staff–customer follow) of each customer;
-  tags WeCom does not know yet are first created there (``add_corp_tag``).
+  tags WeCom does not know yet are first created there (``add_corp_tag``). Nothing
+  calls it directly: every change of customer tags in siyu records a ``tag.changed``
+  event (``siyu.customers.tags``) and the ``acquisition.tag_push`` subscriber queues
+  the push, once per event, skipping changes that came from WeCom. The job pushes what
+  siyu holds when it runs (a tag removed again meanwhile is not added in WeCom).
 - ``push_corp_tag(session, workspace_id, tag_id, action)``: a tag siyu created,
   renamed or deleted → ``add_corp_tag`` / ``edit_corp_tag`` / ``del_corp_tag``.
 
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
 from siyu.kit.jobs import enqueue
-from siyu.models import Follow, Staff, Tag, TagGroup
+from siyu.models import CustomerTag, Follow, Staff, Tag, TagGroup
 from siyu.wecom.errors import NoRelation, WeComAPIError, WeComError
 from siyu.wecom.schemas import (
     AddCorpTagRequest,
@@ -140,31 +143,49 @@ def run_tag_push(
         t.id: t
         for t in session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(sorted(ids))))
     }
-    ensure_wecom_tags(
-        session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway
-    )
-    add = [tags[i].wecom_tag_id for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
-    remove = [tags[i].wecom_tag_id for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
-    counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "failed": 0}
+    if ensure_wecom_tags(session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway):
+        # Keep the new WeCom ids even if a mark_tag below fails: a retry must not
+        # create the tags again (WeCom answers 40071, name taken).
+        session.commit()
+    add = [i for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
+    remove = [i for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
+    counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "skipped_unchanged": 0, "failed": 0}
     if not add and not remove:
         return counts
+    cids = [int(c) for c in payload.get("customer_ids") or []]
+    # What siyu holds now decides: a tag taken off again (or put back) since the change
+    # was queued is not pushed stale, whatever order retried jobs run in.
+    held = {
+        (int(c), int(t))
+        for c, t in session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+                CustomerTag.workspace_id == workspace_id,
+                CustomerTag.customer_id.in_(cids),
+                CustomerTag.tag_id.in_(add + remove),
+            )
+        )
+    }
     rels = session.execute(
-        select(Staff.userid, Follow.external_userid)
+        select(Follow.customer_id, Staff.userid, Follow.external_userid)
         .join(Staff, Staff.id == Follow.staff_id)
         .where(
             Follow.workspace_id == workspace_id,
-            Follow.customer_id.in_(list(payload.get("customer_ids") or [])),
+            Follow.customer_id.in_(cids),
             Follow.state == "active",
             Follow.external_userid.is_not(None),
         )
+        .order_by(Follow.id)
     ).all()
     errors: list[str] = []
-    for userid, external in rels:
+    for cid, userid, external in rels:
+        on = [str(tags[t].wecom_tag_id) for t in add if (cid, t) in held]
+        off = [str(tags[t].wecom_tag_id) for t in remove if (cid, t) not in held]
+        if not on and not off:
+            counts["skipped_unchanged"] += 1
+            continue
         counts["relations"] += 1
         try:
-            gateway.mark_tag(
-                MarkTagRequest(userid=userid, external_userid=external, add_tag=add, remove_tag=remove)
-            )
+            gateway.mark_tag(MarkTagRequest(userid=userid, external_userid=external, add_tag=on, remove_tag=off))
             counts["marked"] += 1
         except NoRelation:
             counts["skipped_no_relation"] += 1
