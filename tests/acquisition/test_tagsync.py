@@ -49,8 +49,7 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     assert found[1].name == "高意向客户"
     assert not any(wecom_id in stack.sim.state.follows[(u, ext)].tags for u in ("zs", "ls"))
 
-    # Deleted in WeCom's own console meanwhile: siyu follows (the callback deletes the tag
-    # and takes it off the customer), so the queued push has nothing left to do.
+    # Deleted in WeCom's own console meanwhile: the next push is refused, and says so.
     sc.admin_delete_tag(wecom_id)
     with session_scope() as s:
         add_tags(s, workspace_id=follow.workspace_id, customer_ids=[follow.customer_id], tag_ids=[tag_id],
@@ -59,5 +58,5 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     session.expire_all()
     job = session.scalars(select(Job).where(Job.kind == tagsync.TAG_PUSH).order_by(Job.id.desc())).first()
     assert job is not None
-    assert job.status == "done", job.last_error
-    assert session.get(Tag, tag_id).deleted_at is not None  # type: ignore[union-attr]
+    assert job.status in ("queued", "failed")
+    assert "tag pushes failed" in (job.last_error or "")
