@@ -5,10 +5,10 @@ can only ever hold one account, else type 2, since a code's type cannot change),
 members then kept current with ``update_contact_way`` from the routing plan, and it is
 removed with ``del_contact_way``. A channel whose dedup policy is ``route_back``
 carries WeCom's ``is_exclusive`` (a customer already served by one of the brand's
-accounts is routed to that account); changing the policy re-syncs the code. A group code (``join_way``) goes through
-``groupchat/add_join_way`` / ``update_join_way`` / ``del_join_way`` (up to 5 groups;
-WeCom moves joiners to the next group when one fills) and its QR URL comes from
-``get_join_way``. With ``pool.landing`` each pool account also gets its own
+accounts is routed to that account); changing the policy re-syncs the code. A group
+code (``join_way``) goes through ``groupchat/add_join_way`` / ``update_join_way`` /
+``del_join_way`` (up to 5 groups; WeCom moves joiners to the next group when one
+fills) and its QR URL comes from ``get_join_way``. With ``pool.landing`` each pool account also gets its own
 single-person code, shown by the ``/c/{slug}`` page. Every ``config_id`` is stored on
 the row: WeCom cannot list codes made through the API.
 

@@ -143,7 +143,9 @@ def run_tag_push(
         t.id: t
         for t in session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(sorted(ids))))
     }
-    if ensure_wecom_tags(session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway):
+    if ensure_wecom_tags(
+        session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway
+    ):
         # Keep the new WeCom ids even if a mark_tag below fails: a retry must not
         # create the tags again (WeCom answers 40071, name taken).
         session.commit()
@@ -185,7 +187,9 @@ def run_tag_push(
             continue
         counts["relations"] += 1
         try:
-            gateway.mark_tag(MarkTagRequest(userid=userid, external_userid=external, add_tag=on, remove_tag=off))
+            gateway.mark_tag(
+                MarkTagRequest(userid=userid, external_userid=external, add_tag=on, remove_tag=off)
+            )
             counts["marked"] += 1
         except NoRelation:
             counts["skipped_no_relation"] += 1

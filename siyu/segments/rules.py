@@ -345,7 +345,7 @@ def _apply_one(
     )
     if scope is not None:
         stale = stale.where(CustomerTag.customer_id.in_(scope))
-    removed = session.execute(stale.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all()
+    removed = list(session.execute(stale.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all())
     if remove_ids:
         gone = delete(_LINKS).where(
             CustomerTag.workspace_id == workspace_id,
@@ -353,7 +353,7 @@ def _apply_one(
             CustomerTag.source.not_in(HUMAN_SOURCES),
             CustomerTag.customer_id.in_(matched),
         )
-        removed += session.execute(gone.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all()
+        removed.extend(session.execute(gone.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all())
     result.removed += len(removed)
     # One tag.changed event for the adds, one for the removals (acquisition pushes them to WeCom).
     record_tag_change(

@@ -30,9 +30,7 @@ def test_route_back_sets_is_exclusive_and_returning_customers_reach_their_accoun
     known = sc.new_customer("老客户")
     sc.add_friend(known, userid="zs")  # already zs's friend (added by search)
     cli("wecom", "sync", "--json")
-    made = json.loads(
-        cli("channels", "create", "--name", "门店台卡", "--staff", "ls", "--json").stdout
-    )
+    made = json.loads(cli("channels", "create", "--name", "门店台卡", "--staff", "ls", "--json").stdout)
     stack.drain()
     ch = _channel(session, made["id"])
     assert ch.sync_status == "ok", ch.sync_error
@@ -51,7 +49,9 @@ def test_route_back_sets_is_exclusive_and_returning_customers_reach_their_accoun
     assert ("ls", known) not in stack.sim.state.follows
     stack.drain()
     session.expire_all()
-    assert session.scalar(select(func.count()).select_from(Follow).where(Follow.external_userid == known)) == 1
+    assert (
+        session.scalar(select(func.count()).select_from(Follow).where(Follow.external_userid == known)) == 1
+    )
     # A new customer is routed as usual.
     fresh = sc.new_customer("新客户")
     assert sc.add_friend(fresh, config_id=ch.config_id)[0] == "ls"

@@ -4,7 +4,6 @@ from WeCom is not pushed back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ MARK = "externalcontact/mark_tag"
 
 
 @pytest.fixture
-def marks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+def marks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every mark_tag body the simulator accepted."""
     seen: list[dict[str, Any]] = []
     real = HANDLERS[MARK]
@@ -33,7 +32,7 @@ def marks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
         return out
 
     monkeypatch.setitem(HANDLERS, MARK, spy)
-    yield seen
+    return seen
 
 
 def _world(stack: Stack, cli: CliRun, session: Session) -> tuple[int, int, str]:
@@ -53,7 +52,8 @@ def _world(stack: Stack, cli: CliRun, session: Session) -> tuple[int, int, str]:
 def _wecom_id(session: Session, ws: int, name: str) -> str:
     session.expire_all()
     tag = session.scalar(select(Tag).where(Tag.workspace_id == ws, Tag.name == name))
-    assert tag is not None and tag.wecom_tag_id, f"{name} has no WeCom id"
+    assert tag is not None
+    assert tag.wecom_tag_id, f"{name} has no WeCom id"
     return str(tag.wecom_tag_id)
 
 
@@ -84,10 +84,14 @@ def test_every_path_pushes_once_onto_every_relation(
 
     # API: POST /api/v1/customers/{id}/tags, then DELETE (operator's token).
     with session_scope() as s:
-        _, token = create_user(s, workspace_id=ws, name="op", role="operator", password="correct horse battery")
+        _, token = create_user(
+            s, workspace_id=ws, name="op", role="operator", password="correct horse battery"
+        )
     h = {"Authorization": f"Bearer {token}"}
     api = client()
-    r = api.post(f"/api/v1/customers/{cid}/tags", json={"tags": [{"name": "接口标", "group": "运营"}]}, headers=h)
+    r = api.post(
+        f"/api/v1/customers/{cid}/tags", json={"tags": [{"name": "接口标", "group": "运营"}]}, headers=h
+    )
     assert r.status_code == 200, r.text
     stack.drain()
     wid = _wecom_id(session, ws, "接口标")
@@ -95,7 +99,10 @@ def test_every_path_pushes_once_onto_every_relation(
     tag_id = session.scalar(select(Tag.id).where(Tag.name == "接口标"))
     assert api.delete(f"/api/v1/customers/{cid}/tags/{tag_id}", headers=h).status_code == 200
     # the tag-centred endpoint too (it used to push directly as well: now once, not twice)
-    assert api.post(f"/api/v1/tags/{tag_id}/customers", json={"customer_ids": [cid]}, headers=h).status_code == 200
+    assert (
+        api.post(f"/api/v1/tags/{tag_id}/customers", json={"customer_ids": [cid]}, headers=h).status_code
+        == 200
+    )
     stack.drain()
     calls = [m for m in marks if m["external_userid"] == ext]
     # removal then re-add, both pushed once per relation; the relations end with the tag
@@ -155,7 +162,9 @@ def test_every_path_pushes_once_onto_every_relation(
     with session_scope() as s:
         zs = find_staff(s, workspace_id=ws, userid="zs")
         assert zs is not None
-        message(s, ws, "这个多少钱", customer_id=cid, staff_id=zs.id, sent_at=datetime.now(UTC) - timedelta(1))
+        message(
+            s, ws, "这个多少钱", customer_id=cid, staff_id=zs.id, sent_at=datetime.now(UTC) - timedelta(1)
+        )
         process_new(s, workspace_id=ws)
     stack.drain()
     _expect(stack, marks, _wecom_id(session, ws, "关键词标"), ext, added=True)
@@ -171,7 +180,8 @@ def test_every_path_pushes_once_onto_every_relation(
     with session_scope() as s:
         zs = find_staff(s, workspace_id=ws, userid="zs")
         sid_tag = s.scalar(select(Tag.id).where(Tag.name == "侧边栏标"))
-        assert zs is not None and sid_tag is not None
+        assert zs is not None
+        assert sid_tag is not None
         card.change_tags(s, workspace_id=ws, staff_id=zs.id, customer_id=cid, add=[], remove=[sid_tag])
     stack.drain()
     _expect(stack, marks, wid, ext, added=False)
@@ -200,7 +210,8 @@ def test_a_change_from_wecom_is_not_pushed_back(
 
     assert tag.id in {t.id for t, _, _ in customer_tags(session, workspace_id=ws, customer_id=cid)}
     ev = session.scalars(select(Event).where(Event.kind == "tag.changed")).all()
-    assert ev and all(e.source == "sync" for e in ev)
+    assert ev
+    assert all(e.source == "sync" for e in ev)
     assert marks == []  # not echoed onto zs, nor copied onto ls's relation
     assert wid not in stack.sim.state.follows[("ls", ext)].tags
 
@@ -210,7 +221,7 @@ def test_a_refused_push_is_left_failed_on_the_job(
 ) -> None:
     from siyu.customers.tags import add_tags, ensure_tag
 
-    ws, cid, ext = _world(stack, cli, session)
+    ws, cid, _ = _world(stack, cli, session)
 
     def refuse(state: Any, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
         from siyu.wecom.simulator.state import SimError
@@ -225,12 +236,15 @@ def test_a_refused_push_is_left_failed_on_the_job(
         stack.drain()
         with session_scope() as s:
             s.execute(
-                update(Job).where(Job.kind == "acquisition.tag_push").values(run_after=datetime(2000, 1, 1, tzinfo=UTC))
+                update(Job)
+                .where(Job.kind == "acquisition.tag_push")
+                .values(run_after=datetime(2000, 1, 1, tzinfo=UTC))
             )
     session.expire_all()
     job = session.scalar(select(Job).where(Job.kind == "acquisition.tag_push"))
     assert job is not None
     assert job.status == "failed"
-    assert "tag pushes failed" in (job.last_error or "") and "48002" in (job.last_error or "")
+    assert "tag pushes failed" in (job.last_error or "")
+    assert "48002" in (job.last_error or "")
     cli_out = cli("jobs", "list", "--status", "failed", "--json").stdout
     assert "acquisition.tag_push" in cli_out

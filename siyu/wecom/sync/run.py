@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Follow, StaffDailyStats, SyncRun, WeComApp
+from siyu.models import Follow, Staff, StaffDailyStats, SyncRun, WeComApp
 from siyu.staff import service as staff_service
 from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound, WeComError
 from siyu.wecom.gateway import DirectoryGateway
@@ -110,6 +110,8 @@ def _name_staff(session: Session, workspace_id: int, gateway: object, userids: I
 
 
 def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -> tuple[dict[str, int], int]:
+    """Staff rows for WeCom's follow-user list; it is also who has the customer-contact
+    permission (客户联系), kept on ``Staff.has_contact_permission`` (channel pools check it)."""
     ids: dict[str, int] = {}
     created = 0
     for userid in userids:
@@ -119,6 +121,8 @@ def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -
         staff = known or staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
         created += known is None
         ids[userid] = staff.id
+    for row in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id)):
+        row.has_contact_permission = row.userid in ids
     return ids, created
 
 
