@@ -107,6 +107,41 @@ def push_corp_tag(session: Session, workspace_id: int, tag_id: int, action: str)
     )
 
 
+def push_visibility_tags(
+    session: Session, workspace_id: int, tags: Sequence[Tag], sender_userids: Sequence[str]
+) -> bool:
+    """Queue the push of moment-visibility tags WeCom does not know yet; False if nowhere to push.
+
+    The tags are created in WeCom and marked on the senders' relations with every
+    customer holding them in siyu, so the moment reaches those customers. The moment
+    waits for the WeCom ids at its planned time (``siyu.automation.moments``).
+    """
+    if not wecom_connected(session, workspace_id):
+        return False
+    for tag in tags:
+        if tag.wecom_tag_id:
+            continue
+        holders = sorted(
+            set(
+                session.scalars(
+                    select(CustomerTag.customer_id)
+                    .join(Follow, Follow.customer_id == CustomerTag.customer_id)
+                    .join(Staff, Staff.id == Follow.staff_id)
+                    .where(
+                        CustomerTag.workspace_id == workspace_id,
+                        CustomerTag.tag_id == tag.id,
+                        Follow.state == "active",
+                        Staff.userid.in_(list(sender_userids)),
+                    )
+                )
+            )
+        )
+        # The mark_tag job creates the tag first; with nobody to mark, create it alone.
+        if not push_customer_tags(session, workspace_id, holders, [tag.id]):
+            push_corp_tag(session, workspace_id, tag.id, "create")
+    return True
+
+
 def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], gateway: Any) -> int:
     """Create in WeCom the tags it does not have yet (one ``add_corp_tag`` per group); how many."""
     missing = [t for t in tags if not t.wecom_tag_id and t.deleted_at is None]
