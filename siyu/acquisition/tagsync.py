@@ -152,20 +152,52 @@ def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], 
     for group_id, group_tags in by_group.items():
         group = session.get(TagGroup, group_id)
         assert group is not None
-        req = AddCorpTagRequest(
+        try:
+            made += _add_corp_tags(group, group_tags, gateway)
+        except WeComAPIError as exc:
+            if exc.errcode != 40071:
+                raise
+            # Name taken: another worker (or an admin) made it meanwhile. Link what WeCom
+            # has under these names, and create only the rest.
+            made += _link_by_name(group, group_tags, gateway)
+            rest = [t for t in group_tags if not t.wecom_tag_id]
+            if rest:
+                made += _add_corp_tags(group, rest, gateway)
+    session.flush()
+    return made
+
+
+def _add_corp_tags(group: TagGroup, tags: Sequence[Tag], gateway: Any) -> int:
+    created = gateway.add_corp_tag(
+        AddCorpTagRequest(
             group_id=group.wecom_group_id or None,
             group_name=None if group.wecom_group_id else group.name[:30],
-            tag=[NewTag(name=t.name[:30]) for t in group_tags],
+            tag=[NewTag(name=t.name[:30]) for t in tags],
         )
-        created = gateway.add_corp_tag(req)
-        group.wecom_group_id = created.group_id
-        by_name = {ct.name: ct.id for ct in created.tag}
-        for t in group_tags:
+    )
+    group.wecom_group_id = created.group_id
+    by_name = {ct.name: ct.id for ct in created.tag}
+    made = 0
+    for t in tags:
+        wid = by_name.get(t.name[:30])
+        if wid:
+            t.wecom_tag_id = wid
+            made += 1
+    return made
+
+
+def _link_by_name(group: TagGroup, tags: Sequence[Tag], gateway: Any) -> int:
+    made = 0
+    for g in gateway.get_corp_tag_list():
+        if g.deleted or (g.group_id != group.wecom_group_id and g.group_name != group.name[:30]):
+            continue
+        group.wecom_group_id = g.group_id
+        by_name = {ct.name: ct.id for ct in g.tag if not ct.deleted}
+        for t in tags:
             wid = by_name.get(t.name[:30])
-            if wid:
+            if wid and not t.wecom_tag_id:
                 t.wecom_tag_id = wid
                 made += 1
-    session.flush()
     return made
 
 

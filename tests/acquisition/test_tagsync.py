@@ -1,5 +1,5 @@
 """Tag changes made in siyu pushed to WeCom: onto every relation, corp tags created,
-renamed and deleted, and a refused push left visible on the job."""
+renamed and deleted, and a tag WeCom already has by name linked."""
 
 from __future__ import annotations
 
@@ -49,14 +49,38 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     assert found[1].name == "高意向客户"
     assert not any(wecom_id in stack.sim.state.follows[(u, ext)].tags for u in ("zs", "ls"))
 
-    # Deleted in WeCom's own console meanwhile: the next push is refused, and says so.
-    sc.admin_delete_tag(wecom_id)
-    with session_scope() as s:
-        add_tags(s, workspace_id=follow.workspace_id, customer_ids=[follow.customer_id], tag_ids=[tag_id],
-                 source="manual")  # fmt: skip
+    # A refused push left failed on its job: test_tag_push_paths.py.
+
+
+def test_a_tag_wecom_already_has_by_name_is_linked_not_refused(
+    stack: Stack, cli: CliRun, session: Session
+) -> None:
+    """Two workers pushing the same new tag: the second finds the name taken (40071) and
+    links WeCom's tag instead of failing."""
+    from siyu.wecom.gateway import client_for
+    from siyu.wecom.schemas import AddCorpTagRequest, NewTag
+
+    sc = stack.sim.scenario
+    sc.add_staff("zs", "张三")
+    ext = sc.new_customer("客户")
+    sc.add_friend(ext, userid="zs")
+    cli("wecom", "sync", "--json")
     stack.drain()
-    session.expire_all()
-    job = session.scalars(select(Job).where(Job.kind == tagsync.TAG_PUSH).order_by(Job.id.desc())).first()
-    assert job is not None
-    assert job.status in ("queued", "failed")
-    assert "tag pushes failed" in (job.last_error or "")
+    follow = session.scalar(select(Follow).where(Follow.external_userid == ext))
+    assert follow is not None
+    ws = follow.workspace_id
+    with session_scope() as s:
+        tag = ensure_tag(s, workspace_id=ws, name="并发标", group_name="运营")
+        tag_id = tag.id
+        from siyu.models import Workspace
+
+        gw = client_for(s, s.get(Workspace, ws))  # type: ignore[arg-type]
+    # The "other worker": made in WeCom straight through the API (no callback for API calls).
+    other = gw.add_corp_tag(AddCorpTagRequest(group_name="运营", tag=[NewTag(name="并发标")])).tag[0].id
+    with session_scope() as s:
+        t = s.get(Tag, tag_id)
+        assert t is not None
+        out = tagsync.ensure_wecom_tags(s, ws, [t], gw)
+        assert out == 1
+        assert t.wecom_tag_id == other
+    gw.close()
