@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from siyu.acquisition import tagsync
 from siyu.customers.tags import add_tags, ensure_tag, remove_tags, rename_tag
 from siyu.kit.db import session_scope
-from siyu.models import Follow, Job, Tag
+from siyu.models import Follow, Tag
 from tests.acquisition.conftest import Stack
 from tests.conftest import CliRun
 
