@@ -14,6 +14,7 @@ skipping the ones that came from WeCom.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Table, delete, insert, select
@@ -30,6 +31,15 @@ MAX_TAG_NAME = 30  # WeCom's limit for tag and group names
 TAG_CHANGED = "tag.changed"
 FROM_WECOM = frozenset({"sync"})  # tag sources that mean "WeCom said so" (never pushed back)
 EVENT_CUSTOMERS = 10_000  # customer ids per tag.changed event (a rule over a whole workspace)
+
+
+@dataclass
+class TagChanges:
+    """Changes gathered over several calls, recorded as one event by the caller (a sync)."""
+
+    customers: set[int] = field(default_factory=set)
+    added: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
 
 
 def record_tag_change(
@@ -146,8 +156,12 @@ def add_tags(
     source: str,
     source_ref: str | None = None,
     staff_id: int | None = None,
+    gather: TagChanges | None = None,
 ) -> int:
-    """Tag customers; existing tags are kept as they are. Returns rows added."""
+    """Tag customers; existing tags are kept as they are. Returns rows added.
+
+    Records one ``tag.changed`` event, or adds the changes to ``gather`` when given.
+    """
     if source not in TAG_SOURCES:
         raise Invalid(f"unknown tag source {source!r}; one of {', '.join(TAG_SOURCES)}", field="source")
     cids = sorted(set(customer_ids))
@@ -198,6 +212,10 @@ def add_tags(
             added += len(rows)
             changed_customers.update(cid for cid, _ in new)
             changed_tags.update(tid for _, tid in new)
+    if gather is not None:
+        gather.customers |= changed_customers
+        gather.added |= changed_tags
+        return added
     record_tag_change(
         session,
         workspace_id=workspace_id,
@@ -229,6 +247,7 @@ def remove_tags(
     source: str | None = None,
     by: str | None = None,
     source_ref: str | None = None,
+    gather: TagChanges | None = None,
 ) -> int:
     """Untag customers (only tags from ``source`` when given). Returns rows removed.
 
@@ -258,6 +277,10 @@ def remove_tags(
         removed += len(gone)
         changed_customers.update(int(r[0]) for r in gone)
         changed_tags.update(int(r[1]) for r in gone)
+    if gather is not None:
+        gather.customers |= changed_customers
+        gather.removed |= changed_tags
+        return removed
     record_tag_change(
         session,
         workspace_id=workspace_id,
