@@ -277,10 +277,15 @@ def _files(tmp: Path, n: int, data: bytes, suffix: str) -> list[str]:
 )
 def test_bad_input_is_refused_and_nothing_is_stored(
     cli: CliRun, session: Session, workspace_id: int, world: dict[str, object], tmp_path: Path,
-    case: str, field_words: str,
+    case: str, field_words: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    from siyu.automation.moments import service
     from siyu.customers.tags import ensure_tag
     from siyu.kit.db import session_scope
+
+    # A siyu-only tag is pushed to WeCom when it can be (see the test further down);
+    # refused when the push has nowhere to go (no WeCom connection).
+    monkeypatch.setattr(service, "TAG_PUSH", lambda *_: False)
 
     with session_scope() as s:
         ensure_tag(s, workspace_id=workspace_id, name="只买过一次")  # siyu-only: no WeCom id
