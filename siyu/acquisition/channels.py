@@ -120,27 +120,41 @@ def _ids(value: Any, field_name: str) -> list[int]:
 def check_staff(
     session: Session, workspace_id: int, staff_ids: Iterable[int], field_name: str
 ) -> list[Staff]:
-    """The active staff accounts for these ids; Invalid naming any unknown or ineligible one."""
+    """The active staff accounts for these ids; Invalid naming every unknown or ineligible one.
+
+    Eligible: known in this workspace, active (not deleted or resigned), and in WeCom's
+    follow-user list as last synced (``has_contact_permission``: the customer-contact
+    permission, what ``siyu wecom doctor`` checks live).
+    """
     ids = list(dict.fromkeys(staff_ids))
     rows = {
         s.id: s
         for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id, Staff.id.in_(ids)))
     }
-    for sid in ids:
-        s = rows.get(sid)
-        if s is None:
-            raise Invalid(f"staff account {sid} does not exist", field=field_name)
-        if s.status != "active":
-            raise Invalid(
-                f"staff account {s.userid} is {s.status}; only active accounts can be in a pool",
-                field=field_name,
-            )
-        if not s.has_contact_permission:
-            raise Invalid(
-                f"staff account {s.userid} has no customer-contact permission (客户联系); "
-                "add it under 客户联系 → 权限配置 in the WeCom admin console",
-                field=field_name,
-            )
+    unknown = [str(sid) for sid in ids if sid not in rows]
+    inactive = [
+        f"{rows[sid].userid} ({rows[sid].status})"
+        for sid in ids
+        if sid in rows and rows[sid].status != "active"
+    ]
+    no_permission = [
+        rows[sid].userid
+        for sid in ids
+        if sid in rows and rows[sid].status == "active" and not rows[sid].has_contact_permission
+    ]
+    problems: list[str] = []
+    if unknown:
+        problems.append(f"unknown staff account(s) {', '.join(unknown)}")
+    if inactive:
+        problems.append(f"not active: {', '.join(inactive)}")
+    if no_permission:
+        problems.append(
+            "no customer-contact permission (客户联系), not in WeCom's follow-user list: "
+            f"{', '.join(no_permission)}; add them under 客户联系 → 权限配置 in the WeCom admin "
+            "console, then run `siyu wecom sync`"
+        )
+    if problems:
+        raise Invalid(f"the pool has ineligible staff: {'; '.join(problems)}", field=field_name)
     return [rows[i] for i in ids]
 
 

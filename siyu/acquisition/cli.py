@@ -88,6 +88,7 @@ CampaignUntilOpt = Annotated[
 
 def _staff_ids(session: Session, workspace_id: int, userids: list[str], field: str = "pool") -> list[int]:
     out = []
+    unknown: list[str] = []
     for u in userids:
         for part in u.split(","):
             part = part.strip()
@@ -95,8 +96,11 @@ def _staff_ids(session: Session, workspace_id: int, userids: list[str], field: s
                 continue
             s = find_staff(session, workspace_id=workspace_id, userid=part)
             if s is None:
-                raise Invalid(f"staff account {part!r} does not exist", field=field)
-            out.append(s.id)
+                unknown.append(part)
+            else:
+                out.append(s.id)
+    if unknown:
+        raise Invalid(f"unknown staff account(s): {', '.join(unknown)} (run `siyu wecom sync`?)", field=field)
     return out
 
 

@@ -79,6 +79,11 @@ def set_policy(session: Session, *, workspace_id: int, channel: str, policy: str
         target_id=row.id,
         detail={"from": before, "to": policy},
     )
+    if (before == "route_back") != (policy == "route_back") and row.kind == "contact_way":
+        # is_exclusive lives on the WeCom code: bring the code in step (sync.py).
+        from siyu.acquisition.channels import queue_sync
+
+        queue_sync(session, row, reason="dedup_policy")
     session.flush()
     return row
 

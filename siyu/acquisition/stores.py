@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from siyu.acquisition import routing
 from siyu.acquisition.channels import _ids, _name, check_staff, queue_sync, store_state
+from siyu.acquisition.dedup import exclusive
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
@@ -286,7 +287,7 @@ def sync_store_codes(session: Session, channel: Channel, gateway: Any) -> dict[s
             resp = gateway.add_contact_way(
                 ContactWayRequest(
                     type=1, scene=2, remark=f"{store.name}"[:30], skip_verify=channel.skip_verify,
-                    state=state, user=[s.userid],
+                    state=state, user=[s.userid], is_exclusive=exclusive(channel),
                 )
             )  # fmt: skip
             per[str(member)] = {"config_id": resp.config_id, "qr_code": resp.qr_code, "userid": s.userid}

@@ -2,8 +2,13 @@
 
 - ``acquisition.welcome``: the fallback for a welcome the callback path did not get to
   (processing-after-accept off, or a crash between): queues ``acquisition.welcome``.
-- ``acquisition.entry``: the channel's entry tags go on the customer in siyu and are
-  pushed to WeCom (``tagsync.push_customer_tags``).
+- ``acquisition.entry``: the channel's entry tags go on the customer in siyu (and so
+  reach WeCom through their ``tag.changed`` event).
+- ``acquisition.tag_push``: every ``tag.changed`` event made in siyu (operators, bulk
+  actions, auto-tag rules, SOP steps, keyword rules, the sidebar, the API, entry tags)
+  becomes ``mark_tag`` jobs on every relation of its customers
+  (``tagsync.push_customer_tags``); changes that came from WeCom (source ``sync``) are
+  not pushed back.
 - ``acquisition.routing``: after every add or delete, re-plans the pools of the
   account involved and of the add's channel; a changed member list queues the
   channel's sync (an account at its limit leaves every pool at once).
@@ -33,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.acquisition import funnel, routing, tagsync
 from siyu.acquisition.channels import POOL_KINDS, channel_by_state, queue_sync
-from siyu.customers.tags import add_tags
+from siyu.customers.tags import FROM_WECOM, TAG_CHANGED, add_tags
 from siyu.kit.jobs import enqueue
 from siyu.kit.ops import Delivered, periodic, subscriber
 from siyu.models import Channel, Event, Tag, WelcomeSend, Workspace
@@ -106,9 +111,22 @@ def entry_tags(session: Session, events: Sequence[Delivered]) -> None:
             source="channel",
             source_ref=state[:64],
             staff_id=e.staff_id,
-        )
+        )  # its tag.changed event pushes the tags to WeCom (acquisition.tag_push below)
+
+
+@subscriber("acquisition.tag_push", kinds=[TAG_CHANGED], batch=200)
+def push_tag_changes(session: Session, events: Sequence[Delivered]) -> None:
+    """Queue the ``mark_tag`` push of every tag change made in siyu (not those from WeCom)."""
+    for e in events:
+        if e.source in FROM_WECOM or e.payload.get("source") in FROM_WECOM:
+            continue  # WeCom told siyu: pushing it back would echo (and could loop)
         tagsync.push_customer_tags(
-            session, e.workspace_id, [e.customer_id], live, dedup_key=f"acq.entry:{e.id}"
+            session,
+            e.workspace_id,
+            [int(c) for c in e.payload.get("customer_ids") or []],
+            [int(t) for t in e.payload.get("added") or []],
+            [int(t) for t in e.payload.get("removed") or []],
+            dedup_key=f"acq.tags:{e.id}",
         )
 
 

@@ -3,10 +3,12 @@
 A live code (``contact_way``) is made with ``add_contact_way`` (type 1 when the pool
 can only ever hold one account, else type 2, since a code's type cannot change), its
 members then kept current with ``update_contact_way`` from the routing plan, and it is
-removed with ``del_contact_way``. A group code (``join_way``) goes through
-``groupchat/add_join_way`` / ``update_join_way`` / ``del_join_way`` (up to 5 groups;
-WeCom moves joiners to the next group when one fills) and its QR URL comes from
-``get_join_way``. With ``pool.landing`` each pool account also gets its own
+removed with ``del_contact_way``. A channel whose dedup policy is ``route_back``
+carries WeCom's ``is_exclusive`` (a customer already served by one of the brand's
+accounts is routed to that account); changing the policy re-syncs the code. A group
+code (``join_way``) goes through ``groupchat/add_join_way`` / ``update_join_way`` /
+``del_join_way`` (up to 5 groups; WeCom moves joiners to the next group when one
+fills) and its QR URL comes from ``get_join_way``. With ``pool.landing`` each pool account also gets its own
 single-person code, shown by the ``/c/{slug}`` page. Every ``config_id`` is stored on
 the row: WeCom cannot list codes made through the API.
 
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from siyu.acquisition import routing
 from siyu.acquisition.channels import link_url, pool_staff_ids
+from siyu.acquisition.dedup import exclusive
 from siyu.kit.errors import NotFound
 from siyu.kit.timeutil import utcnow
 from siyu.models import Channel
@@ -128,6 +131,7 @@ def _contact_way(session: Session, channel: Channel, gateway: Any) -> dict[str, 
                 skip_verify=channel.skip_verify,
                 state=channel.state,
                 user=members,
+                is_exclusive=exclusive(channel),
             )
         )
         channel.config_id = resp.config_id
@@ -142,6 +146,7 @@ def _contact_way(session: Session, channel: Channel, gateway: Any) -> dict[str, 
                     skip_verify=channel.skip_verify,
                     state=channel.state,
                     user=members,
+                    is_exclusive=exclusive(channel),
                 )
             )
         except WeComAPIError as exc:
@@ -180,6 +185,7 @@ def _landing_codes(session: Session, channel: Channel, gateway: Any) -> int:
                 skip_verify=channel.skip_verify,
                 state=channel.state,
                 user=[s.userid],
+                is_exclusive=exclusive(channel),
             )
         )
         codes[str(sid)] = {"config_id": resp.config_id, "qr_code": resp.qr_code, "userid": s.userid}

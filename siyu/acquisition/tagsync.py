@@ -1,11 +1,14 @@
 """Tags made or put on customers in siyu, pushed to WeCom (so staff see them while chatting).
 
-Two entry points, both queueing jobs in the caller's transaction (call them after any
-tag change made in siyu: channel entry tags, auto-tag rules, operators, SOP steps):
+Two entry points, both queueing jobs in the caller's transaction:
 
 - ``push_customer_tags(session, workspace_id, customer_ids, add_tag_ids, remove_tag_ids)``:
   ``mark_tag`` on every active WeCom relation (staff–customer follow) of each customer;
-  tags WeCom does not know yet are first created there (``add_corp_tag``).
+  tags WeCom does not know yet are first created there (``add_corp_tag``). Nothing
+  calls it directly: every change of customer tags in siyu records a ``tag.changed``
+  event (``siyu.customers.tags``) and the ``acquisition.tag_push`` subscriber queues
+  the push, once per event, skipping changes that came from WeCom. The job pushes what
+  siyu holds when it runs (a tag removed again meanwhile is not added in WeCom).
 - ``push_corp_tag(session, workspace_id, tag_id, action)``: a tag siyu created,
   renamed or deleted → ``add_corp_tag`` / ``edit_corp_tag`` / ``del_corp_tag``.
 
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
 from siyu.kit.jobs import enqueue
-from siyu.models import Follow, Staff, Tag, TagGroup
+from siyu.models import CustomerTag, Follow, Staff, Tag, TagGroup
 from siyu.wecom.errors import NoRelation, WeComAPIError, WeComError
 from siyu.wecom.schemas import (
     AddCorpTagRequest,
@@ -104,6 +107,41 @@ def push_corp_tag(session: Session, workspace_id: int, tag_id: int, action: str)
     )
 
 
+def push_visibility_tags(
+    session: Session, workspace_id: int, tags: Sequence[Tag], sender_userids: Sequence[str]
+) -> bool:
+    """Queue the push of moment-visibility tags WeCom does not know yet; False if nowhere to push.
+
+    The tags are created in WeCom and marked on the senders' relations with every
+    customer holding them in siyu, so the moment reaches those customers. The moment
+    waits for the WeCom ids at its planned time (``siyu.automation.moments``).
+    """
+    if not wecom_connected(session, workspace_id):
+        return False
+    for tag in tags:
+        if tag.wecom_tag_id:
+            continue
+        holders = sorted(
+            set(
+                session.scalars(
+                    select(CustomerTag.customer_id)
+                    .join(Follow, Follow.customer_id == CustomerTag.customer_id)
+                    .join(Staff, Staff.id == Follow.staff_id)
+                    .where(
+                        CustomerTag.workspace_id == workspace_id,
+                        CustomerTag.tag_id == tag.id,
+                        Follow.state == "active",
+                        Staff.userid.in_(list(sender_userids)),
+                    )
+                )
+            )
+        )
+        # The mark_tag job creates the tag first; with nobody to mark, create it alone.
+        if not push_customer_tags(session, workspace_id, holders, [tag.id]):
+            push_corp_tag(session, workspace_id, tag.id, "create")
+    return True
+
+
 def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], gateway: Any) -> int:
     """Create in WeCom the tags it does not have yet (one ``add_corp_tag`` per group); how many."""
     missing = [t for t in tags if not t.wecom_tag_id and t.deleted_at is None]
@@ -114,20 +152,52 @@ def ensure_wecom_tags(session: Session, workspace_id: int, tags: Sequence[Tag], 
     for group_id, group_tags in by_group.items():
         group = session.get(TagGroup, group_id)
         assert group is not None
-        req = AddCorpTagRequest(
+        try:
+            made += _add_corp_tags(group, group_tags, gateway)
+        except WeComAPIError as exc:
+            if exc.errcode != 40071:
+                raise
+            # Name taken: another worker (or an admin) made it meanwhile. Link what WeCom
+            # has under these names, and create only the rest.
+            made += _link_by_name(group, group_tags, gateway)
+            rest = [t for t in group_tags if not t.wecom_tag_id]
+            if rest:
+                made += _add_corp_tags(group, rest, gateway)
+    session.flush()
+    return made
+
+
+def _add_corp_tags(group: TagGroup, tags: Sequence[Tag], gateway: Any) -> int:
+    created = gateway.add_corp_tag(
+        AddCorpTagRequest(
             group_id=group.wecom_group_id or None,
             group_name=None if group.wecom_group_id else group.name[:30],
-            tag=[NewTag(name=t.name[:30]) for t in group_tags],
+            tag=[NewTag(name=t.name[:30]) for t in tags],
         )
-        created = gateway.add_corp_tag(req)
-        group.wecom_group_id = created.group_id
-        by_name = {ct.name: ct.id for ct in created.tag}
-        for t in group_tags:
+    )
+    group.wecom_group_id = created.group_id
+    by_name = {ct.name: ct.id for ct in created.tag}
+    made = 0
+    for t in tags:
+        wid = by_name.get(t.name[:30])
+        if wid:
+            t.wecom_tag_id = wid
+            made += 1
+    return made
+
+
+def _link_by_name(group: TagGroup, tags: Sequence[Tag], gateway: Any) -> int:
+    made = 0
+    for g in gateway.get_corp_tag_list():
+        if g.deleted or (g.group_id != group.wecom_group_id and g.group_name != group.name[:30]):
+            continue
+        group.wecom_group_id = g.group_id
+        by_name = {ct.name: ct.id for ct in g.tag if not ct.deleted}
+        for t in tags:
             wid = by_name.get(t.name[:30])
-            if wid:
+            if wid and not t.wecom_tag_id:
                 t.wecom_tag_id = wid
                 made += 1
-    session.flush()
     return made
 
 
@@ -140,30 +210,52 @@ def run_tag_push(
         t.id: t
         for t in session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.id.in_(sorted(ids))))
     }
-    ensure_wecom_tags(
+    if ensure_wecom_tags(
         session, workspace_id, [tags[i] for i in payload.get("add") or [] if i in tags], gateway
-    )
-    add = [tags[i].wecom_tag_id for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
-    remove = [tags[i].wecom_tag_id for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
-    counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "failed": 0}
+    ):
+        # Keep the new WeCom ids even if a mark_tag below fails: a retry must not
+        # create the tags again (WeCom answers 40071, name taken).
+        session.commit()
+    add = [i for i in payload.get("add") or [] if i in tags and tags[i].wecom_tag_id]
+    remove = [i for i in payload.get("remove") or [] if i in tags and tags[i].wecom_tag_id]
+    counts = {"relations": 0, "marked": 0, "skipped_no_relation": 0, "skipped_unchanged": 0, "failed": 0}
     if not add and not remove:
         return counts
+    cids = [int(c) for c in payload.get("customer_ids") or []]
+    # What siyu holds now decides: a tag taken off again (or put back) since the change
+    # was queued is not pushed stale, whatever order retried jobs run in.
+    held = {
+        (int(c), int(t))
+        for c, t in session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+                CustomerTag.workspace_id == workspace_id,
+                CustomerTag.customer_id.in_(cids),
+                CustomerTag.tag_id.in_(add + remove),
+            )
+        )
+    }
     rels = session.execute(
-        select(Staff.userid, Follow.external_userid)
+        select(Follow.customer_id, Staff.userid, Follow.external_userid)
         .join(Staff, Staff.id == Follow.staff_id)
         .where(
             Follow.workspace_id == workspace_id,
-            Follow.customer_id.in_(list(payload.get("customer_ids") or [])),
+            Follow.customer_id.in_(cids),
             Follow.state == "active",
             Follow.external_userid.is_not(None),
         )
+        .order_by(Follow.id)
     ).all()
     errors: list[str] = []
-    for userid, external in rels:
+    for cid, userid, external in rels:
+        on = [str(tags[t].wecom_tag_id) for t in add if (cid, t) in held]
+        off = [str(tags[t].wecom_tag_id) for t in remove if (cid, t) not in held]
+        if not on and not off:
+            counts["skipped_unchanged"] += 1
+            continue
         counts["relations"] += 1
         try:
             gateway.mark_tag(
-                MarkTagRequest(userid=userid, external_userid=external, add_tag=add, remove_tag=remove)
+                MarkTagRequest(userid=userid, external_userid=external, add_tag=on, remove_tag=off)
             )
             counts["marked"] += 1
         except NoRelation:

@@ -1,20 +1,86 @@
-"""Enterprise tags: groups, tags and tags on customers (with where they came from)."""
+"""Enterprise tags: groups, tags and tags on customers (with where they came from).
+
+Every call of :func:`add_tags` / :func:`remove_tags` that changes something records one
+``tag.changed`` event (:func:`record_tag_change`): the customers whose tags changed, the
+tag ids added and removed (only those that changed on at least one of them) and the
+source (``manual``, ``rule``, ``keyword``, ``channel``, ``import``, or ``sync`` for a
+change that came from WeCom). One event per call, however many customers, so a bulk
+tag of a whole selection stays a handful of rows. Writers that change ``customer_tags``
+with their own SQL (auto-tag rules) call :func:`record_tag_change` themselves.
+Acquisition turns these events into ``mark_tag`` pushes (``acquisition.tag_push``),
+skipping the ones that came from WeCom.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid, NotFound
+from siyu.kit.events import record_event
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, CustomerTag, Tag, TagGroup
 
 _LINKS = cast(Table, CustomerTag.__table__)
 TAG_SOURCES = ("manual", "rule", "keyword", "channel", "sync", "import")
 MAX_TAG_NAME = 30  # WeCom's limit for tag and group names
+TAG_CHANGED = "tag.changed"
+FROM_WECOM = frozenset({"sync"})  # tag sources that mean "WeCom said so" (never pushed back)
+EVENT_CUSTOMERS = 10_000  # customer ids per tag.changed event (a rule over a whole workspace)
+
+
+@dataclass
+class TagChanges:
+    """Changes gathered over several calls, recorded as one event by the caller (a sync)."""
+
+    customers: set[int] = field(default_factory=set)
+    added: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
+
+
+def record_tag_change(
+    session: Session,
+    *,
+    workspace_id: int,
+    customer_ids: Iterable[int],
+    added: Iterable[int] = (),
+    removed: Iterable[int] = (),
+    source: str,
+    source_ref: str | None = None,
+) -> int:
+    """Record the ``tag.changed`` event of one change; how many events (0 when nothing changed).
+
+    ``added`` / ``removed`` are the tag ids that changed on at least one of the customers.
+    Above ``EVENT_CUSTOMERS`` customers the change is split into several events.
+    """
+    cids = sorted(set(customer_ids))
+    add, remove = sorted(set(added)), sorted(set(removed))
+    if not cids or not (add or remove):
+        return 0
+    now = utcnow()
+    n = 0
+    for start in range(0, len(cids), EVENT_CUSTOMERS):
+        part = cids[start : start + EVENT_CUSTOMERS]
+        record_event(
+            session,
+            workspace_id=workspace_id,
+            kind=TAG_CHANGED,
+            occurred_at=now,
+            source=source,
+            payload={
+                "customer_ids": part,
+                "added": add,
+                "removed": remove,
+                "source": source,
+                "source_ref": source_ref,
+            },
+        )
+        n += 1
+    return n
 
 
 def _check_name(name: str, field: str) -> str:
@@ -90,8 +156,12 @@ def add_tags(
     source: str,
     source_ref: str | None = None,
     staff_id: int | None = None,
+    gather: TagChanges | None = None,
 ) -> int:
-    """Tag customers; existing tags are kept as they are. Returns rows added."""
+    """Tag customers; existing tags are kept as they are. Returns rows added.
+
+    Records one ``tag.changed`` event, or adds the changes to ``gather`` when given.
+    """
     if source not in TAG_SOURCES:
         raise Invalid(f"unknown tag source {source!r}; one of {', '.join(TAG_SOURCES)}", field="source")
     cids = sorted(set(customer_ids))
@@ -108,6 +178,8 @@ def add_tags(
         bad = [t for t in tids if t not in live]
         raise Invalid(f"tag id {bad[0]} is not a live tag of this workspace", field="tag_ids")
     added = 0
+    changed_customers: set[int] = set()
+    changed_tags: set[int] = set()
     for chunk_start in range(0, len(cids), 500):
         chunk = cids[chunk_start : chunk_start + 500]
         _check_customers(session, workspace_id, chunk)
@@ -120,6 +192,7 @@ def add_tags(
             )
         }
         now = utcnow()
+        new = [(cid, tid) for cid in chunk for tid in tids if (cid, tid) not in existing]
         rows = [
             {
                 "workspace_id": workspace_id,
@@ -130,15 +203,27 @@ def add_tags(
                 "staff_id": staff_id,
                 "created_at": now,
             }
-            for cid in chunk
-            for tid in tids
-            if (cid, tid) not in existing
+            for cid, tid in new
         ]
         if rows:
             # One executemany per chunk (Core: no ORM object per row); the change
             # journal reads the customer ids off the inserted rows.
             session.execute(insert(_LINKS), rows)
             added += len(rows)
+            changed_customers.update(cid for cid, _ in new)
+            changed_tags.update(tid for _, tid in new)
+    if gather is not None:
+        gather.customers |= changed_customers
+        gather.added |= changed_tags
+        return added
+    record_tag_change(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=changed_customers,
+        added=changed_tags,
+        source=source,
+        source_ref=source_ref,
+    )
     return added
 
 
@@ -160,13 +245,25 @@ def remove_tags(
     customer_ids: Iterable[int],
     tag_ids: Iterable[int],
     source: str | None = None,
+    by: str | None = None,
+    source_ref: str | None = None,
+    gather: TagChanges | None = None,
 ) -> int:
-    """Untag customers (only tags from ``source`` when given). Returns rows removed."""
+    """Untag customers (only tags from ``source`` when given). Returns rows removed.
+
+    ``by`` is who removed them, for the ``tag.changed`` event (a tag source: ``manual``,
+    ``rule``, ``keyword``, ``sync``...); it defaults to ``source``, else ``manual``.
+    """
+    origin = by or source or "manual"
+    if origin not in TAG_SOURCES:
+        raise Invalid(f"unknown tag source {origin!r}; one of {', '.join(TAG_SOURCES)}", field="source")
     cids = sorted(set(customer_ids))
     tids = sorted(set(tag_ids))
     if not cids or not tids:
         return 0
     removed = 0
+    changed_customers: set[int] = set()
+    changed_tags: set[int] = set()
     for chunk_start in range(0, len(cids), 500):
         chunk = cids[chunk_start : chunk_start + 500]
         stmt = delete(CustomerTag).where(
@@ -176,7 +273,22 @@ def remove_tags(
         )
         if source is not None:
             stmt = stmt.where(CustomerTag.source == source)
-        removed += session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
+        gone = session.execute(stmt.returning(CustomerTag.customer_id, CustomerTag.tag_id)).all()
+        removed += len(gone)
+        changed_customers.update(int(r[0]) for r in gone)
+        changed_tags.update(int(r[1]) for r in gone)
+    if gather is not None:
+        gather.customers |= changed_customers
+        gather.removed |= changed_tags
+        return removed
+    record_tag_change(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=changed_customers,
+        removed=changed_tags,
+        source=origin,
+        source_ref=source_ref,
+    )
     return removed
 
 

@@ -43,7 +43,8 @@ class Event(Base):
     Kinds (dotted): ``message.in``, ``message.out``, ``friend.request``, ``friend.add``,
     ``friend.delete_by_customer``, ``friend.delete_by_staff``, ``friend.transfer``,
     ``group.create``, ``group.join``, ``group.quit``, ``group.dismiss``, ``tag.add``,
-    ``tag.remove``, ``moment.like``, ``moment.comment``, ``order.paid``,
+    ``tag.remove``, ``tag.changed`` (any change of customer tags, batch: ``customer_ids`` in
+    the payload), ``moment.like``, ``moment.comment``, ``order.paid``,
     ``order.refunded``, ``order.completed``... Rows are never updated.
     """
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from siyu.customers.tags import MAX_TAG_NAME, ensure_tag, find_tag
+from siyu.customers.tags import MAX_TAG_NAME, ensure_tag, find_tag, record_tag_change
 from siyu.kit.audit import record
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.timeutil import utcnow
@@ -207,14 +207,24 @@ def delete_rule(
     rule = get_rule(session, workspace_id=workspace_id, name=name)
     removed = 0
     if not keep_tags:
-        result = session.execute(
-            delete(_LINKS).where(
+        gone = session.execute(
+            delete(_LINKS)
+            .where(
                 CustomerTag.workspace_id == workspace_id,
                 CustomerTag.source == "rule",
                 CustomerTag.source_ref == str(rule.id),
             )
+            .returning(_LINKS.c.customer_id, _LINKS.c.tag_id)
+        ).all()
+        removed = len(gone)
+        record_tag_change(
+            session,
+            workspace_id=workspace_id,
+            customer_ids=[int(r[0]) for r in gone],
+            removed=[int(r[1]) for r in gone],
+            source="rule",
+            source_ref=str(rule.id),
         )
-        removed = result.rowcount or 0  # type: ignore[attr-defined]
     record(
         session,
         workspace_id=workspace_id,
@@ -304,6 +314,7 @@ def _apply_one(
 ) -> None:
     ref = str(rule.id)
     result.matched += session.scalar(select(func.count()).select_from(matched.subquery())) or 0
+    added: list[tuple[int, int]] = []
     for tag_id in add_ids:
         rows = matched.with_only_columns(
             literal(workspace_id),
@@ -322,7 +333,9 @@ def _apply_one(
         ins = _insert_ignoring_conflicts(session).from_select(
             ["workspace_id", "customer_id", "tag_id", "source", "source_ref", "created_at"], rows
         )
-        result.added += session.execute(ins.execution_options(preserve_rowcount=True)).rowcount or 0  # type: ignore[attr-defined]
+        made = session.execute(ins.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all()
+        result.added += len(made)
+        added.extend((int(r[0]), int(r[1])) for r in made)
     # Tags this rule added to customers who no longer match (or that it no longer adds).
     stale = delete(_LINKS).where(
         CustomerTag.workspace_id == workspace_id,
@@ -332,7 +345,7 @@ def _apply_one(
     )
     if scope is not None:
         stale = stale.where(CustomerTag.customer_id.in_(scope))
-    result.removed += session.execute(stale).rowcount or 0  # type: ignore[attr-defined]
+    removed = list(session.execute(stale.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all())
     if remove_ids:
         gone = delete(_LINKS).where(
             CustomerTag.workspace_id == workspace_id,
@@ -340,4 +353,22 @@ def _apply_one(
             CustomerTag.source.not_in(HUMAN_SOURCES),
             CustomerTag.customer_id.in_(matched),
         )
-        result.removed += session.execute(gone).rowcount or 0  # type: ignore[attr-defined]
+        removed.extend(session.execute(gone.returning(_LINKS.c.customer_id, _LINKS.c.tag_id)).all())
+    result.removed += len(removed)
+    # One tag.changed event for the adds, one for the removals (acquisition pushes them to WeCom).
+    record_tag_change(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=[c for c, _ in added],
+        added=[t for _, t in added],
+        source="rule",
+        source_ref=ref,
+    )
+    record_tag_change(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=[int(r[0]) for r in removed],
+        removed=[int(r[1]) for r in removed],
+        source="rule",
+        source_ref=ref,
+    )

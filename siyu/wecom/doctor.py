@@ -109,18 +109,19 @@ def _api_failure(exc: Exception, family: str) -> Check:
 
 
 def _pool_userids(session: Session, workspace_id: int) -> set[str]:
-    """Userids named in channels' pools (``pool["staff"]`` / ``["userids"]`` / ``["members"]``)."""
-    out: set[str] = set()
-    for pool in session.scalars(
-        select(Channel.pool).where(Channel.workspace_id == workspace_id, Channel.deleted_at.is_(None))
+    """Userids of every account in live channels' pools (members, schedules, backups)."""
+    from siyu.acquisition.channels import pool_staff_ids
+
+    ids: set[int] = set()
+    for channel in session.scalars(
+        select(Channel).where(Channel.workspace_id == workspace_id, Channel.deleted_at.is_(None))
     ):
-        for key in ("staff", "userids", "members", "backup"):
-            for item in (pool or {}).get(key) or []:
-                if isinstance(item, str):
-                    out.add(item)
-                elif isinstance(item, dict) and isinstance(item.get("userid"), str):
-                    out.add(item["userid"])
-    return out
+        ids.update(int(i) for i in pool_staff_ids(channel))
+    if not ids:
+        return set()
+    return set(
+        session.scalars(select(Staff.userid).where(Staff.workspace_id == workspace_id, Staff.id.in_(ids)))
+    )
 
 
 def run_checks(session: Session, workspace: Workspace, client: Any | None = None) -> list[Check]:

@@ -206,6 +206,9 @@ class ContactWayRequest(Request):
     state: str | None = Field(None, max_length=30)
     user: list[str] = Field(default_factory=list)
     party: list[int] = Field(default_factory=list)
+    # 同一外部企业客户只能添加同一个员工: a customer already served by one of the corp's
+    # accounts is routed to that account (WeCom's is_exclusive, default off)
+    is_exclusive: bool | None = None
     is_temp: bool | None = None
     expires_in: int | None = None
 
@@ -226,6 +229,7 @@ class ContactWay(WeComModel):
     qr_code: str | None = None
     user: list[str] = Field(default_factory=list)
     party: list[int] = Field(default_factory=list)
+    is_exclusive: bool = False
     is_temp: bool = False
 
 
@@ -241,6 +245,7 @@ class UpdateContactWayRequest(Request):
     state: str | None = Field(None, max_length=30)
     user: list[str] | None = None
     party: list[int] | None = None
+    is_exclusive: bool | None = None
 
 
 class JoinWayRequest(Request):

@@ -1,5 +1,5 @@
 """Tag changes made in siyu pushed to WeCom: onto every relation, corp tags created,
-renamed and deleted, and a refused push left visible on the job."""
+renamed and deleted, and a tag WeCom already has by name linked."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.acquisition import tagsync
-from siyu.customers.tags import ensure_tag, rename_tag
+from siyu.customers.tags import add_tags, ensure_tag, remove_tags, rename_tag
 from siyu.kit.db import session_scope
-from siyu.models import Follow, Job, Tag
+from siyu.models import Follow, Tag
 from tests.acquisition.conftest import Stack
 from tests.conftest import CliRun
 
@@ -28,7 +28,8 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
     with session_scope() as s:
         tag = ensure_tag(s, workspace_id=follow.workspace_id, name="高意向", group_name="运营")
         tag_id = tag.id
-        assert tagsync.push_customer_tags(s, follow.workspace_id, [follow.customer_id], add_tag_ids=[tag_id])
+        add_tags(s, workspace_id=follow.workspace_id, customer_ids=[follow.customer_id], tag_ids=[tag_id],
+                 source="manual")  # fmt: skip
     stack.drain()
     session.expire_all()
     wecom_id = session.get(Tag, tag_id).wecom_tag_id  # type: ignore[union-attr]
@@ -41,22 +42,45 @@ def test_pushes_reach_every_relation_and_the_tag_library(stack: Stack, cli: CliR
         assert t is not None
         rename_tag(s, tag=t, name="高意向客户")
         tagsync.push_corp_tag(s, follow.workspace_id, tag_id, "rename")
-        tagsync.push_customer_tags(s, follow.workspace_id, [follow.customer_id], remove_tag_ids=[tag_id])
+        remove_tags(s, workspace_id=follow.workspace_id, customer_ids=[follow.customer_id], tag_ids=[tag_id])
     stack.drain()
     found = stack.sim.state.tag(wecom_id)
     assert found is not None
     assert found[1].name == "高意向客户"
     assert not any(wecom_id in stack.sim.state.follows[(u, ext)].tags for u in ("zs", "ls"))
 
-    # Deleted in WeCom's own console meanwhile: the next push is refused, and says so.
-    sc.admin_delete_tag(wecom_id)
-    with session_scope() as s:
-        job_ids = tagsync.push_customer_tags(
-            s, follow.workspace_id, [follow.customer_id], add_tag_ids=[tag_id]
-        )
+    # A refused push left failed on its job: test_tag_push_paths.py.
+
+
+def test_a_tag_wecom_already_has_by_name_is_linked_not_refused(
+    stack: Stack, cli: CliRun, session: Session
+) -> None:
+    """Two workers pushing the same new tag: the second finds the name taken (40071) and
+    links WeCom's tag instead of failing."""
+    from siyu.wecom.gateway import client_for
+    from siyu.wecom.schemas import AddCorpTagRequest, NewTag
+
+    sc = stack.sim.scenario
+    sc.add_staff("zs", "张三")
+    ext = sc.new_customer("客户")
+    sc.add_friend(ext, userid="zs")
+    cli("wecom", "sync", "--json")
     stack.drain()
-    session.expire_all()
-    job = session.get(Job, job_ids[0])
-    assert job is not None
-    assert job.status in ("queued", "failed")
-    assert "tag pushes failed" in (job.last_error or "")
+    follow = session.scalar(select(Follow).where(Follow.external_userid == ext))
+    assert follow is not None
+    ws = follow.workspace_id
+    with session_scope() as s:
+        tag = ensure_tag(s, workspace_id=ws, name="并发标", group_name="运营")
+        tag_id = tag.id
+        from siyu.models import Workspace
+
+        gw = client_for(s, s.get(Workspace, ws))  # type: ignore[arg-type]
+    # The "other worker": made in WeCom straight through the API (no callback for API calls).
+    other = gw.add_corp_tag(AddCorpTagRequest(group_name="运营", tag=[NewTag(name="并发标")])).tag[0].id
+    with session_scope() as s:
+        t = s.get(Tag, tag_id)
+        assert t is not None
+        out = tagsync.ensure_wecom_tags(s, ws, [t], gw)
+        assert out == 1
+        assert t.wecom_tag_id == other
+    gw.close()

@@ -277,10 +277,15 @@ def _files(tmp: Path, n: int, data: bytes, suffix: str) -> list[str]:
 )
 def test_bad_input_is_refused_and_nothing_is_stored(
     cli: CliRun, session: Session, workspace_id: int, world: dict[str, object], tmp_path: Path,
-    case: str, field_words: str,
+    case: str, field_words: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    from siyu.automation.moments import service
     from siyu.customers.tags import ensure_tag
     from siyu.kit.db import session_scope
+
+    # A siyu-only tag is pushed to WeCom when it can be (see the test further down);
+    # refused when the push has nowhere to go (no WeCom connection).
+    monkeypatch.setattr(service, "TAG_PUSH", lambda *_: False)
 
     with session_scope() as s:
         ensure_tag(s, workspace_id=workspace_id, name="只买过一次")  # siyu-only: no WeCom id
@@ -553,3 +558,83 @@ def test_the_worker_periodic_tasks_track_and_fetch(
     assert tracked["default"] == {"moments": 0, "published": 0, "reminded": 0}
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(MomentInteraction)) == 1
+
+
+def test_a_siyu_only_visibility_tag_is_pushed_and_the_moment_waits_for_it(
+    cli: CliRun,
+    session: Session,
+    workspace_id: int,
+    world: dict[str, object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tag siyu made is created in WeCom and marked on the senders' relations before the
+    moment goes out; while WeCom lacks it the moment waits (saying why), then fails visibly."""
+    from siyu.customers.tags import add_tags, ensure_tag
+    from siyu.kit.db import session_scope
+    from siyu.models import Tag
+    from siyu.wecom.simulator.handlers import HANDLERS
+    from siyu.wecom.simulator.state import SimError
+
+    sim: Simulator = world["sim"]  # type: ignore[assignment]
+    clocks: Clocks = world["clocks"]  # type: ignore[assignment]
+    store = sim_moments.store(sim.state)
+    b = str(world["b"])
+    real_add = HANDLERS["externalcontact/add_corp_tag"]
+
+    def refuse(state: object, q: dict[str, str], body: dict[str, object]) -> dict[str, object]:
+        raise SimError(48002, "api forbidden")
+
+    monkeypatch.setitem(HANDLERS, "externalcontact/add_corp_tag", refuse)
+    with session_scope() as s:
+        tag = ensure_tag(s, workspace_id=workspace_id, name="复购意向")
+        cid = s.scalar(select(Follow.customer_id).where(Follow.external_userid == b))
+        assert cid is not None
+        add_tags(s, workspace_id=workspace_id, customer_ids=[cid], tag_ids=[tag.id], source="manual")
+        tag_id = tag.id
+
+    def run() -> None:  # the refused tag pushes fail on purpose: no error check
+        from siyu.kit.db import session_factory
+        from siyu.worker.service import Runner
+
+        Runner(session_factory(), periodic=False).drain()
+
+    def plan(at: str) -> dict[str, object]:
+        args = ["--at", at, "--staff", "zhangsan", "--text", "老客回购", "--tag", "复购意向", "--json"]
+        out = cli("moments", "plan", *args).stdout
+        return dict(json.loads(out))
+
+    # WeCom refuses the tag for now: the moment is accepted, and at its time it waits.
+    first = plan("2025-10-09 17:30")
+    assert first["status"] == "planned"
+    clocks.advance(timedelta(minutes=40))
+    run()
+    session.expire_all()
+    m = session.get(Moment, first["id"])
+    assert m is not None
+    assert m.status == "planned"
+    assert "waiting for visibility tag(s) 复购意向" in (m.error or "")
+    assert store.jobs == {}
+    # Still missing half an hour past its time: failed, with the reason.
+    clocks.advance(timedelta(minutes=35))
+    run()
+    session.expire_all()
+    m = session.get(Moment, first["id"])
+    assert m is not None
+    assert m.status == "failed"
+    assert "never reached WeCom" in (m.error or "")
+
+    # WeCom accepts it again: the tag goes to WeCom, onto zhangsan's relation with b, and
+    # the next moment is created limited to it.
+    monkeypatch.setitem(HANDLERS, "externalcontact/add_corp_tag", real_add)
+    second = plan("2025-10-09 19:00")
+    clocks.advance(timedelta(minutes=90))
+    run()
+    run()
+    session.expire_all()
+    wid = session.get(Tag, tag_id).wecom_tag_id  # type: ignore[union-attr]
+    assert wid
+    assert wid in sim.state.follows[("zhangsan", b)].tags
+    m = session.get(Moment, second["id"])
+    assert m is not None
+    assert m.status in ("created", "published"), m.error
+    assert store.moments[store.jobs[m.wecom_jobid or ""]["moment_id"]].tag_list == [wid]

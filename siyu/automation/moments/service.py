@@ -144,21 +144,32 @@ def _attachments(
     return out
 
 
-# The seam to the tag push (acquisition's tag write-back): when set, siyu hands it the
-# visibility tags that have no WeCom id yet before refusing them; it pushes the tags to
-# WeCom (add_corp_tag + mark_tag on each sender's relation) and sets ``wecom_tag_id``.
-# Called with (session, workspace_id, tags, sender userids).
-TagPush = Callable[[Session, int, Sequence[Tag], Sequence[str]], None]
+# The seam to the tag push (acquisition's tag write-back): siyu hands it the visibility
+# tags that have no WeCom id yet; it queues their push to WeCom (add_corp_tag, and
+# mark_tag on the senders' relations with the customers holding them) and answers
+# whether it did (False: no WeCom connection). A test may set a push that gives the
+# WeCom id at once. Called with (session, workspace_id, tags, sender userids). Unset,
+# acquisition's ``tagsync.push_visibility_tags`` is used.
+TagPush = Callable[[Session, int, Sequence[Tag], Sequence[str]], object]
 TAG_PUSH: TagPush | None = None
+
+
+def _tag_push() -> TagPush:
+    if TAG_PUSH is not None:
+        return TAG_PUSH
+    from siyu.acquisition.tagsync import push_visibility_tags
+
+    return push_visibility_tags
 
 
 def resolve_visible_tags(
     session: Session, *, workspace_id: int, names: Sequence[str], senders: Sequence[str] = ()
 ) -> list[Tag]:
-    """The corp tags a moment is limited to; each must exist in WeCom already.
+    """The corp tags a moment is limited to: in WeCom, or queued to be pushed there.
 
-    The tag push to WeCom belongs to acquisition (tag write-back, ``TAG_PUSH``): a tag
-    that still has no WeCom id cannot limit a moment, so it is refused with its name.
+    A tag siyu made that WeCom does not know yet is handed to the tag push (``TAG_PUSH``);
+    the moment then waits for its WeCom id at the planned time (``moments.create``). A
+    tag that cannot be pushed (no WeCom connection) is refused with its name.
     """
     tags: list[Tag] = []
     for name in names:
@@ -171,9 +182,10 @@ def resolve_visible_tags(
         if len(found) > 1:
             raise Invalid(f"visible_tags: several tags are named {key!r}; give its id", field="visible_tags")
         tag = found[0]
-        if not tag.wecom_tag_id and TAG_PUSH is not None:
-            TAG_PUSH(session, workspace_id, [tag], senders)
+        queued: object = False
         if not tag.wecom_tag_id:
+            queued = _tag_push()(session, workspace_id, [tag], senders)
+        if not tag.wecom_tag_id and not queued:
             raise Invalid(
                 f"visible_tags: tag {tag.name!r} is not in WeCom yet (no WeCom tag id); push it to WeCom "
                 "and mark it on the customers of every sending staff member first",

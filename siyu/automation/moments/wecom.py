@@ -31,6 +31,8 @@ from siyu.wecom.errors import RateLimited, WeComAPIError, WeComError
 
 RESULT_KIND = "moments.result"
 TASKS_PER_MINUTE = 10
+# How long past its planned time a moment waits for its visibility tags' WeCom ids.
+TAG_WAIT = timedelta(minutes=30)
 MAX_WINDOW_DAYS = 30
 TRACK_DAYS = 7
 
@@ -83,7 +85,11 @@ def _claim(factory: sessionmaker[Session], workspace_id: int, moment_id: int) ->
         m.status = "creating"
         m.called_at = now
         tag_ids = list(m.visible_tag_ids)
-        tags = list(s.scalars(select(Tag.wecom_tag_id).where(Tag.id.in_(tag_ids)))) if tag_ids else []
+        rows = (
+            list(s.execute(select(Tag.name, Tag.wecom_tag_id).where(Tag.id.in_(tag_ids)))) if tag_ids else []
+        )
+        tags = [w for _, w in rows]
+        waiting = [str(n) for n, w in rows if not w]
         userids = list(
             s.scalars(
                 select(Staff.userid)
@@ -93,7 +99,8 @@ def _claim(factory: sessionmaker[Session], workspace_id: int, moment_id: int) ->
             )
         )
         claim = {"text": m.text, "attachments": list(m.attachments), "tags": [t for t in tags if t],
-                 "missing_tags": len(tags) != len(tag_ids) or not all(tags), "userids": userids}  # fmt: skip
+                 "missing_tags": len(tags) != len(tag_ids) or not all(tags), "userids": userids,
+                 "waiting_tags": waiting, "planned_at": m.planned_at.isoformat()}  # fmt: skip
         s.commit()
         return {"claim": claim}
 
@@ -191,8 +198,18 @@ def create_task(
         return got
     claim = got["claim"]
     if claim["missing_tags"]:
+        waiting = claim.get("waiting_tags") or []
+        planned = datetime.fromisoformat(claim["planned_at"])
+        if waiting and utcnow() < planned + TAG_WAIT:
+            # The tag push (acquisition.tag_push / corp_tag_push) has not given the tag its
+            # WeCom id yet: wait and try again in a minute, saying why on the moment.
+            why = f"waiting for visibility tag(s) {', '.join(waiting)} to reach WeCom (tag push jobs)"
+            _finish(factory, workspace_id, moment_id, status="planned", called_at=None, error=why[:500])
+            return {"waiting_for_tags": waiting}
+        names = ", ".join(waiting) or "a deleted tag"
         _finish(factory, workspace_id, moment_id, status="failed",
-                error="a visibility tag lost its WeCom id; push the tag to WeCom and plan again")  # fmt: skip
+                error=f"visibility tag(s) {names} never reached WeCom; see the failed tag push jobs "
+                      "(siyu jobs list --status failed), fix, and plan again")  # fmt: skip
         return {"failed": "visibility tag not in WeCom"}
     try:
         body = _body(gateway, claim)

@@ -114,7 +114,14 @@ def _tag(session: Session, call: StepCall) -> StepOutcome:
             _tag_event(session, call, "tag.add", tag.id, name)
     for name in call.step.get("remove_tags", []):
         tag = ensure_tag(session, workspace_id=ws, name=name)
-        if remove_tags(session, workspace_id=ws, customer_ids=[cid], tag_ids=[tag.id]):
+        if remove_tags(
+            session,
+            workspace_id=ws,
+            customer_ids=[cid],
+            tag_ids=[tag.id],
+            by="rule",
+            source_ref=f"sop:{call.plan.id}",
+        ):
             changed["removed"].append(name)
             _tag_event(session, call, "tag.remove", tag.id, name)
     return StepOutcome("done", detail=changed)

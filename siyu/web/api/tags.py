@@ -197,7 +197,6 @@ def tag_customers(tag_id: Id, body: CustomerIdsIn, user: CurrentUser, db: DbSess
         source_ref=user.actor,
         staff_id=user.staff_id,
     )
-    tagsync.push_customer_tags(db, user.workspace_id, ids, add_tag_ids=[tag.id])  # onto their WeCom relations
     return BulkResult(tag_id=tag.id, customers=len(ids), changed=added)
 
 
@@ -207,5 +206,4 @@ def untag_customers(tag_id: Id, body: CustomerIdsIn, user: CurrentUser, db: DbSe
     tag, _ = _tag(db, user, tag_id)
     ids = visible_customer_ids(db, user, body.customer_ids)
     removed = remove_tags(db, workspace_id=user.workspace_id, customer_ids=ids, tag_ids=[tag.id])
-    tagsync.push_customer_tags(db, user.workspace_id, ids, remove_tag_ids=[tag.id])
     return BulkResult(tag_id=tag.id, customers=len(ids), changed=removed)

@@ -309,6 +309,7 @@ def add_contact_way(state: SimState, q: dict[str, str], b: dict[str, Any]) -> di
         "state": b.get("state"),
         "user": users,
         "party": list(b.get("party") or []),
+        "is_exclusive": bool(b.get("is_exclusive", False)),
         "is_temp": bool(b.get("is_temp", False)),
         "qr_code": f"https://wework.qpic.cn/wwpic/sim/{config_id}/0" if b["scene"] == 2 else None,
     }
@@ -335,7 +336,7 @@ def update_contact_way(state: SimState, q: dict[str, str], b: dict[str, Any]) ->
     check_state_field(b.get("state"))
     for u in b.get("user") or []:
         state.get_staff(u)
-    for key in ("remark", "skip_verify", "style", "state", "user", "party"):
+    for key in ("remark", "skip_verify", "style", "state", "user", "party", "is_exclusive"):
         if key in b:
             way[key] = b[key]
     return {}

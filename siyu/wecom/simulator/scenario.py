@@ -90,7 +90,9 @@ class Scenario:
         """The customer adds a staff member (through a live code, or by search).
 
         Returns (userid, welcome_code). Past the staff's customer limit WeCom refuses
-        the add (SimError 41054 here: the customer simply cannot add).
+        the add (SimError 41054 here: the customer simply cannot add). Through a code
+        with ``is_exclusive`` a customer already friends with one of the corp's accounts
+        is routed back to that account: (that userid, None), nothing added.
         """
         with self.state.lock:
             st = self.state
@@ -101,6 +103,16 @@ class Scenario:
                 way = st.contact_ways.get(config_id)
                 if way is None:
                     raise SimError(41044, "invalid config_id")
+                if way.get("is_exclusive"):
+                    # 同一外部企业客户只能添加同一个员工: a customer the corp already serves
+                    # goes to that account (one of the code's members first); being
+                    # friends already, the scan opens the chat: no new add, no callback.
+                    served = sorted(
+                        u for (u, ext), f in st.follows.items() if ext == external_userid and not f.half
+                    )
+                    if served:
+                        mine = [u for u in served if u in way["user"]]
+                        return (mine or served)[0], None
                 userid = st.pick_staff(config_id, list(way["user"]))
                 live_state = way.get("state")
                 half = not way.get("skip_verify", True)

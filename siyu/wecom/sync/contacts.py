@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from siyu.customers import follows as follow_service
 from siyu.customers.service import IdentityInput, ProfileInput, fill_profiles, resolve_batch
-from siyu.customers.tags import add_tags, remove_tags
+from siyu.customers.tags import TagChanges, add_tags, record_tag_change, remove_tags
 from siyu.kit.events import record_event
 from siyu.kit.pii import PIIError, normalise_phone
 from siyu.kit.timeutil import utcnow
@@ -278,6 +278,8 @@ def apply_tags(
     customers = sorted(tags.by_customer)
     for start in range(0, len(customers), 500):
         chunk = customers[start : start + 500]
+        # One tag.changed event (source sync: never pushed back to WeCom) per chunk.
+        changes = TagChanges()
         current: dict[int, set[int]] = {}
         for cid, tid in session.execute(
             select(CustomerTag.customer_id, CustomerTag.tag_id)
@@ -302,11 +304,20 @@ def apply_tags(
             for staff_id, tids in by_staff.items():
                 added += add_tags(
                     session, workspace_id=workspace_id, customer_ids=[cid], tag_ids=tids,
-                    source="sync", staff_id=staff_id,
+                    source="sync", staff_id=staff_id, gather=changes,
                 )  # fmt: skip
             stale = current.get(cid, set()) - set(wanted)
             if stale:
                 removed += remove_tags(
-                    session, workspace_id=workspace_id, customer_ids=[cid], tag_ids=stale, source="sync"
-                )
+                    session, workspace_id=workspace_id, customer_ids=[cid], tag_ids=stale, source="sync",
+                    gather=changes,
+                )  # fmt: skip
+        record_tag_change(
+            session,
+            workspace_id=workspace_id,
+            customer_ids=changes.customers,
+            added=changes.added,
+            removed=changes.removed,
+            source="sync",
+        )
     return added, removed

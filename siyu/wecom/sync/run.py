@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Follow, StaffDailyStats, SyncRun, WeComApp
+from siyu.models import Follow, Staff, StaffDailyStats, SyncRun, WeComApp
 from siyu.staff import service as staff_service
 from siyu.wecom.errors import InvalidExternalUser, NoRelation, NotFound, WeComError
 from siyu.wecom.gateway import DirectoryGateway
@@ -109,7 +109,12 @@ def _name_staff(session: Session, workspace_id: int, gateway: object, userids: I
     return named
 
 
-def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -> tuple[dict[str, int], int]:
+def _ensure_staff(
+    session: Session, workspace_id: int, userids: Iterable[str], *, follow_user_list: bool = False
+) -> tuple[dict[str, int], int]:
+    """Staff rows for these userids. With ``follow_user_list`` (WeCom's whole
+    ``get_follow_user_list``) it also says who has the customer-contact permission
+    (客户联系), kept on ``Staff.has_contact_permission`` (channel pools check it)."""
     ids: dict[str, int] = {}
     created = 0
     for userid in userids:
@@ -119,6 +124,9 @@ def _ensure_staff(session: Session, workspace_id: int, userids: Iterable[str]) -
         staff = known or staff_service.ensure_staff(session, workspace_id=workspace_id, userid=userid)
         created += known is None
         ids[userid] = staff.id
+    if follow_user_list:
+        for row in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id)):
+            row.has_contact_permission = row.userid in ids
     return ids, created
 
 
@@ -136,7 +144,9 @@ def full_sync(
         observed_at = utcnow()
         userids = gateway.get_follow_user_list()
         with factory() as s:
-            staff_ids, counts["staff_created"] = _ensure_staff(s, workspace_id, userids)
+            staff_ids, counts["staff_created"] = _ensure_staff(
+                s, workspace_id, userids, follow_user_list=True
+            )
             counts["staff_named"] = _name_staff(s, workspace_id, gateway, userids)
             s.commit()
         progress("staff", len(staff_ids), len(staff_ids))
@@ -299,7 +309,7 @@ def mirror_behavior(
         raise ValueError("days must be between 1 and 180 (WeCom keeps 180 days)")
     today = today or local_day(utcnow(), tz)
     first = today - timedelta(days=days - 1)
-    staff_ids, _ = _ensure_staff(session, workspace_id, gateway.get_follow_user_list())
+    staff_ids, _ = _ensure_staff(session, workspace_id, gateway.get_follow_user_list(), follow_user_list=True)
     existing = {
         (r.staff_id, r.day): r
         for r in session.scalars(
