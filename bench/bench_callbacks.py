@@ -277,25 +277,42 @@ def _load_wrk(port: int, bodies: Path, connections: int, max_seconds: int) -> di
     }
 
 
-def _load_python(port: int, bodies: Path, connections: int, max_seconds: int) -> dict[str, Any]:
-    """Fallback load generator (a separate Python process) when wrk is not installed."""
+def _load_python(
+    port: int, bodies: Path, connections: int, max_seconds: int, rate: float = 0.0
+) -> dict[str, Any]:
+    """Fallback load generator (a separate Python process) when wrk is not installed.
+
+    ``rate`` > 0 paces the requests (that many per second in all, spread over the
+    connections) instead of sending as fast as answers come: latency is then measured
+    from each request's scheduled time (a late send counts as waiting), the figure a
+    sender at a steady rate sees rather than a saturated server's queue.
+    """
     code = r"""
 import asyncio, json, sys, time
 import httpx
 port, path, conns, limit = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+rate = float(sys.argv[5])
 items = [ln.rstrip("\n").split("\t", 1) for ln in open(path)]
 lat, errors = [], 0
 async def main():
     global errors
     it = iter(items)
-    end = time.perf_counter() + limit
+    start = time.perf_counter()
+    end = start + limit
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5,
                                  limits=httpx.Limits(max_connections=conns)) as c:
-        async def worker():
+        async def worker(w):
             global errors
+            k = 0
             for p, b in it:
                 if time.perf_counter() > end: return
                 t = time.perf_counter()
+                if rate > 0:
+                    due = start + (k * conns + w) / rate
+                    k += 1
+                    if due > t:
+                        await asyncio.sleep(due - t)
+                    t = due
                 try:
                     r = await c.post(p, content=b.encode())
                     if r.status_code != 200: errors += 1
@@ -303,7 +320,7 @@ async def main():
                     errors += 1
                 lat.append(time.perf_counter() - t)
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(conns)))
+        await asyncio.gather(*(worker(w) for w in range(conns)))
         return time.perf_counter() - t0
 secs = asyncio.run(main())
 lat.sort()
@@ -312,7 +329,7 @@ print(json.dumps({"requests": len(lat), "errors": errors, "seconds": secs, "p50_
                   "p99_ms": pick(.99), "max_ms": lat[-1] * 1000, "tool": "python-httpx"}))
 """
     out = subprocess.run(
-        [sys.executable, "-c", code, str(port), str(bodies), str(connections), str(max_seconds)],
+        [sys.executable, "-c", code, str(port), str(bodies), str(connections), str(max_seconds), str(rate)],
         capture_output=True,
         text=True,
         timeout=max_seconds + 60,
@@ -482,8 +499,9 @@ def run_one(
     workers: int = 1,
     stack: str = "fast",
     import_file: Path | None = None,
+    rate: float = 0.0,
 ) -> dict[str, Any]:
-    """One measured run of one mode against one database.
+    """One measured run of one mode against one database (``rate``: see ``_load_python``).
 
     With ``import_file``, another process imports that order file into another
     workspace of the same database while the load runs (it has a head start until its
@@ -522,10 +540,10 @@ def run_one(
         cpu0 = _cpu_seconds(proc.pid)
         load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         with _WaitSampler(db_url) as sampler:
-            if shutil.which("wrk"):
+            if shutil.which("wrk") and not rate:
                 result = _load_wrk(port, bodies, connections, max_seconds)
             else:
-                result = _load_python(port, bodies, connections, max_seconds)
+                result = _load_python(port, bodies, connections, max_seconds, rate)
         load1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu1 = _cpu_seconds(proc.pid)
         if importer is not None:
@@ -613,6 +631,7 @@ def run_all(
     with_import: int = 0,
     repeat: int = 1,
     databases: tuple[str, ...] = ("sqlite", "postgresql"),
+    rate: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Bare peer, then each of ``modes`` on SQLite (and PostgreSQL when given).
 
@@ -623,7 +642,7 @@ def run_all(
     import_file = _import_file(with_import) if with_import else None
 
     def one(mode: str, url: str, db: str, beside: Path | None = None) -> dict[str, Any]:
-        r = run_one(mode, url, events, connections, max_seconds, workers, stack, beside)
+        r = run_one(mode, url, events, connections, max_seconds, workers, stack, beside, rate)
         return dict(r, db=db if beside is None else f"{db}, import running", stack=stack)
 
     def each(mode: str, url: str, db: str) -> list[dict[str, Any]]:
@@ -744,6 +763,12 @@ def main() -> None:
         choices=["sqlite", "postgresql"],
         help="databases to run the siyu modes on (PostgreSQL needs --pg)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests per second in all, paced (Python load generator); 0: as fast as answered",
+    )
     args = parser.parse_args()
     if args.cmd == "serve":
         serve(args.mode, args.port, args.workers, args.stack)
@@ -761,6 +786,7 @@ def main() -> None:
             args.with_import,
             args.repeat,
             tuple(args.databases),
+            args.rate,
         )
     print(table(results))
     print(
