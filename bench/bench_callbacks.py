@@ -13,7 +13,15 @@ Modes:
 - ``ingest``: siyu's endpoint, processing left to a worker (a production option);
 - ``full``: siyu's endpoint with processing in the same process after the 200.
 
-Run: ``python bench/bench_callbacks.py [--events 6000] [--pg URL]`` or ``make bench``.
+With ``--with-import N`` each siyu run is measured twice on each database, back to
+back: alone (the control, same machine, same minute) and while another process imports
+an N-order Taobao file (``bench/gen_taobao.py``) into another workspace of the same
+database, as a brand's back office would. During both, a sampler reads
+``pg_stat_activity`` / ``pg_locks`` every 20 ms (PostgreSQL): what the callback
+INSERTs were waiting on (lock, WAL, I/O) and whether any backend waited for a lock.
+
+Run: ``python bench/bench_callbacks.py [--events 6000] [--pg URL] [--with-import 200000]``
+or ``make bench``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -268,25 +277,42 @@ def _load_wrk(port: int, bodies: Path, connections: int, max_seconds: int) -> di
     }
 
 
-def _load_python(port: int, bodies: Path, connections: int, max_seconds: int) -> dict[str, Any]:
-    """Fallback load generator (a separate Python process) when wrk is not installed."""
+def _load_python(
+    port: int, bodies: Path, connections: int, max_seconds: int, rate: float = 0.0
+) -> dict[str, Any]:
+    """Fallback load generator (a separate Python process) when wrk is not installed.
+
+    ``rate`` > 0 paces the requests (that many per second in all, spread over the
+    connections) instead of sending as fast as answers come: latency is then measured
+    from each request's scheduled time (a late send counts as waiting), the figure a
+    sender at a steady rate sees rather than a saturated server's queue.
+    """
     code = r"""
 import asyncio, json, sys, time
 import httpx
 port, path, conns, limit = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+rate = float(sys.argv[5])
 items = [ln.rstrip("\n").split("\t", 1) for ln in open(path)]
 lat, errors = [], 0
 async def main():
     global errors
     it = iter(items)
-    end = time.perf_counter() + limit
+    start = time.perf_counter()
+    end = start + limit
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5,
                                  limits=httpx.Limits(max_connections=conns)) as c:
-        async def worker():
+        async def worker(w):
             global errors
+            k = 0
             for p, b in it:
                 if time.perf_counter() > end: return
                 t = time.perf_counter()
+                if rate > 0:
+                    due = start + (k * conns + w) / rate
+                    k += 1
+                    if due > t:
+                        await asyncio.sleep(due - t)
+                    t = due
                 try:
                     r = await c.post(p, content=b.encode())
                     if r.status_code != 200: errors += 1
@@ -294,7 +320,7 @@ async def main():
                     errors += 1
                 lat.append(time.perf_counter() - t)
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(conns)))
+        await asyncio.gather(*(worker(w) for w in range(conns)))
         return time.perf_counter() - t0
 secs = asyncio.run(main())
 lat.sort()
@@ -303,7 +329,7 @@ print(json.dumps({"requests": len(lat), "errors": errors, "seconds": secs, "p50_
                   "p99_ms": pick(.99), "max_ms": lat[-1] * 1000, "tool": "python-httpx"}))
 """
     out = subprocess.run(
-        [sys.executable, "-c", code, str(port), str(bodies), str(connections), str(max_seconds)],
+        [sys.executable, "-c", code, str(port), str(bodies), str(connections), str(max_seconds), str(rate)],
         capture_output=True,
         text=True,
         timeout=max_seconds + 60,
@@ -359,6 +385,111 @@ def drain(db_url: str, limit: int) -> dict[str, Any]:
     return {"processed": summary.processed, "failed": summary.failed, "seconds": secs}
 
 
+IMPORT_CHILD = """
+import sys, time
+from siyu.orders.service import import_orders
+t = time.perf_counter()
+s = import_orders([sys.argv[1]], workspace_slug="bench-import", progress=False, actor="bench")[0]
+print(f"import finished: {s.orders_created} orders in {time.perf_counter() - t:.1f} s", flush=True)
+"""
+
+
+def _import_file(orders: int) -> Path:
+    """The Taobao file the concurrent import reads (generated once into bench/out/)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from gen_taobao import generate
+
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"ExportOrderList_bench_{orders}_{max(1, orders // 5)}_7.csv"
+    if not path.exists():
+        generate(path, orders=orders, customers=max(1, orders // 5), seed=7)
+    return path
+
+
+def _orders_in(db_url: str) -> int:
+    from sqlalchemy import func, select
+
+    from siyu.kit.db import make_engine
+    from siyu.models import Order
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Order)).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+class _WaitSampler:
+    """What PostgreSQL backends of the bench database wait on, sampled every 20 ms.
+
+    ``callback_waits`` counts, per ``wait_event_type:wait_event``, the samples of active
+    backends running the inbox INSERT; ``lock_waits`` the samples in which any backend
+    of the database waited for a heavyweight lock (``pg_locks.granted = false``), with
+    the relations named.
+    """
+
+    SQL_ACTIVE = (
+        "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') FROM pg_stat_activity "
+        "WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() "
+        "AND query ILIKE 'INSERT INTO wecom_callbacks%'"
+    )
+    SQL_LOCKS = (
+        "SELECT l.locktype || ':' || coalesce(c.relname, '-') FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid LEFT JOIN pg_class c ON c.oid = l.relation "
+        "WHERE NOT l.granted AND a.datname = current_database()"
+    )
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.stop = threading.Event()
+        self.samples = 0
+        self.callback_waits: dict[str, int] = {}
+        self.lock_samples = 0
+        self.locks: dict[str, int] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _WaitSampler:
+        if self.db_url.startswith("postgresql"):
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from sqlalchemy import text
+
+        from siyu.kit.db import make_engine
+
+        engine = make_engine(self.db_url)
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                while not self.stop.is_set():
+                    self.samples += 1
+                    for (w,) in conn.execute(text(self.SQL_ACTIVE)):
+                        self.callback_waits[w] = self.callback_waits.get(w, 0) + 1
+                    waiting = [w for (w,) in conn.execute(text(self.SQL_LOCKS))]
+                    if waiting:
+                        self.lock_samples += 1
+                        for w in waiting:
+                            self.locks[w] = self.locks.get(w, 0) + 1
+                    self.stop.wait(0.02)
+        finally:
+            engine.dispose()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "callback_waits": dict(sorted(self.callback_waits.items(), key=lambda kv: -kv[1])),
+            "lock_wait_samples": self.lock_samples,
+            "locks": self.locks,
+        }
+
+
 def run_one(
     mode: str,
     db_url: str,
@@ -367,8 +498,15 @@ def run_one(
     max_seconds: int,
     workers: int = 1,
     stack: str = "fast",
+    import_file: Path | None = None,
+    rate: float = 0.0,
 ) -> dict[str, Any]:
-    """One measured run of one mode against one database."""
+    """One measured run of one mode against one database (``rate``: see ``_load_python``).
+
+    With ``import_file``, another process imports that order file into another
+    workspace of the same database while the load runs (it has a head start until its
+    first batch is committed, and is stopped when the load ends).
+    """
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="siyu-bench-"))
     bodies = workdir / "bodies.tsv"
@@ -380,18 +518,46 @@ def run_one(
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "server.log").open("w"),
     )
+    importer: subprocess.Popen[bytes] | None = None
+    imported: dict[str, Any] = {}
     try:
         _wait_up(port, proc)
+        if import_file is not None:
+            orders0 = _orders_in(db_url)
+            importer = subprocess.Popen(
+                [sys.executable, "-c", IMPORT_CHILD, str(import_file)],
+                env=_env(db_url),
+                stdout=(workdir / "import.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            deadline = time.monotonic() + 300
+            while _orders_in(db_url) == orders0 and time.monotonic() < deadline:
+                if importer.poll() is not None:
+                    raise RuntimeError("the concurrent import stopped before its first batch")
+                time.sleep(0.2)
+            orders1 = _orders_in(db_url)
+            t_import = time.perf_counter()
         cpu0 = _cpu_seconds(proc.pid)
         load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if shutil.which("wrk"):
-            result = _load_wrk(port, bodies, connections, max_seconds)
-        else:
-            result = _load_python(port, bodies, connections, max_seconds)
+        with _WaitSampler(db_url) as sampler:
+            if shutil.which("wrk") and not rate:
+                result = _load_wrk(port, bodies, connections, max_seconds)
+            else:
+                result = _load_python(port, bodies, connections, max_seconds, rate)
         load1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu1 = _cpu_seconds(proc.pid)
+        if importer is not None:
+            running = importer.poll() is None
+            imported = {
+                "orders_during_load": _orders_in(db_url) - orders1,
+                "seconds": time.perf_counter() - t_import,
+                "still_running_at_end": running,
+            }
         time.sleep(0.5)  # let full-mode background processing settle before counting
     finally:
+        if importer is not None and importer.poll() is None:
+            importer.terminate()
+            importer.wait(timeout=30)
         proc.terminate()
         try:
             proc.wait(timeout=30)
@@ -407,6 +573,10 @@ def run_one(
         cpu_ms=(cpu1 - cpu0) * 1000 / max(ok, 1),
         load_cpu_s=(load1.ru_utime + load1.ru_stime) - (load0.ru_utime + load0.ru_stime),
     )
+    if db_url.startswith("postgresql"):
+        result["waits"] = sampler.summary()
+    if imported:
+        result["import"] = imported
     if not mode.startswith("bare"):
         result["stored"] = _stored(db_url) - before
     if mode == "ingest":
@@ -458,21 +628,40 @@ def run_all(
     workers: int = 1,
     stack: str = "fast",
     modes: tuple[str, ...] = MODES,
+    with_import: int = 0,
+    repeat: int = 1,
+    databases: tuple[str, ...] = ("sqlite", "postgresql"),
+    rate: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Bare peer, then each of ``modes`` on SQLite (and PostgreSQL when given)."""
-    os.environ["SIYU_SECRET_KEY"] = SECRET  # the worker must hash identities like the server
+    """Bare peer, then each of ``modes`` on SQLite (and PostgreSQL when given).
 
-    def one(mode: str, url: str, db: str) -> dict[str, Any]:
-        return dict(run_one(mode, url, events, connections, max_seconds, workers, stack), db=db, stack=stack)
+    ``with_import`` (orders): each siyu run alone, then beside a concurrent import of a
+    file of that many orders, ``repeat`` times alternately.
+    """
+    os.environ["SIYU_SECRET_KEY"] = SECRET  # the worker must hash identities like the server
+    import_file = _import_file(with_import) if with_import else None
+
+    def one(mode: str, url: str, db: str, beside: Path | None = None) -> dict[str, Any]:
+        r = run_one(mode, url, events, connections, max_seconds, workers, stack, beside, rate)
+        return dict(r, db=db if beside is None else f"{db}, import running", stack=stack)
+
+    def each(mode: str, url: str, db: str) -> list[dict[str, Any]]:
+        if import_file is None:
+            return [one(mode, url, db)]
+        out: list[dict[str, Any]] = []
+        for _ in range(repeat):
+            out += [one(mode, url, db), one(mode, url, db, import_file)]
+        return out
 
     results = [one("bare-asgi", "sqlite://", "-"), one("bare", "sqlite://", "-")]
-    with tempfile.TemporaryDirectory() as tmp:
-        url = _sqlite_db(Path(tmp))
-        results += [one(mode, url, "SQLite") for mode in modes]
-    if pg_url:
+    if "sqlite" in databases:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = _sqlite_db(Path(tmp))
+            results += [r for mode in modes for r in each(mode, url, "SQLite")]
+    if pg_url and "postgresql" in databases:
         url, drop = _pg_db(pg_url)
         try:
-            results += [one(mode, url, "PostgreSQL") for mode in modes]
+            results += [r for mode in modes for r in each(mode, url, "PostgreSQL")]
         finally:
             drop()
     return results
@@ -491,6 +680,21 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r.get('stored', '-')} | {r['eps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['max_ms']:.1f} | {r['cpu_ms']:.3f} | {r['load_cpu_s']:.1f} |"
         )
+    for r in results:
+        waits, imp = r.get("waits"), r.get("import")
+        if waits:
+            top = ", ".join(f"{k} {v}" for k, v in list(waits["callback_waits"].items())[:5]) or "none seen"
+            lines.append(
+                f"\n{r['mode']} on {r['db']}: {waits['samples']} samples of pg_stat_activity; the inbox "
+                f"INSERTs seen active: {top}; samples with a backend waiting for a lock: "
+                f"{waits['lock_wait_samples']} {waits['locks'] or ''}"
+            )
+        if imp:
+            lines.append(
+                f"\nconcurrent import: {imp['orders_during_load']} orders committed in "
+                f"{imp['seconds']:.1f} s while the load ran "
+                f"(still running at the end: {imp['still_running_at_end']})"
+            )
     for r in results:
         w = r.get("worker")
         if w:
@@ -542,6 +746,29 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=list(MODES), nargs="+", choices=list(MODES), help="siyu modes to run beside bare"
     )
+    parser.add_argument(
+        "--with-import",
+        type=int,
+        default=0,
+        metavar="ORDERS",
+        help="measure each siyu run alone and beside a concurrent import of a file of this many orders",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="alone/with-import pairs per mode (with --with-import)"
+    )
+    parser.add_argument(
+        "--databases",
+        default=["sqlite", "postgresql"],
+        nargs="+",
+        choices=["sqlite", "postgresql"],
+        help="databases to run the siyu modes on (PostgreSQL needs --pg)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests per second in all, paced (Python load generator); 0: as fast as answered",
+    )
     args = parser.parse_args()
     if args.cmd == "serve":
         serve(args.mode, args.port, args.workers, args.stack)
@@ -549,7 +776,17 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for stack in args.stack:
         results += run_all(
-            args.events, args.connections, args.seconds, args.pg, args.workers, stack, tuple(args.modes)
+            args.events,
+            args.connections,
+            args.seconds,
+            args.pg,
+            args.workers,
+            stack,
+            tuple(args.modes),
+            args.with_import,
+            args.repeat,
+            tuple(args.databases),
+            args.rate,
         )
     print(table(results))
     print(

@@ -32,6 +32,7 @@ Each contender runs in a child process of its own, so its peak RSS
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -54,7 +55,8 @@ from gen_taobao import Generated, generate  # noqa: E402
 from siyu.kit.db import BULK_CACHE_KIB  # noqa: E402
 from siyu.orders.service import BATCH_SIZE  # noqa: E402
 
-TARGET_ORDERS_PER_S = 50_000
+# The goal (issue 19, item 17): at least half the storage floor's speed, same run.
+TARGET_SHARE_OF_FLOOR = 0.5
 # The storage floor commits as often as siyu's import does (one batch per transaction).
 STORAGE_TXN_ROWS = BATCH_SIZE
 # The indexes on customer ids: the storage floor's variant without them (--storage-drop).
@@ -359,13 +361,16 @@ def run(
         pandas_db = _fresh(OUT / f"bench_import_pandas_{tag}.db")
         results["pandas_sqlite"] = _child(PANDAS_CHILD, str(g.path), str(pandas_db))
         print(f"pandas + sqlite3: {results['pandas_sqlite']}", flush=True)
-        utf8 = OUT / f"bench_import_utf8_{tag}.csv"
-        duck_db = _fresh(OUT / f"bench_import_{tag}.duckdb")
-        results["duckdb"] = _child(DUCKDB_CHILD, str(g.path), str(utf8), str(duck_db))
-        utf8.unlink(missing_ok=True)
-        print(f"duckdb: {results['duckdb']}", flush=True)
         _fresh(pandas_db)
-        _fresh(duck_db)
+        if importlib.util.find_spec("duckdb") is None:
+            print("duckdb: not installed (the bench extra), peer skipped", flush=True)
+        else:
+            utf8 = OUT / f"bench_import_utf8_{tag}.csv"
+            duck_db = _fresh(OUT / f"bench_import_{tag}.duckdb")
+            results["duckdb"] = _child(DUCKDB_CHILD, str(g.path), str(utf8), str(duck_db))
+            utf8.unlink(missing_ok=True)
+            print(f"duckdb: {results['duckdb']}", flush=True)
+            _fresh(duck_db)
     _fresh(db)
     return results
 
@@ -407,17 +412,21 @@ def report(r: dict[str, Any]) -> str:
             )
     s = r["siyu"]
     rate = s["orders"] / s["seconds"]
-    verdict = "meets" if rate >= TARGET_ORDERS_PER_S and _rss_mb(s) < TARGET_RSS_MB else "misses"
     lines.append("")
     if s.get("timed_out"):
         lines.append(
             f"siyu was stopped after {s['seconds']:.0f} s with {s['orders']:,} of {n:,} orders committed; "
             "its figures are over those orders (start-up included)."
         )
-    lines.append(
-        f"Target ≥ {TARGET_ORDERS_PER_S:,} orders/s and peak RSS < {TARGET_RSS_MB} MB: siyu {verdict} it "
-        f"({rate:,.0f} orders/s, {_rss_mb(s):.0f} MB)."
-    )
+    if "storage" in r and not s.get("timed_out"):
+        f = r["storage"]
+        wall_share, cpu_share = f["seconds"] / s["seconds"], f["cpu_seconds"] / s["cpu_seconds"]
+        met = wall_share >= TARGET_SHARE_OF_FLOOR and _rss_mb(s) < TARGET_RSS_MB
+        lines.append(
+            f"Goal ≥ {TARGET_SHARE_OF_FLOOR:.0%} of the storage floor (same run) and peak RSS < "
+            f"{TARGET_RSS_MB} MB: siyu {'meets' if met else 'misses'} it ({rate:,.0f} orders/s = "
+            f"{wall_share:.0%} of the floor by wall time, {cpu_share:.0%} by CPU time; {_rss_mb(s):.0f} MB)."
+        )
     if s.get("probe"):
         pr = s["probe"]
         lines.append(

@@ -186,10 +186,43 @@ def resolve_batch(
     def known_of(i: int) -> int | None:
         return known_customer_ids[i] if known_customer_ids else None
 
+    # Most groups of an import batch stand alone: none of their keys is named by another
+    # group of the batch or leads to an erased profile, and they reach at most one
+    # customer. Such a group is its customer (or a new one) without the union-find below;
+    # only the others are joined into components. The outcome is the same as joining
+    # every group: a lone group's component is the group, its keys and its one customer.
+    uses: dict[_Key, int] = {}
+    for plist in keyed:
+        for p in plist:
+            k = p.key
+            uses[k] = uses.get(k, 0) + 1
+    lone_customer: dict[int, int | None] = {}
+    joined: list[int] = []
+    for i, plist in enumerate(keyed):
+        mine: int | None = known_of(i)
+        alone = True
+        for p in plist:
+            k = p.key
+            if uses[k] > 1 or k in erased:
+                alone = False
+                break
+            owner = owners.get(k)
+            if owner is not None:
+                if mine is None:
+                    mine = owner
+                elif mine != owner:
+                    alone = False
+                    break
+        if alone:
+            lone_customer[i] = mine
+        else:
+            joined.append(i)
+
     # Nodes: a group is its index (int), a key its tuple, a customer ("c", id), an
     # anonymised customer reached through an erased key ("e", id).
     uf = _UnionFind()
-    for i, plist in enumerate(keyed):
+    for i in joined:
+        plist = keyed[i]
         node: Any = i
         uf.find(node)
         for p in plist:
@@ -206,7 +239,8 @@ def resolve_batch(
     comp_customers: dict[Any, set[int]] = {}
     comp_erased: dict[Any, set[int]] = {}
     comp_groups: dict[Any, list[int]] = {}
-    for i, plist in enumerate(keyed):
+    for i in joined:
+        plist = keyed[i]
         root = uf.find(i)
         comp_groups.setdefault(root, []).append(i)
         cset = comp_customers.setdefault(root, set())
@@ -222,7 +256,10 @@ def resolve_batch(
     result = BatchResolution(customer_ids=[None] * len(keyed))
     comp_customer: dict[Any, int] = {}
     group_owner: dict[int, int] = {}
-    new_roots: list[Any] = []
+    # (first group, component root or None for a lone group): what gets a new customer
+    new_roots: list[tuple[int, Any]] = [
+        (i, None) for i, cid in lone_customer.items() if cid is None and keyed[i]
+    ]
     now = utcnow()
     for root, gids in comp_groups.items():
         cset = comp_customers[root]
@@ -234,12 +271,12 @@ def resolve_batch(
             # erased one) stays with that customer.
             target = min(comp_erased[root])
             for g in gids:
-                mine = sorted({owners[p.key] for p in keyed[g] if p.key in owners})
+                owned = sorted({owners[p.key] for p in keyed[g] if p.key in owners})
                 known = known_of(g)
                 if known is not None:
                     group_owner[g] = known
-                elif mine and not any(p.key in erased for p in keyed[g]):
-                    group_owner[g] = mine[0]
+                elif owned and not any(p.key in erased for p in keyed[g]):
+                    group_owner[g] = owned[0]
                 else:
                     group_owner[g] = target
                     result.erased.add(target)
@@ -261,11 +298,13 @@ def resolve_batch(
         elif cset:
             comp_customer[root] = next(iter(cset))
         elif any(keyed[g] for g in gids):
-            new_roots.append(root)
+            new_roots.append((gids[0], root))
+    # New customers are numbered in the order of their first group, as before.
+    new_roots.sort(key=lambda x: x[0])
 
     rows = []
-    for root in new_roots:
-        gids = comp_groups[root]
+    for first, root in new_roots:
+        gids = comp_groups[root] if root is not None else [first]
         name = next((names[g] for g in gids if names and names[g]), None)
         times = [t for g in gids if seen_at and (t := seen_at[g]) is not None]
         rows.append(
@@ -277,12 +316,21 @@ def resolve_batch(
                 "opt_out": False,
             }
         )
-    for root, cid in zip(new_roots, repo.insert_customers(session, rows), strict=True):
-        comp_customer[root] = cid
+    for (first, root), cid in zip(new_roots, repo.insert_customers(session, rows), strict=True):
+        if root is None:
+            lone_customer[first] = cid
+        else:
+            comp_customer[root] = cid
     result.created = len(rows)
 
+    # A lone group's customer may have been merged into another by a joined component.
+    merged_into = {m: s for s, m in result.merged}
     for i in range(len(keyed)):
-        result.customer_ids[i] = group_owner.get(i, comp_customer.get(uf.find(i)))
+        if i in lone_customer:
+            lone = lone_customer[i]
+            result.customer_ids[i] = merged_into.get(lone, lone) if lone is not None else None
+        else:
+            result.customer_ids[i] = group_owner.get(i, comp_customer.get(uf.find(i)))
     # New keys of a group that went to an erased profile become erased keys too (only
     # their hash), so that they also lead back to it; they never become identities.
     new_erased: dict[_Key, dict[str, Any]] = {}

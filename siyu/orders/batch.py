@@ -411,9 +411,14 @@ def _order_values(
             base["status"] = next((i.status for i in d.items.values() if i.status), "pending")
             base["raw_status"] = None
     else:
-        fields = dict(d.fields)
-        extra = fields.pop("extra", None) or {}
-        base.update({k: v for k, v in fields.items() if k in _ORDER_COLUMN_SET})
+        fields = d.fields
+        extra = fields.get("extra") or {}
+        kept_extra = base["extra"]
+        if fields.keys() <= _ORDER_COLUMN_SET:
+            base.update(fields)  # the common case: every field is an order column
+        else:
+            base.update({k: v for k, v in fields.items() if k in _ORDER_COLUMN_SET})
+        base["extra"] = kept_extra
         base["extra"].pop(AWAITING, None)
         base["extra"].update(extra)
         base["customer_id"] = customer_id

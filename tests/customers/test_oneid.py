@@ -224,3 +224,52 @@ def test_resolve_customer_merge_keeps_stats_exact(
     assert st is not None
     assert (st.orders_count, st.net_fen, st.purchase_days) == (2, 3050, 2)
     assert session.scalar(select(func.count()).select_from(CustomerStats)) == 1
+
+
+def test_a_batch_resolves_lone_buyers_and_linked_ones_alike(session: Session, workspace_id: int) -> None:
+    """resolve_batch: a buyer named by one group only gets its customer directly, and still
+    follows a merge that another group of the same batch causes."""
+    from siyu.customers.service import resolve_batch
+
+    a = resolve_customer(
+        session, workspace_id=workspace_id, identities=[IdentityInput("phone", "13800000001")], source="t"
+    )
+    b = resolve_customer(
+        session,
+        workspace_id=workspace_id,
+        identities=[IdentityInput("phone", "13800000002"), IdentityInput("buyer_id", "tb_b", "taobao")],
+        source="t",
+    )
+    groups = [
+        [IdentityInput("buyer_id", "tb_b", "taobao")],  # alone in the batch: b's, merged below
+        [IdentityInput("phone", "13800000001"), IdentityInput("phone", "13800000002")],  # joins a and b
+        [IdentityInput("phone", "13800000003")],  # new, alone
+        [IdentityInput("phone", "13800000004")],  # new, shared with the next group
+        [IdentityInput("phone", "13800000004"), IdentityInput("unionid", "oU4")],
+        [],  # no usable key
+        [IdentityInput("phone", "13800000001")],  # a's, but a is named twice in the batch
+    ]
+    r = resolve_batch(
+        session,
+        workspace_id=workspace_id,
+        groups=groups,
+        source="t",
+        names=[None, None, "三", "四", None, None, None],
+    )
+    survivor = min(a.id, b.id)
+    assert r.merged == [(survivor, max(a.id, b.id))]
+    assert r.customer_ids[0] == r.customer_ids[1] == r.customer_ids[6] == survivor
+    assert r.customer_ids[3] == r.customer_ids[4]
+    assert r.customer_ids[2] != r.customer_ids[3]
+    assert r.customer_ids[5] is None
+    assert r.created == 2
+    # New customers are numbered in the order of their first group.
+    assert r.customer_ids[2] is not None
+    assert r.customer_ids[3] is not None
+    assert r.customer_ids[2] < r.customer_ids[3]
+    new = r.customer_ids[2:4]
+    rows = session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(new))).all()
+    names = {row.id: row.name for row in rows}
+    assert names == {r.customer_ids[2]: "三", r.customer_ids[3]: "四"}
+    owner = session.scalar(select(CustomerIdentity.customer_id).where(CustomerIdentity.kind == "unionid"))
+    assert owner == r.customer_ids[4]
