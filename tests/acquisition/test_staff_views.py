@@ -91,7 +91,7 @@ def _town(ws: int) -> Town:
                     source="lead_pool",
                     dedup_key=f"lead:{name}",
                     extra={"phone_masked": "138****0000"},
-                )  # fmt: skip
+                )
                 for sid, name in ((shop.alice, "zhao"), (shop.bob, "li"), (shop.bob, "zhang"))
             ],
         )
@@ -110,7 +110,7 @@ def _town(ws: int) -> Town:
                     external_userid=f"wm_{n}",
                     status="waiting",
                     rule="hand",
-                )  # fmt: skip
+                )
                 for n in names
             )
         for role in ("owner", "operator"):
