@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.acquisition import funnel
+from siyu.acquisition import funnel, scope
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 from siyu.kit.money import format_fen
 
@@ -50,6 +50,9 @@ def report_cmd(
     grain: Annotated[str, typer.Option("--by", help="Periods: day, week, month or total.")] = "week",
     channel: Annotated[str | None, typer.Option("--channel", help="One channel: its state or name.")] = None,
     group: Annotated[str | None, typer.Option("--group", help="One channel group (渠道分组).")] = None,
+    staff: Annotated[
+        str | None, typer.Option("--staff", help="One account's adds (userid), as that staff user sees it.")
+    ] = None,
 ) -> None:
     """The funnel per channel for the adds in a range (default: the last 90 days)."""
     if ctx.invoked_subcommand is not None:
@@ -57,7 +60,14 @@ def report_cmd(
     first, last = _day(start, "--from"), _day(end, "--to")
     with workspace_session(workspace) as (session, ws):
         rep = funnel.report(
-            session, workspace_id=ws.id, start=first, end=last, grain=grain, channel=channel, group=group
+            session,
+            workspace_id=ws.id,
+            start=first,
+            end=last,
+            grain=grain,
+            channel=channel,
+            group=group,
+            staff_id=scope.staff_id_of(session, workspace_id=ws.id, userid=staff),
         )
         data = rep.as_dict()
     if as_json:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from siyu.acquisition import leads
+from siyu.acquisition import leads, scope
 from siyu.kit.cli import JsonOpt, WorkspaceOpt, console, fail, workspace_session
 
 app = typer.Typer(
@@ -87,14 +87,27 @@ def assign_cmd(
 
 
 @app.command("stats")
-def stats_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+def stats_cmd(
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    staff: Annotated[
+        str | None, typer.Option("--staff", help="One account (userid): its conversion and its tasks.")
+    ] = None,
+) -> None:
     """Per account: leads given, added as friends, open, overdue, and the conversion."""
+    tasks: list[dict[str, object]] | None = None
     with workspace_session(workspace) as (session, ws):
         leads.detect_added(session, workspace_id=ws.id)
-        rows = leads.conversion(session, workspace_id=ws.id)
+        staff_id = scope.staff_id_of(session, workspace_id=ws.id, userid=staff)
+        rows = leads.conversion(session, workspace_id=ws.id, staff_id=staff_id)
         n = leads.pool(session, workspace_id=ws.id)
+        if staff_id is not None:
+            tasks = leads.tasks_of(session, workspace_id=ws.id, staff_id=staff_id)
     if as_json:
-        console.print_json(json.dumps({"pool": n, "staff": rows}, ensure_ascii=False))
+        out: dict[str, object] = {"pool": n, "staff": rows}
+        if tasks is not None:
+            out["tasks"] = tasks
+        console.print_json(json.dumps(out, ensure_ascii=False))
         return
     console.print(f"{n:,} leads in the pool")
     for r in rows:

@@ -115,11 +115,21 @@ def report(
     channel: str | None = None,
     staff: str | None = None,
     sample: int = 50,
+    own_staff_id: int | None = None,
 ) -> DedupReport:
-    """Duplicates now, per channel they arrived through and per account (first / second)."""
+    """Duplicates now, per channel they arrived through and per account (first / second).
+
+    ``own_staff_id``: a staff user's own view: only duplicates involving that account, the
+    account's own row in the per-account counts, and only the channels set up for it listed
+    without duplicates (``staff`` is then ignored).
+    """
     state_filter = _channel(session, workspace_id, channel).state if channel else None
     staff_row = None
-    if staff:
+    if own_staff_id is not None:
+        staff_row = session.get(Staff, own_staff_id)
+        if staff_row is None or staff_row.workspace_id != workspace_id:
+            return DedupReport()
+    elif staff:
         staff_row = session.scalar(
             select(Staff).where(Staff.workspace_id == workspace_id, Staff.userid == staff)
         )
@@ -198,7 +208,15 @@ def report(
         ),
         key=lambda c: (-c["duplicates"], c["name"]),
     )
+    visible: set[str] | None = None
+    if own_staff_id is not None:
+        from siyu.acquisition.scope import channels_of
+
+        visible = {c.state for c in channels_of(session, workspace_id=workspace_id, staff_id=own_staff_id)}
+        per_staff = {own_staff_id: per_staff[own_staff_id]} if own_staff_id in per_staff else {}
     for state, c in channels.items():
+        if visible is not None and state not in visible:
+            continue
         if state not in per_channel and (state_filter is None or state == state_filter):
             out.channels.append({"state": state, "name": c.name, "duplicates": 0, "policy": policy_of(c)})
     out.staff = sorted(

@@ -447,6 +447,34 @@ class FunnelReport:
         }
 
 
+def _own_rows(workspace_id: int, staff_id: int) -> Any:
+    """One account's ``channel_friends`` rows, shaped like ``channel_funnel_days`` (one add each)."""
+    cf = ChannelFriend
+    return (
+        select(
+            cf.workspace_id,
+            cf.state,
+            cf.add_day.label("day"),
+            cf.add_week.label("week"),
+            cf.add_month.label("month"),
+            literal(1).label("adds"),
+            cf.lost_7d,
+            cf.lost_30d,
+            cf.lost,
+            case((cf.orders >= 1, 1), else_=0).label("buyers"),
+            case((cf.orders >= 2, 1), else_=0).label("repeat_buyers"),
+            cf.orders,
+            cf.net_fen,
+            cf.cogs_fen,
+            cf.uncosted_orders,
+            func.coalesce(cf.days_to_first, 0).label("days_to_first_sum"),
+        )
+        .where(cf.workspace_id == workspace_id, cf.staff_id == staff_id)
+        .subquery("own")
+        .c
+    )
+
+
 def period_of(day: date, grain: str) -> str:
     """The label of the period ``day`` falls in: ``2026-03-05``, ``2026-W10``, ``2026-03``, ``total``."""
     if grain == "day":
@@ -468,11 +496,17 @@ def report(
     grain: str = "week",
     channel: str | None = None,
     group: str | None = None,
+    staff_id: int | None = None,
 ) -> FunnelReport:
     """The funnel per channel (and period) for the adds from ``start`` to ``end`` (local days).
 
     Default range: the last 90 days to today. ``channel`` is a state or a channel's name;
     ``group`` a channel group (渠道分组). Reads ``channel_funnel_days`` only.
+
+    ``staff_id``: one account's slice (a staff user's own view): the adds to that account
+    only (``channel_friends`` rows of the account), the channels set up for it (pool or a
+    store's staff) shown even without adds, and of each channel's cost only the share of
+    the account's adds (cost × the account's adds ÷ all the channel's adds).
     """
     if grain not in GRAINS:
         raise Invalid(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}", field="grain")
@@ -545,7 +579,13 @@ def report(
             every = sum(subs.values()) + int(all_adds.get(base) or 0)
             for state in (base, *subs):
                 costs[state] = (int(channels[base].cost_fen or 0), every)
-    d = ChannelFunnelDay
+    d: Any = ChannelFunnelDay
+    visible: set[str] | None = None
+    if staff_id is not None:
+        from siyu.acquisition.scope import channels_of
+
+        visible = {c.state for c in channels_of(session, workspace_id=workspace_id, staff_id=staff_id)}
+        d = _own_rows(workspace_id, staff_id)
     t7, t30 = today - timedelta(days=7), today - timedelta(days=30)
     period = {"day": d.day, "week": d.week, "month": d.month}.get(grain)
     q = select(
@@ -571,7 +611,11 @@ def report(
     per: dict[str, ChannelFunnel] = {}
     periods: set[str] = set()
     updated = session.scalar(
-        select(func.max(d.updated_at)).where(d.workspace_id == workspace_id, d.day >= start, d.day <= end)
+        select(func.max(ChannelFunnelDay.updated_at)).where(
+            ChannelFunnelDay.workspace_id == workspace_id,
+            ChannelFunnelDay.day >= start,
+            ChannelFunnelDay.day <= end,
+        )
     )
     labels: dict[Any, str] = {}
     # Core rows (no ORM loading): thousands of them for a year by day.
@@ -609,7 +653,7 @@ def report(
     for state, c in channels.items():
         if state in with_stores:
             continue  # a store channel with rows per store: no empty row of its own
-        if state not in per and (states is None or state in states):
+        if state not in per and (states is None or state in states) and (visible is None or state in visible):
             figures = FunnelFigures()
             figures._has_cost = c.cost_fen is not None
             per[state] = ChannelFunnel(state, c.name, c.group_name, c.id, figures, {})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from siyu.customers.schemas import IdentityInput
@@ -343,8 +343,8 @@ def remind(session: Session, *, workspace_id: int) -> int:
     return sum(per_staff.values())
 
 
-def conversion(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
-    """Per account: leads given, added (detected), open, overdue, and the share added."""
+def conversion(session: Session, *, workspace_id: int, staff_id: int | None = None) -> list[dict[str, Any]]:
+    """Per account (or one, ``staff_id``): leads given, added (detected), open, overdue, share added."""
     now = utcnow()
 
     def share(cond: Any) -> Any:
@@ -358,7 +358,11 @@ def conversion(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
             share(StaffTask.status == "open"),
             share(and_(StaffTask.status == "open", StaffTask.due_at < now)),
         )
-        .where(StaffTask.workspace_id == workspace_id, StaffTask.kind == KIND)
+        .where(
+            StaffTask.workspace_id == workspace_id,
+            StaffTask.kind == KIND,
+            StaffTask.staff_id == staff_id if staff_id is not None else true(),
+        )
         .group_by(StaffTask.staff_id)
     )
     staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id))}
@@ -377,3 +381,26 @@ def conversion(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda r: (-(r["conversion"] or 0), -r["leads"], r["userid"] or ""))
+
+
+def tasks_of(session: Session, *, workspace_id: int, staff_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """One account's add-a-friend tasks, open ones first (by due time), then the newest done."""
+    now = utcnow()
+    rows = session.scalars(
+        select(StaffTask)
+        .where(StaffTask.workspace_id == workspace_id, StaffTask.kind == KIND, StaffTask.staff_id == staff_id)
+        .order_by(case((StaffTask.status == "open", 0), else_=1), StaffTask.due_at, StaffTask.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "task_id": t.id,
+            "customer_id": t.customer_id,
+            "phone_masked": (t.extra or {}).get("phone_masked"),
+            "status": t.status,
+            "overdue": t.status == "open" and t.due_at < now,
+            "due_at": t.due_at.isoformat(),
+            "done_at": t.done_at.isoformat() if t.done_at else None,
+        }
+        for t in rows
+    ]

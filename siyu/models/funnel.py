@@ -29,6 +29,8 @@ class ChannelFriend(Base):
         UniqueConstraint("workspace_id", "follow_id"),
         Index("ix_channel_friends_workspace_id_state_add_day", "workspace_id", "state", "add_day"),
         Index("ix_channel_friends_workspace_id_customer_id", "workspace_id", "customer_id"),
+        # one account's slice (a staff user's own funnel)
+        Index("ix_channel_friends_workspace_id_staff_id_add_day", "workspace_id", "staff_id", "add_day"),
     )
 
     id: Mapped[int] = pk()

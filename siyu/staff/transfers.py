@@ -543,8 +543,14 @@ class Period:
         }
 
 
-def ownership(session: Session, *, workspace_id: int, customer_id: int) -> list[Period]:
-    """Who owned the customer when: recorded handovers, and each other follow's own period."""
+def ownership(
+    session: Session, *, workspace_id: int, customer_id: int, staff_id: int | None = None
+) -> list[Period]:
+    """Who owned the customer when: recorded handovers, and each other follow's own period.
+
+    ``staff_id``: a staff user's own view: only a customer the account owns or owned (else
+    NotFound, as for a customer that does not exist).
+    """
     customer = session.get(Customer, customer_id)
     if customer is None or customer.workspace_id != workspace_id:
         raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
@@ -568,6 +574,8 @@ def ownership(session: Session, *, workspace_id: int, customer_id: int) -> list[
         out.append(
             Period(s.id, s.userid, s.name, f.added_at, f.deleted_at if f.state != "active" else None, "add")
         )
+    if staff_id is not None and all(p.staff_id != staff_id for p in out):
+        raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
     return sorted(out, key=lambda p: (p.started_at or datetime.min.replace(tzinfo=UTC), p.staff_id))
 
 
@@ -581,12 +589,26 @@ def owner_at(session: Session, *, workspace_id: int, customer_id: int, at: datet
 
 
 def batch_status(
-    session: Session, *, workspace_id: int, batch: str | None = None, limit: int = 20
+    session: Session,
+    *,
+    workspace_id: int,
+    batch: str | None = None,
+    limit: int = 20,
+    staff_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Batches (newest first, or one) with their counts per status and each failed row's reason."""
+    """Batches (newest first, or one) with their counts per status and each failed row's reason.
+
+    ``staff_id``: one account's view (a staff user's own): the batches handing its customers
+    or groups over, with every row, and the batches giving it some, with those rows only.
+    """
     q = select(CustomerTransfer.batch, func.min(CustomerTransfer.created_at)).where(
         CustomerTransfer.workspace_id == workspace_id
     )
+    if staff_id is not None:
+        q = q.where(
+            (CustomerTransfer.handover_staff_id == staff_id)
+            | (CustomerTransfer.takeover_staff_id == staff_id)
+        )
     if batch:
         q = q.where(CustomerTransfer.batch == batch)
     batches = [
@@ -598,6 +620,8 @@ def batch_status(
         )
     ]
     gq = select(GroupTransfer.batch).where(GroupTransfer.workspace_id == workspace_id).distinct()
+    if staff_id is not None:
+        gq = gq.where((GroupTransfer.from_staff_id == staff_id) | (GroupTransfer.to_staff_id == staff_id))
     if batch:
         gq = gq.where(GroupTransfer.batch == batch)
     batches += [b for b in session.scalars(gq) if b not in batches]
@@ -620,6 +644,9 @@ def batch_status(
                 .order_by(GroupTransfer.id)
             )
         )
+        if staff_id is not None:
+            rows = [r for r in rows if staff_id in (r.handover_staff_id, r.takeover_staff_id)]
+            groups = [g for g in groups if staff_id in (g.from_staff_id, g.to_staff_id)]
         first = rows[0] if rows else None
         counts: dict[str, int] = {}
         for r in rows:

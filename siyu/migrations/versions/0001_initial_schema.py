@@ -1147,6 +1147,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('channel_friends', schema=None) as batch_op:
         batch_op.create_index('ix_channel_friends_workspace_id_customer_id', ['workspace_id', 'customer_id'], unique=False)
+        batch_op.create_index('ix_channel_friends_workspace_id_staff_id_add_day', ['workspace_id', 'staff_id', 'add_day'], unique=False)
         batch_op.create_index('ix_channel_friends_workspace_id_state_add_day', ['workspace_id', 'state', 'add_day'], unique=False)
 
     op.create_table('customer_ownership',
@@ -1756,6 +1757,7 @@ def downgrade() -> None:
     op.drop_table('customer_ownership')
     with op.batch_alter_table('channel_friends', schema=None) as batch_op:
         batch_op.drop_index('ix_channel_friends_workspace_id_state_add_day')
+        batch_op.drop_index('ix_channel_friends_workspace_id_staff_id_add_day')
         batch_op.drop_index('ix_channel_friends_workspace_id_customer_id')
 
     op.drop_table('channel_friends')

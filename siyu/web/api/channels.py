@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from siyu.acquisition import channels as svc
-from siyu.acquisition import qr, routing, stores, welcome
+from siyu.acquisition import qr, routing, scope, stores, welcome
 from siyu.kit.errors import NotFound
 from siyu.models import Channel
 from siyu.web.api.common import ERRORS, MAX_ID, Id
@@ -110,18 +110,18 @@ def _input(body: ChannelIn) -> svc.ChannelInput:
 
 def _visible(db: DbSession, user: Principal, channel_id: int) -> Channel:
     ch = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
-    if user.role == "staff" and (user.staff_id is None or user.staff_id not in svc.pool_staff_ids(ch)):
+    if not scope.sees_channel(db, ch, scope.own(user.role, user.staff_id)):
         raise NotFound(f"channel {channel_id} does not exist", field="channel_id")
     return ch
 
 
 @router.get("", response_model=list[ChannelOut], summary="Channels")
 def list_channels(user: CurrentUser, db: DbSession, group_name: str | None = None) -> list[ChannelOut]:
-    """Live channels by group and name (a staff user: those whose pool holds their account)."""
-    if user.role == "staff":
-        rows = svc.list_channels(
-            db, workspace_id=user.workspace_id, group_name=group_name, staff_id=user.staff_id or -1
-        )
+    """Live channels by group and name (a staff user: those that may route to their account,
+    through the pool or a store's staff)."""
+    mine = scope.own(user.role, user.staff_id)
+    if mine is not None:
+        rows = scope.channels_of(db, workspace_id=user.workspace_id, staff_id=mine, group_name=group_name)
     else:
         rows = svc.list_channels(db, workspace_id=user.workspace_id, group_name=group_name)
     return [ChannelOut(**svc.channel_dict(c)) for c in rows]

@@ -1,4 +1,8 @@
-"""``/api/v1/dedup``: matrix duplicates (friends of ≥ 2 accounts) and each channel's policy."""
+"""``/api/v1/dedup``: matrix duplicates (friends of ≥ 2 accounts) and each channel's policy.
+
+Operators and admins read all and set policies; a staff user reads the duplicates that
+involve their own account.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from siyu.acquisition import dedup
+from siyu.acquisition import dedup, scope
 from siyu.web.api.common import ERRORS
-from siyu.web.auth import DbSession, OperatorUser
+from siyu.web.auth import CurrentUser, DbSession, OperatorUser
 
 router = APIRouter(prefix="/api/v1/dedup", tags=["dedup"], responses=ERRORS)
 
@@ -21,15 +25,21 @@ class PolicyIn(BaseModel):
 
 @router.get("", summary="Matrix duplicates per channel and account")
 def duplicates(
-    user: OperatorUser,
+    user: CurrentUser,
     db: DbSession,
     channel: Annotated[str | None, Query(max_length=64)] = None,
     staff: Annotated[str | None, Query(max_length=64)] = None,
     sample: Annotated[int, Query(ge=0, le=1000)] = 50,
 ) -> dict[str, Any]:
-    """Customers who are active friends of two or more accounts (by external_userid or OneID)."""
+    """Customers who are active friends of two or more accounts (by external_userid or OneID);
+    a staff user: those involving their own account."""
     return dedup.report(
-        db, workspace_id=user.workspace_id, channel=channel, staff=staff, sample=sample
+        db,
+        workspace_id=user.workspace_id,
+        channel=channel,
+        staff=staff,
+        sample=sample,
+        own_staff_id=scope.own(user.role, user.staff_id),
     ).as_dict()
 
 

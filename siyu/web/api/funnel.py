@@ -1,4 +1,8 @@
-"""``/api/v1/channels/funnel``: the channel funnel to profit, from maintained aggregates."""
+"""``/api/v1/channels/funnel``: the channel funnel to profit, from maintained aggregates.
+
+Operators and admins read every channel (or one account's slice with ``staff``); a staff
+user reads their own slice only: the adds to their account, their share of each cost.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from siyu.acquisition import funnel
+from siyu.acquisition import funnel, scope
 from siyu.web.api.common import ERRORS
-from siyu.web.auth import DbSession, OperatorUser
+from siyu.web.auth import CurrentUser, DbSession
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"], responses=ERRORS)
 
@@ -68,7 +72,7 @@ class FunnelOut(BaseModel):
 
 @router.get("/funnel", response_model=FunnelOut, summary="Channel funnel to profit")
 def channel_funnel(
-    user: OperatorUser,
+    user: CurrentUser,
     db: DbSession,
     start: Annotated[
         date | None, Query(description="First day of adds (local); default 90 days ago.")
@@ -77,10 +81,26 @@ def channel_funnel(
     grain: Literal["day", "week", "month", "total"] = "week",
     channel: Annotated[str | None, Query(max_length=64, description="A channel's state or name.")] = None,
     group: Annotated[str | None, Query(max_length=64, description="A channel group.")] = None,
+    staff: Annotated[
+        str | None, Query(max_length=64, description="One account's adds (userid); ignored for staff users.")
+    ] = None,
 ) -> dict[str, Any]:
     """Per channel and period: adds, kept after 7 / 30 days, buyers and repeat buyers after the
-    add, net revenue, gross profit, the channel's cost and cost per kept friend and per buyer."""
+    add, net revenue, gross profit, the channel's cost and cost per kept friend and per buyer.
+
+    A staff user gets the adds to their own account only, and of each channel's cost the
+    share of their adds."""
+    staff_id = scope.own(user.role, user.staff_id)
+    if staff_id is None:
+        staff_id = scope.staff_id_of(db, workspace_id=user.workspace_id, userid=staff)
     rep = funnel.report(
-        db, workspace_id=user.workspace_id, start=start, end=end, grain=grain, channel=channel, group=group
+        db,
+        workspace_id=user.workspace_id,
+        start=start,
+        end=end,
+        grain=grain,
+        channel=channel,
+        group=group,
+        staff_id=staff_id,
     )
     return rep.as_dict()

@@ -1,4 +1,8 @@
-"""``/api/v1/transfers``: staff handovers (在职继承 / 离职继承) and who owned a customer when."""
+"""``/api/v1/transfers``: staff handovers (在职继承 / 离职继承) and who owned a customer when.
+
+Operators and admins start handovers and read all; a staff user reads the handovers from
+or to their own account, and the owners of customers they own or owned.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from siyu.acquisition import scope
 from siyu.staff import transfers
 from siyu.web.api.common import ERRORS, Id
-from siyu.web.auth import DbSession, OperatorUser
+from siyu.web.auth import CurrentUser, DbSession, OperatorUser
 
 router = APIRouter(prefix="/api/v1/transfers", tags=["transfers"], responses=ERRORS)
 
@@ -65,18 +70,26 @@ def start(body: TransferIn, user: OperatorUser, db: DbSession) -> dict[str, Any]
 
 @router.get("", summary="Handover batches and their results")
 def batches(
-    user: OperatorUser,
+    user: CurrentUser,
     db: DbSession,
     batch: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[dict[str, Any]]:
     """Newest first: per batch, customers per status (waiting, done, refused, receiver_full,
-    none, failed with WeCom's reason) and groups per status."""
-    return transfers.batch_status(db, workspace_id=user.workspace_id, batch=batch)
+    none, failed with WeCom's reason) and groups per status. A staff user: the batches from
+    their account (every row) and to it (its rows only)."""
+    return transfers.batch_status(
+        db, workspace_id=user.workspace_id, batch=batch, staff_id=scope.own(user.role, user.staff_id)
+    )
 
 
 @router.get("/customers/{customer_id}", response_model=list[PeriodOut], summary="Who owned a customer when")
-def owners(customer_id: Id, user: OperatorUser, db: DbSession) -> list[dict[str, Any]]:
-    """Ownership periods, oldest first (reports credit each period to its owner)."""
-    return [
-        p.as_dict() for p in transfers.ownership(db, workspace_id=user.workspace_id, customer_id=customer_id)
-    ]
+def owners(customer_id: Id, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+    """Ownership periods, oldest first (reports credit each period to its owner). A staff
+    user: only for a customer their account owns or owned (404 otherwise)."""
+    periods = transfers.ownership(
+        db,
+        workspace_id=user.workspace_id,
+        customer_id=customer_id,
+        staff_id=scope.own(user.role, user.staff_id),
+    )
+    return [p.as_dict() for p in periods]

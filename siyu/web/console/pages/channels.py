@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from siyu.acquisition import channels as svc
-from siyu.acquisition import routing, stores, welcome
+from siyu.acquisition import routing, scope, stores, welcome
 from siyu.customers.tags import ensure_tag
 from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.errors import Invalid, NotFound, SiyuError
@@ -30,7 +30,7 @@ EDIT_ROLES = ("owner", "admin", "operator")
 
 def _visible(db: DbSession, user: Principal, channel_id: int) -> Channel:
     ch = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
-    if user.role == "staff" and (user.staff_id is None or user.staff_id not in svc.pool_staff_ids(ch)):
+    if not scope.sees_channel(db, ch, scope.own(user.role, user.staff_id)):
         raise NotFound(f"channel {channel_id} does not exist", field="channel_id")
     return ch
 
@@ -44,8 +44,12 @@ def _staff(db: DbSession, workspace_id: int) -> list[Staff]:
 @router.get("/channels", response_class=HTMLResponse)
 def channels_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
     """Channels by group, each with its sync status, members and cost; capacity alerts on top."""
-    staff_id = (user.staff_id or -1) if user.role == "staff" else None
-    rows = svc.list_channels(db, workspace_id=user.workspace_id, staff_id=staff_id)
+    mine = scope.own(user.role, user.staff_id)
+    rows = (
+        svc.list_channels(db, workspace_id=user.workspace_id)
+        if mine is None
+        else scope.channels_of(db, workspace_id=user.workspace_id, staff_id=mine)
+    )
     names = {s.userid: s.name for s in _staff(db, user.workspace_id)}
     alerts = routing.capacity_alerts(db, workspace_id=user.workspace_id)
     return render(

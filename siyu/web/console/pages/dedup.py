@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from siyu.acquisition import dedup
+from siyu.acquisition import dedup, scope
 from siyu.kit.errors import SiyuError
 from siyu.web.auth import DbSession
-from siyu.web.console.deps import OperatorPage
+from siyu.web.console.deps import ConsoleUser, OperatorPage
 from siyu.web.console.render import redirect_with_flash, render
 
 router = APIRouter()
@@ -26,13 +26,20 @@ BY_LABELS = {
 
 
 @router.get("/dedup", response_class=HTMLResponse)
-def dedup_page(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
-    """Counts per channel (with its policy) and per account, and a sample of customers."""
-    rep = dedup.report(db, workspace_id=user.workspace_id, sample=30)
+def dedup_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """Counts per channel (with its policy) and per account, and a sample of customers; a
+    staff user: the duplicates involving their own account, policies read only."""
+    mine = scope.own(user.role, user.staff_id)
+    rep = dedup.report(db, workspace_id=user.workspace_id, sample=30, own_staff_id=mine)
     return render(
         request,
         "dedup.html",
-        {"rep": rep, "policy_labels": POLICY_LABELS, "by_labels": BY_LABELS},
+        {
+            "rep": rep,
+            "policy_labels": POLICY_LABELS,
+            "by_labels": BY_LABELS,
+            "own_view": mine is not None,
+        },
     )
 
 

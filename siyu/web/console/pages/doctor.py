@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from siyu.models import Workspace
-from siyu.web.auth import DbSession
-from siyu.web.console.deps import AdminPage
+from siyu.web.auth import DbSession, PermissionDenied, Principal
+from siyu.web.console.deps import ConsoleUser
 from siyu.web.console.render import render
 from siyu.wecom import doctor
 
@@ -61,8 +63,19 @@ MEANING = {
 }
 
 
+async def setup_page_user(user: ConsoleUser) -> Principal:
+    """Owners and admins; others get the 403 page saying the check is an admin's setup tool."""
+    if user.role not in ("owner", "admin"):
+        raise PermissionDenied(
+            "接入检查是管理员的企业微信设置工具，你的角色无需也无权运行；如企业微信接入有问题，请联系管理员。"
+        )
+    return user
+
+
 @router.get("/wecom/doctor", response_class=HTMLResponse)
-def doctor_page(request: Request, user: AdminPage, db: DbSession) -> HTMLResponse:
+def doctor_page(
+    request: Request, user: Annotated[Principal, Depends(setup_page_user)], db: DbSession
+) -> HTMLResponse:
     """Runs every check now (calls WeCom)."""
     ws = db.get(Workspace, user.workspace_id)
     assert ws is not None

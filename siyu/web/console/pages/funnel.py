@@ -1,4 +1,8 @@
-"""渠道漏斗: per channel, adds → kept → buyers → gross profit, and cost per head (operators)."""
+"""渠道漏斗: per channel, adds → kept → buyers → gross profit, and cost per head.
+
+Operators and admins see every account's adds; a staff user sees the adds to their own
+account and their share of each channel's cost.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from siyu.acquisition import funnel
+from siyu.acquisition import funnel, scope
 from siyu.kit.errors import Invalid
 from siyu.web.auth import DbSession
-from siyu.web.console.deps import OperatorPage
+from siyu.web.console.deps import ConsoleUser
 from siyu.web.console.render import render
 
 router = APIRouter()
@@ -28,7 +32,7 @@ def _day(value: str) -> date | None:
 @router.get("/funnel", response_class=HTMLResponse)
 def funnel_page(
     request: Request,
-    user: OperatorPage,
+    user: ConsoleUser,
     db: DbSession,
     start: Annotated[str, Query(max_length=10)] = "",
     end: Annotated[str, Query(max_length=10)] = "",
@@ -37,6 +41,7 @@ def funnel_page(
 ) -> HTMLResponse:
     """The funnel of the channels' adds in a range, with charts and one card per channel."""
     grain = grain if grain in GRAIN_LABELS else "week"
+    mine = scope.own(user.role, user.staff_id)
     error = ""
     try:
         rep = funnel.report(
@@ -46,10 +51,13 @@ def funnel_page(
             end=_day(end),
             grain=grain,
             group=group or None,
+            staff_id=mine,
         )
     except Invalid as exc:
         error = "开始日期不能晚于结束日期，且范围最长约三年。" if exc.field == "start" else exc.message
-        rep = funnel.report(db, workspace_id=user.workspace_id, grain=grain, group=group or None)
+        rep = funnel.report(
+            db, workspace_id=user.workspace_id, grain=grain, group=group or None, staff_id=mine
+        )
     groups = sorted({c.group_name for c in rep.channels if c.group_name})
     shown = [c for c in rep.channels if c.total.adds or c.channel_id is not None]
     chart: dict[str, Any] = {
@@ -81,5 +89,6 @@ def funnel_page(
             "grain_labels": GRAIN_LABELS,
             "error": error,
             "chart_data": chart,
+            "own_view": mine is not None,
         },
     )

@@ -7,25 +7,40 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from siyu.acquisition import leads
+from siyu.acquisition import leads, scope
 from siyu.kit.errors import SiyuError
 from siyu.web.auth import DbSession
-from siyu.web.console.deps import OperatorPage
+from siyu.web.console.deps import ConsoleUser, OperatorPage
 from siyu.web.console.render import redirect_with_flash, render
 
 router = APIRouter()
 
 
 @router.get("/leads", response_class=HTMLResponse)
-def leads_page(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
-    """The pool's size, the forms, and each account's conversion as a card."""
+def leads_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """The pool's size, the forms, and each account's conversion as a card; a staff user:
+    their own conversion and add-a-friend tasks, nothing to assign or upload."""
+    mine = scope.own(user.role, user.staff_id)
+    if mine is not None:
+        return render(
+            request,
+            "leads.html",
+            {
+                "own_view": True,
+                "pool": None,
+                "rows": leads.conversion(db, workspace_id=user.workspace_id, staff_id=mine),
+                "tasks": leads.tasks_of(db, workspace_id=user.workspace_id, staff_id=mine),
+            },
+        )
     leads.detect_added(db, workspace_id=user.workspace_id)
     return render(
         request,
         "leads.html",
         {
+            "own_view": False,
             "pool": leads.pool(db, workspace_id=user.workspace_id),
             "rows": leads.conversion(db, workspace_id=user.workspace_id),
+            "tasks": [],
         },
     )
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from siyu.acquisition import scope
 from siyu.kit.errors import SiyuError
 from siyu.models import Staff
 from siyu.staff import transfers
 from siyu.web.auth import DbSession
-from siyu.web.console.deps import OperatorPage
+from siyu.web.console.deps import ConsoleUser, OperatorPage
 from siyu.web.console.render import redirect_with_flash, render
 
 router = APIRouter()
@@ -37,15 +38,24 @@ FIELD_LABELS = {
 
 
 @router.get("/transfers", response_class=HTMLResponse)
-def transfers_page(request: Request, user: OperatorPage, db: DbSession) -> HTMLResponse:
-    """Recent batches (one card each) and the form to start one."""
-    staff = list(
-        db.scalars(
-            select(Staff).where(Staff.workspace_id == user.workspace_id).order_by(Staff.status, Staff.name)
+def transfers_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLResponse:
+    """Recent batches (one card each) and the form to start one; a staff user: the batches
+    from or to their own account, read only."""
+    mine = scope.own(user.role, user.staff_id)
+    staff = (
+        list(
+            db.scalars(
+                select(Staff)
+                .where(Staff.workspace_id == user.workspace_id)
+                .order_by(Staff.status, Staff.name)
+            )
         )
+        if mine is None
+        else []
     )
     context: dict[str, Any] = {
-        "batches": transfers.batch_status(db, workspace_id=user.workspace_id),
+        "own_view": mine is not None,
+        "batches": transfers.batch_status(db, workspace_id=user.workspace_id, staff_id=mine),
         "staff": staff,
         "status_labels": STATUS_LABELS,
         "kind_labels": KIND_LABELS,
