@@ -126,8 +126,10 @@ def check_body(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
                 f"a mini-program appid is wx and 16 letters or digits, not {appid!r}", field="appid"
             )
         if not page.split("?", 1)[0].endswith(".html"):
-            raise Invalid(f"WeCom wants a mini-program page ending in .html (e.g. pages/index.html), not {page!r}",
-                          field="page")  # fmt: skip
+            raise Invalid(
+                f"WeCom wants a mini-program page ending in .html (e.g. pages/index.html), not {page!r}",
+                field="page",
+            )
         out.update(appid=appid, page=page)
         if out.get("size") is not None:
             check_media("image", str(out.get("name") or ""), int(out.get("size") or 0))
@@ -179,7 +181,7 @@ def add_item(
     if kind == "miniprogram":
         if len(title.strip().encode()) > MINI_TITLE_MAX_BYTES:
             raise Invalid(
-                f"a mini-program title is at most {MINI_TITLE_MAX_BYTES} bytes (UTF-8, about 21 Chinese characters)",
+                f"a mini-program title is at most {MINI_TITLE_MAX_BYTES} bytes (UTF-8: 21 Chinese)",
                 field="title",
             )
         if not data.get("stored_path"):
