@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sqlite3
 import subprocess
@@ -176,8 +177,24 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _server_cpu(s: Session) -> float:
+    """CPU seconds of this session's PostgreSQL backend so far (same machine: /proc), else 0."""
+    if s.get_bind().dialect.name != "postgresql":
+        return 0.0
+    from sqlalchemy import text
+
+    pid = s.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def floor(engine: Any) -> tuple[float, float]:
-    """(wall, CPU seconds) to just INSERT … SELECT the audience into send_recipients."""
+    """(wall, CPU seconds) to just INSERT … SELECT the audience into send_recipients.
+
+    CPU: this process's, plus on PostgreSQL the server backend's (read from /proc)."""
     from sqlalchemy import insert, literal
 
     from siyu.automation.sends.planner import audience_query
@@ -188,14 +205,14 @@ def floor(engine: Any) -> tuple[float, float]:
         now = datetime.now(UTC)
         stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
         aud = audience_query(s, send, now).subquery()
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0, d0 = time.perf_counter(), _cpu(), _server_cpu(s)
         s.execute(
             insert(SendRecipient).from_select(
                 ["workspace_id", "send_id", "customer_id", "arm", "created_at"],
                 select(literal(1), literal(send.id), aud.c.id, literal("target"), stamp),
             )
         )
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0 + _server_cpu(s) - d0
         s.rollback()
     return wall, cpu
 
@@ -211,10 +228,11 @@ def measure(url: str) -> dict[str, Any]:
     with Session(engine) as s:
         send = _new_send(s)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0, d0 = time.perf_counter(), _cpu(), _server_cpu(s)
         report = plan_customers(s, send, OutboundKnobs(quiet_start=None, quiet_end=None), datetime.now(UTC))
         s.flush()
         plan_s, plan_cpu = time.perf_counter() - t0, _cpu() - c0
+        server_cpu = _server_cpu(s) - d0
         stored = s.scalar(
             select(func.count()).select_from(SendRecipient).where(SendRecipient.send_id == send.id)
         )
@@ -225,6 +243,7 @@ def measure(url: str) -> dict[str, Any]:
     return {
         "plan_s": round(plan_s, 2),
         "plan_cpu_s": round(plan_cpu, 2),
+        "plan_server_cpu_s": round(server_cpu, 2),
         "floor_s": [round(floor_before[0], 2), round(floor_after[0], 2)],
         "floor_cpu_s": [round(floor_before[1], 2), round(floor_after[1], 2)],
         "peak_rss_mb": round(rss1 / 1024, 1),
