@@ -294,3 +294,54 @@ def test_mini_program_in_a_send(cli: CliRun, tmp_path: Path, live: Simulator) ->
             )
         )  # fmt: skip
     assert ".html" in str(err.value)
+
+
+def test_split_per_account_and_reproducible_holdout(
+    cli: CliRun, session: Session, live: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts over the per-call limit get one batch per run of it; the holdout is the hash draw."""
+    from siyu.automation.sends import planner
+    from siyu.models import Send, SendBatch
+
+    monkeypatch.setattr(planner, "MAX_PER_CALL", 3)
+    made = _js(
+        cli("sends", "create", "--title", "x", "--text", "hi", "--audience", "staff:amy or staff:bob",
+            "--holdout", "0", "--json")
+    )  # fmt: skip
+    planned = _js(cli("sends", "plan", made["id"], "--json"))
+    assert (planned["targeted"], planned["calls"], planned["min_calls"]) == (12, 5, 5)
+    session.expire_all()
+    batches = session.scalars(select(SendBatch).order_by(SendBatch.seq)).all()
+    assert [b.seq for b in batches] == [1, 2, 3, 4, 5]
+    assert sorted(b.size for b in batches) == [1, 2, 3, 3, 3]
+    for b in batches:
+        rows = session.scalars(select(SendRecipient).where(SendRecipient.batch_seq == b.seq)).all()
+        assert len(rows) == b.size
+        assert {r.staff_id for r in rows} == {b.staff_id}
+    cli("sends", "deliver", made["id"])
+    calls = list(live.state.mass_sends.values())
+    assert sorted(len(t) for m in calls for t in m.targets.values()) == [1, 2, 3, 3, 3]
+    assert len({e for m in calls for t in m.targets.values() for e in t}) == 12
+
+    # A 40 % holdout: exactly the customers whose hash draw falls under 4,000.
+    monkeypatch.setattr(planner, "MAX_PER_CALL", 10_000)
+    with session_scope() as s:
+        ws = s.scalar(select(Workspace))
+        assert ws is not None
+        ws.settings = {**ws.settings, "outbound": {"quiet_hours": "", "freq_cap_per_7d": 10}}
+    again = _js(
+        cli("sends", "create", "--title", "y", "--text", "hi", "--audience", "staff:amy or staff:bob",
+            "--holdout", "40", "--json")
+    )  # fmt: skip
+    cli("sends", "plan", again["id"])
+    session.expire_all()
+    seed = session.scalar(select(Send.holdout_seed).where(Send.id == again["id"]))
+    assert seed is not None
+    arms = dict(
+        session.execute(
+            select(SendRecipient.customer_id, SendRecipient.arm).where(SendRecipient.send_id == again["id"])
+        ).all()
+    )
+    assert len(arms) == 12
+    expected = {c: "holdout" if planner.holdout_hash(c, seed) < 4000 else "target" for c in arms}
+    assert arms == expected

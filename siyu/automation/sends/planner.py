@@ -13,10 +13,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, and_, case, func, insert, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
 
 from siyu.automation.sends.knobs import OutboundKnobs, quota_window
+from siyu.kit.db import tune_for_bulk_writes
 from siyu.kit.errors import Invalid
 from siyu.models import (
     Customer,
@@ -128,16 +144,14 @@ def _counts(session: Session, workspace_id: int, windows: list[tuple[datetime, d
     return select(both.c.cid, *cols).where(both.c.cid.is_not(None)).group_by(both.c.cid).subquery("counts")
 
 
-def _plan_select(session: Session, send: Send, knobs: OutboundKnobs, now: datetime, stamp: Any) -> Any:
-    """``SELECT`` of every recipient row of the send, from the audience in ``TMP``.
+def _classified(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> Any:
+    """``SELECT`` (cid, staff_id, target, arm, reason) of every audience member in ``TMP``.
 
     Per customer: removed (opted out or anonymised; no friend among active accounts; over
     the brand's cap; over WeCom's quota), else held out by ``holdout_hash``, else
     targeted. The sending account is the best-ranked friendship: the named sender, else
     the account that chatted last (the lower staff id on a tie), else the friendship
-    siyu recorded first. Targeted customers are numbered per account, and each run of
-    ``MAX_PER_CALL`` of one account is one batch (``add_msg_template`` call), batches
-    numbered in account order.
+    siyu recorded first.
     """
     ws = send.workspace_id
     q_start, q_end, allowed = quota_window(knobs.wecom_quota, now)
@@ -192,7 +206,7 @@ def _plan_select(session: Session, send: Send, knobs: OutboundKnobs, now: dateti
     if pct:
         whens.append((holdout_hash(TMP.c.id, int(send.holdout_seed)) < pct * 100, "holdout"))
     arm = case(*whens, else_="target")
-    classified = (
+    return (
         select(
             TMP.c.id.label("cid"),
             case((opted, None), else_=friends.c.staff_id).label("staff_id"),
@@ -204,32 +218,7 @@ def _plan_select(session: Session, send: Send, knobs: OutboundKnobs, now: dateti
         .join(Customer, Customer.id == TMP.c.id)
         .outerjoin(friends, and_(friends.c.customer_id == TMP.c.id, friends.c.rank == 1))
         .outerjoin(counts, counts.c.cid == TMP.c.id)
-        .subquery("classified")
     )
-    c = classified.c
-    numbered = select(
-        c.cid,
-        c.staff_id,
-        c.target,
-        c.arm,
-        c.reason,
-        func.row_number().over(partition_by=[c.arm, c.staff_id], order_by=c.cid).label("k"),
-    ).subquery("numbered")
-    n = numbered.c
-    chunk = (n.k - 1) // MAX_PER_CALL
-    seq = func.dense_rank().over(partition_by=n.arm, order_by=[n.staff_id, chunk])
-    return select(
-        literal(ws),
-        literal(send.id),
-        n.cid,
-        n.staff_id,
-        n.target,
-        n.arm,
-        n.reason,
-        case((n.arm == "target", seq), else_=None),
-        case((n.arm == "target", "pending"), else_=None),
-        stamp,
-    ).select_from(numbered)
 
 
 RECIPIENT_COLUMNS = (
@@ -246,72 +235,123 @@ RECIPIENT_COLUMNS = (
 )
 
 
+PLAN = Table(
+    "tmp_send_plan",
+    MetaData(),
+    Column("cid", BigInteger),
+    Column("staff_id", BigInteger),
+    Column("target", String(128)),
+    Column("arm", String(8)),
+    Column("reason", String(16)),
+    prefixes=["TEMPORARY"],
+)
+STAFF_BATCH = Table(
+    "tmp_send_staff",
+    MetaData(),
+    Column("staff_id", BigInteger, primary_key=True),
+    Column("base", Integer),
+    Column("split", Integer),
+    prefixes=["TEMPORARY"],
+)
+
+
 def plan_customers(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> PlanReport:
     """Freeze the audience of a customer send into recipients and batches (no commit).
 
-    Two statements do the work inside the database, whatever the audience size: the
-    audience into a temporary table, then one ``INSERT … SELECT`` of every recipient row
-    (removal, sender, holdout and batch computed in SQL, the same on SQLite and
-    PostgreSQL). The counts and batches are then read back from the stored rows.
+    Set-based, inside the database, whatever the audience size: the audience into a
+    temporary table; each member classified (removal, sending account, holdout: all in
+    SQL, the same on SQLite and PostgreSQL) into a second one; the targeted counted per
+    account (a few hundred rows come back); then ``INSERT … SELECT`` of every recipient
+    row with its batch: an account's first batch number, or for an account with more
+    than ``MAX_PER_CALL`` targeted customers, one batch per run of ``MAX_PER_CALL`` in
+    customer order. Batches are numbered in account order.
     """
+    tune_for_bulk_writes(session)  # SQLite: a 32 MiB page cache, so the sorts stay in memory
     conn = session.connection()
-    TMP.drop(conn, checkfirst=True)
-    TMP.create(conn)
+    tables = (TMP, PLAN, STAFF_BATCH)
+    for t in tables:
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
     try:
         session.execute(insert(TMP).from_select(["id"], audience_query(session, send, now)))
-        stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
         session.execute(
-            insert(SendRecipient).from_select(
-                list(RECIPIENT_COLUMNS), _plan_select(session, send, knobs, now, stamp)
+            insert(PLAN).from_select(
+                ["cid", "staff_id", "target", "arm", "reason"], _classified(session, send, knobs, now)
             )
         )
+        if conn.dialect.name == "postgresql":
+            session.execute(text("ANALYZE tmp_send_plan"))
+        report = _counts_of_plan(session)
+        targeted = (
+            select(PLAN.c.staff_id, func.count()).where(PLAN.c.arm == "target").group_by(PLAN.c.staff_id)
+        )
+        per_staff = {int(st): int(k) for st, k in session.execute(targeted.order_by(PLAN.c.staff_id))}
+        batch_staff: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        rows = []
+        for staff_id, k in per_staff.items():
+            base = len(batch_staff) + 1
+            rows.append({"staff_id": staff_id, "base": base, "split": int(k > MAX_PER_CALL)})
+            for i in range(-(-k // MAX_PER_CALL)):
+                batch_staff[base + i] = staff_id
+                sizes[base + i] = min(MAX_PER_CALL, k - i * MAX_PER_CALL)
+        if rows:
+            session.execute(insert(STAFF_BATCH), rows)
+        _insert_recipients(session, send, now, split=any(r["split"] for r in rows))
     finally:
-        TMP.drop(session.connection(), checkfirst=True)
-    return _report_and_batches(session, send, now)
-
-
-def _report_and_batches(session: Session, send: Send, now: datetime) -> PlanReport:
-    """The plan's counts from the stored recipients, and one batch row per call.
-
-    Arms and batch sizes come from the (send, arm, batch) index alone; the table is
-    read only for the removed rows' reasons and one row per batch for its account.
-    """
-    report = PlanReport()
-    mine = SendRecipient.send_id == send.id
-    arms = dict(
-        session.execute(select(SendRecipient.arm, func.count()).where(mine).group_by(SendRecipient.arm)).all()
-    )
-    report.holdout, report.targeted = int(arms.get("holdout", 0)), int(arms.get("target", 0))
-    report.audience = sum(int(v) for v in arms.values())
-    for why, k in session.execute(
-        select(SendRecipient.reason, func.count())
-        .where(mine, SendRecipient.arm == "removed")
-        .group_by(SendRecipient.reason)
-    ):
-        report.removed[str(why)] = int(k)
-    inner = aliased(SendRecipient)
-    owner = (
-        select(inner.staff_id)
-        .where(inner.send_id == send.id, inner.arm == "target", inner.batch_seq == SendRecipient.batch_seq)
-        .limit(1)
-        .scalar_subquery()
-    )
-    sizes: dict[int, int] = {}
-    batch_staff: dict[int, int] = {}
-    for seq, size, staff_id in session.execute(
-        select(SendRecipient.batch_seq, func.count(), owner)
-        .where(mine, SendRecipient.arm == "target")
-        .group_by(SendRecipient.batch_seq)
-    ):
-        sizes[int(seq)], batch_staff[int(seq)] = int(size), int(staff_id)
-    per_staff: dict[int, int] = {}
-    for seq, staff_id in batch_staff.items():
-        per_staff[staff_id] = per_staff.get(staff_id, 0) + sizes[seq]
+        for t in tables:
+            t.drop(session.connection(), checkfirst=True)
     _store_batches(session, send, batch_staff, sizes, now)
     report.staff = len(per_staff)
     report.calls = len(batch_staff)
     report.min_calls = sum(-(-k // MAX_PER_CALL) for k in per_staff.values())
     return report
+
+
+def _counts_of_plan(session: Session) -> PlanReport:
+    """Audience, holdout, targeted and removals per reason: one pass over the plan."""
+    report = PlanReport()
+
+    def n(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    cols = [func.count(), n(PLAN.c.arm == "holdout"), n(PLAN.c.arm == "target")]
+    cols += [n(and_(PLAN.c.arm == "removed", PLAN.c.reason == why)) for why in REASONS]
+    row = session.execute(select(*cols)).one()
+    report.audience, report.holdout, report.targeted = int(row[0]), int(row[1]), int(row[2])
+    report.removed = {why: int(v) for why, v in zip(REASONS, row[3:], strict=True)}
+    return report
+
+
+def _insert_recipients(session: Session, send: Send, now: datetime, *, split: bool) -> None:
+    """The plan into ``send_recipients``, each targeted customer with its batch."""
+    stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
+    p, b = PLAN.c, STAFF_BATCH.c
+    is_target = p.arm == "target"
+    pending = case((is_target, "pending"), else_=None)
+    head = [literal(send.workspace_id), literal(send.id), p.cid, p.staff_id, p.target, p.arm, p.reason]
+    whole = (
+        select(*head, case((is_target, b.base), else_=None), pending, stamp)
+        .select_from(PLAN)
+        .outerjoin(STAFF_BATCH, and_(b.staff_id == p.staff_id, is_target))
+        .where(or_(b.split.is_(None), b.split == 0))
+    )
+    session.execute(insert(SendRecipient).from_select(list(RECIPIENT_COLUMNS), whole))
+    if not split:
+        return
+    k = func.row_number().over(partition_by=p.staff_id, order_by=p.cid)
+    big = (
+        select(*head, b.base.label("base"), k.label("k"))
+        .select_from(PLAN)
+        .join(STAFF_BATCH, b.staff_id == p.staff_id)
+        .where(is_target, b.split == 1)
+        .subquery("big")
+    )
+    g = big.c
+    seq = g.base + (g.k - 1) // MAX_PER_CALL
+    cols = [c for c in g if c.name not in ("base", "k")]
+    parts = select(*cols, seq, literal("pending"), stamp).select_from(big)
+    session.execute(insert(SendRecipient).from_select(list(RECIPIENT_COLUMNS), parts))
 
 
 def _store_batches(
