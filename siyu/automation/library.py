@@ -34,6 +34,7 @@ TEXT_MAX_BYTES = 4000
 # add_msg_template's miniprogram: title ≤ 64 bytes, appid of a mini-program linked to
 # the corp, page a path ending in .html, a cover uploaded as temporary media (an image).
 MINI_TITLE_MAX_BYTES = 64
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 MINI_APPID = re.compile(r"wx[0-9A-Za-z]{16}")
 FOLDER_MAX = 100
 VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
@@ -159,11 +160,12 @@ def add_item(
     if kind not in KINDS:
         raise Invalid(f"content kind is one of {', '.join(KINDS)}, not {kind!r}", field="kind")
     data = dict(body or {})
+    to_write: tuple[Path, bytes] | None = None  # written once every check passed
     if path is not None or upload is not None:
         if media_kind(kind) is None:
             raise Invalid(f"a {kind} has no file", field="path")
         if upload is not None:
-            name, raw = Path(upload[0].replace("\\", "/")).name, upload[1]
+            name, raw = Path(upload[0].replace("\\", "/").replace("\0", "")).name[:200], upload[1]
             store_dir = store_dir or content_store()
         else:
             assert path is not None
@@ -174,9 +176,11 @@ def add_item(
         digest = hashlib.sha256(raw).hexdigest()
         data.update(name=name, size=len(raw), sha256=digest)
         if store_dir is not None:
-            store_dir.mkdir(parents=True, exist_ok=True)
-            target = store_dir / f"{digest}{Path(name).suffix.lower()}"
-            target.write_bytes(raw)
+            suffix = Path(name).suffix.lower()  # checked above for images and videos; a file's may be odd
+            if not SAFE_SUFFIX.fullmatch(suffix):
+                suffix = ""
+            target = store_dir / f"{digest}{suffix}"
+            to_write = (target, raw)
             data["stored_path"] = str(target)
     if kind == "miniprogram":
         if len(title.strip().encode()) > MINI_TITLE_MAX_BYTES:
@@ -193,6 +197,11 @@ def add_item(
         raise Invalid(f"a {kind} needs its text", field="text")
     check_text(text, per_customer=True)
     data = check_body(kind, data)
+    if len(title.strip()) > 200 or not title.strip():
+        raise Invalid("a title of 1 to 200 characters is needed", field="title")
+    if to_write is not None:
+        to_write[0].parent.mkdir(parents=True, exist_ok=True)
+        to_write[0].write_bytes(to_write[1])
     return create_content(
         session,
         workspace_id=workspace_id,
