@@ -7,14 +7,22 @@ benchmark's workspace (``bench_audience.build``: customers with stats, tags, one
 each over 200 staff accounts), plus a second follow for 10 % of customers, 1 % opted
 out, and mass messages received in the last 7 days by 3 % (over the cap of 2). The
 send targets everyone (``spent>=0``) with a 10 % holdout. Planning is measured in a
-fresh process (peak RSS of that process), as the worker runs it.
+fresh process (peak RSS of that process), as the worker runs it, beside the floor: the
+time for the same database to just ``INSERT … SELECT`` the audience into
+``send_recipients`` (no removal, sender, holdout or batches), measured before and after.
+
+``--pg postgresql://...`` also copies the generated data into a fresh PostgreSQL
+database (``siyu_bench_send_N``, schema from the migrations, rows through ``COPY``)
+and measures there too; ``--keep`` keeps that database for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -67,41 +75,177 @@ def prepare(path: Path, n: int) -> None:
         engine.dispose()
 
 
+# Tables the planner reads, copied to PostgreSQL in this order (foreign keys).
+PG_TABLES = (
+    "workspaces",
+    "tag_groups",
+    "tags",
+    "staff",
+    "customers",
+    "customer_stats",
+    "customer_scores",
+    "customer_tags",
+    "follows",
+    "mass_receipts",
+)
+
+
+def prepare_pg(sqlite_path: Path, base_url: str, n: int) -> str:
+    """A PostgreSQL database holding the SQLite dataset (built once; reused while whole)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from siyu.kit.db import normalise_url
+    from siyu.kit.migrate import upgrade
+
+    base = make_url(normalise_url(base_url))
+    name = f"siyu_bench_send_{n}"
+    url = base.set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+    if exists:
+        probe = make_engine(url)
+        with probe.connect() as conn:
+            whole = (
+                conn.scalar(text("SELECT count(*) FROM bench_done"))
+                if conn.scalar(text("SELECT to_regclass('bench_done') IS NOT NULL"))
+                else 0
+            )
+        probe.dispose()
+        if whole:
+            admin.dispose()
+            return url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    upgrade(url)
+    lite = sqlite3.connect(sqlite_path)
+    engine = make_engine(url)
+    raw: Any = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        for table in PG_TABLES:
+            cols = [r[1] for r in lite.execute(f"PRAGMA table_info({table})")]
+            collist = ", ".join(cols)
+            src = lite.execute(f"SELECT {collist} FROM {table}")
+            with cur.copy(f"COPY {table} ({collist}) FROM STDIN") as copy:
+                while rows := src.fetchmany(50_000):
+                    for row in rows:
+                        copy.write_row(row)
+            if "id" in cols:
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                )
+        cur.execute("CREATE TABLE bench_done (n integer)")
+        cur.execute("INSERT INTO bench_done VALUES (1)")
+        raw.commit()
+        cur.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+        lite.close()
+    return url
+
+
+def _new_send(s: Session) -> Any:
+    from siyu.models import Send
+
+    send = Send(
+        workspace_id=1,
+        kind="customer",
+        title="bench",
+        text="hi",
+        audience="spent>=0",
+        holdout_pct=10,
+        holdout_seed=42,
+        status="scheduled",
+        counts={},
+        content_ids=[],
+        group_filter={},
+    )
+    s.add(send)
+    s.flush()
+    return send
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _server_cpu(s: Session) -> float:
+    """CPU seconds of this session's PostgreSQL backend so far (same machine: /proc), else 0."""
+    if s.get_bind().dialect.name != "postgresql":
+        return 0.0
+    from sqlalchemy import text
+
+    pid = s.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def floor(engine: Any) -> tuple[float, float]:
+    """(wall, CPU seconds) to just INSERT … SELECT the audience into send_recipients.
+
+    CPU: this process's, plus on PostgreSQL the server backend's (read from /proc)."""
+    from sqlalchemy import insert, literal
+
+    from siyu.automation.sends.planner import audience_query
+    from siyu.models import SendRecipient
+
+    with Session(engine) as s:
+        send = _new_send(s)
+        now = datetime.now(UTC)
+        stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
+        aud = audience_query(s, send, now).subquery()
+        t0, c0, d0 = time.perf_counter(), _cpu(), _server_cpu(s)
+        s.execute(
+            insert(SendRecipient).from_select(
+                ["workspace_id", "send_id", "customer_id", "arm", "created_at"],
+                select(literal(1), literal(send.id), aud.c.id, literal("target"), stamp),
+            )
+        )
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0 + _server_cpu(s) - d0
+        s.rollback()
+    return wall, cpu
+
+
 def measure(url: str) -> dict[str, Any]:
-    """Plan one send (in this fresh process) and report the figures."""
+    """Plan one send (in this fresh process) and report the figures, between two floors."""
     from siyu.automation.sends.knobs import OutboundKnobs
     from siyu.automation.sends.planner import plan_customers
-    from siyu.models import Send, SendRecipient
+    from siyu.models import SendRecipient
 
     engine = make_engine(url)
+    floor_before = floor(engine)
     with Session(engine) as s:
-        send = Send(
-            workspace_id=1,
-            kind="customer",
-            title="bench",
-            text="hi",
-            audience="spent>=0",
-            holdout_pct=10,
-            holdout_seed=42,
-            status="scheduled",
-            counts={},
-            content_ids=[],
-            group_filter={},
-        )
-        s.add(send)
-        s.flush()
+        send = _new_send(s)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0 = time.perf_counter()
+        t0, c0, d0 = time.perf_counter(), _cpu(), _server_cpu(s)
         report = plan_customers(s, send, OutboundKnobs(quiet_start=None, quiet_end=None), datetime.now(UTC))
         s.flush()
-        plan_s = time.perf_counter() - t0
+        plan_s, plan_cpu = time.perf_counter() - t0, _cpu() - c0
+        server_cpu = _server_cpu(s) - d0
         stored = s.scalar(
             select(func.count()).select_from(SendRecipient).where(SendRecipient.send_id == send.id)
         )
         s.rollback()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    floor_after = floor(engine)
+    engine.dispose()
     return {
         "plan_s": round(plan_s, 2),
+        "plan_cpu_s": round(plan_cpu, 2),
+        "plan_server_cpu_s": round(server_cpu, 2),
+        "floor_s": [round(floor_before[0], 2), round(floor_after[0], 2)],
+        "floor_cpu_s": [round(floor_before[1], 2), round(floor_after[1], 2)],
         "peak_rss_mb": round(rss1 / 1024, 1),
         "rss_before_mb": round(rss0 / 1024, 1),
         "stored_recipients": stored,
@@ -113,6 +257,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--keep", type=Path)
+    parser.add_argument(
+        "--pg", help="also measure on PostgreSQL (a server URL; the bench makes its own database)"
+    )
+    parser.add_argument("--skip-sqlite", action="store_true", help="with --pg: measure PostgreSQL only")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -128,18 +276,25 @@ def main() -> None:
         prepare(partial, args.customers)
         partial.rename(path)
         print(f"built {args.customers:,} customers in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    out = subprocess.run(
-        [sys.executable, __file__, "--measure", f"sqlite:///{path}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    print(
-        json.dumps(
-            {"customers": args.customers, "database": "sqlite", **figures}, indent=2, ensure_ascii=False
+    targets = [] if args.skip_sqlite else [("sqlite", f"sqlite:///{path}")]
+    if args.pg:
+        t0 = time.perf_counter()
+        targets.append(("postgresql", prepare_pg(path, args.pg, args.customers)))
+        print(f"PostgreSQL dataset ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    for database, url in targets:
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", url],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-    )
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            json.dumps(
+                {"customers": args.customers, "database": database, **figures}, indent=2, ensure_ascii=False
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ WeCom would refuse is ever planned (image 10 MB JPG/PNG, video 10 MB MP4, file 2
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,11 @@ MEDIA_LIMITS: dict[str, tuple[int, tuple[str, ...]]] = {
     "file": (20 * MB, ()),
 }
 TEXT_MAX_BYTES = 4000
+# add_msg_template's miniprogram: title ≤ 64 bytes, appid of a mini-program linked to
+# the corp, page a path ending in .html, a cover uploaded as temporary media (an image).
+MINI_TITLE_MAX_BYTES = 64
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+MINI_APPID = re.compile(r"wx[0-9A-Za-z]{16}")
 FOLDER_MAX = 100
 VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
 # Variables siyu fills: per staff account (usable in mass sends) and per customer
@@ -91,6 +97,18 @@ def check_media(kind: str, name: str, size: int) -> None:
         raise Invalid(f"WeCom takes a {kind} as {'/'.join(e[1:].upper() for e in exts)} only", field="path")
 
 
+def content_store() -> Path:
+    """Where library files are kept: ``SIYU_CONTENT_DIR``, else ``content_files`` beside siyu."""
+    return Path(os.environ.get("SIYU_CONTENT_DIR") or "content_files")
+
+
+def media_kind(kind: str) -> str | None:
+    """The WeCom media type a library kind's file goes up as (a mini-program's cover: image)."""
+    if kind == "miniprogram":
+        return "image"
+    return kind if kind in MEDIA_LIMITS else None
+
+
 def check_body(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The kind's own fields, checked; returns the body to store."""
     out = dict(body)
@@ -103,6 +121,19 @@ def check_body(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         for key in ("appid", "page"):
             if not out.get(key):
                 raise Invalid(f"a mini-program needs its {key}", field=key)
+        appid, page = str(out["appid"]).strip(), str(out["page"]).strip()
+        if not MINI_APPID.fullmatch(appid):
+            raise Invalid(
+                f"a mini-program appid is wx and 16 letters or digits, not {appid!r}", field="appid"
+            )
+        if not page.split("?", 1)[0].endswith(".html"):
+            raise Invalid(
+                f"WeCom wants a mini-program page ending in .html (e.g. pages/index.html), not {page!r}",
+                field="page",
+            )
+        out.update(appid=appid, page=page)
+        if out.get("size") is not None:
+            check_media("image", str(out.get("name") or ""), int(out.get("size") or 0))
     elif kind in MEDIA_LIMITS:
         check_media(kind, str(out.get("name") or ""), int(out.get("size") or 0))
     return out
@@ -120,32 +151,57 @@ def add_item(
     body: Mapping[str, Any] | None = None,
     path: Path | None = None,
     store_dir: Path | None = None,
+    upload: tuple[str, bytes] | None = None,
     actor: str = "system",
 ) -> ContentItem:
-    """A new library item; a file given by ``path`` is checked and copied to ``store_dir``."""
+    """A new library item; a file (``path``, or ``upload`` = (name, bytes) from a form or
+    the API) is checked against WeCom's limits and copied to ``store_dir`` (default
+    ``content_store()``). A mini-program's file is its cover picture (an image)."""
     if kind not in KINDS:
         raise Invalid(f"content kind is one of {', '.join(KINDS)}, not {kind!r}", field="kind")
     data = dict(body or {})
-    if path is not None:
-        if kind not in MEDIA_LIMITS:
+    to_write: tuple[Path, bytes] | None = None  # written once every check passed
+    if path is not None or upload is not None:
+        if media_kind(kind) is None:
             raise Invalid(f"a {kind} has no file", field="path")
-        if not path.is_file():
-            raise Invalid(f"no such file: {path}", field="path")
-        raw = path.read_bytes()
-        check_media(kind, path.name, len(raw))
+        if upload is not None:
+            name, raw = Path(upload[0].replace("\\", "/").replace("\0", "")).name[:200], upload[1]
+            store_dir = store_dir or content_store()
+        else:
+            assert path is not None
+            if not path.is_file():
+                raise Invalid(f"no such file: {path}", field="path")
+            name, raw = path.name, path.read_bytes()
+        check_media(str(media_kind(kind)), name, len(raw))
         digest = hashlib.sha256(raw).hexdigest()
-        data.update(name=path.name, size=len(raw), sha256=digest)
+        data.update(name=name, size=len(raw), sha256=digest)
         if store_dir is not None:
-            store_dir.mkdir(parents=True, exist_ok=True)
-            target = store_dir / f"{digest}{path.suffix.lower()}"
-            target.write_bytes(raw)
+            suffix = Path(name).suffix.lower()  # checked above for images and videos; a file's may be odd
+            if not SAFE_SUFFIX.fullmatch(suffix):
+                suffix = ""
+            target = store_dir / f"{digest}{suffix}"
+            to_write = (target, raw)
             data["stored_path"] = str(target)
+    if kind == "miniprogram":
+        if len(title.strip().encode()) > MINI_TITLE_MAX_BYTES:
+            raise Invalid(
+                f"a mini-program title is at most {MINI_TITLE_MAX_BYTES} bytes (UTF-8: 21 Chinese)",
+                field="title",
+            )
+        if not data.get("stored_path"):
+            raise Invalid("a mini-program needs its cover picture (JPG/PNG, ≤ 10 MB; 520×416 suggested)",
+                          field="path")  # fmt: skip
     if len(folder.strip()) > FOLDER_MAX:
         raise Invalid(f"a folder name is at most {FOLDER_MAX} characters", field="folder")
     if kind in ("text", "script") and not (text or "").strip():
         raise Invalid(f"a {kind} needs its text", field="text")
     check_text(text, per_customer=True)
     data = check_body(kind, data)
+    if len(title.strip()) > 200 or not title.strip():
+        raise Invalid("a title of 1 to 200 characters is needed", field="title")
+    if to_write is not None:
+        to_write[0].parent.mkdir(parents=True, exist_ok=True)
+        to_write[0].write_bytes(to_write[1])
     return create_content(
         session,
         workspace_id=workspace_id,
@@ -208,6 +264,10 @@ def update_item(
     if title is not None:
         if not title.strip() or len(title) > 200:
             raise Invalid("a title of 1 to 200 characters is needed", field="title")
+        if item.kind == "miniprogram" and len(title.strip().encode()) > MINI_TITLE_MAX_BYTES:
+            raise Invalid(
+                f"a mini-program title is at most {MINI_TITLE_MAX_BYTES} bytes (UTF-8)", field="title"
+            )
         item.title = title.strip()
     if text is not None:
         check_text(text, per_customer=True)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from siyu.automation.library import MEDIA_LIMITS, check_media
+from siyu.automation.library import check_media, media_kind
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import utcnow
 from siyu.models import ContentItem
@@ -51,8 +51,12 @@ def upload_media(client: Any, kind: str, filename: str, data: bytes) -> str:
 
 
 def ensure_media(item: ContentItem, gateway: Any) -> str:
-    """A media_id valid for at least another hour (uploading the stored file if needed)."""
-    if item.kind not in MEDIA_LIMITS:
+    """A media_id valid for at least another hour (uploading the stored file if needed).
+
+    A mini-program's media is its cover picture (``pic_media_id``), uploaded as an image.
+    """
+    kind = media_kind(item.kind)
+    if kind is None:
         raise Invalid(f"content {item.id} is a {item.kind}, not a file", field="content_ids")
     now = utcnow()
     if item.media_id and item.media_expires_at and item.media_expires_at > now + MARGIN:
@@ -62,7 +66,7 @@ def ensure_media(item: ContentItem, gateway: Any) -> str:
         raise Invalid(f"content {item.id} has no stored file to upload; add it again", field="content_ids")
     data = Path(str(stored)).read_bytes()
     name = str((item.body or {}).get("name") or Path(str(stored)).name)
-    check_media(item.kind, name, len(data))
-    item.media_id = upload_media(gateway, item.kind, name, data)
+    check_media(kind, name, len(data))
+    item.media_id = upload_media(gateway, kind, name, data)
     item.media_expires_at = now + MEDIA_TTL
     return item.media_id

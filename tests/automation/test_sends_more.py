@@ -241,3 +241,107 @@ def test_late_opt_out_is_dropped_and_cancel_stops_the_rest(
     cli("sends", "cancel", made["id"], expect=2)
     session.expire_all()
     assert session.scalar(select(Send.status)) == "cancelled"
+
+
+def test_mini_program_in_a_send(cli: CliRun, tmp_path: Path, live: Simulator) -> None:
+    from siyu.wecom.errors import WeComError
+    from siyu.wecom.schemas import Attachment, MsgTemplateRequest, Text
+
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(PNG)
+    good = ("--appid", "wx8bd80126147dfa01", "--page", "pages/shop/index.html")
+    no_cover = cli("content", "add", "miniprogram", "--title", "商城", *good, expect=2).stderr
+    assert "cover picture" in no_cover
+    bad_page = ("--appid", "wx8bd80126147dfa01", "--page", "pages/shop/index", "--file", cover)
+    assert "(page)" in cli("content", "add", "miniprogram", "--title", "商城", *bad_page, expect=2).stderr
+    bad_appid = ("--appid", "shop", "--page", "pages/i.html", "--file", cover)
+    assert "(appid)" in cli("content", "add", "miniprogram", "--title", "商城", *bad_appid, expect=2).stderr
+    long_title = "超长标题" * 6  # 72 bytes
+    assert (
+        "64 bytes"
+        in cli(
+            "content", "add", "miniprogram", "--title", long_title, *good, "--file", cover, expect=2
+        ).stderr
+    )
+    item = _js(cli("content", "add", "miniprogram", "--title", "会员商城", *good, "--file", cover, "--json"))
+    assert item["body"]["page"] == "pages/shop/index.html"
+    made = _js(
+        cli(
+            "sends", "create", "--title", "上新", "--text", "新品上架", "--content", item["id"],
+            "--audience", "staff:bob", "--holdout", "0", "--json",
+        )
+    )  # fmt: skip
+    cli("sends", "plan", made["id"])
+    cli("sends", "deliver", made["id"])
+    (msg,) = live.state.mass_sends.values()
+    (att,) = msg.attachments
+    assert att["msgtype"] == "miniprogram"
+    mini = att["miniprogram"]
+    assert (mini["title"], mini["appid"], mini["page"]) == (
+        "会员商城",
+        "wx8bd80126147dfa01",
+        "pages/shop/index.html",
+    )
+    assert mini["pic_media_id"] in live.state.media  # type: ignore[attr-defined]
+    # The simulator refuses what WeCom refuses: a page without .html.
+    client: WeComClient = live.client  # type: ignore[attr-defined]
+    wrong = {**mini, "page": "pages/shop/index"}
+    with pytest.raises(WeComError) as err:
+        client.add_msg_template(
+            MsgTemplateRequest(
+                external_userid=["wmm09"], sender="bob", text=Text(content="x"),
+                attachments=[Attachment.model_validate({"msgtype": "miniprogram", "miniprogram": wrong})],
+            )
+        )  # fmt: skip
+    assert ".html" in str(err.value)
+
+
+def test_split_per_account_and_reproducible_holdout(
+    cli: CliRun, session: Session, live: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts over the per-call limit get one batch per run of it; the holdout is the hash draw."""
+    from siyu.automation.sends import planner
+    from siyu.models import Send, SendBatch
+
+    monkeypatch.setattr(planner, "MAX_PER_CALL", 3)
+    made = _js(
+        cli("sends", "create", "--title", "x", "--text", "hi", "--audience", "staff:amy or staff:bob",
+            "--holdout", "0", "--json")
+    )  # fmt: skip
+    planned = _js(cli("sends", "plan", made["id"], "--json"))
+    assert (planned["targeted"], planned["calls"], planned["min_calls"]) == (12, 5, 5)
+    session.expire_all()
+    batches = session.scalars(select(SendBatch).order_by(SendBatch.seq)).all()
+    assert [b.seq for b in batches] == [1, 2, 3, 4, 5]
+    assert sorted(b.size for b in batches) == [1, 2, 3, 3, 3]
+    for b in batches:
+        rows = session.scalars(select(SendRecipient).where(SendRecipient.batch_seq == b.seq)).all()
+        assert len(rows) == b.size
+        assert {r.staff_id for r in rows} == {b.staff_id}
+    cli("sends", "deliver", made["id"])
+    calls = list(live.state.mass_sends.values())
+    assert sorted(len(t) for m in calls for t in m.targets.values()) == [1, 2, 3, 3, 3]
+    assert len({e for m in calls for t in m.targets.values() for e in t}) == 12
+
+    # A 40 % holdout: exactly the customers whose hash draw falls under 4,000.
+    monkeypatch.setattr(planner, "MAX_PER_CALL", 10_000)
+    with session_scope() as s:
+        ws = s.scalar(select(Workspace))
+        assert ws is not None
+        ws.settings = {**ws.settings, "outbound": {"quiet_hours": "", "freq_cap_per_7d": 10}}
+    again = _js(
+        cli("sends", "create", "--title", "y", "--text", "hi", "--audience", "staff:amy or staff:bob",
+            "--holdout", "40", "--json")
+    )  # fmt: skip
+    cli("sends", "plan", again["id"])
+    session.expire_all()
+    seed = session.scalar(select(Send.holdout_seed).where(Send.id == again["id"]))
+    assert seed is not None
+    arms = dict(
+        session.execute(
+            select(SendRecipient.customer_id, SendRecipient.arm).where(SendRecipient.send_id == again["id"])
+        ).all()
+    )
+    assert len(arms) == 12
+    expected = {c: "holdout" if planner.holdout_hash(c, seed) < 4000 else "target" for c in arms}
+    assert arms == expected

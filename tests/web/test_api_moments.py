@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -85,3 +88,61 @@ def test_settings_through_the_api(env: Settings) -> None:
         api.put("/api/v1/moments/settings", json={"moments_target_min": 9}, headers=w.h("admin")),
         422, field="moments_target_min",
     )  # fmt: skip
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 64
+
+
+def test_library_images_video_and_uploads_through_the_api(
+    env: Settings, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIYU_CONTENT_DIR", str(tmp_path / "content"))
+    w = build_world()
+    api = client()
+    op = w.h("operator")
+
+    def upload(kind: str, name: str, data: bytes) -> Any:
+        return api.post(
+            "/api/v1/content/upload",
+            data={"kind": kind, "folder": "朋友圈"},
+            files={"file": (name, data)},
+            headers=op,
+        )
+
+    images = []
+    for n in range(10):
+        r = upload("image", f"p{n}.png", PNG)
+        assert r.status_code == 201, r.text
+        images.append(r.json()["id"])
+    assert r.json()["body"]["size"] == len(PNG)
+    assert "stored_path" not in r.json()["body"]
+    video = upload("video", "clip.mp4", MP4).json()["id"]
+    assert_error(upload("image", "p.gif", PNG), 422, field="path")  # WeCom: JPG/PNG only
+    assert_error(upload("video", "big.mp4", b"\0" * (10 * 1024 * 1024 + 1)), 422, field="path")
+    assert_error(upload("link", "x.png", PNG), 422, field="path")  # a link has no file
+    link = api.post(
+        "/api/v1/content", json={"kind": "link", "title": "新品页", "body": {"url": "https://shop.example.com/n"}},
+        headers=op,
+    ).json()["id"]  # fmt: skip
+
+    at = (utcnow() + timedelta(hours=3)).isoformat()
+    base = {"planned_at": at, "staff": ["alice"], "text": "上新"}
+
+    def plan(*ids: int) -> Any:
+        atts = [{"kind": "content", "content_id": i} for i in ids]
+        return api.post("/api/v1/moments", json={**base, "attachments": atts}, headers=op)
+
+    nine = plan(*images[:9])
+    assert nine.status_code == 201, nine.text
+    assert [a["kind"] for a in nine.json()["attachments"]] == ["image"] * 9
+    assert all("path" not in a for a in nine.json()["attachments"])
+    (one,) = plan(video).json()["attachments"]
+    assert (one["kind"], one["content_id"], one["size"]) == ("video", video, len(MP4))
+    assert plan(link).json()["attachments"][0]["url"] == "https://shop.example.com/n"
+    assert "at most 9 images" in assert_error(plan(*images), 422, field="attachments")["message"]
+    assert "not a mix" in assert_error(plan(images[0], video), 422, field="attachments")["message"]
+    assert_error(plan(video, video), 422, field="attachments")
+    assert_error(plan(10**9), 404)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Moment)) == 3

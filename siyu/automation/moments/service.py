@@ -103,7 +103,7 @@ def _attachments(
                 out.append({"kind": "link", "content_id": item.id, "url": body.get("url"),
                             "title": body.get("title") or item.title})  # fmt: skip
             else:
-                path = body.get("path")
+                path = body.get("stored_path") or body.get("path")
                 if not path:
                     raise Invalid(f"attachments: content {item.id} has no stored file", field="attachments")
                 file = Path(str(path))

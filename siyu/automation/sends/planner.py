@@ -9,16 +9,32 @@ is removed.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, func, insert, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends.knobs import OutboundKnobs, quota_window
+from siyu.kit.db import tune_for_bulk_writes
 from siyu.kit.errors import Invalid
 from siyu.models import (
     Customer,
@@ -38,7 +54,6 @@ MAX_GROUPS_PER_CALL = 2_000
 REASONS = ("opt_out", "no_friend", "freq_cap", "wecom_quota")
 # Recipient statuses that count against the quota and the cap (sent, or may still be).
 COUNTED = ("pending", "sent")
-INSERT_CHUNK = 5_000
 
 
 @dataclass
@@ -78,13 +93,43 @@ def audience_query(session: Session, send: Send, now: datetime) -> Any:
 
 
 TMP = Table(
-    "tmp_send_audience", MetaData(), Column("id", BigInteger, primary_key=True), prefixes=["TEMPORARY"]
+    "tmp_send_audience",
+    MetaData(),
+    Column("id", BigInteger, primary_key=True),
+    # the account this customer should get it from, where it is still their friend (SOP steps)
+    Column("sender", BigInteger),
+    prefixes=["TEMPORARY"],
 )
 
 
-def _counted(session: Session, workspace_id: int, since: datetime, until: datetime) -> dict[int, int]:
-    """Per audience customer: mass messages received (or pending) in [since, until)."""
-    ours = select(SendRecipient.customer_id.label("cid")).where(
+P31 = 2_147_483_647  # the prime 2**31 - 1: every product below stays inside 63 bits
+
+
+def holdout_hash(customer_id: Any, seed: int) -> Any:
+    """A customer's draw for the holdout, 0..9999, from the send's stored seed.
+
+    Integer arithmetic only (products stay below 2**62), so SQLite and PostgreSQL
+    compute the same value in SQL, and Python too (``holdout_hash(cid, seed)`` on ints):
+    an affine step, a squaring, another affine step and a squaring modulo 2**31 - 1.
+    Reproducible (the seed is stored with the send), independent between sends (each
+    send draws its own seed), and uniform enough that ``hash < pct * 100`` holds out
+    ``pct`` percent of any range of customer ids.
+    """
+    s1, s2 = seed % P31, (seed // P31) % P31
+    x1 = (customer_id * 48271 + s1) % P31
+    x2 = (x1 * x1) % P31
+    x3 = (x2 * 16807 + s2) % P31
+    return ((x3 * x3) % P31) % 10_000
+
+
+def _counts(session: Session, workspace_id: int, windows: list[tuple[datetime, datetime]]) -> Any:
+    """Per audience customer: mass messages received (or pending) in each window.
+
+    siyu's own sends (target arm, still counting) and those staff made themselves
+    (``mass_receipts``), in one pass over the union: columns ``cid``, ``n0``, ``n1`` ...
+    """
+    since, until = min(w[0] for w in windows), max(w[1] for w in windows)
+    ours = select(SendRecipient.customer_id.label("cid"), SendRecipient.created_at.label("at")).where(
         SendRecipient.workspace_id == workspace_id,
         SendRecipient.arm == "target",
         SendRecipient.status.in_(COUNTED),
@@ -92,135 +137,96 @@ def _counted(session: Session, workspace_id: int, since: datetime, until: dateti
         SendRecipient.created_at >= since,
         SendRecipient.created_at < until,
     )
-    theirs = select(MassReceipt.customer_id.label("cid")).where(
+    theirs = select(MassReceipt.customer_id.label("cid"), MassReceipt.sent_at.label("at")).where(
         MassReceipt.workspace_id == workspace_id,
         MassReceipt.customer_id.in_(select(TMP.c.id)),
         MassReceipt.sent_at >= since,
         MassReceipt.sent_at < until,
     )
-    both = ours.union_all(theirs).subquery()
-    rows = session.execute(select(both.c.cid, func.count()).group_by(both.c.cid))
-    return {int(c): int(n) for c, n in rows if c is not None}
+    both = ours.union_all(theirs).subquery("events")
+    cols = [
+        func.sum(case((and_(both.c.at >= lo, both.c.at < hi), 1), else_=0)).label(f"n{i}")
+        for i, (lo, hi) in enumerate(windows)
+    ]
+    return select(both.c.cid, *cols).where(both.c.cid.is_not(None)).group_by(both.c.cid).subquery("counts")
 
 
-def _rows(
-    session: Session, send: Send, knobs: OutboundKnobs, now: datetime, audience: Any = None
-) -> Iterator[Any]:
-    """(customer, opted out, staff, external_userid, added, last chat, cap count, quota count) rows.
+def _classified(session: Session, send: Send, knobs: OutboundKnobs, now: datetime) -> Any:
+    """``SELECT`` (cid, staff_id, target, arm, reason) of every audience member in ``TMP``.
 
-    The audience goes into a temporary table first; each fact is then one indexed join
-    against it, merged here in customer order (no per-row subqueries).
+    Per customer: removed (opted out or anonymised; no friend among active accounts; over
+    the brand's cap; over WeCom's quota), else held out by ``holdout_hash``, else
+    targeted. The sending account is the best-ranked friendship: the named sender, else
+    the account that chatted last (the lower staff id on a tie), else the friendship
+    siyu recorded first.
     """
     ws = send.workspace_id
-    conn = session.connection()
-    TMP.drop(conn, checkfirst=True)
-    TMP.create(conn)
-    try:
-        if audience is None:
-            audience = audience_query(session, send, now)
-        session.execute(insert(TMP).from_select(["id"], audience))
-        cap = _counted(session, ws, now - timedelta(days=7), now + timedelta(days=1))
-        q_start, q_end, _ = quota_window(knobs.wecom_quota, now)
-        quota = _counted(session, ws, q_start, q_end)
-        out = {
-            int(c)
-            for c in session.scalars(
-                select(Customer.id)
-                .join(TMP, TMP.c.id == Customer.id)
-                .where(or_(Customer.opt_out.is_(True), Customer.anonymised_at.is_not(None)))
-            )
-        }
-        last_chat = {
-            (c, st): at
-            for c, st, at in session.execute(
-                select(Message.customer_id, Message.staff_id, func.max(Message.sent_at))
-                .join(TMP, TMP.c.id == Message.customer_id)
-                .where(Message.workspace_id == ws, Message.staff_id.is_not(None))
-                .group_by(Message.customer_id, Message.staff_id)
-            )
-        }
-        active_staff = select(Staff.id).where(Staff.workspace_id == ws, Staff.status == "active")
-        follows = _raw_rows(
-            conn,
-            select(Follow.customer_id, Follow.staff_id, Follow.external_userid, Follow.id)
-            .join(TMP, TMP.c.id == Follow.customer_id)
-            .where(
-                Follow.workspace_id == ws,
-                Follow.state == "active",
-                Follow.external_userid.is_not(None),
-                Follow.staff_id.in_(active_staff),
-                or_(Follow.added_at.is_(None), Follow.added_at <= now),
-            )
-            .order_by(Follow.customer_id),
+    q_start, q_end, allowed = quota_window(knobs.wecom_quota, now)
+    counts = _counts(session, ws, [(now - timedelta(days=7), now + timedelta(days=1)), (q_start, q_end)])
+    last_chat = (
+        select(Message.customer_id, Message.staff_id, func.max(Message.sent_at).label("at"))
+        .join(TMP, TMP.c.id == Message.customer_id)
+        .where(Message.workspace_id == ws, Message.staff_id.is_not(None))
+        .group_by(Message.customer_id, Message.staff_id)
+        .subquery("last_chat")
+    )
+    active_staff = select(Staff.id).where(Staff.workspace_id == ws, Staff.status == "active")
+    sender = send.sender_staff_id
+    chatted = last_chat.c.at.is_not(None)
+    wanted = func.coalesce(TMP.c.sender, sender) if sender is not None else TMP.c.sender
+    named = [case((Follow.staff_id == wanted, 0), else_=1)]
+    rank = func.row_number().over(
+        partition_by=Follow.customer_id,
+        order_by=[
+            *named,
+            case((chatted, 0), else_=1),
+            last_chat.c.at.desc(),
+            case((chatted, Follow.staff_id), else_=None),
+            Follow.id,
+        ],
+    )
+    friends = (
+        select(Follow.customer_id, Follow.staff_id, Follow.external_userid, rank.label("rank"))
+        .join(TMP, TMP.c.id == Follow.customer_id)
+        .outerjoin(
+            last_chat,
+            and_(last_chat.c.customer_id == Follow.customer_id, last_chat.c.staff_id == Follow.staff_id),
         )
-        ids = (row[0] for row in _raw_rows(conn, select(TMP.c.id).order_by(TMP.c.id)))
-        pending = next(follows, None)
-        for cid in ids:
-            n_cap, n_quota, opted = cap.get(cid, 0), quota.get(cid, 0), cid in out
-            found = False
-            while pending is not None and pending[0] <= cid:
-                if pending[0] == cid:
-                    found = True
-                    st = pending[1]
-                    yield cid, opted, st, pending[2], pending[3], last_chat.get((cid, st)), n_cap, n_quota
-                pending = next(follows, None)
-            if not found:
-                yield cid, opted, None, None, None, None, n_cap, n_quota
-    finally:
-        TMP.drop(session.connection(), checkfirst=True)
-
-
-def _raw_rows(conn: Any, stmt: Any, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
-    """The statement's rows, streamed; on SQLite as the driver gives them (ints, strings).
-
-    SQLAlchemy's row objects cost more than the planning itself at a million rows, so
-    SQLite's cursor is read directly (its results are not prefetched: nothing is lost).
-    PostgreSQL streams through a server-side cursor in ``chunk``-row partitions.
-    """
-    if conn.dialect.name != "sqlite":
-        yield from conn.execute(stmt.execution_options(yield_per=chunk))
-        return
-    result = conn.execute(stmt)
-    cursor = result.cursor
-    try:
-        while True:
-            rows = cursor.fetchmany(chunk)
-            if not rows:
-                return
-            yield from rows
-    finally:
-        result.close()
-
-
-def _pick(follows: list[Any], sender: int | None) -> Any:
-    """The account that sends: the named sender, else who last chatted, else the first friend.
-
-    ``follows``: (staff id, external_userid, follow row id, last chat); the lowest
-    follow id is the relationship siyu recorded first.
-    """
-    for f in follows:
-        if f[0] == sender:
-            return f
-    chatted = [f for f in follows if f[3] is not None]
-    if chatted:
-        return max(chatted, key=lambda f: (f[3], -f[0]))
-    return min(follows, key=lambda f: f[2])
-
-
-def _grouped(rows: Iterator[Any]) -> Iterator[tuple[int, bool, list[Any], int, int]]:
-    current: int | None = None
-    out = False
-    follows: list[Any] = []
-    cap_n = quota_n = 0
-    for cid, opted, staff_id, ext, added, last_at, n_cap, n_quota in rows:
-        if cid != current:
-            if current is not None:
-                yield current, out, follows, cap_n, quota_n
-            current, out, follows, cap_n, quota_n = cid, bool(opted), [], int(n_cap), int(n_quota)
-        if staff_id is not None and all(f[0] != staff_id for f in follows):
-            follows.append((staff_id, ext, added, last_at))
-    if current is not None:
-        yield current, out, follows, cap_n, quota_n
+        .where(
+            Follow.workspace_id == ws,
+            Follow.state == "active",
+            Follow.external_userid.is_not(None),
+            Follow.staff_id.in_(active_staff),
+            or_(Follow.added_at.is_(None), Follow.added_at <= now),
+        )
+        .subquery("friends")
+    )
+    opted = or_(Customer.opt_out.is_(True), Customer.anonymised_at.is_not(None))
+    reason = case(
+        (opted, "opt_out"),
+        (friends.c.staff_id.is_(None), "no_friend"),
+        (func.coalesce(counts.c.n0, 0) >= knobs.freq_cap_per_7d, "freq_cap"),
+        (func.coalesce(counts.c.n1, 0) >= allowed, "wecom_quota"),
+        else_=None,
+    )
+    pct = int(send.holdout_pct or 0)
+    whens: list[Any] = [(reason.is_not(None), "removed")]
+    if pct:
+        whens.append((holdout_hash(TMP.c.id, int(send.holdout_seed)) < pct * 100, "holdout"))
+    arm = case(*whens, else_="target")
+    return (
+        select(
+            TMP.c.id.label("cid"),
+            case((opted, None), else_=friends.c.staff_id).label("staff_id"),
+            case((opted, None), else_=friends.c.external_userid).label("target"),
+            arm.label("arm"),
+            reason.label("reason"),
+        )
+        .select_from(TMP)
+        .join(Customer, Customer.id == TMP.c.id)
+        .outerjoin(friends, and_(friends.c.customer_id == TMP.c.id, friends.c.rank == 1))
+        .outerjoin(counts, counts.c.cid == TMP.c.id)
+    )
 
 
 RECIPIENT_COLUMNS = (
@@ -237,25 +243,24 @@ RECIPIENT_COLUMNS = (
 )
 
 
-def _raw_inserter(session: Session, now: datetime) -> tuple[Any, Any]:
-    """(insert(rows), created_at value): a plain DB-API executemany of recipient tuples.
-
-    A million recipients through the ORM's per-row type processing cost more than the
-    planning itself; the rows here are plain ints and strings, and ``created_at`` is
-    given in the form the dialect stores (naive UTC text on SQLite).
-    """
-    conn = session.connection()
-    dialect = conn.dialect
-    marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in RECIPIENT_COLUMNS)
-    sql = f"INSERT INTO send_recipients ({', '.join(RECIPIENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
-    stamp: Any = now
-    if dialect.name == "sqlite":
-        stamp = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-    def insert_rows(rows: list[tuple[Any, ...]]) -> None:
-        conn.exec_driver_sql(sql, rows)
-
-    return insert_rows, stamp
+PLAN = Table(
+    "tmp_send_plan",
+    MetaData(),
+    Column("cid", BigInteger),
+    Column("staff_id", BigInteger),
+    Column("target", String(128)),
+    Column("arm", String(8)),
+    Column("reason", String(16)),
+    prefixes=["TEMPORARY"],
+)
+STAFF_BATCH = Table(
+    "tmp_send_staff",
+    MetaData(),
+    Column("staff_id", BigInteger, primary_key=True),
+    Column("base", Integer),
+    Column("split", Integer),
+    prefixes=["TEMPORARY"],
+)
 
 
 def plan_customers(
@@ -273,67 +278,108 @@ def plan_customers(
     and ``senders`` names the account each customer gets it from where that account is
     still their friend: how a SOP step sends to the customers who reached it, each from
     the staff member who owns them.
+
+    Set-based, inside the database, whatever the audience size: the audience into a
+    temporary table; each member classified (removal, sending account, holdout: all in
+    SQL, the same on SQLite and PostgreSQL) into a second one; the targeted counted per
+    account (a few hundred rows come back); then ``INSERT … SELECT`` of every recipient
+    row with its batch: an account's first batch number, or for an account with more
+    than ``MAX_PER_CALL`` targeted customers, one batch per run of ``MAX_PER_CALL`` in
+    customer order. Batches are numbered in account order.
     """
-    report = PlanReport()
-    removed = report.removed
-    _, _, allowed = quota_window(knobs.wecom_quota, now)
-    cap_limit = knobs.freq_cap_per_7d
-    rng = random.Random(send.holdout_seed)
-    draw = rng.random
-    pct = send.holdout_pct
-    sender = send.sender_staff_id
-    ws, send_id = send.workspace_id, send.id
-    per_staff: dict[int, int] = {}
-    batch_of: dict[tuple[int, int], int] = {}
-    sizes: dict[int, int] = {}
-    batch_staff: dict[int, int] = {}
-    buf: list[tuple[Any, ...]] = []
-    insert_rows, stamp = _raw_inserter(session, now)
-    rows = _grouped(_rows(session, send, knobs, now, audience))
-    holdout = targeted = size = 0
-    for cid, opted, follows, n_cap, n_quota in rows:
-        size += 1
-        reason: str | None = None
-        staff_id = target = None
-        if opted:
-            reason = "opt_out"
-        elif not follows:
-            reason = "no_friend"
-        else:
-            staff_id, target = _pick(follows, senders.get(cid, sender) if senders else sender)[:2]
-            if n_cap >= cap_limit:
-                reason = "freq_cap"
-            elif n_quota >= allowed:
-                reason = "wecom_quota"
-        if reason is not None:
-            removed[reason] += 1
-            buf.append((ws, send_id, cid, staff_id, target, "removed", reason, None, None, stamp))
-        elif pct and draw() * 100 < pct:
-            holdout += 1
-            buf.append((ws, send_id, cid, staff_id, target, "holdout", None, None, None, stamp))
-        else:
-            assert staff_id is not None
-            k = per_staff.get(staff_id, 0)
-            per_staff[staff_id] = k + 1
-            key = (staff_id, k // MAX_PER_CALL)
-            seq = batch_of.get(key)
-            if seq is None:
-                seq = batch_of[key] = len(batch_of) + 1
-                batch_staff[seq] = staff_id
-            sizes[seq] = sizes.get(seq, 0) + 1
-            targeted += 1
-            buf.append((ws, send_id, cid, staff_id, target, "target", None, seq, "pending", stamp))
-        if len(buf) >= INSERT_CHUNK:
-            insert_rows(buf)
-            buf = []
-    if buf:
-        insert_rows(buf)
+    tune_for_bulk_writes(session)  # SQLite: a 32 MiB page cache, so the sorts stay in memory
+    conn = session.connection()
+    tables = (TMP, PLAN, STAFF_BATCH)
+    for t in tables:
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+    try:
+        if audience is None:
+            audience = audience_query(session, send, now)
+        session.execute(insert(TMP).from_select(["id"], audience))
+        if senders:
+            session.execute(
+                TMP.update().where(TMP.c.id == bindparam("cid")).values(sender=bindparam("sid")),
+                [{"cid": c, "sid": st} for c, st in senders.items()],
+            )
+        session.execute(
+            insert(PLAN).from_select(
+                ["cid", "staff_id", "target", "arm", "reason"], _classified(session, send, knobs, now)
+            )
+        )
+        if conn.dialect.name == "postgresql":
+            session.execute(text("ANALYZE tmp_send_plan"))
+        report = _counts_of_plan(session)
+        targeted = (
+            select(PLAN.c.staff_id, func.count()).where(PLAN.c.arm == "target").group_by(PLAN.c.staff_id)
+        )
+        per_staff = {int(st): int(k) for st, k in session.execute(targeted.order_by(PLAN.c.staff_id))}
+        batch_staff: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        rows = []
+        for staff_id, k in per_staff.items():
+            base = len(batch_staff) + 1
+            rows.append({"staff_id": staff_id, "base": base, "split": int(k > MAX_PER_CALL)})
+            for i in range(-(-k // MAX_PER_CALL)):
+                batch_staff[base + i] = staff_id
+                sizes[base + i] = min(MAX_PER_CALL, k - i * MAX_PER_CALL)
+        if rows:
+            session.execute(insert(STAFF_BATCH), rows)
+        _insert_recipients(session, send, now, split=any(r["split"] for r in rows))
+    finally:
+        for t in tables:
+            t.drop(session.connection(), checkfirst=True)
     _store_batches(session, send, batch_staff, sizes, now)
-    report.audience, report.holdout, report.targeted = size, holdout, targeted
     report.staff = len(per_staff)
-    report.calls = len(batch_of)
-    report.min_calls = sum(-(-n // MAX_PER_CALL) for n in per_staff.values())
+    report.calls = len(batch_staff)
+    report.min_calls = sum(-(-k // MAX_PER_CALL) for k in per_staff.values())
     return report
+
+
+def _counts_of_plan(session: Session) -> PlanReport:
+    """Audience, holdout, targeted and removals per reason: one pass over the plan."""
+    report = PlanReport()
+
+    def n(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    cols = [func.count(), n(PLAN.c.arm == "holdout"), n(PLAN.c.arm == "target")]
+    cols += [n(and_(PLAN.c.arm == "removed", PLAN.c.reason == why)) for why in REASONS]
+    row = session.execute(select(*cols)).one()
+    report.audience, report.holdout, report.targeted = int(row[0]), int(row[1]), int(row[2])
+    report.removed = {why: int(v) for why, v in zip(REASONS, row[3:], strict=True)}
+    return report
+
+
+def _insert_recipients(session: Session, send: Send, now: datetime, *, split: bool) -> None:
+    """The plan into ``send_recipients``, each targeted customer with its batch."""
+    stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
+    p, b = PLAN.c, STAFF_BATCH.c
+    is_target = p.arm == "target"
+    pending = case((is_target, "pending"), else_=None)
+    head = [literal(send.workspace_id), literal(send.id), p.cid, p.staff_id, p.target, p.arm, p.reason]
+    whole = (
+        select(*head, case((is_target, b.base), else_=None), pending, stamp)
+        .select_from(PLAN)
+        .outerjoin(STAFF_BATCH, and_(b.staff_id == p.staff_id, is_target))
+        .where(or_(b.split.is_(None), b.split == 0))
+    )
+    session.execute(insert(SendRecipient).from_select(list(RECIPIENT_COLUMNS), whole))
+    if not split:
+        return
+    k = func.row_number().over(partition_by=p.staff_id, order_by=p.cid)
+    big = (
+        select(*head, b.base.label("base"), k.label("k"))
+        .select_from(PLAN)
+        .join(STAFF_BATCH, b.staff_id == p.staff_id)
+        .where(is_target, b.split == 1)
+        .subquery("big")
+    )
+    g = big.c
+    seq = g.base + (g.k - 1) // MAX_PER_CALL
+    cols = [c for c in g if c.name not in ("base", "k")]
+    parts = select(*cols, seq, literal("pending"), stamp).select_from(big)
+    session.execute(insert(SendRecipient).from_select(list(RECIPIENT_COLUMNS), parts))
 
 
 def _store_batches(

@@ -13,7 +13,7 @@ from siyu.models import ContentItem, Send, Staff
 
 MAX_ATTACHMENTS = 9
 # Kinds a mass send can carry (files go up as temporary media when the batch is called).
-SENDABLE = ("text", "script", "link", "image", "video", "file")
+SENDABLE = ("text", "script", "link", "image", "video", "file", "miniprogram")
 MEDIA = ("image", "video", "file")
 
 
@@ -28,7 +28,13 @@ def check_message(session: Session, *, workspace_id: int, text: str | None, cont
         item = get_content(session, workspace_id=workspace_id, content_id=cid)
         if item.kind not in SENDABLE:
             raise Invalid(
-                f"content {cid} is a {item.kind}; a mass send carries text, scripts and links",
+                f"content {cid} is a {item.kind}; a mass send carries texts, scripts, links, "
+                "images, videos, files and mini-programs",
+                field="content_ids",
+            )
+        if item.kind == "miniprogram" and not (item.body or {}).get("stored_path"):
+            raise Invalid(
+                f"content {cid} (mini-program) has no cover picture; add it again with one",
                 field="content_ids",
             )
         check_text(item.text, per_customer=False, field="content_ids")
@@ -59,6 +65,9 @@ def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = N
         if item.kind in MEDIA:
             out.append({"msgtype": item.kind, item.kind: {"media_id": ensure_media(item, gateway)}})
             continue
+        if item.kind == "miniprogram":
+            out.append({"msgtype": "miniprogram", "miniprogram": miniprogram_attachment(item, gateway)})
+            continue
         if item.kind == "link":
             body = item.body or {}
             from siyu.automation.radar import tracked_url
@@ -69,3 +78,17 @@ def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = N
                 link["picurl"] = str(body["picurl"])
             out.append({"msgtype": "link", "link": link})
     return out
+
+
+def miniprogram_attachment(item: ContentItem, gateway: Any) -> dict[str, str]:
+    """``add_msg_template`` / ``send_welcome_msg``'s miniprogram body for a library item
+    (the cover uploaded, or re-uploaded when expired, as temporary media)."""
+    from siyu.automation.media import ensure_media
+
+    body = item.body or {}
+    return {
+        "title": item.title,
+        "pic_media_id": ensure_media(item, gateway),
+        "appid": str(body.get("appid") or ""),
+        "page": str(body.get("page") or ""),
+    }

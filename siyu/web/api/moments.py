@@ -26,7 +26,8 @@ router = APIRouter(prefix="/api/v1/moments", tags=["moments"], responses=ERRORS)
 class AttachmentIn(BaseModel):
     kind: Literal["link", "content"] = Field(
         description="`link` (url + title) or `content` (a content-library image, video or link by id). "
-        "Files are uploaded to the content library first."
+        "Files are uploaded to the content library first (`POST /api/v1/content/upload`, "
+        "kind image or video), then given here by id."
     )
     url: str | None = Field(None, max_length=2000)
     title: str | None = Field(None, max_length=200)

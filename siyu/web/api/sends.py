@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from siyu.automation import library
@@ -14,7 +14,7 @@ from siyu.automation.radar import send_opens
 from siyu.automation.sends import results, service
 from siyu.automation.sends.lift import lift_report
 from siyu.automation.sends.tasks import GATEWAY
-from siyu.kit.errors import Forbidden
+from siyu.kit.errors import Forbidden, Invalid
 from siyu.web.api.common import ERRORS, MAX_ID, Id
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser
 
@@ -147,6 +147,42 @@ def list_content(
 @router.post("/content", status_code=201, summary="Add a library item")
 def add_content(body: ContentIn, user: OperatorUser, db: DbSession) -> dict[str, Any]:
     item = library.add_item(db, workspace_id=user.workspace_id, actor=user.actor, **body.model_dump())
+    return library.item_json(item)
+
+
+UPLOAD_MAX = 20 * 1024 * 1024  # WeCom's largest media (a file); images and videos 10 MB
+
+
+@router.post("/content/upload", status_code=201, summary="Add a library image, video, file or mini-program")
+async def upload_content(
+    user: OperatorUser,
+    db: DbSession,
+    kind: Annotated[str, Form(description="image, video, file or miniprogram (the file is its cover)")],
+    file: Annotated[UploadFile, File(description="JPG/PNG ≤ 10 MB, MP4 ≤ 10 MB, or a file ≤ 20 MB")],
+    title: Annotated[str, Form(max_length=200)] = "",
+    folder: Annotated[str, Form(max_length=200)] = "",
+    tags: Annotated[str, Form(max_length=2000, description="Comma-separated")] = "",
+    appid: Annotated[str, Form(max_length=64, description="A mini-program's appid")] = "",
+    page: Annotated[str, Form(max_length=500, description="A mini-program's page (ends in .html)")] = "",
+) -> dict[str, Any]:
+    """Checked against WeCom's limits before it is stored; then usable by id in sends,
+    moments (``{"kind": "content", "content_id": N}``) and the rest of siyu."""
+    data = await file.read(UPLOAD_MAX + 1)
+    if len(data) > UPLOAD_MAX:
+        raise Invalid(f"WeCom takes files of at most {UPLOAD_MAX // (1024 * 1024)} MB", field="file")
+    name = file.filename or "upload"
+    body = {"appid": appid, "page": page} if kind == "miniprogram" else {}
+    item = library.add_item(
+        db,
+        workspace_id=user.workspace_id,
+        kind=kind,
+        title=title or name,
+        folder=folder,
+        tags=tags.replace("，", ",").split(","),
+        body=body,
+        upload=(name, data),
+        actor=user.actor,
+    )
     return library.item_json(item)
 
 

@@ -44,11 +44,27 @@ def upload(state: SimState, kind: str, filename: str, data: bytes) -> dict[str, 
     return {"type": kind, "media_id": media_id, "created_at": str(state.now())}
 
 
+def check_miniprogram(body: Any) -> None:
+    """WeCom's miniprogram attachment: title (≤ 64 bytes), pic_media_id, appid, page (.html)."""
+    if not isinstance(body, dict):
+        raise SimError(40058, "miniprogram is required")
+    for key in ("title", "pic_media_id", "appid", "page"):
+        if not str(body.get(key) or "").strip():
+            raise SimError(40058, f"miniprogram.{key} is required")
+    if len(str(body["title"]).encode()) > 64:
+        raise SimError(40058, "miniprogram.title is longer than 64 bytes")
+    if not str(body["page"]).split("?", 1)[0].endswith(".html"):
+        raise SimError(40058, "miniprogram.page must end with .html")
+
+
 def check_attachments(state: SimState, attachments: list[dict[str, Any]]) -> None:
-    """40007 for an attachment whose media id is unknown or older than 3 days."""
+    """40007 for an attachment whose media id is unknown or older than 3 days; a
+    miniprogram's fields as WeCom checks them."""
     now = state.clock.now()
     for a in attachments:
         kind = a.get("msgtype")
+        if kind == "miniprogram":
+            check_miniprogram(a.get("miniprogram"))
         key = MEDIA_KEYS.get(str(kind))
         if key is None:
             continue
@@ -69,6 +85,20 @@ def add_msg_template(state: SimState, q: dict[str, str], b: dict[str, Any]) -> d
 
 
 HANDLERS["externalcontact/add_msg_template"] = add_msg_template
+
+_send_welcome_msg = HANDLERS["externalcontact/send_welcome_msg"]
+
+
+def send_welcome_msg(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
+    """A welcome's miniprogram attachments are checked like a mass send's (fields only:
+    welcomes configured with raw media ids predate the media store)."""
+    for a in b.get("attachments") or []:
+        if isinstance(a, dict) and a.get("msgtype") == "miniprogram":
+            check_miniprogram(a.get("miniprogram"))
+    return _send_welcome_msg(state, q, b)
+
+
+HANDLERS["externalcontact/send_welcome_msg"] = send_welcome_msg
 
 
 _get_groupmsg_list_v2 = HANDLERS["externalcontact/get_groupmsg_list_v2"]

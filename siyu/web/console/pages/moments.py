@@ -11,10 +11,11 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from siyu.automation import library
 from siyu.automation.moments import service, views
 from siyu.kit.errors import SiyuError
 from siyu.kit.timeutil import local_day, local_to_utc, utcnow, zone
@@ -37,11 +38,18 @@ SENDER_STATUS = {"waiting": "未到时间", "unpublished": "未发表", "publish
 ORIGIN = {"plan": "计划", "personal": "员工自发", "corp": "企业发表"}
 FLAGS = {"gap": "空档", "under": "低于目标", "over": "超出目标", "burst": "过于密集"}
 WEEKDAYS = "一二三四五六日"
+KIND_LABELS = {"image": "图片", "video": "视频", "link": "链接"}
+UPLOAD_MAX = 10 * 1024 * 1024  # WeCom: images and videos up to 10 MB
 FIELD = {"text": "正文", "attachments": "附件", "visible_tags": "可见标签", "staff": "员工账号",
-         "planned_at": "计划时间", "moment_id": "朋友圈"}  # fmt: skip
+         "planned_at": "计划时间", "moment_id": "朋友圈", "path": "上传文件",
+         "content_id": "素材"}  # fmt: skip
 _MESSAGES = [
     (re.compile(r"at most 2000 characters, this one has (\d+)"), "正文最多 2000 字，当前 {0} 字"),
     (re.compile(r"at most 9 images, not (\d+)"), "最多 9 张图片，当前 {0} 张"),
+    (re.compile(r"of at most 10 MB; this one is ([\d.]+) MB"), "图片和视频最大 10 MB，当前 {0} MB"),
+    (re.compile(r"as JPG/JPEG/PNG only"), "图片只支持 JPG 或 PNG"),
+    (re.compile(r"as MP4 only"), "视频只支持 MP4"),
+    (re.compile(r"at most 1 (video|link)"), "视频或链接只能有 1 个"),
     (re.compile(r"not a mix"), "一条朋友圈只能带最多 9 张图片、或 1 个视频、或 1 个链接，不能混合"),
     (
         re.compile(r"tag '(.+)' is not in WeCom yet"),
@@ -115,6 +123,11 @@ def moments_page(
         "origin_labels": ORIGIN,
         "flag_labels": FLAGS,
         "can_plan": user.role in ("owner", "admin", "operator"),
+        "library": [
+            (i.id, KIND_LABELS[i.kind], i.title)
+            for kind in ("image", "video", "link")
+            for i in library.list_items(db, workspace_id=ws.id, kind=kind, limit=100)
+        ],
         "default_at": (datetime.now(tz) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:00"),
         "hhmm": lambda iso: datetime.fromisoformat(iso).astimezone(tz).strftime("%H:%M"),
     }
@@ -132,22 +145,37 @@ def moments_plan(
     link_url: Annotated[str, Form()] = "",
     link_title: Annotated[str, Form()] = "",
     tags: Annotated[str, Form()] = "",
+    content_ids: Annotated[list[int] | None, Form()] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
-    """Plan a moment from the form; errors come back in plain words, nothing stored."""
+    """Plan a moment from the form; errors come back in plain words, nothing stored.
+
+    Attachments: library items (images, a video or a link, by id), uploaded images or a
+    video (kept in the library, folder 朋友圈), or a link typed in; WeCom's rule (9
+    images, or 1 video, or 1 link) is checked by the service as for the API and CLI.
+    """
     ws = db.get(Workspace, user.workspace_id)
     assert ws is not None
     try:
         when = local_to_utc(datetime.fromisoformat(planned_at), ws.timezone)
     except ValueError:
         return redirect_with_flash("/moments", "请填写计划时间", "error")
-    items = (
-        [service.AttachmentInput("link", url=link_url.strip(), title=link_title)] if link_url.strip() else []
-    )
+    items = [service.AttachmentInput("content", content_id=c) for c in content_ids or []]
+    if link_url.strip():
+        items.append(service.AttachmentInput("link", url=link_url.strip(), title=link_title))
+    uploads = [f for f in files or [] if f.filename]
     names = [t for t in re.split(r"[,，\s]+", tags) if t]
-    data = service.MomentInput(planned_at=when, staff_userids=staff or [], text=text, attachments=items,
-                               visible_tags=names)  # fmt: skip
     try:
-        with db.begin_nested():
+        with db.begin_nested():  # uploads join the library only if the moment is planned
+            for f in uploads:
+                raw = f.file.read(UPLOAD_MAX + 1)
+                name = f.filename or "upload"
+                kind = "video" if name.lower().endswith(".mp4") else "image"
+                added = library.add_item(db, workspace_id=ws.id, kind=kind, title=name[:200], folder="朋友圈",
+                                         upload=(name, raw), actor=user.actor)  # fmt: skip
+                items.append(service.AttachmentInput("content", content_id=added.id))
+            data = service.MomentInput(planned_at=when, staff_userids=staff or [], text=text,
+                                       attachments=items, visible_tags=names)  # fmt: skip
             m = service.plan_moment(db, workspace_id=ws.id, data=data, actor=user.actor)
     except SiyuError as exc:
         return redirect_with_flash("/moments", zh_error(exc), "error")
