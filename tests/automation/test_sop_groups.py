@@ -203,6 +203,24 @@ def test_group_created_in_the_simulator_runs_the_group_plan_once(
             enr = session.scalars(select(SopEnrollment).where(SopEnrollment.plan_id == gp)).one()
             assert enr.status == "completed"
             assert len(sim.state.mass_sends) == 1
+
+            # a second group is created, then dismissed before its welcome: it leaves the plan
+            seen = len(sim.sender.deliveries)
+            second = sc.create_group("amy", "第二个群")
+            _deliver(sim, wecom, seen)
+            seen = len(sim.sender.deliveries)
+            sc.dismiss_group(second)
+            _deliver(sim, wecom, seen)
+            session.expire_all()
+            gone = session.scalars(
+                select(SopEnrollment)
+                .join(Group, Group.id == SopEnrollment.group_id)
+                .where(Group.chat_id == second)
+            ).one()
+            assert (gone.status, gone.exit_reason) == ("exited", "dismissed")
+            advance(timedelta(minutes=10))
+            assert _run(workspace_id) == 0
+            assert len(sim.state.mass_sends) == 1
     finally:
         send_tasks.GATEWAY.pop()
         client.close()
