@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.automation.sends import tasks as send_tasks
 from siyu.automation.sop import jobs, service
 from siyu.automation.sop.service import PlanInput
+from siyu.automation.sop.triggers import Match
 from siyu.customers.card import group_card
 from siyu.kit.db import session_factory, session_scope
 from siyu.kit.errors import Conflict, Invalid
@@ -267,6 +268,10 @@ def test_one_enrollment_per_plan_and_group_and_dismissed_groups_leave(
             session.flush()
         nested.rollback()
         assert service.enroll_matching(session, plan) == 0
+        # two workers that both saw the group as new: the insert's ON CONFLICT (the partial
+        # unique index) lets the second one do nothing, without an error
+        late = Match(None, "group", T0, amy, old.id)
+        assert service._insert_enrollments(session, plan, [late], now=utcnow(), status="active") == 0
 
         # N days since creation, of a type: the scan enrolls each group once, when it reaches the age
         aged = service.create_plan(
