@@ -44,7 +44,9 @@ class FromTemplate(BaseModel):
 
 
 class ActivateIn(BaseModel):
-    enroll_existing: bool = Field(False, description="Enroll customers who already match now.")
+    enroll_existing: bool = Field(
+        False, description="Enroll customers (a group plan: groups) who already match now."
+    )
     dry_run: bool = Field(False, description="Only count who already matches.")
 
 
