@@ -77,9 +77,10 @@ def sop_enrollment(
 ) -> list[dict[str, Any]]:
     """The SOP plans this customer is in, still running: plan, current step, next step.
 
-    For a group: the plans its members are in through the group (``joined_group`` plans:
-    a group's onboarding runs per member who joins), each with its next step and how
-    many members are at it.
+    For a group: its own group plans (``subject: group``: next step and when), then the
+    plans its members are in through the group (``joined_group`` plans: a group's
+    onboarding runs per member who joins), each with its next step and how many members
+    are at it.
     """
     sop = importlib.import_module("siyu.automation.sop.service")  # automation builds on customers
     if customer_id is None:

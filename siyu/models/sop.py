@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import Base, JSONType, UTCDateTime, created_at, fk, pk, updated_at, workspace_fk
@@ -27,6 +27,8 @@ class SopPlan(Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    # customer: one enrollment per customer and occurrence; group: one per group
+    subject: Mapped[str] = mapped_column(String(16), nullable=False, default="customer")
     trigger: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     audience: Mapped[str | None] = mapped_column(Text)
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False, default=list)
@@ -41,7 +43,10 @@ class SopPlan(Base):
 
 
 class SopEnrollment(Base):
-    """One customer in one plan for one occurrence of its trigger.
+    """One customer (or, in a group plan, one group) in one plan for one occurrence.
+
+    A group plan's enrollment has no customer: ``group_id`` is its subject, and a
+    partial unique index keeps one enrollment per (plan, group), ever.
 
     ``trigger_key`` names the occurrence (the event, the first order, the silent spell,
     the birthday's year), so a re-delivered event, a re-run scan or an edited plan
@@ -53,6 +58,14 @@ class SopEnrollment(Base):
     __tablename__ = "sop_enrollments"
     __table_args__ = (
         UniqueConstraint("plan_id", "customer_id", "trigger_key"),
+        Index(
+            "uq_sop_enrollments_plan_id_group_id_groups",
+            "plan_id",
+            "group_id",
+            unique=True,
+            sqlite_where=text("customer_id IS NULL"),
+            postgresql_where=text("customer_id IS NULL"),
+        ),
         Index("ix_sop_enrollments_workspace_id_status_next_due_at", "workspace_id", "status", "next_due_at"),
         Index("ix_sop_enrollments_customer_id", "customer_id"),
     )
@@ -60,7 +73,7 @@ class SopEnrollment(Base):
     id: Mapped[int] = pk()
     workspace_id: Mapped[int] = workspace_fk(index=False)
     plan_id: Mapped[int] = fk("sop_plans.id", index=False)
-    customer_id: Mapped[int] = fk("customers.id", index=False)
+    customer_id: Mapped[int | None] = fk("customers.id", nullable=True, index=False)
     staff_id: Mapped[int | None] = fk("staff.id", nullable=True, ondelete="SET NULL", index=False)
     group_id: Mapped[int | None] = fk("groups.id", nullable=True, ondelete="SET NULL", index=False)
     trigger_key: Mapped[str] = mapped_column(String(120), nullable=False)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
-from siyu.models import SopEnrollment, SopPlan, StaffTask
+from siyu.models import Group, SopEnrollment, SopPlan, StaffTask
 from tests.web.api_world import World, build_world, client
 
 
@@ -112,3 +112,32 @@ def test_staff_see_and_complete_their_own_tasks_boss_sees_completion(
     assert by["Bob"]["done"] == 0
     session.expire_all()
     assert session.scalar(select(StaffTask.status).where(StaffTask.id == a.json()["id"])) == "done"
+
+
+def test_group_plan_over_http_enrolls_groups_and_shows_a_groups_enrollments(
+    api: TestClient, world: World, session: Session
+) -> None:
+    h = world.h("operator")
+    plan = {
+        "name": "新群启动",
+        "subject": "group",
+        "trigger": {"kind": "group_created", "owner": "alice"},
+        "steps": [{"day": 0, "action": "group_message", "body": "欢迎"}, {"day": 3, "action": "task"}],
+    }
+    bad = api.post("/api/v1/sop/plans", headers=h, json={**plan, "exits": ["bought"]})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "exits[0].kind"
+    made = api.post("/api/v1/sop/plans", headers=h, json=plan)
+    assert made.status_code == 201, made.text
+    assert made.json()["subject"] == "group"
+    act = api.post(
+        f"/api/v1/sop/plans/{made.json()['id']}/activate", headers=h, json={"enroll_existing": True}
+    ).json()
+    assert (act["already_matching"], act["enrolled"]) == (1, 1)
+    gid = session.scalar(select(Group.id).where(Group.chat_id == "wrGROUP1"))
+    rows = api.get(f"/api/v1/sop/groups/{gid}/enrollments", headers=world.h("alice")).json()
+    assert [(r["group"], r["plan"], r["status"], r["next_step"]) for r in rows] == [
+        ("面霜复购群", "新群启动", "active", "群发消息")
+    ]
+    # bob does not see alice's group
+    assert api.get(f"/api/v1/sop/groups/{gid}/enrollments", headers=world.h("bob")).status_code == 404

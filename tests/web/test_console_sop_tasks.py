@@ -95,3 +95,44 @@ def test_staff_sees_own_tasks_on_a_card_and_marks_one_done(
     assert comp.status_code == 200
     assert "小美" in comp.text
     assert "100%" in comp.text
+
+
+def test_a_draft_becomes_a_group_plan_in_the_json_editor(
+    client: TestClient,
+    seeded: int,
+    session: Session,
+) -> None:
+    login(client)
+    page = client.get("/sop")
+    res = client.post(
+        "/sop/from-template",
+        data={"name": "group_onboarding", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    url = res.headers["location"]
+    editor = client.get(url)
+    plan = json.loads(
+        editor.text.split('<textarea name="plan" rows="24" class="mono">')[1]
+        .split("</textarea>")[0]
+        .replace("&#34;", '"')
+        .replace("&quot;", '"')
+    )
+    assert plan["subject"] == "customer"
+    plan["subject"] = "group"
+    bad = client.post(
+        url, data={"plan": json.dumps(plan, ensure_ascii=False), "csrf_token": csrf_of(editor.text)}
+    )
+    assert bad.status_code == 422
+    assert "trigger.kind" in bad.text  # joined_group is a customer trigger
+    plan["trigger"] = {"kind": "group_created"}
+    plan["exits"] = ["dismissed"]
+    saved = client.post(
+        url,
+        data={"plan": json.dumps(plan, ensure_ascii=False), "csrf_token": csrf_of(editor.text)},
+        follow_redirects=True,
+    )
+    assert saved.status_code == 200
+    assert "新建客户群" in saved.text
+    assert "&#34;subject&#34;: &#34;group&#34;" in saved.text or '"subject": "group"' in saved.text
+    session.expire_all()
+    assert session.scalar(select(SopPlan.subject)) == "group"

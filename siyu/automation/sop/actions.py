@@ -99,6 +99,8 @@ def _step_task(session: Session, call: StepCall) -> StepOutcome:
 def _tag(session: Session, call: StepCall) -> StepOutcome:
     ws = call.plan.workspace_id
     cid = call.enrollment.customer_id
+    if cid is None:  # a group plan has no tag step (refused at save)
+        return StepOutcome("skipped", detail={"reason": "no_customer"})
     changed: dict[str, list[str]] = {"added": [], "removed": []}
     for name in call.step.get("add_tags", []):
         tag = ensure_tag(session, workspace_id=ws, name=name)

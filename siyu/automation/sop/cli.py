@@ -123,7 +123,8 @@ def list_cmd(
         data,
         as_json,
         [
-            f"{d['id']:>4} {d['status']:<8} {d['name']}  {d['trigger']['kind']}  {d['enrollments']}"
+            f"{d['id']:>4} {d['status']:<8} {d['name']}  {d['subject']}:{d['trigger']['kind']}  "
+            f"{d['enrollments']}"
             for d in data
         ]
         or ["no plans yet"],
@@ -211,19 +212,30 @@ def archive_cmd(plan_id: PlanArg, workspace: WorkspaceOpt = None, as_json: JsonO
 
 @app.command("enrollments")
 def enrollments_cmd(
-    customer_id: Annotated[int, typer.Option("--customer", help="The customer's id.")],
+    customer_id: Annotated[int | None, typer.Option("--customer", help="The customer's id.")] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="A group's id or WeCom chat id (its group plans).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A customer's SOP enrollments: plan, state, next step, exit."""
+    """A customer's (or a group's) SOP enrollments: plan, state, next step, exit."""
+    if (customer_id is None) == (group is None):
+        fail("give --customer or --group")
     with workspace_session(workspace) as (session, ws):
-        data = service.customer_enrollments(session, workspace_id=ws.id, customer_id=customer_id)
+        if customer_id is not None:
+            data = service.customer_enrollments(session, workspace_id=ws.id, customer_id=customer_id)
+        else:
+            assert group is not None
+            gid = service.find_group_id(session, workspace_id=ws.id, group=group)
+            data = service.group_plan_enrollments(session, workspace_id=ws.id, group_id=gid)
     _out(
         data,
         as_json,
         [
-            f"{d['plan']} [{d['status']}] step {d['current_step']}/{d['steps']} "
-            f"next {d['next_step'] or '-'} {d['exit_reason'] or ''}"
+            f"{d.get('group') or ''}{' ' if d.get('group') else ''}{d['plan']} [{d['status']}] "
+            f"step {d['current_step']}/{d['steps']} "
+            f"next {d['next_step'] or '-'} {d['next_due_at'] or ''} {d['exit_reason'] or ''}"
             for d in data
         ]
         or ["not enrolled in any plan"],
@@ -237,7 +249,7 @@ def run_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         enrolled = {
             p.id: service.enroll_matching(session, p)
             for p in service.list_plans(session, workspace_id=ws.id, status="active")
-            if p.trigger["kind"] in spec.STATE_TRIGGERS
+            if p.trigger["kind"] in spec.SCANNED
         }
         session.flush()
         ran = service.run_all_due(session, workspace_id=ws.id)

@@ -1,4 +1,10 @@
-"""The SOP engine's background work: enroll on events, scan state triggers, run steps."""
+"""The SOP engine's background work: enroll on events, scan state triggers, run steps.
+
+Group plans: WeCom's ``change_external_chat`` create callback (``group.create``) enrolls
+the new group in ``group_created`` plans at once; the scan catches groups a sync brought,
+groups whose owner or type a re-fetch filled in later, and the ``group_type`` and
+``group_age`` triggers. ``group.dismiss`` takes the group out of its plans.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,15 @@ from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscribe
 from siyu.kit.timeutil import local_day
 from siyu.models import Group, SopPlan, Tag
 
-ENROLL_ON = ["friend.add", "tag.add", "tag.remove", "group.join", "stats.refreshed"]
+ENROLL_ON = [
+    "friend.add",
+    "tag.add",
+    "tag.remove",
+    "group.join",
+    "group.create",
+    "group.dismiss",
+    "stats.refreshed",
+]
 _EVENT_TRIGGER = {
     "friend.add": "friend_added",
     "tag.add": "tag_added",
@@ -38,8 +52,18 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
         if ev.workspace_id not in plans:
             plans[ev.workspace_id] = _active(session, ev.workspace_id)
         tz, _ = service.workspace_zone(session, ev.workspace_id)
+        if ev.kind == "group.dismiss":
+            if ev.group_id is not None:
+                service.exit_dismissed(
+                    session, workspace_id=ev.workspace_id, group_id=ev.group_id, at=ev.occurred_at
+                )
+            continue
         for plan in plans[ev.workspace_id]:
             kind = plan.trigger["kind"]
+            if ev.kind == "group.create":
+                if kind == "group_created" and plan.subject == "group" and ev.group_id is not None:
+                    service.enroll_group(session, plan, group_id=ev.group_id)
+                continue
             if ev.kind == "stats.refreshed":
                 if kind in ("first_order", "category_order", "inactive", "layer_changed"):
                     ids = [int(c) for c in ev.payload.get("customer_ids") or []]
@@ -103,7 +127,7 @@ def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
         plan_ids = [
             p.id
             for p in s.scalars(select(SopPlan).where(SopPlan.status == "active"))
-            if p.trigger.get("kind") in spec.STATE_TRIGGERS
+            if p.trigger.get("kind") in spec.SCANNED
         ]
     for pid in plan_ids:
         with factory() as s:

@@ -15,9 +15,11 @@ runs, so the step and its effect commit together or not at all:
     ``no_friend``, ``freq_cap``, ``wecom_quota``). No holdout (a plan is not an
     experiment) and no approval (activating the plan was the approval).
 ``group_message``
-    One group send (``kind=group``) to the groups the enrolled customers joined, sent by
-    each group's owner; a group gets a step's message at most once a day (the group
-    members who joined on one day share one welcome).
+    One group send (``kind=group``) to the groups the enrolled customers joined (in a
+    group plan: the enrolled groups themselves), sent by each group's owner (the send
+    engine makes one ``add_msg_template`` call with ``chat_type=group`` per owner); a
+    group gets a step's message at most once a day (the group members who joined on one
+    day share one welcome).
 ``moment``
     One moment per step per plan and day in the workspace zone (not one per customer):
     published by the staff named on the step, else by the owners of the customers who
@@ -157,8 +159,12 @@ def send_step(session: Session, calls: list[StepCall]) -> dict[int, StepOutcome]
         return _all(calls, StepOutcome("skipped", detail={"reason": bad}))
     ws = first.plan.workspace_id
     send = _new_send(session, first, item, "customer", _marker(first, None, daily=False))
-    ids = sorted({c.enrollment.customer_id for c in calls})
-    senders = {c.enrollment.customer_id: c.staff_id for c in calls if c.staff_id is not None}
+    ids = sorted({c.enrollment.customer_id for c in calls if c.enrollment.customer_id is not None})
+    senders = {
+        c.enrollment.customer_id: c.staff_id
+        for c in calls
+        if c.staff_id is not None and c.enrollment.customer_id is not None
+    }
     audience = select(Customer.id).where(Customer.workspace_id == ws, Customer.id.in_(ids))
     report = plan_customers(
         session, send, knobs_of(session, ws), first.now, audience=audience, senders=senders
@@ -324,7 +330,12 @@ def moment_step(session: Session, calls: list[StepCall]) -> dict[int, StepOutcom
 
 
 def check_step_refs(
-    session: Session, *, workspace_id: int, trigger: dict[str, Any], steps: list[dict[str, Any]]
+    session: Session,
+    *,
+    workspace_id: int,
+    trigger: dict[str, Any],
+    steps: list[dict[str, Any]],
+    subject: str = "customer",
 ) -> None:
     """Save-time checks of the outbound steps (Invalid naming the step and field)."""
     from siyu.automation.sends.render import check_message
@@ -342,7 +353,7 @@ def check_step_refs(
                 )
             except Invalid as exc:
                 raise Invalid(f"{f}: {exc.message}", field=f"{f}.content_id") from None
-        if action == "group_message" and trigger["kind"] != "joined_group":
+        if action == "group_message" and subject == "customer" and trigger["kind"] != "joined_group":
             raise Invalid(
                 f"{f}: a group_message step sends to the group the customer joined; "
                 "it needs a joined_group trigger",

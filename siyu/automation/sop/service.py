@@ -29,6 +29,7 @@ from siyu.automation.sop.triggers import (
     Match,
     check_date_field,
     find_segment,
+    group_matches,
     in_audience,
     matches_now,
     owners,
@@ -36,12 +37,13 @@ from siyu.automation.sop.triggers import (
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.jobs import enqueue
-from siyu.kit.timeutil import utcnow
+from siyu.kit.timeutil import utcnow, zone
 from siyu.models import (
     Customer,
     CustomerStats,
     CustomerTag,
     Follow,
+    Group,
     Message,
     SopEnrollment,
     SopPlan,
@@ -84,6 +86,7 @@ class PlanInput:
     exits: list[Any] = field(default_factory=list)
     description: str | None = None
     template: str | None = None
+    subject: str = "customer"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanInput:
@@ -97,6 +100,7 @@ class PlanInput:
             exits=data.get("exits") or [],
             description=data.get("description"),
             template=data.get("template"),
+            subject=data.get("subject") or "customer",
         )
 
 
@@ -105,10 +109,17 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
     name = (data.name or "").strip()
     if not name or len(name) > NAME_MAX:
         raise Invalid(f"a plan needs a name of 1 to {NAME_MAX} characters", field="name")
-    trigger = spec.check_trigger(data.trigger)
-    steps = spec.check_steps(data.steps)
-    exits = spec.check_exits(data.exits)
+    subject = spec.check_subject(data.subject)
+    trigger = spec.check_trigger(data.trigger, subject)
+    steps = spec.check_steps(data.steps, subject)
+    exits = spec.check_exits(data.exits, subject)
     audience = (data.audience or "").strip() or None
+    if audience is not None and subject == "group":
+        raise Invalid(
+            "audience is a condition on customers; a group plan narrows its groups with "
+            "trigger.group_type and trigger.owner",
+            field="audience",
+        )
     if audience is not None:
         try:
             parse(audience)
@@ -127,7 +138,7 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
                 get_content(session, workspace_id=workspace_id, content_id=step["content_id"])
             except NotFound as exc:
                 raise Invalid(f"steps[{n}] refers to {exc.message}", field=f"steps[{n}].content_id") from None
-    check_step_refs(session, workspace_id=workspace_id, trigger=trigger, steps=steps)
+    check_step_refs(session, workspace_id=workspace_id, trigger=trigger, steps=steps, subject=subject)
     looped = spec.loop_in(trigger, steps)
     if looped is not None:
         raise Invalid(
@@ -136,6 +147,7 @@ def check_plan(session: Session, *, workspace_id: int, data: PlanInput) -> dict[
         )
     return {
         "name": name,
+        "subject": subject,
         "trigger": trigger,
         "steps": steps,
         "exits": exits,
@@ -187,6 +199,13 @@ def update_plan(
     if plan.status == "archived":
         raise Conflict(f"plan {plan_id} is archived", field="plan_id")
     parts = check_plan(session, workspace_id=workspace_id, data=data)
+    if parts["subject"] != plan.subject and enrollment_counts(
+        session, workspace_id=workspace_id, plan_id=plan.id
+    ):
+        raise Conflict(
+            f"plan {plan_id} has enrollments of {plan.subject}s: its subject cannot change (copy it)",
+            field="subject",
+        )
     for key, value in parts.items():
         setattr(plan, key, value)
     plan.version += 1
@@ -214,6 +233,7 @@ def copy_plan(session: Session, *, workspace_id: int, plan_id: int, actor: str =
         exits=[dict(e) for e in src.exits],
         description=src.description,
         template=src.template,
+        subject=src.subject,
     )
     return create_plan(session, workspace_id=workspace_id, data=data, actor=actor)
 
@@ -246,7 +266,16 @@ class Activation:
     dry_run: bool
 
 
-def _matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> list[Match]:
+def _matching(
+    session: Session,
+    plan: SopPlan,
+    customer_ids: Sequence[int] | None = None,
+    group_ids: Sequence[int] | None = None,
+) -> list[Match]:
+    if plan.subject == "group":
+        return group_matches(
+            session, workspace_id=plan.workspace_id, trigger=plan.trigger, group_ids=group_ids
+        )
     tz, _ = workspace_zone(session, plan.workspace_id)
     found = matches_now(
         session, workspace_id=plan.workspace_id, trigger=plan.trigger, tz=tz, customer_ids=customer_ids
@@ -257,7 +286,7 @@ def _matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | Non
         session,
         workspace_id=plan.workspace_id,
         audience=plan.audience,
-        customer_ids=[m.customer_id for m in found],
+        customer_ids=[m.customer_id for m in found if m.customer_id is not None],
     )
     return [m for m in found if m.customer_id in admitted]
 
@@ -335,12 +364,15 @@ def set_status(
 
 
 def _not_enrolled(session: Session, plan: SopPlan, found: Sequence[Match]) -> list[Match]:
-    """Matches whose occurrence has no enrollment yet and whose customer is not in the plan now."""
+    """Matches whose occurrence has no enrollment yet and whose customer is not in the plan
+    now; in a group plan, groups never enrolled in it (a group enters a plan once)."""
     if not found:
         return []
-    ids = sorted({m.customer_id for m in found})
-    taken: set[tuple[int, str]] = set()
-    active: set[int] = set()
+    if plan.subject == "group":
+        return _groups_not_enrolled(session, plan, found)
+    ids = sorted({m.customer_id for m in found if m.customer_id is not None})
+    taken: set[tuple[int | None, str]] = set()
+    active: set[int | None] = set()
     for n in range(0, len(ids), ENROLL_CHUNK):
         rows = session.execute(
             select(SopEnrollment.customer_id, SopEnrollment.trigger_key, SopEnrollment.status).where(
@@ -351,12 +383,36 @@ def _not_enrolled(session: Session, plan: SopPlan, found: Sequence[Match]) -> li
             taken.add((cid, key))
             if status == "active":
                 active.add(cid)
-    seen: set[int] = set()
+    seen: set[int | None] = set()
     out: list[Match] = []
     for m in found:
         if (m.customer_id, m.key) in taken or m.customer_id in active or m.customer_id in seen:
             continue
         seen.add(m.customer_id)
+        out.append(m)
+    return out
+
+
+def _groups_not_enrolled(session: Session, plan: SopPlan, found: Sequence[Match]) -> list[Match]:
+    gids = sorted({m.group_id for m in found if m.group_id is not None})
+    taken: set[int] = set()
+    for n in range(0, len(gids), ENROLL_CHUNK):
+        taken.update(
+            int(g)
+            for g in session.scalars(
+                select(SopEnrollment.group_id).where(
+                    SopEnrollment.plan_id == plan.id,
+                    SopEnrollment.customer_id.is_(None),
+                    SopEnrollment.group_id.in_(gids[n : n + ENROLL_CHUNK]),
+                )
+            )
+            if g is not None
+        )
+    out: list[Match] = []
+    for m in found:
+        if m.group_id is None or m.group_id in taken:
+            continue
+        taken.add(m.group_id)
         out.append(m)
     return out
 
@@ -370,7 +426,7 @@ def _insert_enrollments(
     staff = owners(
         session,
         workspace_id=plan.workspace_id,
-        customer_ids=[m.customer_id for m in matches if m.staff_id is None],
+        customer_ids=[m.customer_id for m in matches if m.staff_id is None and m.customer_id is not None],
     )
     first_due = None
     if status == "active":
@@ -383,7 +439,9 @@ def _insert_enrollments(
                 "workspace_id": plan.workspace_id,
                 "plan_id": plan.id,
                 "customer_id": m.customer_id,
-                "staff_id": m.staff_id if m.staff_id is not None else staff.get(m.customer_id),
+                "staff_id": m.staff_id
+                if m.staff_id is not None or m.customer_id is None
+                else staff.get(m.customer_id),
                 "group_id": m.group_id,
                 "trigger_key": m.key[:120],
                 "status": status,
@@ -396,11 +454,15 @@ def _insert_enrollments(
             }
             for m in matches[n : n + ENROLL_CHUNK]
         ]
-        result = session.execute(
-            ins.values(rows)
-            .on_conflict_do_nothing(index_elements=["plan_id", "customer_id", "trigger_key"])
-            .returning(SopEnrollment.id)
-        )
+        if plan.subject == "group":  # the partial unique index: one enrollment per (plan, group)
+            stmt = ins.values(rows).on_conflict_do_nothing(
+                index_elements=["plan_id", "group_id"], index_where=SopEnrollment.customer_id.is_(None)
+            )
+        else:
+            stmt = ins.values(rows).on_conflict_do_nothing(
+                index_elements=["plan_id", "customer_id", "trigger_key"]
+            )
+        result = session.execute(stmt.returning(SopEnrollment.id))
         total += len(result.all())
     return total
 
@@ -420,9 +482,14 @@ def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: da
     )
 
 
-def enroll_matching(session: Session, plan: SopPlan, customer_ids: Sequence[int] | None = None) -> int:
-    """Enroll whoever matches the plan now (the scan of state triggers)."""
-    return enroll(session, plan, _matching(session, plan, customer_ids))
+def enroll_matching(
+    session: Session,
+    plan: SopPlan,
+    customer_ids: Sequence[int] | None = None,
+    group_ids: Sequence[int] | None = None,
+) -> int:
+    """Enroll whoever (whichever group) matches the plan now (the scan of state triggers)."""
+    return enroll(session, plan, _matching(session, plan, customer_ids, group_ids))
 
 
 def enroll_event(
@@ -441,6 +508,29 @@ def enroll_event(
     ):
         return 0
     return enroll(session, plan, [Match(customer_id, key, at, staff_id, group_id)])
+
+
+def enroll_group(session: Session, plan: SopPlan, *, group_id: int) -> int:
+    """Enroll one group in a group plan if it matches the trigger now (an event said so)."""
+    if plan.subject != "group":
+        return 0
+    return enroll(session, plan, _matching(session, plan, group_ids=[group_id]))
+
+
+def exit_dismissed(session: Session, *, workspace_id: int, group_id: int, at: datetime) -> int:
+    """A dismissed group leaves the group plans it is in (no further step runs)."""
+    result = session.execute(
+        update(SopEnrollment)
+        .where(
+            SopEnrollment.workspace_id == workspace_id,
+            SopEnrollment.group_id == group_id,
+            SopEnrollment.customer_id.is_(None),
+            SopEnrollment.status == "active",
+        )
+        .values(status="exited", exit_reason="dismissed", exited_at=at, next_due_at=None, planned_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # -- running steps ---------------------------------------------------------------------------
@@ -525,7 +615,20 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         )
     }
     owner_of = owners(
-        session, workspace_id=workspace_id, customer_ids=[e.customer_id for e in loaded.values()]
+        session,
+        workspace_id=workspace_id,
+        customer_ids=[e.customer_id for e in loaded.values() if e.customer_id is not None],
+    )
+    # A group plan's steps go to the group's owner now (a create callback enrolls the
+    # group before the re-fetch names its owner; a transfer changes it).
+    group_owner: dict[int, int | None] = dict(
+        session.execute(
+            select(Group.id, Group.owner_staff_id).where(
+                Group.id.in_(
+                    sorted({e.group_id for e in loaded.values() if e.customer_id is None and e.group_id})
+                )
+            )
+        ).all()
     )
     ran_before = set(
         session.execute(
@@ -568,7 +671,10 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             _advance(enr, plan, tz, quiet)
             out.already += 1
             continue
-        owner = owner_of.get(enr.customer_id)
+        if enr.customer_id is None:
+            owner = group_owner.get(enr.group_id) if enr.group_id is not None else None
+        else:
+            owner = owner_of.get(enr.customer_id)
         call = StepCall(plan, enr, step, index, owner if owner is not None else enr.staff_id, now)
         row: dict[str, Any] = {
             "workspace_id": workspace_id,
@@ -610,7 +716,13 @@ def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> N
 
 
 def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
-    """The first exit condition the customer meets since entering, if any."""
+    """The first exit condition the customer meets since entering, if any; for a group
+    enrollment, ``dismissed`` when the group is gone (whatever the plan lists)."""
+    if enr.customer_id is None:
+        group = session.get(Group, enr.group_id) if enr.group_id is not None else None
+        if group is None or group.status == "dismissed" or group.dismissed_at is not None:
+            return "dismissed"
+        return None
     for ex in plan.exits:
         kind = ex["kind"]
         cid = enr.customer_id
@@ -662,6 +774,7 @@ def plan_dict(plan: SopPlan) -> dict[str, Any]:
     return {
         "id": plan.id,
         "name": plan.name,
+        "subject": plan.subject,
         "description": plan.description,
         "status": plan.status,
         "trigger": plan.trigger,
@@ -733,31 +846,89 @@ def customer_enrollments(session: Session, *, workspace_id: int, customer_id: in
         .where(SopEnrollment.status != "skipped")
         .order_by(SopEnrollment.entered_at.desc())
     ).all()
-    out = []
-    for enr, name, steps in rows:
-        out.append(
-            {
-                "plan_id": enr.plan_id,
-                "plan": name,
-                "status": enr.status,
-                "entered_at": enr.entered_at.isoformat(),
-                "current_step": enr.current_step,
-                "steps": len(steps),
-                "next_step": steps[enr.current_step]["title"]
-                if enr.status == "active" and enr.current_step < len(steps)
-                else None,
-                "next_due_at": enr.next_due_at.isoformat() if enr.next_due_at else None,
-                "exit_reason": enr.exit_reason,
-                "exited_at": enr.exited_at.isoformat() if enr.exited_at else None,
-            }
+    return [_enrollment_dict(enr, name, steps) for enr, name, steps in rows]
+
+
+def _enrollment_dict(enr: SopEnrollment, name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "plan_id": enr.plan_id,
+        "plan": name,
+        "status": enr.status,
+        "entered_at": enr.entered_at.isoformat(),
+        "current_step": enr.current_step,
+        "steps": len(steps),
+        "next_step": steps[enr.current_step]["title"]
+        if enr.status == "active" and enr.current_step < len(steps)
+        else None,
+        "next_action": steps[enr.current_step]["action"]
+        if enr.status == "active" and enr.current_step < len(steps)
+        else None,
+        "next_due_at": enr.next_due_at.isoformat() if enr.next_due_at else None,
+        "exit_reason": enr.exit_reason,
+        "exited_at": enr.exited_at.isoformat() if enr.exited_at else None,
+    }
+
+
+def find_group_id(session: Session, *, workspace_id: int, group: str | int) -> int:
+    """A group of this workspace named by its id or its WeCom chat id."""
+    text = str(group).strip()
+    cond = Group.chat_id == text
+    if text.isdigit():
+        cond = cond | (Group.id == int(text))
+    gid = session.scalar(select(Group.id).where(Group.workspace_id == workspace_id, cond).limit(1))
+    if gid is None:
+        raise NotFound(f"no group {text!r} (an id or a chat id)", field="group")
+    return int(gid)
+
+
+def group_plan_enrollments(session: Session, *, workspace_id: int, group_id: int) -> list[dict[str, Any]]:
+    """A group's own enrollments in group plans (API, CLI): plan, state, step, exit, and
+    the group's name."""
+    group = session.scalar(select(Group).where(Group.workspace_id == workspace_id, Group.id == group_id))
+    if group is None:
+        raise NotFound(f"no group {group_id}", field="group_id")
+    rows = session.execute(
+        select(SopEnrollment, SopPlan.name, SopPlan.steps)
+        .join(SopPlan, SopPlan.id == SopEnrollment.plan_id)
+        .where(
+            SopEnrollment.workspace_id == workspace_id,
+            SopEnrollment.group_id == group_id,
+            SopEnrollment.customer_id.is_(None),
+            SopEnrollment.status != "skipped",
         )
-    return out
+        .order_by(SopEnrollment.entered_at.desc(), SopEnrollment.id.desc())
+    ).all()
+    return [
+        {**_enrollment_dict(enr, name, steps), "group_id": group.id, "group": group.name}
+        for enr, name, steps in rows
+    ]
 
 
 def group_enrollments(session: Session, *, workspace_id: int, group_id: int) -> list[dict[str, Any]]:
-    """The plans running for a group (for the group card): each plan its members are in
-    through the group (``joined_group`` plans), with the next step, how many members are
-    at it and when it is next due."""
+    """The plans running for a group (for the group card): first the group's own plans
+    (``subject: group``: its next step and when), then each plan its members are in
+    through the group (``joined_group`` plans, ``subject: members``), with the next step,
+    how many members are at it and when it is next due (``next_due_local``: in the
+    workspace's zone, as the sidebar shows it)."""
+    tz, _ = workspace_zone(session, workspace_id)
+
+    def local(at: str | None) -> str | None:
+        return f"{datetime.fromisoformat(at).astimezone(zone(tz)):%Y-%m-%d %H:%M}" if at else None
+
+    own = [
+        {
+            "plan_id": r["plan_id"],
+            "plan": r["plan"],
+            "subject": "group",
+            "step": r["next_step"] or "",
+            "action": r["next_action"],
+            "members": None,
+            "next_due_at": r["next_due_at"],
+            "next_due_local": local(r["next_due_at"]),
+        }
+        for r in group_plan_enrollments(session, workspace_id=workspace_id, group_id=group_id)
+        if r["status"] == "active"
+    ]
     rows = session.execute(
         select(
             SopPlan.id,
@@ -771,21 +942,24 @@ def group_enrollments(session: Session, *, workspace_id: int, group_id: int) -> 
         .where(
             SopEnrollment.workspace_id == workspace_id,
             SopEnrollment.group_id == group_id,
+            SopEnrollment.customer_id.is_not(None),
             SopEnrollment.status == "active",
         )
         .group_by(SopPlan.id, SopPlan.name, SopPlan.steps, SopEnrollment.current_step)
         .order_by(SopPlan.id, SopEnrollment.current_step)
     ).all()
-    out = []
+    out = own
     for pid, name, steps, current, n, due in rows:
         out.append(
             {
                 "plan_id": pid,
                 "plan": name,
+                "subject": "members",
                 "step": steps[current]["title"] if current < len(steps) else "",
                 "action": steps[current]["action"] if current < len(steps) else None,
                 "members": int(n),
                 "next_due_at": due.isoformat() if due else None,
+                "next_due_local": local(due.isoformat() if due else None),
             }
         )
     return out

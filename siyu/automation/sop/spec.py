@@ -20,6 +20,16 @@ STATE_TRIGGERS = ("first_order", "category_order", "layer_changed", "inactive", 
 TRIGGERS = EVENT_TRIGGERS + STATE_TRIGGERS
 ACTIONS = ("task", "send", "group_message", "tag", "moment")
 EXITS = ("bought", "opted_out", "left", "replied", "tag_added")
+# A plan's subject: customers (one enrollment per customer and occurrence) or groups (one
+# enrollment per group, ever). Group plans have their own triggers, steps and exits.
+SUBJECTS = ("customer", "group")
+# group_created: on WeCom's create callback, and by the scan for groups a sync brought;
+# group_type / group_age: by the scan.
+GROUP_TRIGGERS = ("group_created", "group_type", "group_age")
+GROUP_ACTIONS = ("task", "group_message")
+GROUP_EXITS = ("dismissed",)
+# Plans whose trigger the periodic scan checks (the rest enroll on events).
+SCANNED = STATE_TRIGGERS + GROUP_TRIGGERS
 SCORE_FIELDS = ("layer_value", "layer_tier", "layer_age", "lifecycle", "rfm_segment", "rfm8")
 # ``birthday`` is the customer's own column; any other key names a custom profile field of
 # kind ``date`` (checked against the workspace when the plan is saved).
@@ -51,12 +61,29 @@ def _text(value: Any, field: str, max_len: int = 200) -> str:
     return value.strip()
 
 
-def check_trigger(raw: Any) -> dict[str, Any]:
-    """The trigger, normalised; Invalid naming the field otherwise."""
-    if not isinstance(raw, dict) or raw.get("kind") not in TRIGGERS:
-        raise Invalid(f"trigger.kind is one of {', '.join(TRIGGERS)}", field="trigger.kind")
-    kind = raw["kind"]
+def check_subject(raw: Any) -> str:
+    subject = raw or "customer"
+    if subject not in SUBJECTS:
+        raise Invalid(f"subject is one of {', '.join(SUBJECTS)}, not {raw!r}", field="subject")
+    return str(subject)
+
+
+def check_trigger(raw: Any, subject: str = "customer") -> dict[str, Any]:
+    """The trigger, normalised; Invalid naming the field otherwise (a customer trigger in
+    a group plan, or a group trigger in a customer plan, included)."""
+    own, other = (GROUP_TRIGGERS, TRIGGERS) if subject == "group" else (TRIGGERS, GROUP_TRIGGERS)
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if isinstance(kind, str) and kind in other:
+        raise Invalid(
+            f"trigger.kind {kind} is for {'customer' if subject == 'group' else 'group'} plans; "
+            f"a {subject} plan's trigger is one of {', '.join(own)}",
+            field="trigger.kind",
+        )
+    if not isinstance(raw, dict) or kind not in own:
+        raise Invalid(f"trigger.kind is one of {', '.join(own)}", field="trigger.kind")
     out: dict[str, Any] = {"kind": kind}
+    if subject == "group":
+        return _group_trigger(raw, out)
     if kind == "friend_added":
         if raw.get("channel") not in (None, ""):
             out["channel"] = _text(raw["channel"], "trigger.channel", 30)
@@ -99,13 +126,32 @@ def check_trigger(raw: Any) -> dict[str, Any]:
     return out
 
 
-def check_step(raw: Any, n: int) -> dict[str, Any]:
+def _group_trigger(raw: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """A group trigger: ``group_type`` (required for the ``group_type`` kind) and
+    ``owner`` (the owning staff account's userid) narrow it; ``group_age`` takes ``days``."""
+    kind = out["kind"]
+    if kind == "group_type" or raw.get("group_type") not in (None, ""):
+        out["group_type"] = _text(raw.get("group_type"), "trigger.group_type", 16)
+    if raw.get("owner") not in (None, ""):
+        out["owner"] = _text(raw["owner"], "trigger.owner", 64)
+    if kind == "group_age":
+        out["days"] = _int(raw.get("days"), "trigger.days", 1, 3650)
+    return out
+
+
+def check_step(raw: Any, n: int, subject: str = "customer") -> dict[str, Any]:
     f = f"steps[{n}]"
     if not isinstance(raw, dict):
         raise Invalid(f"{f} is an object with day, action ...", field=f)
     action = raw.get("action", "task")
     if action not in ACTIONS:
         raise Invalid(f"{f}.action is one of {', '.join(ACTIONS)}", field=f"{f}.action")
+    if subject == "group" and action not in GROUP_ACTIONS:
+        raise Invalid(
+            f"{f}.action {action} reaches customers one by one; "
+            f"a group plan's steps are {' or '.join(GROUP_ACTIONS)}",
+            field=f"{f}.action",
+        )
     out: dict[str, Any] = {
         "day": _int(raw.get("day", 0), f"{f}.day", 0, MAX_DAY),
         "action": action,
@@ -150,12 +196,12 @@ def _default_title(action: str) -> str:
     }[action]
 
 
-def check_steps(raw: Any) -> list[dict[str, Any]]:
+def check_steps(raw: Any, subject: str = "customer") -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not raw:
         raise Invalid("a plan needs at least one step", field="steps")
     if len(raw) > MAX_STEPS:
         raise Invalid(f"a plan has at most {MAX_STEPS} steps", field="steps")
-    steps = [check_step(s, n) for n, s in enumerate(raw)]
+    steps = [check_step(s, n, subject) for n, s in enumerate(raw)]
     for n in range(1, len(steps)):
         if _offset(steps[n]) < _offset(steps[n - 1]):
             raise Invalid(
@@ -171,16 +217,26 @@ def _offset(step: dict[str, Any]) -> tuple[int, int]:
     return step["day"], minutes
 
 
-def check_exits(raw: Any) -> list[dict[str, Any]]:
+def check_exits(raw: Any, subject: str = "customer") -> list[dict[str, Any]]:
+    """The exits, normalised. A group plan's only exit is ``dismissed`` (and it always
+    applies: a dismissed group leaves its plans whether or not the plan lists it)."""
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):
         raise Invalid('exits is a list such as [{"kind": "bought"}]', field="exits")
+    own, other = (GROUP_EXITS, EXITS) if subject == "group" else (EXITS, GROUP_EXITS)
     out: list[dict[str, Any]] = []
     for n, e in enumerate(raw):
         item = {"kind": e} if isinstance(e, str) else e
-        if not isinstance(item, dict) or item.get("kind") not in EXITS:
-            raise Invalid(f"exits[{n}].kind is one of {', '.join(EXITS)}", field=f"exits[{n}].kind")
+        kind = item.get("kind") if isinstance(item, dict) else None
+        if isinstance(kind, str) and kind in other:
+            raise Invalid(
+                f"exits[{n}].kind {kind} is for {'customer' if subject == 'group' else 'group'} plans; "
+                f"a {subject} plan exits on {', '.join(own)}",
+                field=f"exits[{n}].kind",
+            )
+        if not isinstance(item, dict) or kind not in own:
+            raise Invalid(f"exits[{n}].kind is one of {', '.join(own)}", field=f"exits[{n}].kind")
         one: dict[str, Any] = {"kind": item["kind"]}
         if item["kind"] == "tag_added":
             one["tag"] = _text(item.get("tag"), f"exits[{n}].tag", 64)

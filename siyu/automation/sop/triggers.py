@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import Invalid
@@ -31,6 +31,7 @@ from siyu.models import (
     GroupMember,
     ProfileField,
     Segment,
+    Staff,
     Tag,
 )
 from siyu.segments.audience import customer_ids_query, parse
@@ -44,7 +45,9 @@ CHUNK = 2000
 
 @dataclass(frozen=True)
 class Match:
-    customer_id: int
+    """One occurrence; in a group plan ``customer_id`` is None and ``group_id`` the subject."""
+
+    customer_id: int | None
     key: str
     at: datetime | None
     staff_id: int | None = None
@@ -207,6 +210,58 @@ def matches_now(
             stmt = select(q.c[0])
             for (cid,) in session.execute(_limit(stmt, q.c[0], customer_ids)):
                 out.append(Match(cid, f"segment:{seg.id}", None))
+    return out
+
+
+# -- group triggers ---------------------------------------------------------------------------
+
+
+def group_matches(
+    session: Session,
+    *,
+    workspace_id: int,
+    trigger: dict[str, Any],
+    group_ids: Sequence[int] | None = None,
+) -> list[Match]:
+    """The live (not dismissed) groups that match a group plan's trigger now.
+
+    ``group_created``: every group, at its WeCom creation time (so an activation without
+    existing groups enrolls only groups created after it); ``group_type``: groups of the
+    type (no time: the data cannot say when the type was set); ``group_age``: groups at
+    least ``days`` days old, at the moment they reached that age. ``group_type`` and
+    ``owner`` narrow each of them.
+    """
+    kind = trigger["kind"]
+    created = func.coalesce(Group.wecom_created_at, Group.created_at)
+    stmt: Any = select(Group.id, Group.owner_staff_id, created).where(
+        Group.workspace_id == workspace_id, Group.status == "active", Group.dismissed_at.is_(None)
+    )
+    if trigger.get("group_type"):
+        stmt = stmt.where(Group.group_type == trigger["group_type"])
+    if trigger.get("owner"):
+        stmt = stmt.where(
+            Group.owner_staff_id.in_(
+                select(Staff.id).where(Staff.workspace_id == workspace_id, Staff.userid == trigger["owner"])
+            )
+        )
+    if kind == "group_age":
+        stmt = stmt.where(created <= utcnow() - timedelta(days=int(trigger["days"])))
+    out: list[Match] = []
+    for gid, owner, at in session.execute(_limit(stmt.order_by(Group.id), Group.id, group_ids)):
+        if kind == "group_created":
+            out.append(Match(None, "group", at, owner, gid))
+        elif kind == "group_type":
+            out.append(Match(None, f"group_type:{trigger['group_type']}", None, owner, gid))
+        else:
+            out.append(
+                Match(
+                    None,
+                    f"group_age:{trigger['days']}",
+                    at + timedelta(days=int(trigger["days"])),
+                    owner,
+                    gid,
+                )
+            )
     return out
 
 

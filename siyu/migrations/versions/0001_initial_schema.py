@@ -444,6 +444,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('subject', sa.String(length=16), nullable=False),
     sa.Column('trigger', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('audience', sa.Text(), nullable=True),
     sa.Column('steps', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
@@ -1472,7 +1473,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('plan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('trigger_key', sa.String(length=120), nullable=False),
@@ -1496,6 +1497,7 @@ def upgrade() -> None:
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
         batch_op.create_index('ix_sop_enrollments_customer_id', ['customer_id'], unique=False)
         batch_op.create_index('ix_sop_enrollments_workspace_id_status_next_due_at', ['workspace_id', 'status', 'next_due_at'], unique=False)
+        batch_op.create_index('uq_sop_enrollments_plan_id_group_id_groups', ['plan_id', 'group_id'], unique=True, sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
 
     op.create_table('staff_tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -1675,6 +1677,7 @@ def downgrade() -> None:
 
     op.drop_table('staff_tasks')
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
+        batch_op.drop_index('uq_sop_enrollments_plan_id_group_id_groups', sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
         batch_op.drop_index('ix_sop_enrollments_workspace_id_status_next_due_at')
         batch_op.drop_index('ix_sop_enrollments_customer_id')
 

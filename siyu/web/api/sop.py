@@ -1,7 +1,7 @@
 """``/api/v1/sop``: SOP plans (save, activate, pause, copy, preview) and enrollments.
 
 Operators and above manage plans; anyone signed in reads them. A customer's
-enrollments follow the customer's visibility.
+enrollments follow the customer's visibility, a group's the group's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from siyu.automation.sop import service
 from siyu.automation.sop.service import PlanInput
 from siyu.automation.sop.templates import TEMPLATES, template
+from siyu.community.service import get_group
 from siyu.web.api.common import ERRORS, Id
 from siyu.web.auth import CurrentUser, DbSession, OperatorUser
 from siyu.web.auth.scope import visible_customer
@@ -23,6 +24,11 @@ router = APIRouter(prefix="/api/v1/sop", tags=["sop"], responses=ERRORS)
 
 class PlanIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
+    subject: str = Field(
+        "customer",
+        max_length=16,
+        description="customer (one enrollment per customer and occurrence) or group (one per group).",
+    )
     trigger: dict[str, Any] = Field(description="{kind: friend_added | tag_added | ... , ...} (docs/sop.md)")
     steps: list[dict[str, Any]] = Field(min_length=1, max_length=30)
     audience: str | None = Field(
@@ -38,7 +44,9 @@ class FromTemplate(BaseModel):
 
 
 class ActivateIn(BaseModel):
-    enroll_existing: bool = Field(False, description="Enroll customers who already match now.")
+    enroll_existing: bool = Field(
+        False, description="Enroll customers (a group plan: groups) who already match now."
+    )
     dry_run: bool = Field(False, description="Only count who already matches.")
 
 
@@ -123,6 +131,12 @@ def pause(plan_id: Id, user: OperatorUser, db: DbSession) -> dict[str, Any]:
         db, workspace_id=user.workspace_id, plan_id=plan_id, status="paused", actor=user.actor
     )
     return service.plan_dict(plan)
+
+
+@router.get("/groups/{group_id}/enrollments", summary="A group's enrollments in group plans")
+def group_enrollments(group_id: Id, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+    get_group(db, user, group_id=group_id)  # NotFound unless the user may see the group
+    return service.group_plan_enrollments(db, workspace_id=user.workspace_id, group_id=group_id)
 
 
 @router.get("/customers/{customer_id}/enrollments", summary="A customer's SOP enrollments")

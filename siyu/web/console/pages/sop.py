@@ -37,6 +37,9 @@ TRIGGER_LABELS = {
     "inactive": "N 天未下单/未互动",
     "date_field": "生日/日期字段",
     "segment": "进入人群",
+    "group_created": "新建客户群",
+    "group_type": "群类型",
+    "group_age": "建群满 N 天",
 }
 ACTION_LABELS = {
     "task": "员工任务",
@@ -99,7 +102,8 @@ def _editor(
 ) -> HTMLResponse:
     plan = service.get_plan(db, workspace_id=user.workspace_id, plan_id=plan_id)
     data = service.plan_dict(plan)
-    editable = {k: data[k] for k in ("name", "description", "trigger", "audience", "steps", "exits")}
+    keys = ("name", "subject", "description", "trigger", "audience", "steps", "exits")
+    editable = {k: data[k] for k in keys}
     dry = (
         service.activate(
             db, workspace_id=user.workspace_id, plan_id=plan_id, enroll_existing=True, dry_run=True

@@ -153,8 +153,9 @@
     var ul = $(".sop-list", section);
     ul.textContent = "";
     rows.forEach(function (r) {
-      var text = (r.plan || r.name || "") + (r.step ? " · " + r.step : "");
+      var text = (r.subject === "group" ? "本群：" : "") + (r.plan || r.name || "") + (r.step ? " · " + r.step : "");
       if (r.members) { text += "（" + r.members + " 位新人）"; }
+      if (r.next_due_local) { text += " · " + r.next_due_local; }
       ul.appendChild(el("li", text));
     });
   }
