@@ -9,20 +9,24 @@ groups whose owner or type a re-fetch filled in later, and the ``group_type`` an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.automation.sop import service, spec
+from siyu.automation.sop.triggers import Match, in_audience
+from siyu.customers.tags import TAG_CHANGED
 from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscriber
 from siyu.kit.timeutil import local_day
-from siyu.models import Group, SopPlan, Tag
+from siyu.models import CustomerTag, Group, SopPlan, Tag
 
 ENROLL_ON = [
     "friend.add",
     "tag.add",
     "tag.remove",
+    TAG_CHANGED,
     "group.join",
     "group.create",
     "group.dismiss",
@@ -52,6 +56,9 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
         if ev.workspace_id not in plans:
             plans[ev.workspace_id] = _active(session, ev.workspace_id)
         tz, _ = service.workspace_zone(session, ev.workspace_id)
+        if ev.kind == TAG_CHANGED:
+            _enroll_tag_change(session, ev, plans[ev.workspace_id], tz)
+            continue
         if ev.kind == "group.dismiss":
             if ev.group_id is not None:
                 service.exit_dismissed(
@@ -116,6 +123,55 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
                     staff_id=group.owner_staff_id,
                     group_id=group.id,
                 )
+
+
+# A customer's link to a tag made by the change an event reports is at most this much
+# older than the event (the event is recorded after the rows of its call are written).
+TAG_ROW_SLACK = timedelta(minutes=30)
+
+
+def _enroll_tag_change(session: Session, ev: Delivered, plans: Sequence[SopPlan], tz: str) -> None:
+    """``tag.changed`` (any path: API, bulk, rules, keyword rules, sidebar, WeCom) enrolls
+    customers in ``tag_added`` / ``tag_removed`` plans.
+
+    The event names the customers and the tags that changed on at least one of them, so
+    each customer is checked against what they hold now: for ``tag_added`` a link to the
+    tag made by this change (not one they had before), for ``tag_removed`` no link. The
+    occurrence key is the one the per-customer ``tag.add`` / ``tag.remove`` events use,
+    so a change reported both ways enrolls once.
+    """
+    cids = sorted({int(c) for c in ev.payload.get("customer_ids") or []})
+    if not cids:
+        return
+    day = local_day(ev.occurred_at, tz).isoformat()
+    for plan in plans:
+        kind = plan.trigger.get("kind")
+        if plan.subject == "group" or kind not in ("tag_added", "tag_removed"):
+            continue
+        changed = [int(t) for t in ev.payload.get("added" if kind == "tag_added" else "removed") or []]
+        if not changed:
+            continue
+        tag_ids = session.scalars(
+            select(Tag.id).where(
+                Tag.workspace_id == ev.workspace_id, Tag.id.in_(changed), Tag.name == plan.trigger["tag"]
+            )
+        ).all()
+        for tag_id in tag_ids:
+            for start in range(0, len(cids), 500):
+                part = cids[start : start + 500]
+                held = select(CustomerTag.customer_id).where(
+                    CustomerTag.tag_id == tag_id, CustomerTag.customer_id.in_(part)
+                )
+                if kind == "tag_added":
+                    held = held.where(CustomerTag.created_at >= ev.occurred_at - TAG_ROW_SLACK)
+                holders = set(session.scalars(held))
+                who = [c for c in part if (c in holders) == (kind == "tag_added")]
+                admitted = in_audience(
+                    session, workspace_id=ev.workspace_id, audience=plan.audience, customer_ids=who
+                )
+                matches = [Match(c, f"tag:{tag_id}:{day}", ev.occurred_at) for c in who if c in admitted]
+                if matches:
+                    service.enroll(session, plan, matches)
 
 
 @periodic(
