@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.sync import plain_error
 from siyu.kit.errors import Invalid
 from siyu.kit.jobs import enqueue
 from siyu.models import CustomerTag, Follow, Staff, Tag, TagGroup
@@ -262,10 +263,11 @@ def run_tag_push(
             counts["skipped_no_relation"] += 1
         except WeComError as exc:
             counts["failed"] += 1
-            errors.append(f"{userid}: {exc}")
+            errors.append(f"{userid}：{plain_error(exc)}")
     if errors:
         raise PushFailed(
-            f"{len(errors)} of {counts['relations']} tag pushes failed; first: {errors[0]}"[:1500]
+            f"标签推送到企业微信失败：{counts['relations']} 个好友关系中 {len(errors)} 个；"
+            f"第一个：{errors[0]}"[:1500]
         )
     return counts
 

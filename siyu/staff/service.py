@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.customers.visibility import Viewer
@@ -50,10 +51,18 @@ def ensure_staff(
         raise Invalid(f"staff status {status!r} is not active, resigned or disabled", field="status")
     staff = find_staff(session, workspace_id=workspace_id, userid=userid)
     if staff is None:
-        staff = Staff(workspace_id=workspace_id, userid=userid, name=name or userid)
-        session.add(staff)
-        # Another unit of work may create the same userid: the unique constraint decides.
-        session.flush()
+        # Another unit of work may create the same userid at the same moment (a WeCom
+        # sync beside a contact callback): the unique constraint decides, and the loser
+        # takes the winner's row instead of failing.
+        try:
+            with session.begin_nested():
+                staff = Staff(workspace_id=workspace_id, userid=userid, name=name or userid)
+                session.add(staff)
+                session.flush()
+        except IntegrityError:
+            staff = find_staff(session, workspace_id=workspace_id, userid=userid)
+            if staff is None:
+                raise
     if name:
         staff.name = name
     if department is not None:

@@ -244,7 +244,7 @@ def test_a_refused_push_is_left_failed_on_the_job(
     job = session.scalar(select(Job).where(Job.kind == "acquisition.tag_push"))
     assert job is not None
     assert job.status == "failed"
-    assert "tag pushes failed" in (job.last_error or "")
+    assert "标签推送到企业微信失败" in (job.last_error or "")
     assert "48002" in (job.last_error or "")
     cli_out = cli("jobs", "list", "--status", "failed", "--json").stdout
     assert "acquisition.tag_push" in cli_out

@@ -174,8 +174,11 @@ def _bring_in_everyone(client: TestClient, sim: Simulator, cli: CliRun, world: W
         world,
         "Y-1,2024-04-01 10:00,120,王芳的小店2024,138 0013 8001,王芳,completed,精华*1,浙江,杭州市",
     )
-    cli("worker", "--once", "--only", "wecom.callbacks")
-    job = client.get(f"/api/v1/imports/jobs/{done}", headers=world.h("operator")).json()
+    for _ in range(5):  # a pass runs one long job: tag pushes queued by the tags above go first
+        cli("worker", "--once", "--only", "wecom.callbacks")
+        job = client.get(f"/api/v1/imports/jobs/{done}", headers=world.h("operator")).json()
+        if job["status"] == "done":
+            break
     assert job["status"] == "done", job
     # Another upload, still waiting for a worker at the erasure: its file is on disk.
     _upload(

@@ -183,8 +183,11 @@ AUDIT_ACTION = {
     "store.create": "新建门店",
     "store.update": "修改门店",
     "store.delete": "删除门店",
+    "reward.create": "记录奖励",
+    "reward.import": "导入奖励",
 }
 TARGET_TYPE = {
+    "reward": "奖励",
     "sop_plan": "SOP 计划",
     "auto_tag_rule": "自动标签规则",
     "customer": "客户",
@@ -313,6 +316,11 @@ DETAIL_KEY = {
     "staff_ids": "员工",
     "store_ids": "门店",
     "campaign": "老带新活动",
+    "amount_fen": "金额（分）",
+    "group_id": "客户群",
+    "moment_id": "朋友圈",
+    "send_id": "群发",
+    "written": "写入条数",
 }
 # channels.sync_status, channels.kind, routing strategies and account states, welcome outcomes
 CHANNEL_SYNC = {"pending": "同步中", "ok": "已生效", "error": "企业微信拒绝", "deleted": "已删除"}

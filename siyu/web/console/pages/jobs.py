@@ -53,6 +53,7 @@ SUBSCRIBER_LABELS = {
     "archive.friend_add": "加好友记为互动",
     "acquisition.welcome": "欢迎语补发（回调未发出时）",
     "acquisition.entry": "渠道进客标签（本地与企业微信）",
+    "acquisition.tag_push": "客户标签变更推送到企业微信",
     "acquisition.routing": "渠道分流重新计算",
     "acquisition.funnel": "渠道漏斗（加好友、删除与订单后更新）",
     "acquisition.dedup": "矩阵去重（重复添加时提醒员工）",
