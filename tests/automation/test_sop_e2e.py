@@ -33,7 +33,7 @@ def test_friend_added_in_the_simulator_runs_the_onboarding_plan(
 ) -> None:
     sim = Simulator(
         SimConfig(corp_id=CORP_ID, callback_token=TOKEN, callback_aes_key=AES_KEY),
-        SimClock(start=T0.timestamp()),
+        SimClock(start=T0.timestamp(), frozen=True)  # siyu's clock is moved by hand too,
     )
     sim.scenario.add_staff("xiaomei", "小美")
     config_id = sim.scenario.live_code("ch_douyin", ["xiaomei"])
