@@ -119,6 +119,13 @@ def env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     get_settings.cache_clear()
     dispose_engines()
     yield get_settings()
+    import siyu.worker.service as worker_service
+
+    left = worker_service._in_process
+    if left is not None:  # it would go on running jobs in this process's next tests' database
+        worker_service._in_process = None
+        left.stop()
+        pytest.fail("the test left an embedded job runner (siyu serve's) running in the test process")
     dispose_engines()
     get_settings.cache_clear()
 

@@ -541,8 +541,13 @@ def test_serve_runs_on_uvloop_and_httptools_with_an_optional_access_log(
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setattr(web_cli, "settle_heap", lambda: calls.append({"settled": True}))
+    # A real embedded runner would outlive this test in the test process, on its database.
+    embedded: list[bool] = []
+    monkeypatch.setattr(web_cli, "start_embedded_worker", lambda: embedded.append(True))
+    monkeypatch.setenv(web_cli._EMBEDDED_WORKER_ENV, "")
     cli("serve", "--no-migrate", "--port", "8123")
-    cli("serve", "--no-migrate", "--no-access-log")
+    cli("serve", "--no-migrate", "--no-access-log", "--no-worker")
+    assert embedded == [True]  # the first serve runs the job runner in its process; --no-worker not
     settled, first, _, second = calls
     assert settled == {"settled": True}
     assert isinstance(first["app"], SiyuApp)
@@ -561,6 +566,9 @@ def test_serve_with_workers_runs_a_supervisor_on_a_factory(cli: Any, monkeypatch
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setattr(web_cli, "run_workers", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.setattr(web_cli, "settle_heap", lambda: calls.append({"settled": True}))
+    embedded: list[bool] = []
+    monkeypatch.setattr(web_cli, "start_embedded_worker", lambda: embedded.append(True))
+    monkeypatch.setenv(web_cli._EMBEDDED_WORKER_ENV, "")
     cli("serve", "--no-migrate", "--workers", "2", "--no-access-log")
     (call,) = calls  # the supervisor builds no app itself
     assert call["app"] == "siyu.web.cli:worker_app"
@@ -570,6 +578,7 @@ def test_serve_with_workers_runs_a_supervisor_on_a_factory(cli: Any, monkeypatch
     factory = getattr(__import__(module, fromlist=[name]), name)
     assert isinstance(factory(), SiyuApp)  # what each worker process serves, heap settled
     assert calls[-1] == {"settled": True}
+    assert embedded == [True]  # each worker process runs its own job runner
     cli("serve", "--no-migrate", "--workers", "0", expect=2)
 
 
