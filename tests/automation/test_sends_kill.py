@@ -28,48 +28,24 @@ from siyu.config import Settings
 from siyu.kit.db import session_factory, session_scope
 from siyu.models import Send, SendBatch, SendRecipient, Workspace
 from siyu.wecom.client import RateLimiter, TokenCache, WeComClient
-from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
-from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.simulator import Simulator
 from siyu.wecom.sync.run import full_sync
+from tests.automation.kill_helpers import slow_simulator, start_worker
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CORP, SECRET = "wwkilltest000001", "kill-test-secret"
 STAFF, PER_STAFF = 40, 30
-PATH = "externalcontact/add_msg_template"
 
 
 @pytest.fixture
 def slow_sim() -> Iterator[Simulator]:
-    sim = Simulator(SimConfig(corp_id=CORP, secret=SECRET), SimClock())
-    original = HANDLERS[PATH]
-
-    def slow(state: Any, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
-        answer = original(state, q, b)
-        time.sleep(0.25)  # the mass send exists; the answer is still on its way
-        return answer
-
-    HANDLERS[PATH] = slow
-    server = ServerThread(sim.app).start()
-    sim.url = server.url  # type: ignore[attr-defined]
-    yield sim
-    HANDLERS[PATH] = original
-    server.stop()
+    with slow_simulator(CORP, SECRET, 0.25) as sim:
+        yield sim
 
 
-def _worker(tmp_path: Path, name: str, sim_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SIYU_WECOM_CORP_ID": CORP,
-        "SIYU_WECOM_SECRET": SECRET,
-        "SIYU_WECOM_API_BASE": sim_url,
-    }
-    siyu = Path(sys.executable).with_name("siyu")
-    log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
-    )
+def _worker(tmp_path: Path, name: str, sim: Simulator) -> subprocess.Popen[bytes]:
+    return start_worker(tmp_path, name, sim, CORP, SECRET)
 
 
 def _wait(cond: Any, timeout: float, what: str) -> None:
@@ -108,13 +84,13 @@ def test_kill_during_calls_sends_each_customer_once(
             s, workspace_id=workspace_id, new=NewSend(title="kill", text="hi", audience=expr), actor="test"
         ).id
 
-    workers = [_worker(tmp_path, "w1", slow_sim.url)]  # type: ignore[attr-defined]
+    workers = [_worker(tmp_path, "w1", slow_sim)]
     _wait(lambda: len(slow_sim.state.mass_sends) >= 8, 90, "the first calls")
     os.kill(workers[0].pid, signal.SIGKILL)
     workers[0].wait()
     made_before = len(slow_sim.state.mass_sends)
     pg = env.database_url.startswith("postgresql")
-    workers = [_worker(tmp_path, f"w{n}", slow_sim.url) for n in range(2, 4 if pg else 3)]  # type: ignore[attr-defined]
+    workers = [_worker(tmp_path, f"w{n}", slow_sim) for n in range(2, 4 if pg else 3)]
     try:
 
         def done() -> bool:

@@ -11,15 +11,12 @@ second worker while those calls are under way. No customer is in two WeCom mass 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -42,49 +39,24 @@ from siyu.models import (
     Workspace,
 )
 from siyu.wecom.client import RateLimiter, TokenCache, WeComClient
-from siyu.wecom.simulator import ServerThread, SimClock, SimConfig, Simulator
-from siyu.wecom.simulator.handlers import HANDLERS
+from siyu.wecom.simulator import Simulator
 from siyu.wecom.sync.run import full_sync
+from tests.automation.kill_helpers import slow_simulator, start_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 1200
 STAFF = 12
 STEPS = 3
 CORP, SECRET = "wwsopkill0000001", "sop-kill-secret"
-PATH = "externalcontact/add_msg_template"
 
 
 @pytest.fixture
 def slow_sim() -> Iterator[Simulator]:
-    sim = Simulator(SimConfig(corp_id=CORP, secret=SECRET), SimClock())
-    original = HANDLERS[PATH]
-
-    def slow(state: Any, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
-        answer = original(state, q, b)
-        time.sleep(0.3)  # the mass send exists; the answer is still on its way
-        return answer
-
-    HANDLERS[PATH] = slow
-    server = ServerThread(sim.app).start()
-    sim.url = server.url  # type: ignore[attr-defined]
-    yield sim
-    HANDLERS[PATH] = original
-    server.stop()
+    with slow_simulator(CORP, SECRET, 0.3) as sim:
+        yield sim
 
 
 def _start(tmp_path: Path, name: str, sim: Simulator) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SIYU_WECOM_CORP_ID": CORP,
-        "SIYU_WECOM_SECRET": SECRET,
-        "SIYU_WECOM_API_BASE": sim.url,  # type: ignore[attr-defined]
-    }
-    siyu = Path(sys.executable).with_name("siyu")
-    log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [str(siyu), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
-    )
+    return start_worker(tmp_path, name, sim, CORP, SECRET)
 
 
 def _seed(workspace_id: int, sim: Simulator) -> None:
