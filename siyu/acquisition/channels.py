@@ -19,7 +19,9 @@ a referral campaign (老带新) whose welcome comes first while it runs.
 (staff id → adds a day through this channel), ``schedules`` (``days`` 0=Monday …,
 ``start`` / ``end`` "HH:MM" in the workspace zone, ``staff_ids``), ``backup_staff_ids``
 and ``landing`` (a ``/c/{slug}`` page with one single-person code per account).
-``welcome`` (JSON): ``text``, ``attachments``, ``variants`` (``day`` / ``night`` /
+``welcome`` (JSON): ``text``, ``attachments`` (raw WeCom attachments), ``content_ids``
+(content-library items: image, link, mini-program, video, file, resolved and uploaded
+when the welcome is sent, as mass sends do), ``variants`` (``day`` / ``night`` /
 ``weekend``, each a text and attachments) and ``join_channel_id`` (a group-code
 channel whose join link the welcome carries).
 """
@@ -184,16 +186,52 @@ def _check_content(value: Any, field_name: str) -> dict[str, Any]:
                 f"each attachment of {field_name} needs msgtype {', '.join(ATTACHMENT_TYPES)}",
                 field=field_name,
             )
-    return {"text": text, "attachments": [dict(a) for a in attachments]}
+    content_ids = _ids(value.get("content_ids") or [], f"{field_name}.content_ids")
+    total = len(attachments) + len(content_ids)
+    if total > MAX_ATTACHMENTS:
+        raise Invalid(
+            f"{field_name} has {total} attachments (library items included); WeCom allows at most "
+            f"{MAX_ATTACHMENTS}",
+            field=field_name,
+        )
+    out: dict[str, Any] = {"text": text, "attachments": [dict(a) for a in attachments]}
+    if content_ids:
+        out["content_ids"] = content_ids
+    return out
+
+
+def _check_items(session: Session, workspace_id: int, content_ids: list[int], field_name: str) -> None:
+    """Library items a welcome carries: live, of a kind WeCom attaches, mini-programs with a cover."""
+    from siyu.automation.content import get_content
+
+    for cid in content_ids:
+        try:
+            item = get_content(session, workspace_id=workspace_id, content_id=cid)
+        except NotFound as exc:
+            raise Invalid(f"{field_name}: {exc.message}", field=field_name) from exc
+        if item.kind not in ATTACHMENT_TYPES:
+            raise Invalid(
+                f"{field_name}: content {cid} is a {item.kind}; a welcome attaches "
+                f"{', '.join(ATTACHMENT_TYPES)} (put texts in the welcome's text)",
+                field=field_name,
+            )
+        if item.kind == "miniprogram" and not (item.body or {}).get("stored_path"):
+            raise Invalid(
+                f"{field_name}: content {cid} (mini-program) has no cover picture; add it again with one",
+                field=field_name,
+            )
 
 
 def check_welcome(session: Session, workspace_id: int, value: Mapping[str, Any]) -> dict[str, Any]:
-    """A welcome (text ≤ 4,000 bytes, ≤ 9 attachments, variants, group join code)."""
+    """A welcome (text ≤ 4,000 bytes, ≤ 9 attachments with its library items, variants,
+    group join code)."""
     out = _check_content(value, "welcome")
     variants = value.get("variants") or {}
     if not isinstance(variants, Mapping) or any(k not in VARIANTS for k in variants):
         raise Invalid(f"welcome.variants takes {', '.join(VARIANTS)}", field="welcome")
     out["variants"] = {k: _check_content(v, f"welcome.variants.{k}") for k, v in variants.items() if v}
+    for part, name in [(out, "welcome"), *((v, f"welcome.variants.{k}") for k, v in out["variants"].items())]:
+        _check_items(session, workspace_id, part.get("content_ids") or [], name)
     join = value.get("join_channel_id")
     if join is not None:
         found = session.scalar(
@@ -476,7 +514,7 @@ def check_campaign(session: Session, workspace_id: int, value: Mapping[str, Any]
         raise Invalid("campaign.starts_on is after campaign.ends_on", field="campaign")
     welcome = value.get("welcome") or {}
     checked = check_welcome(session, workspace_id, welcome)
-    if not (checked["text"] or checked["attachments"]):
+    if not (checked["text"] or checked["attachments"] or checked.get("content_ids")):
         raise Invalid("campaign.welcome needs a text or an attachment", field="campaign")
     out["welcome"] = checked
     return out

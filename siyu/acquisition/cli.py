@@ -58,6 +58,14 @@ WeekendOpt = Annotated[str | None, Opt("--welcome-weekend", help="Welcome text f
 AttachOpt = Annotated[
     list[str] | None, Opt("--attach-link", help="Attach a link to the welcome: TITLE=URL; up to 9.")
 ]
+ContentOpt = Annotated[
+    list[int] | None,
+    Opt(
+        "--attach-content",
+        help="Attach a content-library item (image, link, mini-program, video, file) by id; repeat "
+        "(up to 9 attachments in all); 0 clears them.",
+    ),
+]
 JoinOpt = Annotated[
     int | None, Opt("--join-channel", help="Group-code channel whose join link the welcome carries.")
 ]
@@ -194,6 +202,7 @@ def _input(
     campaign_welcome: str | None = None,
     campaign_from: str | None = None,
     campaign_until: str | None = None,
+    content: list[int] | None = None,
 ) -> svc.ChannelInput:
     data = svc.ChannelInput(name=name, group_name=group, state=state, skip_verify=skip_verify, chat_ids=chat)
     if store is not None:
@@ -238,7 +247,7 @@ def _input(
         data.pool = pool
     if tag is not None:
         data.tag_ids = _tags(session, workspace_id, tag)
-    if any(v is not None for v in (welcome_text, night, weekend, attach, join)):
+    if any(v is not None for v in (welcome_text, night, weekend, attach, join, content)):
         w: dict[str, Any] = dict((current or {}).get("welcome") or {})
         if welcome_text is not None:
             w["text"] = welcome_text
@@ -254,6 +263,8 @@ def _input(
                 title, _, url = a.partition("=")
                 links.append({"msgtype": "link", "link": {"title": title, "url": url}})
             w["attachments"] = links
+        if content is not None:
+            w["content_ids"] = [c for c in content if c != 0]
         if join is not None:
             w["join_channel_id"] = join
         data.welcome = w
@@ -335,6 +346,7 @@ def create_cmd(
     night: NightOpt = None,
     weekend: WeekendOpt = None,
     attach: AttachOpt = None,
+    content: ContentOpt = None,
     join: JoinOpt = None,
     skip_verify: VerifyOpt = None,
     landing: LandingOpt = None,
@@ -354,7 +366,8 @@ def create_cmd(
                       backup=backup, tag=tag, welcome_text=welcome_text, night=night, weekend=weekend,
                       attach=attach, join=join, skip_verify=skip_verify, landing=landing,
                       chat=chat, store=store, campaign=campaign, campaign_welcome=campaign_welcome,
-                      campaign_from=campaign_from, campaign_until=campaign_until)  # fmt: skip
+                      campaign_from=campaign_from, campaign_until=campaign_until,
+                      content=content)  # fmt: skip
         data.kind = kind
         if data.pool is None and kind in svc.POOL_KINDS:
             data.pool = {}
@@ -384,6 +397,7 @@ def edit_cmd(
     night: NightOpt = None,
     weekend: WeekendOpt = None,
     attach: AttachOpt = None,
+    content: ContentOpt = None,
     join: JoinOpt = None,
     skip_verify: VerifyOpt = None,
     landing: LandingOpt = None,
@@ -402,7 +416,8 @@ def edit_cmd(
                       backup=backup, tag=tag, welcome_text=welcome_text, night=night, weekend=weekend,
                       attach=attach, join=join, skip_verify=skip_verify, landing=landing, chat=chat,
                       current=current, store=store, campaign=campaign, campaign_welcome=campaign_welcome,
-                      campaign_from=campaign_from, campaign_until=campaign_until)  # fmt: skip
+                      campaign_from=campaign_from, campaign_until=campaign_until,
+                      content=content)  # fmt: skip
         out = svc.channel_dict(
             svc.update_channel(session, workspace_id=ws.id, channel_id=channel_id, data=data, actor=ACTOR)
         )
@@ -546,6 +561,7 @@ def welcome_default_cmd(
         str | None,
         Opt("--department", help="A department's default (path like 华东/上海), for its staff without one."),
     ] = None,
+    content: ContentOpt = None,
 ) -> None:
     """Set the workspace's default welcome, a department's or one staff member's.
 
@@ -555,7 +571,8 @@ def welcome_default_cmd(
         staff_id = _staff_ids(session, ws.id, [staff], "staff")[0] if staff else None
         variants = {k: {"text": v} for k, v in (("night", night), ("weekend", weekend)) if v}
         row = welcome.set_default(session, workspace_id=ws.id, staff_id=staff_id, department=department,
-                                  welcome={"text": text, "variants": variants})  # fmt: skip
+                                  welcome={"text": text, "variants": variants,
+                                           "content_ids": [c for c in content or [] if c != 0]})  # fmt: skip
         out = {"staff_id": row.staff_id, "department": row.department, "welcome": row.welcome}
     if not _print(out, as_json):
         console.print("default welcome saved")
@@ -582,6 +599,12 @@ def quota_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         data = workspace_quota(session, ws.id)
     if _print(data, as_json):
         return
+    alert = data.get("alert")
+    if alert:
+        console.print(f"[bold red]ALERT[/]: {escape(alert['message_en'])} (WeCom, {alert['at']})")
+        if alert["level"] == "exhausted" and alert["link_channels"]:
+            names = ", ".join(alert["link_channels"])
+            console.print(f"link channels getting no new customers: {escape(names)}")
     if data.get("error"):
         fail(str(data["error"]), code=1)
     console.print(f"获客助手使用量: {data['balance']:,} left of {data['total']:,}")

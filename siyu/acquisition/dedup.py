@@ -50,7 +50,28 @@ def exclusive(channel: Channel) -> bool:
     return policy_of(channel) == "route_back"
 
 
-def _channel(session: Session, workspace_id: int, channel: str) -> Channel:
+def _added_through(session: Session, workspace_id: int, staff_id: int, state: str) -> bool:
+    """Whether any friend of the account came in through the channel (a store's code too)."""
+    from siyu.acquisition.channels import STORE_SEP
+
+    match = (Follow.live_code_state == state) | Follow.live_code_state.startswith(
+        state + STORE_SEP, autoescape=True
+    )
+    found = session.scalar(
+        select(Follow.id)
+        .where(Follow.workspace_id == workspace_id, Follow.staff_id == staff_id, match)
+        .limit(1)
+    )
+    return found is not None
+
+
+def _channel(session: Session, workspace_id: int, channel: str, own_staff_id: int | None = None) -> Channel:
+    """The live channel by state or name; NotFound when unknown or, for a staff user's view
+    (``own_staff_id``), not one of theirs: the same answer, so that names cannot be probed.
+
+    A staff user's channels: those that may route to their account (``scope``) and those
+    their account's friends came in through (their report names those anyway).
+    """
     found = session.scalar(
         select(Channel).where(
             Channel.workspace_id == workspace_id,
@@ -58,6 +79,13 @@ def _channel(session: Session, workspace_id: int, channel: str) -> Channel:
             (Channel.state == channel) | (Channel.name == channel),
         )
     )
+    if found is not None and own_staff_id is not None:
+        from siyu.acquisition.scope import sees_channel
+
+        if not sees_channel(session, found, own_staff_id) and not _added_through(
+            session, workspace_id, own_staff_id, found.state
+        ):
+            found = None
     if found is None:
         raise NotFound(f"no channel with state or name {channel!r}", field="channel")
     return found
@@ -123,7 +151,7 @@ def report(
     account's own row in the per-account counts, and only the channels set up for it listed
     without duplicates (``staff`` is then ignored).
     """
-    state_filter = _channel(session, workspace_id, channel).state if channel else None
+    state_filter = _channel(session, workspace_id, channel, own_staff_id).state if channel else None
     staff_row = None
     if own_staff_id is not None:
         staff_row = session.get(Staff, own_staff_id)

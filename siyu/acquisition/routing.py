@@ -288,12 +288,16 @@ def staff_by_ids(session: Session, workspace_id: int, ids: Sequence[int]) -> dic
     }
 
 
-def capacity_alerts(session: Session, *, workspace_id: int) -> list[dict[str, Any]]:
+def capacity_alerts(
+    session: Session, *, workspace_id: int, staff_id: int | None = None
+) -> list[dict[str, Any]]:
     """Active accounts at or above ``NEAR_FULL_SHARE`` of their limit, fullest first, with
     the channels whose pools hold them (a full account is out of every pool's plan).
+
+    ``staff_id``: a staff user's view, their own account's alert only.
     """
     rows, _ = list_capacity(session, WholeWorkspace(workspace_id), status="active")
-    near = [c for c in rows if c.near_full]
+    near = [c for c in rows if c.near_full and (staff_id is None or c.staff.id == staff_id)]
     if not near:
         return []
     chans = pools_with_staff(session, workspace_id=workspace_id, staff_ids={c.staff.id for c in near})

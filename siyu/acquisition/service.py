@@ -15,12 +15,14 @@ MAX_NAMES = 5000  # channel names read for a "did you mean"
 
 
 def channel_exists(session: Session, *, workspace_id: int, state: str) -> bool:
-    """Whether any follow of the workspace came in through channel ``state``."""
-    found = session.scalar(
-        select(true()).where(
-            exists().where(Follow.workspace_id == workspace_id, Follow.live_code_state == state)
-        )
-    )
+    """Whether any follow of the workspace came in through channel ``state`` (a store
+    channel: through one of its stores' codes too)."""
+    from siyu.acquisition.channels import STORE_SEP
+
+    match = Follow.live_code_state == state
+    if STORE_SEP not in state:  # a store channel's adds carry <state>~<store id>
+        match = match | Follow.live_code_state.startswith(state + STORE_SEP, autoescape=True)
+    found = session.scalar(select(true()).where(exists().where(Follow.workspace_id == workspace_id, match)))
     return bool(found)
 
 

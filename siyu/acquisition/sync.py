@@ -314,7 +314,16 @@ def _delete(channel: Channel, gateway: Any) -> dict[str, Any]:
 
 def workspace_quota(session: Session, workspace_id: int) -> dict[str, Any]:
     """The 获客助手 quota of the workspace's corp, or ``error`` in plain words (never raises
-    for WeCom's answers: the channel page shows it beside the link)."""
+    for WeCom's answers: the channel page shows it beside the link); ``alert``: the
+    latest low / exhausted callback WeCom sent (``siyu.acquisition.quota``), or None."""
+    from siyu.acquisition.quota import quota_alert
+
+    out = _quota_now(session, workspace_id)
+    out["alert"] = quota_alert(session, workspace_id=workspace_id)
+    return out
+
+
+def _quota_now(session: Session, workspace_id: int) -> dict[str, Any]:
     from siyu.models import Workspace
     from siyu.wecom.gateway import client_for
 

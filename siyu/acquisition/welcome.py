@@ -47,6 +47,7 @@ from siyu.wecom.schemas import Attachment, Text, WelcomeMsgRequest
 
 log = logging.getLogger(__name__)
 
+MAX_ATTACHMENTS = 9  # send_welcome_msg
 WINDOW = timedelta(seconds=20)  # WeCom's validity of a WelcomeCode
 NIGHT_START, NIGHT_END = 22, 8
 NICK_VARS = ("{客户昵称}", "{nickname}")
@@ -64,6 +65,7 @@ class Chosen:
     text: str
     attachments: list[dict[str, Any]]
     channel_id: int | None = None
+    content_ids: tuple[int, ...] = ()  # library items, resolved when sent (after the raw attachments)
 
 
 def time_slot(local: datetime) -> str:
@@ -75,15 +77,23 @@ def time_slot(local: datetime) -> str:
     return "day"
 
 
-def _content(welcome: Mapping[str, Any], slot: str) -> tuple[str, str, list[dict[str, Any]]] | None:
+def _has(part: Mapping[str, Any]) -> bool:
+    return bool(part.get("text") or part.get("attachments") or part.get("content_ids"))
+
+
+def _content(
+    welcome: Mapping[str, Any], slot: str
+) -> tuple[str, str, list[dict[str, Any]], tuple[int, ...]] | None:
     variants = welcome.get("variants") or {}
     picked = variants.get(slot)
-    if slot == "weekend" and not picked:
-        picked = None
-    if picked and (picked.get("text") or picked.get("attachments")):
-        return slot, picked.get("text") or "", list(picked.get("attachments") or [])
-    if welcome.get("text") or welcome.get("attachments"):
-        return "base", welcome.get("text") or "", list(welcome.get("attachments") or [])
+    for variant, part in ((slot, picked), ("base", welcome)):
+        if part and _has(part):
+            return (
+                variant,
+                part.get("text") or "",
+                list(part.get("attachments") or []),
+                tuple(int(c) for c in part.get("content_ids") or []),
+            )
     return None
 
 
@@ -161,13 +171,15 @@ def choose(
         found = _content(welcome, slot)
         if found is None:
             continue
-        variant, text, attachments = found
+        variant, text, attachments, content_ids = found
         join_id = welcome.get("join_channel_id")
         if join_id:
             link = _join_link(session, workspace_id, int(join_id))
-            if link is not None and len(attachments) < 9:
+            if link is not None and len(attachments) + len(content_ids) < MAX_ATTACHMENTS:
                 attachments = [*attachments, link]
-        return Chosen(source, variant, text, attachments, channel.id if channel is not None else None)
+        return Chosen(
+            source, variant, text, attachments, channel.id if channel is not None else None, content_ids
+        )
     return None
 
 
@@ -374,6 +386,8 @@ class Decision:
 
     values: dict[str, Any]
     request: WelcomeMsgRequest | None = None
+    content_ids: tuple[int, ...] = ()
+    staff_id: int | None = None
 
 
 def _decide(
@@ -438,7 +452,53 @@ def _decide(
         text=Text(content=text) if text else None,
         attachments=[Attachment.model_validate(a) for a in chosen.attachments],
     )
-    return Decision(values, req)
+    return Decision(values, req, chosen.content_ids, staff.id if staff is not None else None)
+
+
+def resolve_items(
+    factory: SessionFactory, workspace_id: int, decision: Decision, gateway: Any
+) -> list[str]:
+    """Add the welcome's library items to its request, the way mass sends resolve them
+    (``siyu.automation.sends.render.item_attachment``: files and mini-program covers as
+    temporary media, uploaded or re-uploaded when within an hour of WeCom's 3 days; links
+    as the radar's tracked URL per staff account); what could not be attached, in words.
+
+    Uploads run before the write turn is taken (they are rare: once per item per 3 days);
+    the new media ids and tracked links are committed in it. An item deleted since the
+    welcome was saved, or one WeCom refuses, is left out and named.
+    """
+    from siyu.automation.content import get_content
+    from siyu.automation.media import ensure_media
+    from siyu.automation.sends.render import MEDIA, item_attachment
+    from siyu.kit.errors import SiyuError
+
+    assert decision.request is not None
+    problems: list[str] = []
+    with factory() as session:
+        items = []
+        with session.no_autoflush:
+            for cid in decision.content_ids:
+                try:
+                    item = get_content(session, workspace_id=workspace_id, content_id=cid)
+                    if item.kind in MEDIA or item.kind == "miniprogram":
+                        ensure_media(item, gateway)  # the upload, outside the write turn
+                    items.append(item)
+                except (SiyuError, WeComError) as exc:
+                    problems.append(f"content {cid}: {exc}")
+        room = MAX_ATTACHMENTS - len(decision.request.attachments)
+        with local_write_lock(session):
+            for item in items[: max(room, 0)]:
+                try:
+                    found = item_attachment(
+                        session, item, gateway, send_id=None, staff_id=decision.staff_id
+                    )
+                except (SiyuError, WeComError) as exc:
+                    problems.append(f"content {item.id}: {exc}")
+                    continue
+                if found is not None:
+                    decision.request.attachments.append(Attachment.model_validate(found))
+            session.commit()
+    return problems
 
 
 def greet(
@@ -472,8 +532,14 @@ def greet(
         if decision.request is None:
             return "skipped:" + str(decision.values["reason"])
     status, reason = "sent", None
+    problems = resolve_items(factory, workspace_id, decision, gateway) if decision.content_ids else []
+    req = decision.request
     try:
-        gateway.send_welcome_msg(decision.request)
+        if req.text is None and not req.attachments:
+            raise WeComError("nothing left to send: " + "; ".join(problems))
+        gateway.send_welcome_msg(req)
+        if problems:  # sent without what could not be attached, and said so
+            reason = ("without " + "; ".join(problems))[:300]
     except WelcomeCodeInvalid as exc:
         status, reason = "skipped", f"code_used: {exc.message}"[:300]
     except WeComError as exc:

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from siyu.customers import repository as repo
 from siyu.customers.schemas import GLOBAL_KINDS, IDENTITY_KINDS, IdentityInput
 from siyu.customers.stats import refresh_stats
+from siyu.customers.tags import record_tag_change
 from siyu.customers.views import customer_detail, list_customers
 from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone, phone_last4
 from siyu.kit.timeutil import utcnow
-from siyu.models import Customer
+from siyu.models import Customer, CustomerTag
 
 __all__ = [
     "BatchResolution",
@@ -451,6 +452,10 @@ def fill_profiles(session: Session, *, workspace_id: int, profiles: dict[int, Pr
     return changed
 
 
+def _tag_ids(session: Session, customer_id: int) -> set[int]:
+    return set(session.scalars(select(CustomerTag.tag_id).where(CustomerTag.customer_id == customer_id)))
+
+
 def merge_customers(
     session: Session,
     *,
@@ -477,8 +482,19 @@ def merge_customers(
             f"customer {erased_id} was anonymised (PIPL erasure) and cannot be merged", field="customer_id"
         )
     session.flush()
+    tags_before = _tag_ids(session, survivor_id)
     moved = repo.move_customer_rows(
         session, workspace_id=workspace_id, survivor_id=survivor_id, merged_id=merged_id
+    )
+    # Tags the survivor now holds that it did not: a tag.changed event, so that the
+    # acquisition domain pushes them to every WeCom relation the survivor has (mark_tag).
+    record_tag_change(
+        session,
+        workspace_id=workspace_id,
+        customer_ids=[survivor_id],
+        added=_tag_ids(session, survivor_id) - tags_before,
+        source="merge",
+        source_ref=f"customer:{merged_id}",
     )
     # Fill the survivor's blanks from the merged profile; an opt-out on either one wins
     # (PIPL: when in doubt, do not market to the person).

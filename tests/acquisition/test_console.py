@@ -77,3 +77,51 @@ def test_staff_see_only_their_pools_and_cannot_edit(client, seeded: int, session
     login(client, "mei")
     assert "还没有渠道" in client.get("/channels").text
     assert client.get("/channels/new", follow_redirects=False).status_code in (303, 403)
+
+
+def test_the_form_attaches_library_items_to_the_welcome_and_keeps_the_rest(
+    client, seeded: int, session: Session, tmp_path  # noqa: F811
+) -> None:
+    from siyu.automation.library import add_item
+    from siyu.models import Workspace
+
+    cover = tmp_path / "c.png"
+    cover.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    with session_scope() as s:
+        ws = s.scalars(select(Workspace.id)).first()
+        assert ws is not None
+        mini = add_item(s, workspace_id=ws, kind="miniprogram", title="会员商城", path=cover,
+                        store_dir=tmp_path,
+                        body={"appid": "wx8bd80126147dfa01", "page": "pages/i.html"}).id  # fmt: skip
+    login(client)
+    xiaomei = session.scalar(select(Staff.id).where(Staff.userid == "xiaomei"))
+    form = client.get("/channels/new")
+    assert "小程序 · 会员商城" in form.text
+    data = {"name": "包裹卡", "staff_ids": [str(xiaomei)], "welcome_text": "欢迎",
+            "welcome_content_ids": [str(mini)], "csrf_token": csrf_of(form.text)}  # fmt: skip
+    assert client.post("/channels", data=data, follow_redirects=False).status_code == 303
+    ch = session.scalar(select(Channel))
+    assert ch is not None
+    assert ch.welcome["content_ids"] == [mini]
+    # A raw attachment set through the API stays when the form is saved again.
+    link = {"msgtype": "link", "link": {"title": "t", "url": "https://x.example"}}
+    with session_scope() as s:
+        row = s.get(Channel, ch.id)
+        assert row is not None
+        row.welcome = {**row.welcome, "attachments": [link]}
+    edit = client.get(f"/channels/{ch.id}/edit")
+    assert "checked" in edit.text.split("会员商城")[0].rsplit("<label", 1)[1]
+    data = {**data, "welcome_text": "欢迎光临", "csrf_token": csrf_of(edit.text)}
+    assert client.post(f"/channels/{ch.id}", data=data, follow_redirects=False).status_code == 303
+    session.expire_all()
+    ch = session.get(Channel, ch.id)
+    assert ch is not None
+    w = ch.welcome
+    assert (w["text"], w["content_ids"], w["attachments"]) == ("欢迎光临", [mini], [link])
+    data = {k: v for k, v in data.items() if k != "welcome_content_ids"}
+    data["csrf_token"] = csrf_of(client.get(f"/channels/{ch.id}/edit").text)
+    assert client.post(f"/channels/{ch.id}", data=data, follow_redirects=False).status_code == 303
+    session.expire_all()
+    ch = session.get(Channel, ch.id)
+    assert ch is not None
+    assert "content_ids" not in ch.welcome

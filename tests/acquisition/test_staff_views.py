@@ -342,3 +342,49 @@ def test_cli_reads_one_accounts_slice(cli: CliRun, town: Town) -> None:
     assert [t["customer_id"] for t in stats["tasks"]] == [town.customers["zhao"]]
     bad = cli("funnel", "--json", "--staff", "zed", expect=2)
     assert "zed" in bad.stdout + bad.stderr
+
+
+def test_a_staff_users_dedup_channel_filter_answers_unknown_and_not_theirs_alike(
+    api: TestClient, town: Town
+) -> None:
+    def get(who: str, channel: str) -> Any:
+        return api.get("/api/v1/dedup", headers=town.h(who), params={"channel": channel})
+
+    # dan's account has no channel and no friend: a real name and a made-up one read the same.
+    real, made_up = get("dan", "live"), get("dan", "nosuch")
+    assert real.status_code == made_up.status_code == 404
+    assert real.json()["error"]["message"].replace("live", "X") == made_up.json()["error"][
+        "message"
+    ].replace("nosuch", "X")
+    # carol: the live room brought her a friend, so she may filter by it; not by the parcel card.
+    assert get("carol", "live").status_code == 200
+    assert get("carol", "parcel").status_code == 404
+    # alice: her store channel (she is its store's staff) and the parcel card (her adds).
+    assert get("alice", "store1").status_code == 200
+    assert get("alice", "parcel").json()["customers"] == 1
+    # Operators: any channel; an unknown one is still 404.
+    assert get("operator", "live").status_code == 200
+    assert get("operator", "nosuch").status_code == 404
+
+
+def test_staff_see_only_their_own_capacity_alert_on_the_channels_page(env: Settings, town: Town) -> None:
+    from siyu.models import Staff
+    from siyu.web.app import create_app
+
+    with session_scope() as s:
+        for sid in (town.staff["alice"], town.staff["bob"]):
+            row = s.get(Staff, sid)
+            assert row is not None
+            row.customer_limit = 2  # both at or past 90 % of their limit
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+        login(c, "alice")
+        alerts = c.get("/channels").text.split('id="capacity-alerts"')[1].split("</div>")[0]
+        assert "Alice" in alerts
+        assert "Bob" not in alerts
+        login(c, "dan")
+        assert 'id="capacity-alerts"' not in c.get("/channels").text
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+        login(c, "operator")
+        alerts = c.get("/channels").text.split('id="capacity-alerts"')[1].split("</div>")[0]
+        assert "Alice" in alerts
+        assert "Bob" in alerts

@@ -248,3 +248,34 @@ def test_a_refused_push_is_left_failed_on_the_job(
     assert "48002" in (job.last_error or "")
     cli_out = cli("jobs", "list", "--status", "failed", "--json").stdout
     assert "acquisition.tag_push" in cli_out
+
+
+def test_a_oneid_merge_pushes_the_tags_the_survivor_gains(
+    stack: Stack, cli: CliRun, session: Session, marks: list[dict[str, Any]]
+) -> None:
+    """A buyer known by phone, tagged in siyu, is merged into a WeCom friend: the tags the
+    friend gains reach both of its relations (tag.changed → acquisition.tag_push)."""
+    from siyu.customers.schemas import IdentityInput
+    from siyu.customers.service import merge_customers, resolve_customer
+    from siyu.customers.tags import add_tags, ensure_tag
+
+    ws, cid, ext = _world(stack, cli, session)
+    with session_scope() as s:
+        buyer = resolve_customer(
+            s, workspace_id=ws, identities=[IdentityInput("phone", "13800138000")], source="test"
+        ).id
+        had = ensure_tag(s, workspace_id=ws, name="老客", group_name="客户").id
+        gained = ensure_tag(s, workspace_id=ws, name="高价值", group_name="客户").id
+        add_tags(s, workspace_id=ws, customer_ids=[cid], tag_ids=[had], source="manual")
+        add_tags(s, workspace_id=ws, customer_ids=[buyer], tag_ids=[had, gained], source="manual")
+    stack.drain()
+    stack.drain()
+    _expect(stack, marks, _wecom_id(session, ws, "老客"), ext, added=True)
+    with session_scope() as s:
+        merge_customers(s, workspace_id=ws, survivor_id=cid, merged_id=buyer, reason="test")
+    stack.drain()
+    stack.drain()
+    ev = session.scalars(select(Event).where(Event.kind == "tag.changed", Event.source == "merge")).all()
+    assert [(e.payload["customer_ids"], e.payload["added"]) for e in ev] == [([cid], [gained])]
+    _expect(stack, marks, _wecom_id(session, ws, "高价值"), ext, added=True)
+    assert not [m for m in marks if _wecom_id(session, ws, "老客") in (m.get("add_tag") or [])]

@@ -58,26 +58,40 @@ def text_for(send: Send, staff: Staff, session: Session | None = None) -> str:
 
 def attachments_for(session: Session, send: Send, staff: Staff, gateway: Any = None) -> list[dict[str, Any]]:
     """WeCom attachments of the send (files uploaded or re-uploaded through ``gateway``)."""
-    from siyu.automation.media import ensure_media
-
     out: list[dict[str, Any]] = []
     for item in _items(session, send):
-        if item.kind in MEDIA:
-            out.append({"msgtype": item.kind, item.kind: {"media_id": ensure_media(item, gateway)}})
-            continue
-        if item.kind == "miniprogram":
-            out.append({"msgtype": "miniprogram", "miniprogram": miniprogram_attachment(item, gateway)})
-            continue
-        if item.kind == "link":
-            body = item.body or {}
-            from siyu.automation.radar import tracked_url
-
-            url = tracked_url(session, item=item, send_id=send.id, staff_id=staff.id)
-            link = {"title": item.title, "url": url, "desc": str(body.get("desc") or "")}
-            if body.get("picurl"):
-                link["picurl"] = str(body["picurl"])
-            out.append({"msgtype": "link", "link": link})
+        found = item_attachment(session, item, gateway, send_id=send.id, staff_id=staff.id)
+        if found is not None:
+            out.append(found)
     return out
+
+
+def item_attachment(
+    session: Session, item: ContentItem, gateway: Any, *, send_id: int | None, staff_id: int | None
+) -> dict[str, Any] | None:
+    """One library item as a WeCom attachment (``add_msg_template`` and ``send_welcome_msg``
+    take the same shape); None for a text or script (those go into the text).
+
+    Images, videos and files are temporary media (uploaded, or re-uploaded when expired);
+    a mini-program's cover too; a link is the radar's tracked URL for ``send_id`` /
+    ``staff_id`` (a welcome has no send: one token per item and staff account).
+    """
+    from siyu.automation.media import ensure_media
+
+    if item.kind in MEDIA:
+        return {"msgtype": item.kind, item.kind: {"media_id": ensure_media(item, gateway)}}
+    if item.kind == "miniprogram":
+        return {"msgtype": "miniprogram", "miniprogram": miniprogram_attachment(item, gateway)}
+    if item.kind == "link":
+        body = item.body or {}
+        from siyu.automation.radar import tracked_url
+
+        url = tracked_url(session, item=item, send_id=send_id, staff_id=staff_id)
+        link = {"title": item.title, "url": url, "desc": str(body.get("desc") or "")}
+        if body.get("picurl"):
+            link["picurl"] = str(body["picurl"])
+        return {"msgtype": "link", "link": link}
+    return None
 
 
 def miniprogram_attachment(item: ContentItem, gateway: Any) -> dict[str, str]:

@@ -38,7 +38,9 @@ class ChannelIn(BaseModel):
     tag_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = None
     welcome: dict[str, Any] | None = Field(
         None,
-        description="text (≤ 4,000 bytes), attachments (≤ 9), variants day/night/weekend, join_channel_id",
+        description="text (≤ 4,000 bytes), attachments (raw WeCom attachments), content_ids (content-library "
+        "items: image, link, miniprogram, video, file; uploaded to WeCom when sent), ≤ 9 attachments in "
+        "all, variants day/night/weekend (each text, attachments, content_ids), join_channel_id",
     )
     pool: dict[str, Any] | None = Field(
         None,
@@ -200,17 +202,30 @@ def welcome_outcomes(user: OperatorUser, db: DbSession) -> dict[str, int]:
     return welcome.welcome_stats(db, workspace_id=user.workspace_id)
 
 
+class QuotaAlert(BaseModel):
+    level: Literal["low", "exhausted"]
+    change_type: str = Field(description="WeCom's ChangeType: balance_low or balance_exhausted.")
+    at: str = Field(description="When WeCom sent it (ISO 8601, UTC).")
+    message: str = Field(description="What it means, in Chinese (the console's words).")
+    message_en: str
+    link_channels: list[str] = Field(description="Live link channels (they stop getting new customers).")
+
+
 class QuotaOut(BaseModel):
     total: int | None = None
     balance: int | None = None
     quota_list: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = Field(None, description="WeCom's refusal in plain words.")
+    alert: QuotaAlert | None = Field(
+        None, description="The latest low / exhausted quota callback from WeCom (None: none or bought since)."
+    )
 
 
 @router.get("/-/acquisition-quota", response_model=QuotaOut, summary="获客助手 quota")
 def acquisition_quota(user: OperatorUser, db: DbSession) -> QuotaOut:
     """The corp's paid 获客助手 quota (total, balance) from WeCom; each new customer added
-    through a link uses one."""
+    through a link uses one. ``alert``: WeCom's balance_low / balance_exhausted callback,
+    with the link channels that stop getting new customers when it is exhausted."""
     from siyu.acquisition.sync import workspace_quota
 
     return QuotaOut(**workspace_quota(db, user.workspace_id))
@@ -274,7 +289,9 @@ class WelcomeDefaultIn(BaseModel):
 
     staff_id: int | None = Field(None, ge=1, le=MAX_ID)
     department: str | None = Field(None, max_length=200)
-    welcome: dict[str, Any] = Field(description="text, attachments, variants day/night/weekend")
+    welcome: dict[str, Any] = Field(
+        description="text, attachments, content_ids (content-library items), variants day/night/weekend"
+    )
 
 
 class WelcomeDefaultOut(BaseModel):

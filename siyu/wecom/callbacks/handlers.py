@@ -341,8 +341,18 @@ def handle_tag(session: Session, *, workspace_id: int, ev: CallbackEvent, key: s
     )
 
 
+def handle_acquisition(
+    session: Session, *, workspace_id: int, ev: CallbackEvent, key: str, at: datetime
+) -> None:
+    """customer_acquisition: the 获客助手 quota ran low, out, or came back (acquisition records it)."""
+    from siyu.acquisition.quota import handle_callback
+
+    handle_callback(session, workspace_id=workspace_id, ev=ev, key=key, at=at)
+
+
 HANDLERS = {
     "change_external_contact": handle_contact,
+    "customer_acquisition": handle_acquisition,
     "change_external_chat": handle_chat,
     "change_external_tag": handle_tag,
     "kf_msg_or_event": archive_callbacks.handle_kf_event,

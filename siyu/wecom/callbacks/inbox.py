@@ -35,6 +35,8 @@ HANDLED: dict[str, frozenset[str]] = {
     ),
     "change_external_chat": frozenset({"create", "update", "dismiss"}),
     "change_external_tag": frozenset({"create", "update", "delete", "shuffle"}),
+    # the 获客助手 quota (siyu.acquisition.quota)
+    "customer_acquisition": frozenset({"balance_low", "balance_exhausted", "balance_increased"}),
     # no ChangeType: new customer-service messages / archive messages wait (siyu.wecom.archive)
     "kf_msg_or_event": frozenset({""}),
     "msgaudit_notify": frozenset({""}),

@@ -379,6 +379,7 @@ def send_welcome_msg(state: SimState, q: dict[str, str], b: dict[str, Any]) -> d
     if entry is None or entry[1] or entry[0] <= state.clock.now():
         raise SimError(41051, "welcome code is used or expired")
     state.welcome_codes[code] = (entry[0], True)
+    state.welcome_msgs.append(dict(b))
     return {}
 
 

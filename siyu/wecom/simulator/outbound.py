@@ -90,11 +90,15 @@ _send_welcome_msg = HANDLERS["externalcontact/send_welcome_msg"]
 
 
 def send_welcome_msg(state: SimState, q: dict[str, str], b: dict[str, Any]) -> dict[str, Any]:
-    """A welcome's miniprogram attachments are checked like a mass send's (fields only:
-    welcomes configured with raw media ids predate the media store)."""
-    for a in b.get("attachments") or []:
-        if isinstance(a, dict) and a.get("msgtype") == "miniprogram":
-            check_miniprogram(a.get("miniprogram"))
+    """A welcome's attachments are checked like a mass send's: a mini-program's fields and
+    every media id (a mini-program's cover included) known and younger than 3 days
+    (40007), the text ≤ 4,000 bytes."""
+    text = b.get("text")
+    if isinstance(text, dict) and len(str(text.get("content", "")).encode()) > 4000:
+        raise SimError(40058, "text.content is longer than 4000 bytes")
+    if len(b.get("attachments") or []) > 9:
+        raise SimError(40058, "at most 9 attachments")
+    check_attachments(state, [a for a in b.get("attachments") or [] if isinstance(a, dict)])
     return _send_welcome_msg(state, q, b)
 
 

@@ -28,6 +28,17 @@ from siyu.wecom.simulator.state import (
 )
 
 CONTACT = "change_external_contact"
+ACQUISITION = "customer_acquisition"
+LOW_QUOTA = 20  # WeCom's balance_low: fewer than this many 获客助手 units left
+
+
+def _quota_crossing(before: int, after: int) -> str | None:
+    """The quota callback a use of the 获客助手 quota triggers, if any."""
+    if after == 0 < before:
+        return "balance_exhausted"
+    if after < LOW_QUOTA <= before:
+        return "balance_low"
+    return None
 CHAT = "change_external_chat"
 TAG = "change_external_tag"
 
@@ -195,8 +206,10 @@ class Scenario:
                 state=channel,
                 half=half,
             )
+            before = acquisition_balance(st)
             if new:
                 st.acquisition_used += 1
+            quota_change = _quota_crossing(before, acquisition_balance(st))
             if not half:
                 st.day_stats(userid, now).new_contact_cnt += 1
             code = secrets.token_urlsafe(24)
@@ -205,7 +218,20 @@ class Scenario:
         self._emit(
             CONTACT, change, UserID=userid, ExternalUserID=external_userid, State=channel, WelcomeCode=code
         )
+        if quota_change:
+            self._emit(ACQUISITION, quota_change)
         return userid, code
+
+    def buy_acquisition_quota(self, units: int) -> None:
+        """The corp buys more 获客助手 quota; from none left, WeCom says ``balance_increased``."""
+        from siyu.wecom.simulator.acquisition import acquisition_balance
+
+        with self.state.lock:
+            before = acquisition_balance(self.state)
+            self.state.config.acquisition_quota += units
+            after = acquisition_balance(self.state)
+        if before == 0 and after > 0:
+            self._emit(ACQUISITION, "balance_increased")
 
     def accept_friend(self, userid: str, external_userid: str) -> None:
         """The staff member accepts a half-added customer (add_external_contact follows)."""

@@ -223,6 +223,7 @@ class SimState:
         self.acquisition_links: dict[str, dict[str, Any]] = {}
         self.acquisition_used = 0
         self.welcome_codes: dict[str, tuple[float, bool]] = {}
+        self.welcome_msgs: list[dict[str, Any]] = []  # send_welcome_msg bodies accepted, in order
         self.groups: dict[str, GroupChat] = {}
         self.mass_sends: dict[str, MassSend] = {}
         self.transfers: list[Transfer] = []

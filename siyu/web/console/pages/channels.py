@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from siyu.acquisition import channels as svc
 from siyu.acquisition import routing, scope, stores, welcome
+from siyu.acquisition.quota import quota_alert
 from siyu.customers.tags import ensure_tag
 from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.errors import Invalid, NotFound, SiyuError
@@ -51,7 +52,7 @@ def channels_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLRes
         else scope.channels_of(db, workspace_id=user.workspace_id, staff_id=mine)
     )
     names = {s.userid: s.name for s in _staff(db, user.workspace_id)}
-    alerts = routing.capacity_alerts(db, workspace_id=user.workspace_id)
+    alerts = routing.capacity_alerts(db, workspace_id=user.workspace_id, staff_id=mine)
     return render(
         request,
         "channels.html",
@@ -59,6 +60,7 @@ def channels_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLRes
             "rows": [svc.channel_dict(c) for c in rows],
             "names": names,
             "alerts": alerts,
+            "quota_alert": quota_alert(db, workspace_id=user.workspace_id),
             "can_edit": user.role in EDIT_ROLES,
             "welcomes": _welcome_counts(db, user.workspace_id),
         },
@@ -71,12 +73,27 @@ def _welcome_counts(db: DbSession, workspace_id: int) -> dict[str, int]:
     return {"sent": stats.get("sent", 0), "skipped": skipped, "error": stats.get("error", 0)}
 
 
+LIBRARY_KINDS = {"image": "图片", "link": "链接", "miniprogram": "小程序", "video": "视频", "file": "文件"}
+
+
+def _library(db: DbSession, workspace_id: int) -> list[Any]:
+    """Library items a welcome can attach (the form's picker)."""
+    from siyu.automation.library import list_items
+
+    out: list[Any] = []
+    for kind in LIBRARY_KINDS:
+        out += list_items(db, workspace_id=workspace_id, kind=kind, limit=100)
+    return out
+
+
 def _form_context(db: DbSession, user: Principal, ch: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "ch": ch,
         "staff": _staff(db, user.workspace_id),
         "strategies": svc.STRATEGIES,
         "stores": stores.list_stores(db, workspace_id=user.workspace_id),
+        "library": _library(db, user.workspace_id),
+        "kind_labels": LIBRARY_KINDS,
     }
 
 
@@ -107,6 +124,8 @@ def _input(
     landing: bool,
     store_ids: list[int] | None = None,
     campaign: dict[str, str] | None = None,
+    content_ids: list[int] | None = None,
+    current_welcome: dict[str, Any] | None = None,
 ) -> svc.ChannelInput:
     data = svc.ChannelInput(name=name, group_name=group_name or "默认", kind=kind, skip_verify=skip_verify)
     if state.strip():
@@ -137,8 +156,21 @@ def _input(
             ensure_tag(db, workspace_id=user.workspace_id, name=tag, group_name=group or "默认").id
         )
     data.tag_ids = tag_ids
-    variants = {k: {"text": v} for k, v in (("night", night), ("weekend", weekend)) if v.strip()}
-    data.welcome = {"text": welcome_text, "variants": variants}
+    # The form edits the texts and the library items; what only the API or CLI set (raw
+    # attachments, a variant's attachments, the group join code) stays as it was.
+    kept = dict(current_welcome or {})
+    old_variants = kept.get("variants") or {}
+    variants = {}
+    for key, text in (("night", night), ("weekend", weekend)):
+        part = {k: v for k, v in (old_variants.get(key) or {}).items() if k != "text"}
+        if text.strip():
+            part["text"] = text
+        if part.get("text") or part.get("attachments") or part.get("content_ids"):
+            variants[key] = part
+    if old_variants.get("day"):
+        variants["day"] = old_variants["day"]
+    data.welcome = {**kept, "text": welcome_text, "variants": variants}
+    data.welcome["content_ids"] = list(content_ids or [])
     if campaign is not None:
         c = {k: v.strip() for k, v in campaign.items()}
         data.campaign = (
@@ -187,6 +219,7 @@ def channel_create(
     campaign_welcome: FormStr = "",
     campaign_from: FormStr = "",
     campaign_until: FormStr = "",
+    welcome_content_ids: FormIds = [],  # noqa: B006
 ) -> Response:
     """Create a channel from the form; WeCom's code follows in the background."""
     try:
@@ -195,7 +228,7 @@ def channel_create(
                       tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
                       skip_verify=skip_verify, landing=landing, store_ids=store_ids,
                       campaign=_campaign(campaign_name, campaign_welcome, campaign_from,
-                                         campaign_until))  # fmt: skip
+                                         campaign_until), content_ids=welcome_content_ids)  # fmt: skip
         ch = svc.create_channel(db, workspace_id=user.workspace_id, data=data, actor=user.actor)
     except SiyuError as exc:
         db.rollback()
@@ -281,6 +314,7 @@ def channel_page(request: Request, channel_id: int, user: ConsoleUser, db: DbSes
             "can_edit": user.role in EDIT_ROLES,
             "landing_url": f"/c/{ch.slug}" if landing else None,
             "quota": quota,
+            "quota_alert": quota_alert(db, workspace_id=user.workspace_id) if ch.kind == "link" else None,
             "store_rows": store_rows,
         },
     )
@@ -317,6 +351,7 @@ def channel_update(
     campaign_welcome: FormStr = "",
     campaign_from: FormStr = "",
     campaign_until: FormStr = "",
+    welcome_content_ids: FormIds = [],  # noqa: B006
 ) -> Response:
     """Save the edit form; WeCom's code follows in the background."""
     try:
@@ -326,7 +361,8 @@ def channel_update(
                       tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,
                       skip_verify=skip_verify, landing=landing,
                       campaign=_campaign(campaign_name, campaign_welcome, campaign_from,
-                                         campaign_until))  # fmt: skip
+                                         campaign_until), content_ids=welcome_content_ids,
+                      current_welcome=current.welcome)  # fmt: skip
         if current.kind not in svc.POOL_KINDS:
             data.pool = None
         if current.kind == "store":
