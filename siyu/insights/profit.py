@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.acquisition.channels import split_state
@@ -253,8 +253,12 @@ def order_profits(
     *,
     knobs: InsightKnobs | None = None,
     customer_ids: Sequence[int] | None = None,
+    customers_in: Select[Any] | None = None,
 ) -> list[OrderProfit]:
-    """Gross profit of every effective order paid in [since, until) (optionally of some customers)."""
+    """Gross profit of every effective order paid in [since, until), optionally of some
+    customers: ``customer_ids`` (read in chunks), or ``customers_in``, a SELECT of customer
+    ids that the database evaluates (one statement for the orders and one for their lines,
+    however many customers it names)."""
     knobs = knobs or knobs_for(session, workspace_id)
     tz = knobs.hours.tz
     table = _cost_table(session, workspace_id)
@@ -264,6 +268,8 @@ def order_profits(
         Order.paid_at < until,
         Order.status.not_in(_NOT_EFFECTIVE),
     ]
+    if customers_in is not None:
+        conds.append(Order.customer_id.in_(customers_in))
     batches: Iterable[Sequence[int] | None] = (
         [None]
         if customer_ids is None
