@@ -8,6 +8,12 @@ among the code's members, greeted through ``siyu.acquisition.welcome`` and tagge
 with the channel's entry tags, then the contacts come in through the WeCom sync.
 Everything is derived from the demo seed: a re-run finds the same channels and
 customers and adds nothing.
+
+A channel's cost is what it costs for its whole life (the P&L and the funnel spread it
+over its adds), so the demo sets it from a realistic price per friend (a parcel card
+¥1.50, a live room ¥25, a KOL ¥40 ...) × the friends the channel brings in this demo:
+costs grow with ``--customers`` like the revenue does, and the P&L's channel cost stays
+in proportion to it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from siyu.acquisition import channels as svc
 from siyu.acquisition.sync import sync_channel
@@ -30,35 +36,35 @@ if TYPE_CHECKING:
     from siyu.demo.service import DemoContext
 
 ACTOR = "demo"
-# (state, name, group, cost in fen, pool userids, strategy, entry tag, welcome)
+# (state, name, group, cost per friend in fen, pool userids, strategy, entry tag, welcome)
 CHANNELS: list[tuple[str, str, str, int | None, list[str], str, str, str]] = [
-    ("douyin_live", "抖音直播间", "线上", 3_600_000, ["qh_lin", "qh_zhou"], "capacity_first", "抖音",
+    ("douyin_live", "抖音直播间", "线上", 2_500, ["qh_lin", "qh_zhou"], "capacity_first", "抖音",
      "{客户昵称}你好呀～我是青禾的{员工姓名}，直播间专属福利券已备好，回复「券」领取"),
-    ("xhs_note", "小红书笔记", "线上", 1_200_000, ["qh_chen", "qh_wang"], "weighted", "小红书",
+    ("xhs_note", "小红书笔记", "线上", 1_500, ["qh_chen", "qh_wang"], "weighted", "小红书",
      "{客户昵称}你好，我是{员工姓名}，笔记里的试用装给你留着，留个地址就寄～"),
-    ("package_card", "包裹卡", "电商", 480_000, ["qh_kefu"], "wecom", "包裹卡",
+    ("package_card", "包裹卡", "电商", 150, ["qh_kefu"], "wecom", "包裹卡",
      "感谢购买青禾！我是售后{员工姓名}，有任何使用问题随时找我，回复「礼」领取复购礼"),
     ("store_qr_hz", "杭州门店收银台", "门店", None, ["qh_zhao"], "wecom", "门店",
      "欢迎光临青禾杭州店，我是店长{员工姓名}，到店出示本消息享会员价"),
     ("store_qr_sh", "上海门店收银台", "门店", None, ["qh_liu"], "wecom", "门店",
      "欢迎光临青禾上海店，我是{员工姓名}，新品到店第一时间通知你"),
-    ("tmall_shop", "天猫店铺首页", "电商", 300_000, ["qh_kefu", "qh_wang"], "least_loaded", "天猫",
+    ("tmall_shop", "天猫店铺首页", "电商", 300, ["qh_kefu", "qh_wang"], "least_loaded", "天猫",
      "{客户昵称}你好，我是青禾官方顾问{员工姓名}，天猫下单后发订单号给我领赠品"),
     ("oa_menu", "公众号菜单", "自有", None, ["qh_chen", "qh_zhou"], "wecom", "公众号",
      "你好，我是{员工姓名}，护肤问题都可以问我"),
-    ("moments_ad", "朋友圈广告", "投放", 2_500_000, ["qh_lin", "qh_chen", "qh_zhou"], "capacity_first",
+    ("moments_ad", "朋友圈广告", "投放", 3_500, ["qh_lin", "qh_chen", "qh_zhou"], "capacity_first",
      "广告",
      "{客户昵称}你好，广告里的 9.9 元体验装链接在这里，我是{员工姓名}"),
-    ("sms_recall", "短信召回", "投放", 150_000, ["qh_kefu"], "wecom", "短信",
+    ("sms_recall", "短信召回", "投放", 200, ["qh_kefu"], "wecom", "短信",
      "好久不见！我是青禾的{员工姓名}，老客回归礼已放进你的账户"),
-    ("channels_live", "视频号直播", "线上", 800_000, ["qh_wang", "qh_zhou"], "weighted", "视频号",
+    ("channels_live", "视频号直播", "线上", 1_200, ["qh_wang", "qh_zhou"], "weighted", "视频号",
      "{客户昵称}你好，视频号直播间的福利我私信发你，我是{员工姓名}"),
-    ("kol_collab", "达人合作", "投放", 5_000_000, ["qh_lin", "qh_liu"], "least_loaded", "达人",
+    ("kol_collab", "达人合作", "投放", 4_000, ["qh_lin", "qh_liu"], "least_loaded", "达人",
      "你好呀，我是{员工姓名}，达人专属折扣码：QH2026"),
 ]  # fmt: skip
 # A 获客助手 link for the Douyin ads (where no QR code can go), and a store channel whose
 # landing page routes to the nearer of two stores: (name, city, lat, lng, staff userid).
-LINK = ("douyin_ads", "抖音信息流广告", "投放", 1_800_000, ["qh_lin", "qh_wang"], "抖音广告",
+LINK = ("douyin_ads", "抖音信息流广告", "投放", 3_000, ["qh_lin", "qh_wang"], "抖音广告",
         "{客户昵称}你好，我是{员工姓名}，广告里的新人礼包已为你预留，回复「礼包」领取")  # fmt: skip
 STORES = [
     ("湖滨店", "杭州", 30.2590, 120.1650, "qh_zhao", "上城区东坡路 7 号"),
@@ -77,6 +83,19 @@ VARIANTS = {"night": {"text": NIGHT}, "weekend": {"text": WEEKEND}}
 def _id(prefix: str, seed: int, *parts: object) -> str:
     digest = hashlib.sha256(f"{seed}|channels|{'|'.join(map(str, parts))}".encode()).hexdigest()
     return prefix + digest[:30]
+
+
+def _cost(s: Any, workspace_id: int, state: str, per_friend: int | None, planned: int) -> int | None:
+    """The channel's whole-life cost: its price per friend × the friends it brings here (those
+    the WeCom step added through it, or the ``planned`` adds of this step)."""
+    if per_friend is None:
+        return None
+    came = s.scalar(
+        select(func.count())
+        .select_from(Follow)
+        .where(Follow.workspace_id == workspace_id, Follow.live_code_state == state)
+    )
+    return per_friend * max(int(came or 0), planned, 1)
 
 
 def _ensure_channels(workspace_id: int) -> list[int]:
@@ -98,7 +117,8 @@ def _ensure_channels(workspace_id: int) -> list[int]:
                 s,
                 workspace_id=workspace_id,
                 data=svc.ChannelInput(
-                    name=name, group_name=group, state=state, cost_fen=cost, tag_ids=[tag_id],
+                    name=name, group_name=group, state=state, tag_ids=[tag_id],
+                    cost_fen=_cost(s, workspace_id, state, cost, NEW_FRIENDS.get(state, 0)),
                     pool={"staff_ids": members, "strategy": strategy, "landing": state == "moments_ad"},
                     welcome={"text": text, "variants": VARIANTS},
                 ),
@@ -138,7 +158,8 @@ def _link_and_stores(s: Any, workspace_id: int, staff: dict[str, int]) -> list[i
         tag_id = ensure_tag(s, workspace_id=workspace_id, name=tag, group_name="来源").id
         found = svc.create_channel(
             s, workspace_id=workspace_id,
-            data=svc.ChannelInput(name=name, group_name=group, kind="link", state=state, cost_fen=cost,
+            data=svc.ChannelInput(name=name, group_name=group, kind="link", state=state,
+                                  cost_fen=_cost(s, workspace_id, state, cost, LINK_FRIENDS),
                                   tag_ids=[tag_id], pool={"staff_ids": members, "strategy": "capacity_first"},
                                   welcome={"text": text, "variants": VARIANTS}),
             actor=ACTOR,

@@ -237,6 +237,12 @@ STEPS: list[DemoStep] = [
         requires="siyu.demo.outbound:seed",
     ),
     DemoStep(
+        "rewards",
+        "Rewards: red packets, coupons and gifts",
+        lambda ctx: importlib.import_module("siyu.demo.rewards").seed(ctx),
+        requires="siyu.demo.rewards:seed",
+    ),
+    DemoStep(
         "console-login",
         "Creating the console login",
         lambda ctx: importlib.import_module("siyu.web.console.demo").create_login(ctx),

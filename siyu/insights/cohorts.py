@@ -3,7 +3,10 @@
 A customer joins the cohort of the ISO week (workspace zone) of their first friendship
 (with the given staff account, or with any). For each week since the add: retention (the
 share still a friend at the end of that week), bought (the share with an effective order
-paid since the add, cumulative) and gross profit per cohort member (cumulative, fen).
+paid since the add, cumulative) and gross profit per cohort member (cumulative, fen): the
+gross profit of their orders paid since the add minus the rewards paid to them since the
+add (red packets, coupons, gifts of the reward ledger), as the monthly P&L subtracts them;
+one account's cohorts leave out rewards stated for another account.
 
 Lift: customers whose first effective order was paid in the same month on the same
 platform are compared — those who are or were a friend against those who never were —
@@ -24,7 +27,7 @@ from siyu.insights.aggregates import knobs_for
 from siyu.insights.profit import order_profits
 from siyu.kit.errors import Invalid
 from siyu.kit.timeutil import day_start_utc, local_day, utcnow
-from siyu.models import Customer, CustomerStats, Follow, Order
+from siyu.models import Customer, CustomerStats, Follow, Order, Reward
 
 MAX_WEEKS = 52
 _CHUNK = 500
@@ -80,6 +83,21 @@ def friend_cohorts(
     ):
         if p.customer_id is not None and p.paid_at >= members[p.customer_id] and p.net_fen > 0:
             orders[p.customer_id].append((p.paid_at, p.gross_fen))
+    # Rewards paid to members since their add, taken off their gross profit (P&L rule).
+    rewards: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for chunk in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
+        for cid, amount, paid_at, r_staff in session.execute(
+            select(Reward.customer_id, Reward.amount_fen, Reward.paid_at, Reward.staff_id).where(
+                Reward.workspace_id == workspace_id,
+                Reward.customer_id.in_(chunk),
+                Reward.paid_at >= since,
+                Reward.paid_at <= now,
+            )
+        ):
+            if staff_id is not None and r_staff is not None and r_staff != staff_id:
+                continue  # the P&L puts it on the stated account's line
+            if paid_at >= members[int(cid)]:
+                rewards[int(cid)].append((paid_at, int(amount)))
     by_week: dict[date, list[int]] = defaultdict(list)
     for cid, at in members.items():
         d = local_day(at, tz)
@@ -105,7 +123,9 @@ def friend_cohorts(
                 if any(a <= edge and (d is None or d > edge) for a, d in friendships.get(c, ()))
             )
             buyers = sum(1 for c in cids if any(t < edge for t, _g in orders.get(c, ())))
-            gross = sum(g for c in cids for t, g in orders.get(c, ()) if t < edge)
+            gross = sum(g for c in cids for t, g in orders.get(c, ()) if t < edge) - sum(
+                a for c in cids for t, a in rewards.get(c, ()) if t < edge
+            )
             retention.append(round(alive / n, 4))
             bought.append(round(buyers / n, 4))
             profit.append(round(gross / n))

@@ -9,8 +9,14 @@ cost, else the order's; lines refunded in part carry their cost in proportion.
 The P&L of a month attributes each order to the staff account that *owned* the customer
 when it was paid: the account whose still-active friendship is the oldest at that time
 (orders of customers who were no one's friend then are "not in the private domain").
-Channels inherit the owning friendship's live code; groups get the orders of customers
-who were members when they paid (a customer in two groups counts in both).
+Channels inherit the owning friendship's live code (a store channel's per-store states
+count for the channel); groups get the orders of customers who were members when they
+paid (a customer in two groups counts in both).
+
+A channel's cost (``channels.cost_fen``) is what it costs for its whole life, charged
+once: spread over its adds, a month carries the share of the cost that its adds through
+the channel are of all the channel's adds (the channel funnel's rule), so the months add
+up to the cost and a month without adds carries none.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.acquisition.channels import split_state
 from siyu.insights.aggregates import knobs_for
 from siyu.insights.knobs import InsightKnobs
 from siyu.insights.metrics import period_of
@@ -246,8 +253,12 @@ def order_profits(
     *,
     knobs: InsightKnobs | None = None,
     customer_ids: Sequence[int] | None = None,
+    customers_in: Select[Any] | None = None,
 ) -> list[OrderProfit]:
-    """Gross profit of every effective order paid in [since, until) (optionally of some customers)."""
+    """Gross profit of every effective order paid in [since, until), optionally of some
+    customers: ``customer_ids`` (read in chunks), or ``customers_in``, a SELECT of customer
+    ids that the database evaluates (one statement for the orders and one for their lines,
+    however many customers it names)."""
     knobs = knobs or knobs_for(session, workspace_id)
     tz = knobs.hours.tz
     table = _cost_table(session, workspace_id)
@@ -257,6 +268,8 @@ def order_profits(
         Order.paid_at < until,
         Order.status.not_in(_NOT_EFFECTIVE),
     ]
+    if customers_in is not None:
+        conds.append(Order.customer_id.in_(customers_in))
     batches: Iterable[Sequence[int] | None] = (
         [None]
         if customer_ids is None
@@ -432,6 +445,11 @@ def _memberships(
     return out
 
 
+def _base(state: str | None) -> str | None:
+    """The channel's state of an add's state (a store's ``<state>~<store id>`` → ``<state>``)."""
+    return None if state is None else split_state(state)[0]
+
+
 def _month_lines(
     session: Session, workspace_id: int, start: date, end: date, knobs: InsightKnobs
 ) -> dict[str, Any]:
@@ -460,7 +478,7 @@ def _month_lines(
         else:
             private.take(p)
             by_staff[owner.staff_id].take(p)
-            by_state[owner.state].take(p)
+            by_state[_base(owner.state)].take(p)
         for gid, joined, quit_ in members.get(p.customer_id or 0, []):
             if joined is not None and joined <= p.paid_at and (quit_ is None or quit_ > p.paid_at):
                 by_group[gid].take(p)
@@ -481,7 +499,7 @@ def _month_lines(
         (outside if staff_of is None else private).reward(int(amount))
         if staff_of is not None:
             by_staff[staff_of].reward(int(amount))
-        state = states.get(r_channel) if r_channel is not None else (owner.state if owner else None)
+        state = states.get(r_channel) if r_channel is not None else (_base(owner.state) if owner else None)
         if state is not None:
             by_state[state].reward(int(amount))
         for gid, joined, quit_ in members.get(cid, []):
@@ -504,10 +522,52 @@ def _friends_end(
     )
     per_staff = {int(s): int(n) for s, n in session.execute(
         select(Follow.staff_id, func.count()).where(*alive).group_by(Follow.staff_id))}  # fmt: skip
-    per_state = {str(s): int(n) for s, n in session.execute(
-        select(Follow.live_code_state, func.count()).where(*alive, Follow.live_code_state.is_not(None))
-        .group_by(Follow.live_code_state))}  # fmt: skip
-    return per_staff, per_state
+    per_state: dict[str, int] = defaultdict(int)
+    for s, n in session.execute(
+        select(Follow.live_code_state, func.count())
+        .where(*alive, Follow.live_code_state.is_not(None))
+        .group_by(Follow.live_code_state)
+    ):
+        per_state[str(_base(s))] += int(n)
+    return per_staff, dict(per_state)
+
+
+def _adds(session: Session, workspace_id: int, *conds: Any) -> dict[str, int]:
+    """Friend adds per channel state (a store's per-store states summed into the channel's)."""
+    out: dict[str, int] = defaultdict(int)
+    for state, n in session.execute(
+        select(Follow.live_code_state, func.count())
+        .where(
+            Follow.workspace_id == workspace_id,
+            Follow.added_at.is_not(None),
+            Follow.live_code_state.is_not(None),
+            *conds,
+        )
+        .group_by(Follow.live_code_state)
+    ):
+        out[str(_base(state))] += int(n)
+    return dict(out)
+
+
+def latest_month(session: Session, workspace_id: int, now: datetime | None = None) -> date | None:
+    """The first day (workspace zone) of the latest month with a paid order or a reward up to
+    now: the P&L's month when none is asked for; ``None`` for a workspace with neither."""
+    now = now or utcnow()
+    last_order = session.scalar(
+        select(func.max(Order.paid_at)).where(
+            Order.workspace_id == workspace_id,
+            Order.paid_at <= now,
+            Order.status.not_in(_NOT_EFFECTIVE),
+        )
+    )
+    last_reward = session.scalar(
+        select(func.max(Reward.paid_at)).where(Reward.workspace_id == workspace_id, Reward.paid_at <= now)
+    )
+    last = max((t for t in (last_order, last_reward) if t is not None), default=None)
+    if last is None:
+        return None
+    ws = session.get(Workspace, workspace_id)
+    return local_day(last, ws.timezone if ws is not None else "Asia/Shanghai").replace(day=1)
 
 
 def _flag(cur: dict[str, Any], prev: dict[str, Any]) -> bool:
@@ -526,12 +586,14 @@ def pnl(
 ) -> dict[str, Any]:
     """The P&L of the calendar month holding ``on``: total, per account, channel and group.
 
-    ``staff_id`` keeps one account (a staff user's view): its line, its channels and groups.
+    Without ``on``: the latest month with a paid order or a reward (:func:`latest_month`),
+    else the current month. ``staff_id`` keeps one account (a staff user's view): its line,
+    its channels and groups, and its share of each channel's cost (by its adds).
     """
     knobs = knobs_for(session, workspace_id)
     ws = session.get(Workspace, workspace_id)
     tz = ws.timezone if ws is not None else "Asia/Shanghai"
-    start, end = period_of("month", on or local_day(utcnow(), tz))
+    start, end = period_of("month", on or latest_month(session, workspace_id) or local_day(utcnow(), tz))
     p_start, p_end = period_of("month", start - timedelta(days=1))
     cur = _month_lines(session, workspace_id, start, end, knobs)
     prev = _month_lines(session, workspace_id, p_start, p_end, knobs)
@@ -566,27 +628,24 @@ def pnl(
         )
     accounts.sort(key=lambda a: -a["contribution_fen"])
     channels = []
-    adds: dict[str, int] = {
-        str(state): int(n)
-        for state, n in session.execute(
-            select(Follow.live_code_state, func.count())
-            .where(
-                Follow.workspace_id == workspace_id,
-                Follow.added_at >= cur["since"],
-                Follow.added_at < cur["until"],
-                Follow.live_code_state.is_not(None),
-                *([Follow.staff_id == staff_id] if staff_id is not None else []),
-            )
-            .group_by(Follow.live_code_state)
-        )
-    }
+    adds = _adds(
+        session,
+        workspace_id,
+        Follow.added_at >= cur["since"],
+        Follow.added_at < cur["until"],
+        *([Follow.staff_id == staff_id] if staff_id is not None else []),
+    )
+    lifetime = _adds(session, workspace_id)  # every add through the channel, every account
     for ch in session.scalars(
         select(Channel).where(Channel.workspace_id == workspace_id, Channel.deleted_at.is_(None))
     ):
         line = cur["states"].get(ch.state, Line()).out() if staff_id is None else Line().out()
         before = prev["states"].get(ch.state, Line()).out() if staff_id is None else Line().out()
         n_adds = adds.get(ch.state, 0)
-        cost = (ch.cost_fen or 0) * n_adds
+        all_adds = lifetime.get(ch.state, 0)
+        # The whole-life cost spread over all the channel's adds: this month's (or this
+        # account's) share of them carries its share of the cost.
+        cost = round((ch.cost_fen or 0) * n_adds / all_adds) if all_adds else 0
         if staff_id is not None and n_adds == 0:
             continue
         contribution = line["gross_profit_fen"] - cost
@@ -597,7 +656,9 @@ def pnl(
                 "name": ch.name,
                 "state": ch.state,
                 "adds": n_adds,
-                "cost_per_add_fen": ch.cost_fen,
+                "adds_all_time": all_adds,
+                "cost_total_fen": ch.cost_fen,
+                "cost_per_add_fen": round(ch.cost_fen / all_adds) if ch.cost_fen and all_adds else None,
             }
             | line
             | {

@@ -20,6 +20,11 @@ For each planned send and each window of 1, 7 and 30 days after ``planned_at``:
 
 A **campaign** is a recurring send: the runs sharing one ``parent_id`` (the first run is
 the parent). Its line sums its runs' lines (a customer targeted by two runs counts twice).
+
+Set-based: the recipients of all the sends, their orders (between the first send and the
+last one's longest window, of the customers the sends planned for, selected by the
+database) and the sends' rewards are each read in one statement, whatever the number of
+sends; each send then takes its customers' orders in its own windows.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends.lift import WINDOWS, compare_arms
@@ -48,19 +53,64 @@ _SUMMED = (
 _EMPTY_INC: dict[str, int | None] = {"incremental_gross_profit_fen": None, "incremental_profit_fen": None}
 
 
-def _arms(session: Session, send: Send, staff_id: int | None) -> dict[str, list[int]]:
-    stmt = select(SendRecipient.arm, SendRecipient.customer_id).where(
-        SendRecipient.send_id == send.id,
+def _recipients(send_ids: list[int], staff_id: int | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [
+        SendRecipient.send_id.in_(send_ids),
         SendRecipient.arm.in_(("target", "holdout")),
         SendRecipient.customer_id.is_not(None),
-    )
+    ]
     if staff_id is not None:
-        stmt = stmt.where(SendRecipient.staff_id == staff_id)
-    out: dict[str, list[int]] = {"target": [], "holdout": []}
-    for arm, cid in session.execute(stmt):
+        conds.append(SendRecipient.staff_id == staff_id)
+    return conds
+
+
+def _all_arms(session: Session, send_ids: list[int], staff_id: int | None) -> dict[int, dict[str, list[int]]]:
+    """Each send's target and holdout customers (one statement for all the sends)."""
+    out: dict[int, dict[str, list[int]]] = {sid: {"target": [], "holdout": []} for sid in send_ids}
+    if not send_ids:
+        return out
+    stmt = (
+        select(SendRecipient.send_id, SendRecipient.arm, SendRecipient.customer_id)
+        .where(*_recipients(send_ids, staff_id))
+        .order_by(SendRecipient.send_id, SendRecipient.id)
+    )
+    for sid, arm, cid in session.execute(stmt):
         if cid is not None:
-            out[str(arm)].append(int(cid))
+            out[int(sid)][str(arm)].append(int(cid))
     return out
+
+
+def _profits_by_customer(
+    session: Session,
+    workspace_id: int,
+    sends: list[Send],
+    knobs: InsightKnobs,
+    staff_id: int | None,
+    days: int,
+) -> dict[int, list[OrderProfit]]:
+    """The orders of every customer the sends planned for, paid from the first send to the
+    end of the last one's ``days``-day window, per customer (two statements, the database
+    choosing the customers)."""
+    starts = [s.planned_at for s in sends if s.planned_at is not None]
+    if not starts:
+        return {}
+    who = select(SendRecipient.customer_id).where(*_recipients([s.id for s in sends], staff_id))
+    out: dict[int, list[OrderProfit]] = defaultdict(list)
+    for p in order_profits(
+        session, workspace_id, min(starts), max(starts) + timedelta(days=days), knobs=knobs, customers_in=who
+    ):
+        if p.customer_id is not None:
+            out[p.customer_id].append(p)
+    return out
+
+
+def _of_send(
+    by_customer: dict[int, list[OrderProfit]], customers: list[int], start: datetime, end: datetime
+) -> list[OrderProfit]:
+    """The orders of some customers paid in ``[start, end)`` (a customer counted once)."""
+    return [
+        p for cid in dict.fromkeys(customers) for p in by_customer.get(cid, ()) if start <= p.paid_at < end
+    ]
 
 
 def _window(
@@ -128,41 +178,21 @@ def _window(
 
 
 def _send_line(
-    session: Session,
     send: Send,
+    arms: dict[str, list[int]],
+    by_customer: dict[int, list[OrderProfit]],
+    rewards: list[tuple[int, int, datetime]],
     knobs: InsightKnobs,
-    staff_id: int | None,
+    total_targeted: int | None,
     now: datetime,
 ) -> dict[str, Any]:
+    """One send's line (``total_targeted``: all accounts' targeted, for a staff view)."""
     assert send.planned_at is not None
     start = send.planned_at
-    arms = _arms(session, send, staff_id)
-    everyone = arms["target"] + arms["holdout"]
     last = start + timedelta(days=max(WINDOWS))
-    profits = (
-        order_profits(session, send.workspace_id, start, last, knobs=knobs, customer_ids=everyone)
-        if everyone
-        else []
-    )
-    rewards = [
-        (int(c), int(a), at)
-        for c, a, at in session.execute(
-            select(Reward.customer_id, Reward.amount_fen, Reward.paid_at).where(
-                Reward.workspace_id == send.workspace_id, Reward.send_id == send.id
-            )
-        )
-    ]
+    profits = _of_send(by_customer, arms["target"] + arms["holdout"], start, last)
     send_cost = knobs.send_cost_fen
-    if staff_id is not None:  # one account's share of the fixed cost, by its targeted customers
-        total_targeted = session.scalar(
-            select(func.count())
-            .select_from(SendRecipient)
-            .where(
-                SendRecipient.send_id == send.id,
-                SendRecipient.arm == "target",
-                SendRecipient.customer_id.is_not(None),
-            )
-        )
+    if total_targeted is not None:  # one account's share of the fixed cost, by its targeted customers
         send_cost = round(send_cost * len(arms["target"]) / total_targeted) if total_targeted else 0
     windows = []
     for days in WINDOWS:
@@ -218,7 +248,44 @@ def send_pnl(
         exists = select(Send.id).where(Send.workspace_id == workspace_id, Send.id == send_id)
         if session.scalar(exists) is None:
             raise NotFound(f"send {send_id} not found", field="send_id")
-    lines = [_send_line(session, s, knobs, staff_id, now) for s in sends]
+    ids = [s.id for s in sends]
+    arms = _all_arms(session, ids, staff_id)
+    by_customer = _profits_by_customer(session, workspace_id, sends, knobs, staff_id, max(WINDOWS))
+    rewards: dict[int, list[tuple[int, int, datetime]]] = defaultdict(list)
+    if ids:
+        for sid, c, a, at in session.execute(
+            select(Reward.send_id, Reward.customer_id, Reward.amount_fen, Reward.paid_at).where(
+                Reward.workspace_id == workspace_id, Reward.send_id.in_(ids)
+            )
+        ):
+            if sid is not None:
+                rewards[int(sid)].append((int(c), int(a), at))
+    targeted: dict[int, int] = {}
+    if staff_id is not None and ids:  # every account's targeted, for the share of the fixed cost
+        targeted = {
+            int(sid): int(n)
+            for sid, n in session.execute(
+                select(SendRecipient.send_id, func.count())
+                .where(
+                    SendRecipient.send_id.in_(ids),
+                    SendRecipient.arm == "target",
+                    SendRecipient.customer_id.is_not(None),
+                )
+                .group_by(SendRecipient.send_id)
+            )
+        }
+    lines = [
+        _send_line(
+            s,
+            arms[s.id],
+            by_customer,
+            rewards.get(s.id, []),
+            knobs,
+            targeted.get(s.id, 0) if staff_id is not None else None,
+            now,
+        )
+        for s in sends
+    ]
     campaigns: dict[int, dict[str, Any]] = {}
     titles = {s.id: s.title for s in sends}
     for line in lines:
@@ -278,16 +345,16 @@ def send_conversion(
     days = max(WINDOWS)
     out: dict[str, Any] = dict.fromkeys(("sends", "targeted", "buyers", "holdout", "holdout_buyers"), 0)
     out["window_days"] = days
+    all_arms = _all_arms(session, [s.id for s in sends], staff_id)
+    by_customer = _profits_by_customer(session, workspace_id, sends, knobs, staff_id, days)
     for send in sends:
         assert send.planned_at is not None
-        arms = _arms(session, send, staff_id)
+        arms = all_arms[send.id]
         if not arms["target"]:
             continue
         everyone = arms["target"] + arms["holdout"]
         end = send.planned_at + timedelta(days=days)
-        profits = order_profits(
-            session, workspace_id, send.planned_at, end, knobs=knobs, customer_ids=everyone
-        )
+        profits = _of_send(by_customer, everyone, send.planned_at, end)
         bought = {p.customer_id for p in profits if p.net_fen > 0}
         out["sends"] += 1
         out["targeted"] += len(arms["target"])

@@ -15,6 +15,9 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 # JSON everywhere, JSONB on PostgreSQL.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# The same, but Python ``None`` is SQL NULL rather than the JSON text ``null`` (so that
+# ``IS NULL`` / ``IS NOT NULL`` mean "nothing stored" / "something stored").
+NullableJSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.models.base import Base, JSONType, UTCDateTime, created_at, fk, pk, workspace_fk
+from siyu.kit.types import NullableJSONType
+from siyu.models.base import Base, UTCDateTime, created_at, fk, pk, workspace_fk
 
 
 class Message(Base):
@@ -41,7 +42,8 @@ class Message(Base):
     msgtype: Mapped[str] = mapped_column(String(32), nullable=False)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     text_enc: Mapped[str | None] = mapped_column(Text)
-    # the type's body without personal text (file name and size, link title, ...)
-    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # the type's body without personal text (file name and size, link title, ...); SQL NULL
+    # when there is none (never the JSON text ``null``: relink selects ``payload IS NOT NULL``)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(NullableJSONType)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()

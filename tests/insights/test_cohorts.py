@@ -64,3 +64,28 @@ def test_cohorts_of_one_account(cli: CliRun, world: W) -> None:
         data = json.loads(cli("insights", "cohorts", "--weeks", "8", "--staff", "bob", "--json").stdout)
     assert data["lift"] is None
     assert sum(c["size"] for c in data["cohorts"]["cohorts"]) == 0  # bob's friend came in October
+
+
+def test_cohort_profit_per_friend_subtracts_rewards(cli: CliRun, world: W) -> None:
+    """c8's ¥10 red packet (10 Nov, week 1) and c10's ¥4 gift paid by bob (12 Nov) come off
+    the 2 Nov cohort's profit; a reward before the add (4 Nov; c10 came on 5 Nov) does not;
+    buyers unchanged."""
+    from siyu.models import Reward
+
+    with session_scope() as s:
+        for cust, amount, when, staff in (
+            ("c8", 1000, at(11, 10, 12, 0), None),
+            ("c10", 400, at(11, 12, 12, 0), "bob"),
+            ("c10", 9900, at(11, 4, 12, 0), None),
+        ):
+            s.add(Reward(workspace_id=world.ws, customer_id=world.c[cust], amount_fen=amount,
+                         kind="red_packet", paid_at=when,
+                         staff_id=world.staff[staff] if staff else None))  # fmt: skip
+    with moved_clock(at(11, 25, 12, 0)):
+        data = json.loads(cli("insights", "cohorts", "--weeks", "4", "--json").stdout)
+        alice = json.loads(cli("insights", "cohorts", "--weeks", "4", "--staff", "alice", "--json").stdout)
+    first = data["cohorts"]["cohorts"][0]
+    assert first["profit_per_friend_fen"] == [0, -700, 4300, 4300]  # (10000 − 1000 − 400) ÷ 2
+    assert first["bought"] == [0.0, 0.0, 0.5, 0.5]
+    # alice's cohorts leave out the reward stated for bob (the P&L puts it on his line).
+    assert alice["cohorts"]["cohorts"][0]["profit_per_friend_fen"] == [0, -500, 4500, 4500]

@@ -129,3 +129,74 @@ def test_pnl_without_a_price_list_uses_imported_costs_and_counts_unknown(cli: Cl
     bob = next(a for a in data["accounts"] if a["userid"] == "bob")
     assert bob["cogs_fen"] == 2000
     assert bob["orders_cost_unknown"] == 0
+
+
+def test_channel_cost_is_charged_once_spread_over_its_adds(cli: CliRun, world: W) -> None:
+    """A ¥300 live room brought 3 friends (2 in October, 1 in November) → ¥200 + ¥100 + ¥0;
+    a ¥10 store channel's per-store adds (<state>~<store id>) count for the channel."""
+    from siyu.models import Channel, Follow
+    from tests.insights.world import at
+
+    with session_scope() as s:
+        s.add(Channel(workspace_id=world.ws, name="直播间", state="live1", slug="live1", cost_fen=30000))
+        s.add(Channel(workspace_id=world.ws, name="门店导流", state="stores", slug="stores", kind="store",
+                      cost_fen=1000))  # fmt: skip
+        for cust, when, state in (
+            ("c1", at(10, 5, 10, 0), "live1"),
+            ("c2", at(10, 6, 10, 0), "live1"),
+            ("c3", at(11, 7, 10, 0), "live1"),
+            ("c4", at(11, 8, 10, 0), "stores~1"),
+            ("c5", at(11, 9, 10, 0), "stores~2"),
+        ):
+            s.add(Follow(workspace_id=world.ws, staff_id=world.staff["bob"], customer_id=world.c[cust],
+                         state="active", added_at=when, live_code_state=state))  # fmt: skip
+
+    def month(on: str, *extra: str) -> dict:
+        data = json.loads(cli("insights", "pnl", "--on", on, "--json", *extra).stdout)
+        return {c["state"]: c for c in data["channels"]} | {"_total": data["total"]}
+
+    oct_, nov, dec = month("2026-10"), month("2026-11"), month("2026-12")
+    assert [m["live1"]["channel_cost_fen"] for m in (oct_, nov, dec)] == [20000, 10000, 0]
+    assert [m["live1"]["adds"] for m in (oct_, nov, dec)] == [2, 1, 0]
+    assert (nov["live1"]["adds_all_time"], nov["live1"]["cost_per_add_fen"]) == (3, 10000)
+    assert (nov["stores"]["adds"], nov["stores"]["channel_cost_fen"]) == (2, 1000)
+    assert nov["stores"]["friends"] == 2
+    assert nov["_total"]["channel_costs_fen"] == 200 + 10000 + 1000
+    assert oct_["_total"]["channel_costs_fen"] == 20000
+    # bob's view: his adds' share (all of live1's November add; code1's add is alice's).
+    bob = month("2026-11", "--staff", "bob")
+    assert (bob["live1"]["channel_cost_fen"], "code1" in bob) == (10000, False)
+
+
+def test_pnl_defaults_to_the_latest_month_with_data_and_the_page_shows_it(
+    env: Settings, world: W, session: Session
+) -> None:
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+
+    from siyu.insights.profit import latest_month, pnl
+    from siyu.kit.db import session_scope as scope
+    from siyu.kit.timeutil import moved_clock
+    from siyu.web.app import create_app
+    from siyu.web.auth import create_user
+    from tests.web.test_console import PASSWORD, login
+
+    with scope() as s:
+        create_user(s, workspace_id=world.ws, name="boss", role="owner", password=PASSWORD)
+    # world.py's last order is paid on 20 December; in early December November is the latest.
+    with moved_clock(datetime(2026, 12, 7, 3, 0, tzinfo=UTC)):
+        assert str(latest_month(session, world.ws)) == "2026-11-01"
+        assert pnl(session, workspace_id=world.ws)["month"] == "2026-11"
+        with TestClient(create_app(), base_url="http://localhost") as c:
+            login(c, "boss")
+            page = c.get("/insights/pnl")
+            assert page.status_code == 200
+            assert 'type="month" name="on" value="2026-11"' in page.text
+            chosen = c.get("/insights/pnl", params={"on": "2026-10"})
+            assert 'type="month" name="on" value="2026-10"' in chosen.text
+    with moved_clock(datetime(2027, 3, 1, tzinfo=UTC)):
+        assert pnl(session, workspace_id=world.ws)["month"] == "2026-12"
+    with moved_clock(datetime(2026, 9, 1, tzinfo=UTC)):  # nothing paid yet: the current month
+        assert latest_month(session, world.ws) is None
+        assert pnl(session, workspace_id=world.ws)["month"] == "2026-09"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -300,3 +301,92 @@ def test_a_merged_customers_rewards_follow_the_survivor(world: W, workspace_id: 
         moved = s.get(Reward, rid)
         assert moved is not None
         assert (moved.customer_id, moved.referred_customer_id) == (c["c1"], c["c1"])
+
+
+def _statements(session: Session, call: Any) -> tuple[int, Any]:
+    from sqlalchemy import event
+
+    engine = session.get_bind()
+    seen: list[str] = []
+
+    def count(*_a: Any) -> None:
+        seen.append(_a[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen), result
+
+
+@pytest.mark.parametrize("staff", [None, "alice"])
+def test_send_pnl_and_conversion_take_a_bounded_number_of_statements(
+    world: W, workspace_id: int, session: Session, tmp_path: Path, cli: CliRun, staff: str | None
+) -> None:
+    """3 and 30 sends cost the same number of statements; each copy of send 1 (same plan,
+    same recipients) keeps send 1's hand-computed figures, alone or among the others."""
+    from siyu.insights.send_profit import send_conversion, send_pnl
+
+    first, second = world.sends  # type: ignore[attr-defined]
+    good = tmp_path / "good.csv"
+    good.write_text(_rewards_csv(world, first), encoding="utf-8")
+    cli("insights", "rewards", "import", good)
+    cli("insights", "costs", "send", "10")
+    staff_id = world.staff[staff] if staff else None
+
+    def add_copies(n: int) -> None:
+        with session_scope() as s:
+            for _ in range(n):
+                copy = Send(workspace_id=workspace_id, title="复制", status="settled", holdout_pct=30,
+                            planned_at=at(11, 9, 10, 0))  # fmt: skip
+                s.add(copy)
+                s.flush()
+                for arm, cust in (*(("target", c) for c in ("c1", "c2", "c3", "c8")),
+                                  *(("holdout", c) for c in ("c4", "c5"))):  # fmt: skip
+                    s.add(SendRecipient(workspace_id=workspace_id, send_id=copy.id, customer_id=world.c[cust],
+                                        arm=arm, staff_id=world.staff["alice"]))  # fmt: skip
+
+    since, until = at(11, 1, 0, 0), at(12, 1, 0, 0)
+
+    def run() -> tuple[int, dict[str, Any], int, dict[str, Any]]:
+        session.expire_all()
+        with moved_clock(datetime(2026, 12, 20, tzinfo=UTC)):
+            n_pnl, pnl = _statements(session, lambda: send_pnl(
+                session, workspace_id=workspace_id, staff_id=staff_id, since=since, until=until))  # fmt: skip
+            n_conv, conv = _statements(session, lambda: send_conversion(
+                session, workspace_id=workspace_id, since=since, until=until, staff_id=staff_id))  # fmt: skip
+        return n_pnl, pnl, n_conv, conv
+
+    add_copies(1)
+    n3, pnl3, c3, conv3 = run()
+    add_copies(27)
+    n30, pnl30, c30, conv30 = run()
+    assert len(pnl30["sends"]) == 30
+    assert (n30, c30) == (n3, c3)
+    assert n3 <= 10
+    assert c3 <= 8
+    by_id = {s["send_id"]: s for s in pnl30["sends"]}
+    ones = [s for s in pnl30["sends"] if s["send_id"] not in (first, second)]
+    # The rewards belong to send 1; its copies carry the fixed cost only.
+    w7 = by_id[first]["windows"][1]
+    assert (w7["gross_profit_fen"], w7["cost_fen"], w7["incremental_profit_fen"]) == (13000, 1888, 5712)
+    for line in ones:
+        w1, w7c, w30 = line["windows"]
+        assert (w7c["targeted"], w7c["buyers"], w7c["gross_profit_fen"]) == (4, 1, 13000)
+        assert w7c["cost_fen"] == 1000
+        assert (w30["orders"], w30["net_fen"], w30["gross_profit_fen"]) == (3, 30000, 18500)
+        assert w30["incremental_gross_profit_fen"] == 13100
+        assert w1["orders"] == 0
+    # Each line is the one the send gets alone.
+    with moved_clock(datetime(2026, 12, 20, tzinfo=UTC)):
+        for sid in (first, second, ones[0]["send_id"], ones[-1]["send_id"]):
+            alone = send_pnl(session, workspace_id=workspace_id, send_id=sid, staff_id=staff_id)
+            assert alone["sends"][0]["windows"] == by_id[sid]["windows"]
+    assert pnl3["sends"][-1]["windows"] == by_id[first]["windows"]
+    # Conversion: send 1 and its copies target 4 alice customers each, 2 buy within 30 days;
+    # the campaign's run 2 targets bob's c11 (no buyer).
+    bob_run = 0 if staff else 1
+    assert (conv3["sends"], conv3["targeted"], conv3["buyers"]) == (2 + bob_run, 8 + bob_run, 4)
+    assert (conv30["sends"], conv30["targeted"], conv30["buyers"]) == (29 + bob_run, 116 + bob_run, 58)
+    assert (conv30["holdout"], conv30["holdout_buyers"]) == (58, 29)

@@ -1288,7 +1288,7 @@ def upgrade() -> None:
     sa.Column('msgtype', sa.String(length=32), nullable=False),
     sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('text_enc', sa.Text(), nullable=True),
-    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('payload', sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('revoked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_messages_customer_id_customers'), ondelete='SET NULL'),

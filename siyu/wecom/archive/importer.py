@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Dialect, Table, and_, select, update
+from sqlalchemy import Dialect, Table, Text, and_, cast, select, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.repository import identity_owners
@@ -438,6 +438,17 @@ def relink(session: Session, *, workspace_id: int, batch: int = 2000) -> dict[st
     (the raw id waits in ``payload``), now that a sync may know them; never commits."""
     resolver = Resolver(session, workspace_id)
     linked = {"customers_linked": 0, "staff_linked": 0, "groups_linked": 0}
+    # Rows stored before "no payload" meant SQL NULL held the JSON text ``null``, which
+    # ``payload IS NOT NULL`` below would select (every 1:1 message): make them NULL.
+    session.execute(
+        update(Message)
+        .where(
+            Message.workspace_id == workspace_id,
+            Message.payload.is_not(None),
+            cast(Message.payload, Text) == "null",
+        )
+        .values(payload=None)
+    )
     last_id = 0
     touched: list[dict[str, Any]] = []
     while True:

@@ -272,3 +272,33 @@ def test_retention_purge(cli: CliRun, corp: Corp, session: Session, tmp_path: Pa
     cli("wecom", "archive", "settings", "--retention-days", "30")
     with moved_clock(T0 + timedelta(days=181)):
         assert purge_texts(session_factory()) == {"erased": 1}
+
+
+def test_no_payload_is_sql_null_and_relink_mends_old_json_nulls(
+    cli: CliRun, corp: Corp, session: Session, tmp_path: Path
+) -> None:
+    from sqlalchemy import JSON, text, update
+
+    f = write(
+        tmp_path / "a.jsonl",
+        [
+            msg("p1", "wmA", ["lin"], T0, "在吗"),
+            msg("p2", "lin", ["wmA"], T0 + M, "在的"),
+            msg("p3", "wmNEW", ["lin"], T0 + 2 * M, "新客户"),
+        ],
+    )
+    assert _import(cli, f)["stored"] == 3
+    # Linked 1:1 text has nothing to keep: SQL NULL, not the JSON text 'null'.
+    stored = dict(session.execute(text("SELECT msgid, payload IS NULL FROM messages")).all())
+    assert {k: bool(v) for k, v in stored.items()} == {"p1": True, "p2": True, "p3": False}
+    p3 = select(Message.payload).where(Message.msgid == "p3")
+    assert session.scalar(p3) == {"external_userid": "wmNEW"}
+    # Rows written before the fix held JSON null; relink makes them NULL and links nothing wrong.
+    session.execute(update(Message).where(Message.msgid.in_(["p1", "p2"])).values(payload=JSON.NULL))
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.payload.is_not(None))) == 3
+    out = json.loads(cli("wecom", "archive", "relink", "--json").stdout)
+    assert out["customers_linked"] == 0
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.payload.is_not(None))) == 1
+    assert session.scalar(p3) == {"external_userid": "wmNEW"}
