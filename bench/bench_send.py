@@ -8,8 +8,9 @@ each over 200 staff accounts), plus a second follow for 10 % of customers, 1 % o
 out, and mass messages received in the last 7 days by 3 % (over the cap of 2). The
 send targets everyone (``spent>=0``) with a 10 % holdout. Planning is measured in a
 fresh process (peak RSS of that process), as the worker runs it, beside the floor: the
-time for the same database to just ``INSERT … SELECT`` the audience into
-``send_recipients`` (no removal, sender, holdout or batches), measured before and after.
+time for the same database to just ``INSERT … SELECT`` the audience into a bare copy of
+``send_recipients`` (no index, no foreign key; no removal, sender, holdout or batches),
+measured before and after; and the same into ``send_recipients`` itself (its indexes).
 
 ``--pg postgresql://...`` also copies the generated data into a fresh PostgreSQL
 database (``siyu_bench_send_N``, schema from the migrations, rows through ``COPY``)
@@ -191,23 +192,48 @@ def _server_cpu(s: Session) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def floor(engine: Any) -> tuple[float, float]:
-    """(wall, CPU seconds) to just INSERT … SELECT the audience into send_recipients.
+FLOOR_TABLE = "bench_floor_recipients"
 
+
+def _vacuum(engine: Any) -> None:
+    """PostgreSQL: clear the dead rows earlier rolled-back inserts left in send_recipients
+    (else the next plan's cap count walks a million dead index entries). SQLite: nothing."""
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM send_recipients"))
+
+
+def floor(engine: Any, *, bare: bool) -> tuple[float, float]:
+    """(wall, CPU seconds) to just INSERT … SELECT the audience into recipient rows.
+
+    ``bare``: into a copy of ``send_recipients`` made in the same (rolled-back)
+    transaction, with no index and no foreign key (the same id default on PostgreSQL);
+    else into ``send_recipients`` itself. No removal, sender, holdout or batches.
     CPU: this process's, plus on PostgreSQL the server backend's (read from /proc)."""
-    from sqlalchemy import insert, literal
+    from sqlalchemy import MetaData, Table, insert, literal, text
 
     from siyu.automation.sends.planner import audience_query
     from siyu.models import SendRecipient
 
+    _vacuum(engine)
     with Session(engine) as s:
         send = _new_send(s)
         now = datetime.now(UTC)
         stamp = literal(now, type_=SendRecipient.__table__.c.created_at.type)
         aud = audience_query(s, send, now).subquery()
+        target: Any = SendRecipient.__table__
+        if bare:
+            if engine.dialect.name == "postgresql":
+                s.execute(text(f"CREATE TABLE {FLOOR_TABLE} (LIKE send_recipients INCLUDING DEFAULTS)"))
+            else:
+                s.execute(text(f"CREATE TABLE {FLOOR_TABLE} AS SELECT * FROM send_recipients WHERE 0"))
+            target = Table(FLOOR_TABLE, MetaData(), autoload_with=s.connection())
         t0, c0, d0 = time.perf_counter(), _cpu(), _server_cpu(s)
         s.execute(
-            insert(SendRecipient).from_select(
+            insert(target).from_select(
                 ["workspace_id", "send_id", "customer_id", "arm", "created_at"],
                 select(literal(1), literal(send.id), aud.c.id, literal("target"), stamp),
             )
@@ -224,7 +250,9 @@ def measure(url: str) -> dict[str, Any]:
     from siyu.models import SendRecipient
 
     engine = make_engine(url)
-    floor_before = floor(engine)
+    floor_before = floor(engine, bare=True)
+    table_before = floor(engine, bare=False)
+    _vacuum(engine)
     with Session(engine) as s:
         send = _new_send(s)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -238,7 +266,9 @@ def measure(url: str) -> dict[str, Any]:
         )
         s.rollback()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    floor_after = floor(engine)
+    floor_after = floor(engine, bare=True)
+    table_after = floor(engine, bare=False)
+    _vacuum(engine)
     engine.dispose()
     return {
         "plan_s": round(plan_s, 2),
@@ -246,6 +276,8 @@ def measure(url: str) -> dict[str, Any]:
         "plan_server_cpu_s": round(server_cpu, 2),
         "floor_s": [round(floor_before[0], 2), round(floor_after[0], 2)],
         "floor_cpu_s": [round(floor_before[1], 2), round(floor_after[1], 2)],
+        "into_table_s": [round(table_before[0], 2), round(table_after[0], 2)],
+        "into_table_cpu_s": [round(table_before[1], 2), round(table_after[1], 2)],
         "peak_rss_mb": round(rss1 / 1024, 1),
         "rss_before_mb": round(rss0 / 1024, 1),
         "stored_recipients": stored,

@@ -34,7 +34,15 @@ from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule
 from siyu.models.messages import Message
 from siyu.models.moments import Moment, MomentInteraction, MomentSender
 from siyu.models.orders import ORDER_PERSONAL_FIELDS, ImportRowError, ImportRun, Order, OrderItem
-from siyu.models.outbound import MassReceipt, Send, SendBatch, SendRecipient, TrackedLink, WeComMassMsg
+from siyu.models.outbound import (
+    SEND_RECIPIENTS_CASCADE,
+    MassReceipt,
+    Send,
+    SendBatch,
+    SendRecipient,
+    TrackedLink,
+    WeComMassMsg,
+)
 from siyu.models.profile import CustomerFieldValue, CustomerNote, ProfileField
 from siyu.models.segments import AutoTagRule, Segment
 from siyu.models.sop import SopEnrollment, SopPlan, SopStepRun
@@ -52,8 +60,15 @@ from siyu.models.workspace import (
     Workspace,
 )
 
+# Statements migration 0001 runs after creating the tables, per dialect (triggers the
+# models cannot declare; scripts/regen_initial_migration.py writes them into 0001).
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    dialect: (*SEND_RECIPIENTS_CASCADE[dialect],) for dialect in ("postgresql", "sqlite")
+}
+
 __all__ = [
     "ORDER_PERSONAL_FIELDS",
+    "TRIGGERS",
     "Alert",
     "ApiToken",
     "ArchiveCursor",

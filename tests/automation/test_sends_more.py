@@ -345,3 +345,33 @@ def test_split_per_account_and_reproducible_holdout(
     assert len(arms) == 12
     expected = {c: "holdout" if planner.holdout_hash(c, seed) < 4000 else "target" for c in arms}
     assert arms == expected
+
+
+def test_deleting_a_send_or_its_workspace_deletes_its_recipients(
+    cli: CliRun, session: Session, live: Simulator, workspace_id: int
+) -> None:
+    """send_recipients has no foreign keys (ADR 0008): the trigger on sends keeps the cascade."""
+    from sqlalchemy import delete
+
+    from siyu.models import Send, SendBatch
+
+    ids = []
+    for title in ("一", "二"):
+        made = _js(
+            cli("sends", "create", "--title", title, "--text", "hi", "--audience", "staff:amy", "--json")
+        )
+        assert _js(cli("sends", "plan", made["id"], "--json"))["audience"] == 8
+        ids.append(made["id"])
+
+    def recipients(send_id: int) -> int:
+        session.expire_all()
+        return int(session.scalar(select(func.count()).where(SendRecipient.send_id == send_id)) or 0)
+
+    assert [recipients(i) for i in ids] == [8, 8]
+    with session_scope() as s:
+        s.execute(delete(Send).where(Send.id == ids[0]))
+    assert [recipients(i) for i in ids] == [0, 8]
+    with session_scope() as s:
+        s.execute(delete(Workspace).where(Workspace.id == workspace_id))
+    assert recipients(ids[1]) == 0
+    assert session.scalar(select(func.count()).select_from(SendBatch)) == 0

@@ -86,6 +86,26 @@ def upgrade() -> None:
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_periodic_tasks'))
     )
+    op.create_table('send_recipients',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('target', sa.String(length=128), nullable=True),
+    sa.Column('arm', sa.String(length=8), nullable=False),
+    sa.Column('reason', sa.String(length=16), nullable=True),
+    sa.Column('batch_seq', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_send_recipients'))
+    )
+    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
+        batch_op.create_index('ix_send_recipients_send_id_arm_batch_seq', ['send_id', 'arm', 'batch_seq'], unique=False)
+        batch_op.create_index('ix_send_recipients_workspace_id_customer_id_created_at', ['workspace_id', 'customer_id', 'created_at'], unique=False)
+
     op.create_table('worker_heartbeats',
     sa.Column('worker_id', sa.String(length=96), nullable=False),
     sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
@@ -1447,28 +1467,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_send_batches_msgid'), ['msgid'], unique=False)
         batch_op.create_index('ix_send_batches_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
-    op.create_table('send_recipients',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('send_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('target', sa.String(length=128), nullable=True),
-    sa.Column('arm', sa.String(length=8), nullable=False),
-    sa.Column('reason', sa.String(length=16), nullable=True),
-    sa.Column('batch_seq', sa.Integer(), nullable=True),
-    sa.Column('status', sa.String(length=16), nullable=True),
-    sa.Column('sent_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_send_recipients_send_id_sends'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_send_recipients_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_send_recipients'))
-    )
-    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
-        batch_op.create_index('ix_send_recipients_send_id_arm_batch_seq', ['send_id', 'arm', 'batch_seq'], unique=False)
-        batch_op.create_index('ix_send_recipients_workspace_id_customer_id_created_at', ['workspace_id', 'customer_id', 'created_at'], unique=False)
-
     op.create_table('sop_enrollments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1644,6 +1642,13 @@ def upgrade() -> None:
     with op.batch_alter_table('sop_step_runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sop_step_runs_workspace_id'), ['workspace_id'], unique=False)
 
+    # Triggers (siyu.models.TRIGGERS): what the models cannot declare.
+    dialect = op.get_bind().dialect.name
+    if dialect == 'postgresql':
+        op.execute('CREATE OR REPLACE FUNCTION sends_delete_recipients() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM send_recipients WHERE send_id = OLD.id; RETURN OLD; END $$')
+        op.execute('CREATE TRIGGER tr_sends_delete_recipients AFTER DELETE ON sends FOR EACH ROW EXECUTE FUNCTION sends_delete_recipients()')
+    elif dialect == 'sqlite':
+        op.execute('CREATE TRIGGER tr_sends_delete_recipients AFTER DELETE ON sends FOR EACH ROW BEGIN DELETE FROM send_recipients WHERE send_id = OLD.id; END')
 
 
 def downgrade() -> None:
@@ -1682,11 +1687,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sop_enrollments_customer_id')
 
     op.drop_table('sop_enrollments')
-    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
-        batch_op.drop_index('ix_send_recipients_workspace_id_customer_id_created_at')
-        batch_op.drop_index('ix_send_recipients_send_id_arm_batch_seq')
-
-    op.drop_table('send_recipients')
     with op.batch_alter_table('send_batches', schema=None) as batch_op:
         batch_op.drop_index('ix_send_batches_workspace_id_state')
         batch_op.drop_index(batch_op.f('ix_send_batches_msgid'))
@@ -1946,6 +1946,11 @@ def downgrade() -> None:
     op.drop_table('archive_cursors')
     op.drop_table('workspaces')
     op.drop_table('worker_heartbeats')
+    with op.batch_alter_table('send_recipients', schema=None) as batch_op:
+        batch_op.drop_index('ix_send_recipients_workspace_id_customer_id_created_at')
+        batch_op.drop_index('ix_send_recipients_send_id_arm_batch_seq')
+
+    op.drop_table('send_recipients')
     op.drop_table('periodic_tasks')
     op.drop_table('login_throttle')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
