@@ -68,6 +68,8 @@ class SopEnrollment(Base):
         ),
         Index("ix_sop_enrollments_workspace_id_status_next_due_at", "workspace_id", "status", "next_due_at"),
         Index("ix_sop_enrollments_customer_id", "customer_id"),
+        # what runs through a group: ended when it is dismissed
+        Index("ix_sop_enrollments_group_id_status", "group_id", "status"),
     )
 
     id: Mapped[int] = pk()

@@ -518,19 +518,46 @@ def enroll_group(session: Session, plan: SopPlan, *, group_id: int) -> int:
 
 
 def exit_dismissed(session: Session, *, workspace_id: int, group_id: int, at: datetime) -> int:
-    """A dismissed group leaves the group plans it is in (no further step runs)."""
-    result = session.execute(
-        update(SopEnrollment)
-        .where(
-            SopEnrollment.workspace_id == workspace_id,
-            SopEnrollment.group_id == group_id,
-            SopEnrollment.customer_id.is_(None),
-            SopEnrollment.status == "active",
+    """A dismissed group ends what runs through it: the group leaves the group plans it is
+    in (``dismissed``) and its members' enrollments that came through it (``joined_group``
+    plans) end with ``group_dismissed``; no further step runs. How many ended."""
+    total = 0
+    for members, reason in ((False, "dismissed"), (True, "group_dismissed")):
+        who = SopEnrollment.customer_id.is_not(None) if members else SopEnrollment.customer_id.is_(None)
+        result = session.execute(
+            update(SopEnrollment)
+            .where(
+                SopEnrollment.workspace_id == workspace_id,
+                SopEnrollment.group_id == group_id,
+                who,
+                SopEnrollment.status == "active",
+            )
+            .values(status="exited", exit_reason=reason, exited_at=at, next_due_at=None, planned_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="exited", exit_reason="dismissed", exited_at=at, next_due_at=None, planned_at=None)
-        .execution_options(synchronize_session=False)
+        total += int(getattr(result, "rowcount", 0) or 0)
+    return total
+
+
+def exit_all_dismissed(session: Session, *, workspace_id: int | None = None) -> int:
+    """End the enrollments still running through groups that are dismissed now (a sync
+    found the group gone, or the dismiss callback was lost): the scan's sweep."""
+    stmt = (
+        select(Group.workspace_id, Group.id, func.coalesce(Group.dismissed_at, Group.updated_at))
+        .where(
+            (Group.status == "dismissed") | Group.dismissed_at.is_not(None),
+            select(SopEnrollment.id)
+            .where(SopEnrollment.group_id == Group.id, SopEnrollment.status == "active")
+            .exists(),
+        )
+        .order_by(Group.id)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    if workspace_id is not None:
+        stmt = stmt.where(Group.workspace_id == workspace_id)
+    total = 0
+    for ws_id, gid, at in session.execute(stmt).all():
+        total += exit_dismissed(session, workspace_id=ws_id, group_id=gid, at=at or utcnow())
+    return total
 
 
 # -- running steps ---------------------------------------------------------------------------
@@ -717,12 +744,17 @@ def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> N
 
 def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
     """The first exit condition the customer meets since entering, if any; for a group
-    enrollment, ``dismissed`` when the group is gone (whatever the plan lists)."""
+    enrollment, ``dismissed`` when the group is gone (whatever the plan lists), and for a
+    member who entered through a group, ``group_dismissed`` when that group is gone."""
     if enr.customer_id is None:
         group = session.get(Group, enr.group_id) if enr.group_id is not None else None
         if group is None or group.status == "dismissed" or group.dismissed_at is not None:
             return "dismissed"
         return None
+    if enr.group_id is not None:  # entered through a group (joined_group): ends with it
+        group = session.get(Group, enr.group_id)
+        if group is None or group.status == "dismissed" or group.dismissed_at is not None:
+            return "group_dismissed"
     for ex in plan.exits:
         kind = ex["kind"]
         cid = enr.customer_id

@@ -1496,6 +1496,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
         batch_op.create_index('ix_sop_enrollments_customer_id', ['customer_id'], unique=False)
+        batch_op.create_index('ix_sop_enrollments_group_id_status', ['group_id', 'status'], unique=False)
         batch_op.create_index('ix_sop_enrollments_workspace_id_status_next_due_at', ['workspace_id', 'status', 'next_due_at'], unique=False)
         batch_op.create_index('uq_sop_enrollments_plan_id_group_id_groups', ['plan_id', 'group_id'], unique=True, sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
 
@@ -1679,6 +1680,7 @@ def downgrade() -> None:
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
         batch_op.drop_index('uq_sop_enrollments_plan_id_group_id_groups', sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
         batch_op.drop_index('ix_sop_enrollments_workspace_id_status_next_due_at')
+        batch_op.drop_index('ix_sop_enrollments_group_id_status')
         batch_op.drop_index('ix_sop_enrollments_customer_id')
 
     op.drop_table('sop_enrollments')
