@@ -60,6 +60,9 @@ BATCH_JOB_PAIRS = 2000  # at one send / group message / moment step: one send (o
 PLAN_BATCH = 5000  # pairs planned per tick
 REPLAN_AFTER = timedelta(hours=1)  # a planned step whose job vanished is planned again
 ENROLL_CHUNK = 1000
+# WeCom's CreateTime (an event's occurred_at) may run a little ahead of siyu's clock: an
+# occurrence up to this far ahead is taken as happening now; one further ahead waits.
+CLOCK_SKEW = timedelta(minutes=2)
 NAME_MAX = 100
 
 
@@ -472,7 +475,9 @@ def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: da
     if plan.status != "active":
         return 0
     when = now or utcnow()
-    matches = [m for m in matches if m.at is None or m.at <= when]
+    # An occurrence further ahead than the clocks can differ is not one yet (imported
+    # data may say so): it enrolls when its time comes (the scan, a re-delivery).
+    matches = [m for m in matches if m.at is None or m.at <= when + CLOCK_SKEW]
     if not plan.enroll_existing and plan.activated_at is not None:
         # Without existing customers, only occurrences since the activation count (those
         # without a time were marked skipped at activation).
