@@ -87,6 +87,9 @@ class SopEnrollment(Base):
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exit_reason: Mapped[str | None] = mapped_column(String(32))
+    # Re-entry plans (``trigger.reentry``): when a scan saw the customer outside the
+    # trigger's layer or segment after this occurrence; a return then enrolls anew.
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

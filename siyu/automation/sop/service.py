@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,7 +291,88 @@ def _matching(
         audience=plan.audience,
         customer_ids=[m.customer_id for m in found if m.customer_id is not None],
     )
-    return [m for m in found if m.customer_id in admitted]
+    out = [m for m in found if m.customer_id in admitted]
+    return _stays(session, plan, out) if _reentry(plan) else out
+
+
+def _reentry(plan: SopPlan) -> bool:
+    return plan.subject != "group" and bool(plan.trigger.get("reentry"))
+
+
+def _stay_rows(
+    session: Session, plan: SopPlan, base: str, customer_ids: Sequence[int] | None
+) -> list[tuple[int, int, str, datetime | None]]:
+    """``(enrollment id, customer, key, left_at)`` of this plan's stays under the trigger
+    key ``base`` (the first stay's key is ``base``, later ones ``base#<previous id>``)."""
+    stmt = select(
+        SopEnrollment.id, SopEnrollment.customer_id, SopEnrollment.trigger_key, SopEnrollment.left_at
+    ).where(
+        SopEnrollment.plan_id == plan.id,
+        SopEnrollment.customer_id.is_not(None),
+        (SopEnrollment.trigger_key == base) | SopEnrollment.trigger_key.startswith(f"{base}#"),
+    )
+    if customer_ids is None:
+        return [(int(e), c or 0, k, lt) for e, c, k, lt in session.execute(stmt.order_by(SopEnrollment.id))]
+    ids = sorted(set(customer_ids))
+    out: list[tuple[int, int, str, datetime | None]] = []
+    for n in range(0, len(ids), ENROLL_CHUNK):
+        part = stmt.where(SopEnrollment.customer_id.in_(ids[n : n + ENROLL_CHUNK]))
+        out.extend((int(e), c or 0, k, lt) for e, c, k, lt in session.execute(part))
+    out.sort()
+    return out
+
+
+def _stays(session: Session, plan: SopPlan, found: Sequence[Match]) -> list[Match]:
+    """In a re-entry plan, each match's key names the customer's current stay in the layer
+    or segment: the first stay ``base``; while they stay, the key of the stay they are in
+    (taken, so nobody enrolls twice); after a scan saw them leave, a new stay
+    ``base#<the previous stay's enrollment id>`` (the same key for two scans at once)."""
+    if not found:
+        return []
+    base = found[0].key
+    latest: dict[int, tuple[int, str, datetime | None]] = {}
+    ids = [m.customer_id for m in found if m.customer_id is not None]
+    for eid, cid, key, left in _stay_rows(session, plan, base, ids):
+        latest[cid] = (eid, key, left)  # in id order: the last is the latest stay
+    out: list[Match] = []
+    for m in found:
+        prev = latest.get(m.customer_id) if m.customer_id is not None else None
+        if prev is None:
+            out.append(m)
+        elif prev[2] is None:
+            out.append(replace(m, key=prev[1]))
+        else:
+            out.append(replace(m, key=f"{m.key}#{prev[0]}"))
+    return out
+
+
+def _mark_left(
+    session: Session, plan: SopPlan, matched: Sequence[Match], checked: Sequence[int] | None
+) -> int:
+    """Re-entry plans: the stays of customers (of ``checked``; all when None) who no
+    longer match end now (``left_at``), so that their return enrolls them again."""
+    if plan.trigger["kind"] == "layer_changed":
+        base = f"{plan.trigger['field']}:{plan.trigger['to']}"
+    else:
+        seg = find_segment(session, workspace_id=plan.workspace_id, name=plan.trigger["segment"])
+        if seg is None:
+            return 0
+        base = f"segment:{seg.id}"
+    inside = {m.customer_id for m in matched}
+    gone = [
+        eid
+        for eid, cid, _key, left in _stay_rows(session, plan, base, checked)
+        if left is None and cid not in inside
+    ]
+    now = utcnow()
+    for n in range(0, len(gone), ENROLL_CHUNK):
+        session.execute(
+            update(SopEnrollment)
+            .where(SopEnrollment.id.in_(gone[n : n + ENROLL_CHUNK]))
+            .values(left_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(gone)
 
 
 def activate(
@@ -493,8 +574,12 @@ def enroll_matching(
     customer_ids: Sequence[int] | None = None,
     group_ids: Sequence[int] | None = None,
 ) -> int:
-    """Enroll whoever (whichever group) matches the plan now (the scan of state triggers)."""
-    return enroll(session, plan, _matching(session, plan, customer_ids, group_ids))
+    """Enroll whoever (whichever group) matches the plan now (the scan of state triggers);
+    in a re-entry plan, first note who left the layer or segment (of ``customer_ids``)."""
+    found = _matching(session, plan, customer_ids, group_ids)
+    if _reentry(plan) and plan.status == "active":
+        _mark_left(session, plan, found, customer_ids)
+    return enroll(session, plan, found)
 
 
 def enroll_event(

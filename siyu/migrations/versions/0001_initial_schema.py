@@ -1484,6 +1484,7 @@ def upgrade() -> None:
     sa.Column('planned_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exited_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exit_reason', sa.String(length=32), nullable=True),
+    sa.Column('left_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_sop_enrollments_customer_id_customers'), ondelete='CASCADE'),
