@@ -276,7 +276,7 @@ def enrollment(url: str) -> dict[str, Any]:
             text(
                 "INSERT INTO sop_step_runs (workspace_id, enrollment_id, step_index, action, outcome, task_id, detail, ran_at)"
                 " SELECT 1, e.id, 0, 'task', 'done', t.id, '{}', :now FROM sop_enrollments e"
-                " JOIN staff_tasks t ON t.dedup_key = 'floor:' || e.id WHERE e.plan_id = :p"
+                " JOIN staff_tasks t ON t.workspace_id = 1 AND t.dedup_key = 'floor:' || e.id WHERE e.plan_id = :p"
             ),
             params,
         )
