@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from siyu.kit.errors import NotFound
+from siyu.kit.timeutil import local_day, zone
 from siyu.models import Workspace
 
 
@@ -34,3 +36,16 @@ def task_settings(session: Session, workspace_id: int) -> TaskSettings:
     if "working_days" in known:
         known["working_days"] = tuple(int(d) for d in known["working_days"])
     return TaskSettings(tz=ws.timezone, **known)
+
+
+def due_on(day: date, s: TaskSettings) -> datetime:
+    """``due_hour`` o'clock of a local ``day`` in the workspace's zone, as a UTC instant."""
+    return datetime.combine(day, time(s.due_hour), tzinfo=zone(s.tz)).astimezone(UTC)
+
+
+def next_due(now: datetime, s: TaskSettings) -> datetime:
+    """The first ``due_hour`` o'clock (workspace zone) after ``now``: today's if it is still
+    ahead, else tomorrow's."""
+    today = local_day(now, s.tz)
+    due = due_on(today, s)
+    return due if due > now else due_on(today + timedelta(days=1), s)

@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from siyu.execution.service import NewTask, add_tasks_bulk, create_task
-from siyu.execution.settings import TaskSettings, task_settings
+from siyu.execution.settings import TaskSettings, due_on, task_settings
 from siyu.kit.timeutil import local_day, utcnow, zone
 from siyu.models import (
     Customer,
@@ -35,7 +35,7 @@ SOURCES = ("reply_sla", "greet", "lead_add", "coverage", "wakeup", "post_purchas
 
 
 def _due(day: date, s: TaskSettings) -> datetime:
-    return datetime.combine(day, time(s.due_hour), tzinfo=zone(s.tz)).astimezone(UTC)
+    return due_on(day, s)
 
 
 def _local_text(iso: str, tz: str) -> str:

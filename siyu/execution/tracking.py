@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from siyu.customers.visibility import Viewer
 from siyu.execution.service import NewTask, complete_task, create_task
-from siyu.execution.settings import task_settings
+from siyu.execution.settings import next_due, task_settings
 from siyu.kit.errors import Invalid, NotFound
 from siyu.kit.events import record_event
 from siyu.kit.timeutil import local_day, utcnow
@@ -327,7 +327,7 @@ def escalate_overdue(session: Session, *, workspace_id: int) -> dict[str, int]:
                     kind="escalation",
                     title=f"{staff.name or staff.userid} 有任务逾期未完成",
                     body=f"逾期 {n} 个任务（{day}）",
-                    due_at=now + timedelta(hours=4),
+                    due_at=next_due(now, s),
                     priority=1,
                     source="escalation",
                     source_ref=f"staff:{sid}",

@@ -68,6 +68,8 @@ class SopEnrollment(Base):
         ),
         Index("ix_sop_enrollments_workspace_id_status_next_due_at", "workspace_id", "status", "next_due_at"),
         Index("ix_sop_enrollments_customer_id", "customer_id"),
+        # what runs through a group: ended when it is dismissed
+        Index("ix_sop_enrollments_group_id_status", "group_id", "status"),
     )
 
     id: Mapped[int] = pk()
@@ -85,6 +87,9 @@ class SopEnrollment(Base):
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exit_reason: Mapped[str | None] = mapped_column(String(32))
+    # Re-entry plans (``trigger.reentry``): when a scan saw the customer outside the
+    # trigger's layer or segment after this occurrence; a return then enrolls anew.
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -194,3 +194,44 @@ def test_save_refuses_bad_expression_deleted_content_and_loops(session: Session,
     from siyu.models import SopPlan
 
     assert session.scalar(select(func.count()).select_from(SopPlan)) == 0
+
+
+def test_an_add_slightly_ahead_of_our_clock_enrolls_once_and_a_future_one_waits(
+    session: Session, workspace_id: int
+) -> None:
+    with moved_clock(T0) as advance:
+        sid = staff(session, workspace_id, "amy")
+        plan = service.create_plan(session, workspace_id=workspace_id, data=onboarding())
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        # WeCom's CreateTime 90 s (and exactly 2 min) ahead of siyu's clock: enrolled now
+        ahead = friend(session, workspace_id, sid, T0 + timedelta(seconds=90))
+        edge = friend(session, workspace_id, sid, T0 + timedelta(minutes=2))
+        # 2 min 1 s and 10 min ahead: not an add that happened yet
+        beyond = friend(session, workspace_id, sid, T0 + timedelta(minutes=2, seconds=1))
+        future = friend(session, workspace_id, sid, T0 + timedelta(minutes=10))
+        _deliver(session, workspace_id)
+        _deliver(session, workspace_id)
+
+        def enrolled() -> dict[int | None, int]:
+            rows = session.execute(
+                select(SopEnrollment.customer_id, func.count())
+                .where(SopEnrollment.plan_id == plan.id)
+                .group_by(SopEnrollment.customer_id)
+            ).all()
+            return {cid: int(n) for cid, n in rows}
+
+        assert enrolled() == {ahead: 1, edge: 1}
+        enr = session.scalars(select(SopEnrollment).where(SopEnrollment.customer_id == ahead)).one()
+        assert enr.entered_at == T0
+        # seven minutes on, the 10-minute one is still more than the skew ahead: it waits
+        advance(timedelta(minutes=7))
+        _deliver(session, workspace_id)
+        assert enrolled() == {ahead: 1, edge: 1, beyond: 1}
+        # within the skew of its time it enrolls, once, however often it is delivered
+        advance(timedelta(minutes=1))
+        _deliver(session, workspace_id)
+        advance(timedelta(minutes=5))
+        _deliver(session, workspace_id)
+        assert enrolled() == {ahead: 1, edge: 1, beyond: 1, future: 1}
+        first = session.scalars(select(SopEnrollment).where(SopEnrollment.customer_id == future)).one()
+        assert first.entered_at == T0 + timedelta(minutes=8)

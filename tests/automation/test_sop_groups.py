@@ -347,3 +347,144 @@ def test_save_refuses_what_the_subject_cannot_do(
     assert bad.value.field == field
     assert field in bad.value.message
     assert session.scalar(select(func.count()).select_from(SopPlan)) == 0
+
+
+MEMBER_PLAN: dict[str, Any] = {
+    "name": "进群承接",
+    "trigger": {"kind": "joined_group"},
+    "steps": [
+        {"day": 0, "delay_minutes": 30, "action": "task", "title": "进群欢迎"},
+        {"day": 3, "at": "20:00", "action": "task", "title": "群内回访"},
+    ],
+}
+
+
+def _member_enrollment(session: Session, plan_id: int) -> SopEnrollment:
+    session.expire_all()
+    return session.scalars(select(SopEnrollment).where(SopEnrollment.plan_id == plan_id)).one()
+
+
+def _members_joined(sim: Simulator, workspace_id: int, advance: Any) -> tuple[int, str]:
+    """A joined_group plan, a group in the simulator and a customer (amy's friend) who
+    joins it (the callbacks not yet delivered): (plan id, chat id)."""
+    sc = sim.scenario
+    sc.add_staff("amy", "Amy")
+    client: WeComClient = client_for(sim)
+    try:
+        full_sync(session_factory(), workspace_id=workspace_id, gateway=client)
+    finally:
+        client.close()
+    with session_scope() as s:
+        _quiet_off(s, workspace_id)
+        plan = service.create_plan(s, workspace_id=workspace_id, data=PlanInput.from_dict(MEMBER_PLAN))
+        service.activate(s, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        pid = plan.id
+    advance(timedelta(minutes=11))  # siyu's clock a minute past the simulator's
+    chat = sc.create_group("amy", "体验群")
+    ext = sc.new_customer("李娜")
+    sc.add_friend(ext, userid="amy")
+    sc.join_group(chat, ext)
+    return pid, chat
+
+
+def test_members_enrollments_end_when_their_group_is_dismissed_by_callback(
+    wecom: WeComSender,  # noqa: F811
+    sim: Simulator,
+    session: Session,
+    workspace_id: int,
+    cli: CliRun,
+) -> None:
+    with moved_clock(T0 - timedelta(minutes=10)) as advance:
+        pid, chat = _members_joined(sim, workspace_id, advance)
+        _deliver(sim, wecom)
+        enr = _member_enrollment(session, pid)
+        assert (enr.status, enr.group_id) == (
+            "active",
+            session.scalar(select(Group.id).where(Group.chat_id == chat)),
+        )
+        advance(timedelta(minutes=30))
+        assert _run(workspace_id) == 1  # 进群欢迎
+        seen = len(sim.sender.deliveries)
+        sim.scenario.dismiss_group(chat)
+        _deliver(sim, wecom, seen)
+        enr = _member_enrollment(session, pid)
+        assert (enr.status, enr.exit_reason, enr.current_step, enr.next_due_at) == (
+            "exited",
+            "group_dismissed",
+            1,
+            None,
+        )
+        assert enr.exited_at is not None
+        # day 3 comes: the member's 群内回访 never runs
+        advance(timedelta(days=4))
+        assert _run(workspace_id) == 0
+        assert session.scalar(select(func.count()).select_from(SopStepRun)) == 1
+        shown = json.loads(cli("sop", "enrollments", "--customer", str(enr.customer_id), "--json").stdout)
+        assert [(r["plan"], r["status"], r["exit_reason"]) for r in shown] == [
+            ("进群承接", "exited", "group_dismissed")
+        ]
+        assert "group_dismissed" in cli("sop", "enrollments", "--customer", str(enr.customer_id)).stdout
+
+
+def test_members_enrollments_end_when_a_sync_finds_their_group_gone(
+    wecom: WeComSender,  # noqa: F811
+    sim: Simulator,
+    session: Session,
+    workspace_id: int,
+    cli: CliRun,
+) -> None:
+    with moved_clock(T0 - timedelta(minutes=10)) as advance:
+        pid, chat = _members_joined(sim, workspace_id, advance)
+        _deliver(sim, wecom)
+        assert _member_enrollment(session, pid).status == "active"
+        # the dismiss callback is lost: siyu hears nothing, the next sync finds the group gone
+        sim.scenario.dismiss_group(chat)
+        client: WeComClient = client_for(sim)
+        try:
+            full_sync(session_factory(), workspace_id=workspace_id, gateway=client)
+        finally:
+            client.close()
+        session.expire_all()
+        assert session.scalar(select(Group.status).where(Group.chat_id == chat)) == "dismissed"
+        assert _member_enrollment(session, pid).status == "active"
+        # the scan's sweep ends it (before its first step would have run)
+        assert jobs.scan(session_factory())["ended_dismissed"] == 1
+        enr = _member_enrollment(session, pid)
+        assert (enr.status, enr.exit_reason, enr.current_step) == ("exited", "group_dismissed", 0)
+        assert jobs.scan(session_factory())["ended_dismissed"] == 0
+        advance(timedelta(minutes=30))
+        assert _run(workspace_id) == 0
+        assert session.scalar(select(func.count()).select_from(StaffTask)) == 0
+        # a late join callback of the dismissed group enrolls nobody, and the scan does not either
+        with session_scope() as s:
+            plan = s.get(SopPlan, pid)
+            assert plan is not None
+            assert service.enroll_matching(s, plan) == 0
+
+
+def test_a_missed_dismiss_ends_the_member_at_its_next_step(session: Session, workspace_id: int) -> None:
+    with moved_clock(T0):
+        _quiet_off(session, workspace_id)
+        amy = staff(session, workspace_id, "amy")
+        group = Group(workspace_id=workspace_id, chat_id="wrmem", name="会员群", owner_staff_id=amy)
+        session.add(group)
+        session.flush()
+        plan = service.create_plan(session, workspace_id=workspace_id, data=PlanInput.from_dict(MEMBER_PLAN))
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        from tests.automation.factory import friend
+
+        cid = friend(session, workspace_id, amy, T0 - timedelta(days=1), event=False)
+        assert (
+            service.enroll_event(
+                session, plan, customer_id=cid, key=f"group:{group.id}:x", at=utcnow(), group_id=group.id
+            )
+            == 1
+        )
+        from siyu.community.groups import group_dismissed
+
+        group_dismissed(session, workspace_id=workspace_id, chat_id="wrmem", at=utcnow())
+    with moved_clock(T0 + timedelta(hours=1)):
+        got = service.run_all_due(session, workspace_id=workspace_id)
+        assert (got.ran, got.exited) == (0, 1)
+        enr = _member_enrollment(session, plan.id)
+        assert (enr.status, enr.exit_reason) == ("exited", "group_dismissed")

@@ -135,6 +135,52 @@ def test_overdue_tasks_escalate_to_the_team_lead_once_a_day(session: Session, wo
         assert acct["rate"] == 0.0
 
 
+def _escalate_at(session: Session, workspace_id: int, at: datetime, tz: str = "Asia/Shanghai") -> StaffTask:
+    """A task overdue at ``at`` escalated then: the lead's escalation task."""
+    with moved_clock(at - timedelta(hours=3)) as advance:
+        ws = session.get(Workspace, workspace_id)
+        assert ws is not None
+        ws.timezone = tz
+        sid = staff(session, workspace_id, "amy", department="华东")
+        staff(session, workspace_id, "boss_li", department="华东")
+        ws.settings = {**ws.settings, "tasks": {"team_leads": {"华东": "boss_li"}, "due_hour": 21}}
+        tracking.add_manual(
+            session, workspace_id=workspace_id, staff_id=sid, title="回访", due_at=at - timedelta(hours=1)
+        )
+        advance(timedelta(hours=3))
+        assert tracking.escalate_overdue(session, workspace_id=workspace_id)["lead_tasks"] == 1
+    (esc,) = _tasks(session, "escalation")
+    return esc
+
+
+def test_escalation_is_due_at_the_due_hour_of_the_workspace_day_after_local_midnight(
+    session: Session, workspace_id: int
+) -> None:
+    # 00:30 on Tuesday 2 June in Shanghai is still Monday 1 June 16:30 in UTC: the lead's
+    # task is due at 21:00 of the Shanghai Tuesday (13:00 UTC), not at 21:00 UTC Monday
+    # (05:00 in Shanghai) nor four hours on (04:30).
+    esc = _escalate_at(session, workspace_id, datetime(2026, 6, 1, 16, 30, tzinfo=UTC))
+    assert esc.due_at == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
+    assert esc.dedup_key is not None
+    assert esc.dedup_key.endswith(":2026-06-02")
+
+
+def test_escalation_after_the_due_hour_is_due_at_the_next_local_evening(
+    session: Session, workspace_id: int
+) -> None:
+    # 21:30 in Shanghai (13:30 UTC), as the demo escalates: due the next evening at 21:00
+    # local, not at 01:30 in the night.
+    esc = _escalate_at(session, workspace_id, datetime(2026, 6, 1, 13, 30, tzinfo=UTC))
+    assert esc.due_at == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
+
+
+def test_escalation_due_hour_follows_a_zone_west_of_utc(session: Session, workspace_id: int) -> None:
+    # 20:00 on 31 May in New York (EDT, UTC-4) is 00:00 on 1 June in UTC: today's 21:00
+    # local is still ahead, 01:00 UTC on 1 June.
+    esc = _escalate_at(session, workspace_id, datetime(2026, 6, 1, 0, 0, tzinfo=UTC), tz="America/New_York")
+    assert esc.due_at == datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
+
+
 def test_churn_alert_says_who_after_what_and_worth(session: Session, workspace_id: int) -> None:
     with moved_clock(MON):
         sid = staff(session, workspace_id, "amy")

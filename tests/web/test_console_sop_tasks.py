@@ -136,3 +136,42 @@ def test_a_draft_becomes_a_group_plan_in_the_json_editor(
     assert "&#34;subject&#34;: &#34;group&#34;" in saved.text or '"subject": "group"' in saved.text
     session.expire_all()
     assert session.scalar(select(SopPlan.subject)) == "group"
+
+
+def test_profile_says_a_sop_ended_because_the_members_group_was_dismissed(
+    client: TestClient,
+    seeded: int,
+    session: Session,
+) -> None:
+    from siyu.automation.sop import service
+    from siyu.automation.sop.service import PlanInput
+    from siyu.community.groups import group_dismissed
+    from siyu.models import Customer, Group
+
+    with session_scope() as s:
+        wang = s.scalar(select(Customer.id).where(Customer.name == "王芳"))
+        assert wang is not None
+        group = Group(workspace_id=seeded, chat_id="wrconsole", name="体验群")
+        s.add(group)
+        s.flush()
+        plan = service.create_plan(
+            s,
+            workspace_id=seeded,
+            data=PlanInput(
+                name="进群承接",
+                trigger={"kind": "joined_group"},
+                steps=[{"day": 1, "action": "task", "title": "群内回访"}],
+            ),
+        )
+        service.activate(s, workspace_id=seeded, plan_id=plan.id, enroll_existing=False)
+        assert (
+            service.enroll_event(s, plan, customer_id=wang, key="group:x", at=utcnow(), group_id=group.id)
+            == 1
+        )
+        group_dismissed(s, workspace_id=seeded, chat_id="wrconsole", at=utcnow())
+        assert service.exit_dismissed(s, workspace_id=seeded, group_id=group.id, at=utcnow()) == 1
+    login(client)
+    html = client.get(f"/customers/{wang}").text
+    assert "进群承接" in html
+    assert "已退出" in html
+    assert "退出原因：所在群已解散" in html

@@ -246,6 +246,7 @@ def enrollments_cmd(
 def run_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Enroll whoever state triggers match now, then run the steps now due (as the worker does)."""
     with workspace_session(workspace) as (session, ws):
+        ended = service.exit_all_dismissed(session, workspace_id=ws.id)
         enrolled = {
             p.id: service.enroll_matching(session, p)
             for p in service.list_plans(session, workspace_id=ws.id, status="active")
@@ -253,5 +254,5 @@ def run_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         }
         session.flush()
         ran = service.run_all_due(session, workspace_id=ws.id)
-    data = {"enrolled": enrolled, "ran": ran.ran, "exited": ran.exited}
-    _out(data, as_json, [f"enrolled {sum(enrolled.values())}; ran {ran.ran} steps; {ran.exited} exited"])
+    data = {"enrolled": enrolled, "ran": ran.ran, "exited": ran.exited + ended}
+    _out(data, as_json, [f"enrolled {sum(enrolled.values())}; ran {ran.ran} steps; {data['exited']} exited"])

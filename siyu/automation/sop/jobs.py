@@ -3,7 +3,9 @@
 Group plans: WeCom's ``change_external_chat`` create callback (``group.create``) enrolls
 the new group in ``group_created`` plans at once; the scan catches groups a sync brought,
 groups whose owner or type a re-fetch filled in later, and the ``group_type`` and
-``group_age`` triggers. ``group.dismiss`` takes the group out of its plans.
+``group_age`` triggers. ``group.dismiss`` takes the group out of its plans and ends its
+members' enrollments that came through it (``joined_group``); the scan does the same for
+groups a sync found dismissed.
 """
 
 from __future__ import annotations
@@ -109,8 +111,8 @@ def enroll_on_events(session: Session, events: Sequence[Delivered]) -> None:
                 )
             elif kind == "joined_group" and ev.group_id is not None:
                 group = session.get(Group, ev.group_id)
-                if group is None:
-                    continue
+                if group is None or group.status == "dismissed" or group.dismissed_at is not None:
+                    continue  # a late join callback of a group already dismissed
                 want_group = plan.trigger.get("group")
                 if want_group and want_group not in (group.name, group.chat_id):
                     continue
@@ -180,6 +182,11 @@ def _enroll_tag_change(session: Session, ev: Delivered, plans: Sequence[SopPlan]
 def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
     out: dict[str, int] = {}
     with factory() as s:
+        # What still runs through groups a sync found gone (or whose dismiss callback was
+        # lost) ends here; the dismiss callback ends it at once.
+        ended = service.exit_all_dismissed(s)
+        s.commit()
+    with factory() as s:
         plan_ids = [
             p.id
             for p in s.scalars(select(SopPlan).where(SopPlan.status == "active"))
@@ -192,7 +199,7 @@ def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
                 continue
             out[str(pid)] = service.enroll_matching(s, plan)
             s.commit()
-    return {"enrolled": out}
+    return {"enrolled": out, "ended_dismissed": ended}
 
 
 @periodic("automation.sop_plan", every=30, description="queue the SOP steps that are due")

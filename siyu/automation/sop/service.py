@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,9 @@ BATCH_JOB_PAIRS = 2000  # at one send / group message / moment step: one send (o
 PLAN_BATCH = 5000  # pairs planned per tick
 REPLAN_AFTER = timedelta(hours=1)  # a planned step whose job vanished is planned again
 ENROLL_CHUNK = 1000
+# WeCom's CreateTime (an event's occurred_at) may run a little ahead of siyu's clock: an
+# occurrence up to this far ahead is taken as happening now; one further ahead waits.
+CLOCK_SKEW = timedelta(minutes=2)
 NAME_MAX = 100
 
 
@@ -288,7 +291,88 @@ def _matching(
         audience=plan.audience,
         customer_ids=[m.customer_id for m in found if m.customer_id is not None],
     )
-    return [m for m in found if m.customer_id in admitted]
+    out = [m for m in found if m.customer_id in admitted]
+    return _stays(session, plan, out) if _reentry(plan) else out
+
+
+def _reentry(plan: SopPlan) -> bool:
+    return plan.subject != "group" and bool(plan.trigger.get("reentry"))
+
+
+def _stay_rows(
+    session: Session, plan: SopPlan, base: str, customer_ids: Sequence[int] | None
+) -> list[tuple[int, int, str, datetime | None]]:
+    """``(enrollment id, customer, key, left_at)`` of this plan's stays under the trigger
+    key ``base`` (the first stay's key is ``base``, later ones ``base#<previous id>``)."""
+    stmt = select(
+        SopEnrollment.id, SopEnrollment.customer_id, SopEnrollment.trigger_key, SopEnrollment.left_at
+    ).where(
+        SopEnrollment.plan_id == plan.id,
+        SopEnrollment.customer_id.is_not(None),
+        (SopEnrollment.trigger_key == base) | SopEnrollment.trigger_key.startswith(f"{base}#"),
+    )
+    if customer_ids is None:
+        return [(int(e), c or 0, k, lt) for e, c, k, lt in session.execute(stmt.order_by(SopEnrollment.id))]
+    ids = sorted(set(customer_ids))
+    out: list[tuple[int, int, str, datetime | None]] = []
+    for n in range(0, len(ids), ENROLL_CHUNK):
+        part = stmt.where(SopEnrollment.customer_id.in_(ids[n : n + ENROLL_CHUNK]))
+        out.extend((int(e), c or 0, k, lt) for e, c, k, lt in session.execute(part))
+    out.sort()
+    return out
+
+
+def _stays(session: Session, plan: SopPlan, found: Sequence[Match]) -> list[Match]:
+    """In a re-entry plan, each match's key names the customer's current stay in the layer
+    or segment: the first stay ``base``; while they stay, the key of the stay they are in
+    (taken, so nobody enrolls twice); after a scan saw them leave, a new stay
+    ``base#<the previous stay's enrollment id>`` (the same key for two scans at once)."""
+    if not found:
+        return []
+    base = found[0].key
+    latest: dict[int, tuple[int, str, datetime | None]] = {}
+    ids = [m.customer_id for m in found if m.customer_id is not None]
+    for eid, cid, key, left in _stay_rows(session, plan, base, ids):
+        latest[cid] = (eid, key, left)  # in id order: the last is the latest stay
+    out: list[Match] = []
+    for m in found:
+        prev = latest.get(m.customer_id) if m.customer_id is not None else None
+        if prev is None:
+            out.append(m)
+        elif prev[2] is None:
+            out.append(replace(m, key=prev[1]))
+        else:
+            out.append(replace(m, key=f"{m.key}#{prev[0]}"))
+    return out
+
+
+def _mark_left(
+    session: Session, plan: SopPlan, matched: Sequence[Match], checked: Sequence[int] | None
+) -> int:
+    """Re-entry plans: the stays of customers (of ``checked``; all when None) who no
+    longer match end now (``left_at``), so that their return enrolls them again."""
+    if plan.trigger["kind"] == "layer_changed":
+        base = f"{plan.trigger['field']}:{plan.trigger['to']}"
+    else:
+        seg = find_segment(session, workspace_id=plan.workspace_id, name=plan.trigger["segment"])
+        if seg is None:
+            return 0
+        base = f"segment:{seg.id}"
+    inside = {m.customer_id for m in matched}
+    gone = [
+        eid
+        for eid, cid, _key, left in _stay_rows(session, plan, base, checked)
+        if left is None and cid not in inside
+    ]
+    now = utcnow()
+    for n in range(0, len(gone), ENROLL_CHUNK):
+        session.execute(
+            update(SopEnrollment)
+            .where(SopEnrollment.id.in_(gone[n : n + ENROLL_CHUNK]))
+            .values(left_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(gone)
 
 
 def activate(
@@ -472,7 +556,9 @@ def enroll(session: Session, plan: SopPlan, matches: Sequence[Match], *, now: da
     if plan.status != "active":
         return 0
     when = now or utcnow()
-    matches = [m for m in matches if m.at is None or m.at <= when]
+    # An occurrence further ahead than the clocks can differ is not one yet (imported
+    # data may say so): it enrolls when its time comes (the scan, a re-delivery).
+    matches = [m for m in matches if m.at is None or m.at <= when + CLOCK_SKEW]
     if not plan.enroll_existing and plan.activated_at is not None:
         # Without existing customers, only occurrences since the activation count (those
         # without a time were marked skipped at activation).
@@ -488,8 +574,12 @@ def enroll_matching(
     customer_ids: Sequence[int] | None = None,
     group_ids: Sequence[int] | None = None,
 ) -> int:
-    """Enroll whoever (whichever group) matches the plan now (the scan of state triggers)."""
-    return enroll(session, plan, _matching(session, plan, customer_ids, group_ids))
+    """Enroll whoever (whichever group) matches the plan now (the scan of state triggers);
+    in a re-entry plan, first note who left the layer or segment (of ``customer_ids``)."""
+    found = _matching(session, plan, customer_ids, group_ids)
+    if _reentry(plan) and plan.status == "active":
+        _mark_left(session, plan, found, customer_ids)
+    return enroll(session, plan, found)
 
 
 def enroll_event(
@@ -518,19 +608,46 @@ def enroll_group(session: Session, plan: SopPlan, *, group_id: int) -> int:
 
 
 def exit_dismissed(session: Session, *, workspace_id: int, group_id: int, at: datetime) -> int:
-    """A dismissed group leaves the group plans it is in (no further step runs)."""
-    result = session.execute(
-        update(SopEnrollment)
-        .where(
-            SopEnrollment.workspace_id == workspace_id,
-            SopEnrollment.group_id == group_id,
-            SopEnrollment.customer_id.is_(None),
-            SopEnrollment.status == "active",
+    """A dismissed group ends what runs through it: the group leaves the group plans it is
+    in (``dismissed``) and its members' enrollments that came through it (``joined_group``
+    plans) end with ``group_dismissed``; no further step runs. How many ended."""
+    total = 0
+    for members, reason in ((False, "dismissed"), (True, "group_dismissed")):
+        who = SopEnrollment.customer_id.is_not(None) if members else SopEnrollment.customer_id.is_(None)
+        result = session.execute(
+            update(SopEnrollment)
+            .where(
+                SopEnrollment.workspace_id == workspace_id,
+                SopEnrollment.group_id == group_id,
+                who,
+                SopEnrollment.status == "active",
+            )
+            .values(status="exited", exit_reason=reason, exited_at=at, next_due_at=None, planned_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="exited", exit_reason="dismissed", exited_at=at, next_due_at=None, planned_at=None)
-        .execution_options(synchronize_session=False)
+        total += int(getattr(result, "rowcount", 0) or 0)
+    return total
+
+
+def exit_all_dismissed(session: Session, *, workspace_id: int | None = None) -> int:
+    """End the enrollments still running through groups that are dismissed now (a sync
+    found the group gone, or the dismiss callback was lost): the scan's sweep."""
+    stmt = (
+        select(Group.workspace_id, Group.id, func.coalesce(Group.dismissed_at, Group.updated_at))
+        .where(
+            (Group.status == "dismissed") | Group.dismissed_at.is_not(None),
+            select(SopEnrollment.id)
+            .where(SopEnrollment.group_id == Group.id, SopEnrollment.status == "active")
+            .exists(),
+        )
+        .order_by(Group.id)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    if workspace_id is not None:
+        stmt = stmt.where(Group.workspace_id == workspace_id)
+    total = 0
+    for ws_id, gid, at in session.execute(stmt).all():
+        total += exit_dismissed(session, workspace_id=ws_id, group_id=gid, at=at or utcnow())
+    return total
 
 
 # -- running steps ---------------------------------------------------------------------------
@@ -717,12 +834,17 @@ def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> N
 
 def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
     """The first exit condition the customer meets since entering, if any; for a group
-    enrollment, ``dismissed`` when the group is gone (whatever the plan lists)."""
+    enrollment, ``dismissed`` when the group is gone (whatever the plan lists), and for a
+    member who entered through a group, ``group_dismissed`` when that group is gone."""
     if enr.customer_id is None:
         group = session.get(Group, enr.group_id) if enr.group_id is not None else None
         if group is None or group.status == "dismissed" or group.dismissed_at is not None:
             return "dismissed"
         return None
+    if enr.group_id is not None:  # entered through a group (joined_group): ends with it
+        group = session.get(Group, enr.group_id)
+        if group is None or group.status == "dismissed" or group.dismissed_at is not None:
+            return "group_dismissed"
     for ex in plan.exits:
         kind = ex["kind"]
         cid = enr.customer_id

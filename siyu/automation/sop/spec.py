@@ -35,6 +35,9 @@ SCORE_FIELDS = ("layer_value", "layer_tier", "layer_age", "lifecycle", "rfm_segm
 # kind ``date`` (checked against the workspace when the plan is saved).
 BUILTIN_DATE_FIELDS = ("birthday",)
 DATE_REPEATS = ("yearly", "once")
+# State triggers a customer can leave and come back to: with ``reentry`` the plan enrolls
+# them again on each return (never while still in; never twice for one stay).
+REENTRY_TRIGGERS = ("layer_changed", "segment")
 FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_STEPS = 30
 MAX_DAY = 366
@@ -82,6 +85,17 @@ def check_trigger(raw: Any, subject: str = "customer") -> dict[str, Any]:
     if not isinstance(raw, dict) or kind not in own:
         raise Invalid(f"trigger.kind is one of {', '.join(own)}", field="trigger.kind")
     out: dict[str, Any] = {"kind": kind}
+    reentry = raw.get("reentry")
+    if reentry not in (None, False):
+        if reentry is not True:
+            raise Invalid(f"trigger.reentry is true or false, not {reentry!r}", field="trigger.reentry")
+        if subject == "group" or kind not in REENTRY_TRIGGERS:
+            raise Invalid(
+                f"trigger.reentry is for {' and '.join(REENTRY_TRIGGERS)} triggers (a customer who "
+                f"leaves the layer or segment and comes back), not {kind}",
+                field="trigger.reentry",
+            )
+        out["reentry"] = True
     if subject == "group":
         return _group_trigger(raw, out)
     if kind == "friend_added":

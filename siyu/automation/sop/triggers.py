@@ -154,6 +154,8 @@ def matches_now(
                 GroupMember.workspace_id == workspace_id,
                 GroupMember.state == "active",
                 GroupMember.customer_id.is_not(None),
+                Group.status == "active",
+                Group.dismissed_at.is_(None),
             )
         )
         if trigger.get("group"):

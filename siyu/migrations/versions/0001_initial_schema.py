@@ -1482,6 +1482,7 @@ def upgrade() -> None:
     sa.Column('planned_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exited_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exit_reason', sa.String(length=32), nullable=True),
+    sa.Column('left_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_sop_enrollments_customer_id_customers'), ondelete='CASCADE'),
@@ -1494,6 +1495,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
         batch_op.create_index('ix_sop_enrollments_customer_id', ['customer_id'], unique=False)
+        batch_op.create_index('ix_sop_enrollments_group_id_status', ['group_id', 'status'], unique=False)
         batch_op.create_index('ix_sop_enrollments_workspace_id_status_next_due_at', ['workspace_id', 'status', 'next_due_at'], unique=False)
         batch_op.create_index('uq_sop_enrollments_plan_id_group_id_groups', ['plan_id', 'group_id'], unique=True, sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
 
@@ -1684,6 +1686,7 @@ def downgrade() -> None:
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
         batch_op.drop_index('uq_sop_enrollments_plan_id_group_id_groups', sqlite_where=sa.text('customer_id IS NULL'), postgresql_where=sa.text('customer_id IS NULL'))
         batch_op.drop_index('ix_sop_enrollments_workspace_id_status_next_due_at')
+        batch_op.drop_index('ix_sop_enrollments_group_id_status')
         batch_op.drop_index('ix_sop_enrollments_customer_id')
 
     op.drop_table('sop_enrollments')
