@@ -158,29 +158,61 @@ def import_orders(
         else None
     )
     summaries = []
-    with bar or nullcontext(), _young_gc_only():
+    with bar or nullcontext(), _young_gc_only() as collector:
         for plan in plans:
             two = parallel if parallel is not None else plan.probe.rows >= PARALLEL_MIN_ROWS
-            summaries.append(_run_file(plan, workspace_id, tz, actor, batch_size, bar, two, max_fen))
+            summaries.append(
+                _run_file(plan, workspace_id, tz, actor, batch_size, bar, two, max_fen, collector)
+            )
     return summaries
 
 
-@contextmanager
-def _young_gc_only() -> Iterator[None]:
-    """Only young-generation garbage collection while importing (once per batch).
+GC_YOUNG_ROWS = 10_000  # rows between two young-generation collections while importing
+GC_FULL_ROWS = 100_000  # rows between two collections of the whole heap
+
+
+class _Collector:
+    """Garbage collection paced by rows imported, not by batches.
 
     A batch allocates hundreds of thousands of small objects, which makes Python's
     collector walk the whole heap again and again (a fifth of the writer's time). The
-    import collects between batches instead (see ``_run_file``) and fully at the end.
+    import turns automatic collection off and collects the young objects every
+    ``GC_YOUNG_ROWS`` rows and the whole heap every ``GC_FULL_ROWS`` (sessions leave
+    cycles behind that would otherwise pile up in the old generation), and the whole
+    heap once more at the end if many rows came since. Counting rows rather than batches
+    keeps a small batch size from walking a large heap after every few rows.
     """
+
+    def __init__(self) -> None:
+        self.young = 0
+        self.full = 0
+
+    def rows(self, n: int) -> None:
+        self.young += n
+        self.full += n
+        if self.full >= GC_FULL_ROWS:
+            gc.collect()
+            self.young = self.full = 0
+        elif self.young >= GC_YOUNG_ROWS:
+            gc.collect(1)
+            self.young = 0
+
+
+@contextmanager
+def _young_gc_only() -> Iterator[_Collector]:
+    """Only the collections :class:`_Collector` paces while importing."""
     was = gc.isenabled()
     gc.disable()
+    collector = _Collector()
     try:
-        yield
+        yield collector
     finally:
         if was:
             gc.enable()
-        gc.collect()
+        if collector.full >= GC_YOUNG_ROWS:
+            gc.collect()
+        else:
+            gc.collect(1)
 
 
 def _run_file(
@@ -192,6 +224,7 @@ def _run_file(
     bar: Progress | None,
     parallel: bool,
     max_fen: int,
+    collector: _Collector,
 ) -> ImportSummary:
     fp = plan.probe
     with session_scope() as session:
@@ -230,7 +263,6 @@ def _run_file(
     errors: list[RowErrorOut] = []
     touched: set[int] = set()
     last_line = resume_after
-    batches = 0
     tally = LineTally()
     rows = parsed_rows(
         plan, tz, resume_after, secret_key=get_settings().secret_key, parallel=parallel, max_fen=max_fen
@@ -252,11 +284,8 @@ def _run_file(
                 )
                 if bar is not None and task is not None:
                     bar.update(task, completed=summary.rows_total + resume_after)
+                collector.rows(size)
                 records, errors = [], []
-                batches += 1
-                # Young objects every batch; the whole heap now and then (sessions
-                # leave cycles behind that would otherwise pile up in the old generation).
-                gc.collect(2 if batches % 10 == 0 else 1)
             last_line = line
             if isinstance(item, RowErrorOut):
                 errors.append(item)
