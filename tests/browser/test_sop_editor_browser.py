@@ -39,8 +39,16 @@ def test_add_a_tag_step_through_the_form_and_save(
     page.select_option("select[name=f-subject]", "customer")
     page.select_option("select[name=f-trigger]", "friend_added")
 
+    # moving a step keeps its reach now with it; a new step's is counted once saved
+    first = page.locator('.sop-step[data-step="0"]')
+    reach0 = first.locator(".reach").inner_text()
+    page.locator('.sop-step[data-step="1"]').get_by_role("button", name="↑").click()
+    expect(page.locator('.sop-step[data-step="1"] .reach')).to_have_text(reach0)
+    page.locator('.sop-step[data-step="1"]').get_by_role("button", name="↑").click()
+    expect(page.locator('.sop-step[data-step="0"] .reach')).to_have_text(reach0)
     page.click("#add-step")
     row = page.locator('.sop-step[data-step="4"]')
+    expect(row.locator(".reach")).to_have_text("保存后计算触达人数")
     row.locator("input[name=f-title]").fill("标记七日新客")
     row.locator("select[name=f-action]").select_option("tag")
     row.locator("select.tag-pick").select_option("新客七日")

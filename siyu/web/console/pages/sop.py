@@ -216,6 +216,8 @@ def _editor(
             "error": error,
             "error_field": error_field or "",
             "options": _editor_options(db, user.workspace_id),
+            # which saved step a row is (its reach now is that step's), also after a move
+            "saved_keys": [[s["day"], s.get("at"), s["action"], s["title"]] for s in plan.steps],
             "subject_labels": SUBJECT_LABELS,
             "preview": service.preview(db, workspace_id=user.workspace_id, plan_id=plan_id),
             "already_matching": dry.already_matching if dry else 0,

@@ -86,10 +86,16 @@
       return false;
     }
     if (!Array.isArray(parsed.steps)) parsed.steps = [];
-    parsed.steps.forEach(function (s, i) {
+    // A row's reach now is that of the saved step it is (same day, time, action, title).
+    var used = {};
+    parsed.steps.forEach(function (s) {
       if (!s || typeof s !== "object") return;
-      var old = plan && plan.steps && plan.steps[i];
-      hide(s, "_orig", old ? old._orig : (i < D.saved_steps ? i : null));
+      var orig = null;
+      (D.saved_keys || []).forEach(function (k, j) {
+        if (orig === null && !used[j] && k[0] === s.day && (k[1] || null) === (s.at || null) &&
+            k[2] === (s.action || "task") && k[3] === s.title) { orig = j; used[j] = true; }
+      });
+      hide(s, "_orig", orig);
       hide(s, "_mode", s.at ? "abs" : "delay");
     });
     if (!parsed.trigger || typeof parsed.trigger !== "object") parsed.trigger = { kind: "" };
