@@ -36,8 +36,9 @@ HABIT_NAMES = ("按时完成", "常常晚完成", "很少完成")
 def _plans(workspace_id: int) -> list[int]:
     with session_scope() as s:
         have = {p.template for p in service.list_plans(s, workspace_id=workspace_id)}
+        # The five customer-plan templates (a group plan's template is offered in the console).
         for name in TEMPLATES:
-            if name not in have:
+            if name not in have and TEMPLATES[name].get("subject", "customer") == "customer":
                 service.create_plan(
                     s, workspace_id=workspace_id, data=PlanInput.from_dict(template(name)), actor="demo"
                 )

@@ -115,6 +115,30 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         ],
         "exits": [{"kind": "left"}, {"kind": "opted_out"}],
     },
+    "group_launch": {
+        "name": "新群承接",
+        "subject": "group",
+        "description": "新建客户群后：群规和欢迎、置顶公告和入群福利、第 3 天福利提醒，群解散即结束。",
+        "trigger": {"kind": "group_created"},
+        "steps": [
+            {
+                "day": 0,
+                "delay_minutes": 10,
+                "action": "group_message",
+                "title": "发送群规和欢迎语",
+                "body": "欢迎大家加入～本群每周分享新品和专属福利，请勿发广告，有问题随时 @ 群主。",
+            },
+            {"day": 1, "at": "10:00", "action": "task", "title": "置顶群公告、发布入群福利"},
+            {
+                "day": 3,
+                "at": "20:00",
+                "action": "group_message",
+                "title": "提醒领取入群福利",
+                "body": "入群福利还没领的朋友抓紧啦，本周日 24 点截止～",
+            },
+        ],
+        "exits": [{"kind": "dismissed"}],
+    },
 }
 
 
