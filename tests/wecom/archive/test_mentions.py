@@ -96,7 +96,8 @@ def test_group_mentions_hand_computed(cli: CliRun, corp: Corp, session: Session,
     _import(cli, write(tmp_path / "b.jsonl", later))
     reply = _reply(cli)
     r = reply["lin"]
-    assert r["covered"] and r["source"] == "archive"
+    assert r["covered"]
+    assert r["source"] == "archive"
     assert (r["conversations"], r["replied"], r["replied_in_target"], r["unanswered"], r["exempt"]) == (
         3,
         2,
