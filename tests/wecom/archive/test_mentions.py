@@ -110,8 +110,9 @@ def test_group_mentions_hand_computed(cli: CliRun, corp: Corp, session: Session,
     z = reply["zhou"]
     assert (z["conversations"], z["replied_in_target"], z["unanswered"], z["rate"]) == (1, 1, 0, 1.0)
     convs = session.execute(
-        select(Conversation.staff_id, Conversation.group_id, Conversation.reply_work_s, Conversation.exempt)
-        .order_by(Conversation.started_at, Conversation.staff_id)
+        select(
+            Conversation.staff_id, Conversation.group_id, Conversation.reply_work_s, Conversation.exempt
+        ).order_by(Conversation.started_at, Conversation.staff_id)
     ).all()
     assert [(s, g, w, e) for s, g, w, e in convs] == [
         (lin, corp.group_id, 9 * 60, False),
