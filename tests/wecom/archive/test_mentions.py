@@ -138,3 +138,25 @@ def test_mention_index_reads_names_like_wecom_writes_them() -> None:
     assert idx.find("没有提到任何人") == []
     assert strip_mentions(f"@林静{SP}谢谢") == "谢谢"
     assert strip_mentions("@林静 @周航 好的") == "好的"
+
+
+def test_mentions_kept_without_text_and_only_from_customers_in_groups(
+    cli: CliRun, corp: Corp, session: Session, tmp_path: Path
+) -> None:
+    _named(corp)
+    cli("wecom", "archive", "settings", "--store-text", "none")
+    members = ["lin", "zhou", "wmA"]
+    lines = [
+        msg("a", "wmA", members, T0, "@林静 在吗", roomid=ROOM),  # customer in a group: kept
+        msg("b", "zhou", members, T0, "@林静 帮忙回一下", roomid=ROOM),  # staff writing: not a customer's
+        msg("c", "wmA", ["lin"], T0, "@林静 在吗"),  # 1:1: no mention
+        msg("d", "wmA", members, T0, None, roomid=ROOM, msgtype="image", image={"filesize": 1}),
+    ]
+    got = _import(cli, write(tmp_path / "a.jsonl", lines))
+    assert got["mentions"] == 1
+    rows = dict(session.execute(select(Message.msgid, Message.mentions)).all())
+    assert rows == {"a": [corp.staff["lin"]], "b": None, "c": None, "d": None}
+    assert session.scalars(select(Message.text_enc)).all() == [None] * 4
+    lin = _reply(cli)["lin"]
+    # a 1:1 conversation (c) and a group @ conversation (a), both unanswered
+    assert (lin["conversations"], lin["unanswered"]) == (2, 2)
