@@ -6,6 +6,9 @@ its stored position (by id) and brings three derived tables up to date:
 - ``conversations``: for every (staff, customer) pair touched by a new 1:1 message, the
   customer-initiated conversations from ``REPLY_HORIZON`` before the earliest new message on
   are re-derived from the pair's messages (late and out-of-order archive rows are fine);
+  likewise for every (staff, customer, group) *mention thread* touched by a new customer
+  group message that @-mentions the staff account, a new post of the account in that group
+  or a new 1:1 message of the account to that customer (``group_id`` set);
 - ``staff_metric_days``: the reply figures of every (staff, business day) whose
   conversations changed, rebuilt from ``conversations``;
 - ``interaction_days``: per (staff, customer, day) counts of messages in, out, and moments
@@ -38,6 +41,7 @@ from siyu.models import (
     StaffMetricDay,
     Workspace,
 )
+from siyu.wecom.archive.mentions import strip_mentions
 
 # A staff message counts as the reply to a conversation only within this horizon.
 REPLY_HORIZON = timedelta(hours=72)
@@ -78,6 +82,9 @@ class _Msg:
     at: datetime
     inbound: bool
     text: str | None
+    # whether the message ends a silence (every 1:1 message; in a mention thread only the
+    # customer's @-mentions do, not the account's posts to the whole group)
+    marks: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ def derive_conversations(msgs: list[_Msg], knobs: InsightKnobs, since: datetime 
     """Customer-initiated conversations from a pair's messages (sorted by time).
 
     A conversation starts with a customer message sent ≥ ``silence_minutes`` after the
-    pair's previous message (or with the pair's first message); its first reply is the
+    pair's previous message that ``marks`` silence (or with the pair's first message); its
+    first reply is the
     first staff message before the next conversation starts and within ``REPLY_HORIZON``.
     Only conversations starting at or after ``since`` are returned (earlier messages
     serve as context).
@@ -111,7 +119,8 @@ def derive_conversations(msgs: list[_Msg], knobs: InsightKnobs, since: datetime 
     for i, m in enumerate(msgs):
         if m.inbound and (prev is None or m.at - prev >= silence):
             starts.append(i)
-        prev = m.at
+        if m.marks:
+            prev = m.at
     out: list[_Conv] = []
     for k, i in enumerate(starts):
         start = msgs[i].at
@@ -257,6 +266,7 @@ def _rederive(
         cond = (
             Conversation.workspace_id == workspace_id,
             tuple_(Conversation.staff_id, Conversation.customer_id).in_(chunk),
+            Conversation.group_id.is_(None),
             Conversation.started_at >= since,
         )
         touched.update(
@@ -277,6 +287,146 @@ def _rederive(
                     "workspace_id": workspace_id,
                     "staff_id": staff_id,
                     "customer_id": customer_id,
+                    "started_at": conv.started_at,
+                    "day": day,
+                    "first_reply_at": conv.first_reply_at,
+                    "reply_work_s": work,
+                    "exempt": conv.exempt,
+                }
+            )
+            touched.add((staff_id, day))
+    for part in _chunks(rows, 2000):
+        session.execute(insert(Conversation), part)
+    session.flush()
+    return touched
+
+
+Thread = tuple[int, int, int]  # (staff, customer, group)
+
+
+def _affected_threads(
+    session: Session,
+    workspace_id: int,
+    posts: dict[tuple[int, int], datetime],
+    outs: dict[tuple[int, int], datetime],
+) -> dict[Thread, datetime]:
+    """Mention threads a new reply may answer: a new post of the account in the group
+    (``posts``, by (staff, group)) or a new 1:1 message to the customer (``outs``, by
+    (staff, customer)), after a customer @-mention of the account within the horizon."""
+    found: dict[Thread, datetime] = {}
+    if not posts and not outs:
+        return found
+    floor = min([*posts.values(), *outs.values()]) - REPLY_HORIZON
+    groups = sorted({g for _, g in posts})
+    customers = sorted({c for _, c in outs})
+    for col, ids in ((Message.group_id, groups), (Message.customer_id, customers)):
+        for chunk in _chunks(ids):
+            for customer_id, group_id, _at, mentions in session.execute(
+                select(Message.customer_id, Message.group_id, Message.sent_at, Message.mentions).where(
+                    Message.workspace_id == workspace_id,
+                    col.in_(chunk),
+                    Message.group_id.is_not(None),
+                    Message.customer_id.is_not(None),
+                    Message.direction == "in",
+                    Message.mentions.is_not(None),
+                    Message.revoked_at.is_(None),
+                    Message.sent_at >= floor,
+                )
+            ):
+                cid, gid = int(customer_id or 0), int(group_id or 0)
+                for sid in mentions or ():
+                    # conservative: any @-mention since the floor (re-deriving more is harmless)
+                    new = [t for t in (posts.get((sid, gid)), outs.get((sid, cid))) if t is not None]
+                    if new:
+                        key = (int(sid), cid, gid)
+                        found[key] = min(found.get(key, new[0]), *new)
+    return found
+
+
+def _rederive_mentions(
+    session: Session, workspace_id: int, threads: dict[Thread, datetime], knobs: InsightKnobs
+) -> set[tuple[int, date]]:
+    """Re-derive the mention threads' conversations from the batch's floor (as :func:`_rederive`).
+
+    A thread's messages: the customer's group messages that @-mention the account (inbound;
+    each ends a silence), the account's posts in that group and its 1:1 messages to the
+    customer (replies; they do not end a silence).
+    """
+    tz = knobs.hours.tz
+    touched: set[tuple[int, date]] = set()
+    silence = timedelta(minutes=knobs.silence_minutes)
+    since = min(threads.values()) - REPLY_HORIZON
+    floor = since - silence
+    keys = list(threads)
+    by_thread: dict[Thread, list[_Msg]] = defaultdict(list)
+    posts: dict[tuple[int, int], list[_Msg]] = defaultdict(list)
+    outs: dict[tuple[int, int], list[_Msg]] = defaultdict(list)
+    live = (Message.workspace_id == workspace_id, Message.revoked_at.is_(None), Message.sent_at >= floor)
+    for chunk in _chunks(keys):
+        for cid, gid, at, mentions, text_enc in session.execute(
+            select(Message.customer_id, Message.group_id, Message.sent_at, Message.mentions, Message.text_enc)
+            .where(
+                *live,
+                tuple_(Message.customer_id, Message.group_id).in_(sorted({(c, g) for _, c, g in chunk})),
+                Message.direction == "in",
+                Message.mentions.is_not(None),
+            )
+            .order_by(Message.sent_at, Message.id)
+        ):
+            text = _text(text_enc)
+            for mentioned in mentions or ():
+                key = (int(mentioned), int(cid or 0), int(gid or 0))
+                if key in threads:
+                    by_thread[key].append(_Msg(at, True, strip_mentions(text) if text is not None else None))
+        for sid, gid, at in session.execute(
+            select(Message.staff_id, Message.group_id, Message.sent_at).where(
+                *live,
+                tuple_(Message.staff_id, Message.group_id).in_(sorted({(s, g) for s, _, g in chunk})),
+                Message.direction == "out",
+            )
+        ):
+            posts[(int(sid or 0), int(gid or 0))].append(_Msg(at, False, None, marks=False))
+        for sid, cid, at in session.execute(
+            select(Message.staff_id, Message.customer_id, Message.sent_at).where(
+                *live,
+                tuple_(Message.staff_id, Message.customer_id).in_(sorted({(s, c) for s, c, _ in chunk})),
+                Message.group_id.is_(None),
+                Message.direction == "out",
+            )
+        ):
+            outs[(int(sid or 0), int(cid or 0))].append(_Msg(at, False, None, marks=False))
+        cond = (
+            Conversation.workspace_id == workspace_id,
+            tuple_(Conversation.staff_id, Conversation.customer_id, Conversation.group_id).in_(chunk),
+            Conversation.started_at >= since,
+        )
+        touched.update(
+            (s, d) for s, d in session.execute(select(Conversation.staff_id, Conversation.day).where(*cond))
+        )
+        session.execute(delete(Conversation).where(*cond))
+    rows = []
+    for staff_id, customer_id, group_id in keys:
+        inbound = by_thread.get((staff_id, customer_id, group_id), [])
+        if not inbound:
+            continue
+        # inbound first at equal times: a post in the same instant answers the @-mention
+        msgs = sorted(
+            [*inbound, *posts.get((staff_id, group_id), []), *outs.get((staff_id, customer_id), [])],
+            key=lambda m: (m.at, not m.inbound),
+        )
+        for conv in derive_conversations(msgs, knobs, since=since):
+            day = local_day(conv.started_at, tz)
+            work = (
+                knobs.hours.seconds_between(conv.started_at, conv.first_reply_at)
+                if conv.first_reply_at is not None
+                else None
+            )
+            rows.append(
+                {
+                    "workspace_id": workspace_id,
+                    "staff_id": staff_id,
+                    "customer_id": customer_id,
+                    "group_id": group_id,
                     "started_at": conv.started_at,
                     "day": day,
                     "first_reply_at": conv.first_reply_at,
@@ -359,6 +509,7 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
             Message.sent_at,
             Message.direction,
             Message.group_id,
+            Message.mentions,
         )
         .where(
             Message.workspace_id == workspace_id,
@@ -367,11 +518,25 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
         .order_by(Message.id)
         .limit(batch)
     ).all()
-    for mid, staff_id, customer_id, at, direction, group_id in rows:
+    threads: dict[Thread, datetime] = {}
+    posts: dict[tuple[int, int], datetime] = {}
+    outs: dict[tuple[int, int], datetime] = {}
+    for mid, staff_id, customer_id, at, direction, group_id, mentions in rows:
         mpos.last_id = max(mpos.last_id, mid)
-        # 1:1 only: group messages are neither conversations nor 1:1 touches.
-        if group_id is not None or staff_id is None or customer_id is None or direction not in ("in", "out"):
+        if group_id is not None:
+            # Group messages are no 1:1 touches; a customer's @-mention of an account starts
+            # a mention thread, an account's post in the group may answer one.
+            if direction == "in" and customer_id is not None and mentions:
+                for s_id in mentions:
+                    tkey = (int(s_id), customer_id, group_id)
+                    threads[tkey] = min(threads.get(tkey, at), at)
+            elif direction == "out" and staff_id is not None:
+                posts[(staff_id, group_id)] = min(posts.get((staff_id, group_id), at), at)
             continue
+        if staff_id is None or customer_id is None or direction not in ("in", "out"):
+            continue
+        if direction == "out":
+            outs[(staff_id, customer_id)] = min(outs.get((staff_id, customer_id), at), at)
         counts[(staff_id, customer_id, local_day(at, tz))][0 if direction == "in" else 1] += 1
         key = (staff_id, customer_id)
         pairs[key] = min(pairs.get(key, at), at)
@@ -390,15 +555,25 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
     if counts:
         _bump_interactions(session, workspace_id, counts)
     touched = _rederive(session, workspace_id, pairs, knobs) if pairs else set()
+    for tkey, t in _affected_threads(session, workspace_id, posts, outs).items():
+        threads[tkey] = min(threads.get(tkey, t), t)
+    if threads:
+        touched |= _rederive_mentions(session, workspace_id, threads, knobs)
     if touched:
         rebuild_staff_days(session, workspace_id, touched, knobs)
     session.flush()
-    return {"messages": len(rows), "events": len(events), "pairs": len(pairs), "staff_days": len(touched)}
+    return {
+        "messages": len(rows),
+        "events": len(events),
+        "pairs": len(pairs),
+        "threads": len(threads),
+        "staff_days": len(touched),
+    }
 
 
 def refresh_all(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[str, int]:
     """Refresh until caught up (for the CLI and tests; the worker runs one batch a tick)."""
-    total = {"messages": 0, "events": 0, "pairs": 0, "staff_days": 0}
+    total = {"messages": 0, "events": 0, "pairs": 0, "threads": 0, "staff_days": 0}
     while True:
         got = refresh(session, workspace_id, batch=batch)
         for k, v in got.items():

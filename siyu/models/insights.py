@@ -16,7 +16,10 @@ from siyu.models.base import Base, JSONType, UTCDateTime, created_at, fk, pk, up
 
 
 class Conversation(Base):
-    """A customer-initiated 1:1 conversation: a customer message after N minutes of silence.
+    """A customer-initiated conversation: a customer message after N minutes of silence.
+
+    1:1 (``group_id`` NULL), or in a group (``group_id`` set): the customer @-mentioned the
+    staff account there (docs/metrics.md, "group @-mentions").
 
     ``day`` is the business day of ``started_at`` (workspace zone). ``reply_work_s`` is the
     working time (seconds) from the start to the first staff reply; NULL when no reply came
@@ -26,7 +29,7 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "staff_id", "customer_id", "started_at"),
+        UniqueConstraint("workspace_id", "staff_id", "customer_id", "group_id", "started_at"),
         Index("ix_conversations_workspace_id_staff_id_day", "workspace_id", "staff_id", "day"),
     )
 
@@ -34,6 +37,7 @@ class Conversation(Base):
     workspace_id: Mapped[int] = workspace_fk(index=False)
     staff_id: Mapped[int] = fk("staff.id", index=False)
     customer_id: Mapped[int] = fk("customers.id", index=False)
+    group_id: Mapped[int | None] = fk("groups.id", nullable=True, index=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     day: Mapped[date] = mapped_column(Date, nullable=False)
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

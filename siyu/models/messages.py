@@ -46,4 +46,7 @@ class Message(Base):
     # when there is none (never the JSON text ``null``: relink selects ``payload IS NOT NULL``)
     payload: Mapped[dict[str, Any] | None] = mapped_column(NullableJSONType)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # group text a customer wrote: the staff accounts it @-mentions (ids, read from the text
+    # at import: WeCom's archive carries no mention list); SQL NULL when none
+    mentions: Mapped[list[int] | None] = mapped_column(NullableJSONType)
     created_at: Mapped[datetime] = created_at()

@@ -631,25 +631,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_welcome_sends_channel_id'), ['channel_id'], unique=False)
         batch_op.create_index('ix_welcome_sends_workspace_id_external_userid', ['workspace_id', 'external_userid'], unique=False)
 
-    op.create_table('conversations',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('first_reply_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reply_work_s', sa.Integer(), nullable=True),
-    sa.Column('exempt', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_conversations_customer_id_customers'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_conversations_staff_id_staff'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_conversations_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
-    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', 'started_at', name=op.f('uq_conversations_workspace_id_staff_id_customer_id_started_at'))
-    )
-    with op.batch_alter_table('conversations', schema=None) as batch_op:
-        batch_op.create_index('ix_conversations_workspace_id_staff_id_day', ['workspace_id', 'staff_id', 'day'], unique=False)
-
     op.create_table('customer_field_values',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1171,6 +1152,27 @@ def upgrade() -> None:
         batch_op.create_index('ix_channel_friends_workspace_id_staff_id_add_day', ['workspace_id', 'staff_id', 'add_day'], unique=False)
         batch_op.create_index('ix_channel_friends_workspace_id_state_add_day', ['workspace_id', 'state', 'add_day'], unique=False)
 
+    op.create_table('conversations',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('started_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('first_reply_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reply_work_s', sa.Integer(), nullable=True),
+    sa.Column('exempt', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_conversations_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_conversations_group_id_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_conversations_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_conversations_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', 'group_id', 'started_at', name=op.f('uq_conversations_workspace_id_staff_id_customer_id_group_id_started_at'))
+    )
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.create_index('ix_conversations_workspace_id_staff_id_day', ['workspace_id', 'staff_id', 'day'], unique=False)
+
     op.create_table('customer_ownership',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1310,6 +1312,7 @@ def upgrade() -> None:
     sa.Column('text_enc', sa.Text(), nullable=True),
     sa.Column('payload', sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('revoked_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('mentions', sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('created_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_messages_customer_id_customers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_messages_group_id_groups'), ondelete='SET NULL'),
@@ -1761,6 +1764,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_ownership_staff_id'))
 
     op.drop_table('customer_ownership')
+    with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversations_workspace_id_staff_id_day')
+
+    op.drop_table('conversations')
     with op.batch_alter_table('channel_friends', schema=None) as batch_op:
         batch_op.drop_index('ix_channel_friends_workspace_id_state_add_day')
         batch_op.drop_index('ix_channel_friends_workspace_id_staff_id_add_day')
@@ -1868,10 +1875,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_field_values_workspace_id_field_id')
 
     op.drop_table('customer_field_values')
-    with op.batch_alter_table('conversations', schema=None) as batch_op:
-        batch_op.drop_index('ix_conversations_workspace_id_staff_id_day')
-
-    op.drop_table('conversations')
     with op.batch_alter_table('welcome_sends', schema=None) as batch_op:
         batch_op.drop_index('ix_welcome_sends_workspace_id_external_userid')
         batch_op.drop_index(batch_op.f('ix_welcome_sends_channel_id'))

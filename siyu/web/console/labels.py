@@ -299,6 +299,7 @@ DETAIL_KEY = {
     "unknown_group": "未知群",
     "revoked": "已撤回",
     "consents": "存档同意记录",
+    "mentions": "群内@员工的客户消息",
     "interactions_moved": "更新互动时间",
     "problems_left_out": "未列出的问题行",
     "state": "渠道参数（state）",

@@ -10,6 +10,8 @@ problem line come back in an :class:`ArchiveReport`.
 Direction (CONVENTIONS.md, "Messages"): ``in`` a customer wrote (1:1 or in a group),
 ``out`` a staff account wrote to a customer or a customer group, ``internal`` staff to
 staff. Text is kept encrypted with the vault or not at all (``settings.store_text``).
+A customer's group text keeps the staff accounts it @-mentions in ``mentions`` (read from
+the text by name, :mod:`siyu.wecom.archive.mentions`), whatever ``store_text`` says.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from siyu.kit.pii import get_vault
 from siyu.kit.timeutil import utcnow
 from siyu.models import Group, Message, Staff, Workspace
 from siyu.wecom.archive.interactions import touch_from_messages
+from siyu.wecom.archive.mentions import MentionIndex
 from siyu.wecom.archive.parse import ArchiveRecord, LineProblem, is_external, parse_line, parse_record
 from siyu.wecom.archive.settings import archive_settings
 
@@ -59,6 +62,7 @@ class ArchiveReport:
     unknown_group: int = 0
     revoked: int = 0
     consents: int = 0
+    mentions: int = 0
     interactions_moved: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     problems_left_out: int = 0
@@ -82,6 +86,7 @@ class ArchiveReport:
             "unknown_group": self.unknown_group,
             "revoked": self.revoked,
             "consents": self.consents,
+            "mentions": self.mentions,
             "interactions_moved": self.interactions_moved,
             "problems": self.problems,
             "problems_left_out": self.problems_left_out,
@@ -99,15 +104,18 @@ class ArchiveReport:
 
 
 class Resolver:
-    """Staff userid, customer external_userid and group chat id → siyu ids (cached)."""
+    """Staff userid, customer external_userid, group chat id and staff name (for @-mentions)
+    → siyu ids (cached; staff and groups loaded once)."""
 
     CUSTOMER_CACHE = 200_000
 
     def __init__(self, session: Session, workspace_id: int) -> None:
         self.workspace_id = workspace_id
-        self.staff = dict(
-            session.execute(select(Staff.userid, Staff.id).where(Staff.workspace_id == workspace_id)).all()
-        )
+        staff = session.execute(
+            select(Staff.userid, Staff.id, Staff.name).where(Staff.workspace_id == workspace_id)
+        ).all()
+        self.staff = {userid: sid for userid, sid, _ in staff}
+        self.mentions = MentionIndex((name, sid) for _, sid, name in staff)
         self.groups = dict(
             session.execute(select(Group.chat_id, Group.id).where(Group.workspace_id == workspace_id)).all()
         )
@@ -274,6 +282,19 @@ def import_batch(
         values = _link(rec, resolver, report, line)
         revoked_at = recalled.get(rec.msgid)
         text = rec.text if store_text and rec.text and revoked_at is None else None
+        mentions = (
+            resolver.mentions.find(rec.text)
+            if rec.roomid
+            and rec.msgtype == "text"
+            and rec.text
+            and "@" in rec.text
+            and values["direction"] == "in"
+            and rec.consent_of is None
+            and resolver.mentions
+            else None
+        )
+        if mentions:
+            report.mentions += 1
         rows.append(
             {
                 "workspace_id": workspace_id,
@@ -284,6 +305,7 @@ def import_batch(
                 "sent_at": rec.sent_at,
                 "revoked_at": revoked_at,
                 "text_enc": vault.encrypt(text) if text else None,
+                "mentions": mentions or None,
                 **values,
             }
         )
@@ -327,7 +349,7 @@ def import_batch(
 
 _ROW_KEYS = (
     "workspace_id", "source", "msgid", "sender", "msgtype", "sent_at", "revoked_at", "text_enc",
-    "direction", "staff_id", "customer_id", "group_id", "payload", "created_at",
+    "direction", "staff_id", "customer_id", "group_id", "payload", "mentions", "created_at",
 )  # fmt: skip
 
 
