@@ -115,6 +115,9 @@ def env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     monkeypatch.setenv("SIYU_DATABASE_URL", db_url)
     monkeypatch.setenv("SIYU_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("SIYU_ENV", "test")
+    # Library files (siyu.automation.library.content_store) go to the test's own folder,
+    # never into the repository tree, whatever the directory a test runs siyu in.
+    monkeypatch.setenv("SIYU_CONTENT_DIR", str(tmp_path / "content_files"))
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     dispose_engines()

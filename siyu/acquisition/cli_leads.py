@@ -97,7 +97,6 @@ def stats_cmd(
     """Per account: leads given, added as friends, open, overdue, and the conversion."""
     tasks: list[dict[str, object]] | None = None
     with workspace_session(workspace) as (session, ws):
-        leads.detect_added(session, workspace_id=ws.id)
         staff_id = scope.staff_id_of(session, workspace_id=ws.id, userid=staff)
         rows = leads.conversion(session, workspace_id=ws.id, staff_id=staff_id)
         n = leads.pool(session, workspace_id=ws.id)

@@ -277,20 +277,11 @@ def _current(session: Session, customer_ids: Iterable[int]) -> dict[int, int]:
     return out
 
 
-def detect_added(session: Session, *, workspace_id: int, customer_ids: Iterable[int] | None = None) -> int:
-    """Complete the open lead tasks whose buyer is now a friend (added after the task); how many."""
-    q = select(StaffTask).where(
-        StaffTask.workspace_id == workspace_id, StaffTask.kind == KIND, StaffTask.status == "open"
-    )
-    tasks = list(session.scalars(q))
-    if customer_ids is not None:
-        wanted = set(customer_ids)
-        now_of = _current(session, [t.customer_id for t in tasks if t.customer_id is not None])
-        tasks = [t for t in tasks if t.customer_id in wanted or now_of.get(t.customer_id or 0) in wanted]
-    if not tasks:
-        return 0
+def _added(session: Session, tasks: Sequence[StaffTask]) -> dict[int, tuple[int, Any]]:
+    """Of these open lead tasks, those whose buyer is now a friend (added after the task):
+    task id → (the staff id that added them, when). Reads only."""
     now_of = _current(session, [t.customer_id for t in tasks if t.customer_id is not None])
-    done = 0
+    found: dict[int, tuple[int, Any]] = {}
     for t in tasks:
         cid = now_of.get(t.customer_id or 0)
         if cid is None:
@@ -305,12 +296,40 @@ def detect_added(session: Session, *, workspace_id: int, customer_ids: Iterable[
             .order_by(Follow.added_at)
             .limit(1)
         ).first()
-        if follow is None:
+        if follow is not None:
+            found[t.id] = (int(follow.staff_id), follow.added_at)
+    return found
+
+
+def _open_tasks(session: Session, workspace_id: int, staff_id: int | None = None) -> list[StaffTask]:
+    q = select(StaffTask).where(
+        StaffTask.workspace_id == workspace_id, StaffTask.kind == KIND, StaffTask.status == "open"
+    )
+    if staff_id is not None:
+        q = q.where(StaffTask.staff_id == staff_id)
+    return list(session.scalars(q))
+
+
+def detect_added(session: Session, *, workspace_id: int, customer_ids: Iterable[int] | None = None) -> int:
+    """Complete the open lead tasks whose buyer is now a friend (added after the task); how many.
+
+    Runs on ``friend.add`` / ``order.binding`` events and every 15 minutes (OneID merges),
+    never on a page view (``siyu.acquisition.subscribers``)."""
+    tasks = _open_tasks(session, workspace_id)
+    if customer_ids is not None:
+        wanted = set(customer_ids)
+        now_of = _current(session, [t.customer_id for t in tasks if t.customer_id is not None])
+        tasks = [t for t in tasks if t.customer_id in wanted or now_of.get(t.customer_id or 0) in wanted]
+    if not tasks:
+        return 0
+    found = _added(session, tasks)
+    for t in tasks:
+        if t.id not in found:
             continue
-        complete_task(session, workspace_id=workspace_id, task_id=t.id, how="detected", at=follow.added_at)
-        t.extra = {**(t.extra or {}), "added_by_staff_id": int(follow.staff_id)}
-        done += 1
-    return done
+        staff_id, at = found[t.id]
+        complete_task(session, workspace_id=workspace_id, task_id=t.id, how="detected", at=at)
+        t.extra = {**(t.extra or {}), "added_by_staff_id": staff_id}
+    return len(found)
 
 
 def remind(session: Session, *, workspace_id: int) -> int:
@@ -365,9 +384,20 @@ def conversion(session: Session, *, workspace_id: int, staff_id: int | None = No
         )
         .group_by(StaffTask.staff_id)
     )
+    # A lead added since the last detection (a OneID merge waits for the 15-minute sweep)
+    # counts as added already: the figures are right without this read writing anything.
+    pending = _open_tasks(session, workspace_id, staff_id)
+    found = _added(session, pending) if pending else {}
+    late: dict[int | None, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for t in pending:
+        if t.id in found:
+            n, due = late[t.staff_id]
+            late[t.staff_id] = (n + 1, due + int(t.due_at < now))
     staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id))}
     out = []
-    for sid, total, added, open_, overdue in rows:
+    for sid, total, added_, open__, overdue_ in rows:
+        n, due = late.get(sid, (0, 0))
+        added, open_, overdue = int(added_ or 0) + n, int(open__ or 0) - n, int(overdue_ or 0) - due
         s = staff.get(sid)
         out.append(
             {
@@ -391,16 +421,22 @@ def tasks_of(session: Session, *, workspace_id: int, staff_id: int, limit: int =
         .where(StaffTask.workspace_id == workspace_id, StaffTask.kind == KIND, StaffTask.staff_id == staff_id)
         .order_by(case((StaffTask.status == "open", 0), else_=1), StaffTask.due_at, StaffTask.id.desc())
         .limit(limit)
-    )
-    return [
-        {
-            "task_id": t.id,
-            "customer_id": t.customer_id,
-            "phone_masked": (t.extra or {}).get("phone_masked"),
-            "status": t.status,
-            "overdue": t.status == "open" and t.due_at < now,
-            "due_at": t.due_at.isoformat(),
-            "done_at": t.done_at.isoformat() if t.done_at else None,
-        }
-        for t in rows
-    ]
+    ).all()
+    # As conversion(): a lead added since the last detection shows as done, read-only.
+    found = _added(session, [t for t in rows if t.status == "open"])
+    out = []
+    for t in rows:
+        done_at = found[t.id][1] if t.id in found else t.done_at
+        status = "done" if t.id in found else t.status
+        out.append(
+            {
+                "task_id": t.id,
+                "customer_id": t.customer_id,
+                "phone_masked": (t.extra or {}).get("phone_masked"),
+                "status": status,
+                "overdue": status == "open" and t.due_at < now,
+                "due_at": t.due_at.isoformat(),
+                "done_at": done_at.isoformat() if done_at else None,
+            }
+        )
+    return out

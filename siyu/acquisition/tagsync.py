@@ -4,10 +4,14 @@ Two entry points, both queueing jobs in the caller's transaction:
 
 - ``push_customer_tags(session, workspace_id, customer_ids, add_tag_ids, remove_tag_ids)``:
   ``mark_tag`` on every active WeCom relation (staff–customer follow) of each customer;
-  tags WeCom does not know yet are first created there (``add_corp_tag``). Nothing
-  calls it directly: every change of customer tags in siyu records a ``tag.changed``
-  event (``siyu.customers.tags``) and the ``acquisition.tag_push`` subscriber queues
-  the push, once per event, skipping changes that came from WeCom. The job pushes what
+  tags WeCom does not know yet are first created there (``add_corp_tag``). Every change
+  of customer tags in siyu records a ``tag.changed`` event (``siyu.customers.tags``) and
+  the ``acquisition.tag_push`` subscriber queues the push, once per event, skipping
+  changes that came from WeCom. One caller queues directly: a OneID merge
+  (``siyu.customers.service.merge_customers``) pushes the survivor's existing tags onto
+  the relations that came over from the merged profile (``follow_ids``) without a
+  ``tag.changed`` event, since those tags did not change in siyu (an event would enroll
+  the survivor in SOP tag plans again). The job pushes what
   siyu holds when it runs (a tag removed again meanwhile is not added in WeCom).
 - ``push_corp_tag(session, workspace_id, tag_id, action)``: a tag siyu created,
   renamed or deleted → ``add_corp_tag`` / ``edit_corp_tag`` / ``del_corp_tag``.
@@ -77,9 +81,17 @@ def push_customer_tags(
     remove_tag_ids: Iterable[int] = (),
     *,
     dedup_key: str | None = None,
+    follow_ids: Iterable[int] | None = None,
 ) -> list[int]:
-    """Queue ``mark_tag`` pushes of these tag changes to WeCom; the job ids (one per 200 customers)."""
+    """Queue ``mark_tag`` pushes of these tag changes to WeCom; the job ids (one per 200 customers).
+
+    ``follow_ids`` limits the push to those relations of the customers (a OneID merge
+    pushes the survivor's tags onto the relations that came over from the merged profile).
+    """
     cids = sorted(set(customer_ids))
+    only = sorted(set(follow_ids)) if follow_ids is not None else None
+    if only is not None and not only:
+        return []
     add, remove = sorted(set(add_tag_ids)), sorted(set(remove_tag_ids))
     if not cids or not (add or remove) or not wecom_connected(session, workspace_id):
         return []
@@ -89,7 +101,12 @@ def push_customer_tags(
             session,
             kind=TAG_PUSH,
             workspace_id=workspace_id,
-            payload={"customer_ids": cids[start : start + CHUNK], "add": add, "remove": remove},
+            payload={
+                "customer_ids": cids[start : start + CHUNK],
+                "add": add,
+                "remove": remove,
+                **({"follow_ids": only} if only is not None else {}),
+            },
             dedup_key=f"{dedup_key}:{n}" if dedup_key else None,
         )
         if job is not None:
@@ -243,6 +260,7 @@ def run_tag_push(
             Follow.customer_id.in_(cids),
             Follow.state == "active",
             Follow.external_userid.is_not(None),
+            *([Follow.id.in_([int(f) for f in payload["follow_ids"]])] if "follow_ids" in payload else []),
         )
         .order_by(Follow.id)
     ).all()

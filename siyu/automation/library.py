@@ -98,8 +98,11 @@ def check_media(kind: str, name: str, size: int) -> None:
 
 
 def content_store() -> Path:
-    """Where library files are kept: ``SIYU_CONTENT_DIR``, else ``content_files`` beside siyu."""
-    return Path(os.environ.get("SIYU_CONTENT_DIR") or "content_files")
+    """Where library files are kept: ``SIYU_CONTENT_DIR``, else ``content_files`` in the
+    directory siyu runs in (where the default SQLite database ``./siyu.db`` lives too; siyu
+    has no other data directory). Absolute, so a stored path stays right for a worker
+    started elsewhere."""
+    return Path(os.environ.get("SIYU_CONTENT_DIR") or "content_files").absolute()
 
 
 def media_kind(kind: str) -> str | None:

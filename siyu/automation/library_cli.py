@@ -35,10 +35,10 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add an item (a file is checked against WeCom's media limits first)."""
-    from siyu.automation.library import add_item, item_json
+    from siyu.automation.library import add_item, content_store, item_json
 
     body = {k: v for k, v in {"url": url, "desc": desc, "appid": appid, "page": page}.items() if v}
-    store = Path("content_files")  # beside the database, where `siyu` runs
+    store = content_store()  # SIYU_CONTENT_DIR, as the console and the API use
     with workspace_session(workspace) as (s, ws):
         item = add_item(
             s,

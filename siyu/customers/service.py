@@ -9,6 +9,7 @@ profile is merged into the older one and the merge is audited.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,7 @@ from siyu.kit import audit
 from siyu.kit.errors import Conflict, Invalid, NotFound
 from siyu.kit.pii import PIIError, PIIVault, get_vault, mask_phone, normalise_phone, phone_last4
 from siyu.kit.timeutil import utcnow
-from siyu.models import Customer, CustomerTag
+from siyu.models import Customer, CustomerTag, Follow
 
 __all__ = [
     "BatchResolution",
@@ -483,6 +484,7 @@ def merge_customers(
         )
     session.flush()
     tags_before = _tag_ids(session, survivor_id)
+    merged_follows = list(session.scalars(select(Follow.id).where(Follow.customer_id == merged_id)))
     moved = repo.move_customer_rows(
         session, workspace_id=workspace_id, survivor_id=survivor_id, merged_id=merged_id
     )
@@ -496,6 +498,28 @@ def merge_customers(
         source="merge",
         source_ref=f"customer:{merged_id}",
     )
+    # The tags the survivor already had did not change in siyu (no tag.changed: it would
+    # enroll the survivor in SOP tag plans again), but the WeCom relations that came over
+    # from the merged profile do not carry them yet: push them onto those relations.
+    came_over = (
+        list(
+            session.scalars(
+                select(Follow.id).where(Follow.id.in_(merged_follows), Follow.customer_id == survivor_id)
+            )
+        )
+        if merged_follows and tags_before
+        else []
+    )
+    if came_over:
+        tagsync = importlib.import_module("siyu.acquisition.tagsync")  # acquisition builds on customers
+        tagsync.push_customer_tags(
+            session,
+            workspace_id,
+            [survivor_id],
+            sorted(tags_before),
+            follow_ids=came_over,
+            dedup_key=f"merge.tags:{merged_id}:{survivor_id}",
+        )
     # Fill the survivor's blanks from the merged profile; an opt-out on either one wins
     # (PIPL: when in doubt, do not market to the person).
     for attr in ("name", "avatar", "province", "city", "birthday", "referred_by_id"):

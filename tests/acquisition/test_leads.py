@@ -90,7 +90,15 @@ def test_pool_upload_assign_and_detected_adds(
     stats = json.loads(cli("leads", "stats", "--json").stdout)
     assert stats["pool"] == 0
     assert sum(r["added"] for r in stats["staff"]) == 1
+    assert sum(r["open"] for r in stats["staff"]) == 3
     assert sum(r["leads"] for r in stats["staff"]) == 4
+    # Reading the figures wrote nothing: the merge (no event names it) is completed by the
+    # 15-minute sweep.
+    session.expire_all()
+    is_done = select(StaffTask).where(StaffTask.kind == "lead_add", StaffTask.status == "done")
+    assert not session.scalar(is_done)
+    cli("worker", "--once", "--only", "acquisition.leads")
+    assert json.loads(cli("leads", "stats", "--json").stdout) == stats
     session.expire_all()
     done = session.scalar(select(StaffTask).where(StaffTask.kind == "lead_add", StaffTask.status == "done"))
     assert done is not None
@@ -140,3 +148,46 @@ def test_api_and_console(env: Settings, world: dict[str, Any], workspace_id: int
             "/leads/assign", data={"csrf_token": csrf_of(res.text), "limit": "10"}, follow_redirects=True
         )
         assert "个加好友任务，公海剩余 0 位" in res.text
+
+
+def test_the_leads_page_is_read_only_and_counts_a_lead_added_since_the_last_detection(
+    env: Settings, world: dict[str, Any], workspace_id: int, session: Session
+) -> None:
+    """An operator's visit to 客户公海 writes nothing; a buyer who became a friend through a
+    OneID merge (no event) shows as added on the page before the sweep completes the task."""
+    from fastapi.testclient import TestClient
+
+    from siyu.models import AuditLog
+    from siyu.web.app import create_app
+    from tests.web.test_console import PASSWORD, login
+
+    ws = workspace_id
+    with session_scope() as s:
+        create_user(s, workspace_id=ws, name="boss", role="owner", password=PASSWORD)
+        leads.assign(s, workspace_id=ws, limit=10)
+    with session_scope() as s:  # b1 adds alice as a friend; OneID joins the two later
+        x = _c(s, ws, IdentityInput("external_userid", "wm_new"))
+        follow_added(s, workspace_id=ws, staff_id=world["alice"], customer_id=x,
+                     at=utcnow() + timedelta(seconds=1), external_userid="wm_new")  # fmt: skip
+        _c(s, ws, IdentityInput("external_userid", "wm_new"), IdentityInput("phone", "13800138001"))
+
+    def snapshot() -> list[Any]:
+        session.expire_all()
+        rows = session.scalars(select(StaffTask).where(StaffTask.kind == "lead_add").order_by(StaffTask.id))
+        tasks = [(t.id, t.status, t.done_how, t.done_at, dict(t.extra or {})) for t in rows]
+        counts = [session.scalar(select(func.count()).select_from(m)) for m in (Event, AuditLog)]
+        return [tasks, counts]
+
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as c:
+        login(c)
+        before = snapshot()
+        assert [t[1] for t in before[0]] == ["open", "open"]
+        page = c.get("/leads").text
+        row = page.split('id="leads-table"')[1].split("</table>")[0]
+        added = [c.split("<")[0] for c in row.split('data-label="已添加">')[1:]]
+        waiting = [c.split("<")[0] for c in row.split('data-label="待添加">')[1:]]
+        assert (sorted(added), sorted(waiting)) == (["0", "1"], ["0", "1"]), row
+        assert snapshot() == before  # the visit wrote nothing
+        with session_scope() as s:
+            assert leads.detect_added(s, workspace_id=ws) == 1  # the sweep's work
+        assert c.get("/leads").text.split('id="leads-table"')[1].split("</table>")[0] == row

@@ -279,3 +279,60 @@ def test_a_oneid_merge_pushes_the_tags_the_survivor_gains(
     assert [(e.payload["customer_ids"], e.payload["added"]) for e in ev] == [([cid], [gained])]
     _expect(stack, marks, _wecom_id(session, ws, "高价值"), ext, added=True)
     assert not [m for m in marks if _wecom_id(session, ws, "老客") in (m.get("add_tag") or [])]
+
+
+def test_a_merge_pushes_the_survivors_tags_onto_the_relations_that_came_over(
+    stack: Stack, cli: CliRun, session: Session, marks: list[dict[str, Any]]
+) -> None:
+    """Two WeCom friends found to be one person: the survivor's tags (which did not change
+    in siyu) reach the merged profile's relations, one mark_tag each, and a SOP plan on
+    those tags does not enroll the survivor again (no tag.changed for them)."""
+    from siyu.automation.sop import service as sop
+    from siyu.automation.sop.service import PlanInput
+    from siyu.customers.service import merge_customers
+    from siyu.customers.tags import add_tags, ensure_tag
+    from siyu.models import SopEnrollment
+
+    sc = stack.sim.scenario
+    sc.add_staff("zs", "张三")
+    sc.add_staff("ls", "李四")
+    sc.add_staff("ww", "王五")
+    old = sc.new_customer("老号")
+    new = sc.new_customer("新号")
+    sc.add_friend(old, userid="zs")
+    sc.add_friend(new, userid="ls")
+    sc.add_friend(new, userid="ww")
+    cli("wecom", "sync", "--json")
+    stack.drain()
+    follows = {f.external_userid: f for f in session.scalars(select(Follow))}
+    ws, survivor, merged = follows[old].workspace_id, follows[old].customer_id, follows[new].customer_id
+    assert survivor != merged
+    with session_scope() as s:
+        had = [ensure_tag(s, workspace_id=ws, name=n, group_name="客户").id for n in ("老客", "高价值")]
+        add_tags(s, workspace_id=ws, customer_ids=[survivor], tag_ids=had, source="manual")
+        plan = sop.create_plan(
+            s, workspace_id=ws,
+            data=PlanInput(name="老客关怀", trigger={"kind": "tag_added", "tag": "老客"},
+                           steps=[{"day": 0, "action": "task", "title": "跟进"}]),
+        )  # fmt: skip
+    stack.drain()
+    stack.drain()
+    wids = sorted(_wecom_id(session, ws, n) for n in ("老客", "高价值"))
+    with session_scope() as s:
+        sop.activate(s, workspace_id=ws, plan_id=plan.id, enroll_existing=False)
+    enrolled = select(SopEnrollment.id, SopEnrollment.status).where(SopEnrollment.customer_id == survivor)
+    before = session.execute(enrolled).all()  # the survivor held 老客 already: marked skipped
+    assert all(st == "skipped" for _, st in before)
+    marks.clear()
+    with session_scope() as s:
+        merge_customers(s, workspace_id=ws, survivor_id=survivor, merged_id=merged, reason="test")
+    stack.drain()
+    stack.drain()
+    calls = sorted((m["userid"], m["external_userid"], sorted(m.get("add_tag") or [])) for m in marks)
+    assert calls == [("ls", new, wids), ("ww", new, wids)], calls
+    for u in ("ls", "ww"):
+        assert set(wids) <= set(stack.sim.state.follows[(u, new)].tags)
+    session.expire_all()
+    changed = select(Event).where(Event.kind == "tag.changed", Event.source == "merge")
+    assert not session.scalars(changed).all()  # nothing changed in siyu: no SOP trigger
+    assert session.execute(enrolled).all() == before

@@ -5,6 +5,7 @@ after WeCom's 3 days; the simulator checks a welcome's attachments as WeCom does
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,3 +230,30 @@ def test_a_scanned_code_is_greeted_with_a_mini_program_through_the_simulator(
         with pytest.raises(WeComError) as err:
             client.send_welcome_msg(req)
         assert why in str(err.value)
+
+
+def test_library_files_go_to_the_content_dir_from_every_door(
+    cli: CliRun, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``siyu content add --file`` keeps the file where the console and the API do
+    (SIYU_CONTENT_DIR), by an absolute path; the tests' shared env points that outside the
+    repository tree, so no test writes files into it."""
+    repo = Path(__file__).resolve().parents[2]
+    shared = Path(os.environ["SIYU_CONTENT_DIR"])
+    assert shared.is_absolute()
+    assert repo not in shared.parents
+    assert content_store() == shared
+    elsewhere = tmp_path / "library"
+    monkeypatch.setenv("SIYU_CONTENT_DIR", str(elsewhere))
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(PNG)
+    item = json.loads(cli("content", "add", "image", "--title", "海报", "--file", cover, "--json").stdout)
+    row = session.get(ContentItem, item["id"])
+    assert row is not None
+    stored = Path(row.body["stored_path"])
+    assert stored.is_absolute()
+    assert stored.parent == elsewhere
+    assert stored.read_bytes() == PNG
+    assert not (Path.cwd() / "content_files").exists()
+    monkeypatch.setenv("SIYU_CONTENT_DIR", "rel")
+    assert content_store() == Path.cwd() / "rel"

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from siyu.acquisition import channels as svc
 from siyu.acquisition import routing, scope, stores, welcome
@@ -19,7 +20,7 @@ from siyu.customers.tags import ensure_tag
 from siyu.customers.visibility import WholeWorkspace
 from siyu.kit.errors import Invalid, NotFound, SiyuError
 from siyu.kit.money import MoneyError, yuan_to_fen
-from siyu.models import Channel, Staff
+from siyu.models import Channel, ContentItem, Staff, Tag, TagGroup
 from siyu.staff.service import list_capacity
 from siyu.web.auth import DbSession, Principal
 from siyu.web.console.deps import ConsoleUser, OperatorPage
@@ -86,9 +87,49 @@ def _library(db: DbSession, workspace_id: int) -> list[Any]:
     return out
 
 
+def _tag_names(db: DbSession, workspace_id: int, tag_ids: list[int]) -> list[str]:
+    """The channel's live entry tags as the form writes them: 「标签组/标签」, in its order."""
+    rows = db.execute(
+        select(Tag.id, TagGroup.name, Tag.name)
+        .join(TagGroup, TagGroup.id == Tag.group_id)
+        .where(Tag.workspace_id == workspace_id, Tag.id.in_(tag_ids), Tag.deleted_at.is_(None))
+    ).all()
+    named = {int(i): f"{g}/{n}" for i, g, n in rows}
+    return [named[t] for t in tag_ids if t in named]
+
+
+def _welcome_items(db: DbSession, workspace_id: int, welcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The library items the welcome attaches (its own and its variants'), as the page lists them."""
+    wanted: dict[int, str] = {}
+    parts = [("", welcome)] + [(k, v) for k, v in (welcome.get("variants") or {}).items()]
+    for key, part in parts:
+        for cid in (part or {}).get("content_ids") or []:
+            wanted.setdefault(int(cid), key)
+    if not wanted:
+        return []
+    rows = {
+        i.id: i
+        for i in db.scalars(
+            select(ContentItem).where(ContentItem.workspace_id == workspace_id, ContentItem.id.in_(wanted))
+        )
+    }
+    out = []
+    for cid, key in wanted.items():
+        item = rows.get(cid)
+        out.append({
+            "id": cid,
+            "variant": key,
+            "title": item.title if item is not None else f"#{cid}",
+            "kind": LIBRARY_KINDS.get(item.kind, item.kind) if item is not None else "",
+            "deleted": item is None or item.deleted_at is not None,
+        })  # fmt: skip
+    return out
+
+
 def _form_context(db: DbSession, user: Principal, ch: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "ch": ch,
+        "tags_text": "，".join(_tag_names(db, user.workspace_id, ch["tag_ids"])) if ch else "",
         "staff": _staff(db, user.workspace_id),
         "strategies": svc.STRATEGIES,
         "stores": stores.list_stores(db, workspace_id=user.workspace_id),
@@ -115,7 +156,7 @@ def _input(
     strategy: str,
     threshold: str,
     backup_ids: list[int],
-    tags: str,
+    tags: str | None,
     welcome_text: str,
     night: str,
     weekend: str,
@@ -148,14 +189,15 @@ def _input(
                      "backup_staff_ids": backup_ids, "landing": landing and kind != "link"}  # fmt: skip
     else:
         data.chat_ids = [c for c in chat_ids.replace("，", ",").split(",") if c.strip()]
-    names = [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()]
-    tag_ids = []
-    for n in names:
-        group, _, tag = n.rpartition("/")
-        tag_ids.append(
-            ensure_tag(db, workspace_id=user.workspace_id, name=tag, group_name=group or "默认").id
-        )
-    data.tag_ids = tag_ids
+    if tags is not None:  # no tags field at all: an edit keeps the channel's entry tags
+        names = [t.strip() for t in tags.replace("，", ",").split(",") if t.strip()]
+        tag_ids = []
+        for n in names:
+            group, _, tag = n.rpartition("/")
+            tag_ids.append(
+                ensure_tag(db, workspace_id=user.workspace_id, name=tag, group_name=group or "默认").id
+            )
+        data.tag_ids = tag_ids
     # The form edits the texts and the library items; what only the API or CLI set (raw
     # attachments, a variant's attachments, the group join code) stays as it was.
     kept = dict(current_welcome or {})
@@ -316,6 +358,8 @@ def channel_page(request: Request, channel_id: int, user: ConsoleUser, db: DbSes
             "quota": quota,
             "quota_alert": quota_alert(db, workspace_id=user.workspace_id) if ch.kind == "link" else None,
             "store_rows": store_rows,
+            "tag_names": _tag_names(db, user.workspace_id, list(ch.tag_ids or [])),
+            "welcome_items": _welcome_items(db, user.workspace_id, ch.welcome or {}),
         },
     )
 
@@ -339,7 +383,8 @@ def channel_update(
     strategy: FormStr = "wecom",
     threshold: FormStr = "90",
     backup_ids: FormIds = [],  # noqa: B006
-    tags: FormStr = "",
+    tags: Annotated[str | None, Form()] = None,
+    tags_shown: Annotated[bool, Form()] = False,
     welcome_text: FormStr = "",
     night: FormStr = "",
     weekend: FormStr = "",
@@ -356,6 +401,10 @@ def channel_update(
     """Save the edit form; WeCom's code follows in the background."""
     try:
         current = svc.get_channel(db, workspace_id=user.workspace_id, channel_id=channel_id)
+        # The form shows the current tags; a field sent empty (FastAPI reads "" as absent)
+        # clears them, a post without the field keeps them.
+        if tags is None and tags_shown:
+            tags = ""
         data = _input(db, user, name=name, group_name=group_name, kind=None, state=state, cost=cost,
                       staff_ids=staff_ids, strategy=strategy, threshold=threshold, backup_ids=backup_ids,
                       tags=tags, welcome_text=welcome_text, night=night, weekend=weekend, chat_ids=chat_ids,

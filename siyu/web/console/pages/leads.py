@@ -32,7 +32,8 @@ def leads_page(request: Request, user: ConsoleUser, db: DbSession) -> HTMLRespon
                 "tasks": leads.tasks_of(db, workspace_id=user.workspace_id, staff_id=mine),
             },
         )
-    leads.detect_added(db, workspace_id=user.workspace_id)
+    # Read-only: tasks are completed by the acquisition.leads subscriber and sweep;
+    # conversion() counts a lead added since then as added already.
     return render(
         request,
         "leads.html",
