@@ -48,6 +48,11 @@ def test_plan_from_template_activate_with_existing_and_enrollments(
     assert api.get(f"/api/v1/sop/customers/{zhang}/enrollments", headers=world.h("bob")).status_code == 404
     shown = api.get(f"/api/v1/sop/plans/{plan['id']}", headers=h).json()
     assert shown["preview"]["steps"][0]["reach_now"] == 2
+    # Replacing the parts (a body without "template") keeps where the plan came from.
+    body = {k: shown[k] for k in ("name", "trigger", "steps", "audience", "exits", "subject")}
+    put = api.put(f"/api/v1/sop/plans/{plan['id']}", headers=h, json={**body, "name": "新好友承接 v2"})
+    assert put.status_code == 200, put.text
+    assert (put.json()["name"], put.json()["template"]) == ("新好友承接 v2", "onboarding")
     # staff may not create plans
     assert (
         api.post(

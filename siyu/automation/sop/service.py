@@ -209,6 +209,8 @@ def update_plan(
             f"plan {plan_id} has enrollments of {plan.subject}s: its subject cannot change (copy it)",
             field="subject",
         )
+    if data.template is None:
+        parts.pop("template", None)  # which template the plan came from stays, unless named anew
     for key, value in parts.items():
         setattr(plan, key, value)
     plan.version += 1
