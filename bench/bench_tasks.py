@@ -71,7 +71,9 @@ def _server_cpu(s: Session) -> float:
     if s.get_bind().dialect.name != "postgresql":
         return 0.0
     pids = s.scalars(
-        text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'")
+        text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+        )
     ).all()
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -259,7 +261,11 @@ def enrollment(url: str) -> dict[str, Any]:
         t, c, sv = time.perf_counter(), time.process_time(), _server_cpu(s)
         act = service.activate(s, workspace_id=1, plan_id=plan.id, enroll_existing=True)
         s.commit()
-        enroll_s, enroll_cpu, enroll_srv = time.perf_counter() - t, time.process_time() - c, _server_cpu(s) - sv
+        enroll_s, enroll_cpu, enroll_srv = (
+            time.perf_counter() - t,
+            time.process_time() - c,
+            _server_cpu(s) - sv,
+        )
         t, c, sv = time.perf_counter(), time.process_time(), _server_cpu(s)
         ran = 0
         while True:
@@ -286,7 +292,11 @@ def enrollment(url: str) -> dict[str, Any]:
             params,
         ).rowcount
         s.commit()
-        floor_enroll_s, floor_enroll_cpu, floor_enroll_srv = time.perf_counter() - t, time.process_time() - c, _server_cpu(s) - sv
+        floor_enroll_s, floor_enroll_cpu, floor_enroll_srv = (
+            time.perf_counter() - t,
+            time.process_time() - c,
+            _server_cpu(s) - sv,
+        )
         t, c, sv = time.perf_counter(), time.process_time(), _server_cpu(s)
         s.execute(
             text(
@@ -312,7 +322,11 @@ def enrollment(url: str) -> dict[str, Any]:
             params,
         )
         s.commit()
-        floor_step_s, floor_step_cpu, floor_step_srv = time.perf_counter() - t, time.process_time() - c, _server_cpu(s) - sv
+        floor_step_s, floor_step_cpu, floor_step_srv = (
+            time.perf_counter() - t,
+            time.process_time() - c,
+            _server_cpu(s) - sv,
+        )
     engine.dispose()
     return {
         "enrolled": act.enrolled,
