@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends import tasks as send_tasks
+from siyu.automation.sends.planner import holdout_hash
 from siyu.kit.db import session_factory, session_scope
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, Follow, Order, Send, SendBatch, SendRecipient, StaffTask, Workspace
@@ -89,12 +90,18 @@ def test_send_end_to_end(cli: CliRun, session: Session, workspace_id: int, corp:
     assert planned["audience"] == 60
     assert planned["removed"]["opt_out"] == 1
     assert planned["holdout"] + planned["targeted"] == 59
-    assert 5 <= planned["holdout"] <= 20
     assert planned["calls"] == planned["min_calls"] == 3
 
     session.expire_all()
     recipients = list(session.scalars(select(SendRecipient).where(SendRecipient.send_id == created["id"])))
     assert len(recipients) == 60
+    # The holdout is exactly the reproducible draw from the send's stored seed (20 %: a
+    # random share, 0.5 % of seeds hold out fewer than 5 of 59), and at least one is kept.
+    seed = int(session.scalar(select(Send.holdout_seed).where(Send.id == created["id"])) or 0)
+    kept = [r.customer_id for r in recipients if r.arm != "removed"]
+    drawn = {c for c in kept if holdout_hash(c, seed) < 2000}
+    assert {r.customer_id for r in recipients if r.arm == "holdout"} == drawn
+    assert planned["holdout"] == len(drawn) >= 1
     opted = _customer(session, "wmcust005")
     assert {r.arm for r in recipients if r.customer_id == opted} == {"removed"}
     # Each customer once; a customer with two staff gets it from one of them only.

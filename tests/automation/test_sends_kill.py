@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from siyu.automation.sends.service import NewSend, create_send
@@ -121,6 +121,33 @@ def test_kill_during_calls_sends_each_customer_once(
     assert set(pending) == set(got)
 
 
+def _writing_recipients(url: str) -> bool:
+    """Whether another connection is inside a transaction that writes ``send_recipients``
+    (PostgreSQL: it holds the table's row-exclusive lock; SQLite: it holds the write lock)."""
+    if url.startswith("postgresql"):
+        with session_factory()() as s:
+            return bool(
+                s.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE c.relname = 'send_recipients' AND l.mode = 'RowExclusiveLock' "
+                        "AND l.granted AND l.pid <> pg_backend_pid()"
+                    )
+                )
+            )
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:  # database is locked: the planner is writing
+        return True
+    finally:
+        con.close()
+
+
 def test_kill_during_planning_leaves_nothing_half_planned(
     env: Settings, session: Session, workspace_id: int, tmp_path: Path
 ) -> None:
@@ -164,15 +191,22 @@ def test_kill_during_planning_leaves_nothing_half_planned(
     siyu = Path(sys.executable).with_name("siyu")
     env_vars = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([str(siyu), "sends", "plan", str(send_id)], env=env_vars, cwd=tmp_path)
-    time.sleep(2.5)
-    still_planning = proc.poll() is None
+    # Kill it while its one transaction is writing the recipients (the planner is fast
+    # enough that a fixed sleep lands after the commit on a quiet machine).
+    deadline = time.monotonic() + 120
+    still_planning = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _writing_recipients(env.database_url):
+            still_planning = True
+            break
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert still_planning, "the planner was never seen inside its transaction: the kill proves nothing"
     session.expire_all()
-    if still_planning:
-        assert session.scalar(select(Send.status).where(Send.id == send_id)) == "scheduled"
-        assert session.scalar(select(func.count()).select_from(SendRecipient)) == 0
-        assert session.scalar(select(func.count()).select_from(SendBatch)) == 0
+    assert session.scalar(select(Send.status).where(Send.id == send_id)) == "scheduled"
+    assert session.scalar(select(func.count()).select_from(SendRecipient)) == 0
+    assert session.scalar(select(func.count()).select_from(SendBatch)) == 0
     done = subprocess.run(
         [str(siyu), "sends", "plan", str(send_id), "--json"],
         env=env_vars,
@@ -182,8 +216,7 @@ def test_kill_during_planning_leaves_nothing_half_planned(
         check=False,
     )
     session.expire_all()
-    if still_planning:
-        assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr
     assert session.scalar(select(Send.status).where(Send.id == send_id)) == "planned"
     assert session.scalar(select(func.count()).select_from(SendRecipient)) == n
     assert session.scalar(select(func.count(func.distinct(SendRecipient.customer_id)))) == n
