@@ -276,25 +276,42 @@ def _rederive(
     rows = []
     for staff_id, customer_id in keys:
         for conv in derive_conversations(msgs.get((staff_id, customer_id), []), knobs, since=since):
-            day = local_day(conv.started_at, tz)
-            work = (
-                knobs.hours.seconds_between(conv.started_at, conv.first_reply_at)
-                if conv.first_reply_at is not None
-                else None
-            )
-            rows.append(
-                {
-                    "workspace_id": workspace_id,
-                    "staff_id": staff_id,
-                    "customer_id": customer_id,
-                    "started_at": conv.started_at,
-                    "day": day,
-                    "first_reply_at": conv.first_reply_at,
-                    "reply_work_s": work,
-                    "exempt": conv.exempt,
-                }
-            )
-            touched.add((staff_id, day))
+            rows.append(_conversation_row(conv, workspace_id, staff_id, customer_id, None, knobs, tz))
+    return _insert_conversations(session, rows, touched)
+
+
+def _conversation_row(
+    conv: _Conv,
+    workspace_id: int,
+    staff_id: int,
+    customer_id: int,
+    group_id: int | None,
+    knobs: InsightKnobs,
+    tz: str,
+) -> dict[str, Any]:
+    """One ``conversations`` row (1:1 when ``group_id`` is None, else a group @-thread)."""
+    return {
+        "workspace_id": workspace_id,
+        "staff_id": staff_id,
+        "customer_id": customer_id,
+        "group_id": group_id,
+        "started_at": conv.started_at,
+        "day": local_day(conv.started_at, tz),
+        "first_reply_at": conv.first_reply_at,
+        "reply_work_s": (
+            knobs.hours.seconds_between(conv.started_at, conv.first_reply_at)
+            if conv.first_reply_at is not None
+            else None
+        ),
+        "exempt": conv.exempt,
+    }
+
+
+def _insert_conversations(
+    session: Session, rows: list[dict[str, Any]], touched: set[tuple[int, date]]
+) -> set[tuple[int, date]]:
+    """Insert the rows (in chunks) and add their (staff, day) to ``touched``."""
+    touched.update((r["staff_id"], r["day"]) for r in rows)
     for part in _chunks(rows, 2000):
         session.execute(insert(Conversation), part)
     session.flush()
@@ -415,30 +432,8 @@ def _rederive_mentions(
             key=lambda m: (m.at, not m.inbound),
         )
         for conv in derive_conversations(msgs, knobs, since=since):
-            day = local_day(conv.started_at, tz)
-            work = (
-                knobs.hours.seconds_between(conv.started_at, conv.first_reply_at)
-                if conv.first_reply_at is not None
-                else None
-            )
-            rows.append(
-                {
-                    "workspace_id": workspace_id,
-                    "staff_id": staff_id,
-                    "customer_id": customer_id,
-                    "group_id": group_id,
-                    "started_at": conv.started_at,
-                    "day": day,
-                    "first_reply_at": conv.first_reply_at,
-                    "reply_work_s": work,
-                    "exempt": conv.exempt,
-                }
-            )
-            touched.add((staff_id, day))
-    for part in _chunks(rows, 2000):
-        session.execute(insert(Conversation), part)
-    session.flush()
-    return touched
+            rows.append(_conversation_row(conv, workspace_id, staff_id, customer_id, group_id, knobs, tz))
+    return _insert_conversations(session, rows, touched)
 
 
 def rebuild_staff_days(
