@@ -219,6 +219,11 @@ def pnl_cmd(
         f"{data['month']}: GMV {_yuan(t['gmv_fen'])}, net {_yuan(t['net_fen'])}, "
         f"gross profit {_yuan(t['gross_profit_fen'])} (margin {_pct(t['margin'])})"
     )
+    if data["partial"]:
+        console.print(
+            f"[yellow]{data['month']} is not over: figures up to {data['as_of']}, account costs for "
+            f"{data['days_elapsed']} of {data['days_in_month']} days.[/yellow]"
+        )
     table = Table()
     for col in ("account", "orders", "net", "gross profit", "margin", "cost", "per friend", "flag"):
         table.add_column(col)

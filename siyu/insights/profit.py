@@ -550,24 +550,39 @@ def _adds(session: Session, workspace_id: int, *conds: Any) -> dict[str, int]:
 
 
 def latest_month(session: Session, workspace_id: int, now: datetime | None = None) -> date | None:
-    """The first day (workspace zone) of the latest month with a paid order or a reward up to
-    now: the P&L's month when none is asked for; ``None`` for a workspace with neither."""
+    """The P&L's month when none is asked for (first day, workspace zone): the latest
+    *complete* month with a paid order or a reward up to now; the current, partial month
+    only when no earlier month has any; ``None`` for a workspace with neither."""
     now = now or utcnow()
-    last_order = session.scalar(
-        select(func.max(Order.paid_at)).where(
-            Order.workspace_id == workspace_id,
-            Order.paid_at <= now,
-            Order.status.not_in(_NOT_EFFECTIVE),
-        )
-    )
-    last_reward = session.scalar(
-        select(func.max(Reward.paid_at)).where(Reward.workspace_id == workspace_id, Reward.paid_at <= now)
-    )
-    last = max((t for t in (last_order, last_reward) if t is not None), default=None)
-    if last is None:
-        return None
     ws = session.get(Workspace, workspace_id)
-    return local_day(last, ws.timezone if ws is not None else "Asia/Shanghai").replace(day=1)
+    tz = ws.timezone if ws is not None else "Asia/Shanghai"
+    this_month = local_day(now, tz).replace(day=1)
+
+    def last_before(until: datetime) -> datetime | None:
+        last_order = session.scalar(
+            select(func.max(Order.paid_at)).where(
+                Order.workspace_id == workspace_id,
+                Order.paid_at < until,
+                Order.status.not_in(_NOT_EFFECTIVE),
+            )
+        )
+        last_reward = session.scalar(
+            select(func.max(Reward.paid_at)).where(
+                Reward.workspace_id == workspace_id, Reward.paid_at < until
+            )
+        )
+        return max((t for t in (last_order, last_reward) if t is not None), default=None)
+
+    last = last_before(day_start_utc(this_month, tz))
+    if last is None:
+        last = last_before(now + timedelta(microseconds=1))
+    return None if last is None else local_day(last, tz).replace(day=1)
+
+
+def month_elapsed(start: date, end: date, today: date) -> tuple[int, int]:
+    """(days of the month [start, end] gone by ``today``, included; days in the month)."""
+    days = (end - start).days + 1
+    return max(0, min(days, (today - start).days + 1)), days
 
 
 def _flag(cur: dict[str, Any], prev: dict[str, Any]) -> bool:
@@ -586,14 +601,21 @@ def pnl(
 ) -> dict[str, Any]:
     """The P&L of the calendar month holding ``on``: total, per account, channel and group.
 
-    Without ``on``: the latest month with a paid order or a reward (:func:`latest_month`),
-    else the current month. ``staff_id`` keeps one account (a staff user's view): its line,
-    its channels and groups, and its share of each channel's cost (by its adds).
+    Without ``on``: the latest complete month with a paid order or a reward
+    (:func:`latest_month`), else the current month. A month still running is ``partial``:
+    its figures run to ``as_of`` and each account's monthly cost is charged for the days
+    gone by (``days_elapsed`` of ``days_in_month``). ``staff_id`` keeps one account (a
+    staff user's view): its line, its channels and groups, and its share of each
+    channel's cost (by its adds).
     """
     knobs = knobs_for(session, workspace_id)
     ws = session.get(Workspace, workspace_id)
     tz = ws.timezone if ws is not None else "Asia/Shanghai"
-    start, end = period_of("month", on or latest_month(session, workspace_id) or local_day(utcnow(), tz))
+    today = local_day(utcnow(), tz)
+    start, end = period_of("month", on or latest_month(session, workspace_id) or today)
+    # A month still running (or not begun) carries the account costs of its days gone by,
+    # not a whole month's against a few days' revenue.
+    elapsed, days = month_elapsed(start, end, today)
     p_start, p_end = period_of("month", start - timedelta(days=1))
     cur = _month_lines(session, workspace_id, start, end, knobs)
     prev = _month_lines(session, workspace_id, p_start, p_end, knobs)
@@ -606,7 +628,7 @@ def pnl(
         s = staff.get(sid)
         line = cur["staff"].get(sid, Line()).out()
         before = prev["staff"].get(sid, Line()).out()
-        cost = knobs.account_cost_fen.get(s.userid, 0) if s is not None else 0
+        cost = round(knobs.account_cost_fen.get(s.userid, 0) * elapsed / days) if s is not None else 0
         n_friends = friends_staff.get(sid, 0)
         contribution = line["gross_profit_fen"] - cost
         accounts.append(
@@ -687,6 +709,10 @@ def pnl(
         "start": start,
         "end": end,
         "timezone": tz,
+        "partial": elapsed < days,
+        "as_of": min(today, end) if elapsed < days else end,
+        "days_elapsed": elapsed,
+        "days_in_month": days,
         "staff_id": staff_id,
         "rule": "订单归属：付款时仍是好友的最早添加的员工账号；付款时不是任何账号好友的订单算私域外。",
         "platform_fee_rates": dict(knobs.platform_fee_rates),

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.kit.db import session_scope
-from siyu.models import SkuCost
+from siyu.models import SkuCost, Workspace
 from tests.conftest import CliRun
 from tests.insights.world import W, at, build, order
 
@@ -192,11 +192,42 @@ def test_pnl_defaults_to_the_latest_month_with_data_and_the_page_shows_it(
             login(c, "boss")
             page = c.get("/insights/pnl")
             assert page.status_code == 200
-            assert 'type="month" name="on" value="2026-11"' in page.text
-            chosen = c.get("/insights/pnl", params={"on": "2026-10"})
-            assert 'type="month" name="on" value="2026-10"' in chosen.text
+            assert 'type="month" name="month" value="2026-11"' in page.text
+            assert 'id="pnl-partial"' not in page.text
+            chosen = c.get("/insights/pnl", params={"month": "2026-10"})
+            assert 'type="month" name="month" value="2026-10"' in chosen.text
+            older = c.get("/insights/pnl", params={"on": "2026-10"})  # the older parameter name
+            assert 'type="month" name="month" value="2026-10"' in older.text
+    # Late December: December has orders, but the page opens on November, the last
+    # complete month; December is shown as running, its account cost for 25 of 31 days.
+    with scope() as s:
+        ws = s.get(Workspace, world.ws)
+        assert ws is not None
+        settings = dict(ws.settings or {})
+        settings["insights"] = {**settings.get("insights", {}), "account_cost_yuan": {"alice": 3100}}
+        ws.settings = settings
+    session.expire_all()
+    with moved_clock(datetime(2026, 12, 25, 4, 0, tzinfo=UTC)):
+        assert str(latest_month(session, world.ws)) == "2026-11-01"
+        full = pnl(session, workspace_id=world.ws)
+        assert (full["month"], full["partial"], full["days_elapsed"]) == ("2026-11", False, 30)
+        alice_nov = next(a for a in full["accounts"] if a["userid"] == "alice")
+        assert alice_nov["account_cost_fen"] == 310000
+        with TestClient(create_app(), base_url="http://localhost") as c:
+            login(c, "boss")
+            api = c.get("/api/v1/insights/pnl", params={"month": "2026-12"}).json()
+            assert (api["month"], api["partial"], str(api["as_of"])) == ("2026-12", True, "2026-12-25")
+            assert (api["days_elapsed"], api["days_in_month"]) == (25, 31)
+            assert api["total"]["orders"] > 0
+            alice_dec = next(a for a in api["accounts"] if a["userid"] == "alice")
+            assert alice_dec["account_cost_fen"] == 250000
+            page = c.get("/insights/pnl", params={"month": "2026-12"})
+            assert 'id="pnl-partial"' in page.text
+            assert "25/31" in page.text
+            assert c.get("/api/v1/insights/pnl", params={"month": "2026-13"}).status_code == 422
     with moved_clock(datetime(2027, 3, 1, tzinfo=UTC)):
         assert pnl(session, workspace_id=world.ws)["month"] == "2026-12"
+        assert pnl(session, workspace_id=world.ws)["partial"] is False
     with moved_clock(datetime(2026, 9, 1, tzinfo=UTC)):  # nothing paid yet: the current month
         assert latest_month(session, world.ws) is None
         assert pnl(session, workspace_id=world.ws)["month"] == "2026-09"

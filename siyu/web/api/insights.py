@@ -63,10 +63,18 @@ def get_pnl(
     user: CurrentUser,
     db: DbSession,
     on: OnQ = None,
+    month: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="The month, YYYY-MM (instead of `on`)."),
+    ] = None,
     staff_id: Annotated[int | None, Query(description="One staff account.")] = None,
 ) -> dict[str, Any]:
     """Net revenue, cost of goods, platform fees, gross profit and margin; the account's
-    cost and profit per friend; channel costs; ``gmv_up_margin_down`` against last month."""
+    cost and profit per friend; channel costs; ``gmv_up_margin_down`` against last month.
+    Without a month: the latest complete month with data. A month still running comes back
+    ``partial``, its account costs charged for the days gone by."""
+    if month is not None:
+        on = date.fromisoformat(month + "-01")
     return profit.pnl(db, workspace_id=user.workspace_id, on=on, staff_id=own_staff(user, staff_id))
 
 

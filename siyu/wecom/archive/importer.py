@@ -285,7 +285,7 @@ def import_batch(
         mentions = (
             resolver.mentions.find(rec.text)
             if rec.roomid
-            and rec.msgtype == "text"
+            and rec.msgtype in ("text", "mixed")
             and rec.text
             and "@" in rec.text
             and values["direction"] == "in"

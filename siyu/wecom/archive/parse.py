@@ -51,7 +51,8 @@ KNOWN_MSGTYPES = frozenset(
         "meeting_notification",
     }
 )
-# Types whose body is the customer's or staff's own words (kept encrypted or not at all).
+# Types whose body is the customer's or staff's own words (kept encrypted or not at all);
+# a ``mixed`` message's words are its text items (:func:`_mixed_text`).
 TEXT_FIELDS = {"text": "content", "markdown": "content", "voiptext": "content"}
 # What may stay in ``payload`` of each body: sizes, titles, names, never free text.
 KEEP_FIELDS = {
@@ -105,6 +106,30 @@ def _text_of(body: Any, key: str) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def _mixed_text(body: Any) -> str | None:
+    """The words of a ``mixed`` message (text and images in one bubble): its ``text``
+    items' ``content``, joined. WeCom gives each item's ``content`` as a JSON string
+    (``{"content":"你好"}``); an already-decoded object or a bare string is read too."""
+    if not isinstance(body, dict) or not isinstance(body.get("item"), list):
+        return None
+    parts: list[str] = []
+    for item in body["item"]:
+        if not isinstance(item, dict) or item.get("type") != "text":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            try:
+                decoded = json.loads(content)
+            except ValueError:
+                decoded = content
+            content = decoded
+        if isinstance(content, dict):
+            content = content.get("content")
+        if isinstance(content, str) and content.strip():
+            parts.append(content.strip())
+    return "\n".join(parts) or None
 
 
 def _kept(msgtype: str, body: Any) -> dict[str, Any]:
@@ -161,7 +186,10 @@ def parse_record(obj: dict[str, Any]) -> ArchiveRecord | LineProblem:
             return LineProblem("broken", "revoke without revoke.pre_msgid", msgid)
     elif msgtype in ("agree", "disagree"):
         consent_of = _text_of(body, "userid") or sender
-    text = _text_of(body, TEXT_FIELDS[msgtype]) if msgtype in TEXT_FIELDS else None
+    if msgtype == "mixed":
+        text = _mixed_text(body)
+    else:
+        text = _text_of(body, TEXT_FIELDS[msgtype]) if msgtype in TEXT_FIELDS else None
     return ArchiveRecord(
         msgid=msgid,
         action=str(action),

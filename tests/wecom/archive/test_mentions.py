@@ -160,3 +160,43 @@ def test_mentions_kept_without_text_and_only_from_customers_in_groups(
     lin = _reply(cli)["lin"]
     # a 1:1 conversation (c) and a group @ conversation (a), both unanswered
     assert (lin["conversations"], lin["unanswered"]) == (2, 2)
+
+
+def _mixed(
+    msgid: str, sender: str, to: list[str], at: Any, *items: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    body = msg(msgid, sender, to, at, None, msgtype="mixed", **kw)
+    body["mixed"] = {"item": list(items)}
+    return body
+
+
+def test_mixed_messages_keep_their_words_and_mentions(
+    cli: CliRun, corp: Corp, session: Session, tmp_path: Path
+) -> None:
+    """A text-and-picture bubble (msgtype ``mixed``) is read like a text: WeCom gives each
+    item's ``content`` as a JSON string; its words are stored and its @-mentions count."""
+    from siyu.wecom.archive.parse import ArchiveRecord, parse_record
+
+    _named(corp)
+    members = ["lin", "zhou", "wmA", "wmB"]
+    image = {"type": "image", "content": json.dumps({"md5sum": "x", "filesize": 13177, "sdkfileid": "CtYB"})}
+    asks = {"type": "text", "content": json.dumps({"content": f"@林静{SP}这个色号有吗\n"})}
+    decoded = {"type": "text", "content": {"content": "@周航 看图"}}  # an already-decoded item
+    lines = [
+        _mixed("m1", "wmA", members, T0, asks, image, roomid=ROOM),
+        _mixed("m2", "wmB", members, T0 + M, image, roomid=ROOM),  # a picture alone: no words, no mention
+        _mixed("m3", "wmB", members, T0 + 2 * M, decoded, roomid=ROOM),
+        msg("r1", "lin", members, T0 + 8 * M, "有的", roomid=ROOM),
+    ]
+    rec = parse_record(lines[0])
+    assert isinstance(rec, ArchiveRecord)
+    assert rec.text == f"@林静{SP}这个色号有吗"
+    got = _import(cli, write(tmp_path / "mixed.jsonl", lines))
+    assert (got["stored"], got["mentions"]) == (4, 2)
+    stored = dict(session.execute(select(Message.msgid, Message.mentions)).all())
+    assert stored == {"m1": [corp.staff["lin"]], "m2": None, "m3": [corp.staff["zhou"]], "r1": None}
+    texts = {m.msgid: m.text_enc is not None for m in session.scalars(select(Message))}
+    assert texts == {"m1": True, "m2": False, "m3": True, "r1": True}
+    reply = _reply(cli)
+    assert (reply["lin"]["conversations"], reply["lin"]["replied_in_target"]) == (1, 1)
+    assert (reply["zhou"]["conversations"], reply["zhou"]["unanswered"]) == (1, 1)

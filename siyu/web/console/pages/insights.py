@@ -95,10 +95,13 @@ def score_page(request: Request, user: ConsoleUser, db: DbSession, on: str | Non
 
 
 @router.get("/insights/pnl", response_class=HTMLResponse)
-def pnl_page(request: Request, user: ConsoleUser, db: DbSession, on: str | None = None) -> HTMLResponse:
-    """利润表: the month's P&L per account, channel and group, and of the month's sends."""
+def pnl_page(
+    request: Request, user: ConsoleUser, db: DbSession, month: str | None = None, on: str | None = None
+) -> HTMLResponse:
+    """利润表: the month's P&L per account, channel and group, and of the month's sends
+    (``?month=YYYY-MM``; ``on`` is the older name)."""
     sid = own_staff(user, None)
-    data = profit.pnl(db, workspace_id=user.workspace_id, on=_on(on), staff_id=sid)
+    data = profit.pnl(db, workspace_id=user.workspace_id, on=_on(month or on), staff_id=sid)
     sends = send_profit.send_pnl(
         db,
         workspace_id=user.workspace_id,
@@ -106,7 +109,7 @@ def pnl_page(request: Request, user: ConsoleUser, db: DbSession, on: str | None 
         since=day_start_utc(data["start"], data["timezone"]),
         until=day_start_utc(data["end"] + timedelta(days=1), data["timezone"]),
     )
-    return render(request, "insights_pnl.html", {"d": data, "sends": sends, "on": on or "", "tab": "pnl"})
+    return render(request, "insights_pnl.html", {"d": data, "sends": sends, "tab": "pnl"})
 
 
 @router.get("/insights/cohorts", response_class=HTMLResponse)
