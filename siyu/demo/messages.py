@@ -6,7 +6,8 @@ written next to the order exports (``wecom_archive.jsonl``) and imported through
 ``siyu wecom archive import``'s path, so the console shows what a brand with the
 archive sees. The guides differ on purpose: 林小青 and 青禾客服 answer within minutes,
 陈佳怡 takes half an hour, 王梦瑶 and 刘欣妍 forget many conversations. The archive covers
-every guide but 赵思涵 (the Hangzhou store), whose figures fall back to WeCom's.
+every guide but 赵思涵 (the Hangzhou store), whose figures fall back to WeCom's. In the
+groups, members @-mention the owner now and then; those answers count in the reply rate.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def seed(ctx: DemoContext) -> None:
             ).all()
             if owner not in UNCOVERED:
                 groups.append((chat_id, owner, list(members)))
+        names = dict(
+            session.execute(select(Staff.userid, Staff.name).where(Staff.workspace_id == ws.id)).all()
+        )
         moved_by_adds = touch_from_follows(session, workspace_id=ws.id)
         accepts = _record_accepts(session, ws.id, ctx.seed)
         covered = sorted(
@@ -99,14 +103,15 @@ def seed(ctx: DemoContext) -> None:
     count = 0
     with path.open("w", encoding="utf-8") as fh:
         for record in simulate_archive(
-            follows, start=start, end=end, habits=HABITS, groups=groups, seed=ctx.seed, tz=tz
+            follows, start=start, end=end, habits=HABITS, groups=groups, seed=ctx.seed, tz=tz, names=names
         ):
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     report = import_file(session_factory(), workspace_id=ctx.workspace_id, path=path, actor="demo")
     ctx.notes.append(
         f"messages: {count:,} archived chat messages over {CHAT_MONTHS} months ({report.stored:,} new, "
-        f"{report.duplicates:,} already there); {moved_by_adds + report.interactions_moved:,} "
+        f"{report.duplicates:,} already there, {report.mentions:,} group @-mentions of a guide); "
+        f"{moved_by_adds + report.interactions_moved:,} "
         f"customers' last interaction moved; {accepts:,} friend-request accept times recorded"
     )
 

@@ -59,6 +59,18 @@ def test_demo_has_months_of_chats_and_few_silent_friends(session: Session, demo_
     assert zhao not in covered
     assert len(covered) == 6
     assert not session.scalar(select(func.count()).select_from(Message).where(Message.staff_id == zhao))
+    # members @ their group's owner in the groups, and those threads are conversations of
+    # the reply rate (answered by the owner's habit)
+    from siyu.models import Conversation
+
+    mentioned = session.scalar(select(func.count()).select_from(Message).where(Message.mentions.is_not(None)))
+    assert mentioned is not None
+    assert mentioned > 20
+    threads = session.scalar(
+        select(func.count()).select_from(Conversation).where(Conversation.group_id.is_not(None))
+    )
+    assert threads is not None
+    assert threads > 10
     # store guides recorded most accept times of requests through their (verified) codes
     from siyu.models import FriendAccept
 

@@ -63,6 +63,9 @@ STAFF_ANSWERS = (
 CUSTOMER_CLOSING = ("好的谢谢", "OK", "收到", "谢谢～", "好的")
 OUTREACH = ("天气转凉，记得加强保湿哦", "新品体验装到了，需要给您寄一份吗", "会员日全场8折，来看看吧")
 GROUP_TALK = ("今天有福利吗", "接龙+1", "收到", "什么时候发货", "好用！回购了", "求链接")
+# A member's question to the group's owner: "@" + the owner's name + U+2005, as WeCom writes it.
+GROUP_ASKS = ("这个还有货吗", "链接发一下", "敏感肌能用吗", "今天下单什么时候发", "赠品还有吗", "怎么领券")
+MENTION_SHARE = 0.3  # of members' group messages that @ the owner
 
 
 def _msgid(seed: int, n: int) -> str:
@@ -154,9 +157,13 @@ def simulate_archive(
     seed: int = 0,
     tz: str = "Asia/Shanghai",
     chats_per_month: float = 1.2,
+    names: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Archive records, in time order, for friendships ``(userid, external_userid, added_at)``
-    between ``start`` and ``end``; ``groups`` are ``(chat_id, owner userid, member ids)``."""
+    between ``start`` and ``end``; ``groups`` are ``(chat_id, owner userid, member ids)``.
+
+    With ``names`` (userid → display name), members @-mention the group's owner now and
+    then, and the owner answers in the group by their reply habit (or never)."""
     zone = ZoneInfo(tz)
     rng = random.Random(f"archive-{seed}")
     w = _Writer(seed)
@@ -195,12 +202,29 @@ def simulate_archive(
     for chat_id, owner, members in groups:
         if not members:
             continue
+        habit = habits.get(owner, DEFAULT_HABIT)
+        owner_name = (names or {}).get(owner)
         for d in range(days):
             day = (start + timedelta(days=d)).astimezone(zone)
             for _ in range(rng.randrange(0, 6)):
                 at = _day_time(rng, day, zone)
                 speaker = rng.choice(members)
                 others = [m for m in (owner, *members) if m != speaker]
+                if owner_name and rng.random() < MENTION_SHARE:
+                    ask = f"@{owner_name}\u2005{rng.choice(GROUP_ASKS)}"
+                    records.append(w.record(speaker, others, at, ask, roomid=chat_id))
+                    if rng.random() < habit.answer_share:
+                        wait = math.exp(rng.gauss(math.log(habit.median_minutes), habit.spread))
+                        records.append(
+                            w.record(
+                                owner,
+                                list(members),
+                                _in_work(at + timedelta(minutes=wait), zone),
+                                rng.choice(STAFF_ANSWERS),
+                                roomid=chat_id,
+                            )
+                        )
+                    continue
                 records.append(w.record(speaker, others, at, rng.choice(GROUP_TALK), roomid=chat_id))
                 if rng.random() < 0.6:
                     records.append(
