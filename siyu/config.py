@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # leaving processing to `siyu wecom process-callbacks --follow` workers.
     wecom_process_after_accept: bool = True
 
+    # Job runner: a long job's lease ends when its worker has not beaten for this many
+    # seconds (the worker beats every sixth of it); then another worker resumes the job.
+    worker_lease_seconds: int = Field(30, ge=3, le=3600)
+
     # Web
     # Secure flag of the console's cookies: unset = on unless served on localhost.
     session_cookie_secure: bool | None = None

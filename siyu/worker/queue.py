@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from siyu.config import get_settings
 from siyu.kit.db import begin_write, get_engine, local_write_lock
 from siyu.kit.errors import SiyuError
 from siyu.kit.jobs import cancel, counts, enqueue, list_jobs, retry
@@ -48,9 +49,18 @@ log = logging.getLogger(__name__)
 __all__ = ["cancel", "counts", "dispatch", "enqueue", "list_jobs", "retry"]
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-HEARTBEAT_SECONDS = 5
-# A long job's lease ends when its worker has not beaten for this long.
-LEASE_SECONDS = 30
+
+
+def lease_seconds() -> int:
+    """A long job's lease ends when its worker has not beaten for this long
+    (``SIYU_WORKER_LEASE_SECONDS``, default 30)."""
+    return get_settings().worker_lease_seconds
+
+
+def heartbeat_seconds() -> float:
+    """How often a worker beats: six beats a lease."""
+    return lease_seconds() / 6
+
 SHORT_BATCH = 200
 MAX_ERROR = 2000
 
@@ -108,7 +118,7 @@ def farewell(factory: sessionmaker[Session], worker_id: str = WORKER_ID) -> None
 def requeue_orphans(factory: sessionmaker[Session]) -> int:
     """Queue again the long jobs whose worker stopped beating; how many."""
     now = utcnow()
-    stale = now - timedelta(seconds=LEASE_SECONDS)
+    stale = now - timedelta(seconds=lease_seconds())
     with local_write_lock(engine_of(factory)), factory() as s:
         alive = select(WorkerHeartbeat.worker_id).where(WorkerHeartbeat.beat_at >= stale)
         result = s.execute(
@@ -315,7 +325,7 @@ def dispatch(
 
 
 class Heartbeat:
-    """Beats for this worker every ``HEARTBEAT_SECONDS`` in a daemon thread."""
+    """Beats for this worker every :func:`heartbeat_seconds` in a daemon thread."""
 
     def __init__(self, factory: sessionmaker[Session], worker_id: str = WORKER_ID) -> None:
         self.factory = factory
@@ -330,7 +340,7 @@ class Heartbeat:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(heartbeat_seconds()):
             try:
                 beat(self.factory, self.worker_id)
             except Exception:  # a missed beat is retried at the next; the lease is 6 beats long

@@ -232,7 +232,7 @@ class Runner:
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if now - self._last_reap > queue.HEARTBEAT_SECONDS:
+                if now - self._last_reap > queue.heartbeat_seconds():
                     self._last_reap = now
                     try:
                         queue.requeue_orphans(self.factory)
