@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SiyuError(Exception):
     """Base class for errors shown to users (CLI exit code 2, HTTP 4xx)."""
@@ -33,3 +35,14 @@ class Forbidden(SiyuError):
 class Conflict(SiyuError):
     code = "conflict"
     status_code = 409
+
+
+class RetryAt(Exception):
+    """Raised by a job that cannot make progress before ``at`` (another worker's call is
+    still in flight, say): the runner queues it again for ``at`` without using up one of
+    its tries, instead of counting a failure and backing off."""
+
+    def __init__(self, message: str, *, at: datetime) -> None:
+        super().__init__(message)
+        self.message = message
+        self.at = at

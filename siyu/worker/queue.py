@@ -16,7 +16,8 @@ Handlers are declared by their domains (``siyu.kit.ops.job_handler``). Two kinds
 
 A job that raises is retried with exponential backoff until ``max_attempts``; then it
 is ``failed`` with its error (``siyu jobs list --status failed``, the console's 任务
-page) until someone retries or cancels it.
+page) until someone retries or cancels it. A job that raises ``RetryAt`` (it cannot
+progress before a known time) is queued for that time without using up a try.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import get_settings
 from siyu.kit.db import begin_write, get_engine, local_write_lock
-from siyu.kit.errors import SiyuError
+from siyu.kit.errors import RetryAt, SiyuError
 from siyu.kit.jobs import cancel, counts, enqueue, list_jobs, retry
 from siyu.kit.ops import JobContext, JobHandler, discover
 from siyu.kit.timeutil import utcnow
@@ -148,6 +149,15 @@ def _failure(job: Any, exc: BaseException, summary: DispatchSummary) -> dict[str
 
     ``job`` is a ``Job`` or a claimed row (``id``, ``kind``, ``attempts`` after this try,
     ``max_attempts``)."""
+    if isinstance(exc, RetryAt):  # not a failure: queued for its time, the try given back
+        summary.retried += 1
+        return {
+            "status": "queued",
+            "run_after": max(exc.at, utcnow() + timedelta(seconds=1)),  # never a busy loop
+            "last_error": exc.message[:MAX_ERROR],
+            "locked_by": None,
+            "attempts": job.attempts - 1,
+        }
     # Bad input (a SiyuError: a file that cannot be read, a missing workspace) will not
     # mend itself: it fails at once, with the plain-words message the user should see.
     permanent = isinstance(exc, SiyuError)
@@ -216,7 +226,7 @@ def run_short(
                 s.execute(
                     update(Job)
                     .where(Job.id == row.id)
-                    .values(attempts=tried.attempts, **values)
+                    .values(**{"attempts": tried.attempts, **values})
                     .execution_options(synchronize_session=False)
                 )
                 continue
@@ -286,7 +296,10 @@ def run_long(
                 values["payload"] = {**job.payload, "result": dict(result)}
             summary.done += 1
         except Exception as exc:  # recorded on the job
-            log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
+            if isinstance(exc, RetryAt):
+                log.info("job %s (%s) waits until %s: %s", job.id, job.kind, exc.at, exc.message)
+            else:
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
             values = _failure(job, exc, summary)
         with local_write_lock(engine_of(factory)), factory() as s:
             # Only if the lease is still ours (it is, unless this worker stalled past it).

@@ -84,3 +84,37 @@ def test_a_tag_wecom_already_has_by_name_is_linked_not_refused(
         assert out == 1
         assert t.wecom_tag_id == other
     gw.close()
+
+
+def test_one_tag_change_per_customer_is_pushed_in_one_job(
+    stack: Stack, cli: CliRun, session: Session
+) -> None:
+    """A SOP tag step or a rule tags customers one event each; the pushes of one batch of
+    events are joined (one job, one mark_tag per relation), not one job per customer."""
+    from sqlalchemy import func
+
+    from siyu.models import Job
+
+    sc = stack.sim.scenario
+    sc.add_staff("zs", "张三")
+    exts = [sc.new_customer(f"客户{n}") for n in range(30)]
+    for ext in exts:
+        sc.add_friend(ext, userid="zs")
+    cli("wecom", "sync", "--json")
+    stack.drain()
+    follows = list(session.scalars(select(Follow).where(Follow.external_userid.in_(exts))))
+    assert len(follows) == 30
+    ws = follows[0].workspace_id
+    with session_scope() as s:
+        tag_id = ensure_tag(s, workspace_id=ws, name="已问候", group_name="运营").id
+        for f in follows:  # one tag.changed event each
+            add_tags(s, workspace_id=ws, customer_ids=[f.customer_id], tag_ids=[tag_id], source="rule")
+        # and one that takes the tag off again before the push runs: not pushed stale
+        remove_tags(s, workspace_id=ws, customer_ids=[follows[0].customer_id], tag_ids=[tag_id])
+    stack.drain()
+    session.expire_all()
+    pushes = session.scalar(select(func.count()).select_from(Job).where(Job.kind == tagsync.TAG_PUSH))
+    assert pushes == 2  # the adds together, the removal on its own
+    wecom_id = session.get(Tag, tag_id).wecom_tag_id  # type: ignore[union-attr]
+    tagged = {ext for ext in exts if wecom_id in stack.sim.state.follows[("zs", ext)].tags}
+    assert tagged == set(exts) - {follows[0].external_userid}

@@ -262,3 +262,45 @@ def test_handlers_are_found_without_a_central_list() -> None:
     assert isinstance(table["imports.upload"], JobHandler)
     assert table["imports.upload"].long
     assert not table["test.work"].long
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["short", "long"])
+def test_a_job_that_must_wait_is_queued_for_its_time_without_using_a_try(
+    session: Session, workspace_id: int, long: bool
+) -> None:
+    """A job that cannot progress before a known time (another worker's WeCom call still
+    in flight) runs again at that time, not after a growing backoff, and keeps its tries."""
+    from siyu.kit.errors import RetryAt
+
+    calls: list[int] = []
+    waits: list[datetime] = []
+
+    def wait_then_work(ctx: JobContext) -> dict[str, int]:
+        calls.append(ctx.attempts)
+        if len(calls) < 4:
+            waits.append(utcnow() + timedelta(seconds=20))
+            raise RetryAt("batch 3 is being called", at=waits[-1])
+        return {"ran": len(calls)}
+
+    table = {"test.wait": JobHandler("test.wait", wait_then_work, long=long)}
+    with session_scope() as s:
+        job_id = enqueue(s, kind="test.wait", workspace_id=workspace_id, max_attempts=2)
+    assert job_id is not None
+    factory = session_factory()
+    now = utcnow()
+    for n in range(3):  # more waits than the job has tries: none of them counts
+        with moved_clock(now):
+            summary = dispatch(factory, handlers=table)
+        assert (summary.done, summary.failed, len(calls)) == (0, 0, n + 1)
+        job = _job(session, job_id)
+        assert (job.status, job.attempts, job.run_after) == ("queued", 0, waits[-1])
+        assert job.last_error == "batch 3 is being called"
+        assert job.locked_by is None
+        with moved_clock(waits[-1] - timedelta(seconds=1)):
+            assert dispatch(factory, handlers=table).done == 0  # not before its time
+        now = waits[-1]
+    with moved_clock(now):
+        assert dispatch(factory, handlers=table).done == 1
+    job = _job(session, job_id)
+    assert (job.status, job.attempts) == ("done", 1)
+    assert calls == [1, 1, 1, 1]

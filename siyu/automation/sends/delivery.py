@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.automation.sends.render import attachments_for, text_for
+from siyu.kit.errors import RetryAt
 from siyu.kit.timeutil import utcnow
 from siyu.models import Customer, Send, SendBatch, SendRecipient, Staff
 from siyu.wecom.errors import WeComAPIError, WeComError, WeComNetworkError
@@ -60,8 +61,12 @@ class SendGateway(Protocol):
     def cancel_groupmsg_send(self, msgid: str) -> None: ...
 
 
-class CallInFlight(WeComError):
-    """A batch's call may still be running in another worker: try again after the lease."""
+class CallInFlight(RetryAt, WeComError):
+    """A batch's call may still be running in another worker: try again when its lease
+    ends (``at``); the job runner queues the job for then without using up a try."""
+
+    def __init__(self, message: str, *, at: datetime) -> None:
+        super().__init__(message, at=at)
 
 
 def create_once(gateway: SendGateway, req: MsgTemplateRequest) -> MsgTemplateResponse:
@@ -184,7 +189,10 @@ def _take(factory: sessionmaker[Session], batch_id: int) -> tuple[str, datetime 
         if b.state == "calling":
             since = b.calling_since or now
             if since > now - CALL_LEASE:
-                raise CallInFlight(f"batch {b.seq} of send {b.send_id} is being called; retry later")
+                raise CallInFlight(
+                    f"batch {b.seq} of send {b.send_id} is being called; retry when its lease ends",
+                    at=since + CALL_LEASE,
+                )
             won = s.execute(
                 update(SendBatch)
                 .where(
