@@ -263,41 +263,59 @@ def assign(
     return Assigned(len(created), dict(by_staff), pool(session, workspace_id=workspace_id))
 
 
+_CHUNK = 500  # ids per IN list (well under SQLite's and PostgreSQL's bind limits)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
 def _current(session: Session, customer_ids: Iterable[int]) -> dict[int, int]:
-    """Each customer id → the profile it lives in now (following merges)."""
-    out: dict[int, int] = {}
-    for cid in set(customer_ids):
-        seen, cur = 0, cid
-        while seen < 10:
-            merged = session.scalar(select(Customer.merged_into_id).where(Customer.id == cur))
-            if merged is None:
-                break
-            cur, seen = merged, seen + 1
-        out[cid] = cur
+    """Each customer id → the profile it lives in now (following merges, up to 10 hops);
+    one query per hop and 500 ids, not one per customer."""
+    out = {cid: cid for cid in set(customer_ids)}
+    for _hop in range(10):
+        heads = sorted(set(out.values()))
+        moved: dict[int, int] = {}
+        for part in _chunks(heads):
+            moved.update(
+                (int(cid), int(into))
+                for cid, into in session.execute(
+                    select(Customer.id, Customer.merged_into_id).where(
+                        Customer.id.in_(part), Customer.merged_into_id.is_not(None)
+                    )
+                )
+                if into is not None
+            )
+        if not moved:
+            break
+        out = {cid: moved.get(cur, cur) for cid, cur in out.items()}
     return out
 
 
 def _added(session: Session, tasks: Sequence[StaffTask]) -> dict[int, tuple[int, Any]]:
     """Of these open lead tasks, those whose buyer is now a friend (added after the task):
-    task id → (the staff id that added them, when). Reads only."""
+    task id → (the staff id that added them, when). Reads only: the active friendships of
+    all the tasks' customers at once, then the first one added after each task."""
     now_of = _current(session, [t.customer_id for t in tasks if t.customer_id is not None])
+    follows: dict[int, list[tuple[Any, int]]] = {}
+    for part in _chunks(sorted(set(now_of.values()))):
+        for fcid, staff_id, added_at in session.execute(
+            select(Follow.customer_id, Follow.staff_id, Follow.added_at).where(
+                Follow.customer_id.in_(part), Follow.state == "active", Follow.added_at.is_not(None)
+            )
+        ):
+            follows.setdefault(int(fcid), []).append((added_at, int(staff_id)))
     found: dict[int, tuple[int, Any]] = {}
     for t in tasks:
         cid = now_of.get(t.customer_id or 0)
         if cid is None:
             continue
-        follow = session.execute(
-            select(Follow.staff_id, Follow.added_at)
-            .where(
-                Follow.customer_id == cid,
-                Follow.state == "active",
-                and_(Follow.added_at.is_not(None), Follow.added_at >= t.created_at),
-            )
-            .order_by(Follow.added_at)
-            .limit(1)
-        ).first()
-        if follow is not None:
-            found[t.id] = (int(follow.staff_id), follow.added_at)
+        after = [(a, sid) for a, sid in follows.get(cid, []) if a >= t.created_at]
+        if after:
+            first_at, first_by = min(after, key=lambda f: f[0])
+            found[t.id] = (first_by, first_at)
     return found
 
 
