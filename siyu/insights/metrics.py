@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Interval, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from siyu.insights import monthly
 from siyu.insights.aggregates import BUCKETS, hist_quantile, knobs_for
 from siyu.insights.knobs import InsightKnobs
 from siyu.kit.errors import Invalid, NotFound
@@ -289,26 +290,11 @@ def _reply(c: _Ctx) -> None:
         a.hist = [x + y for x, y in zip(a.hist, list(hist) + [0] * (len(a.hist) - len(hist)), strict=True)]
 
 
-def _friends_at(c: _Ctx, until: datetime) -> Any:
-    return and_(
-        Follow.workspace_id == c.ws,
-        Follow.added_at.is_not(None),
-        Follow.added_at < until,
-        or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until),
-    )
+def _touched(c: _Ctx, start: date, end: date, until: datetime) -> tuple[dict[int, int], dict[int, int]]:
+    """(friends at ``until`` touched in [start, end], messages) per staff, from ``interaction_days``.
 
-
-def _touched(
-    c: _Ctx, start: date, end: date, until: datetime
-) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """(friends at ``until``, friends touched in [start, end], messages) per staff."""
-    friends = dict(
-        c.s.execute(
-            select(Follow.staff_id, func.count())
-            .where(_friends_at(c, until), c.in_staff(Follow.staff_id))
-            .group_by(Follow.staff_id)
-        ).all()
-    )
+    For a period that is not a whole month (a whole month reads ``monthly``'s aggregates).
+    """
     t = (
         select(
             InteractionDay.staff_id.label("staff_id"),
@@ -346,24 +332,28 @@ def _touched(
     ):
         touched[staff_id] = int(n or 0)
         msgs[staff_id] = int(m or 0)
-    return {k: int(v) for k, v in friends.items()}, touched, msgs
+    return touched, msgs
 
 
 def _interaction(c: _Ctx) -> None:
-    friends, touched, msgs = _touched(c, c.start, c.end, c.until)
+    m_start, m_end = period_of("month", c.end)
+    if (m_start, m_end) == (c.start, c.end):
+        friends, touched, msgs = monthly.month_figures(c.s, c.ws, c.staff_ids, c.start, c.tz)
+        for s, a in c.acc.items():
+            a.friends_end = a.month_friends = friends.get(s, 0)
+            a.touched = a.month_touched = touched.get(s, 0)
+            a.messages = msgs.get(s, 0)
+        return
+    friends = monthly.friends_at(c.s, c.ws, c.staff_ids, c.end + timedelta(days=1), c.tz)
+    touched, msgs = _touched(c, c.start, c.end, c.until)
     for s, a in c.acc.items():
         a.friends_end = friends.get(s, 0)
         a.touched = touched.get(s, 0)
         a.messages = msgs.get(s, 0)
-    m_start, m_end = period_of("month", c.end)
-    if (m_start, m_end) == (c.start, c.end):
-        for a in c.acc.values():
-            a.month_friends, a.month_touched = a.friends_end, a.touched
-        return
     # Month to date (the calendar month holding the period end, up to the period end).
-    mf, mt, _ = _touched(c, m_start, c.end, c.until)
+    mt, _ = _touched(c, m_start, c.end, c.until)
     for s, a in c.acc.items():
-        a.month_friends = mf.get(s, 0)
+        a.month_friends = a.friends_end
         a.month_touched = mt.get(s, 0)
 
 
