@@ -69,34 +69,56 @@ def _build(s: Session, ws: int, seed: int, tz: str) -> tuple[list[int], list[int
     times = _instants(rnd, tz)
     for sid in staff:
         for cid in rnd.sample(customers, 22):
-            added = rnd.choice(times + [None]) if rnd.random() < 0.1 else rnd.choice(times)
+            added = rnd.choice([*times, None]) if rnd.random() < 0.1 else rnd.choice(times)
             deleted = None
             r = rnd.random()
             if r < 0.3:
                 deleted = rnd.choice(times)  # before or after the add: both happen (re-adds)
-            s.add(Follow(workspace_id=ws, staff_id=sid, customer_id=cid, added_at=added, deleted_at=deleted,
-                         state="deleted" if deleted else "active"))  # fmt: skip
-    n = 0
-    for _ in range(260):
+            s.add(
+                Follow(
+                    workspace_id=ws,
+                    staff_id=sid,
+                    customer_id=cid,
+                    added_at=added,
+                    deleted_at=deleted,
+                    state="deleted" if deleted else "active",
+                )
+            )
+    for n in range(260):
         sid, cid = rnd.choice(staff), rnd.choice(customers)
-        n += 1
         s.add(
-            Message(workspace_id=ws, source="archive", msgid=f"m{seed}_{n}", direction=rnd.choice(("in", "out")),
-                    staff_id=sid, customer_id=cid, msgtype="text", sent_at=rnd.choice(times))  # fmt: skip
+            Message(
+                workspace_id=ws,
+                source="archive",
+                msgid=f"m{seed}_{n}",
+                direction=rnd.choice(("in", "out")),
+                staff_id=sid,
+                customer_id=cid,
+                msgtype="text",
+                sent_at=rnd.choice(times),
+            )
         )
     for _ in range(25):
-        record_event(s, workspace_id=ws, kind="moment.like", occurred_at=rnd.choice(times), source="wecom",
-                     customer_id=rnd.choice(customers), staff_id=rnd.choice(staff))  # fmt: skip
+        record_event(
+            s,
+            workspace_id=ws,
+            kind="moment.like",
+            occurred_at=rnd.choice(times),
+            source="wecom",
+            customer_id=rnd.choice(customers),
+            staff_id=rnd.choice(staff),
+        )
     s.flush()
     return staff, customers
 
 
-def _raw(s: Session, ws: int, staff: list[int], start: date, end: date, tz: str) -> dict[int, tuple[int, ...]]:
+def _raw(
+    s: Session, ws: int, staff: list[int], start: date, end: date, tz: str
+) -> dict[int, tuple[int, ...]]:
     """(friends at the end, touched, messages) per account, straight from the definition."""
     until = day_start_utc(end + timedelta(days=1), tz)
     follows = {
-        (f.staff_id, f.customer_id): f
-        for f in s.scalars(select(Follow).where(Follow.workspace_id == ws))
+        (f.staff_id, f.customer_id): f for f in s.scalars(select(Follow).where(Follow.workspace_id == ws))
     }
 
     def friend(f: Follow | None) -> bool:
@@ -109,7 +131,9 @@ def _raw(s: Session, ws: int, staff: list[int], start: date, end: date, tz: str)
 
     sums: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     for d in s.scalars(
-        select(InteractionDay).where(InteractionDay.workspace_id == ws, InteractionDay.day.between(start, end))
+        select(InteractionDay).where(
+            InteractionDay.workspace_id == ws, InteractionDay.day.between(start, end)
+        )
     ):
         acc = sums[(d.staff_id, d.customer_id)]
         acc[0] += d.msgs_in
@@ -168,8 +192,12 @@ def _conversations(rep: dict, sid: int) -> int:  # type: ignore[type-arg]
 
 
 def _pending(s: Session, ws: int) -> int:
-    return int(s.scalar(select(func.count()).select_from(FollowCountChange).where(
-        FollowCountChange.workspace_id == ws)) or 0)  # fmt: skip
+    return int(
+        s.scalar(
+            select(func.count()).select_from(FollowCountChange).where(FollowCountChange.workspace_id == ws)
+        )
+        or 0
+    )
 
 
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
@@ -198,7 +226,9 @@ def test_maintained_counts_equal_the_definition(env: Settings, workspace_id: int
         rows[4].state = "transferred"  # not a counted column: no journal entry
         rows[5].deleted_at = rows[5].added_at  # ended at once
         s.flush()
-        taken = {(f.staff_id, f.customer_id) for f in s.scalars(select(Follow).where(Follow.workspace_id == ws))}
+        taken = {
+            (f.staff_id, f.customer_id) for f in s.scalars(select(Follow).where(Follow.workspace_id == ws))
+        }
         free = [(sid, cid) for sid in staff for cid in customers if (sid, cid) not in taken]
         for sid, cid in free[:4]:
             s.add(Follow(workspace_id=ws, staff_id=sid, customer_id=cid, added_at=rnd.choice(times)))
@@ -217,8 +247,18 @@ def test_maintained_counts_equal_the_definition(env: Settings, workspace_id: int
     # More messages, then the fold: still the definition, journal empty.
     with session_scope() as s:
         for i, t in enumerate(times[:12]):
-            s.add(Message(workspace_id=ws, source="archive", msgid=f"late{i}", direction="in" if i % 2 else "out",
-                          staff_id=staff[i % 3], customer_id=customers[i % 7], msgtype="text", sent_at=t))  # fmt: skip
+            s.add(
+                Message(
+                    workspace_id=ws,
+                    source="archive",
+                    msgid=f"late{i}",
+                    direction="in" if i % 2 else "out",
+                    staff_id=staff[i % 3],
+                    customer_id=customers[i % 7],
+                    msgtype="text",
+                    sent_at=t,
+                )
+            )
     with session_scope() as s:
         aggregates.refresh_all(s, ws)
     with session_scope() as s:
