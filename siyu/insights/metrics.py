@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Interval, and_, exists, func, literal, or_, select
+from sqlalchemy import Interval, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from siyu.insights import monthly
@@ -220,46 +220,62 @@ def _pass(c: _Ctx) -> None:
         c.acc[int(staff_id or 0)].entrants_passed += int(ok or 0)
     # (b) adds: through a code that skips verification = accepted at once; otherwise the
     # accept time is known only where staff recorded the request (a friend.request event).
-    instant_states = select(Channel.state).where(Channel.workspace_id == c.ws, Channel.skip_verify.is_(True))
-    adds = c.s.execute(
-        select(
-            Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.live_code_state.in_(instant_states)
-        ).where(
-            Follow.workspace_id == c.ws,
-            Follow.added_at >= c.since,
-            Follow.added_at < c.until,
-            c.in_staff(Follow.staff_id),
-        )
-    ).all()
+    # Counted in SQL; only adds with a recorded request are read one by one.
+    instant_states = list(
+        c.s.scalars(select(Channel.state).where(Channel.workspace_id == c.ws, Channel.skip_verify.is_(True)))
+    )
+    in_window = (
+        Follow.workspace_id == c.ws,
+        Follow.added_at >= c.since,
+        Follow.added_at < c.until,
+        c.in_staff(Follow.staff_id),
+    )
+    instant = Follow.live_code_state.in_(instant_states) if instant_states else literal(False)
+    counts = (
+        select(Follow.staff_id, func.count(), func.count().filter(instant))
+        .where(*in_window)
+        .group_by(Follow.staff_id)
+        if instant_states
+        else select(Follow.staff_id, func.count(), literal(0)).where(*in_window).group_by(Follow.staff_id)
+    )
+    any_adds = False
+    for staff_id, n, n_instant in c.s.execute(counts):
+        a = c.acc[staff_id]
+        a.adds += int(n)
+        a.new_friends += int(n)
+        a.adds_instant += int(n_instant or 0)
+        a.accept_s.extend([0] * int(n_instant or 0))
+        a.accept_ok += int(n_instant or 0)
+        any_adds = any_adds or n > 0
+    if not any_adds:
+        return
     requests: dict[tuple[int, int], list[datetime]] = defaultdict(list)
-    if adds:
-        for staff_id, customer_id, at in c.s.execute(
-            select(Event.staff_id, Event.customer_id, Event.occurred_at).where(
-                Event.workspace_id == c.ws,
-                Event.kind == "friend.request",
-                Event.occurred_at >= c.since - timedelta(days=30),
-                Event.occurred_at < c.until,
-                c.in_staff(Event.staff_id),
+    for staff_id, customer_id, at in c.s.execute(
+        select(Event.staff_id, Event.customer_id, Event.occurred_at).where(
+            Event.workspace_id == c.ws,
+            Event.kind == "friend.request",
+            Event.occurred_at >= c.since - timedelta(days=30),
+            Event.occurred_at < c.until,
+            c.in_staff(Event.staff_id),
+        )
+    ):
+        requests[(int(staff_id or 0), int(customer_id or 0))].append(at)
+    target = c.knobs.accept_minutes * 60
+    keys = sorted(requests)
+    for i in range(0, len(keys), 500):
+        for staff_id, customer_id, added_at, is_instant in c.s.execute(
+            select(Follow.staff_id, Follow.customer_id, Follow.added_at, instant).where(
+                *in_window, tuple_(Follow.staff_id, Follow.customer_id).in_(keys[i : i + 500])
             )
         ):
-            requests[(int(staff_id or 0), int(customer_id or 0))].append(at)
-    target = c.knobs.accept_minutes * 60
-    for staff_id, customer_id, added_at, instant in adds:
-        if added_at is None:
-            continue
-        a = c.acc[staff_id]
-        a.adds += 1
-        a.new_friends += 1
-        if instant:
-            a.adds_instant += 1
-            a.accept_s.append(0)
-            a.accept_ok += 1
-            continue
-        asked = [t for t in requests.get((staff_id, customer_id), ()) if t <= added_at]
-        if asked:
-            work = c.knobs.hours.seconds_between(max(asked), added_at)
-            a.accept_s.append(work)
-            a.accept_ok += 1 if work <= target else 0
+            if added_at is None or is_instant:
+                continue
+            asked = [t for t in requests[(staff_id, customer_id)] if t <= added_at]
+            if asked:
+                work = c.knobs.hours.seconds_between(max(asked), added_at)
+                a = c.acc[staff_id]
+                a.accept_s.append(work)
+                a.accept_ok += 1 if work <= target else 0
 
 
 def _reply(c: _Ctx) -> None:
