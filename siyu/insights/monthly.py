@@ -355,7 +355,8 @@ def rebuild(session: Session, workspace_id: int, knobs: InsightKnobs) -> None:
         if deleted is not None:
             net[(s, local_day(max(added, deleted), tz))] -= 1
     _add_friend_days(session, workspace_id, net)
-    counts: dict[tuple[int, int, date], list[int]] = {}
+    # The months from the days, judged against every friendship, written in bulk.
+    sums: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     for s, c, d, n_in, n_out, n_mom in session.execute(
         select(
             InteractionDay.staff_id,
@@ -366,11 +367,43 @@ def rebuild(session: Session, workspace_id: int, knobs: InsightKnobs) -> None:
             InteractionDay.moments,
         ).where(InteractionDay.workspace_id == workspace_id)
     ):
-        counts[(s, c, d)] = [n_in, n_out, n_mom]
-        if len(counts) >= 100_000:
-            bump_months(session, workspace_id, counts, tz)
-            counts = {}
-    bump_months(session, workspace_id, counts, tz)
+        acc = sums[(s, c, month_of(d))]
+        acc[0] += n_in
+        acc[1] += n_out
+        acc[2] += n_mom
+    follows = {
+        (s, c): (added, deleted)
+        for s, c, added, deleted in session.execute(
+            select(Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.deleted_at).where(
+                Follow.workspace_id == workspace_id
+            )
+        )
+    }
+    rows = []
+    staff_months: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+    ends: dict[date, datetime] = {}
+    for (s, c, m), (n_in, n_out, n_mom) in sums.items():
+        until = ends.get(m) or ends.setdefault(m, month_end_utc(m, tz))
+        added, deleted = follows.get((s, c), (None, None))
+        counted = two_way(n_in, n_out, n_mom) and is_friend(added, deleted, until)
+        rows.append(
+            {
+                "workspace_id": workspace_id,
+                "staff_id": s,
+                "customer_id": c,
+                "month": m,
+                "msgs_in": n_in,
+                "msgs_out": n_out,
+                "moments": n_mom,
+                "counted": counted,
+            }
+        )
+        sm = staff_months[(s, m)]
+        sm[0] += n_in + n_out
+        sm[1] += int(counted)
+    for part in _chunks(rows, 5000):
+        session.execute(insert(InteractionMonth), part)
+    _bump_staff_months(session, workspace_id, staff_months)
     session.flush()
 
 
