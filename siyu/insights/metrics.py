@@ -279,31 +279,37 @@ def _pass(c: _Ctx) -> None:
 
 
 def _reply(c: _Ctx) -> None:
-    for staff_id, conv, exempt, replied, r10, unanswered, ssum, hist in c.s.execute(
+    # Summed in SQL per account, the histogram bucket by bucket (a missing bucket is 0).
+    hist = [
+        func.sum(func.coalesce(StaffMetricDay.reply_hist[i].as_integer(), 0)) for i in range(len(BUCKETS) + 1)
+    ]
+    for staff_id, conv, exempt, replied, r10, unanswered, ssum, *buckets in c.s.execute(
         select(
             StaffMetricDay.staff_id,
-            StaffMetricDay.conversations,
-            StaffMetricDay.exempt,
-            StaffMetricDay.replied,
-            StaffMetricDay.replied_10m,
-            StaffMetricDay.unanswered,
-            StaffMetricDay.reply_work_s_sum,
-            StaffMetricDay.reply_hist,
-        ).where(
+            func.sum(StaffMetricDay.conversations),
+            func.sum(StaffMetricDay.exempt),
+            func.sum(StaffMetricDay.replied),
+            func.sum(StaffMetricDay.replied_10m),
+            func.sum(StaffMetricDay.unanswered),
+            func.sum(StaffMetricDay.reply_work_s_sum),
+            *hist,
+        )
+        .where(
             StaffMetricDay.workspace_id == c.ws,
             StaffMetricDay.day >= c.start,
             StaffMetricDay.day <= c.end,
             c.in_staff(StaffMetricDay.staff_id),
         )
+        .group_by(StaffMetricDay.staff_id)
     ):
         a = c.acc[staff_id]
-        a.conversations += conv
-        a.exempt += exempt
-        a.replied += replied
-        a.replied_10m += r10
-        a.unanswered += unanswered
-        a.reply_s_sum += int(ssum)
-        a.hist = [x + y for x, y in zip(a.hist, list(hist) + [0] * (len(a.hist) - len(hist)), strict=True)]
+        a.conversations += int(conv or 0)
+        a.exempt += int(exempt or 0)
+        a.replied += int(replied or 0)
+        a.replied_10m += int(r10 or 0)
+        a.unanswered += int(unanswered or 0)
+        a.reply_s_sum += int(ssum or 0)
+        a.hist = [x + int(y or 0) for x, y in zip(a.hist, buckets, strict=True)]
 
 
 def _touched(c: _Ctx, start: date, end: date, until: datetime) -> tuple[dict[int, int], dict[int, int]]:
