@@ -29,7 +29,21 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs
@@ -408,88 +422,88 @@ def rebuild(session: Session, workspace_id: int, knobs: InsightKnobs) -> None:
 
 
 # --- reading ------------------------------------------------------------------------
-
-
-def _pending(
-    session: Session, workspace_id: int, staff_ids: list[int]
-) -> list[tuple[int, int, datetime, int]]:
-    """Journal entries not yet folded, of the given accounts: (staff, customer, at, delta)."""
-    return [
-        (s, c, at, d)
-        for s, c, at, d in session.execute(
-            select(
-                FollowCountChange.staff_id,
-                FollowCountChange.customer_id,
-                FollowCountChange.at,
-                FollowCountChange.delta,
-            ).where(FollowCountChange.workspace_id == workspace_id, FollowCountChange.staff_id.in_(staff_ids))
-        )
-    ]
+# Each figure is one statement, so that it reads one snapshot: a fold committing between
+# two reads (PostgreSQL, read committed) can never count a friendship twice or not at all.
 
 
 def friends_at(
-    session: Session,
-    workspace_id: int,
-    staff_ids: list[int],
-    day: date,
-    tz: str,
-    pending: list[Any] | None = None,
+    session: Session, workspace_id: int, staff_ids: list[int], day: date, tz: str
 ) -> dict[int, int]:
     """Friends of each account at the start of business day ``day`` (as the raw definition)."""
-    out: dict[int, int] = defaultdict(int)
-    for s, n in session.execute(
-        select(StaffFriendDay.staff_id, func.sum(StaffFriendDay.net))
-        .where(StaffFriendDay.workspace_id == workspace_id, StaffFriendDay.day < day)
-        .group_by(StaffFriendDay.staff_id)
-    ):
-        out[s] += int(n or 0)
     until = day_start_utc(day, tz)
-    wanted = set(staff_ids)
-    for s, _c, at, delta in pending if pending is not None else _pending(session, workspace_id, staff_ids):
-        if s in wanted and at < until:
-            out[s] += delta
-    return {s: out.get(s, 0) for s in staff_ids}
+    parts = union_all(
+        select(StaffFriendDay.staff_id.label("staff_id"), StaffFriendDay.net.label("n")).where(
+            StaffFriendDay.workspace_id == workspace_id, StaffFriendDay.day < day
+        ),
+        select(FollowCountChange.staff_id.label("staff_id"), FollowCountChange.delta.label("n")).where(
+            FollowCountChange.workspace_id == workspace_id, FollowCountChange.at < until
+        ),
+    ).subquery()
+    got = {
+        int(s): int(n or 0)
+        for s, n in session.execute(select(parts.c.staff_id, func.sum(parts.c.n)).group_by(parts.c.staff_id))
+    }
+    return {s: got.get(s, 0) for s in staff_ids}
 
 
 def month_figures(
     session: Session, workspace_id: int, staff_ids: list[int], month: date, tz: str
 ) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
     """(friends at the month's end, friends touched in the month, 1:1 messages) per account."""
-    pending = _pending(session, workspace_id, staff_ids)
     nxt = (month + timedelta(days=32)).replace(day=1)
-    friends = friends_at(session, workspace_id, staff_ids, nxt, tz, pending)
+    friends = friends_at(session, workspace_id, staff_ids, nxt, tz)
+    until = day_start_utc(nxt, tz)
+    # Pairs whose friendship changed since the last fold: their month rows judged again, live.
+    pending = (
+        select(FollowCountChange.staff_id, FollowCountChange.customer_id)
+        .where(FollowCountChange.workspace_id == workspace_id)
+        .distinct()
+        .subquery()
+    )
+    im = InteractionMonth
+    live = and_(
+        or_(and_(im.msgs_in > 0, im.msgs_out > 0), im.moments > 0),
+        Follow.added_at.is_not(None),
+        Follow.added_at < until,
+        or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until),
+    )
+    parts = union_all(
+        select(
+            StaffMetricMonth.staff_id.label("staff_id"),
+            StaffMetricMonth.msgs.label("msgs"),
+            StaffMetricMonth.touched.label("touched"),
+        ).where(StaffMetricMonth.workspace_id == workspace_id, StaffMetricMonth.month == month),
+        select(
+            im.staff_id.label("staff_id"),
+            literal(0).label("msgs"),
+            (case((live, 1), else_=0) - case((im.counted, 1), else_=0)).label("touched"),
+        )
+        .select_from(pending)
+        .join(
+            im,
+            and_(
+                im.workspace_id == workspace_id,
+                im.staff_id == pending.c.staff_id,
+                im.customer_id == pending.c.customer_id,
+                im.month == month,
+            ),
+        )
+        .outerjoin(
+            Follow,
+            and_(
+                Follow.workspace_id == workspace_id,
+                Follow.staff_id == im.staff_id,
+                Follow.customer_id == im.customer_id,
+            ),
+        ),
+    ).subquery()
+    wanted = set(staff_ids)
     touched: dict[int, int] = {}
     msgs: dict[int, int] = {}
-    wanted = set(staff_ids)
     for s, m, t in session.execute(
-        select(StaffMetricMonth.staff_id, StaffMetricMonth.msgs, StaffMetricMonth.touched).where(
-            StaffMetricMonth.workspace_id == workspace_id, StaffMetricMonth.month == month
-        )
+        select(parts.c.staff_id, func.sum(parts.c.msgs), func.sum(parts.c.touched)).group_by(parts.c.staff_id)
     ):
         if s in wanted:
-            msgs[s] = int(m)
-            touched[s] = int(t)
-    # Friendships changed since the last fold: their month rows are judged again, live.
-    pairs = {(s, c) for s, c, _at, _d in pending}
-    if pairs:
-        until = day_start_utc(nxt, tz)
-        follows = _follows(session, workspace_id, pairs)
-        for chunk in _chunks(sorted(pairs)):
-            for s, c, n_in, n_out, n_mom, counted in session.execute(
-                select(
-                    InteractionMonth.staff_id,
-                    InteractionMonth.customer_id,
-                    InteractionMonth.msgs_in,
-                    InteractionMonth.msgs_out,
-                    InteractionMonth.moments,
-                    InteractionMonth.counted,
-                ).where(
-                    InteractionMonth.workspace_id == workspace_id,
-                    InteractionMonth.month == month,
-                    tuple_(InteractionMonth.staff_id, InteractionMonth.customer_id).in_(chunk),
-                )
-            ):
-                added, deleted = follows.get((s, c), (None, None))
-                now = two_way(n_in, n_out, n_mom) and is_friend(added, deleted, until)
-                touched[s] = touched.get(s, 0) + int(now) - int(bool(counted))
+            msgs[int(s)] = int(m or 0)
+            touched[int(s)] = int(t or 0)
     return friends, touched, msgs

@@ -28,6 +28,7 @@ from siyu.models import (
     Follow,
     FollowCountChange,
     InteractionDay,
+    InteractionMonth,
     Message,
     Staff,
     StaffFriendDay,
@@ -258,6 +259,38 @@ def test_maintained_counts_equal_the_definition(env: Settings, workspace_id: int
         )
     with session_scope() as s:
         assert _pending(s, ws) > 0
+        _check(s, ws, staff, tz)
+    # Pairs two-way in November whose friendship now starts or ends right at its end.
+    nov_end = day_start_utc(date(2026, 12, 1), tz)
+    edges = [
+        (nov_end - timedelta(microseconds=1), None),  # a friend at the end
+        (nov_end, None),  # not yet
+        (datetime(2026, 10, 1, tzinfo=UTC), nov_end),  # still a friend at the very instant
+        (datetime(2026, 10, 1, tzinfo=UTC), nov_end - timedelta(microseconds=1)),  # gone
+    ]
+    with session_scope() as s:
+        pairs = [
+            (r.staff_id, r.customer_id)
+            for r in s.scalars(
+                select(InteractionMonth)
+                .where(InteractionMonth.workspace_id == ws, InteractionMonth.month == date(2026, 11, 1))
+                .order_by(InteractionMonth.id)
+            )
+            if (r.msgs_in and r.msgs_out) or r.moments
+        ]
+        assert len(pairs) >= 2 * len(edges)
+        for round_ in range(2):
+            for (sid, cid), (added, deleted) in zip(pairs[round_ * 4 :], edges, strict=False):
+                f = s.scalar(select(Follow).where(Follow.staff_id == sid, Follow.customer_id == cid))
+                if f is None:
+                    f = Follow(workspace_id=ws, staff_id=sid, customer_id=cid)
+                    s.add(f)
+                f.added_at, f.deleted_at = added, deleted
+            s.flush()
+            if round_ == 0:
+                aggregates.refresh_all(s, ws)  # the first four folded, the next four pending
+        assert _pending(s, ws) > 0
+    with session_scope() as s:
         _check(s, ws, staff, tz)
     # More messages, then the fold: still the definition, journal empty.
     with session_scope() as s:
