@@ -834,7 +834,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
-        batch_op.create_index('ix_follows_workspace_id_added_at', ['workspace_id', 'added_at'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_added_at_covering', ['workspace_id', 'added_at', 'staff_id', 'customer_id', 'live_code_state'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('friend_accepts',
@@ -1897,7 +1897,7 @@ def downgrade() -> None:
     op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
-        batch_op.drop_index('ix_follows_workspace_id_added_at')
+        batch_op.drop_index('ix_follows_workspace_id_added_at_covering')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
