@@ -239,11 +239,9 @@ def _recount_pairs(session: Session, workspace_id: int, pairs: set[Pair], tz: st
     """Evaluate ``counted`` again for every month row of the pairs (their friendship changed)."""
     if not pairs:
         return
-    follows = _follows(session, workspace_id, pairs)
-    changed: list[dict[str, Any]] = []
-    staff_deltas: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+    rows: list[Any] = []
     for chunk in _chunks(sorted(pairs)):
-        for rid, s, c, m, n_in, n_out, n_mom, counted in session.execute(
+        rows += session.execute(
             select(
                 InteractionMonth.id,
                 InteractionMonth.staff_id,
@@ -257,12 +255,18 @@ def _recount_pairs(session: Session, workspace_id: int, pairs: set[Pair], tz: st
                 InteractionMonth.workspace_id == workspace_id,
                 tuple_(InteractionMonth.staff_id, InteractionMonth.customer_id).in_(chunk),
             )
-        ):
-            added, deleted = follows.get((s, c), (None, None))
-            now = two_way(n_in, n_out, n_mom) and is_friend(added, deleted, month_end_utc(m, tz))
-            if now != bool(counted):
-                changed.append({"rid": rid, "n_counted": now})
-                staff_deltas[(s, m)][1] += 1 if now else -1
+        ).all()
+    if not rows:
+        return  # friendships with no touches yet (a first sync): nothing to judge
+    follows = _follows(session, workspace_id, {(r[1], r[2]) for r in rows})
+    changed: list[dict[str, Any]] = []
+    staff_deltas: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+    for rid, s, c, m, n_in, n_out, n_mom, counted in rows:
+        added, deleted = follows.get((s, c), (None, None))
+        now = two_way(n_in, n_out, n_mom) and is_friend(added, deleted, month_end_utc(m, tz))
+        if now != bool(counted):
+            changed.append({"rid": rid, "n_counted": now})
+            staff_deltas[(s, m)][1] += 1 if now else -1
     if changed:
         table = cast(Table, InteractionMonth.__table__)
         session.connection().execute(
