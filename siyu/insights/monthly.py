@@ -40,7 +40,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     union_all,
     update,
 )
@@ -89,16 +88,53 @@ def two_way(msgs_in: int, msgs_out: int, moments: int) -> bool:
 
 
 def _follows(session: Session, workspace_id: int, pairs: Iterable[Pair]) -> dict[Pair, tuple[Any, Any]]:
-    """(added_at, deleted_at) of the pairs' friendships (one row per pair at most)."""
+    """(added_at, deleted_at) of the pairs' friendships (one row per pair at most).
+
+    Read by customer (its index); a row-value IN would scan the workspace's follows.
+    """
+    wanted = set(pairs)
     out: dict[Pair, tuple[Any, Any]] = {}
-    for chunk in _chunks(sorted(set(pairs))):
-        for s, c, added, deleted in session.execute(
-            select(Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.deleted_at).where(
-                Follow.workspace_id == workspace_id, tuple_(Follow.staff_id, Follow.customer_id).in_(chunk)
-            )
+    for chunk in _chunks(sorted({c for _, c in wanted})):
+        # No workspace condition in SQL: SQLite would prefer a (workspace_id, ...) index.
+        for ws, s, c, added, deleted in session.execute(
+            select(
+                Follow.workspace_id, Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.deleted_at
+            ).where(Follow.customer_id.in_(chunk))
         ):
-            out[(s, c)] = (added, deleted)
+            if ws == workspace_id and (s, c) in wanted:
+                out[(s, c)] = (added, deleted)
     return out
+
+
+_MONTH_COLS = (
+    InteractionMonth.id,
+    InteractionMonth.staff_id,
+    InteractionMonth.customer_id,
+    InteractionMonth.month,
+    InteractionMonth.msgs_in,
+    InteractionMonth.msgs_out,
+    InteractionMonth.moments,
+    InteractionMonth.counted,
+)
+
+
+def _month_rows(session: Session, workspace_id: int, pairs: Iterable[Pair]) -> list[Any]:
+    """Every ``interaction_months`` row of the pairs (by account, then customers: the unique
+    index; a row-value IN would scan the workspace's rows)."""
+    by_staff: dict[int, set[int]] = defaultdict(set)
+    for s, c in pairs:
+        by_staff[s].add(c)
+    rows: list[Any] = []
+    for s, customers in sorted(by_staff.items()):
+        for chunk in _chunks(sorted(customers)):
+            rows += session.execute(
+                select(*_MONTH_COLS).where(
+                    InteractionMonth.workspace_id == workspace_id,
+                    InteractionMonth.staff_id == s,
+                    InteractionMonth.customer_id.in_(chunk),
+                )
+            ).all()
+    return rows
 
 
 def _bump_staff_months(
@@ -110,20 +146,19 @@ def _bump_staff_months(
         return
     keys = sorted(deltas)
     existing: dict[tuple[int, date], tuple[int, int, int]] = {}
-    for chunk in _chunks(keys):
-        for rid, s, m, msgs, touched in session.execute(
-            select(
-                StaffMetricMonth.id,
-                StaffMetricMonth.staff_id,
-                StaffMetricMonth.month,
-                StaffMetricMonth.msgs,
-                StaffMetricMonth.touched,
-            ).where(
-                StaffMetricMonth.workspace_id == workspace_id,
-                tuple_(StaffMetricMonth.staff_id, StaffMetricMonth.month).in_(chunk),
-            )
-        ):
-            existing[(s, m)] = (rid, msgs, touched)
+    for rid, s, m, msgs, touched in session.execute(
+        select(
+            StaffMetricMonth.id,
+            StaffMetricMonth.staff_id,
+            StaffMetricMonth.month,
+            StaffMetricMonth.msgs,
+            StaffMetricMonth.touched,
+        ).where(
+            StaffMetricMonth.workspace_id == workspace_id,
+            StaffMetricMonth.month.in_(sorted({m for _, m in keys})),
+        )
+    ):
+        existing[(s, m)] = (rid, msgs, touched)
     inserts, updates = [], []
     for key in keys:
         d_msgs, d_touched = deltas[key]
@@ -169,24 +204,10 @@ def bump_months(
         return
     keys = sorted(by_month)
     existing: dict[Key, tuple[int, int, int, int, bool]] = {}
-    for chunk in _chunks(keys):
-        for rid, s, c, m, n_in, n_out, n_mom, counted in session.execute(
-            select(
-                InteractionMonth.id,
-                InteractionMonth.staff_id,
-                InteractionMonth.customer_id,
-                InteractionMonth.month,
-                InteractionMonth.msgs_in,
-                InteractionMonth.msgs_out,
-                InteractionMonth.moments,
-                InteractionMonth.counted,
-            ).where(
-                InteractionMonth.workspace_id == workspace_id,
-                tuple_(InteractionMonth.staff_id, InteractionMonth.customer_id, InteractionMonth.month).in_(
-                    chunk
-                ),
-            )
-        ):
+    for rid, s, c, m, n_in, n_out, n_mom, counted in _month_rows(
+        session, workspace_id, {(s, c) for s, c, _ in keys}
+    ):
+        if (s, c, m) in by_month:
             existing[(s, c, m)] = (rid, n_in, n_out, n_mom, bool(counted))
     follows = _follows(session, workspace_id, ((s, c) for s, c, _ in keys))
     inserts, updates = [], []
@@ -239,23 +260,7 @@ def _recount_pairs(session: Session, workspace_id: int, pairs: set[Pair], tz: st
     """Evaluate ``counted`` again for every month row of the pairs (their friendship changed)."""
     if not pairs:
         return
-    rows: list[Any] = []
-    for chunk in _chunks(sorted(pairs)):
-        rows += session.execute(
-            select(
-                InteractionMonth.id,
-                InteractionMonth.staff_id,
-                InteractionMonth.customer_id,
-                InteractionMonth.month,
-                InteractionMonth.msgs_in,
-                InteractionMonth.msgs_out,
-                InteractionMonth.moments,
-                InteractionMonth.counted,
-            ).where(
-                InteractionMonth.workspace_id == workspace_id,
-                tuple_(InteractionMonth.staff_id, InteractionMonth.customer_id).in_(chunk),
-            )
-        ).all()
+    rows = _month_rows(session, workspace_id, pairs)
     if not rows:
         return  # friendships with no touches yet (a first sync): nothing to judge
     follows = _follows(session, workspace_id, {(r[1], r[2]) for r in rows})
@@ -282,14 +287,14 @@ def _add_friend_days(session: Session, workspace_id: int, net: dict[tuple[int, d
         return
     keys = sorted(net)
     existing: dict[tuple[int, date], tuple[int, int]] = {}
-    for chunk in _chunks(keys):
+    for chunk in _chunks(sorted({d for _, d in keys})):
         for rid, s, d, n in session.execute(
             select(StaffFriendDay.id, StaffFriendDay.staff_id, StaffFriendDay.day, StaffFriendDay.net).where(
-                StaffFriendDay.workspace_id == workspace_id,
-                tuple_(StaffFriendDay.staff_id, StaffFriendDay.day).in_(chunk),
+                StaffFriendDay.workspace_id == workspace_id, StaffFriendDay.day.in_(chunk)
             )
         ):
-            existing[(s, d)] = (rid, n)
+            if (s, d) in net:
+                existing[(s, d)] = (rid, n)
     inserts = [
         {"workspace_id": workspace_id, "staff_id": k[0], "day": k[1], "net": net[k]}
         for k in keys
