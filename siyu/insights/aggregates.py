@@ -14,6 +14,9 @@ its stored position (by id) and brings three derived tables up to date:
 - ``interaction_days``: per (staff, customer, day) counts of messages in, out, and moments
   interactions, incremented once per source row (the position makes it exact).
 
+and, through :func:`siyu.insights.monthly.maintain`, the friend counts and the months
+(``staff_friend_days``, ``interaction_months``, ``staff_metric_months``).
+
 Everything is derived, so :func:`rebuild` may drop and recompute a workspace at any time.
 """
 
