@@ -43,6 +43,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs
@@ -340,10 +341,19 @@ def fold_follow_changes(session: Session, workspace_id: int, tz: str, *, batch: 
                 continue
             net[(s, local_day(at, tz))] += delta
             pairs.add((s, c))
+        # Taken out first: a concurrent fold of the same entries (PostgreSQL) would leave
+        # fewer to delete here, and this transaction must then not count them again.
+        gone = 0
+        for chunk in _chunks([r[0] for r in rows]):
+            res = cast(
+                CursorResult[Any],
+                session.execute(delete(FollowCountChange).where(FollowCountChange.id.in_(chunk))),
+            )
+            gone += res.rowcount
+        if gone != len(rows):
+            raise RuntimeError("follow_count_changes folded concurrently; this refresh rolls back")
         _add_friend_days(session, workspace_id, net)
         _recount_pairs(session, workspace_id, pairs, tz)
-        for chunk in _chunks([r[0] for r in rows]):
-            session.execute(delete(FollowCountChange).where(FollowCountChange.id.in_(chunk)))
         session.flush()
         done += len(rows)
         if len(rows) < batch:
