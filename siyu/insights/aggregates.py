@@ -14,6 +14,9 @@ its stored position (by id) and brings three derived tables up to date:
 - ``interaction_days``: per (staff, customer, day) counts of messages in, out, and moments
   interactions, incremented once per source row (the position makes it exact).
 
+and, through :func:`siyu.insights.monthly.maintain`, the friend counts and the months
+(``staff_friend_days``, ``interaction_months``, ``staff_metric_months``).
+
 Everything is derived, so :func:`rebuild` may drop and recompute a workspace at any time.
 """
 
@@ -29,6 +32,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from siyu.insights import monthly
 from siyu.insights.knobs import InsightKnobs, knobs_from_settings
 from siyu.kit.pii import get_vault
 from siyu.kit.timeutil import local_day
@@ -549,6 +553,7 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
 
     if counts:
         _bump_interactions(session, workspace_id, counts)
+    monthly.maintain(session, workspace_id, counts, knobs)
     touched = _rederive(session, workspace_id, pairs, knobs) if pairs else set()
     for tkey, t in _affected_threads(session, workspace_id, posts, outs).items():
         threads[tkey] = min(threads.get(tkey, t), t)
@@ -581,5 +586,6 @@ def rebuild(session: Session, workspace_id: int) -> dict[str, int]:
     """Drop every derived row of a workspace and recompute from the start."""
     for model in (Conversation, StaffMetricDay, InteractionDay, InsightPosition):
         session.execute(delete(model).where(model.workspace_id == workspace_id))
+    monthly.rebuild(session, workspace_id, knobs_for(session, workspace_id))
     session.flush()
     return refresh_all(session, workspace_id)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Interval, and_, exists, func, literal, or_, select
+from sqlalchemy import Interval, and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
+from siyu.insights import monthly
 from siyu.insights.aggregates import BUCKETS, hist_quantile, knobs_for
 from siyu.insights.knobs import InsightKnobs
 from siyu.kit.errors import Invalid, NotFound
@@ -219,96 +220,103 @@ def _pass(c: _Ctx) -> None:
         c.acc[int(staff_id or 0)].entrants_passed += int(ok or 0)
     # (b) adds: through a code that skips verification = accepted at once; otherwise the
     # accept time is known only where staff recorded the request (a friend.request event).
-    instant_states = select(Channel.state).where(Channel.workspace_id == c.ws, Channel.skip_verify.is_(True))
-    adds = c.s.execute(
-        select(
-            Follow.staff_id, Follow.customer_id, Follow.added_at, Follow.live_code_state.in_(instant_states)
-        ).where(
-            Follow.workspace_id == c.ws,
-            Follow.added_at >= c.since,
-            Follow.added_at < c.until,
-            c.in_staff(Follow.staff_id),
-        )
-    ).all()
+    # Counted in SQL; only adds with a recorded request are read one by one.
+    instant_states = list(
+        c.s.scalars(select(Channel.state).where(Channel.workspace_id == c.ws, Channel.skip_verify.is_(True)))
+    )
+    in_window = (
+        Follow.workspace_id == c.ws,
+        Follow.added_at >= c.since,
+        Follow.added_at < c.until,
+        c.in_staff(Follow.staff_id),
+    )
+    instant = Follow.live_code_state.in_(instant_states) if instant_states else literal(False)
+    counts = (
+        select(Follow.staff_id, func.count(), func.count().filter(instant))
+        .where(*in_window)
+        .group_by(Follow.staff_id)
+        if instant_states
+        else select(Follow.staff_id, func.count(), literal(0)).where(*in_window).group_by(Follow.staff_id)
+    )
+    any_adds = False
+    for staff_id, n, n_instant in c.s.execute(counts):
+        a = c.acc[staff_id]
+        a.adds += int(n)
+        a.new_friends += int(n)
+        a.adds_instant += int(n_instant or 0)
+        a.accept_s.extend([0] * int(n_instant or 0))
+        a.accept_ok += int(n_instant or 0)
+        any_adds = any_adds or n > 0
+    if not any_adds:
+        return
     requests: dict[tuple[int, int], list[datetime]] = defaultdict(list)
-    if adds:
-        for staff_id, customer_id, at in c.s.execute(
-            select(Event.staff_id, Event.customer_id, Event.occurred_at).where(
-                Event.workspace_id == c.ws,
-                Event.kind == "friend.request",
-                Event.occurred_at >= c.since - timedelta(days=30),
-                Event.occurred_at < c.until,
-                c.in_staff(Event.staff_id),
+    for staff_id, customer_id, at in c.s.execute(
+        select(Event.staff_id, Event.customer_id, Event.occurred_at).where(
+            Event.workspace_id == c.ws,
+            Event.kind == "friend.request",
+            Event.occurred_at >= c.since - timedelta(days=30),
+            Event.occurred_at < c.until,
+            c.in_staff(Event.staff_id),
+        )
+    ):
+        requests[(int(staff_id or 0), int(customer_id or 0))].append(at)
+    target = c.knobs.accept_minutes * 60
+    keys = sorted(requests)
+    for i in range(0, len(keys), 500):
+        for staff_id, customer_id, added_at, is_instant in c.s.execute(
+            select(Follow.staff_id, Follow.customer_id, Follow.added_at, instant).where(
+                *in_window, tuple_(Follow.staff_id, Follow.customer_id).in_(keys[i : i + 500])
             )
         ):
-            requests[(int(staff_id or 0), int(customer_id or 0))].append(at)
-    target = c.knobs.accept_minutes * 60
-    for staff_id, customer_id, added_at, instant in adds:
-        if added_at is None:
-            continue
-        a = c.acc[staff_id]
-        a.adds += 1
-        a.new_friends += 1
-        if instant:
-            a.adds_instant += 1
-            a.accept_s.append(0)
-            a.accept_ok += 1
-            continue
-        asked = [t for t in requests.get((staff_id, customer_id), ()) if t <= added_at]
-        if asked:
-            work = c.knobs.hours.seconds_between(max(asked), added_at)
-            a.accept_s.append(work)
-            a.accept_ok += 1 if work <= target else 0
+            if added_at is None or is_instant:
+                continue
+            asked = [t for t in requests[(staff_id, customer_id)] if t <= added_at]
+            if asked:
+                work = c.knobs.hours.seconds_between(max(asked), added_at)
+                a = c.acc[staff_id]
+                a.accept_s.append(work)
+                a.accept_ok += 1 if work <= target else 0
 
 
 def _reply(c: _Ctx) -> None:
-    for staff_id, conv, exempt, replied, r10, unanswered, ssum, hist in c.s.execute(
+    # Summed in SQL per account, the histogram bucket by bucket (a missing bucket is 0).
+    hist = [
+        func.sum(func.coalesce(StaffMetricDay.reply_hist[i].as_integer(), 0)) for i in range(len(BUCKETS) + 1)
+    ]
+    for staff_id, conv, exempt, replied, r10, unanswered, ssum, *buckets in c.s.execute(
         select(
             StaffMetricDay.staff_id,
-            StaffMetricDay.conversations,
-            StaffMetricDay.exempt,
-            StaffMetricDay.replied,
-            StaffMetricDay.replied_10m,
-            StaffMetricDay.unanswered,
-            StaffMetricDay.reply_work_s_sum,
-            StaffMetricDay.reply_hist,
-        ).where(
+            func.sum(StaffMetricDay.conversations),
+            func.sum(StaffMetricDay.exempt),
+            func.sum(StaffMetricDay.replied),
+            func.sum(StaffMetricDay.replied_10m),
+            func.sum(StaffMetricDay.unanswered),
+            func.sum(StaffMetricDay.reply_work_s_sum),
+            *hist,
+        )
+        .where(
             StaffMetricDay.workspace_id == c.ws,
             StaffMetricDay.day >= c.start,
             StaffMetricDay.day <= c.end,
             c.in_staff(StaffMetricDay.staff_id),
         )
+        .group_by(StaffMetricDay.staff_id)
     ):
         a = c.acc[staff_id]
-        a.conversations += conv
-        a.exempt += exempt
-        a.replied += replied
-        a.replied_10m += r10
-        a.unanswered += unanswered
-        a.reply_s_sum += int(ssum)
-        a.hist = [x + y for x, y in zip(a.hist, list(hist) + [0] * (len(a.hist) - len(hist)), strict=True)]
+        a.conversations += int(conv or 0)
+        a.exempt += int(exempt or 0)
+        a.replied += int(replied or 0)
+        a.replied_10m += int(r10 or 0)
+        a.unanswered += int(unanswered or 0)
+        a.reply_s_sum += int(ssum or 0)
+        a.hist = [x + int(y or 0) for x, y in zip(a.hist, buckets, strict=True)]
 
 
-def _friends_at(c: _Ctx, until: datetime) -> Any:
-    return and_(
-        Follow.workspace_id == c.ws,
-        Follow.added_at.is_not(None),
-        Follow.added_at < until,
-        or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until),
-    )
+def _touched(c: _Ctx, start: date, end: date, until: datetime) -> tuple[dict[int, int], dict[int, int]]:
+    """(friends at ``until`` touched in [start, end], messages) per staff, from ``interaction_days``.
 
-
-def _touched(
-    c: _Ctx, start: date, end: date, until: datetime
-) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """(friends at ``until``, friends touched in [start, end], messages) per staff."""
-    friends = dict(
-        c.s.execute(
-            select(Follow.staff_id, func.count())
-            .where(_friends_at(c, until), c.in_staff(Follow.staff_id))
-            .group_by(Follow.staff_id)
-        ).all()
-    )
+    For a period that is not a whole month (a whole month reads ``monthly``'s aggregates).
+    """
     t = (
         select(
             InteractionDay.staff_id.label("staff_id"),
@@ -346,24 +354,28 @@ def _touched(
     ):
         touched[staff_id] = int(n or 0)
         msgs[staff_id] = int(m or 0)
-    return {k: int(v) for k, v in friends.items()}, touched, msgs
+    return touched, msgs
 
 
 def _interaction(c: _Ctx) -> None:
-    friends, touched, msgs = _touched(c, c.start, c.end, c.until)
+    m_start, m_end = period_of("month", c.end)
+    if (m_start, m_end) == (c.start, c.end):
+        friends, touched, msgs = monthly.month_figures(c.s, c.ws, c.staff_ids, c.start, c.tz)
+        for s, a in c.acc.items():
+            a.friends_end = a.month_friends = friends.get(s, 0)
+            a.touched = a.month_touched = touched.get(s, 0)
+            a.messages = msgs.get(s, 0)
+        return
+    friends = monthly.friends_at(c.s, c.ws, c.staff_ids, c.end + timedelta(days=1), c.tz)
+    touched, msgs = _touched(c, c.start, c.end, c.until)
     for s, a in c.acc.items():
         a.friends_end = friends.get(s, 0)
         a.touched = touched.get(s, 0)
         a.messages = msgs.get(s, 0)
-    m_start, m_end = period_of("month", c.end)
-    if (m_start, m_end) == (c.start, c.end):
-        for a in c.acc.values():
-            a.month_friends, a.month_touched = a.friends_end, a.touched
-        return
     # Month to date (the calendar month holding the period end, up to the period end).
-    mf, mt, _ = _touched(c, m_start, c.end, c.until)
+    mt, _ = _touched(c, m_start, c.end, c.until)
     for s, a in c.acc.items():
-        a.month_friends = mf.get(s, 0)
+        a.month_friends = a.friends_end
         a.month_touched = mt.get(s, 0)
 
 

@@ -1,8 +1,9 @@
 """Background work of the insights domain (declared here, run by ``siyu.worker``).
 
 - periodic ``insights.refresh`` (every 60 s): each workspace in turn, one transaction per
-  batch, brings the metric aggregates (conversations, staff days, interaction days) up to
-  date with new messages and moments events. The position is stored with the rows, so
+  batch, brings the metric aggregates (conversations, staff days, interaction days and
+  months, friend counts) up to date with new messages, moments events and friendship
+  changes. The position is stored with the rows, so
   a crash re-reads the batch without doubling anything.
 """
 

@@ -22,12 +22,17 @@ from siyu.models.funnel import ChannelFriend, ChannelFunnelDay
 from siyu.models.groups import Group, GroupMember
 from siyu.models.handover import CustomerOwnership, CustomerTransfer, GroupTransfer
 from siyu.models.insights import (
+    FOLLOW_COUNT_TRIGGERS,
     Conversation,
+    FollowCountChange,
     InsightPosition,
     InteractionDay,
+    InteractionMonth,
     Reward,
     SkuCost,
+    StaffFriendDay,
     StaffMetricDay,
+    StaffMetricMonth,
 )
 from siyu.models.jobs import Job, PeriodicTask, WorkerHeartbeat
 from siyu.models.keywords import Alert, KeywordHit, KeywordPosition, KeywordRule, SensitiveWord
@@ -63,7 +68,8 @@ from siyu.models.workspace import (
 # Statements migration 0001 runs after creating the tables, per dialect (triggers the
 # models cannot declare; scripts/regen_initial_migration.py writes them into 0001).
 TRIGGERS: dict[str, tuple[str, ...]] = {
-    dialect: (*SEND_RECIPIENTS_CASCADE[dialect],) for dialect in ("postgresql", "sqlite")
+    dialect: (*SEND_RECIPIENTS_CASCADE[dialect], *FOLLOW_COUNT_TRIGGERS[dialect])
+    for dialect in ("postgresql", "sqlite")
 }
 
 __all__ = [
@@ -98,6 +104,7 @@ __all__ = [
     "Event",
     "EventSubscription",
     "Follow",
+    "FollowCountChange",
     "FriendAccept",
     "Group",
     "GroupMember",
@@ -106,6 +113,7 @@ __all__ = [
     "ImportRun",
     "InsightPosition",
     "InteractionDay",
+    "InteractionMonth",
     "Job",
     "KeywordHit",
     "KeywordPosition",
@@ -134,7 +142,9 @@ __all__ = [
     "SopStepRun",
     "Staff",
     "StaffDailyStats",
+    "StaffFriendDay",
     "StaffMetricDay",
+    "StaffMetricMonth",
     "StaffTask",
     "Store",
     "SyncRun",

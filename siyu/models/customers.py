@@ -127,8 +127,16 @@ class Follow(Base):
         Index("ix_follows_workspace_id_state", "workspace_id", "state"),
         # Audiences: "friends of this staff account" read from the index alone.
         Index("ix_follows_staff_id_state_customer_id", "staff_id", "state", "customer_id"),
-        # Insights: adds in a period (pass rate, conversion, channel adds).
-        Index("ix_follows_workspace_id_added_at", "workspace_id", "added_at"),
+        # Insights: adds in a period (pass rate, conversion, channel adds), counted per
+        # account from the index alone.
+        Index(
+            "ix_follows_workspace_id_added_at_covering",
+            "workspace_id",
+            "added_at",
+            "staff_id",
+            "customer_id",
+            "live_code_state",
+        ),
     )
 
     id: Mapped[int] = pk()

@@ -92,6 +92,156 @@ class InteractionDay(Base):
     moments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
+class InteractionMonth(Base):
+    """Touches between one staff account and one customer in one calendar month.
+
+    The month's sums of ``interaction_days`` (``month`` is its first day), maintained with
+    them; ``counted``: the pair's exchange was two-way (a message each way, or a moments
+    interaction) **and** the customer was the account's friend at the month's end, as
+    evaluated when the row or the friendship last changed (see ``staff_metric_months``).
+    """
+
+    __tablename__ = "interaction_months"
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id", "customer_id", "month"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    customer_id: Mapped[int] = fk("customers.id", index=False)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    msgs_in: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    msgs_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    moments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    counted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class StaffMetricMonth(Base):
+    """Interaction figures of one staff account in one calendar month.
+
+    ``msgs``: 1:1 messages of the month (both ways); ``touched``: the month's
+    ``interaction_months`` rows with ``counted`` set. Friendship changes not yet folded in
+    (``follow_count_changes``) are corrected for when read (siyu.insights.metrics).
+    """
+
+    __tablename__ = "staff_metric_months"
+    __table_args__ = (UniqueConstraint("workspace_id", "staff_id", "month"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    msgs: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    touched: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class StaffFriendDay(Base):
+    """Friendships of one staff account that began minus those that ended on one business day.
+
+    A friendship (a ``follows`` row with ``added_at``) counts from ``added_at`` until
+    ``deleted_at`` (or ``added_at`` if that is later); friends at the start of day D are
+    the sum of ``net`` over the days before D plus the changes not yet folded in.
+    """
+
+    __tablename__ = "staff_friend_days"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "staff_id", "day"),
+        # Friends at a day's start for every account: read from the index alone.
+        Index("ix_staff_friend_days_workspace_id_day_staff_id_net", "workspace_id", "day", "staff_id", "net"),
+    )
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    staff_id: Mapped[int] = fk("staff.id", index=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    net: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class FollowCountChange(Base):
+    """A friendship count change not yet folded into ``staff_friend_days`` / ``interaction_months``.
+
+    Written only by the triggers on ``follows`` (``FOLLOW_COUNT_TRIGGERS``), so every
+    writer is seen: ``delta`` +1 at a friendship's start (``at`` = ``added_at``), −1 at its
+    end; a changed or deleted row first takes its old entries back. Folded and removed by
+    ``siyu.insights.aggregates.fold_follow_changes``. No foreign keys: entries outlive a
+    deleted account or customer until folded.
+    """
+
+    __tablename__ = "follow_count_changes"
+    __table_args__ = (Index("ix_follow_count_changes_workspace_id_staff_id", "workspace_id", "staff_id"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    staff_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    customer_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    delta: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+_FCC = "INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta)"
+_WATCHED = ("workspace_id", "staff_id", "customer_id", "added_at", "deleted_at")
+
+
+def _sqlite_rows(row: str, sign: int) -> str:
+    """The journal entries of one follows row (OLD or NEW), ``sign`` +1 to add, -1 to take back."""
+    return (
+        f"{_FCC} SELECT {row}.workspace_id, {row}.staff_id, {row}.customer_id, {row}.added_at, {sign}"
+        f" WHERE {row}.added_at IS NOT NULL;"
+        f" {_FCC} SELECT {row}.workspace_id, {row}.staff_id, {row}.customer_id,"
+        f" max({row}.added_at, {row}.deleted_at), {-sign}"
+        f" WHERE {row}.added_at IS NOT NULL AND {row}.deleted_at IS NOT NULL;"
+    )
+
+
+def _pg_rows(row: str, sign: int) -> str:
+    return (
+        f" IF {row}.added_at IS NOT NULL THEN"
+        f" {_FCC} VALUES ({row}.workspace_id, {row}.staff_id, {row}.customer_id, {row}.added_at, {sign});"
+        f" IF {row}.deleted_at IS NOT NULL THEN"
+        f" {_FCC} VALUES ({row}.workspace_id, {row}.staff_id, {row}.customer_id,"
+        f" GREATEST({row}.added_at, {row}.deleted_at), {-sign});"
+        " END IF; END IF;"
+    )
+
+
+# Every write to a friendship's counted columns leaves journal entries (migration 0001
+# carries these; see ``siyu.models.TRIGGERS``).
+FOLLOW_COUNT_TRIGGERS = {
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION follows_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF TG_OP = 'UPDATE' AND ("
+        + ", ".join(f"OLD.{c}" for c in _WATCHED)
+        + ") IS NOT DISTINCT FROM ("
+        + ", ".join(f"NEW.{c}" for c in _WATCHED)
+        + ") THEN RETURN NULL; END IF;"
+        " IF TG_OP <> 'INSERT' THEN"
+        + _pg_rows("OLD", -1)
+        + " END IF; IF TG_OP <> 'DELETE' THEN"
+        + _pg_rows("NEW", 1)
+        + " END IF; RETURN NULL; END $$",
+        "CREATE TRIGGER tr_follows_count_changes AFTER INSERT OR DELETE OR UPDATE OF "
+        + ", ".join(_WATCHED)
+        + " ON follows FOR EACH ROW EXECUTE FUNCTION follows_count_changes()",
+    ),
+    "sqlite": (
+        "CREATE TRIGGER tr_follows_count_insert AFTER INSERT ON follows FOR EACH ROW BEGIN "
+        + _sqlite_rows("NEW", 1)
+        + " END",
+        "CREATE TRIGGER tr_follows_count_delete AFTER DELETE ON follows FOR EACH ROW BEGIN "
+        + _sqlite_rows("OLD", -1)
+        + " END",
+        "CREATE TRIGGER tr_follows_count_update AFTER UPDATE OF "
+        + ", ".join(_WATCHED)
+        + " ON follows FOR EACH ROW WHEN "
+        + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _WATCHED)
+        + " BEGIN "
+        + _sqlite_rows("OLD", -1)
+        + " "
+        + _sqlite_rows("NEW", 1)
+        + " END",
+    ),
+}
+
+
 class InsightPosition(Base):
     """How far the aggregates have read a source (``messages`` or ``events``), by row id."""
 

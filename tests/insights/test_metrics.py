@@ -14,7 +14,8 @@ from siyu.insights.aggregates import _Msg, derive_conversations
 from siyu.insights.knobs import InsightKnobs, WorkingHours, knobs_from_settings
 from siyu.kit.db import session_scope
 from siyu.kit.errors import Invalid
-from siyu.models import Conversation, StaffMetricDay
+from siyu.kit.events import record_event
+from siyu.models import Conversation, Customer, Follow, StaffMetricDay
 from tests.conftest import CliRun
 from tests.insights.world import W, at, build, msg
 
@@ -179,3 +180,35 @@ def test_the_worker_keeps_the_aggregates_up_to_date(world: W, session: Session) 
     assert got["events"] >= 1
     assert _refresh(session_factory())["messages"] == 0  # caught up: nothing read twice
     assert session.scalar(select(StaffMetricDay.replied_10m)) == 3
+
+
+def test_accept_times_with_several_requests_and_instant_adds(cli: CliRun, world: W) -> None:
+    """Adds counted in SQL; accept times read only for adds with a recorded request."""
+    with session_scope() as s:
+        for name in ("c20", "c21", "c22"):
+            cu = Customer(workspace_id=world.ws, name=name)
+            s.add(cu)
+            s.flush()
+            world.c[name] = cu.id
+        alice = world.staff["alice"]
+        # c20: through the code that skips verification, though a request was recorded.
+        s.add(Follow(workspace_id=world.ws, staff_id=alice, customer_id=world.c["c20"], state="active",
+                     added_at=at(11, 6, 10, 0), live_code_state="code1"))  # fmt: skip
+        # c21: asked twice; the later request (10:20) counts: 5 working minutes.
+        s.add(Follow(workspace_id=world.ws, staff_id=alice, customer_id=world.c["c21"], state="active",
+                     added_at=at(11, 9, 10, 25)))  # fmt: skip
+        # c22: the only request came after the add: no accept time.
+        s.add(Follow(workspace_id=world.ws, staff_id=alice, customer_id=world.c["c22"], state="active",
+                     added_at=at(11, 10, 10, 0)))  # fmt: skip
+        for cust, when in (("c20", at(11, 6, 9, 0)), ("c21", at(11, 9, 10, 0)), ("c21", at(11, 9, 10, 20)),
+                           ("c22", at(11, 10, 11, 0))):  # fmt: skip
+            record_event(s, workspace_id=world.ws, kind="friend.request", occurred_at=when, source="staff",
+                         customer_id=world.c[cust], staff_id=alice)  # fmt: skip
+    p = next(r for r in _month(cli)["accounts"] if r["userid"] == "alice")["pass"]
+    # c8 and c20 at once (0), c10 30 working minutes, c21 5; c22 unknown.
+    assert (p["adds"], p["adds_instant"], p["accept_known"]) == (5, 2, 4)
+    assert p["accept_within_target_share"] == 1.0
+    assert p["accept_p50_min"] == 2.5  # median of 0, 0, 5, 30
+    assert p["accept_p90_min"] == 30.0
+    total = _month(cli)["total"]["pass"]
+    assert (total["adds"], total["adds_instant"], total["accept_known"]) == (5, 2, 4)

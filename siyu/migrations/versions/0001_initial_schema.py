@@ -44,6 +44,18 @@ def upgrade() -> None:
     sa.Column('updated_at', siyu.kit.types.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_event_subscriptions'))
     )
+    op.create_table('follow_count_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger(), nullable=False),
+    sa.Column('staff_id', sa.BigInteger(), nullable=False),
+    sa.Column('customer_id', sa.BigInteger(), nullable=False),
+    sa.Column('at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_follow_count_changes'))
+    )
+    with op.batch_alter_table('follow_count_changes', schema=None) as batch_op:
+        batch_op.create_index('ix_follow_count_changes_workspace_id_staff_id', ['workspace_id', 'staff_id'], unique=False)
+
     op.create_table('jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=True),
@@ -822,7 +834,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
-        batch_op.create_index('ix_follows_workspace_id_added_at', ['workspace_id', 'added_at'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_added_at_covering', ['workspace_id', 'added_at', 'staff_id', 'customer_id', 'live_code_state'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('friend_accepts',
@@ -901,6 +913,22 @@ def upgrade() -> None:
     with op.batch_alter_table('interaction_days', schema=None) as batch_op:
         batch_op.create_index('ix_interaction_days_workspace_id_day_staff_id', ['workspace_id', 'day', 'staff_id'], unique=False)
 
+    op.create_table('interaction_months',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('msgs_in', sa.Integer(), nullable=False),
+    sa.Column('msgs_out', sa.Integer(), nullable=False),
+    sa.Column('moments', sa.Integer(), nullable=False),
+    sa.Column('counted', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_interaction_months_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_interaction_months_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_interaction_months_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_interaction_months')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'customer_id', 'month', name=op.f('uq_interaction_months_workspace_id_staff_id_customer_id_month'))
+    )
     op.create_table('moments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1029,6 +1057,20 @@ def upgrade() -> None:
     with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_daily_stats_workspace_id'), ['workspace_id'], unique=False)
 
+    op.create_table('staff_friend_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('net', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_friend_days_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_friend_days_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_friend_days')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'day', name=op.f('uq_staff_friend_days_workspace_id_staff_id_day'))
+    )
+    with op.batch_alter_table('staff_friend_days', schema=None) as batch_op:
+        batch_op.create_index('ix_staff_friend_days_workspace_id_day_staff_id_net', ['workspace_id', 'day', 'staff_id', 'net'], unique=False)
+
     op.create_table('staff_metric_days',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1046,6 +1088,18 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_metric_days_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_metric_days')),
     sa.UniqueConstraint('workspace_id', 'staff_id', 'day', name=op.f('uq_staff_metric_days_workspace_id_staff_id_day'))
+    )
+    op.create_table('staff_metric_months',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('msgs', sa.BigInteger(), nullable=False),
+    sa.Column('touched', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_metric_months_staff_id_staff'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_staff_metric_months_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_metric_months')),
+    sa.UniqueConstraint('workspace_id', 'staff_id', 'month', name=op.f('uq_staff_metric_months_workspace_id_staff_id_month'))
     )
     op.create_table('tags',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -1652,8 +1706,13 @@ def upgrade() -> None:
     if dialect == 'postgresql':
         op.execute('CREATE OR REPLACE FUNCTION sends_delete_recipients() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM send_recipients WHERE send_id = OLD.id; RETURN OLD; END $$')
         op.execute('CREATE TRIGGER tr_sends_delete_recipients AFTER DELETE ON sends FOR EACH ROW EXECUTE FUNCTION sends_delete_recipients()')
+        op.execute("CREATE OR REPLACE FUNCTION follows_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'UPDATE' AND (OLD.workspace_id, OLD.staff_id, OLD.customer_id, OLD.added_at, OLD.deleted_at) IS NOT DISTINCT FROM (NEW.workspace_id, NEW.staff_id, NEW.customer_id, NEW.added_at, NEW.deleted_at) THEN RETURN NULL; END IF; IF TG_OP <> 'INSERT' THEN IF OLD.added_at IS NOT NULL THEN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) VALUES (OLD.workspace_id, OLD.staff_id, OLD.customer_id, OLD.added_at, -1); IF OLD.deleted_at IS NOT NULL THEN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) VALUES (OLD.workspace_id, OLD.staff_id, OLD.customer_id, GREATEST(OLD.added_at, OLD.deleted_at), 1); END IF; END IF; END IF; IF TG_OP <> 'DELETE' THEN IF NEW.added_at IS NOT NULL THEN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) VALUES (NEW.workspace_id, NEW.staff_id, NEW.customer_id, NEW.added_at, 1); IF NEW.deleted_at IS NOT NULL THEN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) VALUES (NEW.workspace_id, NEW.staff_id, NEW.customer_id, GREATEST(NEW.added_at, NEW.deleted_at), -1); END IF; END IF; END IF; RETURN NULL; END $$")
+        op.execute('CREATE TRIGGER tr_follows_count_changes AFTER INSERT OR DELETE OR UPDATE OF workspace_id, staff_id, customer_id, added_at, deleted_at ON follows FOR EACH ROW EXECUTE FUNCTION follows_count_changes()')
     elif dialect == 'sqlite':
         op.execute('CREATE TRIGGER tr_sends_delete_recipients AFTER DELETE ON sends FOR EACH ROW BEGIN DELETE FROM send_recipients WHERE send_id = OLD.id; END')
+        op.execute('CREATE TRIGGER tr_follows_count_insert AFTER INSERT ON follows FOR EACH ROW BEGIN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT NEW.workspace_id, NEW.staff_id, NEW.customer_id, NEW.added_at, 1 WHERE NEW.added_at IS NOT NULL; INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT NEW.workspace_id, NEW.staff_id, NEW.customer_id, max(NEW.added_at, NEW.deleted_at), -1 WHERE NEW.added_at IS NOT NULL AND NEW.deleted_at IS NOT NULL; END')
+        op.execute('CREATE TRIGGER tr_follows_count_delete AFTER DELETE ON follows FOR EACH ROW BEGIN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT OLD.workspace_id, OLD.staff_id, OLD.customer_id, OLD.added_at, -1 WHERE OLD.added_at IS NOT NULL; INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT OLD.workspace_id, OLD.staff_id, OLD.customer_id, max(OLD.added_at, OLD.deleted_at), 1 WHERE OLD.added_at IS NOT NULL AND OLD.deleted_at IS NOT NULL; END')
+        op.execute('CREATE TRIGGER tr_follows_count_update AFTER UPDATE OF workspace_id, staff_id, customer_id, added_at, deleted_at ON follows FOR EACH ROW WHEN OLD.workspace_id IS NOT NEW.workspace_id OR OLD.staff_id IS NOT NEW.staff_id OR OLD.customer_id IS NOT NEW.customer_id OR OLD.added_at IS NOT NEW.added_at OR OLD.deleted_at IS NOT NEW.deleted_at BEGIN INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT OLD.workspace_id, OLD.staff_id, OLD.customer_id, OLD.added_at, -1 WHERE OLD.added_at IS NOT NULL; INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT OLD.workspace_id, OLD.staff_id, OLD.customer_id, max(OLD.added_at, OLD.deleted_at), 1 WHERE OLD.added_at IS NOT NULL AND OLD.deleted_at IS NOT NULL; INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT NEW.workspace_id, NEW.staff_id, NEW.customer_id, NEW.added_at, 1 WHERE NEW.added_at IS NOT NULL; INSERT INTO follow_count_changes (workspace_id, staff_id, customer_id, at, delta) SELECT NEW.workspace_id, NEW.staff_id, NEW.customer_id, max(NEW.added_at, NEW.deleted_at), -1 WHERE NEW.added_at IS NOT NULL AND NEW.deleted_at IS NOT NULL; END')
 
 
 def downgrade() -> None:
@@ -1793,7 +1852,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_tags_group_id'))
 
     op.drop_table('tags')
+    op.drop_table('staff_metric_months')
     op.drop_table('staff_metric_days')
+    with op.batch_alter_table('staff_friend_days', schema=None) as batch_op:
+        batch_op.drop_index('ix_staff_friend_days_workspace_id_day_staff_id_net')
+
+    op.drop_table('staff_friend_days')
     with op.batch_alter_table('staff_daily_stats', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_daily_stats_workspace_id'))
 
@@ -1812,6 +1876,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_moments_called_at'))
 
     op.drop_table('moments')
+    op.drop_table('interaction_months')
     with op.batch_alter_table('interaction_days', schema=None) as batch_op:
         batch_op.drop_index('ix_interaction_days_workspace_id_day_staff_id')
 
@@ -1832,7 +1897,7 @@ def downgrade() -> None:
     op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
-        batch_op.drop_index('ix_follows_workspace_id_added_at')
+        batch_op.drop_index('ix_follows_workspace_id_added_at_covering')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
@@ -1965,6 +2030,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_jobs_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
 
     op.drop_table('jobs')
+    with op.batch_alter_table('follow_count_changes', schema=None) as batch_op:
+        batch_op.drop_index('ix_follow_count_changes_workspace_id_staff_id')
+
+    op.drop_table('follow_count_changes')
     op.drop_table('event_subscriptions')
     with op.batch_alter_table('audience_changes', schema=None) as batch_op:
         batch_op.drop_index('ix_audience_changes_txid')
