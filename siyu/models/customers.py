@@ -129,6 +129,26 @@ class Follow(Base):
         Index("ix_follows_staff_id_state_customer_id", "staff_id", "state", "customer_id"),
         # Insights: adds in a period (pass rate, conversion, channel adds).
         Index("ix_follows_workspace_id_added_at", "workspace_id", "added_at"),
+        # P&L: the owner of a customer at a time (the oldest friendship then), read
+        # from the index alone.
+        Index(
+            "ix_follows_customer_id_added_at",
+            "customer_id",
+            "added_at",
+            "deleted_at",
+            "staff_id",
+            "live_code_state",
+        ),
+        # P&L: friends at month end and adds per account and channel in one pass over
+        # the index alone.
+        Index(
+            "ix_follows_workspace_id_staff_id_counts",
+            "workspace_id",
+            "staff_id",
+            "live_code_state",
+            "added_at",
+            "deleted_at",
+        ),
     )
 
     id: Mapped[int] = pk()

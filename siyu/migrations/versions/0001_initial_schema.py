@@ -818,11 +818,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_follows_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_follows_customer_id_added_at', ['customer_id', 'added_at', 'deleted_at', 'staff_id', 'live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_external_userid'), ['external_userid'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_added_at', ['workspace_id', 'added_at'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_staff_id_counts', ['workspace_id', 'staff_id', 'live_code_state', 'added_at', 'deleted_at'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('friend_accepts',
@@ -1832,11 +1834,13 @@ def downgrade() -> None:
     op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
+        batch_op.drop_index('ix_follows_workspace_id_staff_id_counts')
         batch_op.drop_index('ix_follows_workspace_id_added_at')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
         batch_op.drop_index(batch_op.f('ix_follows_external_userid'))
+        batch_op.drop_index('ix_follows_customer_id_added_at')
         batch_op.drop_index(batch_op.f('ix_follows_customer_id'))
 
     op.drop_table('follows')
