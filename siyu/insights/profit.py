@@ -615,6 +615,7 @@ def _python_cogs(
             lines[irow[0]].append(irow)
         for oid, (_id, paid_at, paid, refunded, order_cost) in heads.items():
             net = max(0, int(paid) - int(refunded))
+            assert paid_at is not None  # orders paid in a period
             out[oid] = _cogs(table, local_day(paid_at, tz), lines.get(oid, []), order_cost, int(paid), net)
     return out
 
@@ -700,9 +701,9 @@ def _month_lines(
             parts[oid] = part
     if groups and parts:
         for oid, gid in _order_groups(session, workspace_id, since, until):
-            part = parts.get(oid)
-            if part is not None:
-                by_group[gid].add(*part)
+            paid_part = parts.get(oid)
+            if paid_part is not None:
+                by_group[gid].add(*paid_part)
     _add_rewards(session, workspace_id, since, until, total, private, outside, by_staff, by_state, by_group)
     return {
         "since": since, "until": until, "total": total, "private": private, "outside": outside,
@@ -762,24 +763,30 @@ def _follow_counts(
     session: Session, workspace_id: int, since: datetime, until: datetime
 ) -> list[tuple[int, str | None, int, int, int]]:
     """Per (staff account, live-code state): friends at ``until`` (added before it and not
-    deleted by then), adds in [since, until), adds ever. One pass over the follows (their
-    covering index ``ix_follows_workspace_id_staff_id_counts``)."""
-    alive = and_(Follow.added_at < until, or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until))
-    in_month = and_(Follow.added_at >= since, Follow.added_at < until)
-    return [
-        (int(sid), state, int(n_alive or 0), int(n_month or 0), int(n_all))
-        for sid, state, n_alive, n_month, n_all in session.execute(
-            select(
-                Follow.staff_id,
-                Follow.live_code_state,
-                func.sum(case((alive, 1), else_=0)),
-                func.sum(case((in_month, 1), else_=0)),
-                func.count(),
-            )
-            .where(Follow.workspace_id == workspace_id, Follow.added_at.is_not(None))
-            .group_by(Follow.staff_id, Follow.live_code_state)
+    deleted by then), adds in [since, until), adds ever.
+
+    From indexes alone: every add (one pass over ``ix_follows_workspace_id_staff_id_counts``),
+    less the adds from ``until`` on and the deletions before ``until`` (range reads of
+    ``..._added_at_staff_id`` and the partial ``..._deleted_at``, which hold few rows for a
+    recent month). The range reads group by ``staff_id + 0`` so that SQLite's planner takes
+    the range index rather than the one already in group order.
+    """
+    ws = Follow.workspace_id == workspace_id
+
+    def count(*conds: Any, ranged: bool = True) -> dict[tuple[int, str | None], int]:
+        keys: list[Any] = (
+            [Follow.staff_id + 0, Follow.live_code_state.concat("")]
+            if ranged
+            else [Follow.staff_id, Follow.live_code_state]
         )
-    ]
+        rows = session.execute(select(*keys, func.count()).where(ws, *conds).group_by(*keys))
+        return {(int(r[0]), r[1]): int(r[2]) for r in rows}
+
+    ever = count(Follow.added_at.is_not(None), ranged=False)
+    later = count(Follow.added_at >= until)
+    gone = count(Follow.deleted_at.is_not(None), Follow.deleted_at < until, Follow.added_at < until)
+    month = count(Follow.added_at >= since, Follow.added_at < until)
+    return [(k[0], k[1], n - later.get(k, 0) - gone.get(k, 0), month.get(k, 0), n) for k, n in ever.items()]
 
 
 def latest_month(session: Session, workspace_id: int, now: datetime | None = None) -> date | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -139,15 +140,31 @@ class Follow(Base):
             "staff_id",
             "live_code_state",
         ),
-        # P&L: friends at month end and adds per account and channel in one pass over
-        # the index alone.
+        # P&L: friends at month end and adds per account and channel, from indexes alone:
+        # all adds (one pass), adds in a period, and deletions before a time (the few).
         Index(
             "ix_follows_workspace_id_staff_id_counts",
             "workspace_id",
             "staff_id",
             "live_code_state",
             "added_at",
+        ),
+        Index(
+            "ix_follows_workspace_id_added_at_staff_id",
+            "workspace_id",
+            "added_at",
+            "staff_id",
+            "live_code_state",
+        ),
+        Index(
+            "ix_follows_workspace_id_deleted_at",
+            "workspace_id",
             "deleted_at",
+            "added_at",
+            "staff_id",
+            "live_code_state",
+            sqlite_where=text("deleted_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NOT NULL"),
         ),
     )
 
