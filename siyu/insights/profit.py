@@ -477,7 +477,12 @@ def _day_of(paid_at: Any, start: date, end: date, tz: str) -> Any:
 
 
 def _order_rows(
-    session: Session, workspace_id: int, start: date, end: date, knobs: InsightKnobs
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    knobs: InsightKnobs,
+    who: Any = None,
 ) -> list[Any]:
     """One row per effective order paid in the month, computed by the database:
     (id, customer, platform, paid, refunded, discount, owner staff, owner's live-code
@@ -521,6 +526,7 @@ def _order_rows(
             Order.paid_at >= since,
             Order.paid_at < until,
             Order.status.not_in(_NOT_EFFECTIVE),
+            *([] if who is None else [who]),
         )
         .subquery("o")
     )
@@ -621,7 +627,7 @@ def _python_cogs(
 
 
 def _order_groups(
-    session: Session, workspace_id: int, since: datetime, until: datetime
+    session: Session, workspace_id: int, since: datetime, until: datetime, who: Any = None
 ) -> list[tuple[int, int]]:
     """(order, group) for each effective order of [since, until) and each group its
     customer was a member of when it was paid."""
@@ -645,9 +651,82 @@ def _order_groups(
                 Order.paid_at >= since,
                 Order.paid_at < until,
                 Order.status.not_in(_NOT_EFFECTIVE),
+                *([] if who is None else [who]),
             )
         )
     ]
+
+
+# An order's part in the P&L: (customer, owner staff account, owner's channel state,
+# paid, net, cost of goods, platform fee, brand discount, cost known).
+Fact = tuple[int | None, int | None, str | None, int, int, int, int, int, bool]
+
+
+def _facts(
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    knobs: InsightKnobs,
+    *,
+    groups: bool = True,
+    who: Any = None,
+) -> tuple[dict[int, Fact], dict[int, list[int]]]:
+    """Each effective order of the month (``who``: a condition on ``Order``, e.g. some
+    customers) as a :data:`Fact`, and (``groups``) the groups its customer was in when it
+    was paid."""
+    tz = knobs.hours.tz
+    rows = _order_rows(session, workspace_id, start, end, knobs, who)
+    fallback = _python_cogs(session, workspace_id, [int(r[0]) for r in rows if r[11]], tz)
+    rates = knobs.platform_fee_rates
+    in_paid = knobs.discount_in_paid
+    bases: dict[str | None, str | None] = {}
+    facts: dict[int, Fact] = {}
+    for oid, cid, platform, paid, refunded, discount, sid, state, n_lines, cogs, unknown, partial, oc in rows:
+        paid = int(paid)
+        net = max(0, paid - int(refunded))
+        if partial:
+            cogs, known = fallback[oid]
+        elif n_lines:
+            cogs, known = int(cogs or 0), not unknown
+        elif oc is not None:
+            cogs, known = round(int(oc) * (net / paid if paid else 0)), True
+        else:
+            cogs, known = 0, False
+        if state not in bases:
+            bases[state] = _base(state)
+        fee = round(net * rates.get(platform, 0.0))
+        disc = 0 if in_paid or net == 0 else int(discount)
+        facts[oid] = (cid, sid, bases[state], paid, net, cogs, fee, disc, known)
+    member_of: dict[int, list[int]] = defaultdict(list)
+    if groups and facts:
+        since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
+        for oid, gid in _order_groups(session, workspace_id, since, until, who):
+            member_of[oid].append(gid)
+    return facts, dict(member_of)
+
+
+def _lines(facts: Iterable[tuple[int, Fact]], member_of: dict[int, list[int]]) -> dict[str, Any]:
+    """Orders' facts summed: total, private domain, outside, per account, state, group."""
+    total, private, outside = Line(), Line(), Line()
+    by_staff: dict[int, Line] = defaultdict(Line)
+    by_state: dict[str | None, Line] = defaultdict(Line)
+    by_group: dict[int, Line] = defaultdict(Line)
+    for oid, (cid, sid, base, paid, net, cogs, fee, disc, known) in facts:
+        part = (cid, paid, net, cogs, fee, disc, known)
+        total.add(*part)
+        if sid is None:
+            outside.add(*part)
+        else:
+            private.add(*part)
+            by_staff[sid].add(*part)
+            by_state[base].add(*part)
+        for gid in member_of.get(oid, ()):
+            by_group[gid].add(*part)
+    return {
+        "total": total, "private": private, "outside": outside,
+        "staff": by_staff, "states": by_state, "groups": by_group,
+    }  # fmt: skip
 
 
 def _month_lines(
@@ -660,55 +739,15 @@ def _month_lines(
     groups: bool = True,
 ) -> dict[str, Any]:
     """The month's lines: total, private domain, outside, per account, channel state and
-    (``groups``) group. Orders are read through :func:`_order_rows` (the database finds
-    each order's owner and costs its whole-unit lines), rewards as :func:`_add_rewards`."""
+    (``groups``) group, computed now. Orders are read through :func:`_order_rows` (the
+    database finds each order's owner and costs its whole-unit lines), rewards as
+    :func:`_add_rewards`. :mod:`siyu.insights.pnl_cache` keeps the orders' part."""
     tz = knobs.hours.tz
     since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
-    rows = _order_rows(session, workspace_id, start, end, knobs)
-    fallback = _python_cogs(session, workspace_id, [int(r[0]) for r in rows if r[11]], tz)
-    rates = knobs.platform_fee_rates
-    in_paid = knobs.discount_in_paid
-    total, private, outside = Line(), Line(), Line()
-    by_staff: dict[int, Line] = defaultdict(Line)
-    by_state: dict[str | None, Line] = defaultdict(Line)
-    by_group: dict[int, Line] = defaultdict(Line)
-    bases: dict[str | None, str | None] = {}
-    parts: dict[int, tuple[Any, ...]] = {}
-    for oid, cid, platform, paid, refunded, discount, sid, state, n_lines, cogs, unknown, partial, oc in rows:
-        paid = int(paid)
-        net = max(0, paid - int(refunded))
-        if partial:
-            cogs, known = fallback[oid]
-        elif n_lines:
-            cogs, known = int(cogs or 0), not unknown
-        elif oc is not None:
-            cogs, known = round(int(oc) * (net / paid if paid else 0)), True
-        else:
-            cogs, known = 0, False
-        fee = round(net * rates.get(platform, 0.0))
-        disc = 0 if in_paid or net == 0 else int(discount)
-        part = (cid, paid, net, cogs, fee, disc, known)
-        total.add(*part)
-        if sid is None:
-            outside.add(*part)
-        else:
-            private.add(*part)
-            by_staff[sid].add(*part)
-            if state not in bases:
-                bases[state] = _base(state)
-            by_state[bases[state]].add(*part)
-        if groups:
-            parts[oid] = part
-    if groups and parts:
-        for oid, gid in _order_groups(session, workspace_id, since, until):
-            paid_part = parts.get(oid)
-            if paid_part is not None:
-                by_group[gid].add(*paid_part)
-    _add_rewards(session, workspace_id, since, until, total, private, outside, by_staff, by_state, by_group)
-    return {
-        "since": since, "until": until, "total": total, "private": private, "outside": outside,
-        "staff": by_staff, "states": by_state, "groups": by_group,
-    }  # fmt: skip
+    facts, member_of = _facts(session, workspace_id, start, end, knobs, groups=groups)
+    out = _lines(facts.items(), member_of)
+    _add_rewards(session, workspace_id, since, until, out)
+    return {"since": since, "until": until, **out}
 
 
 def _add_rewards(
@@ -716,15 +755,12 @@ def _add_rewards(
     workspace_id: int,
     since: datetime,
     until: datetime,
-    total: Line,
-    private: Line,
-    outside: Line,
-    by_staff: dict[int, Line],
-    by_state: dict[str | None, Line],
-    by_group: dict[int, Line],
+    lines: dict[str, Any],
 ) -> None:
-    """Rewards paid in [since, until) onto the lines: the stated staff account and
-    channel win over the ownership rule; groups take their members' rewards."""
+    """Rewards paid in [since, until) onto the lines (of :func:`_lines`): the stated staff
+    account and channel win over the ownership rule; groups take their members' rewards."""
+    total, private, outside = lines["total"], lines["private"], lines["outside"]
+    by_staff, by_state, by_group = lines["staff"], lines["states"], lines["groups"]
     rewards = session.execute(
         select(
             Reward.customer_id, Reward.amount_fen, Reward.paid_at, Reward.staff_id, Reward.channel_id
