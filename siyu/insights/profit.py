@@ -34,6 +34,7 @@ from sqlalchemy import Date, Select, and_, case, delete, func, literal, or_, sel
 from sqlalchemy.orm import Session, aliased
 
 from siyu.acquisition.channels import split_state
+from siyu.insights import pnl_cache
 from siyu.insights.aggregates import knobs_for
 from siyu.insights.knobs import InsightKnobs
 from siyu.insights.metrics import period_of
@@ -388,6 +389,18 @@ class Line:
         self.discount_fen += disc
         self.gross_fen += net - cogs - fee - disc
         self.cost_unknown += 0 if known else 1
+
+    def merge(self, other: Line) -> None:
+        self.orders += other.orders
+        self.buyers |= other.buyers
+        self.gmv_fen += other.gmv_fen
+        self.net_fen += other.net_fen
+        self.cogs_fen += other.cogs_fen
+        self.fee_fen += other.fee_fen
+        self.discount_fen += other.discount_fen
+        self.gross_fen += other.gross_fen
+        self.rewards_fen += other.rewards_fen
+        self.cost_unknown += other.cost_unknown
 
     def reward(self, amount_fen: int) -> None:
         self.rewards_fen += amount_fen
@@ -893,10 +906,9 @@ def pnl(
     # not a whole month's against a few days' revenue.
     elapsed, days = month_elapsed(start, end, today)
     p_start, p_end = period_of("month", start - timedelta(days=1))
-    cur = _month_lines(session, workspace_id, start, end, knobs)
-    # the previous month serves the flag only (GMV and margin): no groups
-    prev = _month_lines(session, workspace_id, p_start, p_end, knobs, groups=False)
-    counts = _follow_counts(session, workspace_id, cur["since"], cur["until"])
+    (cur, prev), counts = pnl_cache.month_lines(
+        session, workspace_id, knobs, [(start, end), (p_start, p_end)]
+    )
     friends_staff: dict[int, int] = defaultdict(int)
     friends_state: dict[str, int] = defaultdict(int)
     adds: dict[str, int] = defaultdict(int)

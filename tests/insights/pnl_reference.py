@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.insights import profit
+from siyu.insights import pnl_cache, profit
 from siyu.insights.knobs import InsightKnobs
 from siyu.insights.profit import (
     Line,
@@ -121,6 +121,7 @@ def from_scratch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as m:
         m.setattr(profit, "_month_lines", month_lines)
         m.setattr(profit, "_follow_counts", follow_counts)
+        m.setattr(pnl_cache, "ENABLED", False)
         yield
 
 

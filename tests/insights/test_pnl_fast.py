@@ -131,15 +131,18 @@ def edge(env: object, workspace_id: int) -> Iterator[W]:
                     [("SKU-A", 3, 9000, 3000, None), ("SKU-B", 1, 1001, 0, 555), (None, 2, 2000, 500, 901),
                      ("SKU-A", 1, 3000, 3000, None), ("NOPRICE", 1, 1000, 0, None)],
                     discount=321)  # fmt: skip
-        _line_order(s, w, "c3", "e-pending", at(11, 12, 10, 0), [("SKU-A", 1, 5000, 0, None)], status="pending")
+        _line_order(
+            s, w, "c3", "e-pending", at(11, 12, 10, 0), [("SKU-A", 1, 5000, 0, None)], status="pending"
+        )
         _line_order(s, w, "c3", "e-closed", at(11, 12, 10, 0), [("SKU-A", 1, 5000, 0, None)], status="closed")
         for ext, cost, refunded in (("e-own-cost", 2501, 1000), ("e-own-cost-whole", 2500, 0)):
             o = Order(workspace_id=workspace_id, customer_id=w.c["c4"], platform="taobao", external_id=ext,
                       status="completed", paid_at=at(11, 13, 10, 0), paid_fen=7000, goods_fen=7000,
                       refunded_fen=refunded, cost_fen=cost, discount_fen=100)  # fmt: skip
             s.add(o)
-        s.add(Order(workspace_id=workspace_id, customer_id=w.c["c5"], platform="taobao", external_id="e-nothing",
-                    status="paid", paid_at=at(11, 13, 11, 0), paid_fen=4321, goods_fen=4321))  # fmt: skip
+        s.add(Order(workspace_id=workspace_id, customer_id=w.c["c5"], platform="taobao",
+                    external_id="e-nothing", status="paid", paid_at=at(11, 13, 11, 0), paid_fen=4321,
+                    goods_fen=4321))  # fmt: skip
         s.flush()
         live = s.query(Channel).filter_by(state="live1").one()
         s.add_all([
@@ -154,7 +157,7 @@ def edge(env: object, workspace_id: int) -> Iterator[W]:
         ])  # fmt: skip
         s.add(Staff(workspace_id=workspace_id, userid="carol", name="Carol", status="active"))
         s.add(Group(workspace_id=workspace_id, chat_id="wr2", name="空群", owner_staff_id=bob))
-    yield w
+    return w
 
 
 @pytest.mark.parametrize("month", [date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)])
@@ -168,7 +171,9 @@ def test_pnl_equals_the_order_by_order_computation(
             assert fast == slow, (on, staff_id)
     nov = profit.pnl(session, workspace_id=edge.ws, on=date(2026, 11, 1))
     assert nov["total"]["orders"] == 14  # the cases above all counted (pending / closed not)
-    assert nov["groups"] and nov["channels"] and nov["outside"]["orders"] == 3
+    assert nov["groups"]
+    assert nov["channels"]
+    assert nov["outside"]["orders"] == 3
 
 
 def test_a_running_month_and_the_default_month_equal_the_reference(
@@ -178,4 +183,83 @@ def test_a_running_month_and_the_default_month_equal_the_reference(
         for on in (None, date(2026, 11, 20)):
             fast = profit.pnl(session, workspace_id=edge.ws, on=on)
             assert fast == reference_pnl(session, monkeypatch, workspace_id=edge.ws, on=on)
-        assert fast["partial"] and fast["days_elapsed"] == 20
+        assert fast["partial"]
+        assert fast["days_elapsed"] == 20
+
+
+def test_the_kept_months_follow_every_change(
+    edge: W, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm the cache, then change what the P&L reads, one committed change at a time."""
+    nov, dec = date(2026, 11, 1), date(2026, 12, 1)
+
+    def same() -> None:
+        session.rollback()  # a new snapshot: what the other transaction committed
+        for on in (nov, dec):
+            for staff_id in (None, edge.staff["alice"]):
+                fast = profit.pnl(session, workspace_id=edge.ws, on=on, staff_id=staff_id)
+                assert fast == reference_pnl(
+                    session, monkeypatch, workspace_id=edge.ws, on=on, staff_id=staff_id
+                )
+
+    same()
+    alice, bob, c = edge.staff["alice"], edge.staff["bob"], edge.c
+    steps = [
+        # an order refunded, one moved to another customer, one new, one of no customer changed
+        lambda s: s.query(Order).filter_by(external_id="e-tie").update({"refunded_fen": 5000}),
+        lambda s: s.query(Order).filter_by(external_id="e-alice").update({"customer_id": c["c11"]}),
+        lambda s: order(s, edge, "c6", "e-new", at(11, 25, 9, 0), 8800, qty=2),
+        lambda s: s.query(Order).filter_by(external_id="e-nobody").update({"refunded_fen": 600}),
+        # a line's refund alone (the import marks the order with its run)
+        lambda s: (
+            s.query(OrderItem)
+            .filter_by(order_id=s.query(Order.id).filter_by(external_id="e-nov-start").scalar())
+            .update({"refunded_fen": 5005}),
+            s.query(Order).filter_by(external_id="e-nov-start").update({"import_id": None}),
+        ),
+        # owners: c12's friendship with bob dated earlier; c13's with bob deleted; a new add
+        lambda s: (
+            s.query(Follow)
+            .filter_by(customer_id=c["c12"], staff_id=bob)
+            .update({"added_at": at(10, 1, 9, 0)})
+        ),
+        lambda s: (
+            s.query(Follow)
+            .filter_by(customer_id=c["c13"], staff_id=bob)
+            .update({"deleted_at": at(11, 3, 9, 0), "state": "deleted"})
+        ),
+        lambda s: s.add(
+            Follow(
+                workspace_id=edge.ws,
+                staff_id=bob,
+                customer_id=c["c9"],
+                state="active",
+                added_at=at(11, 16, 9, 0),
+                live_code_state="live1",
+            )
+        ),
+        # groups: c12 joined later
+        lambda s: (
+            s.query(GroupMember).filter_by(customer_id=c["c12"]).update({"join_time": at(11, 16, 0, 0)})
+        ),
+        # the price list, the fee rates, the discount rule
+        lambda s: s.query(SkuCost).filter_by(sku="SKU-A", cost_fen=4000).update({"cost_fen": 4100}),
+        lambda s: s.get(Workspace, edge.ws).__setattr__(
+            "settings", {"insights": {"platform_fee_rates": {"taobao": 0.07}, "discount_in_paid": True}}
+        ),
+        # rewards
+        lambda s: s.add(
+            Reward(
+                workspace_id=edge.ws,
+                customer_id=c["c2"],
+                amount_fen=999,
+                kind="gift",
+                paid_at=at(11, 29, 9, 0),
+                staff_id=alice,
+            )
+        ),
+    ]
+    for step in steps:
+        with session_scope() as s:
+            step(s)
+        same()
