@@ -136,6 +136,7 @@ class Follow(Base):
             "ix_follows_customer_id_added_at",
             "customer_id",
             "added_at",
+            "id",  # the rule's tie-break, so that no sort is needed
             "deleted_at",
             "staff_id",
             "live_code_state",

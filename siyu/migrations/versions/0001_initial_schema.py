@@ -818,7 +818,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_follows_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index('ix_follows_customer_id_added_at', ['customer_id', 'added_at', 'deleted_at', 'staff_id', 'live_code_state'], unique=False)
+        batch_op.create_index('ix_follows_customer_id_added_at', ['customer_id', 'added_at', 'id', 'deleted_at', 'staff_id', 'live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_external_userid'), ['external_userid'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
