@@ -100,6 +100,35 @@ def _copy(lines: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _merge(lines: dict[str, Any], more: dict[str, Any]) -> None:
+    for k in ("total", "private", "outside"):
+        lines[k].merge(more[k])
+    for k in ("staff", "states", "groups"):
+        for key, line in more[k].items():
+            lines[k][key].merge(line)
+
+
+def _unsum(lines: dict[str, Any], cid: int, orders: list[tuple[Any, Any]]) -> None:
+    """Take a customer's orders (facts, groups) out of the sums: each line they were in
+    loses their money, and the customer as a buyer (all their orders leave at once)."""
+    touched = []
+    for (_cid, sid, base, paid, net, cogs, fee, disc, known), groups in orders:
+        here = [lines["total"]]
+        if sid is None:
+            here.append(lines["outside"])
+        else:
+            here += [lines["private"], lines["staff"][sid], lines["states"][base]]
+        here += [lines["groups"][g] for g in groups]
+        for line in here:
+            line.remove(paid, net, cogs, fee, disc, known)
+        touched += here
+    for line in touched:
+        line.buyers.discard(cid)
+    for k in ("staff", "states", "groups"):  # a line left with no order is no line
+        for key in [key for key, line in lines[k].items() if line.orders == 0]:
+            del lines[k][key]
+
+
 class PnlCache:
     """The facts of one workspace's months, brought up to date in the caller's session."""
 
@@ -135,17 +164,23 @@ class PnlCache:
         from siyu.insights import profit
 
         end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        lines = month.lines
         for i in range(0, len(customers), _CHUNK):
             chunk = customers[i : i + _CHUNK]
             for cid in chunk:
-                for oid in month.of_customer.pop(cid, ()):
+                old = month.of_customer.pop(cid, ())
+                if lines is not None and old:
+                    # every order of the customer leaves the sums, and the customer the buyers
+                    _unsum(lines, cid, [(month.facts[o], month.member_of.get(o, ())) for o in old])
+                for oid in old:
                     month.facts.pop(oid, None)
                     month.member_of.pop(oid, None)
             facts, member_of = profit._facts(
                 self.session, self.workspace_id, start, end, self.knobs, who=Order.customer_id.in_(chunk)
             )
             self._keep(month, facts, member_of)
-        month.lines = None
+            if lines is not None and facts:
+                _merge(lines, profit._lines(facts.items(), member_of))
 
     @staticmethod
     def _keep(month: _Month, facts: dict[int, Any], member_of: dict[int, list[int]]) -> None:
@@ -210,12 +245,7 @@ def month_lines(
             facts, member_of = profit._facts(
                 session, workspace_id, a, b, knobs, who=Order.customer_id.is_(None)
             )
-            loose = profit._lines(facts.items(), member_of)
-            for k in ("total", "private", "outside"):
-                lines[k].merge(loose[k])
-            for k in ("staff", "states", "groups"):
-                for key, line in loose[k].items():
-                    lines[k][key].merge(line)
+            _merge(lines, profit._lines(facts.items(), member_of))
             profit._add_rewards(session, workspace_id, since, until, lines)
             out.append({"since": since, "until": until, **lines})
         counts = cache.follow_counts(*bounds[0])

@@ -390,6 +390,17 @@ class Line:
         self.gross_fen += net - cogs - fee - disc
         self.cost_unknown += 0 if known else 1
 
+    def remove(self, paid: int, net: int, cogs: int, fee: int, disc: int, known: bool) -> None:
+        """Take an order's sums back out (its customer leaves ``buyers`` by the caller)."""
+        self.orders -= 1
+        self.gmv_fen -= paid
+        self.net_fen -= net
+        self.cogs_fen -= cogs
+        self.fee_fen -= fee
+        self.discount_fen -= disc
+        self.gross_fen -= net - cogs - fee - disc
+        self.cost_unknown -= 0 if known else 1
+
     def merge(self, other: Line) -> None:
         self.orders += other.orders
         self.buyers |= other.buyers

@@ -242,6 +242,13 @@ def test_the_kept_months_follow_every_change(
         lambda s: (
             s.query(GroupMember).filter_by(customer_id=c["c12"]).update({"join_time": at(11, 16, 0, 0)})
         ),
+        # the group left with no order in November (its line goes), and bob with none
+        lambda s: (
+            s.query(GroupMember)
+            .filter(GroupMember.customer_id.in_([c["c8"], c["c9"], c["c12"]]))
+            .update({"join_time": at(12, 1, 0, 0)})
+        ),
+        lambda s: s.query(Follow).filter_by(staff_id=bob).update({"added_at": at(12, 2, 0, 0)}),
         # the price list, the fee rates, the discount rule
         lambda s: s.query(SkuCost).filter_by(sku="SKU-A", cost_fen=4000).update({"cost_fen": 4100}),
         lambda s: s.get(Workspace, edge.ws).__setattr__(
