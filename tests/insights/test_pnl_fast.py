@@ -270,3 +270,12 @@ def test_the_kept_months_follow_every_change(
         with session_scope() as s:
             step(s)
         same()
+
+
+def test_a_session_sees_its_own_uncommitted_orders(edge: W, session: Session) -> None:
+    nov = date(2026, 11, 1)
+    before = profit.pnl(session, workspace_id=edge.ws, on=nov)["total"]["orders"]
+    order(session, edge, "c6", "e-uncommitted", at(11, 26, 9, 0), 1000)
+    assert profit.pnl(session, workspace_id=edge.ws, on=nov)["total"]["orders"] == before + 1
+    session.rollback()
+    assert profit.pnl(session, workspace_id=edge.ws, on=nov)["total"]["orders"] == before
