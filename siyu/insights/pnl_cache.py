@@ -15,7 +15,8 @@ for, and the sums, and keeps them exact:
   names both); the sums of a month that changed are summed again;
 - the price list, the platform fee rates, ``discount_in_paid`` and the zone are compared
   with what the facts were computed from (a fingerprint): any difference drops them;
-- an "everything" entry, a reset journal or 12 hours without a read drop them too;
+- an "everything" entry, a reset journal, 12 hours without a read or more changed
+  customers than ``RECOMPUTE_MAX`` (and a tenth of a month's buyers) drop them too;
 - orders of no customer (which the journal cannot name) are never kept: they are read
   on each answer (few, through ``ix_orders_customer_id_paid_at``);
 - rewards are read on each answer (few), friends and adds too (``profit._follow_counts``,
@@ -46,7 +47,8 @@ from siyu.segments.audience import journal
 
 ENABLED = True  # False: compute every answer (tests of the reference, benchmarks' "before")
 STALE_AFTER = timedelta(hours=12)  # idle longer (journal may be pruned past us): start over
-MAX_MONTHS = 24  # months kept per workspace (the oldest read goes first)
+MAX_MONTHS = 12  # months kept per workspace (the least recently read goes first)
+RECOMPUTE_MAX = 2_000  # more changed customers than this (and 10 % of a month's): drop the months
 _CHUNK = 500
 
 
@@ -156,6 +158,10 @@ class PnlCache:
             return False
         customers = sorted({int(cid) for _, cid in entries if cid is not None})
         ws.counts.clear()
+        kept = max((len(m.of_customer) for m in ws.months.values()), default=0)
+        if len(customers) > max(RECOMPUTE_MAX, kept // 10):
+            ws.months.clear()  # cheaper computed again whole, when asked
+            return True
         for start, month in ws.months.items():
             self._recompute(start, month, customers)
         return True
