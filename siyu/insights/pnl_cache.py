@@ -203,9 +203,9 @@ class PnlCache:
         month = ws.months.get(start)
         if month is None:
             month = _Month()
-            facts, member_of = profit._facts(
-                self.session, self.workspace_id, start, end, self.knobs, who=Order.customer_id.is_not(None)
-            )
+            facts, member_of = profit._facts(self.session, self.workspace_id, start, end, self.knobs)
+            # orders of no customer are read on each answer (the journal cannot name them)
+            facts = {oid: f for oid, f in facts.items() if f[0] is not None}
             self._keep(month, facts, member_of)
             ws.months[start] = month
             while len(ws.months) > MAX_MONTHS:
