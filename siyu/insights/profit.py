@@ -30,10 +30,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, Select, and_, case, delete, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from siyu.acquisition.channels import split_state
+from siyu.insights import pnl_cache
 from siyu.insights.aggregates import knobs_for
 from siyu.insights.knobs import InsightKnobs
 from siyu.insights.metrics import period_of
@@ -226,9 +227,9 @@ class OrderProfit:
 def _cost_table(session: Session, workspace_id: int) -> dict[str, list[tuple[date, date | None, int]]]:
     table: dict[str, list[tuple[date, date | None, int]]] = defaultdict(list)
     for sku, f, t, cost in session.execute(
-        select(SkuCost.sku, SkuCost.valid_from, SkuCost.valid_to, SkuCost.cost_fen).where(
-            SkuCost.workspace_id == workspace_id
-        )
+        select(SkuCost.sku, SkuCost.valid_from, SkuCost.valid_to, SkuCost.cost_fen)
+        .where(SkuCost.workspace_id == workspace_id)
+        .order_by(SkuCost.id)
     ):
         table[sku].append((f, t, int(cost)))
     return table
@@ -243,6 +244,35 @@ def _unit_cost(
         if f <= day and (t is None or day <= t):
             return cost
     return None
+
+
+def _cogs(
+    table: dict[str, list[tuple[date, date | None, int]]],
+    day: date,
+    items: Sequence[Any],
+    order_cost: int | None,
+    paid: int,
+    net: int,
+) -> tuple[int, bool]:
+    """(cost of goods, whether every line's cost is known) of one order paid on ``day``;
+    ``items``: its lines as (order id, sku, quantity, amount, refunded, line cost)."""
+    cogs = 0
+    known = True
+    if items:
+        for _o, sku, qty, amount, item_refunded, line_cost in items:
+            kept = 1.0 if amount <= 0 else max(0.0, 1 - int(item_refunded) / int(amount))
+            unit = _unit_cost(table, sku, day)
+            if unit is not None:
+                cogs += round(unit * int(qty) * kept)
+            elif line_cost is not None:
+                cogs += round(int(line_cost) * kept)
+            else:
+                known = False
+    elif order_cost is not None:
+        cogs = round(int(order_cost) * (net / paid if paid else 0))
+    else:
+        known = False
+    return cogs, known
 
 
 def order_profits(
@@ -320,23 +350,7 @@ def order_profits(
     for oid, (_id, customer_id, platform, paid_at, paid, refunded, discount, order_cost) in orders.items():
         net = max(0, int(paid) - int(refunded))
         day = local_day(paid_at, tz)
-        cogs = 0
-        known = True
-        items = lines.get(oid, [])
-        if items:
-            for _o, sku, qty, amount, item_refunded, line_cost in items:
-                kept = 1.0 if amount <= 0 else max(0.0, 1 - int(item_refunded) / int(amount))
-                unit = _unit_cost(table, sku, day)
-                if unit is not None:
-                    cogs += round(unit * int(qty) * kept)
-                elif line_cost is not None:
-                    cogs += round(int(line_cost) * kept)
-                else:
-                    known = False
-        elif order_cost is not None:
-            cogs = round(int(order_cost) * (net / paid if paid else 0))
-        else:
-            known = False
+        cogs, known = _cogs(table, day, lines.get(oid, []), order_cost, int(paid), net)
         fee = round(net * knobs.platform_fee_rates.get(platform, 0.0))
         disc = 0 if knobs.discount_in_paid or net == 0 else int(discount)
         out.append(OrderProfit(oid, customer_id, platform, paid_at, int(paid), net, cogs, fee, disc, known))
@@ -360,16 +374,44 @@ class Line:
     cost_unknown: int = 0
 
     def take(self, p: OrderProfit) -> None:
+        self.add(p.customer_id, p.paid_fen, p.net_fen, p.cogs_fen, p.fee_fen, p.discount_fen, p.cost_known)
+
+    def add(
+        self, customer_id: int | None, paid: int, net: int, cogs: int, fee: int, disc: int, known: bool
+    ) -> None:
         self.orders += 1
-        if p.customer_id is not None:
-            self.buyers.add(p.customer_id)
-        self.gmv_fen += p.paid_fen
-        self.net_fen += p.net_fen
-        self.cogs_fen += p.cogs_fen
-        self.fee_fen += p.fee_fen
-        self.discount_fen += p.discount_fen
-        self.gross_fen += p.gross_fen
-        self.cost_unknown += 0 if p.cost_known else 1
+        if customer_id is not None:
+            self.buyers.add(customer_id)
+        self.gmv_fen += paid
+        self.net_fen += net
+        self.cogs_fen += cogs
+        self.fee_fen += fee
+        self.discount_fen += disc
+        self.gross_fen += net - cogs - fee - disc
+        self.cost_unknown += 0 if known else 1
+
+    def remove(self, paid: int, net: int, cogs: int, fee: int, disc: int, known: bool) -> None:
+        """Take an order's sums back out (its customer leaves ``buyers`` by the caller)."""
+        self.orders -= 1
+        self.gmv_fen -= paid
+        self.net_fen -= net
+        self.cogs_fen -= cogs
+        self.fee_fen -= fee
+        self.discount_fen -= disc
+        self.gross_fen -= net - cogs - fee - disc
+        self.cost_unknown -= 0 if known else 1
+
+    def merge(self, other: Line) -> None:
+        self.orders += other.orders
+        self.buyers |= other.buyers
+        self.gmv_fen += other.gmv_fen
+        self.net_fen += other.net_fen
+        self.cogs_fen += other.cogs_fen
+        self.fee_fen += other.fee_fen
+        self.discount_fen += other.discount_fen
+        self.gross_fen += other.gross_fen
+        self.rewards_fen += other.rewards_fen
+        self.cost_unknown += other.cost_unknown
 
     def reward(self, amount_fen: int) -> None:
         self.rewards_fen += amount_fen
@@ -450,39 +492,319 @@ def _base(state: str | None) -> str | None:
     return None if state is None else split_state(state)[0]
 
 
-def _month_lines(
-    session: Session, workspace_id: int, start: date, end: date, knobs: InsightKnobs
-) -> dict[str, Any]:
+def _day_of(paid_at: Any, start: date, end: date, tz: str) -> Any:
+    """SQL: the business day (workspace zone) of ``paid_at``, an instant in [start, end]:
+    a CASE over the days' UTC starts, so it is exact on every database and in every zone."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    whens = [(paid_at < day_start_utc(d + timedelta(days=1), tz), literal(d, Date)) for d in days[:-1]]
+    return case(*whens, else_=literal(days[-1], Date)) if whens else literal(days[-1], Date)
+
+
+def _workspace_cond(workspace_id: int, who: Any) -> Any:
+    """``orders.workspace_id = ?``; with a condition on the customer (some customers, or
+    none) written ``workspace_id + 0`` so that SQLite reads the customers' orders through
+    ``ix_orders_customer_id_paid_at`` instead of the whole month through
+    ``ix_orders_workspace_id_paid_at``."""
+    if who is None:
+        return Order.workspace_id == workspace_id
+    return (Order.workspace_id + 0) == workspace_id
+
+
+def _order_rows(
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    knobs: InsightKnobs,
+    who: Any = None,
+) -> list[Any]:
+    """One row per effective order paid in the month, computed by the database:
+    (id, customer, platform, paid, refunded, discount, owner staff, owner's live-code
+    state, lines, cost of goods of the whole-unit lines, lines of unknown cost, lines
+    refunded in part, the order's own cost).
+
+    The owner is the ownership rule (:func:`owner_at`) as a correlated sub-query; a
+    line's unit cost is the price list's row valid on the business day of payment. Lines
+    refunded in part (whose cost is a rounded fraction) are left to Python (``partial``).
+    """
     tz = knobs.hours.tz
     since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
-    profits = order_profits(session, workspace_id, since, until, knobs=knobs)
+    f = aliased(Follow)
+    owner = (
+        select(f.id)
+        .where(
+            f.customer_id == Order.customer_id,
+            f.added_at.is_not(None),
+            f.added_at <= Order.paid_at,
+            or_(f.deleted_at.is_(None), f.deleted_at > Order.paid_at),
+        )
+        .order_by(f.added_at, f.id)
+        .limit(1)
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    orders = (
+        select(
+            Order.id.label("oid"),
+            Order.customer_id.label("cid"),
+            Order.platform.label("platform"),
+            Order.paid_at.label("paid_at"),
+            Order.paid_fen.label("paid"),
+            Order.refunded_fen.label("refunded"),
+            Order.discount_fen.label("discount"),
+            Order.cost_fen.label("order_cost"),
+            owner.label("fid"),
+        )
+        .where(
+            _workspace_cond(workspace_id, who),
+            Order.paid_at >= since,
+            Order.paid_at < until,
+            Order.status.not_in(_NOT_EFFECTIVE),
+            *([] if who is None else [who]),
+        )
+        .subquery("o")
+    )
+    day = _day_of(orders.c.paid_at, start, end, tz)
+    unit = (
+        select(SkuCost.cost_fen)
+        .where(
+            SkuCost.workspace_id == workspace_id,
+            SkuCost.sku == OrderItem.sku,
+            SkuCost.valid_from <= day,
+            or_(SkuCost.valid_to.is_(None), SkuCost.valid_to >= day),
+        )
+        .order_by(SkuCost.id)
+        .limit(1)
+        .correlate(OrderItem, orders)
+        .scalar_subquery()
+    )
+    # kept whole: no refund, or no amount to refund from; refunded in full: nothing kept
+    whole = or_(OrderItem.amount_fen <= 0, OrderItem.refunded_fen == 0)
+    gone = and_(OrderItem.amount_fen > 0, OrderItem.refunded_fen >= OrderItem.amount_fen)
+    line_cogs = case(
+        (whole, func.coalesce(unit * OrderItem.quantity, OrderItem.cost_fen, 0)),
+        else_=0,
+    )
+    unknown = case(
+        (and_(OrderItem.id.is_not(None), unit.is_(None), OrderItem.cost_fen.is_(None)), 1), else_=0
+    )
+    partial = case((and_(OrderItem.id.is_not(None), ~whole, ~gone), 1), else_=0)
+    stmt = (
+        select(
+            orders.c.oid,
+            orders.c.cid,
+            orders.c.platform,
+            orders.c.paid,
+            orders.c.refunded,
+            orders.c.discount,
+            f.staff_id,
+            f.live_code_state,
+            func.count(OrderItem.id),
+            func.sum(line_cogs),
+            func.sum(unknown),
+            func.sum(partial),
+            orders.c.order_cost,
+        )
+        .select_from(orders)
+        .outerjoin(f, f.id == orders.c.fid)
+        .outerjoin(OrderItem, OrderItem.order_id == orders.c.oid)
+        .group_by(
+            orders.c.oid,
+            orders.c.cid,
+            orders.c.platform,
+            orders.c.paid,
+            orders.c.refunded,
+            orders.c.discount,
+            f.staff_id,
+            f.live_code_state,
+            orders.c.order_cost,
+        )
+    )
+    return list(session.execute(stmt))
+
+
+def _python_cogs(
+    session: Session, workspace_id: int, order_ids: list[int], tz: str
+) -> dict[int, tuple[int, bool]]:
+    """Cost of goods of these orders the way :func:`order_profits` computes it (for the
+    orders with a line refunded in part, whose cost is a rounded fraction)."""
+    if not order_ids:
+        return {}
+    table = _cost_table(session, workspace_id)
+    out: dict[int, tuple[int, bool]] = {}
+    for chunk in (order_ids[i : i + _CHUNK] for i in range(0, len(order_ids), _CHUNK)):
+        heads = {
+            r[0]: r
+            for r in session.execute(
+                select(Order.id, Order.paid_at, Order.paid_fen, Order.refunded_fen, Order.cost_fen).where(
+                    Order.id.in_(chunk)
+                )
+            )
+        }
+        lines: dict[int, list[Any]] = defaultdict(list)
+        for irow in session.execute(
+            select(
+                OrderItem.order_id,
+                OrderItem.sku,
+                OrderItem.quantity,
+                OrderItem.amount_fen,
+                OrderItem.refunded_fen,
+                OrderItem.cost_fen,
+            ).where(OrderItem.order_id.in_(chunk))
+        ):
+            lines[irow[0]].append(irow)
+        for oid, (_id, paid_at, paid, refunded, order_cost) in heads.items():
+            net = max(0, int(paid) - int(refunded))
+            assert paid_at is not None  # orders paid in a period
+            out[oid] = _cogs(table, local_day(paid_at, tz), lines.get(oid, []), order_cost, int(paid), net)
+    return out
+
+
+def _order_groups(
+    session: Session, workspace_id: int, since: datetime, until: datetime, who: Any = None
+) -> list[tuple[int, int]]:
+    """(order, group) for each effective order of [since, until) and each group its
+    customer was a member of when it was paid."""
+    gm = GroupMember
+    return [
+        (int(o), int(g))
+        for o, g in session.execute(
+            select(Order.id, gm.group_id)
+            .join(
+                gm,
+                and_(
+                    gm.customer_id == Order.customer_id,
+                    gm.workspace_id == workspace_id,
+                    gm.join_time.is_not(None),
+                    gm.join_time <= Order.paid_at,
+                    or_(gm.quit_time.is_(None), gm.quit_time > Order.paid_at),
+                ),
+            )
+            .where(
+                _workspace_cond(workspace_id, who),
+                Order.paid_at >= since,
+                Order.paid_at < until,
+                Order.status.not_in(_NOT_EFFECTIVE),
+                *([] if who is None else [who]),
+            )
+        )
+    ]
+
+
+# An order's part in the P&L: (customer, owner staff account, owner's channel state,
+# paid, net, cost of goods, platform fee, brand discount, cost known).
+Fact = tuple[int | None, int | None, str | None, int, int, int, int, int, bool]
+
+
+def _facts(
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    knobs: InsightKnobs,
+    *,
+    groups: bool = True,
+    who: Any = None,
+) -> tuple[dict[int, Fact], dict[int, list[int]]]:
+    """Each effective order of the month (``who``: a condition on ``Order``, e.g. some
+    customers) as a :data:`Fact`, and (``groups``) the groups its customer was in when it
+    was paid."""
+    tz = knobs.hours.tz
+    rows = _order_rows(session, workspace_id, start, end, knobs, who)
+    fallback = _python_cogs(session, workspace_id, [int(r[0]) for r in rows if r[11]], tz)
+    rates = knobs.platform_fee_rates
+    in_paid = knobs.discount_in_paid
+    bases: dict[str | None, str | None] = {}
+    facts: dict[int, Fact] = {}
+    for oid, cid, platform, paid, refunded, discount, sid, state, n_lines, cogs, unknown, partial, oc in rows:
+        paid = int(paid)
+        net = max(0, paid - int(refunded))
+        if partial:
+            cogs, known = fallback[oid]
+        elif n_lines:
+            cogs, known = int(cogs or 0), not unknown
+        elif oc is not None:
+            cogs, known = round(int(oc) * (net / paid if paid else 0)), True
+        else:
+            cogs, known = 0, False
+        if state not in bases:
+            bases[state] = _base(state)
+        fee = round(net * rates.get(platform, 0.0))
+        disc = 0 if in_paid or net == 0 else int(discount)
+        facts[oid] = (cid, sid, bases[state], paid, net, cogs, fee, disc, known)
+    member_of: dict[int, list[int]] = defaultdict(list)
+    if groups and facts:
+        since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
+        for oid, gid in _order_groups(session, workspace_id, since, until, who):
+            member_of[oid].append(gid)
+    return facts, dict(member_of)
+
+
+def _lines(facts: Iterable[tuple[int, Fact]], member_of: dict[int, list[int]]) -> dict[str, Any]:
+    """Orders' facts summed: total, private domain, outside, per account, state, group."""
+    total, private, outside = Line(), Line(), Line()
+    by_staff: dict[int, Line] = defaultdict(Line)
+    by_state: dict[str | None, Line] = defaultdict(Line)
+    by_group: dict[int, Line] = defaultdict(Line)
+    for oid, (cid, sid, base, paid, net, cogs, fee, disc, known) in facts:
+        part = (cid, paid, net, cogs, fee, disc, known)
+        total.add(*part)
+        if sid is None:
+            outside.add(*part)
+        else:
+            private.add(*part)
+            by_staff[sid].add(*part)
+            by_state[base].add(*part)
+        for gid in member_of.get(oid, ()):
+            by_group[gid].add(*part)
+    return {
+        "total": total, "private": private, "outside": outside,
+        "staff": by_staff, "states": by_state, "groups": by_group,
+    }  # fmt: skip
+
+
+def _month_lines(
+    session: Session,
+    workspace_id: int,
+    start: date,
+    end: date,
+    knobs: InsightKnobs,
+    *,
+    groups: bool = True,
+) -> dict[str, Any]:
+    """The month's lines: total, private domain, outside, per account, channel state and
+    (``groups``) group, computed now. Orders are read through :func:`_order_rows` (the
+    database finds each order's owner and costs its whole-unit lines), rewards as
+    :func:`_add_rewards`. :mod:`siyu.insights.pnl_cache` keeps the orders' part."""
+    tz = knobs.hours.tz
+    since, until = day_start_utc(start, tz), day_start_utc(end + timedelta(days=1), tz)
+    facts, member_of = _facts(session, workspace_id, start, end, knobs, groups=groups)
+    out = _lines(facts.items(), member_of)
+    _add_rewards(session, workspace_id, since, until, out)
+    return {"since": since, "until": until, **out}
+
+
+def _add_rewards(
+    session: Session,
+    workspace_id: int,
+    since: datetime,
+    until: datetime,
+    lines: dict[str, Any],
+) -> None:
+    """Rewards paid in [since, until) onto the lines (of :func:`_lines`): the stated staff
+    account and channel win over the ownership rule; groups take their members' rewards."""
+    total, private, outside = lines["total"], lines["private"], lines["outside"]
+    by_staff, by_state, by_group = lines["staff"], lines["states"], lines["groups"]
     rewards = session.execute(
         select(
             Reward.customer_id, Reward.amount_fen, Reward.paid_at, Reward.staff_id, Reward.channel_id
         ).where(Reward.workspace_id == workspace_id, Reward.paid_at >= since, Reward.paid_at < until)
     ).all()
-    customers = sorted(
-        {p.customer_id for p in profits if p.customer_id is not None} | {int(r[0]) for r in rewards}
-    )
+    if not rewards:
+        return
+    customers = sorted({int(r[0]) for r in rewards})
     friends = _friendships(session, workspace_id, customers)
     members = _memberships(session, workspace_id, customers)
-    total, private, outside = Line(), Line(), Line()
-    by_staff: dict[int, Line] = defaultdict(Line)
-    by_state: dict[str | None, Line] = defaultdict(Line)
-    by_group: dict[int, Line] = defaultdict(Line)
-    for p in profits:
-        total.take(p)
-        owner = owner_at(friends.get(p.customer_id or 0, []), p.paid_at) if p.customer_id else None
-        if owner is None:
-            outside.take(p)
-        else:
-            private.take(p)
-            by_staff[owner.staff_id].take(p)
-            by_state[_base(owner.state)].take(p)
-        for gid, joined, quit_ in members.get(p.customer_id or 0, []):
-            if joined is not None and joined <= p.paid_at and (quit_ is None or quit_ > p.paid_at):
-                by_group[gid].take(p)
-    # Rewards: the stated staff account and channel win over the ownership rule.
     states = (
         dict(
             session.execute(
@@ -505,48 +827,36 @@ def _month_lines(
         for gid, joined, quit_ in members.get(cid, []):
             if joined is not None and joined <= at and (quit_ is None or quit_ > at):
                 by_group[gid].reward(int(amount))
-    return {
-        "since": since, "until": until, "total": total, "private": private, "outside": outside,
-        "staff": by_staff, "states": by_state, "groups": by_group,
-    }  # fmt: skip
 
 
-def _friends_end(
-    session: Session, workspace_id: int, until: datetime
-) -> tuple[dict[int, int], dict[str, int]]:
-    alive = (
-        Follow.workspace_id == workspace_id,
-        Follow.added_at.is_not(None),
-        Follow.added_at < until,
-        or_(Follow.deleted_at.is_(None), Follow.deleted_at >= until),
-    )
-    per_staff = {int(s): int(n) for s, n in session.execute(
-        select(Follow.staff_id, func.count()).where(*alive).group_by(Follow.staff_id))}  # fmt: skip
-    per_state: dict[str, int] = defaultdict(int)
-    for s, n in session.execute(
-        select(Follow.live_code_state, func.count())
-        .where(*alive, Follow.live_code_state.is_not(None))
-        .group_by(Follow.live_code_state)
-    ):
-        per_state[str(_base(s))] += int(n)
-    return per_staff, dict(per_state)
+def _follow_counts(
+    session: Session, workspace_id: int, since: datetime, until: datetime
+) -> list[tuple[int, str | None, int, int, int]]:
+    """Per (staff account, live-code state): friends at ``until`` (added before it and not
+    deleted by then), adds in [since, until), adds ever.
 
+    From indexes alone: every add (one pass over ``ix_follows_workspace_id_staff_id_counts``),
+    less the adds from ``until`` on and the deletions before ``until`` (range reads of
+    ``ix_follows_workspace_id_added_at_covering`` and the partial ``..._deleted_at``, which hold few rows for a
+    recent month). The range reads group by ``staff_id + 0`` so that SQLite's planner takes
+    the range index rather than the one already in group order.
+    """
+    ws = Follow.workspace_id == workspace_id
 
-def _adds(session: Session, workspace_id: int, *conds: Any) -> dict[str, int]:
-    """Friend adds per channel state (a store's per-store states summed into the channel's)."""
-    out: dict[str, int] = defaultdict(int)
-    for state, n in session.execute(
-        select(Follow.live_code_state, func.count())
-        .where(
-            Follow.workspace_id == workspace_id,
-            Follow.added_at.is_not(None),
-            Follow.live_code_state.is_not(None),
-            *conds,
+    def count(*conds: Any, ranged: bool = True) -> dict[tuple[int, str | None], int]:
+        keys: list[Any] = (
+            [Follow.staff_id + 0, Follow.live_code_state.concat("")]
+            if ranged
+            else [Follow.staff_id, Follow.live_code_state]
         )
-        .group_by(Follow.live_code_state)
-    ):
-        out[str(_base(state))] += int(n)
-    return dict(out)
+        rows = session.execute(select(*keys, func.count()).where(ws, *conds).group_by(*keys))
+        return {(int(r[0]), r[1]): int(r[2]) for r in rows}
+
+    ever = count(Follow.added_at.is_not(None), ranged=False)
+    later = count(Follow.added_at >= until)
+    gone = count(Follow.deleted_at.is_not(None), Follow.deleted_at < until, Follow.added_at < until)
+    month = count(Follow.added_at >= since, Follow.added_at < until)
+    return [(k[0], k[1], n - later.get(k, 0) - gone.get(k, 0), month.get(k, 0), n) for k, n in ever.items()]
 
 
 def latest_month(session: Session, workspace_id: int, now: datetime | None = None) -> date | None:
@@ -617,9 +927,22 @@ def pnl(
     # not a whole month's against a few days' revenue.
     elapsed, days = month_elapsed(start, end, today)
     p_start, p_end = period_of("month", start - timedelta(days=1))
-    cur = _month_lines(session, workspace_id, start, end, knobs)
-    prev = _month_lines(session, workspace_id, p_start, p_end, knobs)
-    friends_staff, friends_state = _friends_end(session, workspace_id, cur["until"])
+    (cur, prev), counts = pnl_cache.month_lines(
+        session, workspace_id, knobs, [(start, end), (p_start, p_end)]
+    )
+    friends_staff: dict[int, int] = defaultdict(int)
+    friends_state: dict[str, int] = defaultdict(int)
+    adds: dict[str, int] = defaultdict(int)
+    lifetime: dict[str, int] = defaultdict(int)  # every add through the channel, every account
+    for sid, raw_state, n_alive, n_month, n_all in counts:
+        friends_staff[sid] += n_alive
+        if raw_state is None:
+            continue
+        base = str(_base(raw_state))
+        friends_state[base] += n_alive
+        lifetime[base] += n_all
+        if staff_id is None or sid == staff_id:
+            adds[base] += n_month
     staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.workspace_id == workspace_id))}
     accounts = []
     for sid in sorted(set(cur["staff"]) | {s.id for s in staff.values() if s.status == "active"}):
@@ -650,14 +973,6 @@ def pnl(
         )
     accounts.sort(key=lambda a: -a["contribution_fen"])
     channels = []
-    adds = _adds(
-        session,
-        workspace_id,
-        Follow.added_at >= cur["since"],
-        Follow.added_at < cur["until"],
-        *([Follow.staff_id == staff_id] if staff_id is not None else []),
-    )
-    lifetime = _adds(session, workspace_id)  # every add through the channel, every account
     for ch in session.scalars(
         select(Channel).where(Channel.workspace_id == workspace_id, Channel.deleted_at.is_(None))
     ):

@@ -71,11 +71,35 @@ WATCHED: dict[str, tuple[str, frozenset[str]]] = {
         ),
     ),
     "customer_tags": ("customer_id", frozenset({"customer_id", "tag_id", "workspace_id"})),
+    # follows, group members and orders: also what the P&L reads (siyu.insights.pnl_cache)
     "follows": (
         "customer_id",
-        frozenset({"customer_id", "staff_id", "state", "live_code_state", "workspace_id"}),
+        frozenset(
+            {"customer_id", "staff_id", "state", "live_code_state", "workspace_id", "added_at", "deleted_at"}
+        ),
     ),
-    "group_members": ("customer_id", frozenset({"customer_id", "group_id", "state", "workspace_id"})),
+    "group_members": (
+        "customer_id",
+        frozenset({"customer_id", "group_id", "state", "workspace_id", "join_time", "quit_time"}),
+    ),
+    "orders": (
+        "customer_id",
+        frozenset(
+            {
+                "customer_id",
+                "workspace_id",
+                "status",
+                "platform",
+                "paid_at",
+                "paid_fen",
+                "refunded_fen",
+                "discount_fen",
+                "cost_fen",
+                # an import that changes an order's lines marks the order with its run
+                "import_id",
+            }
+        ),
+    ),
 }
 # Per workspace and transaction: above this many customers one "everything" note is kept.
 MAX_IDS = 20_000

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -136,6 +137,37 @@ class Follow(Base):
             "staff_id",
             "customer_id",
             "live_code_state",
+        ),
+        # P&L: the owner of a customer at a time (the oldest friendship then), read
+        # from the index alone.
+        Index(
+            "ix_follows_customer_id_added_at",
+            "customer_id",
+            "added_at",
+            "id",  # the rule's tie-break, so that no sort is needed
+            "deleted_at",
+            "staff_id",
+            "live_code_state",
+        ),
+        # P&L: friends at month end and adds per account and channel, from indexes alone:
+        # all adds (one pass), adds in a period (the covering index above), and deletions
+        # before a time (the few).
+        Index(
+            "ix_follows_workspace_id_staff_id_counts",
+            "workspace_id",
+            "staff_id",
+            "live_code_state",
+            "added_at",
+        ),
+        Index(
+            "ix_follows_workspace_id_deleted_at",
+            "workspace_id",
+            "deleted_at",
+            "added_at",
+            "staff_id",
+            "live_code_state",
+            sqlite_where=text("deleted_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NOT NULL"),
         ),
     )
 

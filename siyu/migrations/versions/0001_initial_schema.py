@@ -830,11 +830,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_follows_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_follows_customer_id_added_at', ['customer_id', 'added_at', 'id', 'deleted_at', 'staff_id', 'live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_external_userid'), ['external_userid'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_live_code_state'), ['live_code_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_follows_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index('ix_follows_staff_id_state_customer_id', ['staff_id', 'state', 'customer_id'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_added_at_covering', ['workspace_id', 'added_at', 'staff_id', 'customer_id', 'live_code_state'], unique=False)
+        batch_op.create_index('ix_follows_workspace_id_deleted_at', ['workspace_id', 'deleted_at', 'added_at', 'staff_id', 'live_code_state'], unique=False, sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
+        batch_op.create_index('ix_follows_workspace_id_staff_id_counts', ['workspace_id', 'staff_id', 'live_code_state', 'added_at'], unique=False)
         batch_op.create_index('ix_follows_workspace_id_state', ['workspace_id', 'state'], unique=False)
 
     op.create_table('friend_accepts',
@@ -1897,11 +1900,14 @@ def downgrade() -> None:
     op.drop_table('friend_accepts')
     with op.batch_alter_table('follows', schema=None) as batch_op:
         batch_op.drop_index('ix_follows_workspace_id_state')
+        batch_op.drop_index('ix_follows_workspace_id_staff_id_counts')
+        batch_op.drop_index('ix_follows_workspace_id_deleted_at', sqlite_where=sa.text('deleted_at IS NOT NULL'), postgresql_where=sa.text('deleted_at IS NOT NULL'))
         batch_op.drop_index('ix_follows_workspace_id_added_at_covering')
         batch_op.drop_index('ix_follows_staff_id_state_customer_id')
         batch_op.drop_index(batch_op.f('ix_follows_staff_id'))
         batch_op.drop_index(batch_op.f('ix_follows_live_code_state'))
         batch_op.drop_index(batch_op.f('ix_follows_external_userid'))
+        batch_op.drop_index('ix_follows_customer_id_added_at')
         batch_op.drop_index(batch_op.f('ix_follows_customer_id'))
 
     op.drop_table('follows')
