@@ -23,7 +23,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -38,8 +38,8 @@ from sqlalchemy import (
     insert,
     select,
     update,
-    values,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -174,23 +174,42 @@ def _chunks(items: list[Any], n: int = _CHUNK) -> Iterable[list[Any]]:
 
 
 _TYPES: dict[str, TypeEngine[Any]] = {"i": Integer(), "d": Date(), "t": UTCDateTime()}
+# padding rows: match no id, no day, no time of interest
+_PAD: dict[str, Any] = {"i": -1, "d": date(1970, 1, 1), "t": datetime(1970, 1, 1, tzinfo=UTC)}
+_KEYS = 512  # keys per lookup statement
+_KEY_CTES: dict[tuple[str, int], CTE] = {}
 
 
-def _keys(spec: str, rows: list[tuple[Any, ...]]) -> CTE:
-    """The rows as a ``VALUES`` CTE ``k`` with columns ``c0, c1, ...`` typed by ``spec``
-    (``i`` integer, ``d`` date, ``t`` UTC time), to be joined on an index.
+def _keys(spec: str, rows: list[tuple[Any, ...]]) -> tuple[CTE, dict[str, Any]]:
+    """The rows as a CTE ``k`` (columns ``c0, c1, ...`` typed by ``spec``: ``i`` integer,
+    ``d`` date, ``t`` UTC time) to join on an index, and its parameters.
 
     Lookups by several columns go through this join, not ``tuple_(...).in_(...)``: SQLite
     (3.40) searches an index with a row value ``IN`` of more than one row only by its
-    leading equality (``workspace_id``), i.e. it reads the whole workspace's rows for
-    every chunk, so each batch cost grew with what was already aggregated.
+    leading equality (``workspace_id``), i.e. it read the whole workspace's conversations
+    or interaction days for every chunk, and each batch cost grew with what was already
+    aggregated. ``VALUES`` padded to a power of two (rows that match nothing): a few
+    statement shapes, built and compiled once (``values()`` is compiled on every use).
     """
-    cols = [column(f"c{i}", _TYPES[t]) for i, t in enumerate(spec)]
-    return values(*cols, name="k").data(rows).cte("k")
+    n = 8
+    while n < len(rows):
+        n *= 2
+    cte = _KEY_CTES.get((spec, n))
+    if cte is None:
+        width = range(len(spec))
+        names = ", ".join(f"column{c + 1} AS c{c}" for c in width)
+        rows_sql = ", ".join("(" + ", ".join(f":k{r}_{c}" for c in width) + ")" for r in range(n))
+        sql = f"SELECT {names} FROM (VALUES {rows_sql}) AS v"  # noqa: S608 (placeholders only)
+        binds = [bindparam(f"k{r}_{c}", type_=_TYPES[spec[c]]) for r in range(n) for c in width]
+        cols = [column(f"c{c}", _TYPES[t]) for c, t in enumerate(spec)]
+        cte = _KEY_CTES[(spec, n)] = sql_text(sql).bindparams(*binds).columns(*cols).cte("k")
+    pad = tuple(_PAD[t] for t in spec)
+    params = {f"k{r}_{c}": v for r in range(n) for c, v in enumerate(rows[r] if r < len(rows) else pad)}
+    return cte, params
 
 
-def _ids_where(session: Session, stmt: Any) -> list[int]:
-    return [int(i) for i in session.scalars(stmt)]
+def _ids_where(session: Session, stmt: Any, params: dict[str, Any]) -> list[int]:
+    return [int(i) for i in session.scalars(stmt, params)]
 
 
 def _delete_ids(session: Session, model: Any, ids: list[int]) -> None:
@@ -204,8 +223,8 @@ def _bump_interactions(
     keys = list(counts)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for chunk in _chunks(keys):
-        k = _keys("iid", chunk)
+    for chunk in _chunks(keys, _KEYS):
+        k, kp = _keys("iid", chunk)
         existing = {
             (s, c, d): (rid, n_in, n_out, n_mom)
             for rid, s, c, d, n_in, n_out, n_mom in session.execute(
@@ -225,7 +244,8 @@ def _bump_interactions(
                         InteractionDay.customer_id == k.c.c1,
                         InteractionDay.day == k.c.c2,
                     ),
-                )
+                ),
+                kp,
             )
         }
         for key in chunk:
@@ -285,8 +305,8 @@ def _pair_messages(
     """
     lead = REPLY_HORIZON + silence
     found: dict[tuple[int, int], list[tuple[datetime, int, _Msg]]] = defaultdict(list)
-    for chunk in _chunks(_by_last(pairs, lead)):
-        k = _keys("it", chunk)
+    for chunk in _chunks(_by_last(pairs, lead), _KEYS):
+        k, kp = _keys("it", chunk)
         rows = session.execute(
             select(
                 Message.id,
@@ -305,7 +325,8 @@ def _pair_messages(
                     Message.direction.in_(("in", "out")),
                     Message.revoked_at.is_(None),
                 ),
-            )
+            ),
+            kp,
         )
         for mid, ws, staff_id, customer_id, at, direction, text_enc in rows:
             key = (int(staff_id or 0), int(customer_id or 0))
@@ -331,8 +352,8 @@ def _stale_conversations(
     index.
     """
     out: list[tuple[int, int, date]] = []
-    for chunk in _chunks(keys):
-        k = _keys(spec, chunk)
+    for chunk in _chunks(keys, _KEYS):
+        k, kp = _keys(spec, chunk)
         cond = [
             Conversation.workspace_id == workspace_id,
             Conversation.staff_id == k.c.c0,
@@ -345,7 +366,8 @@ def _stale_conversations(
         out.extend(
             (int(i), int(s), d)
             for i, s, d in session.execute(
-                select(Conversation.id, Conversation.staff_id, Conversation.day).join(k, and_(*cond))
+                select(Conversation.id, Conversation.staff_id, Conversation.day).join(k, and_(*cond)),
+                kp,
             )
         )
     return out
@@ -433,8 +455,8 @@ def _affected_threads(
     # conservative: any @-mention since the group's / customer's earliest new reply − the
     # horizon (re-deriving more is harmless)
     for col, floors in ((Message.group_id, posts), (Message.customer_id, outs)):
-        for chunk in _chunks(_by_last(floors, REPLY_HORIZON)):
-            k = _keys("it", chunk)
+        for chunk in _chunks(_by_last(floors, REPLY_HORIZON), _KEYS):
+            k, kp = _keys("it", chunk)
             for ws, customer_id, group_id, _at, mentions in session.execute(
                 select(
                     Message.workspace_id,
@@ -453,7 +475,8 @@ def _affected_threads(
                         Message.mentions.is_not(None),
                         Message.revoked_at.is_(None),
                     ),
-                )
+                ),
+                kp,
             ):
                 if ws != workspace_id:
                     continue
@@ -492,8 +515,8 @@ def _rederive_mentions(
     live = (Message.revoked_at.is_(None),)
     # the customers' @-mentions (by customer), the accounts' posts (by group), their 1:1
     # messages to the customers (by customer); other groups / staff are dropped here
-    for chunk in _chunks(_by_last({(g, c): t for (c, g), t in cg.items()}, lead)):
-        k = _keys("it", chunk)
+    for chunk in _chunks(_by_last({(g, c): t for (c, g), t in cg.items()}, lead), _KEYS):
+        k, kp = _keys("it", chunk)
         for mid, ws, cid, gid, at, mentions, text_enc in session.execute(
             select(
                 Message.id,
@@ -513,7 +536,8 @@ def _rederive_mentions(
                     Message.direction == "in",
                     Message.mentions.is_not(None),
                 ),
-            )
+            ),
+            kp,
         ):
             floor = cg.get((int(cid or 0), int(gid or 0)))
             if ws != workspace_id or floor is None or at < floor - lead:
@@ -525,21 +549,22 @@ def _rederive_mentions(
                     by_thread[key].append(
                         (at, mid, _Msg(at, True, strip_mentions(text) if text is not None else None))
                     )
-    for chunk in _chunks(_by_last(sg, lead)):
-        k = _keys("it", chunk)
+    for chunk in _chunks(_by_last(sg, lead), _KEYS):
+        k, kp = _keys("it", chunk)
         for ws, sid, gid, at in session.execute(
             select(Message.workspace_id, Message.staff_id, Message.group_id, Message.sent_at).join(
                 k,
                 and_(
                     Message.group_id == k.c.c0, Message.sent_at >= k.c.c1, *live, Message.direction == "out"
                 ),
-            )
+            ),
+            kp,
         ):
             floor = sg.get((int(sid or 0), int(gid or 0)))
             if ws == workspace_id and floor is not None and at >= floor - lead:
                 posts[(int(sid or 0), int(gid or 0))].append(_Msg(at, False, None, marks=False))
-    for chunk in _chunks(_by_last(sc, lead)):
-        k = _keys("it", chunk)
+    for chunk in _chunks(_by_last(sc, lead), _KEYS):
+        k, kp = _keys("it", chunk)
         for ws, sid, cid, at in session.execute(
             select(Message.workspace_id, Message.staff_id, Message.customer_id, Message.sent_at).join(
                 k,
@@ -550,7 +575,8 @@ def _rederive_mentions(
                     Message.group_id.is_(None),
                     Message.direction == "out",
                 ),
-            )
+            ),
+            kp,
         ):
             floor = sc.get((int(sid or 0), int(cid or 0)))
             if ws == workspace_id and floor is not None and at >= floor - lead:
@@ -592,8 +618,8 @@ def rebuild_staff_days(
     """Recompute ``staff_metric_days`` rows of the given (staff, day)s from conversations."""
     target = knobs.reply_minutes * 60
     keys = sorted(staff_days)
-    for chunk in _chunks(keys):
-        k = _keys("id", chunk)
+    for chunk in _chunks(keys, _KEYS):
+        k, kp = _keys("id", chunk)
         _delete_ids(
             session,
             StaffMetricDay,
@@ -607,6 +633,7 @@ def rebuild_staff_days(
                         StaffMetricDay.day == k.c.c1,
                     ),
                 ),
+                kp,
             ),
         )
         agg: dict[tuple[int, date], dict[str, Any]] = {}
@@ -620,7 +647,8 @@ def rebuild_staff_days(
                     Conversation.staff_id == k.c.c0,
                     Conversation.day == k.c.c1,
                 ),
-            )
+            ),
+            kp,
         ):
             a = agg.setdefault(
                 (staff_id, day),
