@@ -489,6 +489,42 @@ def _affected_threads(
     return found
 
 
+def _recalled_threads(
+    session: Session, workspace_id: int, recalls: dict[tuple[int, int], datetime]
+) -> dict[Thread, datetime]:
+    """Mention threads of @-mentions recalled by new ``revoke`` rows (by (group, customer)).
+
+    The recall row carries no mentions and the original is marked ``revoked_at`` in place
+    (no new id): the customer's @-mentions in the group from the horizon before the recall
+    on, recalled or not, name the threads to derive again from the mention on.
+    """
+    found: dict[Thread, datetime] = {}
+    for chunk in _chunks(_by_last(recalls, REPLY_HORIZON), _KEYS):
+        k, kp = _keys("it", chunk)
+        for ws, cid, gid, at, mentions in session.execute(
+            select(
+                Message.workspace_id, Message.customer_id, Message.group_id, Message.sent_at, Message.mentions
+            ).join(
+                k,
+                and_(
+                    Message.customer_id == k.c.c0,
+                    Message.sent_at >= k.c.c1,
+                    Message.group_id.is_not(None),
+                    Message.direction == "in",
+                    Message.mentions.is_not(None),
+                ),
+            ),
+            kp,
+        ):
+            key = (int(gid or 0), int(cid or 0))
+            if ws != workspace_id or key not in recalls:
+                continue
+            for sid in mentions or ():
+                tkey = (int(sid), key[1], key[0])
+                found[tkey] = min(found.get(tkey, at), at)
+    return found
+
+
 def _rederive_mentions(
     session: Session, workspace_id: int, threads: dict[Thread, datetime], knobs: InsightKnobs
 ) -> set[tuple[int, date]]:
@@ -701,6 +737,7 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
             Message.direction,
             Message.group_id,
             Message.mentions,
+            Message.msgtype,
         )
         .where(
             Message.workspace_id == workspace_id,
@@ -712,7 +749,8 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
     threads: dict[Thread, datetime] = {}
     posts: dict[tuple[int, int], datetime] = {}
     outs: dict[tuple[int, int], datetime] = {}
-    for mid, staff_id, customer_id, at, direction, group_id, mentions in rows:
+    recalls: dict[tuple[int, int], datetime] = {}
+    for mid, staff_id, customer_id, at, direction, group_id, mentions, msgtype in rows:
         mpos.last_id = max(mpos.last_id, mid)
         if group_id is not None:
             # Group messages are no 1:1 touches; a customer's @-mention of an account starts
@@ -721,6 +759,10 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
                 for s_id in mentions:
                     tkey = (int(s_id), customer_id, group_id)
                     threads[tkey] = min(threads.get(tkey, at), at)
+            elif direction == "in" and customer_id is not None and msgtype == "revoke":
+                # the customer recalled a message: if it @-mentioned accounts, their threads
+                key = (group_id, customer_id)
+                recalls[key] = min(recalls.get(key, at), at)
             elif direction == "out" and staff_id is not None:
                 posts[(staff_id, group_id)] = min(posts.get((staff_id, group_id), at), at)
             continue
@@ -746,7 +788,10 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
     if counts:
         _bump_interactions(session, workspace_id, counts)
     touched = _rederive(session, workspace_id, pairs, knobs) if pairs else set()
-    for tkey, t in _affected_threads(session, workspace_id, posts, outs).items():
+    for tkey, t in [
+        *_affected_threads(session, workspace_id, posts, outs).items(),
+        *_recalled_threads(session, workspace_id, recalls).items(),
+    ]:
         threads[tkey] = min(threads.get(tkey, t), t)
     if threads:
         touched |= _rederive_mentions(session, workspace_id, threads, knobs)
