@@ -750,8 +750,9 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
     posts: dict[tuple[int, int], datetime] = {}
     outs: dict[tuple[int, int], datetime] = {}
     recalls: dict[tuple[int, int], datetime] = {}
-    for mid, staff_id, customer_id, at, direction, group_id, mentions, msgtype in rows:
-        mpos.last_id = max(mpos.last_id, mid)
+    if rows:  # the rows come by id: the position moves once (an ORM attribute set per row cost ~4 %)
+        mpos.last_id = max(mpos.last_id, max(r[0] for r in rows))
+    for _mid, staff_id, customer_id, at, direction, group_id, mentions, msgtype in rows:
         if group_id is not None:
             # Group messages are no 1:1 touches; a customer's @-mention of an account starts
             # a mention thread, an account's post in the group may answer one.
@@ -780,8 +781,9 @@ def refresh(session: Session, workspace_id: int, *, batch: int = BATCH) -> dict[
         .order_by(Event.id)
         .limit(batch)
     ).all()
-    for eid, staff_id, customer_id, at in events:
-        epos.last_id = max(epos.last_id, eid)
+    if events:
+        epos.last_id = max(epos.last_id, max(r[0] for r in events))
+    for _eid, staff_id, customer_id, at in events:
         if staff_id is not None and customer_id is not None:
             counts[(staff_id, customer_id, local_day(at, tz))][2] += 1
 
