@@ -4,11 +4,12 @@
 its stored position (by id) and brings three derived tables up to date:
 
 - ``conversations``: for every (staff, customer) pair touched by a new 1:1 message, the
-  customer-initiated conversations from ``REPLY_HORIZON`` before the earliest new message on
+  customer-initiated conversations from ``REPLY_HORIZON`` before the pair's earliest new message on
   are re-derived from the pair's messages (late and out-of-order archive rows are fine);
   likewise for every (staff, customer, group) *mention thread* touched by a new customer
   group message that @-mentions the staff account, a new post of the account in that group
-  or a new 1:1 message of the account to that customer (``group_id`` set);
+  or a new 1:1 message of the account to that customer (``group_id`` set), or a new recall
+  (``revoke`` row) by the customer in that group;
 - ``staff_metric_days``: the reply figures of every (staff, business day) whose
   conversations changed, rebuilt from ``conversations``;
 - ``interaction_days``: per (staff, customer, day) counts of messages in, out, and moments
