@@ -837,9 +837,10 @@ def _follow_counts(
 
     From indexes alone: every add (one pass over ``ix_follows_workspace_id_staff_id_counts``),
     less the adds from ``until`` on and the deletions before ``until`` (range reads of
-    ``ix_follows_workspace_id_added_at_covering`` and the partial ``..._deleted_at``, which hold few rows for a
-    recent month). The range reads group by ``staff_id + 0`` so that SQLite's planner takes
-    the range index rather than the one already in group order.
+    ``ix_follows_workspace_id_added_at_covering`` and the partial ``..._deleted_at``,
+    which hold few rows for a recent month). The range reads group by ``staff_id + 0``
+    so that SQLite's planner takes the range index rather than the one already in group
+    order.
     """
     ws = Follow.workspace_id == workspace_id
 
