@@ -42,6 +42,8 @@ _DATETIME_FIELDS = ("ordered_at", "paid_at", "completed_at")
 # Identities keyed in the child are remembered (repeat buyers), up to this many (~40 MB).
 _DIGESTS_KEPT = 100_000
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_F_SETPIPE_SZ = 1031  # fcntl(2), Linux
+_PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 _ITEM_SLOTS = ItemRecord.__slots__
 # Datetimes travel as their UTC ISO text with microseconds ("2021-06-18 20:00:01.000000+00:00"):
 # read back with one C call, and, less its "+00:00", the text the SQLite bulk insert
@@ -106,6 +108,7 @@ def parsed_rows(
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     q: Any = ctx.Queue(maxsize=_QUEUED)
+    _widen_pipe(q)
     proc = ctx.Process(  # type: ignore[attr-defined]
         target=_child, args=(plan, tz, after, max_fen, secret_key, q), daemon=True
     )
@@ -136,6 +139,22 @@ def parsed_rows(
             proc.terminate()
         proc.join(timeout=10)
         q.close()
+
+
+def _widen_pipe(q: Any) -> None:
+    """Linux: a pipe buffer that holds several chunks (64 KiB by default, less than one).
+
+    The queue's feeder thread writes each pickled chunk into the pipe; with the default
+    buffer it can only do so while the writer reads, so every ``get`` waited for the
+    parser's side to pickle and push the chunk, and the parser, its feeder stuck, stopped
+    parsing. With room for a few chunks both sides keep working.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with suppress(OSError, AttributeError, ValueError, ImportError):
+        import fcntl  # Unix only
+
+        fcntl.fcntl(q._writer.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
 
 
 def _die_with_parent() -> None:
