@@ -116,10 +116,27 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# json.dumps(value) with its defaults, minus what it redoes on every call (argument
+# checks, building a C encoder): one C encoder, made once, gives the same text.
+_json_chunks = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        # No circular-reference markers: a shared table would keep stale entries after
+        # an error; a cyclic value (never written by siyu) fails with RecursionError.
+        None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+        ": ", ", ", False, False, True,
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)  # fmt: skip
+
+
 def _sqlite_json(value: Any) -> str:
     """JSON text as SQLAlchemy's JSON type stores it; empty objects skip the encoder."""
-    if value == {} and isinstance(value, dict):
-        return "{}"
+    if type(value) is dict:
+        if not value:
+            return "{}"
+        if _json_chunks is not None:
+            return "".join(_json_chunks(value, 0))
     return json.dumps(value)
 
 
@@ -135,11 +152,20 @@ def _converters(table: Table, keys: list[str]) -> list[tuple[int, Any]]:
     return convert
 
 
+# The SQLite text of datetimes whose text was made elsewhere already (the order import's
+# parser process sends it): instant → exactly what :func:`_sqlite_datetime` gives.
+# Cleared by whoever fills it past ``SQLITE_TEXT_KEPT`` entries.
+SQLITE_TEXT: dict[datetime, str] = {}
+SQLITE_TEXT_KEPT = 100_000
+
+
 def _sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
     """:func:`_sqlite_datetime` of a column; a value repeated (created_at/updated_at of a
-    whole batch: the same object row after row) is converted once."""
+    whole batch: the same object row after row) is converted once, and a value whose
+    text is known (``SQLITE_TEXT``) is not converted at all."""
     out: list[str | None] = []
     append = out.append
+    known = SQLITE_TEXT.get
     prev: datetime | None = None
     text_of_prev: str | None = None
     for v in values:
@@ -149,8 +175,12 @@ def _sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
             append(text_of_prev)
         else:
             prev = v
-            # The common case inline (importers produce UTC); anything else as before.
-            text_of_prev = v.isoformat(" ", "microseconds")[:-6] if v.tzinfo is UTC else _sqlite_datetime(v)
+            text_of_prev = known(v)
+            if text_of_prev is None:
+                # The common case inline (importers produce UTC); anything else as before.
+                text_of_prev = (
+                    v.isoformat(" ", "microseconds")[:-6] if v.tzinfo is UTC else _sqlite_datetime(v)
+                )
             append(text_of_prev)
     return out
 

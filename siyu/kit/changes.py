@@ -337,8 +337,20 @@ def _driver_sql(conn: Connection, sql: str, parameters: Any, named: bool, execut
             return
         at = cols.index(cust)
         ws_at = cols.index("workspace_id") if "workspace_id" in cols else None
+        if ws_at is None:
+            _add(conn.info, None, [r[at] for r in rows])
+            return
+        # One note per workspace, not per row (a bulk insert names thousands of rows):
+        # the buffer ends the same either way.
+        by_ws: dict[Any, list[Any]] = {}
         for r in rows:
-            _add(conn.info, None if ws_at is None else r[ws_at], [r[at]])
+            ws = r[ws_at]
+            ids = by_ws.get(ws)
+            if ids is None:
+                ids = by_ws[ws] = []
+            ids.append(r[at])
+        for ws, ids in by_ws.items():
+            _add(conn.info, ws, ids)
         return
     upd = _UPDATE.match(sql) if verb == "update" else None
     if upd is None:

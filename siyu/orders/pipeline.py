@@ -20,9 +20,11 @@ import sys
 import traceback
 from collections.abc import Generator, Iterator
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from siyu.customers.bulk import SQLITE_TEXT as _SQLITE_TEXT
+from siyu.customers.bulk import SQLITE_TEXT_KEPT
 from siyu.customers.schemas import IdentityInput
 from siyu.customers.service import prepare_identities
 from siyu.kit.pii import vault_for
@@ -40,11 +42,13 @@ _DATETIME_FIELDS = ("ordered_at", "paid_at", "completed_at")
 # Identities keyed in the child are remembered (repeat buyers), up to this many (~40 MB).
 _DIGESTS_KEPT = 100_000
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_F_SETPIPE_SZ = 1031  # fcntl(2), Linux
+_PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 _ITEM_SLOTS = ItemRecord.__slots__
-# Datetimes travel as integer microseconds since the epoch (exact, and far cheaper to
-# write and read than ISO text or pickled datetimes).
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+# Datetimes travel as their UTC ISO text with microseconds ("2021-06-18 20:00:01.000000+00:00"):
+# read back with one C call, and, less its "+00:00", the text the SQLite bulk insert
+# stores (so the writer does not format them again).
+_from_iso = datetime.fromisoformat
 
 # A row, the error that kept a row out, or (last of all) the file's line tally.
 Parsed = tuple[int, OrderRecord | RowErrorOut | LineTally]
@@ -104,6 +108,7 @@ def parsed_rows(
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     q: Any = ctx.Queue(maxsize=_QUEUED)
+    _widen_pipe(q)
     proc = ctx.Process(  # type: ignore[attr-defined]
         target=_child, args=(plan, tz, after, max_fen, secret_key, q), daemon=True
     )
@@ -121,6 +126,8 @@ def parsed_rows(
                 continue
             kind, payload = msg
             if kind == "rows":
+                if len(_SQLITE_TEXT) > SQLITE_TEXT_KEPT:
+                    _SQLITE_TEXT.clear()
                 for enc in payload:
                     yield _decode(enc)
             elif kind == "done":
@@ -132,6 +139,22 @@ def parsed_rows(
             proc.terminate()
         proc.join(timeout=10)
         q.close()
+
+
+def _widen_pipe(q: Any) -> None:
+    """Linux: a pipe buffer that holds several chunks (64 KiB by default, less than one).
+
+    The queue's feeder thread writes each pickled chunk into the pipe; with the default
+    buffer it can only do so while the writer reads, so every ``get`` waited for the
+    parser's side to pickle and push the chunk, and the parser, its feeder stuck, stopped
+    parsing. With room for a few chunks both sides keep working.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with suppress(OSError, AttributeError, ValueError, ImportError):
+        import fcntl  # Unix only
+
+        fcntl.fcntl(q._writer.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
 
 
 def _die_with_parent() -> None:
@@ -187,7 +210,7 @@ def _encode(
     shapes: dict[Any, Any],
     digests: dict[Any, Any],
 ) -> Any:
-    """A compact, quickly unpickled form: plain tuples, datetimes as integers."""
+    """A compact, quickly unpickled form: plain tuples, datetimes as UTC ISO text."""
     if isinstance(item, LineTally):
         return (line, item.read, item.skipped)
     if isinstance(item, RowErrorOut):
@@ -204,7 +227,9 @@ def _encode(
     for i in at:
         v = values[i]
         if v is not None:
-            values[i] = (v - _EPOCH) // _MICROSECOND
+            if v.tzinfo is not UTC:
+                v = v.astimezone(UTC)
+            values[i] = v.isoformat(" ", "microseconds")
     prepared: Any = []
     for ident in item.identities:
         # Buyers come back order after order: each identity is keyed once.
@@ -245,7 +270,10 @@ def _decode(enc: Any) -> Parsed:
     for k in _DATETIME_FIELDS:
         v = fields.get(k)
         if v is not None:
-            fields[k] = _EPOCH + timedelta(microseconds=v)
+            # The parser's ISO text is the datetime's SQLite text plus "+00:00": the
+            # bulk insert takes the text as it is instead of formatting it again.
+            fields[k] = dt = _from_iso(v)
+            _SQLITE_TEXT[dt] = v[:-6]
     rec = OrderRecord(
         line,
         platform,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.customers.bulk import bulk_insert, bulk_update
-from siyu.customers.repository import chunks
+from siyu.customers.repository import chunks, sqlite_in_rows
 from siyu.models import Event, ImportRowError, ImportRun, Order, OrderItem
 
 # Order columns an import writes and compares to decide created / updated / unchanged.
@@ -59,6 +59,19 @@ def existing_orders(
     session: Session, *, workspace_id: int, platform: str, external_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """external id → current column values for the orders of this platform that exist."""
+    stored = sqlite_in_rows(
+        session,
+        "SELECT external_id FROM orders",
+        "external_id",
+        external_ids,
+        "workspace_id = ? AND platform = ?",
+        (workspace_id, platform),
+    )
+    if stored is not None:
+        # SQLite: which orders exist, straight from the driver (nearly none on a first
+        # import: SQLAlchemy's rendering of the long IN lists cost more than the query);
+        # their full rows, typed, through the query below.
+        external_ids = [r[0] for r in stored]
     cols = [getattr(Order, c) for c in ("id", "external_id", "import_id", *ORDER_COLUMNS)]
     out: dict[str, dict[str, Any]] = {}
     for part in chunks(external_ids):
