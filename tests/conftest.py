@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -29,6 +31,11 @@ from siyu.kit.db import dispose_engines, get_engine, normalise_url, session_scop
 from siyu.kit.migrate import upgrade
 from siyu.kit.scope import ensure_workspace
 from siyu.models import Base
+
+# Property tests check behaviour, not speed: on a loaded CI machine neither a slow example
+# (deadline) nor slow data generation (the too_slow health check) is a failure.
+hypothesis_settings.register_profile("siyu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("siyu")
 
 TEST_SECRET = "siyu-test-secret-0123456789abcdef"
 PG_URL = os.environ.get("SIYU_TEST_DATABASE_URL")
