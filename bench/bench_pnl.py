@@ -13,7 +13,12 @@ Measured (wall and CPU seconds of this process, each the median of 3 unless said
   set-based computation every answer pays without kept facts;
 - ``cold``: the first answer of a process (facts computed and kept), once;
 - ``warm``: later answers with nothing changed;
-- ``after a refund``: one order refunded and committed, the next answer (once, then warm).
+- ``after a refund``: one order refunded and committed, the next answer (once, then warm);
+- ``snapshot stored``: what the worker's ``insights.pnl_snapshots`` job does, once;
+- ``from the snapshot``: the first answer of a process that keeps no month (its kept months
+  dropped before each answer), starting from the stored snapshot; then the same after
+  another refund committed since the snapshot (the journal replayed);
+- ``no snapshot``: the same first answer with the snapshots deleted (the months computed).
 """
 
 from __future__ import annotations
@@ -30,13 +35,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from siyu.insights import pnl_cache, profit
 from siyu.kit.db import make_engine
 from siyu.kit.timeutil import day_start_utc
-from siyu.models import Follow, Order
+from siyu.models import Follow, Order, PnlSnapshot
 
 ON = date(2026, 11, 15)
 
@@ -103,6 +108,32 @@ def main() -> None:
         print(f"{'after a refund':>16}: {w} s wall, {c} s CPU, equal to computed: {got == ref2}")
         w, c, got = _clock(pnl)
         print(f"{'warm again':>16}: {w} s wall, {c} s CPU")
+        s.rollback()
+        w, c, n = _clock(lambda: pnl_cache.save_snapshots(s, 1), runs=1)
+        s.commit()
+        size = sum(len(b) for b in s.scalars(select(PnlSnapshot.facts)))
+        print(f"{'snapshot stored':>16}: {w} s wall, {c} s CPU ({n} months, {size / 2**20:.1f} MiB)")
+
+        def first() -> Any:
+            s.rollback()
+            pnl_cache.forget()
+            return pnl()
+
+        w, c, got = _clock(first)
+        print(f"{'from the snapshot':>16}: {w} s wall, {c} s CPU, equal to computed: {got == ref2}")
+        since = day_start_utc(ON, "Asia/Shanghai")
+        oid = s.scalar(select(Order.id).where(Order.paid_at >= since, Order.id != oid).limit(1))
+        s.execute(update(Order).where(Order.id == oid).values(refunded_fen=Order.paid_fen, status="refunded"))
+        s.commit()
+        pnl_cache.ENABLED = False
+        ref3 = pnl()
+        pnl_cache.ENABLED = True
+        w, c, got = _clock(first)
+        print(f"{'refund, snapshot':>16}: {w} s wall, {c} s CPU, equal to computed: {got == ref3}")
+        s.execute(delete(PnlSnapshot))
+        s.commit()
+        w, c, got = _clock(first)
+        print(f"{'no snapshot':>16}: {w} s wall, {c} s CPU, equal to computed: {got == ref3}")
     sys.stdout.flush()
 
 

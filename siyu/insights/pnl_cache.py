@@ -25,24 +25,40 @@ for, and the sums, and keeps them exact:
 
 Order lines are not journalled: every change to an order's lines comes with an update of
 the order itself (the import marks it with its run), which is.
+
+**Snapshots, for a process's first answer.** Computing a month's facts costs seconds at a
+million friends (bench/RESULTS.md), so a new process (a CLI call, a restarted server)
+would pay it on its first answer. The periodic ``insights.pnl_snapshots`` job (the
+worker's process, which keeps its months warm) stores each month it keeps in
+``pnl_snapshots``: the facts, the group memberships, the fingerprint they were computed
+with and the journal cursor they are exact at. A process asked for a month it does not
+keep loads the snapshot and replays the journal from the snapshot's cursor, as it would
+its own, instead of computing the month; a snapshot is not used when its fingerprint
+differs, when it is older than ``STALE_AFTER`` (the journal keeps 24 hours), when the
+journal went backwards or holds an "everything" entry since, or when more customers
+changed since than the kept months would recompute. Snapshots are written only by that
+job, in its own transaction: an answer never writes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 import weakref
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs
 from siyu.kit import changes
-from siyu.kit.timeutil import day_start_utc
-from siyu.models import Order, SkuCost
+from siyu.kit.timeutil import day_start_utc, utcnow
+from siyu.models import Order, PnlSnapshot, SkuCost
 from siyu.segments.audience import journal
 
 ENABLED = True  # False: compute every answer (tests of the reference, benchmarks' "before")
@@ -67,6 +83,7 @@ class _Workspace:
     fingerprint: Any = None
     cursor: journal.Cursor = field(default_factory=journal.Cursor)
     synced_at: float = 0.0
+    synced_wall: datetime | None = None  # utcnow() when ``cursor`` was read (snapshots' age)
     months: dict[date, _Month] = field(default_factory=dict)
     counts: dict[tuple[datetime, datetime], Any] = field(default_factory=dict)
 
@@ -149,9 +166,11 @@ class PnlCache:
         if got is None or any(cid is None for _, cid in got[0]):
             ws.months.clear()
             ws.counts.clear()
+            ws.synced_wall = utcnow()
             ws.fingerprint, ws.cursor = fp, journal.position(s)  # first: later commits replay
             ws.synced_at = time.monotonic()
             return True
+        ws.synced_wall = utcnow()
         entries, ws.cursor = got
         ws.synced_at = time.monotonic()
         if not entries:
@@ -202,11 +221,14 @@ class PnlCache:
         ws = self.ws
         month = ws.months.get(start)
         if month is None:
+            month = self._load(start)
+        if month is None:
             month = _Month()
             facts, member_of = profit._facts(self.session, self.workspace_id, start, end, self.knobs)
             # orders of no customer are read on each answer (the journal cannot name them)
             facts = {oid: f for oid, f in facts.items() if f[0] is not None}
             self._keep(month, facts, member_of)
+        if start not in ws.months:
             ws.months[start] = month
             while len(ws.months) > MAX_MONTHS:
                 del ws.months[min(ws.months, key=lambda m: ws.months[m].used)]
@@ -214,6 +236,32 @@ class PnlCache:
         if month.lines is None:
             month.lines = profit._lines(month.facts.items(), month.member_of)
         return _copy(month.lines)
+
+    def _load(self, start: date) -> _Month | None:
+        """The month from its snapshot, brought up to date through the journal; None when
+        there is none fit to use (see the module docstring)."""
+        s, ws = self.session, self.ws
+        row = s.execute(
+            select(
+                PnlSnapshot.fingerprint, PnlSnapshot.cursor, PnlSnapshot.taken_at, PnlSnapshot.facts
+            ).where(PnlSnapshot.workspace_id == self.workspace_id, PnlSnapshot.month == start)
+        ).one_or_none()
+        if row is None or row.fingerprint != _digest(ws.fingerprint) or row.taken_at < utcnow() - STALE_AFTER:
+            return None
+        cursor = _cursor_from(row.cursor)
+        if (cursor.xmin is None) != (s.get_bind().dialect.name != "postgresql"):
+            return None  # written on another kind of database
+        got = journal.read(s, self.workspace_id, cursor)
+        if got is None or any(cid is None for _, cid in got[0]):
+            return None
+        month = _Month()
+        self._keep(month, *_unpack(row.facts))
+        customers = sorted({int(cid) for _, cid in got[0] if cid is not None})
+        if len(customers) > max(RECOMPUTE_MAX, len(month.of_customer) // 10):
+            return None
+        if customers:
+            self._recompute(start, month, customers)
+        return month
 
     def follow_counts(self, since: datetime, until: datetime) -> Any:
         from siyu.insights import profit
@@ -256,3 +304,79 @@ def month_lines(
             out.append({"since": since, "until": until, **lines})
         counts = cache.follow_counts(*bounds[0])
     return out, counts
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+def _digest(fingerprint: Any) -> str:
+    return hashlib.sha256(repr(fingerprint).encode()).hexdigest()
+
+
+def _cursor_to(cursor: journal.Cursor) -> dict[str, Any]:
+    return {"last_id": cursor.last_id, "xmin": cursor.xmin, "seen": sorted(cursor.seen)}
+
+
+def _cursor_from(raw: dict[str, Any]) -> journal.Cursor:
+    xmin = raw.get("xmin")
+    return journal.Cursor(
+        int(raw["last_id"]), None if xmin is None else int(xmin), frozenset(raw.get("seen", ()))
+    )
+
+
+def _pack(month: _Month) -> bytes:
+    body = {
+        "facts": [[oid, *fact] for oid, fact in month.facts.items()],
+        "groups": [[oid, list(groups)] for oid, groups in month.member_of.items()],
+    }
+    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(blob: bytes) -> tuple[dict[int, Any], dict[int, list[int]]]:
+    body = json.loads(zlib.decompress(blob))
+    facts = {int(row[0]): tuple(row[1:]) for row in body["facts"]}
+    member_of = {int(oid): list(groups) for oid, groups in body["groups"]}
+    return facts, member_of
+
+
+def save_snapshots(session: Session, workspace_id: int) -> int:
+    """Store the months this process keeps for the workspace, exact at its cursor (in the
+    caller's transaction); returns how many. Nothing when it keeps none."""
+    if not ENABLED:
+        return 0
+    with _registry_lock:
+        ws = _registry.get(_engine(session), {}).get(workspace_id)
+    if ws is None:
+        return 0
+    with ws.lock:
+        if ws.fingerprint is None or ws.synced_wall is None or not ws.months:
+            return 0
+        digest, cursor, taken = _digest(ws.fingerprint), _cursor_to(ws.cursor), ws.synced_wall
+        packed = {start: _pack(month) for start, month in ws.months.items()}
+    session.execute(
+        delete(PnlSnapshot).where(
+            PnlSnapshot.workspace_id == workspace_id, PnlSnapshot.month.in_(list(packed))
+        )
+    )
+    session.add_all(
+        PnlSnapshot(
+            workspace_id=workspace_id,
+            month=start,
+            fingerprint=digest,
+            cursor=cursor,
+            taken_at=taken,
+            facts=blob,
+        )
+        for start, blob in packed.items()
+    )
+    session.flush()
+    return len(packed)
+
+
+def forget(engine: Engine | None = None) -> None:
+    """Drop what this process keeps (all engines, or one): its next answers start cold."""
+    with _registry_lock:
+        if engine is None:
+            _registry.clear()
+        else:
+            _registry.pop(engine, None)

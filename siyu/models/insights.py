@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.models.base import Base, JSONType, UTCDateTime, created_at, fk, pk, updated_at, workspace_fk
@@ -254,6 +254,29 @@ class InsightPosition(Base):
     last_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     updated_at: Mapped[datetime] = updated_at()
+
+
+class PnlSnapshot(Base):
+    """A month's P&L order facts as a process kept them, and the journal cursor they are exact at.
+
+    Written by ``siyu.insights.pnl_cache`` when a process computed a month's facts or
+    brought an older snapshot up to date; read by a process that has not kept the month
+    yet, which replays the change journal from ``cursor`` instead of computing the month
+    again. ``fingerprint``: the price list, fee rates, discount rule and zone the facts
+    were computed with (a digest); ``facts``: zlib-compressed JSON. Derived, rebuildable,
+    never the only copy of anything.
+    """
+
+    __tablename__ = "pnl_snapshots"
+    __table_args__ = (UniqueConstraint("workspace_id", "month"),)
+
+    id: Mapped[int] = pk()
+    workspace_id: Mapped[int] = workspace_fk(index=False)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    facts: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class SkuCost(Base):

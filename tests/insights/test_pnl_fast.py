@@ -14,15 +14,17 @@ amount, and an account's own view.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.insights import profit
+from siyu.insights import pnl_cache, profit
 from siyu.kit.db import session_scope
-from siyu.kit.timeutil import moved_clock
+from siyu.kit.timeutil import moved_clock, utcnow
 from siyu.models import (
     Channel,
     Customer,
@@ -31,6 +33,7 @@ from siyu.models import (
     GroupMember,
     Order,
     OrderItem,
+    PnlSnapshot,
     Reward,
     SkuCost,
     Staff,
@@ -187,24 +190,10 @@ def test_a_running_month_and_the_default_month_equal_the_reference(
         assert fast["days_elapsed"] == 20
 
 
-def test_the_kept_months_follow_every_change(
-    edge: W, session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Warm the cache, then change what the P&L reads, one committed change at a time."""
-    nov, dec = date(2026, 11, 1), date(2026, 12, 1)
-
-    def same() -> None:
-        session.rollback()  # a new snapshot: what the other transaction committed
-        for on in (nov, dec):
-            for staff_id in (None, edge.staff["alice"]):
-                fast = profit.pnl(session, workspace_id=edge.ws, on=on, staff_id=staff_id)
-                assert fast == reference_pnl(
-                    session, monkeypatch, workspace_id=edge.ws, on=on, staff_id=staff_id
-                )
-
-    same()
+def _changes(edge: W) -> list[Callable[[Session], object]]:
+    """Committed changes to everything the P&L reads, one at a time (in this order)."""
     alice, bob, c = edge.staff["alice"], edge.staff["bob"], edge.c
-    steps = [
+    return [
         # an order refunded, one moved to another customer, one new, one of no customer changed
         lambda s: s.query(Order).filter_by(external_id="e-tie").update({"refunded_fen": 5000}),
         lambda s: s.query(Order).filter_by(external_id="e-alice").update({"customer_id": c["c11"]}),
@@ -266,7 +255,25 @@ def test_the_kept_months_follow_every_change(
             )
         ),
     ]
-    for step in steps:
+
+
+def test_the_kept_months_follow_every_change(
+    edge: W, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm the cache, then change what the P&L reads, one committed change at a time."""
+    nov, dec = date(2026, 11, 1), date(2026, 12, 1)
+
+    def same() -> None:
+        session.rollback()  # a new snapshot: what the other transaction committed
+        for on in (nov, dec):
+            for staff_id in (None, edge.staff["alice"]):
+                fast = profit.pnl(session, workspace_id=edge.ws, on=on, staff_id=staff_id)
+                assert fast == reference_pnl(
+                    session, monkeypatch, workspace_id=edge.ws, on=on, staff_id=staff_id
+                )
+
+    same()
+    for step in _changes(edge):
         with session_scope() as s:
             step(s)
         same()
@@ -279,3 +286,96 @@ def test_a_session_sees_its_own_uncommitted_orders(edge: W, session: Session) ->
     assert profit.pnl(session, workspace_id=edge.ws, on=nov)["total"]["orders"] == before + 1
     session.rollback()
     assert profit.pnl(session, workspace_id=edge.ws, on=nov)["total"]["orders"] == before
+
+
+def _whole_months(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """The months whose facts get computed whole (not one customer's at a time) from now on."""
+    computed: list[date] = []
+    facts = profit._facts
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        if "who" not in kwargs:
+            computed.append(args[2])
+        return facts(*args, **kwargs)
+
+    monkeypatch.setattr(profit, "_facts", counting)
+    return computed
+
+
+def _snapshot(workspace_id: int) -> int:
+    """What the worker's ``insights.pnl_snapshots`` job stores, from this process's months."""
+    with session_scope() as s:
+        return pnl_cache.save_snapshots(s, workspace_id)
+
+
+def test_a_new_process_starts_from_the_snapshot_and_replays_every_change(
+    edge: W, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that keeps no month (a CLI call, a restarted server) starts from the stored
+    snapshot and the journal since, and answers exactly, change after change."""
+    nov = date(2026, 11, 1)
+    profit.pnl(session, workspace_id=edge.ws, on=nov)
+    session.rollback()
+    assert _snapshot(edge.ws) == 2  # November and October
+    computed = _whole_months(monkeypatch)
+
+    def cold_equals_reference() -> None:
+        session.rollback()
+        pnl_cache.forget()
+        for staff_id in (None, edge.staff["alice"]):
+            fast = profit.pnl(session, workspace_id=edge.ws, on=nov, staff_id=staff_id)
+            assert fast == reference_pnl(
+                session, monkeypatch, workspace_id=edge.ws, on=nov, staff_id=staff_id
+            )
+
+    cold_equals_reference()
+    assert computed == [], "a snapshot with nothing changed since is used as it is"
+    changes = _changes(edge)
+    prices_change = next(i for i, step in enumerate(changes) if "SkuCost" in step.__code__.co_names)
+    for i, step in enumerate(changes):
+        with session_scope() as s:
+            step(s)
+        computed.clear()
+        cold_equals_reference()
+        if i < prices_change:
+            # only the changed customers' facts were read (the snapshot is never written again)
+            assert computed == [], f"change {i}: the snapshot was not used"
+        else:
+            assert nov in computed, f"change {i}: the price list changed, the snapshot must not be used"
+    # the worker stores the months again: the next new process starts from them
+    profit.pnl(session, workspace_id=edge.ws, on=nov)
+    session.rollback()
+    assert _snapshot(edge.ws) == 2
+    computed.clear()
+    cold_equals_reference()
+    assert computed == []
+
+
+def test_a_snapshot_older_than_the_journal_can_vouch_for_is_not_used(
+    edge: W, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nov = date(2026, 11, 1)
+    profit.pnl(session, workspace_id=edge.ws, on=nov)
+    session.rollback()
+    _snapshot(edge.ws)
+    computed = _whole_months(monkeypatch)
+    pnl_cache.forget()
+    with moved_clock(utcnow() + pnl_cache.STALE_AFTER + timedelta(minutes=1)):
+        fast = profit.pnl(session, workspace_id=edge.ws, on=nov)
+    assert sorted(computed) == [date(2026, 10, 1), nov]
+    assert fast == reference_pnl(session, monkeypatch, workspace_id=edge.ws, on=nov)
+
+
+def test_the_worker_stores_the_default_and_the_current_month(edge: W, session: Session) -> None:
+    from siyu.insights.tasks import _pnl_snapshots
+    from siyu.kit.db import session_factory
+    from siyu.kit.ops import discover
+
+    assert "insights.pnl_snapshots" in discover().periodic
+    pnl_cache.forget()
+    with moved_clock(at(12, 10, 12, 0)):
+        got = _pnl_snapshots(session_factory())
+    assert got["months"] >= 3
+    stored = set(session.scalars(select(PnlSnapshot.month).where(PnlSnapshot.workspace_id == edge.ws)))
+    # the latest complete month with orders (November), the month before it, and this one
+    assert {date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)} <= stored

@@ -416,6 +416,18 @@ def upgrade() -> None:
     with op.batch_alter_table('mass_receipts', schema=None) as batch_op:
         batch_op.create_index('ix_mass_receipts_customer_id_sent_at', ['customer_id', 'sent_at'], unique=False)
 
+    op.create_table('pnl_snapshots',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('cursor', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('taken_at', siyu.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('facts', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_pnl_snapshots_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pnl_snapshots')),
+    sa.UniqueConstraint('workspace_id', 'month', name=op.f('uq_pnl_snapshots_workspace_id_month'))
+    )
     op.create_table('profile_fields',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1979,6 +1991,7 @@ def downgrade() -> None:
     op.drop_table('sensitive_words')
     op.drop_table('segments')
     op.drop_table('profile_fields')
+    op.drop_table('pnl_snapshots')
     with op.batch_alter_table('mass_receipts', schema=None) as batch_op:
         batch_op.drop_index('ix_mass_receipts_customer_id_sent_at')
 

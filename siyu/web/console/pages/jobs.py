@@ -80,6 +80,7 @@ PERIODIC_LABELS = {
     "acquisition.leads": "检查公海客户是否已加为好友",
     "acquisition.lead_reminders": "提醒员工逾期的加好友任务",
     "insights.refresh": "更新经营指标（回复、互动）汇总",
+    "insights.pnl_snapshots": "保存利润表月度快照（新进程首次查询更快）",
     "automation.sop_scan": "SOP 计划：按状态加入客户",
     "automation.sop_plan": "SOP 计划：排期到期步骤",
     "execution.morning": "生成每日任务清单",
@@ -95,7 +96,9 @@ PERIODIC_LABELS = {
 def _schedule_label(schedule: str) -> str:
     if schedule.startswith("every "):
         seconds = int(schedule.removeprefix("every ").removesuffix("s"))
-        return f"每 {seconds // 3600} 小时" if seconds >= 3600 and seconds % 3600 == 0 else f"每 {seconds} 秒"
+        if seconds >= 3600 and seconds % 3600 == 0:
+            return f"每 {seconds // 3600} 小时"
+        return f"每 {seconds // 60} 分钟" if seconds >= 60 and seconds % 60 == 0 else f"每 {seconds} 秒"
     return "每天 " + schedule.removeprefix("daily at ")
 
 
