@@ -42,12 +42,15 @@ job, in its own transaction: an answer never writes.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import threading
 import time
 import weakref
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -211,8 +214,13 @@ class PnlCache:
     def _keep(month: _Month, facts: dict[int, Any], member_of: dict[int, list[int]]) -> None:
         month.facts.update(facts)
         month.member_of.update(member_of)
+        of = month.of_customer
         for oid, fact in facts.items():
-            month.of_customer.setdefault(fact[0], set()).add(oid)
+            mine = of.get(fact[0])
+            if mine is None:
+                of[fact[0]] = {oid}
+            else:
+                mine.add(oid)
 
     def lines(self, start: date, end: date) -> dict[str, Any]:
         """The month's lines from its orders of a customer (a copy: the caller adds to it)."""
@@ -255,7 +263,8 @@ class PnlCache:
         if got is None or any(cid is None for _, cid in got[0]):
             return None
         month = _Month()
-        self._keep(month, *_unpack(row.facts))
+        with _collector_paused():  # tens of thousands of new tuples and sets, no cycles
+            self._keep(month, *_unpack(row.facts))
         customers = sorted({int(cid) for _, cid in got[0] if cid is not None})
         if len(customers) > max(RECOMPUTE_MAX, len(month.of_customer) // 10):
             return None
@@ -307,6 +316,19 @@ def month_lines(
 
 
 # -- snapshots ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off while a month's facts are built (it would walk the
+    heap again and again as they are allocated, for cycles they do not have)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _digest(fingerprint: Any) -> str:

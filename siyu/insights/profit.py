@@ -741,22 +741,32 @@ def _facts(
 
 
 def _lines(facts: Iterable[tuple[int, Fact]], member_of: dict[int, list[int]]) -> dict[str, Any]:
-    """Orders' facts summed: total, private domain, outside, per account, state, group."""
+    """Orders' facts summed: total, private domain, outside, per account, state, group.
+
+    Each fact is added once, to the cell of its (account, state), and to its groups; the
+    total, private, outside, account and state lines are the cells merged (a few hundred
+    cells against tens of thousands of orders). Lines appear in the order of their first
+    order, as when each fact was added to each of its lines.
+    """
+    cells: dict[tuple[int | None, str | None], Line] = defaultdict(Line)
+    by_group: dict[int, Line] = defaultdict(Line)
+    for oid, (cid, sid, base, paid, net, cogs, fee, disc, known) in facts:
+        cells[(sid, base)].add(cid, paid, net, cogs, fee, disc, known)
+        groups = member_of.get(oid)
+        if groups:
+            for gid in groups:
+                by_group[gid].add(cid, paid, net, cogs, fee, disc, known)
     total, private, outside = Line(), Line(), Line()
     by_staff: dict[int, Line] = defaultdict(Line)
     by_state: dict[str | None, Line] = defaultdict(Line)
-    by_group: dict[int, Line] = defaultdict(Line)
-    for oid, (cid, sid, base, paid, net, cogs, fee, disc, known) in facts:
-        part = (cid, paid, net, cogs, fee, disc, known)
-        total.add(*part)
+    for (sid, base), cell in cells.items():
+        total.merge(cell)
         if sid is None:
-            outside.add(*part)
+            outside.merge(cell)
         else:
-            private.add(*part)
-            by_staff[sid].add(*part)
-            by_state[base].add(*part)
-        for gid in member_of.get(oid, ()):
-            by_group[gid].add(*part)
+            private.merge(cell)
+            by_staff[sid].merge(cell)
+            by_state[base].merge(cell)
     return {
         "total": total, "private": private, "outside": outside,
         "staff": by_staff, "states": by_state, "groups": by_group,
