@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from siyu.config import Settings, get_settings
 from siyu.kit.db import dispose_engines, get_engine, normalise_url, session_scope
 from siyu.kit.migrate import upgrade
 from siyu.kit.scope import ensure_workspace
+from siyu.kit.timeutil import local_day, utcnow
 from siyu.models import Base
 
 # Property tests check behaviour, not speed: on a loaded CI machine neither a slow example
@@ -209,14 +211,20 @@ DEMO_ARGS: tuple[Any, ...] = ("demo", "--no-serve", "--customers", 300, "--seed"
 
 
 class DemoBrand:
-    """A built demo brand in this test's database: what ``siyu demo`` printed and its files."""
+    """A built demo brand in this test's database: what ``siyu demo`` printed and its files.
 
-    def __init__(self, stdout: str, out: Path) -> None:
+    ``built`` holds the clock's days (workspace zone) when the build started and ended:
+    the parts of the demo that follow today's date (the planned moments) follow the day it
+    was built, which a later test of the same process may no longer share.
+    """
+
+    def __init__(self, stdout: str, out: Path, built: tuple[date, date]) -> None:
         self.stdout = stdout
         self.out = out
+        self.built = built
 
 
-_DEMO_SNAPSHOTS: dict[str, tuple[str, Path, str]] = {}
+_DEMO_SNAPSHOTS: dict[str, tuple[str, Path, str, tuple[date, date]]] = {}
 
 
 def _pg_admin(url: str) -> Any:
@@ -259,7 +267,9 @@ def demo_brand(
     backend = make_url(db_url).get_backend_name()
     snap = _DEMO_SNAPSHOTS.get(backend)
     if snap is None:
+        started = local_day(utcnow(), "Asia/Shanghai")
         stdout = cli(*DEMO_ARGS, "--out", out).stdout
+        built = (started, local_day(utcnow(), "Asia/Shanghai"))
         dispose_engines()
         keep = tmp_path_factory.mktemp(f"demo-{backend}")
         shutil.copytree(out, keep / "demo-data")
@@ -273,9 +283,9 @@ def demo_brand(
         else:
             stored = f"{make_url(db_url).database}_demo"
             _pg_copy_database(db_url, make_url(db_url).database or "", stored)
-        _DEMO_SNAPSHOTS[backend] = (stdout, keep / "demo-data", stored)
-        return DemoBrand(stdout, out)
-    stdout, files, stored = snap
+        _DEMO_SNAPSHOTS[backend] = (stdout, keep / "demo-data", stored, built)
+        return DemoBrand(stdout, out, built)
+    stdout, files, stored, built = snap
     dispose_engines()
     if backend == "sqlite":
         path = Path(make_url(db_url).database or "")
@@ -289,4 +299,4 @@ def demo_brand(
     else:
         _pg_copy_database(db_url, stored, make_url(db_url).database or "")
     shutil.copytree(files, out)
-    return DemoBrand(stdout, out)
+    return DemoBrand(stdout, out, built)
