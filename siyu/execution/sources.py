@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -52,6 +51,9 @@ def working_days(year: int, month: int, weekdays: tuple[int, ...]) -> list[date]
 def _char_key(ch: str) -> str:
     if ch.isascii():
         return ch.lower()
+    # Imported here: its dictionaries cost every CLI call ~0.3 s at start-up.
+    from pypinyin import Style, lazy_pinyin
+
     return lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0].lower()
 
 

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 
 from siyu.kit.errors import Invalid
 from siyu.segments.clv import bgnbd, gamma_gamma
@@ -87,6 +86,9 @@ def _fit(
         return value, g
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * start.size
+    # Imported here: scipy.optimize costs every CLI call ~0.5 s at start-up, and only fits use it.
+    from scipy.optimize import minimize
+
     res = minimize(
         objective,
         np.log(start),
