@@ -367,9 +367,11 @@ def test_writer_batches_under_load_and_wakes_the_loop_once_per_batch(
 
     asyncio.run(burst())
     assert writer.stored == 60
-    assert writer.batches <= 2  # the first alone (taken before the wait), then the rest
+    # The first batch is taken before the wait: the first callback, and those queued while
+    # the writer thread drained (a few, or a dozen on a loaded machine); then all the rest.
+    assert writer.batches <= 2
     assert len(settles) == writer.batches  # one loop wake-up per batch, not per callback
-    assert max(settles) >= 50
+    assert sum(settles) == 60
     session.expire_all()
     assert session.scalar(select(func.count()).where(WeComCallback.workspace_id == ws)) == 60
 
