@@ -42,15 +42,12 @@ job, in its own transaction: an answer never writes.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import threading
 import time
 import weakref
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from siyu.insights.knobs import InsightKnobs
 from siyu.kit import changes
+from siyu.kit.gcpause import collector_paused
 from siyu.kit.timeutil import day_start_utc, utcnow
 from siyu.models import Order, PnlSnapshot, SkuCost
 from siyu.segments.audience import journal
@@ -151,6 +149,19 @@ def _unsum(lines: dict[str, Any], cid: int, orders: list[tuple[Any, Any]]) -> No
             del lines[k][key]
 
 
+def _changed(got: tuple[list[journal.Change], journal.Cursor] | None) -> list[int] | None:
+    """The customers a journal read names; None when the reader must start over (the
+    journal went backwards, or an entry names everything)."""
+    if got is None or any(cid is None for _, cid in got[0]):
+        return None
+    return sorted({int(cid) for _, cid in got[0] if cid is not None})
+
+
+def _too_many(customers: list[int], kept: int) -> bool:
+    """More changed customers than recomputing them one by one is worth (of ``kept``)."""
+    return len(customers) > max(RECOMPUTE_MAX, kept // 10)
+
+
 class PnlCache:
     """The facts of one workspace's months, brought up to date in the caller's session."""
 
@@ -166,22 +177,23 @@ class PnlCache:
         got = None
         if fp == ws.fingerprint and time.monotonic() - ws.synced_at < STALE_AFTER.total_seconds():
             got = journal.read(s, self.workspace_id, ws.cursor)
-        if got is None or any(cid is None for _, cid in got[0]):
+        customers = _changed(got)
+        if customers is None:
             ws.months.clear()
             ws.counts.clear()
             ws.synced_wall = utcnow()
             ws.fingerprint, ws.cursor = fp, journal.position(s)  # first: later commits replay
             ws.synced_at = time.monotonic()
             return True
+        assert got is not None
         ws.synced_wall = utcnow()
         entries, ws.cursor = got
         ws.synced_at = time.monotonic()
         if not entries:
             return False
-        customers = sorted({int(cid) for _, cid in entries if cid is not None})
         ws.counts.clear()
         kept = max((len(m.of_customer) for m in ws.months.values()), default=0)
-        if len(customers) > max(RECOMPUTE_MAX, kept // 10):
+        if _too_many(customers, kept):
             ws.months.clear()  # cheaper computed again whole, when asked
             return True
         for start, month in ws.months.items():
@@ -259,14 +271,13 @@ class PnlCache:
         cursor = _cursor_from(row.cursor)
         if (cursor.xmin is None) != (s.get_bind().dialect.name != "postgresql"):
             return None  # written on another kind of database
-        got = journal.read(s, self.workspace_id, cursor)
-        if got is None or any(cid is None for _, cid in got[0]):
+        customers = _changed(journal.read(s, self.workspace_id, cursor))
+        if customers is None:
             return None
         month = _Month()
-        with _collector_paused():  # tens of thousands of new tuples and sets, no cycles
+        with collector_paused():  # tens of thousands of new tuples and sets
             self._keep(month, *_unpack(row.facts))
-        customers = sorted({int(cid) for _, cid in got[0] if cid is not None})
-        if len(customers) > max(RECOMPUTE_MAX, len(month.of_customer) // 10):
+        if _too_many(customers, len(month.of_customer)):
             return None
         if customers:
             self._recompute(start, month, customers)
@@ -316,19 +327,6 @@ def month_lines(
 
 
 # -- snapshots ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic collector off while a month's facts are built (it would walk the
-    heap again and again as they are allocated, for cycles they do not have)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _digest(fingerprint: Any) -> str:

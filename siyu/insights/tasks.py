@@ -59,6 +59,6 @@ def _pnl_snapshots(factory: sessionmaker[Session]) -> dict[str, Any]:
     for ws_id, tz in spaces:
         with factory.begin() as s:
             profit.pnl(s, workspace_id=ws_id)
-            profit.pnl(s, workspace_id=ws_id, on=local_day(utcnow(), tz or "Asia/Shanghai"))
+            profit.pnl(s, workspace_id=ws_id, on=local_day(utcnow(), tz))
             stored += pnl_cache.save_snapshots(s, ws_id)
     return {"workspaces": len(spaces), "months": stored}

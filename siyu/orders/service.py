@@ -31,6 +31,7 @@ from siyu.config import get_settings
 from siyu.customers.service import refresh_stats
 from siyu.kit.db import get_engine, local_write_lock, session_scope, tune_for_bulk_writes
 from siyu.kit.events import record_event
+from siyu.kit.gcpause import collector_paused
 from siyu.kit.scope import ensure_workspace
 from siyu.kit.timeutil import utcnow
 from siyu.models import ImportRun
@@ -201,14 +202,11 @@ class _Collector:
 @contextmanager
 def _young_gc_only() -> Iterator[_Collector]:
     """Only the collections :class:`_Collector` paces while importing."""
-    was = gc.isenabled()
-    gc.disable()
     collector = _Collector()
     try:
-        yield collector
+        with collector_paused():
+            yield collector
     finally:
-        if was:
-            gc.enable()
         if collector.full >= GC_YOUNG_ROWS:
             gc.collect()
         else:
