@@ -8,10 +8,10 @@ on rollback); ``retry``, ``cancel``, ``list_jobs`` and ``counts`` serve the CLI
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from siyu.kit.errors import Conflict, NotFound
 from siyu.kit.ops import REDELIVER_KIND
 from siyu.kit.timeutil import utcnow
-from siyu.models import Job
+from siyu.models import Job, PeriodicTask
 
 # Called after a transaction that queued jobs commits (the embedded runner wakes up).
 _after_enqueue: list[Callable[[], None]] = []
@@ -81,6 +81,26 @@ def enqueue(
     ins = (pg_insert if _is_pg(session) else sqlite_insert)(Job).values(**values)
     result = session.execute(ins.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Job.id))
     return result.scalar_one_or_none()
+
+
+def run_soon(session: Session, task: str, *, within: timedelta = timedelta(seconds=2)) -> bool:
+    """Bring periodic task ``task``'s next run forward to ``within`` from now, in the caller's transaction.
+
+    For work that made the task's next tick due early (a SOP step whose next step is due
+    at once): the next tick comes in seconds instead of at its interval. Reads first and
+    writes only when the run is further away, so jobs finishing side by side do not queue
+    on the task's row. True when it moved the run forward.
+    """
+    soon = utcnow() + within
+    planned = session.scalar(select(PeriodicTask.next_run_at).where(PeriodicTask.name == task))
+    if planned is None or planned <= soon:
+        return False
+    moved = session.execute(
+        update(PeriodicTask)
+        .where(PeriodicTask.name == task, PeriodicTask.next_run_at > soon)
+        .values(next_run_at=soon)
+    )
+    return bool(getattr(moved, "rowcount", 0))
 
 
 def _checked(

@@ -235,3 +235,62 @@ def test_an_add_slightly_ahead_of_our_clock_enrolls_once_and_a_future_one_waits(
         assert enrolled() == {ahead: 1, edge: 1, beyond: 1, future: 1}
         first = session.scalars(select(SopEnrollment).where(SopEnrollment.customer_id == future)).one()
         assert first.entered_at == T0 + timedelta(minutes=8)
+
+
+def test_steps_due_together_run_one_after_another_without_waiting_for_the_planners_interval(
+    env: object, session: Session, workspace_id: int
+) -> None:
+    """Three steps on day 0: the second and third follow in seconds, not 30 s apart.
+
+    A real runner with the planner (``automation.sop_plan``, every 30 s) as its only
+    periodic task: each step job brings the planner's next tick forward when the next
+    step is already due, so the whole plan ends well inside one planner interval.
+    """
+    import time
+
+    from siyu.automation.sop.jobs import PLAN_TASK
+    from siyu.kit.db import session_factory
+    from siyu.models import PeriodicTask, Workspace
+    from siyu.worker.service import Runner
+
+    ws = session.get(Workspace, workspace_id)
+    assert ws is not None
+    ws.settings = {**ws.settings, "quiet_hours": {"start": "00:00", "end": "00:00"}}
+    sid = staff(session, workspace_id, "amy")
+    plan = service.create_plan(
+        session,
+        workspace_id=workspace_id,
+        data=PlanInput(
+            name="当天连环",
+            trigger={"kind": "friend_added"},
+            steps=[
+                {"day": 0, "action": "task", "title": "问候"},
+                {"day": 0, "action": "task", "title": "发券"},
+                {"day": 0, "action": "task", "title": "邀请入群"},
+            ],
+        ),
+    )
+    service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+    cid = friend(session, workspace_id, sid, datetime.now(UTC))
+    _deliver(session, workspace_id)
+    session.commit()
+
+    runner = Runner(session_factory(), idle=0.05, only=[PLAN_TASK]).start()
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 20:
+            session.expire_all()
+            enr = session.scalars(select(SopEnrollment).where(SopEnrollment.customer_id == cid)).one()
+            if enr.status == "completed":
+                break
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+    assert enr.status == "completed", f"at step {enr.current_step} after 20 s"
+    assert session.scalar(select(func.count()).select_from(SopStepRun)) == 3
+    titles = session.scalars(select(StaffTask.title).where(StaffTask.customer_id == cid)).all()
+    assert len(titles) == 3
+    # with nothing left due, the planner is back on its interval
+    tick = session.get(PeriodicTask, PLAN_TASK)
+    assert tick is not None
+    assert tick.next_run_at > datetime.now(UTC) + timedelta(seconds=10)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.automation.sop import service, spec
 from siyu.automation.sop.triggers import Match, in_audience
 from siyu.customers.tags import TAG_CHANGED
+from siyu.kit.jobs import run_soon
 from siyu.kit.ops import Delivered, JobContext, job_handler, periodic, subscriber
 from siyu.kit.timeutil import local_day
 from siyu.models import CustomerTag, Group, SopPlan, Tag
@@ -202,7 +203,10 @@ def scan(factory: sessionmaker[Session]) -> Mapping[str, Any]:
     return {"enrolled": out, "ended_dismissed": ended}
 
 
-@periodic("automation.sop_plan", every=30, description="queue the SOP steps that are due")
+PLAN_TASK = "automation.sop_plan"
+
+
+@periodic(PLAN_TASK, every=30, description="queue the SOP steps that are due")
 def plan_steps(factory: sessionmaker[Session]) -> Mapping[str, Any]:
     with factory() as s:
         n = service.plan_due(s)
@@ -215,7 +219,11 @@ def run_steps_job(ctx: JobContext) -> Mapping[str, Any]:
     """Run a batch of due SOP steps, each once."""
     assert ctx.session is not None
     assert ctx.workspace_id is not None
-    result = service.run_steps(
-        ctx.session, workspace_id=ctx.workspace_id, pairs=ctx.payload.get("pairs") or []
-    )
+    pairs = ctx.payload.get("pairs") or []
+    result = service.run_steps(ctx.session, workspace_id=ctx.workspace_id, pairs=pairs)
+    if result.ran and service.next_due_now(ctx.session, [int(e) for e, _ in pairs]):
+        # The plan's next step is due at once (another step on the same day): the
+        # planner's next tick comes in seconds, not at its 30-second interval. It still
+        # gathers every customer who reached a send step into one mass send per account.
+        run_soon(ctx.session, PLAN_TASK)
     return {"ran": result.ran, "already": result.already, "exited": result.exited, "waiting": result.waiting}

@@ -708,6 +708,25 @@ def plan_due(session: Session, *, limit: int = PLAN_BATCH) -> int:
     return len(rows)
 
 
+def next_due_now(session: Session, enrollment_ids: Sequence[int]) -> bool:
+    """Whether any of these enrollments has its next step due now and not yet planned."""
+    if not enrollment_ids:
+        return False
+    return (
+        session.scalar(
+            select(SopEnrollment.id)
+            .where(
+                SopEnrollment.id.in_(enrollment_ids),
+                SopEnrollment.status == "active",
+                SopEnrollment.planned_at.is_(None),
+                SopEnrollment.next_due_at <= utcnow(),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 @dataclass
 class StepsRun:
     ran: int = 0
