@@ -52,10 +52,12 @@ def _mid(seed: int, *parts: object) -> str:
     return "mom" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
-def _act(http: httpx.Client, base: str, name: str, **args: Any) -> Any:
-    resp = http.post(f"{base}/_sim/action/{name}", json=args)
+def _act(http: httpx.Client, base: str, steps: list[dict[str, Any]]) -> list[Any]:
+    """Scenario actions in the simulator, in order, in one request (``/_sim/actions``)."""
+    resp = http.post(f"{base}/_sim/actions", json=steps)
     resp.raise_for_status()
-    return resp.json()["result"]
+    results: list[Any] = resp.json()["results"]
+    return results
 
 
 def seed(ctx: DemoContext) -> None:
@@ -100,17 +102,19 @@ def seed(ctx: DemoContext) -> None:
                 for i, hour in enumerate(hours):
                     at = datetime.combine(day, time(hour, rng.randrange(0, 50)), tzinfo=zone(tz))
                     mid = _mid(ctx.seed, userid, day, i)
-                    _act(http, app.api_base, "post_moment", userid=userid, text=rng.choice(POSTS),
-                         at=int(at.timestamp()), moment_id=mid)  # fmt: skip
+                    # The post and its likes and comments, in that order, in one request.
+                    text, stamp = rng.choice(POSTS), int(at.timestamp())
+                    post = {"userid": userid, "text": text, "at": stamp, "moment_id": mid}
+                    steps: list[dict[str, Any]] = [{"name": "post_moment", "args": post}]
                     posted += 1
-                    if not mine:
-                        continue
-                    for ext in rng.sample(mine, min(len(mine), rng.randrange(2, 12))):
+                    for ext in rng.sample(mine, min(len(mine), rng.randrange(2, 12))) if mine else []:
                         kind = "like_moment" if rng.random() < 0.75 else "comment_moment"
                         when = at + timedelta(minutes=rng.randrange(1, 600))
-                        _act(http, app.api_base, kind, moment_id=mid, userid=userid, who=ext,
-                             at=int(when.timestamp()))  # fmt: skip
+                        steps.append({"name": kind, "args": {
+                            "moment_id": mid, "userid": userid, "who": ext, "at": int(when.timestamp()),
+                        }})  # fmt: skip
                         reactions += 1
+                    _act(http, app.api_base, steps)
     with WeComClient(corp_id=app.corp_id, secret=app.secret, api_base=app.api_base) as client:
         gw = MomentsClient(client)
         with session_scope() as s:
@@ -194,8 +198,8 @@ def _todays_corp_moment(ctx: DemoContext, app: Any, tz: str) -> int:
             return 0
         published = GUIDES[:4]
         with httpx.Client(timeout=30) as http:
-            for userid in published:
-                _act(http, app.api_base, "publish_moment", moment_id=wecom_id, userid=userid)
+            publish = [{"moment_id": wecom_id, "userid": userid} for userid in published]
+            _act(http, app.api_base, [{"name": "publish_moment", "args": args} for args in publish])
         with session_scope() as s:
             track_publishing(s, workspace_id=ctx.workspace_id, gateway=gw)
     return len(published)

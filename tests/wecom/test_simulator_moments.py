@@ -94,3 +94,41 @@ def test_publishing_comments_and_list_window(simulator: Simulator, gw: MomentsCl
     assert sum(1 for m in seen if m.create_type == 1) == 25
     with pytest.raises(WeComAPIError, match="within 30 days"):
         list(gw.iter_moment_list(now - 31 * 86400, now))
+
+
+def test_several_scenario_actions_in_one_request_run_in_order_and_stop_at_the_first_failure(
+    simulator: Simulator, gw: MomentsClient
+) -> None:
+    import httpx
+
+    url = f"{simulator.url}/_sim/actions"  # type: ignore[attr-defined]
+    ext = simulator.scenario.new_customer("王芳", external_userid="wmBATCH01")
+    simulator.scenario.add_friend(ext, userid="zhangsan")
+    steps = [
+        {"name": "post_moment", "args": {"userid": "zhangsan", "text": "早安", "moment_id": "momBATCH"}},
+        {"name": "like_moment", "args": {"moment_id": "momBATCH", "userid": "zhangsan", "who": ext}},
+        {"name": "comment_moment", "args": {"moment_id": "momBATCH", "userid": "zhangsan", "who": ext}},
+    ]
+    answer = httpx.post(url, json=steps)
+    assert answer.status_code == 200
+    assert answer.json()["results"][0] == "momBATCH"
+    got = gw.get_moment_comments("momBATCH", "zhangsan")
+    assert [r.external_userid for r in got.like_list] == [ext]
+    assert [r.external_userid for r in got.comment_list] == [ext]
+
+    # the second step fails: the first ran, the third did not, and the answer says which
+    bad = [
+        {"name": "post_moment", "args": {"userid": "zhangsan", "text": "午安", "moment_id": "momBATCH2"}},
+        {"name": "like_moment", "args": {"moment_id": "momBATCH2", "userid": "zhangsan", "nope": 1}},
+        {"name": "like_moment", "args": {"moment_id": "momBATCH2", "userid": "zhangsan", "who": ext}},
+    ]
+    answer = httpx.post(url, json=bad)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["index"] == 1
+    assert "like_moment" in body["error"]
+    assert body["results"] == ["momBATCH2"]
+    assert gw.get_moment_comments("momBATCH2", "zhangsan").like_list == []
+    unknown = httpx.post(url, json=[{"name": "no_such_action", "args": {}}])
+    assert unknown.status_code == 404
+    assert unknown.json()["index"] == 0

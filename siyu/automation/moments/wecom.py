@@ -464,40 +464,62 @@ def fetch_results(
         )
     ).all()
     touched: dict[int, datetime] = {}
+    # (staff, external_userid) -> customer: the same friends react moment after moment.
+    customer_of: dict[tuple[int, str], int | None] = {}
     for m, ms, userid in recent:
         assert m.wecom_moment_id
         answer = gateway.get_moment_comments(m.wecom_moment_id, userid)
-        stored = session.execute(
-            select(
-                MomentInteraction.customer_id, MomentInteraction.kind, MomentInteraction.occurred_at
-            ).where(MomentInteraction.moment_id == m.id, MomentInteraction.staff_id == ms.staff_id)
-        )
-        have: set[tuple[int, str, datetime]] = {(c, k, at.astimezone(UTC)) for c, k, at in stored}
-        for kind, reactions in (("like", answer.like_list), ("comment", answer.comment_list)):
-            for r in reactions:
-                if not r.external_userid:
-                    continue  # a colleague's reaction is not a customer interaction
-                cid = _customer_for(session, workspace_id, ms.staff_id, r.external_userid)
-                if cid is None:
-                    continue
-                at = _dt(r.create_time)
-                if (cid, kind, at) in have:
-                    continue
-                have.add((cid, kind, at))
-                session.add(MomentInteraction(workspace_id=workspace_id, moment_id=m.id, staff_id=ms.staff_id,
-                                              customer_id=cid, kind=kind, occurred_at=at))  # fmt: skip
-                record_event(
-                    session, workspace_id=workspace_id, kind=f"moment.{kind}", occurred_at=at, source="wecom",
-                    customer_id=cid, staff_id=ms.staff_id,
-                    dedup_key=f"moment.{kind}:{m.wecom_moment_id}:{userid}:{r.external_userid}:{r.create_time}",
-                    payload={"moment_id": m.id, "wecom_moment_id": m.wecom_moment_id, "userid": userid},
-                )  # fmt: skip
-                counts["likes" if kind == "like" else "comments"] += 1
-                if touched.get(cid) is None or touched[cid] < at:
-                    touched[cid] = at
-    session.flush()
+        with session.no_autoflush:  # one flush per moment, not one per reaction
+            _store_reactions(session, workspace_id, m, ms, userid, answer, customer_of, touched, counts)
+        session.flush()
     counts["customers_touched"] = touch_interactions(session, workspace_id=workspace_id, last_at=touched)
     return counts
+
+
+def _store_reactions(
+    session: Session,
+    workspace_id: int,
+    m: Moment,
+    ms: MomentSender,
+    userid: str,
+    answer: Any,
+    customer_of: dict[tuple[int, str], int | None],
+    touched: dict[int, datetime],
+    counts: dict[str, int],
+) -> None:
+    """One moment's likes and comments for one sender: the new ones, each with its event."""
+    stored = session.execute(
+        select(MomentInteraction.customer_id, MomentInteraction.kind, MomentInteraction.occurred_at).where(
+            MomentInteraction.moment_id == m.id, MomentInteraction.staff_id == ms.staff_id
+        )
+    )
+    have: set[tuple[int, str, datetime]] = {(c, k, at.astimezone(UTC)) for c, k, at in stored}
+    for kind, reactions in (("like", answer.like_list), ("comment", answer.comment_list)):
+        for r in reactions:
+            if not r.external_userid:
+                continue  # a colleague's reaction is not a customer interaction
+            who = (ms.staff_id, r.external_userid)
+            if who in customer_of:
+                cid = customer_of[who]
+            else:
+                cid = customer_of[who] = _customer_for(session, workspace_id, ms.staff_id, r.external_userid)
+            if cid is None:
+                continue
+            at = _dt(r.create_time)
+            if (cid, kind, at) in have:
+                continue
+            have.add((cid, kind, at))
+            session.add(MomentInteraction(workspace_id=workspace_id, moment_id=m.id, staff_id=ms.staff_id,
+                                          customer_id=cid, kind=kind, occurred_at=at))  # fmt: skip
+            record_event(
+                session, workspace_id=workspace_id, kind=f"moment.{kind}", occurred_at=at, source="wecom",
+                customer_id=cid, staff_id=ms.staff_id,
+                dedup_key=f"moment.{kind}:{m.wecom_moment_id}:{userid}:{r.external_userid}:{r.create_time}",
+                payload={"moment_id": m.id, "wecom_moment_id": m.wecom_moment_id, "userid": userid},
+            )  # fmt: skip
+            counts["likes" if kind == "like" else "comments"] += 1
+            if touched.get(cid) is None or touched[cid] < at:
+                touched[cid] = at
 
 
 def interaction_counts(session: Session, *, workspace_id: int, since: datetime) -> dict[str, int]:

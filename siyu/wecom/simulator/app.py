@@ -119,22 +119,45 @@ def create_app(sim: Simulator) -> FastAPI:
             except SimError as exc:
                 return _error(exc)
 
-    @app.post("/_sim/action/{name}")
-    def action(name: str, args: dict[str, Any]) -> JSONResponse:
-        # A sync endpoint (thread pool): actions POST callbacks to siyu and wait for them.
+    def run_action(name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if name not in ACTIONS:
-            return JSONResponse({"error": f"unknown action {name!r}"}, status_code=404)
+            return 404, {"error": f"unknown action {name!r}"}
         try:
             if name in MOMENT_ACTIONS:
                 result = MOMENT_ACTIONS[name](state, **args)
             else:
                 result = getattr(sim.scenario, name)(**args)
         except SimError as exc:
-            return JSONResponse({"error": exc.errmsg, "errcode": exc.errcode}, status_code=400)
+            return 400, {"error": exc.errmsg, "errcode": exc.errcode}
         except TypeError as exc:
-            return JSONResponse({"error": f"bad arguments for {name}: {exc}"}, status_code=422)
+            return 422, {"error": f"bad arguments for {name}: {exc}"}
         # Dataclasses (a new Staff) and sets (tags) become plain JSON.
-        return JSONResponse({"result": jsonable_encoder(result)})
+        return 200, {"result": jsonable_encoder(result)}
+
+    @app.post("/_sim/action/{name}")
+    def action(name: str, args: dict[str, Any]) -> JSONResponse:
+        # A sync endpoint (thread pool): actions POST callbacks to siyu and wait for them.
+        status, body = run_action(name, args)
+        return JSONResponse(body, status_code=status)
+
+    @app.post("/_sim/actions")
+    def actions(steps: list[dict[str, Any]]) -> JSONResponse:
+        """Several actions in one request, in order: ``[{"name": ..., "args": {...}}, ...]``.
+
+        Each runs exactly as through ``/_sim/action/<name>``; the first that fails stops
+        the rest, and the answer names it (``index``) beside the results before it.
+        """
+        results: list[Any] = []
+        for index, step in enumerate(steps):
+            args = step.get("args") or {}
+            if not isinstance(step.get("name"), str) or not isinstance(args, dict):
+                status, body = 422, {"error": 'each step is {"name": "<action>", "args": {...}}'}
+            else:
+                status, body = run_action(step["name"], args)
+            if status != 200:
+                return JSONResponse({**body, "index": index, "results": results}, status_code=status)
+            results.append(body["result"])
+        return JSONResponse({"results": results})
 
     @app.get("/_sim/messages")
     def messages(since: int = 0) -> dict[str, Any]:
