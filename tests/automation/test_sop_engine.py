@@ -294,3 +294,95 @@ def test_steps_due_together_run_one_after_another_without_waiting_for_the_planne
     tick = session.get(PeriodicTask, PLAN_TASK)
     assert tick is not None
     assert tick.next_run_at > datetime.now(UTC) + timedelta(seconds=10)
+
+
+def test_exit_conditions_read_for_a_whole_batch_answer_as_one_by_one(
+    session: Session, workspace_id: int
+) -> None:
+    """``ExitFacts`` (one query per kind for the batch) gives each enrollment the same
+    reason as ``exit_reason`` (queries per enrollment), first exit of the list first, and
+    the step job exits those customers with it."""
+    from siyu.customers.follows import follow_ended
+    from siyu.customers.tags import add_tags, ensure_tag
+    from siyu.models import Customer, CustomerStats
+    from tests.automation.factory import message
+
+    with moved_clock(T0) as advance:
+        sid = staff(session, workspace_id, "amy")
+        vip = ensure_tag(session, workspace_id=workspace_id, name="VIP").id
+        plan = service.create_plan(
+            session,
+            workspace_id=workspace_id,
+            data=PlanInput(
+                name="出口",
+                trigger={"kind": "friend_added"},
+                steps=[
+                    {"day": 0, "action": "task", "title": "问候"},
+                    {"day": 1, "action": "task", "title": "再问"},
+                ],
+                exits=["bought", "opted_out", "left", "replied", {"kind": "tag_added", "tag": "VIP"}],
+            ),
+        )
+        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        names = ["bought", "opted_out", "left", "replied", "tag_added", "before", "both", "none"]
+        cid = {n: friend(session, workspace_id, sid, T0) for n in names}
+        # what happened before they entered does not count
+        message(
+            session,
+            workspace_id,
+            staff_id=sid,
+            customer_id=cid["before"],
+            at=T0 - timedelta(days=1),
+            direction="in",
+        )
+        session.add(
+            CustomerStats(
+                customer_id=cid["before"], workspace_id=workspace_id, last_paid_at=T0 - timedelta(days=2)
+            )
+        )
+        _deliver(session, workspace_id)
+        assert session.scalar(select(func.count()).select_from(SopEnrollment)) == len(names)
+        advance(timedelta(hours=2))
+        later = T0 + timedelta(hours=1)
+        for n in ("bought", "both"):
+            session.add(CustomerStats(customer_id=cid[n], workspace_id=workspace_id, last_paid_at=later))
+        customer = session.get(Customer, cid["opted_out"])
+        assert customer is not None
+        customer.opt_out = True
+        follow_ended(
+            session,
+            workspace_id=workspace_id,
+            staff_id=sid,
+            customer_id=cid["left"],
+            at=later,
+            deleted_by="customer",
+        )
+        for n in ("replied", "both"):
+            message(session, workspace_id, staff_id=sid, customer_id=cid[n], at=later, direction="in")
+        add_tags(
+            session,
+            workspace_id=workspace_id,
+            customer_ids=[cid["tag_added"]],
+            tag_ids=[vip],
+            source="manual",
+        )
+        session.flush()
+
+        enrollments = list(session.scalars(select(SopEnrollment).order_by(SopEnrollment.id)))
+        facts = service.ExitFacts.load(session, [plan], enrollments)
+        by_customer = {e.customer_id: e for e in enrollments}
+        expected = {"bought": "bought", "opted_out": "opted_out", "left": "left", "replied": "replied",
+                    "tag_added": "tag_added", "before": None, "both": "bought", "none": None}  # fmt: skip
+        for n, want in expected.items():
+            enr = by_customer[cid[n]]
+            assert service.exit_reason(session, plan, enr) == want, n
+            assert facts.reason(session, plan, enr) == want, n
+
+        _run_due(session)
+        for n, want in expected.items():
+            enr = by_customer[cid[n]]
+            session.refresh(enr)
+            if want is None:
+                assert (enr.status, enr.current_step) == ("active", 1), n
+            else:
+                assert (enr.status, enr.exit_reason) == ("exited", want), n

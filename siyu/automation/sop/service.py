@@ -775,6 +775,15 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             )
         ).all()
     )
+    plans.update(
+        (p.id, p)
+        for p in session.scalars(
+            select(SopPlan).where(SopPlan.id.in_(sorted({e.plan_id for e in loaded.values()})))
+        )
+    )
+    # What the plans' exit conditions read, for the whole batch at once.
+    facts = ExitFacts.load(session, list(plans.values()), list(loaded.values()))
+    acted_on: set[int] = set()
     runs: list[dict[str, Any]] = []
     # Sends, group messages and moments run per (plan, step) for the whole batch.
     batched: dict[tuple[int, int], list[tuple[StepCall, dict[str, Any]]]] = {}
@@ -795,7 +804,11 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             enr.planned_at = None
             out.waiting += 1
             continue
-        reason = exit_reason(session, plan, enr)
+        if enr.customer_id is not None and enr.customer_id in acted_on:
+            # an earlier step of this batch acted on the customer (a tag step): ask again
+            reason = exit_reason(session, plan, enr)
+        else:
+            reason = facts.reason(session, plan, enr)
         if reason is not None:
             enr.status, enr.exit_reason, enr.exited_at = "exited", reason, now
             enr.next_due_at = enr.planned_at = None
@@ -825,6 +838,8 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             batched.setdefault((plan.id, index), []).append((call, row))
         else:
             _outcome(row, run_action(session, call))
+            if enr.customer_id is not None:
+                acted_on.add(enr.customer_id)
         runs.append(row)
         _advance(enr, plan, tz, quiet)
         out.ran += 1
@@ -851,6 +866,119 @@ def _advance(enr: SopEnrollment, plan: SopPlan, tz: str, quiet: spec.Quiet) -> N
         enr.status, enr.next_due_at = "completed", None
     else:
         enr.next_due_at = spec.due_at(plan.steps[enr.current_step], enr.entered_at, tz=tz, quiet=quiet)
+
+
+_IN_CHUNK = 5000  # ids per IN (...) list
+
+
+@dataclass
+class ExitFacts:
+    """What the exit conditions read, for a batch of enrollments, in one query per kind.
+
+    ``reason`` answers exactly as :func:`exit_reason` does for one enrollment (the first
+    exit of the plan's list that the customer meets since entering), from these facts.
+    """
+
+    last_paid: dict[int, datetime] = field(default_factory=dict)
+    opted_out: set[int] = field(default_factory=set)
+    following: set[int] = field(default_factory=set)
+    last_reply: dict[int, datetime] = field(default_factory=dict)
+    last_tagged: dict[tuple[int, str], datetime] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, session: Session, plans: Sequence[SopPlan], enrollments: Sequence[SopEnrollment]
+    ) -> ExitFacts:
+        out = cls()
+        kinds = {ex["kind"] for p in plans for ex in p.exits}
+        tags = sorted({ex["tag"] for p in plans for ex in p.exits if ex["kind"] == "tag_added"})
+        ids = sorted(
+            {e.customer_id for e in enrollments if e.customer_id is not None and e.status == "active"}
+        )
+        for n in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[n : n + _IN_CHUNK]
+            if "bought" in kinds:
+                out.last_paid.update(
+                    (c, at)
+                    for c, at in session.execute(
+                        select(CustomerStats.customer_id, CustomerStats.last_paid_at).where(
+                            CustomerStats.customer_id.in_(chunk), CustomerStats.last_paid_at.is_not(None)
+                        )
+                    )
+                    if at is not None
+                )
+            if "opted_out" in kinds:
+                out.opted_out.update(
+                    session.scalars(
+                        select(Customer.id).where(Customer.id.in_(chunk), Customer.opt_out.is_(True))
+                    )
+                )
+            if "left" in kinds:
+                out.following.update(
+                    session.scalars(
+                        select(Follow.customer_id)
+                        .where(Follow.customer_id.in_(chunk), Follow.state == "active")
+                        .distinct()
+                    )
+                )
+            if "replied" in kinds:
+                out.last_reply.update(
+                    (c, at)
+                    for c, at in session.execute(
+                        select(Message.customer_id, func.max(Message.sent_at))
+                        .where(Message.customer_id.in_(chunk), Message.direction == "in")
+                        .group_by(Message.customer_id)
+                    )
+                    if c is not None
+                )
+            if tags:
+                out.last_tagged.update(
+                    ((c, name), at)
+                    for c, name, at in session.execute(
+                        select(CustomerTag.customer_id, Tag.name, func.max(CustomerTag.created_at))
+                        .join(Tag, Tag.id == CustomerTag.tag_id)
+                        .where(CustomerTag.customer_id.in_(chunk), Tag.name.in_(tags))
+                        .group_by(CustomerTag.customer_id, Tag.name)
+                    )
+                )
+        return out
+
+    def reason(self, session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
+        cid = enr.customer_id
+        if cid is None or enr.group_id is not None:
+            group_reason = _group_exit(session, enr)
+            if group_reason is not None or cid is None:
+                return group_reason
+        entered = enr.entered_at
+        for ex in plan.exits:
+            kind = ex["kind"]
+            if kind == "bought":
+                last = self.last_paid.get(cid)
+                if last is not None and last > entered:
+                    return "bought"
+            elif kind == "opted_out":
+                if cid in self.opted_out:
+                    return "opted_out"
+            elif kind == "left":
+                if cid not in self.following:
+                    return "left"
+            elif kind == "replied":
+                last = self.last_reply.get(cid)
+                if last is not None and last > entered:
+                    return "replied"
+            elif kind == "tag_added":
+                last = self.last_tagged.get((cid, ex["tag"]))
+                if last is not None and last > entered:
+                    return "tag_added"
+        return None
+
+
+def _group_exit(session: Session, enr: SopEnrollment) -> str | None:
+    """A group enrollment's ``dismissed``, or a member's ``group_dismissed`` (entered through it)."""
+    group = session.get(Group, enr.group_id) if enr.group_id is not None else None
+    if group is None or group.status == "dismissed" or group.dismissed_at is not None:
+        return "dismissed" if enr.customer_id is None else "group_dismissed"
+    return None
 
 
 def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | None:
