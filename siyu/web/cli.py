@@ -156,7 +156,6 @@ def serve(
     from siyu.config import get_settings
     from siyu.kit.cli import console, fail
     from siyu.kit.migrate import upgrade
-    from siyu.web.app import create_app
 
     settings = get_settings()
     if migrate:
@@ -180,6 +179,8 @@ def serve(
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
+    # Imported here: with --workers the supervisor never builds an app (its processes do).
+    from siyu.web.app import create_app
     from siyu.wecom.endpoints import prime
 
     app = create_app(settings)
