@@ -26,6 +26,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,7 @@ def morning(url: str) -> dict[str, Any]:
     }
 
 
-def enrollment(url: str) -> dict[str, Any]:
+def enrollment(url: str, exits: Sequence[str] = ()) -> dict[str, Any]:
     engine = make_engine(url)
     with moved_clock(NOW), Session(engine) as s:
         s.execute(
@@ -246,6 +247,7 @@ def enrollment(url: str) -> dict[str, Any]:
                 name="bench",
                 trigger={"kind": "tag_added", "tag": "新客"},
                 steps=[{"day": 0, "action": "task", "title": "问候"}],
+                exits=list(exits),
             ),
         )
         floor_plan = service.create_plan(
@@ -349,7 +351,9 @@ def enrollment(url: str) -> dict[str, Any]:
     }
 
 
-def run(url: str, friends: int, enroll: int, with_morning: bool = True) -> dict[str, Any]:
+def run(
+    url: str, friends: int, enroll: int, with_morning: bool = True, exits: Sequence[str] = ()
+) -> dict[str, Any]:
     t = time.perf_counter()
     build(url, friends, enroll)
     built = time.perf_counter() - t
@@ -357,7 +361,7 @@ def run(url: str, friends: int, enroll: int, with_morning: bool = True) -> dict[
         "friends": friends,
         "build_seconds": built,
         "morning": morning(url) if with_morning else None,
-        "enrollment": enrollment(url),
+        "enrollment": enrollment(url, exits),
     }
 
 
@@ -394,9 +398,16 @@ def main() -> None:
         "--db", default=None, help="an empty PostgreSQL database URL (default: a new SQLite file)"
     )
     ap.add_argument("--no-morning", action="store_true", help="only the enrollment part")
+    ap.add_argument(
+        "--exits",
+        default="",
+        help="the plan's exits, comma-separated (e.g. bought,opted_out,left,replied); "
+        "each step checks them for every customer",
+    )
     a = ap.parse_args()
     url = a.db or f"sqlite:///{Path(tempfile.mkdtemp(prefix='siyu-bench-')) / 'bench.db'}"
-    r = run(url, a.friends, a.enroll, with_morning=not a.no_morning)
+    exits = [x for x in a.exits.split(",") if x]
+    r = run(url, a.friends, a.enroll, with_morning=not a.no_morning, exits=exits)
     _report("postgresql" if url.startswith("postgres") else "sqlite", r)
 
 
