@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -237,6 +238,28 @@ def test_an_add_slightly_ahead_of_our_clock_enrolls_once_and_a_future_one_waits(
         assert first.entered_at == T0 + timedelta(minutes=8)
 
 
+def _friend_plan(
+    session: Session,
+    workspace_id: int,
+    name: str,
+    tasks: list[tuple[int, str]],
+    exits: list[Any] | None = None,
+) -> Any:
+    """An active ``friend_added`` plan of task steps, (day, title) each."""
+    plan = service.create_plan(
+        session,
+        workspace_id=workspace_id,
+        data=PlanInput(
+            name=name,
+            trigger={"kind": "friend_added"},
+            steps=[{"day": day, "action": "task", "title": title} for day, title in tasks],
+            exits=exits or [],
+        ),
+    )
+    service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+    return plan
+
+
 def test_steps_due_together_run_one_after_another_without_waiting_for_the_planners_interval(
     env: object, session: Session, workspace_id: int
 ) -> None:
@@ -257,20 +280,7 @@ def test_steps_due_together_run_one_after_another_without_waiting_for_the_planne
     assert ws is not None
     ws.settings = {**ws.settings, "quiet_hours": {"start": "00:00", "end": "00:00"}}
     sid = staff(session, workspace_id, "amy")
-    plan = service.create_plan(
-        session,
-        workspace_id=workspace_id,
-        data=PlanInput(
-            name="当天连环",
-            trigger={"kind": "friend_added"},
-            steps=[
-                {"day": 0, "action": "task", "title": "问候"},
-                {"day": 0, "action": "task", "title": "发券"},
-                {"day": 0, "action": "task", "title": "邀请入群"},
-            ],
-        ),
-    )
-    service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+    _friend_plan(session, workspace_id, "当天连环", [(0, "问候"), (0, "发券"), (0, "邀请入群")])
     cid = friend(session, workspace_id, sid, datetime.now(UTC))
     _deliver(session, workspace_id)
     session.commit()
@@ -310,20 +320,8 @@ def test_exit_conditions_read_for_a_whole_batch_answer_as_one_by_one(
     with moved_clock(T0) as advance:
         sid = staff(session, workspace_id, "amy")
         vip = ensure_tag(session, workspace_id=workspace_id, name="VIP").id
-        plan = service.create_plan(
-            session,
-            workspace_id=workspace_id,
-            data=PlanInput(
-                name="出口",
-                trigger={"kind": "friend_added"},
-                steps=[
-                    {"day": 0, "action": "task", "title": "问候"},
-                    {"day": 1, "action": "task", "title": "再问"},
-                ],
-                exits=["bought", "opted_out", "left", "replied", {"kind": "tag_added", "tag": "VIP"}],
-            ),
-        )
-        service.activate(session, workspace_id=workspace_id, plan_id=plan.id, enroll_existing=False)
+        exits = ["bought", "opted_out", "left", "replied", {"kind": "tag_added", "tag": "VIP"}]
+        plan = _friend_plan(session, workspace_id, "出口", [(0, "问候"), (1, "再问")], exits)
         names = ["bought", "opted_out", "left", "replied", "tag_added", "before", "both", "none"]
         cid = {n: friend(session, workspace_id, sid, T0) for n in names}
         # what happened before they entered does not count

@@ -738,7 +738,6 @@ class StepsRun:
 def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[int]]) -> StepsRun:
     """Run each ``(enrollment, step)`` that is still due, once."""
     out = StepsRun()
-    plans: dict[int, SopPlan] = {}
     tz, quiet = workspace_zone(session, workspace_id)
     wanted = [(int(e), int(i)) for e, i in pairs]
     # One locking read, in id order (two workers on PostgreSQL queue behind each other
@@ -775,12 +774,12 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
             )
         ).all()
     )
-    plans.update(
-        (p.id, p)
+    plans = {
+        p.id: p
         for p in session.scalars(
             select(SopPlan).where(SopPlan.id.in_(sorted({e.plan_id for e in loaded.values()})))
         )
-    )
+    }
     # What the plans' exit conditions read, for the whole batch at once.
     facts = ExitFacts.load(session, list(plans.values()), list(loaded.values()))
     acted_on: set[int] = set()
@@ -792,9 +791,7 @@ def run_steps(session: Session, *, workspace_id: int, pairs: Iterable[Sequence[i
         if enr is None or enr.status != "active" or enr.current_step != index:
             out.already += 1
             continue
-        plan = plans.get(enr.plan_id) or session.get(SopPlan, enr.plan_id)
-        assert plan is not None
-        plans[plan.id] = plan
+        plan = plans[enr.plan_id]
         if plan.status != "active":  # paused: the step waits for the resume
             enr.planned_at = None
             out.waiting += 1
@@ -875,8 +872,8 @@ _IN_CHUNK = 5000  # ids per IN (...) list
 class ExitFacts:
     """What the exit conditions read, for a batch of enrollments, in one query per kind.
 
-    ``reason`` answers exactly as :func:`exit_reason` does for one enrollment (the first
-    exit of the plan's list that the customer meets since entering), from these facts.
+    ``reason`` gives one enrollment's first exit of the plan's list that the customer
+    meets since entering (:func:`exit_reason` is this for a batch of one).
     """
 
     last_paid: dict[int, datetime] = field(default_factory=dict)
@@ -892,9 +889,7 @@ class ExitFacts:
         out = cls()
         kinds = {ex["kind"] for p in plans for ex in p.exits}
         tags = sorted({ex["tag"] for p in plans for ex in p.exits if ex["kind"] == "tag_added"})
-        ids = sorted(
-            {e.customer_id for e in enrollments if e.customer_id is not None and e.status == "active"}
-        )
+        ids = sorted({e.customer_id for e in enrollments if e.customer_id is not None})
         for n in range(0, len(ids), _IN_CHUNK):
             chunk = ids[n : n + _IN_CHUNK]
             if "bought" in kinds:
@@ -985,57 +980,7 @@ def exit_reason(session: Session, plan: SopPlan, enr: SopEnrollment) -> str | No
     """The first exit condition the customer meets since entering, if any; for a group
     enrollment, ``dismissed`` when the group is gone (whatever the plan lists), and for a
     member who entered through a group, ``group_dismissed`` when that group is gone."""
-    if enr.customer_id is None:
-        group = session.get(Group, enr.group_id) if enr.group_id is not None else None
-        if group is None or group.status == "dismissed" or group.dismissed_at is not None:
-            return "dismissed"
-        return None
-    if enr.group_id is not None:  # entered through a group (joined_group): ends with it
-        group = session.get(Group, enr.group_id)
-        if group is None or group.status == "dismissed" or group.dismissed_at is not None:
-            return "group_dismissed"
-    for ex in plan.exits:
-        kind = ex["kind"]
-        cid = enr.customer_id
-        if kind == "bought":
-            last = session.scalar(select(CustomerStats.last_paid_at).where(CustomerStats.customer_id == cid))
-            if last is not None and last > enr.entered_at:
-                return "bought"
-        elif kind == "opted_out":
-            if session.scalar(select(Customer.opt_out).where(Customer.id == cid)):
-                return "opted_out"
-        elif kind == "left":
-            active = session.scalar(
-                select(func.count())
-                .select_from(Follow)
-                .where(Follow.customer_id == cid, Follow.state == "active")
-            )
-            if not active:
-                return "left"
-        elif kind == "replied":
-            replied = session.scalar(
-                select(Message.id)
-                .where(
-                    Message.customer_id == cid, Message.direction == "in", Message.sent_at > enr.entered_at
-                )
-                .limit(1)
-            )
-            if replied is not None:
-                return "replied"
-        elif kind == "tag_added":
-            has = session.scalar(
-                select(CustomerTag.id)
-                .join(Tag, Tag.id == CustomerTag.tag_id)
-                .where(
-                    CustomerTag.customer_id == cid,
-                    Tag.name == ex["tag"],
-                    CustomerTag.created_at > enr.entered_at,
-                )
-                .limit(1)
-            )
-            if has is not None:
-                return "tag_added"
-    return None
+    return ExitFacts.load(session, [plan], [enr]).reason(session, plan, enr)
 
 
 # -- reading ---------------------------------------------------------------------------------
