@@ -59,7 +59,10 @@ def test_whole_result_of_a_name_digits_or_expression_search(
     tag_all("spent>=80", "按表达式")
     assert _tagged(session, "按表达式") == {"王芳", "李雷"}
     details = [
-        e.detail for e in session.scalars(select(AuditLog).where(AuditLog.action == "customers.bulk_tag"))
+        e.detail
+        for e in session.scalars(
+            select(AuditLog).where(AuditLog.action == "customers.bulk_tag").order_by(AuditLog.id)
+        )
     ]
     assert [d.get("search") for d in details] == ["王芳", "8002", "spent>=80"]
 
